@@ -1,0 +1,63 @@
+# Two commands on a fresh Debian machine: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Debian packages the real-peer tests and benchmarks need (DESIGN.md §6).
+DEB_PACKAGES := dcmtk python3-hl7 socat openssl hyperfine iproute2 procps
+DEV_SITE ?= .dev-site
+BASE_PORT ?= 12575
+NPM_STAMP := node_modules/.install-stamp
+
+.PHONY: help deps deb-deps npm-deps run test check typecheck lint check-imports unit bench dev-site clean
+
+help:
+	@echo "make run    start the box on a development site in $(DEV_SITE) (installs what is missing)"
+	@echo "make test   type-check, lint, import check, unit and integration tests against real peers"
+	@echo "make bench  benchmarks side by side with the DCMTK anchors"
+
+deps: deb-deps npm-deps
+
+deb-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+npm-deps: $(NPM_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(DEV_SITE)/edge.json: | npm-deps
+	bin/edgectl dev-site --dir $(DEV_SITE) --base-port $(BASE_PORT)
+
+dev-site: $(DEV_SITE)/edge.json
+
+run: deps dev-site
+	@echo "development site: $(DEV_SITE)/site.json lists every port, AE title and certificate a peer needs"
+	bin/edged --config $(DEV_SITE)/edge.json
+
+typecheck: npm-deps
+	npx tsc --noEmit -p tsconfig.json
+
+lint: npm-deps
+	npx eslint .
+
+check-imports: npm-deps
+	npx node test/tools/check-imports.ts
+
+check: typecheck lint check-imports
+
+unit: deps
+	npx ava
+
+test: deps check unit
+
+bench: deps
+	bash bench/run.sh
+
+clean:
+	rm -rf $(DEV_SITE) .bench

@@ -1,0 +1,70 @@
+// One registry of the box's error codes. Callers branch on `code` (stable API) and on `kind`
+// (retry policy), never on the message. Each protocol edge maps codes to its wire in one place.
+
+export const ErrorKind = {
+  /** Try again later; nothing was changed. */
+  Transient: 'transient',
+  /** It may or may not have happened (a timeout after sending). */
+  Ambiguous: 'ambiguous',
+  /** Retrying the same input will fail the same way. */
+  Permanent: 'permanent',
+} as const;
+export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
+
+export const ErrorCodes = {
+  EDGE_CONFIG_INVALID: { kind: 'permanent', summary: 'the configuration does not match the schema' },
+  EDGE_CONFIG_UNREADABLE: { kind: 'permanent', summary: 'the configuration file cannot be read or parsed' },
+  EDGE_STORE_LOCKED: { kind: 'permanent', summary: 'another process holds the data directory' },
+  EDGE_STORE_NOT_OPEN: { kind: 'transient', summary: 'the store is not open (starting or stopping)' },
+  EDGE_STORE_WRITE_FAILED: { kind: 'transient', summary: 'a durable write did not complete' },
+  EDGE_STORE_DECRYPT_FAILED: { kind: 'permanent', summary: 'a stored value failed authentication (wrong key or tampering)' },
+  EDGE_STORE_UNKNOWN_KEY_ID: { kind: 'permanent', summary: 'a stored value names a data key this box does not hold' },
+  EDGE_KEYS_UNAVAILABLE: { kind: 'permanent', summary: 'the data key could not be loaded' },
+  EDGE_KEYS_FILE_MODE: { kind: 'permanent', summary: 'the key file is readable by group or others' },
+  EDGE_TLS_MATERIAL: { kind: 'permanent', summary: 'a certificate, key or CA file cannot be loaded' },
+  EDGE_PEER_UNKNOWN: { kind: 'permanent', summary: 'the peer is not in the configured peer list' },
+  EDGE_PEER_ADDRESS: { kind: 'permanent', summary: "the peer's source address is not allowlisted" },
+  EDGE_PEER_CONNECTION_LIMIT: { kind: 'transient', summary: 'the peer has too many open connections' },
+  EDGE_HL7_FRAME_TOO_LARGE: { kind: 'permanent', summary: 'an MLLP frame exceeded the size cap' },
+  EDGE_HL7_FRAME_INVALID: { kind: 'permanent', summary: 'bytes outside an MLLP frame' },
+  EDGE_HL7_PARSE: { kind: 'permanent', summary: 'the message is not valid HL7 v2' },
+  EDGE_HL7_UNSUPPORTED_MESSAGE: { kind: 'permanent', summary: 'the message type or trigger event is not supported' },
+  EDGE_HL7_UNKNOWN_SENDER: { kind: 'permanent', summary: 'MSH-3/MSH-4 do not match the authenticated peer' },
+  EDGE_HL7_DUPLICATE_CONTROL_ID: { kind: 'permanent', summary: 'MSH-10 was already received from this sender' },
+  EDGE_HL7_REQUIRED_FIELD: { kind: 'permanent', summary: 'a required field is missing' },
+  EDGE_HL7_INVALID_FIELD: { kind: 'permanent', summary: 'a field has an invalid value' },
+  EDGE_HL7_UNKNOWN_ORDER: { kind: 'permanent', summary: 'the message refers to an order the box does not hold' },
+  EDGE_HL7_UNSUPPORTED_CHARSET: { kind: 'permanent', summary: 'MSH-18 names a character set the box does not support' },
+  EDGE_DICOM_PDU_TOO_LARGE: { kind: 'permanent', summary: 'a PDU exceeded the size cap' },
+  EDGE_DICOM_PDU_INVALID: { kind: 'permanent', summary: 'a PDU or DIMSE message is malformed' },
+  EDGE_DICOM_TIMEOUT: { kind: 'transient', summary: 'a DICOM peer did not answer in time' },
+  EDGE_DICOM_AE_UNKNOWN: { kind: 'permanent', summary: 'the calling AE title is not configured' },
+  EDGE_DICOM_CALLED_AE: { kind: 'permanent', summary: 'the called AE title is not this box' },
+  EDGE_DICOM_DATASET_INVALID: { kind: 'permanent', summary: 'a dataset cannot be decoded' },
+  EDGE_LISTEN_FAILED: { kind: 'permanent', summary: 'a listener could not bind its address' },
+  EDGE_SHUTDOWN: { kind: 'transient', summary: 'the box is stopping' },
+} as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class EdgeError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  /** Extra identifiers for logs (never patient data). */
+  readonly detail: Readonly<Record<string, string | number | boolean>> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown; detail?: Record<string, string | number | boolean> },
+  ) {
+    super(message ?? ErrorCodes[code].summary, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EdgeError';
+    this.code = code;
+    this.kind = ErrorCodes[code].kind;
+    this.detail = options?.detail;
+  }
+}
+
+export function isEdgeError(err: unknown, code?: ErrorCode): err is EdgeError {
+  return err instanceof EdgeError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,144 @@
+// The order domain: what the RIS tells the box, after the hl7 adapter has parsed and validated it.
+// Field names follow the DICOM Modality Worklist attributes they become (IHE RAD TF-2 Table 4.5-x).
+
+/** A coded entry (HL7 CE/CWE → DICOM Code Sequence item). */
+export interface CodedEntry {
+  readonly codeValue: string;
+  readonly codingSchemeDesignator: string;
+  readonly codeMeaning: string;
+  readonly codingSchemeVersion?: string;
+}
+
+export interface PatientIdentifier {
+  readonly id: string;
+  /** Assigning authority (PID-3.4 namespace id); '' when the RIS sends none. */
+  readonly issuer: string;
+}
+
+export interface Patient extends PatientIdentifier {
+  /** DICOM PN: up to three component groups (alphabetic=ideographic=phonetic), components by `^`. */
+  readonly name: string;
+  /** YYYYMMDD or ''. */
+  readonly birthDate: string;
+  /** M, F, O or ''. */
+  readonly sex: string;
+  readonly otherIds: readonly PatientIdentifier[];
+  readonly medicalAlerts?: string;
+  readonly allergies?: string;
+  readonly weightKg?: string;
+  readonly sizeM?: string;
+  readonly pregnancyStatus?: string;
+}
+
+export const StepStatus = {
+  Scheduled: 'SCHEDULED',
+  Arrived: 'ARRIVED',
+  Ready: 'READY',
+  Started: 'STARTED',
+  Departed: 'DEPARTED',
+} as const;
+export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
+export interface ScheduledProcedureStep {
+  readonly id: string;
+  readonly modality: string;
+  /** '' when the RIS did not assign a station. */
+  readonly stationAeTitle: string;
+  readonly stationName: string;
+  readonly location: string;
+  /** YYYYMMDD */
+  readonly startDate: string;
+  /** HHMMSS (may be shorter: HHMM) */
+  readonly startTime: string;
+  readonly description: string;
+  readonly protocolCodes: readonly CodedEntry[];
+  readonly performingPhysician: string;
+  readonly status: StepStatus;
+}
+
+export const OrderStatus = {
+  Scheduled: 'scheduled',
+  InProgress: 'in-progress',
+  Held: 'held',
+  Completed: 'completed',
+  Cancelled: 'cancelled',
+  Discontinued: 'discontinued',
+} as const;
+export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+
+/** Statuses under which an order's steps appear on the worklist. */
+export const WORKLIST_STATUSES: ReadonlySet<OrderStatus> = new Set([OrderStatus.Scheduled, OrderStatus.InProgress]);
+
+export interface OrderSource {
+  readonly sendingApplication: string;
+  readonly sendingFacility: string;
+  /** MSH-10 of the message that last changed the order. */
+  readonly controlId: string;
+  /** ms since epoch, when the box received that message. */
+  readonly receivedAt: number;
+}
+
+export interface Order {
+  /** ORC-2 / OBR-2 entity identifier; with `placerIssuer`, the order's identity. */
+  readonly placerOrderNumber: string;
+  readonly placerIssuer: string;
+  readonly fillerOrderNumber: string;
+  readonly accessionNumber: string;
+  readonly requestedProcedureId: string;
+  readonly requestedProcedureDescription: string;
+  readonly requestedProcedureCode: CodedEntry | undefined;
+  readonly requestedProcedurePriority: string;
+  readonly reasonForRequestedProcedure: string;
+  readonly studyInstanceUid: string;
+  /** True when the RIS sent no Study Instance UID and the box generated one. */
+  readonly studyInstanceUidGenerated: boolean;
+  readonly referringPhysicianName: string;
+  readonly requestingPhysician: string;
+  readonly admissionId: string;
+  readonly currentPatientLocation: string;
+  readonly patient: Patient;
+  readonly steps: readonly ScheduledProcedureStep[];
+  readonly status: OrderStatus;
+  readonly source: OrderSource;
+}
+
+/** One worklist item: one scheduled procedure step of an order (PS3.4 K.6.1.2). */
+export interface WorklistItem {
+  readonly order: Order;
+  readonly step: ScheduledProcedureStep;
+}
+
+/** What an inbound HL7 message asks the box to do, in domain terms. */
+export type OrderCommand =
+  /** New order (ORC-1 NW) or order replaced (XO): insert or replace whole. */
+  | { readonly type: 'order-upsert'; readonly order: Order }
+  /** Status change (CA, DC, SC). */
+  | {
+      readonly type: 'order-status';
+      readonly placerOrderNumber: string;
+      readonly placerIssuer: string;
+      readonly status: OrderStatus;
+      readonly source: OrderSource;
+    }
+  /** Demographics changed (ADT A08, A01, A04): every order of the patient takes the new values. */
+  | { readonly type: 'patient-update'; readonly patient: Patient; readonly source: OrderSource }
+  /** Merge (ADT A40): every order of `prior` moves to `surviving`. */
+  | {
+      readonly type: 'patient-merge';
+      readonly surviving: Patient;
+      readonly prior: PatientIdentifier;
+      readonly source: OrderSource;
+    };
+
+/** The identity of the message that carried commands, for replay protection. */
+export interface MessageReceipt {
+  /** Sending application and facility as authenticated (MSH-3^MSH-4). */
+  readonly sender: string;
+  /** MSH-10 */
+  readonly controlId: string;
+  readonly receivedAt: number;
+}
+
+export function orderIdentity(placerOrderNumber: string, placerIssuer: string): string {
+  return `${placerIssuer}\u0000${placerOrderNumber}`;
+}

@@ -1,0 +1,233 @@
+// The OrderRepository port on classic-level. An order is stored once (o!), indexed by patient (p!) and
+// shown on the worklist through one record per scheduled procedure step (w!) that carries the whole
+// item, so a worklist query is one ordered range scan with no second lookup.
+import { EdgeError } from '../core/errors.ts';
+import {
+  type MessageReceipt,
+  type Order,
+  type OrderCommand,
+  type Patient,
+  type PatientIdentifier,
+  type WorklistItem,
+  WORKLIST_STATUSES,
+  orderIdentity,
+} from '../core/order.ts';
+import type { ApplyOutcome, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import type { CommitQueue, Op } from './commit-queue.ts';
+import type { Database } from './database.ts';
+import { RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
+import type { ValueCodec } from './value-codec.ts';
+
+export interface OrderRepositoryOptions {
+  /** How long a sender's MSH-10 is remembered to refuse replays. */
+  readonly replayWindowMs: number;
+}
+
+export class LevelOrderRepository implements OrderRepository {
+  readonly #db: Database;
+  readonly #queue: CommitQueue;
+  readonly #codec: ValueCodec;
+  readonly #keys: RecordKeys;
+  readonly #options: OrderRepositoryOptions;
+
+  constructor(db: Database, queue: CommitQueue, codec: ValueCodec, keys: RecordKeys, options: OrderRepositoryOptions) {
+    this.#db = db;
+    this.#queue = queue;
+    this.#codec = codec;
+    this.#keys = keys;
+    this.#options = options;
+  }
+
+  apply(commands: readonly OrderCommand[], receipt: MessageReceipt): Promise<ApplyOutcome> {
+    return this.#queue.commit<ApplyOutcome>(async () => {
+      const idHash = this.#keys.hash('msh10', receipt.sender, receipt.controlId);
+      const idKey = this.#keys.controlId(idHash);
+      const seen = await this.#queue.get(idKey);
+      if (seen !== undefined) {
+        const at = Number(JSON.parse(this.#codec.open(idKey, seen).toString('utf8')).receivedAt);
+        if (receipt.receivedAt - at < this.#options.replayWindowMs) return { ops: null, result: { status: 'duplicate' } as const };
+      }
+      const tx = new Transaction(this);
+      let changedItems = 0;
+      let unknownOrders = 0;
+      for (const c of commands) {
+        const r = await tx.run(c);
+        changedItems += r.changed;
+        unknownOrders += r.unknown;
+      }
+      tx.put(idKey, JSON.stringify({ receivedAt: receipt.receivedAt }));
+      tx.ops.push({ type: 'put', key: this.#keys.controlIdByTime(receipt.receivedAt, idHash), value: Buffer.alloc(0) });
+      return { ops: tx.ops, result: { status: 'committed', changedItems, unknownOrders } as const };
+    });
+  }
+
+  async *worklist(filter: WorklistFilter): AsyncIterable<WorklistItem> {
+    const stations = filter.stationAeTitles === undefined ? undefined : new Set(filter.stationAeTitles);
+    const modalities = filter.modalities === undefined ? undefined : new Set(filter.modalities);
+    const single = stations?.size === 1 ? [...stations][0] : undefined;
+    const range = worklistRange(filter.startDateFrom, filter.startDateTo, single);
+    for await (const [key, value] of this.#db.iterator(range)) {
+      if (stations !== undefined || modalities !== undefined) {
+        const parts = parseWorklistKey(key);
+        if (parts === undefined) continue;
+        if (stations !== undefined && !stations.has(parts.station)) continue;
+        if (modalities !== undefined && !modalities.has(parts.modality)) continue;
+      }
+      yield JSON.parse(this.#codec.open(key, value).toString('utf8')) as WorklistItem;
+    }
+  }
+
+  /** Forget control ids older than the replay window. */
+  async pruneControlIds(now: number): Promise<number> {
+    const cutoff = this.#keys.controlIdByTime(now - this.#options.replayWindowMs, '');
+    const ops: Op[] = [];
+    for await (const key of this.#db.keys({ gte: 'n\u0000', lt: cutoff })) {
+      const hash = key.slice(key.lastIndexOf('\u0000') + 1);
+      ops.push({ type: 'del', key }, { type: 'del', key: this.#keys.controlId(hash) });
+    }
+    if (ops.length > 0) await this.#queue.commit(async () => ({ ops, result: undefined }));
+    return ops.length / 2;
+  }
+
+  // Internals used by Transaction.
+  get queue(): CommitQueue {
+    return this.#queue;
+  }
+  get codec(): ValueCodec {
+    return this.#codec;
+  }
+  get keys(): RecordKeys {
+    return this.#keys;
+  }
+}
+
+/** The ops one message produces; reads see its own earlier writes. */
+class Transaction {
+  readonly ops: Op[] = [];
+  readonly #local = new Map<string, Order | null>();
+  readonly #repo: LevelOrderRepository;
+
+  constructor(repo: LevelOrderRepository) {
+    this.#repo = repo;
+  }
+
+  put(key: string, json: string): void {
+    this.ops.push({ type: 'put', key, value: this.#repo.codec.seal(key, Buffer.from(json, 'utf8')) });
+  }
+
+  del(key: string): void {
+    this.ops.push({ type: 'del', key });
+  }
+
+  async run(c: OrderCommand): Promise<{ changed: number; unknown: number }> {
+    switch (c.type) {
+      case 'order-upsert': {
+        const hash = this.#orderHash(c.order.placerOrderNumber, c.order.placerIssuer);
+        const before = await this.#load(hash);
+        let order = c.order;
+        // A generated Study Instance UID must stay stable across order updates, or images taken
+        // before and after an XO would land in two studies.
+        if (before !== undefined && order.studyInstanceUidGenerated && before.studyInstanceUidGenerated) {
+          order = { ...order, studyInstanceUid: before.studyInstanceUid };
+        }
+        this.#write(hash, before, order);
+        return { changed: order.steps.length, unknown: 0 };
+      }
+      case 'order-status': {
+        const hash = this.#orderHash(c.placerOrderNumber, c.placerIssuer);
+        const before = await this.#load(hash);
+        if (before === undefined) return { changed: 0, unknown: 1 };
+        this.#write(hash, before, { ...before, status: c.status, source: c.source });
+        return { changed: before.steps.length, unknown: 0 };
+      }
+      case 'patient-update': {
+        let changed = 0;
+        for (const hash of await this.#ordersOf(c.patient)) {
+          const before = await this.#load(hash);
+          if (before === undefined) continue;
+          this.#write(hash, before, { ...before, patient: mergePatient(before.patient, c.patient), source: c.source });
+          changed += before.steps.length;
+        }
+        return { changed, unknown: 0 };
+      }
+      case 'patient-merge': {
+        let changed = 0;
+        for (const hash of await this.#ordersOf(c.prior)) {
+          const before = await this.#load(hash);
+          if (before === undefined) continue;
+          this.#write(hash, before, { ...before, patient: c.surviving, source: c.source });
+          changed += before.steps.length;
+        }
+        return { changed, unknown: 0 };
+      }
+    }
+  }
+
+  #orderHash(placer: string, issuer: string): string {
+    return this.#repo.keys.hash('order', orderIdentity(placer, issuer));
+  }
+
+  #patientHash(p: PatientIdentifier): string {
+    return this.#repo.keys.hash('patient', p.issuer, p.id);
+  }
+
+  async #ordersOf(p: PatientIdentifier): Promise<string[]> {
+    const range = this.#repo.keys.patientOrdersRange(this.#patientHash(p));
+    const fromStore = (await this.#repo.queue.keys(range)).map((k) => k.slice(k.lastIndexOf('\u0000') + 1));
+    // Orders this same message added or moved under the patient are in #local only.
+    const prefixHash = this.#patientHash(p);
+    const result = new Set(fromStore);
+    for (const [hash, o] of this.#local) {
+      if (o === null) continue;
+      if (this.#patientHash(o.patient) === prefixHash) result.add(hash);
+      else result.delete(hash);
+    }
+    return [...result];
+  }
+
+  async #load(hash: string): Promise<Order | undefined> {
+    const local = this.#local.get(hash);
+    if (local !== undefined) return local ?? undefined;
+    const key = this.#repo.keys.order(hash);
+    const sealed = await this.#repo.queue.get(key);
+    if (sealed === undefined) return undefined;
+    try {
+      return JSON.parse(this.#repo.codec.open(key, sealed).toString('utf8')) as Order;
+    } catch (cause) {
+      throw new EdgeError('EDGE_STORE_DECRYPT_FAILED', `order record ${hash} cannot be read`, { cause });
+    }
+  }
+
+  #write(hash: string, before: Order | undefined, after: Order): void {
+    const keys = this.#repo.keys;
+    if (before !== undefined) {
+      for (const k of worklistKeys(keys, hash, before)) this.del(k);
+      const oldP = this.#patientHash(before.patient);
+      if (oldP !== this.#patientHash(after.patient)) this.del(keys.patientOrder(oldP, hash));
+    }
+    this.put(keys.order(hash), JSON.stringify(after));
+    this.ops.push({ type: 'put', key: keys.patientOrder(this.#patientHash(after.patient), hash), value: Buffer.alloc(0) });
+    if (WORKLIST_STATUSES.has(after.status)) {
+      after.steps.forEach((step, i) => {
+        const item: WorklistItem = { order: { ...after, steps: [] }, step };
+        this.put(keys.worklist(step.startDate, step.stationAeTitle, step.modality, step.startTime, hash, i), JSON.stringify(item));
+      });
+    }
+    this.#local.set(hash, after);
+  }
+}
+
+function worklistKeys(keys: RecordKeys, hash: string, order: Order): string[] {
+  if (!WORKLIST_STATUSES.has(order.status)) return [];
+  return order.steps.map((s, i) => keys.worklist(s.startDate, s.stationAeTitle, s.modality, s.startTime, hash, i));
+}
+
+/** A08 carries the patient's current demographics; fields the message leaves empty keep their value. */
+function mergePatient(before: Patient, update: Patient): Patient {
+  return {
+    ...before,
+    ...Object.fromEntries(Object.entries(update).filter(([, v]) => v !== '' && v !== undefined)),
+    id: before.id,
+    issuer: before.issuer,
+  } as Patient;
+}

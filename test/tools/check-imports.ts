@@ -1,0 +1,80 @@
+// Fails when an import points outward (DESIGN.md §3) or when modules import each other in a cycle.
+// daemon/core imports only core; each adapter imports only core and itself; only daemon/main.ts wires
+// adapters together; provisioning/ may use the daemon's modules, the daemon never uses provisioning/.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (p.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** The architectural part a file belongs to: 'core', 'hl7', ..., 'main', 'provisioning', or 'test'. */
+function partOf(rel: string): string {
+  if (rel === 'daemon/main.ts') return 'main';
+  const m = /^daemon\/([^/]+)\//.exec(rel);
+  if (m) return m[1]!;
+  if (rel.startsWith('provisioning/')) return 'provisioning';
+  return 'test';
+}
+
+function allowed(from: string, to: string): boolean {
+  if (from === to) return true;
+  if (to === 'core') return true;
+  if (from === 'main' || from === 'test') return to !== 'test' || from === 'test';
+  if (from === 'provisioning') return to !== 'main' && to !== 'test';
+  return false;
+}
+
+const files = [...walk(join(root, 'daemon')), ...walk(join(root, 'provisioning'))];
+const problems: string[] = [];
+const graph = new Map<string, string[]>();
+
+for (const file of files) {
+  const rel = relative(root, file);
+  const isTest = rel.endsWith('.test.ts');
+  const from = isTest ? 'test' : partOf(rel);
+  const src = readFileSync(file, 'utf8');
+  const edges: string[] = [];
+  for (const m of src.matchAll(IMPORT)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    if (spec === undefined || !spec.startsWith('.')) continue;
+    const target = relative(root, resolve(dirname(file), spec));
+    const to = partOf(target);
+    if (!isTest && !allowed(from, to)) problems.push(`${rel}: imports ${target} (${from} → ${to} points outward)`);
+    if (!isTest && !target.endsWith('.test.ts')) edges.push(target);
+  }
+  if (!isTest) graph.set(rel, edges);
+}
+
+// Cycle detection (Tarjan-free DFS with colours; reports each back edge's cycle once).
+const colour = new Map<string, 'grey' | 'black'>();
+const stack: string[] = [];
+function visit(n: string): void {
+  colour.set(n, 'grey');
+  stack.push(n);
+  for (const m of graph.get(n) ?? []) {
+    if (!graph.has(m)) continue;
+    const c = colour.get(m);
+    if (c === 'grey') problems.push(`import cycle: ${[...stack.slice(stack.indexOf(m)), m].join(' → ')}`);
+    else if (c === undefined) visit(m);
+  }
+  stack.pop();
+  colour.set(n, 'black');
+}
+for (const n of graph.keys()) if (!colour.has(n)) visit(n);
+
+if (problems.length > 0) {
+  for (const p of problems) console.error(p);
+  console.error(`check-imports: ${problems.length} problem(s) in ${files.length} files`);
+  process.exit(1);
+}
+console.log(`check-imports: ${files.length} files, imports point inward, no cycles`);
