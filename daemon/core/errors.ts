@@ -43,6 +43,7 @@ export const ErrorCodes = {
   EDGE_DICOM_DATASET_INVALID: { kind: 'permanent', summary: 'a dataset cannot be decoded' },
   EDGE_LISTEN_FAILED: { kind: 'permanent', summary: 'a listener could not bind its address' },
   EDGE_SHUTDOWN: { kind: 'transient', summary: 'the box is stopping' },
+  EDGE_WORKLIST_QUERY_INVALID: { kind: 'permanent', summary: 'a worklist query key has a value its VR does not allow' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

@@ -1,0 +1,143 @@
+import test from 'ava';
+import { itemsOf, Tag, textOf, type DataSet } from './dataset.ts';
+import { ExtraTag, WORKLIST_VRS, worklistItemToDataSet } from './worklist-attributes.ts';
+import { worklistItemForTests } from './test-support/in-memory-order-repository.ts';
+
+function only<T>(values: readonly T[] | undefined): T {
+  if (values?.length !== 1 || values[0] === undefined) throw new Error(`expected exactly one item, got ${values?.length}`);
+  return values[0];
+}
+
+test('mapping: top-level attributes carry the order, patient and visit values', (t) => {
+  const ds = worklistItemToDataSet(worklistItemForTests());
+  const expected: [number, string][] = [
+    [Tag.SpecificCharacterSet, 'ISO_IR 192'],
+    [Tag.PatientName, 'DOE^JANE^M'],
+    [Tag.PatientID, 'PID-0001'],
+    [Tag.IssuerOfPatientID, 'HOSP'],
+    [Tag.PatientBirthDate, '19800214'],
+    [Tag.PatientSex, 'F'],
+    [Tag.MedicalAlerts, 'LATEX'],
+    [Tag.Allergies, 'IODINE'],
+    [Tag.PatientWeight, '61.5'],
+    [Tag.PatientSize, '1.68'],
+    [Tag.PregnancyStatus, '0004'],
+    [Tag.AdmissionID, 'ADM-1'],
+    [Tag.CurrentPatientLocation, 'WARD 3'],
+    [Tag.AccessionNumber, 'ACC-1'],
+    [Tag.ReferringPhysicianName, 'REF^ROSA'],
+    [Tag.RequestingPhysician, 'REQ^RAY'],
+    [Tag.PlacerOrderNumberImagingServiceRequest, 'PLC-1'],
+    [Tag.FillerOrderNumberImagingServiceRequest, 'FIL-1'],
+    [Tag.RequestedProcedureID, 'RP-1'],
+    [Tag.RequestedProcedureDescription, 'CT head'],
+    [Tag.StudyInstanceUID, '1.2.826.0.1.3680043.10.1.1'],
+    [Tag.RequestedProcedurePriority, 'ROUTINE'],
+    [Tag.ReasonForTheRequestedProcedure, 'Headache'],
+  ];
+  for (const [tag, value] of expected) t.is(textOf(ds, tag), value, tag.toString(16));
+  t.deepEqual(itemsOf(ds, Tag.ReferencedStudySequence), []);
+  t.deepEqual(itemsOf(ds, Tag.ReferencedPatientSequence), []);
+});
+
+test('mapping: every element has the VR of PS3.6 and tags ascend at every level', (t) => {
+  const check = (ds: DataSet): void => {
+    const tags = [...ds.keys()];
+    t.deepEqual(tags, [...tags].sort((a, b) => a - b));
+    for (const [tag, element] of ds) {
+      t.is(element.vr, WORKLIST_VRS.get(tag) ?? 'UN', tag.toString(16));
+      if (element.vr === 'SQ') element.value.forEach(check);
+    }
+  };
+  check(worklistItemToDataSet(worklistItemForTests()));
+});
+
+test('mapping: the scheduled procedure step is one item with the step values', (t) => {
+  const sps = only(itemsOf(worklistItemToDataSet(worklistItemForTests()), Tag.ScheduledProcedureStepSequence));
+  t.is(textOf(sps, Tag.Modality), 'CT');
+  t.is(textOf(sps, Tag.ScheduledStationAETitle), 'CT1');
+  t.is(textOf(sps, Tag.ScheduledStationName), 'CT ROOM 1');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepLocation), 'RAD-B1');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepStartDate), '20240105');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepStartTime), '093000');
+  t.is(textOf(sps, Tag.ScheduledPerformingPhysicianName), 'TECH^TOM');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepDescription), 'CT HEAD W/O CONTRAST');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepID), 'SPS-1');
+  t.is(textOf(sps, Tag.ScheduledProcedureStepStatus), 'SCHEDULED');
+  const protocol = only(itemsOf(sps, Tag.ScheduledProtocolCodeSequence));
+  t.is(textOf(protocol, Tag.CodeValue), 'P-HEAD');
+  t.is(textOf(protocol, Tag.CodingSchemeDesignator), '99LOCAL');
+  t.is(textOf(protocol, Tag.CodeMeaning), 'Head routine');
+  t.false(protocol.has(Tag.CodingSchemeVersion));
+});
+
+test('mapping: code sequences, other patient ids and long code values', (t) => {
+  const ds = worklistItemToDataSet(
+    worklistItemForTests({
+      order: {
+        requestedProcedureCode: {
+          codeValue: 'A-VERY-LONG-CODE-VALUE-1',
+          codingSchemeDesignator: 'LN',
+          codeMeaning: 'Long',
+          codingSchemeVersion: '2.7',
+        },
+      },
+    }),
+  );
+  const code = only(itemsOf(ds, Tag.RequestedProcedureCodeSequence));
+  t.false(code.has(Tag.CodeValue));
+  t.is(textOf(code, ExtraTag.LongCodeValue), 'A-VERY-LONG-CODE-VALUE-1');
+  t.is(textOf(code, Tag.CodingSchemeVersion), '2.7');
+  const other = only(itemsOf(ds, Tag.OtherPatientIDsSequence));
+  t.is(textOf(other, Tag.PatientID), 'NAT-42');
+  t.is(textOf(other, Tag.IssuerOfPatientID), 'NATIONAL');
+  t.is(textOf(other, ExtraTag.TypeOfPatientID), 'TEXT');
+});
+
+test('mapping: unknown values are present and zero-length (Type 2)', (t) => {
+  const ds = worklistItemToDataSet(
+    worklistItemForTests({
+      order: { requestedProcedureCode: undefined, admissionId: '', referringPhysicianName: '' },
+      patient: {
+        birthDate: '',
+        issuer: '',
+        otherIds: [],
+        medicalAlerts: undefined,
+        allergies: undefined,
+        weightKg: undefined,
+        sizeM: undefined,
+        pregnancyStatus: undefined,
+      },
+      step: { stationAeTitle: '', protocolCodes: [] },
+    }),
+  );
+  for (const tag of [
+    Tag.PatientBirthDate, Tag.IssuerOfPatientID, Tag.MedicalAlerts, Tag.Allergies, Tag.PatientWeight,
+    Tag.PatientSize, Tag.PregnancyStatus, Tag.AdmissionID, Tag.ReferringPhysicianName,
+  ]) {
+    t.is(textOf(ds, tag), '', tag.toString(16));
+  }
+  t.deepEqual(itemsOf(ds, Tag.RequestedProcedureCodeSequence), []);
+  t.deepEqual(itemsOf(ds, Tag.OtherPatientIDsSequence), []);
+  const sps = only(itemsOf(ds, Tag.ScheduledProcedureStepSequence));
+  t.is(textOf(sps, Tag.ScheduledStationAETitle), '');
+  t.deepEqual(itemsOf(sps, Tag.ScheduledProtocolCodeSequence), []);
+});
+
+test('mapping: a site default issuer fills only missing issuers', (t) => {
+  const ds = worklistItemToDataSet(
+    worklistItemForTests({ patient: { issuer: '', otherIds: [{ id: 'X', issuer: 'OTHER' }] } }),
+    { defaultIssuerOfPatientId: 'SITE' },
+  );
+  t.is(textOf(ds, Tag.IssuerOfPatientID), 'SITE');
+  t.is(textOf(only(itemsOf(ds, Tag.OtherPatientIDsSequence)), Tag.IssuerOfPatientID), 'OTHER');
+});
+
+test('mapping: each step of a multi-step order becomes its own item', (t) => {
+  const base = worklistItemForTests();
+  const second = { ...base.step, id: 'SPS-2', modality: 'MR' };
+  const ds = worklistItemToDataSet({ order: { ...base.order, steps: [base.step, second] }, step: second });
+  const sps = only(itemsOf(ds, Tag.ScheduledProcedureStepSequence));
+  t.is(textOf(sps, Tag.ScheduledProcedureStepID), 'SPS-2');
+  t.is(textOf(sps, Tag.Modality), 'MR');
+});

@@ -1,0 +1,179 @@
+// One worklist item (an order's scheduled procedure step) as the Modality Worklist attributes of
+// PS3.4 Table K.6-1, filled the way IHE RAD TF-2 (RAD-5, Query Modality Worklist) and its HL7 → DICOM
+// mapping tables prescribe. Every supported attribute is present, zero-length when the RIS sent nothing
+// (Type 2 semantics): matching reads a missing attribute as "not supported", an empty one as "unknown".
+import { Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import type { CodedEntry, PatientIdentifier, WorklistItem } from './order.ts';
+
+/** Tags of PS3.6 the worklist needs that dataset.ts does not list. */
+export const ExtraTag = {
+  TypeOfPatientID: 0x00100022,
+  LongCodeValue: 0x00080119,
+} as const;
+
+/** The VR of every attribute this mapping emits, at any nesting level (PS3.6). */
+export const WORKLIST_VRS: ReadonlyMap<number, Vr> = new Map<number, Vr>([
+  [Tag.SpecificCharacterSet, 'CS'],
+  [Tag.AccessionNumber, 'SH'],
+  [Tag.Modality, 'CS'],
+  [Tag.ReferringPhysicianName, 'PN'],
+  [Tag.CodeValue, 'SH'],
+  [ExtraTag.LongCodeValue, 'UC'],
+  [Tag.CodingSchemeDesignator, 'SH'],
+  [Tag.CodingSchemeVersion, 'SH'],
+  [Tag.CodeMeaning, 'LO'],
+  [Tag.ReferencedStudySequence, 'SQ'],
+  [Tag.ReferencedPatientSequence, 'SQ'],
+  [Tag.PatientName, 'PN'],
+  [Tag.PatientID, 'LO'],
+  [Tag.IssuerOfPatientID, 'LO'],
+  [ExtraTag.TypeOfPatientID, 'CS'],
+  [Tag.PatientBirthDate, 'DA'],
+  [Tag.PatientSex, 'CS'],
+  [Tag.OtherPatientIDsSequence, 'SQ'],
+  [Tag.PatientSize, 'DS'],
+  [Tag.PatientWeight, 'DS'],
+  [Tag.MedicalAlerts, 'LO'],
+  [Tag.Allergies, 'LO'],
+  [Tag.PregnancyStatus, 'US'],
+  [Tag.StudyInstanceUID, 'UI'],
+  [Tag.RequestingPhysician, 'PN'],
+  [Tag.RequestedProcedureDescription, 'LO'],
+  [Tag.RequestedProcedureCodeSequence, 'SQ'],
+  [Tag.AdmissionID, 'LO'],
+  [Tag.CurrentPatientLocation, 'LO'],
+  [Tag.ScheduledStationAETitle, 'AE'],
+  [Tag.ScheduledProcedureStepStartDate, 'DA'],
+  [Tag.ScheduledProcedureStepStartTime, 'TM'],
+  [Tag.ScheduledPerformingPhysicianName, 'PN'],
+  [Tag.ScheduledProcedureStepDescription, 'LO'],
+  [Tag.ScheduledProtocolCodeSequence, 'SQ'],
+  [Tag.ScheduledProcedureStepID, 'SH'],
+  [Tag.ScheduledStationName, 'SH'],
+  [Tag.ScheduledProcedureStepLocation, 'SH'],
+  [Tag.ScheduledProcedureStepStatus, 'CS'],
+  [Tag.ScheduledProcedureStepSequence, 'SQ'],
+  [Tag.RequestedProcedureID, 'SH'],
+  [Tag.ReasonForTheRequestedProcedure, 'LO'],
+  [Tag.RequestedProcedurePriority, 'SH'],
+  [Tag.PlacerOrderNumberImagingServiceRequest, 'LO'],
+  [Tag.FillerOrderNumberImagingServiceRequest, 'LO'],
+]);
+
+export function worklistVrOf(tag: number): Vr | undefined {
+  return WORKLIST_VRS.get(tag);
+}
+
+export interface WorklistAttributesOptions {
+  /**
+   * Issuer of Patient ID for patients whose RIS sent no assigning authority (PID-3.4), so modalities
+   * that qualify IDs (IHE PIX-aware) still get one. Site configuration; '' or undefined = leave empty.
+   */
+  readonly defaultIssuerOfPatientId?: string;
+}
+
+/** The Modality Worklist attributes of one item, in ascending tag order. */
+export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttributesOptions = {}): DataSet {
+  const { order, step } = item;
+  const { patient } = order;
+  const issuer = (id: PatientIdentifier): string => (id.issuer !== '' ? id.issuer : (opts.defaultIssuerOfPatientId ?? ''));
+  const ds: DataSet = new Map();
+  // Values are decoded JavaScript strings, so the adapter encodes them as UTF-8 (PS3.5 6.1.2.3).
+  put(ds, Tag.SpecificCharacterSet, 'ISO_IR 192');
+
+  // Patient identification, demographics and medical (K.6-1 Patient modules).
+  put(ds, Tag.PatientName, patient.name);
+  put(ds, Tag.PatientID, patient.id);
+  put(ds, Tag.IssuerOfPatientID, issuer(patient));
+  put(ds, Tag.PatientBirthDate, patient.birthDate);
+  put(ds, Tag.PatientSex, patient.sex);
+  ds.set(Tag.OtherPatientIDsSequence, {
+    vr: 'SQ',
+    value: patient.otherIds.map((other) =>
+      items([
+        [Tag.PatientID, other.id],
+        [Tag.IssuerOfPatientID, issuer(other)],
+        // PS3.3 C.7.1.1: TEXT for identifiers that are character strings.
+        [ExtraTag.TypeOfPatientID, 'TEXT'],
+      ]),
+    ),
+  });
+  put(ds, Tag.MedicalAlerts, patient.medicalAlerts ?? '');
+  put(ds, Tag.Allergies, patient.allergies ?? '');
+  put(ds, Tag.PatientWeight, patient.weightKg ?? '');
+  put(ds, Tag.PatientSize, patient.sizeM ?? '');
+  put(ds, Tag.PregnancyStatus, patient.pregnancyStatus ?? '');
+
+  // Visit.
+  put(ds, Tag.AdmissionID, order.admissionId);
+  put(ds, Tag.CurrentPatientLocation, order.currentPatientLocation);
+
+  // Imaging service request.
+  put(ds, Tag.AccessionNumber, order.accessionNumber);
+  put(ds, Tag.ReferringPhysicianName, order.referringPhysicianName);
+  put(ds, Tag.RequestingPhysician, order.requestingPhysician);
+  put(ds, Tag.PlacerOrderNumberImagingServiceRequest, order.placerOrderNumber);
+  put(ds, Tag.FillerOrderNumberImagingServiceRequest, order.fillerOrderNumber);
+
+  // Requested procedure.
+  put(ds, Tag.RequestedProcedureID, order.requestedProcedureId);
+  put(ds, Tag.RequestedProcedureDescription, order.requestedProcedureDescription);
+  ds.set(Tag.RequestedProcedureCodeSequence, {
+    vr: 'SQ',
+    value: order.requestedProcedureCode === undefined ? [] : [codeItem(order.requestedProcedureCode)],
+  });
+  put(ds, Tag.StudyInstanceUID, order.studyInstanceUid);
+  put(ds, Tag.RequestedProcedurePriority, order.requestedProcedurePriority);
+  put(ds, Tag.ReasonForTheRequestedProcedure, order.reasonForRequestedProcedure);
+  // Type 2 in K.6-1; the RIS gives no prior study or patient SOP instance references.
+  ds.set(Tag.ReferencedStudySequence, { vr: 'SQ', value: [] });
+  ds.set(Tag.ReferencedPatientSequence, { vr: 'SQ', value: [] });
+
+  // Scheduled procedure step: exactly one item per worklist item (K.6.1.2).
+  const sps = items([
+    [Tag.Modality, step.modality],
+    [Tag.ScheduledStationAETitle, step.stationAeTitle],
+    [Tag.ScheduledProcedureStepStartDate, step.startDate],
+    [Tag.ScheduledProcedureStepStartTime, step.startTime],
+    [Tag.ScheduledPerformingPhysicianName, step.performingPhysician],
+    [Tag.ScheduledProcedureStepDescription, step.description],
+    [Tag.ScheduledProcedureStepID, step.id],
+    [Tag.ScheduledStationName, step.stationName],
+    [Tag.ScheduledProcedureStepLocation, step.location],
+    [Tag.ScheduledProcedureStepStatus, step.status],
+  ]);
+  sps.set(Tag.ScheduledProtocolCodeSequence, { vr: 'SQ', value: step.protocolCodes.map(codeItem) });
+  ds.set(Tag.ScheduledProcedureStepSequence, { vr: 'SQ', value: [sorted(sps)] });
+
+  return sorted(ds);
+}
+
+/** Code Sequence Macro item (PS3.3 Table 8.8-1); values over 16 characters go to Long Code Value. */
+export function codeItem(code: CodedEntry): DataSet {
+  const ds = items([
+    code.codeValue.length > 16 ? [ExtraTag.LongCodeValue, code.codeValue] : [Tag.CodeValue, code.codeValue],
+    [Tag.CodingSchemeDesignator, code.codingSchemeDesignator],
+    [Tag.CodeMeaning, code.codeMeaning],
+  ]);
+  // Type 1C: only when the designator alone does not identify the scheme version.
+  if (code.codingSchemeVersion !== undefined && code.codingSchemeVersion !== '') {
+    put(ds, Tag.CodingSchemeVersion, code.codingSchemeVersion);
+  }
+  return sorted(ds);
+}
+
+function put(ds: DataSet, tag: number, value: string): void {
+  const vr = WORKLIST_VRS.get(tag);
+  if (vr === undefined || vr === 'SQ') throw new TypeError(`no text VR registered for tag ${tag.toString(16)}`);
+  ds.set(tag, { vr, value } as DataElement);
+}
+
+function items(entries: readonly (readonly [number, string])[]): DataSet {
+  const ds: DataSet = new Map();
+  for (const [tag, value] of entries) put(ds, tag, value);
+  return ds;
+}
+
+function sorted(ds: DataSet): DataSet {
+  return new Map([...ds].sort(([a], [b]) => a - b));
+}
