@@ -1,0 +1,248 @@
+import test from 'ava';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkConfig } from './check-config.ts';
+import type { ConfigIssue } from './schema-kit.ts';
+
+/** A folder with the files a minimal config references (contents do not matter to the check). */
+function siteDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-config-'));
+  mkdirSync(join(dir, 'pki'));
+  mkdirSync(join(dir, 'keys'), { mode: 0o700 });
+  for (const f of ['pki/ca.crt', 'pki/server.crt']) writeFileSync(join(dir, f), 'x');
+  writeFileSync(join(dir, 'pki/server.key'), 'x', { mode: 0o600 });
+  writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(32), { mode: 0o600 });
+  return dir;
+}
+
+function minimal(): Record<string, unknown> {
+  return {
+    site: { name: 'GENHOSP-RAD1' },
+    keys: { backend: 'file', file: { path: './keys/data.key' } },
+    tls: { caFile: './pki/ca.crt', certFile: 'pki/server.crt', keyFile: './pki/server.key' },
+  };
+}
+
+const at = (issues: readonly ConfigIssue[], path: string) => issues.filter((i) => i.path === path);
+const errors = (issues: readonly ConfigIssue[]) => issues.filter((i) => i.severity === 'error');
+
+test('a minimal config gets every default, and only the development warnings', (t) => {
+  const dir = siteDir();
+  const { config, issues } = checkConfig(minimal(), { baseDir: dir });
+  t.truthy(config);
+  t.deepEqual(errors(issues), []);
+  t.deepEqual(issues.map((i) => `${i.path}:${i.code}`), ['keys.backend:development-only', 'hl7.peers:no-peers', 'dicom:inconsistent']);
+  if (config === undefined) return;
+  t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 2575 });
+  t.is(config.hl7.maxFrameBytes, 1_048_576);
+  t.is(config.hl7.replayWindowHours, 168);
+  t.is(config.dicom.aeTitle, 'EDGE');
+  t.is(config.dicom.maxPduLength, 65_536);
+  t.deepEqual(config.dicom.transferSyntaxes, ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2']);
+  t.deepEqual(config.dicom.worklist, { enabled: true, maxResults: 1000 });
+  t.is(config.dicom.tls, undefined);
+  t.deepEqual(config.dicom.modalities, []);
+  t.deepEqual(config.upstream, {});
+  t.is(config.log.level, 'info');
+  t.is(config.tls.minVersion, 'TLSv1.2');
+  t.is(config.shutdown.drainTimeoutMs, 10_000);
+});
+
+test('relative paths are resolved against the base folder, absolute ones kept', (t) => {
+  const dir = siteDir();
+  const raw: Record<string, unknown> = { ...minimal(), dataDir: 'var/db' };
+  (raw.tls as Record<string, unknown>).caFile = join(dir, 'pki/ca.crt');
+  const { config } = checkConfig(raw, { baseDir: dir });
+  t.is(config?.dataDir, join(dir, 'var/db'));
+  t.is(config?.tls.caFile, join(dir, 'pki/ca.crt'));
+  t.is(config?.tls.certFile, join(dir, 'pki/server.crt'));
+  t.is(config?.keys.backend === 'file' ? config.keys.file.path : '', join(dir, 'keys/data.key'));
+  // The default dataDir is relative too.
+  t.is(checkConfig(minimal(), { baseDir: dir }).config?.dataDir, join(dir, 'data'));
+});
+
+test('every issue is collected at once, each with its path', (t) => {
+  const dir = siteDir();
+  const raw = {
+    ...minimal(),
+    colour: 'blue',
+    log: { level: 'verbose' },
+    hl7: {
+      listen: { host: 'localhost', port: 70000 },
+      maxFrameBytes: '1MB',
+      peers: [
+        { name: 'ris', certificateCn: 'RIS', sendingApplication: 'RIS', sendingFacility: 'GENHOSP', addresses: ['10.0.0.0/33'] },
+        { name: 'ris2', certificateCn: 'RIS2', sendingApplication: 'R|S', sendingFacility: 'GENHOSP', adresses: [] },
+      ],
+    },
+    dicom: {
+      aeTitle: 'EDGE',
+      tls: { port: 11112 },
+      modalities: [
+        { name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP' },
+        { name: 'ct2', aeTitle: 'THIS-TITLE-IS-TOO-LONG', transport: 'tls', certificateCn: 'CT02' },
+        { name: 'mr1', aeTitle: 'MR01', transport: 'plain' },
+        { name: 'us1', aeTitle: 'US01', transport: 'tls', returnKeys: ['PatientName', 'PatientShoeSize'] },
+      ],
+    },
+  };
+  const { config, issues } = checkConfig(raw, { baseDir: dir });
+  t.is(config, undefined);
+  const expected: Array<[string, string]> = [
+    ['colour', 'unknown-key'],
+    ['log.level', 'invalid-value'],
+    ['hl7.listen.host', 'invalid-value'],
+    ['hl7.listen.port', 'out-of-range'],
+    ['hl7.maxFrameBytes', 'wrong-type'],
+    ['hl7.peers[0].addresses[0]', 'invalid-value'],
+    ['hl7.peers[1].sendingApplication', 'invalid-value'],
+    ['hl7.peers[1].adresses', 'unknown-key'],
+    ['dicom.modalities[1].aeTitle', 'out-of-range'],
+    ['dicom.modalities[2].addresses', 'required'],
+    ['dicom.modalities[3].certificateCn', 'required'],
+    ['dicom.modalities[3].returnKeys[1]', 'invalid-value'],
+  ];
+  for (const [path, code] of expected) {
+    t.true(at(issues, path).some((i) => i.code === code && i.severity === 'error'), `${path} ${code}`);
+  }
+  t.is(errors(issues).length, expected.length, JSON.stringify(errors(issues), null, 1));
+});
+
+test('AE titles: length, backslash, control characters, only spaces', (t) => {
+  const dir = siteDir();
+  const check = (aeTitle: unknown) =>
+    at(checkConfig({ ...minimal(), dicom: { aeTitle } }, { baseDir: dir }).issues, 'dicom.aeTitle');
+  t.deepEqual(check('EDGE_1 '), []);
+  t.deepEqual(check('A'.repeat(16)), []);
+  t.is(check('A'.repeat(17))[0]?.code, 'out-of-range');
+  t.is(check('')[0]?.code, 'out-of-range');
+  t.is(check('    ')[0]?.code, 'invalid-value');
+  t.is(check('A\\B')[0]?.code, 'invalid-value');
+  t.is(check('A\tB')[0]?.code, 'invalid-value');
+  t.is(check('ÄRZTE')[0]?.code, 'invalid-value');
+  t.is(check(42)[0]?.code, 'wrong-type');
+});
+
+test('duplicate AE titles, names, CNs and senders are errors at the later item', (t) => {
+  const dir = siteDir();
+  const peer = { certificateCn: 'RIS', sendingApplication: 'RIS', sendingFacility: 'GENHOSP' };
+  const raw = {
+    ...minimal(),
+    hl7: { peers: [{ name: 'ris', ...peer }, { name: 'ris', ...peer, certificateCn: 'OTHER' }] },
+    dicom: {
+      aeTitle: 'EDGE',
+      tls: { port: 11112 },
+      plain: { port: 11112 },
+      modalities: [
+        { name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01' },
+        { name: 'ct2', aeTitle: 'CT01 ', transport: 'tls', certificateCn: 'CT02' },
+        { name: 'ct1', aeTitle: 'EDGE', transport: 'tls', certificateCn: 'CT03' },
+      ],
+    },
+  };
+  const { config, issues } = checkConfig(raw, { baseDir: dir });
+  t.is(config, undefined);
+  const dupes = issues.filter((i) => i.code === 'duplicate').map((i) => i.path).sort();
+  t.deepEqual(dupes, [
+    'dicom.modalities[1].aeTitle',
+    'dicom.modalities[2].aeTitle',
+    'dicom.modalities[2].name',
+    'dicom.plain.port',
+    'hl7.peers[1].name',
+    'hl7.peers[1].sendingFacility',
+  ]);
+});
+
+test('listeners: a modality needs its transport\'s listener; hl7 and dicom cannot share a port', (t) => {
+  const dir = siteDir();
+  const raw = {
+    ...minimal(),
+    hl7: { listen: { port: 4000 } },
+    dicom: {
+      plain: { port: 4000, host: '127.0.0.1' },
+      modalities: [{ name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01' }],
+    },
+  };
+  const issues = checkConfig(raw, { baseDir: dir }).issues;
+  t.is(at(issues, 'dicom.modalities[0].transport')[0]?.code, 'inconsistent');
+  // Port 0 (tests) never collides.
+  const zero = { ...minimal(), hl7: { listen: { port: 0 } }, dicom: { tls: { port: 0 }, plain: { port: 0 } } };
+  t.deepEqual(errors(checkConfig(zero, { baseDir: dir }).issues), []);
+  const clash = { ...minimal(), hl7: { listen: { port: 4000 } }, dicom: { tls: { port: 4000, host: '0.0.0.0' } } };
+  t.is(at(checkConfig(clash, { baseDir: dir }).issues, 'dicom.tls.port')[0]?.code, 'duplicate');
+});
+
+test('addresses: CIDR and single addresses, IPv6, host bits, garbage', (t) => {
+  const dir = siteDir();
+  const check = (address: string) => {
+    const raw = { ...minimal(), hl7: { peers: [{ name: 'r', certificateCn: 'R', sendingApplication: 'A', sendingFacility: 'F', addresses: [address] }] } };
+    return at(checkConfig(raw, { baseDir: dir }).issues, 'hl7.peers[0].addresses[0]').map((i) => i.code);
+  };
+  t.deepEqual(check('127.0.0.1/32'), []);
+  t.deepEqual(check('10.20.0.0/16'), []);
+  t.deepEqual(check('192.168.1.7'), []);
+  t.deepEqual(check('fd00::/8'), []);
+  t.deepEqual(check('10.20.0.1/16'), ['invalid-value']);
+  t.deepEqual(check('10.0.0.0/33'), ['invalid-value']);
+  t.deepEqual(check('10.0.0/8'), ['invalid-value']);
+  t.deepEqual(check('ris.example/32'), ['invalid-value']);
+});
+
+test('referenced files must exist; private keys readable by others draw a warning', (t) => {
+  const dir = siteDir();
+  chmodSync(join(dir, 'pki/server.key'), 0o644);
+  const raw = minimal();
+  (raw.tls as Record<string, unknown>).caFile = './pki/missing.crt';
+  (raw.tls as Record<string, unknown>).certFile = './pki';
+  const issues = checkConfig(raw, { baseDir: dir }).issues;
+  t.is(at(issues, 'tls.caFile')[0]?.code, 'file-not-found');
+  t.is(at(issues, 'tls.certFile')[0]?.code, 'file-not-found');
+  t.deepEqual(at(issues, 'tls.keyFile').map((i) => `${i.severity}:${i.code}`), ['warning:file-permissions']);
+  // checkFiles: false checks the shape only.
+  t.deepEqual(errors(checkConfig(raw, { baseDir: dir, checkFiles: false }).issues), []);
+});
+
+test('keys: the backend is a union; tpm needs no warning, unknown backends are refused', (t) => {
+  const dir = siteDir();
+  const tpm = checkConfig({ ...minimal(), keys: { backend: 'tpm' } }, { baseDir: dir });
+  t.deepEqual(tpm.config?.keys, { backend: 'tpm', tpm: { tcti: 'device:/dev/tpmrm0' } });
+  t.false(tpm.issues.some((i) => i.code === 'development-only'));
+  const hsm = checkConfig({ ...minimal(), keys: { backend: 'hsm' } }, { baseDir: dir });
+  t.is(at(hsm.issues, 'keys.backend')[0]?.code, 'invalid-value');
+  const mixed = checkConfig({ ...minimal(), keys: { backend: 'tpm', file: { path: 'x' } } }, { baseDir: dir });
+  t.is(at(mixed.issues, 'keys.file')[0]?.code, 'unknown-key');
+});
+
+test('not an object at all, and keys that look like prototypes', (t) => {
+  t.is(checkConfig([], { checkFiles: false }).issues[0]?.code, 'wrong-type');
+  t.is(checkConfig(null, { checkFiles: false }).issues[0]?.code, 'wrong-type');
+  const raw = JSON.parse('{"__proto__": {"x": 1}, "constructor": 1}') as unknown;
+  const paths = checkConfig(raw, { checkFiles: false }).issues.filter((i) => i.code === 'unknown-key').map((i) => i.path);
+  t.deepEqual(paths.sort(), ['__proto__', 'constructor']);
+});
+
+test('upstream: validated now, with TLS on by default and a warning without it', (t) => {
+  const dir = siteDir();
+  const raw = {
+    ...minimal(),
+    upstream: {
+      ris: { host: '127.0.0.1', port: 2576, receivingApplication: 'RIS', receivingFacility: 'GENHOSP' },
+      pacs: { host: 'pacs.genhosp.example', port: 4242, aeTitle: 'ORTHANC', tls: false },
+    },
+  };
+  const { config, issues } = checkConfig(raw, { baseDir: dir });
+  t.is(config?.upstream.ris?.tls, true);
+  t.is(config?.upstream.ris?.ackTimeoutMs, 30_000);
+  t.is(at(issues, 'upstream.pacs.tls')[0]?.code, 'insecure');
+  const bad = checkConfig({ ...minimal(), upstream: { pacs: { host: 'bad host', port: 0, aeTitle: 'X' } } }, { baseDir: dir });
+  t.deepEqual(bad.issues.filter((i) => i.severity === 'error').map((i) => i.path), ['upstream.pacs.host', 'upstream.pacs.port']);
+});
+
+test('worklist return keys are checked against the core Tag table', (t) => {
+  const dir = siteDir();
+  const ok = checkConfig({ ...minimal(), dicom: { worklist: { returnKeys: ['PatientName', 'ScheduledProcedureStepSequence'] } } }, { baseDir: dir });
+  t.deepEqual(ok.config?.dicom.worklist.returnKeys, ['PatientName', 'ScheduledProcedureStepSequence']);
+  const bad = checkConfig({ ...minimal(), dicom: { worklist: { returnKeys: ['patientname'] } } }, { baseDir: dir });
+  t.is(at(bad.issues, 'dicom.worklist.returnKeys[0]')[0]?.code, 'invalid-value');
+});

@@ -1,0 +1,327 @@
+// The one configuration schema of the box, defaults included. Types are derived from it, and so is
+// docs/config.md (`edgectl config docs`). Cross-field rules live beside the part they constrain.
+import {
+  IssueCode, array, boolean, childPath, filePath, integer, object, oneOf, optional, refine, string, tagged,
+  withDefault,
+} from './schema-kit.ts';
+import type { Infer } from './schema-kit.ts';
+import {
+  aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, ipAddressProblem,
+  keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, uidProblem,
+} from './value-syntax.ts';
+
+export const ImplicitVrLittleEndian = '1.2.840.10008.1.2';
+export const ExplicitVrLittleEndian = '1.2.840.10008.1.2.1';
+
+const ms = (doc: string, min = 100, max = 86_400_000) => integer({ doc: `${doc} (milliseconds)`, min, max });
+const count = (doc: string, max: number) => integer({ doc, min: 1, max });
+const aeTitle = (doc: string) => string({ doc, maxLength: 16, check: aeTitleProblem, label: 'AE title' });
+const hl7Id = (doc: string) => string({ doc, maxLength: 64, check: hl7IdentifierProblem, label: 'HL7 namespace id' });
+const peerName = (doc: string) => string({ doc, maxLength: 64, check: peerNameProblem, label: 'name' });
+const commonName = (doc: string) => string({ doc, maxLength: 64, check: commonNameProblem, label: 'certificate CN' });
+const addresses = (doc: string) =>
+  array(string({ doc: 'address or CIDR block', maxLength: 49, check: cidrProblem, label: 'CIDR' }), { doc, minItems: 1, maxItems: 256 });
+const returnKeys = (doc: string) =>
+  array(string({ doc: 'attribute keyword', maxLength: 64, check: keywordProblem, label: 'keyword' }), { doc, minItems: 1 });
+
+const listener = (doc: string) =>
+  object(
+    {
+      host: withDefault(string({ doc: 'local address to listen on', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), '127.0.0.1'),
+      port: integer({ doc: 'TCP port to listen on (0 = any free port, for tests)', min: 0, max: 65535 }),
+    },
+    { doc },
+  );
+
+const upstreamPort = (doc: string) => integer({ doc, min: 1, max: 65535 });
+const upstreamHost = (doc: string) => string({ doc, maxLength: 253, check: hostProblem, label: 'host' });
+
+// ---------------------------------------------------------------------------------------------------
+
+const keysSchema = refine(
+  tagged(
+    'backend',
+    {
+      file: object(
+        {
+          file: object(
+            { path: filePath({ doc: 'the 32-byte data key, mode 0600', mustExist: 'file', secret: true }) },
+            { doc: 'the data key in a plain file (development only)' },
+          ),
+        },
+        { doc: 'data key in a file' },
+      ),
+      tpm: object(
+        {
+          tpm: withDefault(
+            object(
+              { tcti: withDefault(string({ doc: 'tpm2-tools TCTI string', maxLength: 256 }), 'device:/dev/tpmrm0') },
+              { doc: 'where the TPM is' },
+            ),
+            {},
+          ),
+        },
+        { doc: 'data key sealed by the TPM' },
+      ),
+    },
+    { doc: 'where the data key comes from: `"tpm"` in production, `"file"` for development' },
+  ),
+  (keys, path, ctx) => {
+    if (keys.backend === 'file') {
+      ctx.report('warning', IssueCode.DevelopmentOnly, childPath(path, 'backend'),
+        'keys.backend "file" keeps the data key unsealed on disk: for development only');
+    }
+  },
+);
+
+const tlsSchema = object(
+  {
+    caFile: filePath({ doc: 'PEM bundle of the site CA(s) that peers\' certificates must chain to', mustExist: 'file' }),
+    certFile: filePath({ doc: 'PEM certificate chain of the box (server and client)', mustExist: 'file' }),
+    keyFile: filePath({ doc: 'PEM private key of the box, mode 0600', mustExist: 'file', secret: true }),
+    minVersion: withDefault(oneOf(['TLSv1.2', 'TLSv1.3'], { doc: 'lowest TLS version accepted (BCP 195)' }), 'TLSv1.2'),
+  },
+  { doc: 'the box\'s TLS identity and trust anchors, used by every TLS listener and client' },
+);
+
+const hl7PeerSchema = object(
+  {
+    name: peerName('the peer\'s name in logs and on the admin page'),
+    certificateCn: commonName('CN its TLS client certificate must carry'),
+    sendingApplication: hl7Id('MSH-3 namespace id it must send'),
+    sendingFacility: hl7Id('MSH-4 namespace id it must send'),
+    addresses: optional(addresses('source addresses it may connect from (extra restriction; any when omitted)')),
+  },
+  { doc: 'an HL7 sender (RIS or interface engine)' },
+);
+
+const hl7Schema = refine(
+  object(
+    {
+      listen: withDefault(listener('the MLLP+TLS listener'), { host: '127.0.0.1', port: 2575 }),
+      receivingApplication: withDefault(hl7Id('MSH-5 the box expects and answers with'), 'EDGE'),
+      receivingFacility: withDefault(hl7Id('MSH-6 the box expects and answers with'), 'RAD1'),
+      maxFrameBytes: withDefault(integer({ doc: 'largest MLLP frame accepted (bytes)', min: 1024, max: 67_108_864 }), 1_048_576),
+      idleTimeoutMs: withDefault(ms('close a connection idle this long'), 300_000),
+      ackWriteTimeoutMs: withDefault(ms('give up writing an ACK after'), 10_000),
+      maxConnections: withDefault(count('open MLLP connections in total', 4096), 32),
+      maxConnectionsPerPeer: withDefault(count('open MLLP connections per peer', 1024), 4),
+      replayWindowHours: withDefault(integer({ doc: 'how long a sender\'s MSH-10 is remembered to drop duplicates (hours)', min: 1, max: 8760 }), 168),
+      peers: withDefault(
+        array(hl7PeerSchema, {
+          doc: 'who may send HL7; everyone else is refused',
+          unique: [
+            { key: (p) => p.name, field: 'name' },
+            { key: (p) => p.certificateCn, field: 'certificateCn' },
+            { key: (p) => `${p.sendingApplication}^${p.sendingFacility}`, field: 'sendingFacility', what: 'sendingApplication + sendingFacility' },
+          ],
+        }),
+        [],
+      ),
+    },
+    { doc: 'HL7 v2 over MLLP+TLS from the RIS' },
+  ),
+  (hl7, path, ctx) => {
+    if (hl7.peers.length === 0) {
+      ctx.report('warning', IssueCode.NoPeers, childPath(path, 'peers'), 'no HL7 peers: every connection will be refused');
+    }
+    if (hl7.maxConnectionsPerPeer > hl7.maxConnections) {
+      ctx.report('warning', IssueCode.Inconsistent, childPath(path, 'maxConnectionsPerPeer'), 'is larger than maxConnections');
+    }
+  },
+);
+
+const worklistScopeSchema = object(
+  {
+    stationAeTitles: optional(array(aeTitle('a Scheduled Station AE Title'), { doc: 'only items for these Scheduled Station AE Titles (0040,0001)', minItems: 1 })),
+    modalities: optional(array(string({ doc: 'modality code', check: modalityCodeProblem, label: 'modality code' }), { doc: 'only items of these modalities (0008,0060)', minItems: 1 })),
+  },
+  { doc: 'limits what this modality sees in the worklist, whatever it asks for' },
+);
+
+const modalityCommon = {
+  name: peerName('the modality\'s name in logs and on the admin page'),
+  aeTitle: aeTitle('its calling AE title'),
+  worklistScope: optional(worklistScopeSchema),
+  returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
+};
+
+const modalitySchema = tagged(
+  'transport',
+  {
+    tls: object(
+      {
+        ...modalityCommon,
+        certificateCn: commonName('CN its TLS client certificate must carry'),
+        addresses: optional(addresses('source addresses it may connect from (extra restriction)')),
+      },
+      { doc: 'a modality on the TLS port' },
+    ),
+    plain: object(
+      { ...modalityCommon, addresses: addresses('source addresses it may connect from (required: the only proof besides the AE title)') },
+      { doc: 'a legacy modality on the plain port' },
+    ),
+  },
+  { doc: 'a modality allowed to query the worklist (and later send MPPS and images)' },
+);
+
+const worklistSchema = object(
+  {
+    enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
+    maxResults: withDefault(integer({ doc: 'most items returned to one C-FIND', min: 1, max: 100_000 }), 1000),
+    returnKeys: optional(returnKeys('attributes returned (data minimisation); all supported ones when omitted')),
+  },
+  { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
+);
+
+const dicomSchema = refine(
+  object(
+    {
+      aeTitle: withDefault(aeTitle('the box\'s AE title (called AE)'), 'EDGE'),
+      tls: optional(listener('the DICOM TLS listener; omitted = disabled')),
+      plain: optional(listener('the plain DICOM listener for legacy modalities; omitted = disabled')),
+      maxPduLength: withDefault(integer({ doc: 'largest P-DATA PDU the box receives (bytes)', min: 16_384, max: 131_072 }), 65_536),
+      associationRequestTimeoutMs: withDefault(ms('wait for the A-ASSOCIATE-RQ after connect'), 30_000),
+      idleTimeoutMs: withDefault(ms('release an association idle this long'), 120_000),
+      maxAssociations: withDefault(count('open associations in total', 4096), 32),
+      maxAssociationsPerAddress: withDefault(count('open associations per source address', 1024), 8),
+      transferSyntaxes: withDefault(
+        array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), { doc: 'transfer syntaxes accepted, in order of preference', minItems: 1, unique: [{ key: (u) => u, what: 'transfer syntax' }] }),
+        [ExplicitVrLittleEndian, ImplicitVrLittleEndian],
+      ),
+      worklist: withDefault(worklistSchema, {}),
+      modalities: withDefault(
+        array(modalitySchema, {
+          doc: 'who may associate; everyone else is refused',
+          unique: [
+            { key: (m) => m.name, field: 'name' },
+            { key: (m) => normalizeAeTitle(m.aeTitle), field: 'aeTitle', what: 'AE title' },
+          ],
+        }),
+        [],
+      ),
+    },
+    { doc: 'the DICOM services for modalities' },
+  ),
+  (dicom, path, ctx) => {
+    const modalitiesPath = childPath(path, 'modalities');
+    if (dicom.tls === undefined && dicom.plain === undefined) {
+      ctx.report('warning', IssueCode.Inconsistent, path, 'neither dicom.tls nor dicom.plain is set: no DICOM listener');
+    }
+    if (dicom.tls !== undefined && dicom.plain !== undefined && dicom.tls.port !== 0 && dicom.tls.port === dicom.plain.port
+        && hostsOverlap(dicom.tls.host, dicom.plain.host)) {
+      ctx.report('error', IssueCode.Duplicate, childPath(childPath(path, 'plain'), 'port'), 'is the same as dicom.tls.port');
+    }
+    if (!dicom.transferSyntaxes.includes(ImplicitVrLittleEndian)) {
+      ctx.report('warning', IssueCode.Inconsistent, childPath(path, 'transferSyntaxes'),
+        `lacks Implicit VR Little Endian (${ImplicitVrLittleEndian}), the default every modality can fall back to`);
+    }
+    if (dicom.maxAssociationsPerAddress > dicom.maxAssociations) {
+      ctx.report('warning', IssueCode.Inconsistent, childPath(path, 'maxAssociationsPerAddress'), 'is larger than maxAssociations');
+    }
+    const own = normalizeAeTitle(dicom.aeTitle);
+    dicom.modalities.forEach((m, i) => {
+      const at = `${modalitiesPath}[${i}]`;
+      if (normalizeAeTitle(m.aeTitle) === own) {
+        ctx.report('error', IssueCode.Duplicate, childPath(at, 'aeTitle'), 'is the box\'s own AE title (dicom.aeTitle)');
+      }
+      if (m.transport === 'tls' && dicom.tls === undefined) {
+        ctx.report('error', IssueCode.Inconsistent, childPath(at, 'transport'), 'is "tls" but dicom.tls (the TLS listener) is not configured');
+      }
+      if (m.transport === 'plain' && dicom.plain === undefined) {
+        ctx.report('error', IssueCode.Inconsistent, childPath(at, 'transport'), 'is "plain" but dicom.plain (the plain listener) is not configured');
+      }
+    });
+  },
+);
+
+const upstreamSchema = refine(
+  object(
+    {
+      ris: optional(
+        object(
+          {
+            host: upstreamHost('the RIS (or interface engine) that receives procedure status'),
+            port: upstreamPort('its MLLP port'),
+            tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
+            receivingApplication: hl7Id('MSH-5 of messages sent to it'),
+            receivingFacility: hl7Id('MSH-6 of messages sent to it'),
+            connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
+            ackTimeoutMs: withDefault(ms('wait this long for its ACK'), 30_000),
+          },
+          { doc: 'where procedure status goes (HL7 over MLLP)' },
+        ),
+      ),
+      pacs: optional(
+        object(
+          {
+            host: upstreamHost('the PACS that receives forwarded images'),
+            port: upstreamPort('its DICOM port'),
+            aeTitle: aeTitle('its called AE title'),
+            tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
+            connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
+            responseTimeoutMs: withDefault(ms('wait this long for each DIMSE response'), 60_000),
+          },
+          { doc: 'where images go (DICOM C-STORE)' },
+        ),
+      ),
+    },
+    { doc: 'outbound peers (store-and-forward)' },
+  ),
+  (upstream, path, ctx) => {
+    if (upstream.ris?.tls === false) {
+      ctx.report('warning', IssueCode.Insecure, childPath(path, 'ris.tls'), 'HL7 to the RIS travels unencrypted');
+    }
+    if (upstream.pacs?.tls === false) {
+      ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');
+    }
+  },
+);
+
+export const edgeConfigSchema = refine(
+  object(
+    {
+      site: object({ name: string({ doc: 'this box\'s name in logs, audit records and the admin page', maxLength: 64, check: peerNameProblem, label: 'name' }) }, { doc: 'identity of this box' }),
+      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing)', mustExist: 'nothing' }), './data'),
+      keys: keysSchema,
+      tls: tlsSchema,
+      log: withDefault(object({ level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') }, { doc: 'logging' }), {}),
+      hl7: withDefault(hl7Schema, {}),
+      dicom: withDefault(dicomSchema, {}),
+      upstream: withDefault(upstreamSchema, {}),
+      shutdown: withDefault(object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }), {}),
+    },
+    { doc: 'the Imaging Edge configuration' },
+  ),
+  (config, _path, ctx) => {
+    // The HL7 and DICOM listeners cannot share a port on one address (tls vs plain is checked in dicom).
+    const hl7 = config.hl7.listen;
+    for (const [name, l] of [['dicom.tls', config.dicom.tls], ['dicom.plain', config.dicom.plain]] as const) {
+      if (l !== undefined && l.port !== 0 && l.port === hl7.port && hostsOverlap(l.host, hl7.host)) {
+        ctx.report('error', IssueCode.Duplicate, `${name}.port`, 'is the same as hl7.listen.port');
+      }
+    }
+  },
+);
+
+function hostsOverlap(a: string, b: string): boolean {
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
+  return a === b || wildcard(a) || wildcard(b);
+}
+
+export type EdgeConfig = Infer<typeof edgeConfigSchema>;
+export type SiteConfig = EdgeConfig['site'];
+export type KeysConfig = EdgeConfig['keys'];
+export type TlsConfig = EdgeConfig['tls'];
+export type LogConfig = EdgeConfig['log'];
+export type Hl7Config = EdgeConfig['hl7'];
+export type Hl7PeerConfig = Hl7Config['peers'][number];
+export type ListenerConfig = Hl7Config['listen'];
+export type DicomConfig = EdgeConfig['dicom'];
+export type DicomModalityConfig = DicomConfig['modalities'][number];
+export type WorklistConfig = DicomConfig['worklist'];
+export type WorklistScopeConfig = NonNullable<DicomModalityConfig['worklistScope']>;
+export type UpstreamConfig = EdgeConfig['upstream'];
+export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
+export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
+export type ShutdownConfig = EdgeConfig['shutdown'];
