@@ -1,0 +1,176 @@
+// Original-mode general acknowledgement (HL7 v2.5.1 2.9.2, 2.15.8 MSA, 2.15.5 ERR). The ACK uses the
+// request's delimiters and charset, so sender fields can be echoed as they came. Texts in MSA-3 and ERR
+// are fixed phrases chosen by the box: never patient data.
+import { randomBytes } from 'node:crypto';
+import { encodeHl7Text, msh18For, Hl7Charset } from './charset.ts';
+import type { EncodingCharacters, Hl7Header, Hl7Message } from './message.ts';
+import { escapeHl7 } from './message.ts';
+
+export const AckCode = {
+  ApplicationAccept: 'AA',
+  ApplicationError: 'AE',
+  ApplicationReject: 'AR',
+} as const;
+export type AckCode = (typeof AckCode)[keyof typeof AckCode];
+
+/** HL7 table 0357, message error condition codes. */
+export const MessageErrorCondition = {
+  SegmentSequenceError: 100,
+  RequiredFieldMissing: 101,
+  DataTypeError: 102,
+  TableValueNotFound: 103,
+  UnsupportedMessageType: 200,
+  UnsupportedEventCode: 201,
+  UnsupportedProcessingId: 202,
+  UnsupportedVersionId: 203,
+  UnknownKeyIdentifier: 204,
+  DuplicateKeyIdentifier: 205,
+  ApplicationRecordLocked: 206,
+  ApplicationInternalError: 207,
+} as const;
+export type MessageErrorCondition = (typeof MessageErrorCondition)[keyof typeof MessageErrorCondition];
+
+const CONDITION_TEXT: Record<MessageErrorCondition, string> = {
+  100: 'Segment sequence error',
+  101: 'Required field missing',
+  102: 'Data type error',
+  103: 'Table value not found',
+  200: 'Unsupported message type',
+  201: 'Unsupported event code',
+  202: 'Unsupported processing id',
+  203: 'Unsupported version id',
+  204: 'Unknown key identifier',
+  205: 'Duplicate key identifier',
+  206: 'Application record locked',
+  207: 'Application internal error',
+};
+
+/** Where the error is: segment id, its occurrence (1-based), field, component (ERL / ELD). */
+export interface ErrorLocation {
+  readonly segment: string;
+  readonly sequence: number;
+  readonly field?: number;
+  readonly component?: number;
+}
+
+export function formatLocation(location: ErrorLocation): string {
+  let s = location.segment;
+  if (location.field !== undefined) s += `-${location.field}`;
+  if (location.component !== undefined) s += `.${location.component}`;
+  return s;
+}
+
+export interface AckError {
+  readonly condition: MessageErrorCondition;
+  readonly location?: ErrorLocation;
+}
+
+export interface AckOptions {
+  readonly code: AckCode;
+  /** MSA-3 text; a fixed phrase, never message content. */
+  readonly text?: string;
+  readonly error?: AckError;
+  /** MSH-10 of the ACK; default: a new unique id. */
+  readonly controlId?: string;
+  readonly now?: Date;
+}
+
+let counter = 0;
+const instance = randomBytes(3).toString('hex').toUpperCase();
+
+/** A control id unique for this process and very likely across restarts: time, instance, counter (≤20 chars). */
+export function newControlId(now = Date.now()): string {
+  counter = (counter + 1) % 46656;
+  return `${now.toString(36).toUpperCase()}${instance}${counter.toString(36).toUpperCase().padStart(3, '0')}`;
+}
+
+export function formatHl7Timestamp(date: Date): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return (
+    `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}` +
+    `${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}+0000`
+  );
+}
+
+/** True for versions whose ERR segment has ERR-2..4 (v2.5 and later); older ones use ERR-1. */
+function usesV25Err(version: string): boolean {
+  const [major, minor] = version.split('.').map((n) => Number.parseInt(n, 10));
+  return major !== undefined && minor !== undefined && (major > 2 || (major === 2 && minor >= 5));
+}
+
+/**
+ * Build the ACK payload (not framed) for a parsed request, or for a request whose body could not be
+ * decoded (then only its MSH is known and the ACK is written in ASCII).
+ */
+export function buildAck(request: Hl7Message | Hl7Header, options: AckOptions): Buffer {
+  const isMessage = 'segments' in request;
+  const msh = request.msh;
+  const enc: EncodingCharacters = request.encoding;
+  const charset = isMessage ? request.charset : Hl7Charset.Ascii;
+  const raw = (n: number): string => msh.rawFields[n] ?? '';
+  const c = enc.component;
+  const trigger = msh.get(9, 1, 2);
+  const version = msh.get(12, 1, 1);
+  const fieldsOfMsh = [
+    'MSH',
+    // MSH-2 then MSH-3..: the separator itself stands for MSH-1.
+    raw(2),
+    raw(5),
+    raw(6),
+    raw(3),
+    raw(4),
+    formatHl7Timestamp(options.now ?? new Date()),
+    '',
+    `ACK${c}${escapeHl7(trigger, enc)}${c}ACK`,
+    escapeHl7(options.controlId ?? newControlId(), enc),
+    raw(11),
+    raw(12),
+    '',
+    '',
+    '',
+    '',
+    '',
+    msh18For(charset),
+  ];
+  const segments = [trimTrailing(fieldsOfMsh).join(enc.field)];
+  const msa = ['MSA', options.code, raw(10), escapeHl7(options.text ?? '', enc)];
+  segments.push(trimTrailing(msa).join(enc.field));
+  if (options.error !== undefined && options.code !== AckCode.ApplicationAccept) {
+    segments.push(errSegment(options.error, enc, usesV25Err(version)));
+  }
+  return encodeHl7Text(segments.join('\r') + '\r', charset);
+}
+
+function errSegment(error: AckError, enc: EncodingCharacters, v25: boolean): string {
+  const { component: c, subcomponent: s, field: f } = enc;
+  const text = CONDITION_TEXT[error.condition];
+  const loc = error.location;
+  if (v25) {
+    // ERR-2 ERL: segment id^sequence^field position^field repetition^component^subcomponent.
+    const erl =
+      loc === undefined
+        ? ''
+        : trimTrailing([
+            loc.segment,
+            String(loc.sequence),
+            loc.field === undefined ? '' : String(loc.field),
+            loc.field === undefined ? '' : '1',
+            loc.component === undefined ? '' : String(loc.component),
+          ]).join(c);
+    return ['ERR', '', erl, `${error.condition}${c}${text}${c}HL70357`, 'E'].join(f);
+  }
+  // v2.3.1 ERR-1 ELD: segment id^sequence^field position^code (CE: identifier&text&coding system).
+  const eld = [
+    loc?.segment ?? '',
+    loc === undefined ? '' : String(loc.sequence),
+    loc?.field === undefined ? '' : String(loc.field),
+    `${error.condition}${s}${text}${s}HL70357`,
+  ].join(c);
+  return ['ERR', eld].join(f);
+}
+
+function trimTrailing(values: string[]): string[] {
+  let n = values.length;
+  while (n > 1 && values[n - 1] === '') n -= 1;
+  return values.slice(0, n);
+}

@@ -1,0 +1,202 @@
+// One inbound HL7 message, from frame payload to ACK: parse → sender check → supported type → map →
+// durable apply → only then AA. Each outcome is one event for the audit trail (identifiers only).
+import type { ErrorCode } from '../core/errors.ts';
+import { isEdgeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { MessageReceipt } from '../core/order.ts';
+import type { OrderRepository } from '../core/ports.ts';
+import type { AckCode, AckError } from './ack.ts';
+import { AckCode as Ack, buildAck, formatLocation, MessageErrorCondition } from './ack.ts';
+import { checkMessageType, mapMessage } from './mapping.ts';
+import type { Hl7Header, Hl7Message } from './message.ts';
+import { parseHl7Message, parseMessageHeader } from './message.ts';
+
+/** The authenticated peer of a connection, as the owner's peer policy identified it. */
+export interface Hl7Peer {
+  readonly name: string;
+  /** Expected MSH-3 (namespace id) of its messages. */
+  readonly sendingApplication: string;
+  /** Expected MSH-4 (namespace id) of its messages. */
+  readonly sendingFacility: string;
+}
+
+export type Hl7InboundEvent =
+  | { readonly type: 'sender-mismatch'; readonly peer: string; readonly controlId: string; readonly claimed: string }
+  | {
+      readonly type: 'unsupported-message';
+      readonly peer: string;
+      readonly controlId: string;
+      readonly messageType: string;
+      readonly condition: number;
+    }
+  | { readonly type: 'duplicate'; readonly peer: string; readonly controlId: string }
+  | {
+      readonly type: 'invalid-message';
+      readonly peer: string;
+      /** '' when not even MSH could be read. */
+      readonly controlId: string;
+      readonly code: ErrorCode;
+      readonly condition: number;
+      readonly location: string;
+    }
+  | { readonly type: 'apply-failed'; readonly peer: string; readonly controlId: string; readonly code: string }
+  | {
+      readonly type: 'order-committed';
+      readonly peer: string;
+      readonly controlId: string;
+      readonly commandTypes: readonly string[];
+      readonly changedItems: number;
+      readonly unknownOrders: number;
+    };
+
+export interface InboundContext {
+  readonly peer: Hl7Peer;
+  readonly repository: OrderRepository;
+  readonly logger: Logger;
+  readonly onEvent: (event: Hl7InboundEvent) => void;
+  readonly now?: () => number;
+  readonly newStudyInstanceUid?: () => string;
+}
+
+export interface InboundOutcome {
+  /** ACK payload (unframed) to send, or undefined to send nothing. */
+  readonly ack: Buffer | undefined;
+  /** Close the connection after sending (the stream carries something that is not HL7). */
+  readonly close: boolean;
+}
+
+/** MSA-3 phrases: fixed texts, never content of the message. */
+const Text = {
+  Accepted: 'Message accepted',
+  SenderMismatch: 'Sending application/facility not authorised for this connection',
+  Unsupported: 'Message type, event or version not supported',
+  Charset: 'Character set not supported',
+  Invalid: 'Message invalid',
+  Duplicate: 'Duplicate message control id',
+  Transient: 'Temporary failure, please resend',
+} as const;
+
+function clip(value: string, max = 40): string {
+  return value.length > max ? value.slice(0, max) : value;
+}
+
+export async function handleInboundMessage(payload: Buffer, ctx: InboundContext): Promise<InboundOutcome> {
+  const receivedAt = (ctx.now ?? Date.now)();
+  const peer = ctx.peer.name;
+  let header: Hl7Header;
+  try {
+    header = parseMessageHeader(payload);
+  } catch (err) {
+    const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_PARSE';
+    ctx.onEvent({ type: 'invalid-message', peer, controlId: '', code, condition: 100, location: 'MSH' });
+    ctx.logger.warn('hl7.message.unreadable', { peer, code });
+    return { ack: undefined, close: true };
+  }
+  const headerControlId = clip(header.msh.get(10));
+
+  let message: Hl7Message;
+  try {
+    message = parseHl7Message(payload);
+  } catch (err) {
+    const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_PARSE';
+    const charset = code === 'EDGE_HL7_UNSUPPORTED_CHARSET';
+    const error: AckError = charset
+      ? { condition: MessageErrorCondition.TableValueNotFound, location: { segment: 'MSH', sequence: 1, field: 18 } }
+      : { condition: MessageErrorCondition.DataTypeError, location: { segment: 'MSH', sequence: 1 } };
+    ctx.onEvent({
+      type: 'invalid-message',
+      peer,
+      controlId: headerControlId,
+      code,
+      condition: error.condition,
+      location: formatLocation(error.location!),
+    });
+    ctx.logger.warn('hl7.message.parse_failed', { peer, controlId: headerControlId, code });
+    return reply(header, charset ? Ack.ApplicationReject : Ack.ApplicationError, charset ? Text.Charset : Text.Invalid, error);
+  }
+  const controlId = clip(message.controlId);
+
+  if (message.sendingApplication !== ctx.peer.sendingApplication || message.sendingFacility !== ctx.peer.sendingFacility) {
+    ctx.onEvent({
+      type: 'sender-mismatch',
+      peer,
+      controlId,
+      claimed: clip(`${message.sendingApplication}^${message.sendingFacility}`, 80),
+    });
+    ctx.logger.warn('hl7.message.sender_mismatch', { peer, controlId });
+    return reply(message, Ack.ApplicationReject, Text.SenderMismatch, {
+      condition: MessageErrorCondition.TableValueNotFound,
+      location: { segment: 'MSH', sequence: 1, field: message.sendingApplication !== ctx.peer.sendingApplication ? 3 : 4 },
+    });
+  }
+
+  const unsupported = checkMessageType(message);
+  if (unsupported !== undefined) {
+    ctx.onEvent({
+      type: 'unsupported-message',
+      peer,
+      controlId,
+      messageType: clip(`${message.messageCode}^${message.triggerEvent}^${message.versionId}`),
+      condition: unsupported.condition,
+    });
+    ctx.logger.warn('hl7.message.unsupported', { peer, controlId, condition: unsupported.condition });
+    return reply(message, Ack.ApplicationReject, Text.Unsupported, unsupported);
+  }
+
+  const mapped = mapMessage(message, {
+    receivedAt,
+    ...(ctx.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: ctx.newStudyInstanceUid }),
+  });
+  if (!mapped.ok) {
+    const location = formatLocation(mapped.failure.location);
+    ctx.onEvent({
+      type: 'invalid-message',
+      peer,
+      controlId,
+      code: mapped.failure.errorCode,
+      condition: mapped.failure.condition,
+      location,
+    });
+    ctx.logger.warn('hl7.message.invalid', { peer, controlId, condition: mapped.failure.condition, location });
+    return reply(message, Ack.ApplicationError, Text.Invalid, mapped.failure);
+  }
+
+  const receipt: MessageReceipt = {
+    sender: `${ctx.peer.sendingApplication}^${ctx.peer.sendingFacility}`,
+    controlId: message.controlId,
+    receivedAt,
+  };
+  try {
+    const outcome = await ctx.repository.apply(mapped.commands, receipt);
+    if (outcome.status === 'duplicate') {
+      ctx.onEvent({ type: 'duplicate', peer, controlId });
+      ctx.logger.info('hl7.message.duplicate', { peer, controlId });
+      return reply(message, Ack.ApplicationReject, Text.Duplicate, {
+        condition: MessageErrorCondition.DuplicateKeyIdentifier,
+        location: { segment: 'MSH', sequence: 1, field: 10 },
+      });
+    }
+    ctx.onEvent({
+      type: 'order-committed',
+      peer,
+      controlId,
+      commandTypes: mapped.commands.map((c) => c.type),
+      changedItems: outcome.changedItems,
+      unknownOrders: outcome.unknownOrders,
+    });
+    ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });
+    return reply(message, Ack.ApplicationAccept, Text.Accepted, undefined);
+  } catch (err) {
+    const code = isEdgeError(err) ? err.code : 'unexpected';
+    ctx.onEvent({ type: 'apply-failed', peer, controlId, code });
+    ctx.logger.error('hl7.message.apply_failed', { peer, controlId, code });
+    // AE: nothing was committed; the RIS resends the message later.
+    return reply(message, Ack.ApplicationError, Text.Transient, {
+      condition: MessageErrorCondition.ApplicationInternalError,
+    });
+  }
+}
+
+function reply(request: Hl7Message | Hl7Header, code: AckCode, text: string, error: AckError | undefined): InboundOutcome {
+  return { ack: buildAck(request, { code, text, ...(error === undefined ? {} : { error }) }), close: false };
+}

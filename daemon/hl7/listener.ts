@@ -1,0 +1,336 @@
+// The HL7 v2 inbound listener: MLLP over mutual TLS. Deny by default: a client needs a certificate from
+// the site CA, the owner's peer policy must name it, and its messages must carry its own MSH-3/MSH-4.
+// Messages of one connection are handled strictly one at a time, in order; the ACK for a message is
+// written only after the repository committed it.
+import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+import type { ErrorCode } from '../core/errors.ts';
+import { EdgeError, isEdgeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { OrderRepository } from '../core/ports.ts';
+import type { Hl7InboundEvent, Hl7Peer } from './inbound-handler.ts';
+import { handleInboundMessage } from './inbound-handler.ts';
+import { encodeMllpFrame, MllpDecoder } from './mllp-framing.ts';
+
+export interface PeerCertificateInfo {
+  /** Subject CN of the client certificate ('' when none). */
+  readonly subjectCN: string;
+  /** SHA-256 fingerprint, colon-separated hex as node reports it. */
+  readonly fingerprint256: string;
+}
+
+export type IdentifyPeer = (connection: {
+  readonly certificate: PeerCertificateInfo;
+  readonly remoteAddress: string;
+}) => { readonly peer: Hl7Peer } | { readonly refused: string };
+
+export type Hl7ListenerEvent =
+  | Hl7InboundEvent
+  | { readonly type: 'peer-refused'; readonly reason: string; readonly remoteAddress: string; readonly peer?: string }
+  | { readonly type: 'framing-error'; readonly peer: string; readonly remoteAddress: string; readonly code: ErrorCode }
+  | { readonly type: 'connection-closed'; readonly peer: string; readonly reason: string };
+
+export interface Hl7ListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: Pick<tls.SecureContextOptions, 'ca' | 'cert' | 'key' | 'ciphers' | 'ecdhCurve'>;
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerPeer: number;
+  readonly ackWriteTimeoutMs: number;
+  /** TLS handshake must complete within this; default min(idleTimeoutMs, 30 s). */
+  readonly handshakeTimeoutMs?: number;
+  /** This box's MSH-5/MSH-6 as the RIS addresses it (documented; the ACK echoes the request's). */
+  readonly receivingApplication: string;
+  readonly receivingFacility: string;
+  readonly identifyPeer: IdentifyPeer;
+  readonly repository: OrderRepository;
+  readonly logger: Logger;
+  readonly onEvent: (event: Hl7ListenerEvent) => void;
+  readonly newStudyInstanceUid?: () => string;
+}
+
+/** Frames queued per connection before reading pauses (senders may pipeline; memory stays bounded). */
+const MAX_QUEUED_FRAMES = 4;
+
+export class Hl7Listener {
+  readonly #options: Hl7ListenerOptions;
+  readonly #log: Logger;
+  #server: tls.Server | undefined;
+  #port = 0;
+  #starting: Promise<number> | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #connections = new Set<Connection>();
+  readonly #perPeer = new Map<string, number>();
+
+  constructor(options: Hl7ListenerOptions) {
+    for (const key of ['maxFrameBytes', 'idleTimeoutMs', 'maxConnections', 'maxConnectionsPerPeer', 'ackWriteTimeoutMs'] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) throw new TypeError(`${key} must be a positive integer`);
+    }
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'hl7-listener' });
+  }
+
+  /** The bound port (0 before start). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Bind and listen; resolves with the bound port. Idempotent. Throws EDGE_LISTEN_FAILED. */
+  start(): Promise<number> {
+    if (this.#stopping !== undefined) return Promise.reject(new EdgeError('EDGE_SHUTDOWN'));
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<number> {
+    const o = this.#options;
+    const server = tls.createServer({
+      ...o.tls,
+      minVersion: 'TLSv1.2',
+      // A sender may half-close after its last message; it still gets its ACKs.
+      allowHalfOpen: true,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: o.handshakeTimeoutMs ?? Math.min(o.idleTimeoutMs, 30_000),
+    });
+    server.maxConnections = o.maxConnections;
+    server.on('secureConnection', (socket) => this.#onConnection(socket));
+    server.on('tlsClientError', (err, socket) => {
+      const reason = (err as NodeJS.ErrnoException).code ?? 'tls-handshake-failed';
+      o.onEvent({ type: 'peer-refused', reason, remoteAddress: socket.remoteAddress ?? '' });
+      this.#log.warn('hl7.peer.tls_refused', { reason, remoteAddress: socket.remoteAddress ?? '' });
+    });
+    server.on('drop', (data) => {
+      o.onEvent({ type: 'peer-refused', reason: 'connection-limit', remoteAddress: data?.remoteAddress ?? '' });
+      this.#log.warn('hl7.peer.connection_limit', { remoteAddress: data?.remoteAddress ?? '' });
+    });
+    server.on('error', (err) => this.#log.error('hl7.listener.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void =>
+        reject(new EdgeError('EDGE_LISTEN_FAILED', undefined, { cause: err, detail: { host: o.host, port: o.port } }));
+      server.once('error', onError);
+      server.listen({ host: o.host, port: o.port, exclusive: true }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#server = server;
+    this.#port = (server.address() as AddressInfo).port;
+    this.#log.info('hl7.listener.started', { host: o.host, port: this.#port });
+    return this.#port;
+  }
+
+  /**
+   * Stop accepting, let each connection finish the message in flight (its ACK is sent) within
+   * `deadlineMs`, then close every socket. Queued, unstarted messages get no ACK: the RIS resends them.
+   * Idempotent.
+   */
+  stop(deadlineMs: number): Promise<void> {
+    this.#stopping ??= this.#stop(deadlineMs);
+    return this.#stopping;
+  }
+
+  async #stop(deadlineMs: number): Promise<void> {
+    if (this.#starting !== undefined) await this.#starting.catch(() => undefined);
+    const server = this.#server;
+    const closed =
+      server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const finishing = [...this.#connections].map((c) => c.finish());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(finishing),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadlineMs));
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const c of this.#connections) c.destroy('shutdown');
+    await closed;
+    this.#log.info('hl7.listener.stopped', {});
+  }
+
+  #onConnection(socket: tls.TLSSocket): void {
+    const o = this.#options;
+    const remoteAddress = socket.remoteAddress ?? '';
+    socket.on('error', (err) => this.#log.debug('hl7.connection.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
+    if (this.#stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const cert = socket.getPeerCertificate();
+    const cn = cert.subject?.CN as string | string[] | undefined;
+    const certificate: PeerCertificateInfo = {
+      subjectCN: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? ''),
+      fingerprint256: cert.fingerprint256 ?? '',
+    };
+    let identity: ReturnType<IdentifyPeer>;
+    try {
+      identity = o.identifyPeer({ certificate, remoteAddress });
+    } catch (err) {
+      this.#log.error('hl7.peer.identify_failed', { code: isEdgeError(err) ? err.code : 'unexpected' });
+      identity = { refused: 'identify-failed' };
+    }
+    if ('refused' in identity) {
+      o.onEvent({ type: 'peer-refused', reason: identity.refused, remoteAddress });
+      this.#log.warn('hl7.peer.refused', { reason: identity.refused, remoteAddress });
+      socket.destroy();
+      return;
+    }
+    const peer = identity.peer;
+    const count = this.#perPeer.get(peer.name) ?? 0;
+    if (count >= o.maxConnectionsPerPeer) {
+      o.onEvent({ type: 'peer-refused', reason: 'peer-connection-limit', remoteAddress, peer: peer.name });
+      this.#log.warn('hl7.peer.connection_limit', { peer: peer.name, remoteAddress });
+      socket.destroy();
+      return;
+    }
+    this.#perPeer.set(peer.name, count + 1);
+    const connection = new Connection(socket, peer, o, this.#log.child({ peer: peer.name }), () => {
+      this.#connections.delete(connection);
+      const n = (this.#perPeer.get(peer.name) ?? 1) - 1;
+      if (n <= 0) this.#perPeer.delete(peer.name);
+      else this.#perPeer.set(peer.name, n);
+    });
+    this.#connections.add(connection);
+    this.#log.info('hl7.connection.opened', { remoteAddress });
+  }
+}
+
+/** One authenticated MLLP connection: decode, queue, handle one message at a time, ACK. */
+class Connection {
+  readonly #socket: tls.TLSSocket;
+  readonly #peer: Hl7Peer;
+  readonly #o: Hl7ListenerOptions;
+  readonly #log: Logger;
+  readonly #decoder: MllpDecoder;
+  readonly #queue: Buffer[] = [];
+  #draining: Promise<void> | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #stopping = false;
+  #peerEnded = false;
+
+  constructor(socket: tls.TLSSocket, peer: Hl7Peer, options: Hl7ListenerOptions, log: Logger, onClose: () => void) {
+    this.#socket = socket;
+    this.#peer = peer;
+    this.#o = options;
+    this.#log = log;
+    this.#decoder = new MllpDecoder({ maxFrameBytes: options.maxFrameBytes });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => {
+      // The peer half-closed: answer what is queued, then close our side.
+      this.#peerEnded = true;
+      if (this.#draining === undefined && !this.#closed) socket.end();
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#queue.length = 0;
+      clearTimeout(this.#idleTimer);
+      onClose();
+    });
+    this.#armIdle();
+  }
+
+  /** Stop taking new messages; resolves once the message in flight (if any) has been answered. */
+  finish(): Promise<void> {
+    this.#stopping = true;
+    this.#queue.length = 0;
+    this.#socket.pause();
+    const draining = this.#draining;
+    if (draining === undefined) {
+      this.destroy('shutdown');
+      return Promise.resolve();
+    }
+    return draining;
+  }
+
+  destroy(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    this.#o.onEvent({ type: 'connection-closed', peer: this.#peer.name, reason });
+    this.#log.info('hl7.connection.closed', { reason });
+    this.#socket.destroy();
+  }
+
+  #armIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      // A slow commit is not idleness: the timer is re-armed when the ACK has gone out.
+      if (this.#draining === undefined) this.destroy('idle-timeout');
+    }, this.#o.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed || this.#stopping) return;
+    this.#armIdle();
+    let frames: Buffer[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (err) {
+      const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_FRAME_INVALID';
+      this.#o.onEvent({ type: 'framing-error', peer: this.#peer.name, remoteAddress: this.#socket.remoteAddress ?? '', code });
+      this.#log.warn('hl7.connection.framing_error', { code });
+      // Nothing is answered for bytes that are not a frame; a new connection starts clean.
+      this.destroy('framing-error');
+      return;
+    }
+    if (frames.length === 0) return;
+    this.#queue.push(...frames);
+    if (this.#queue.length >= MAX_QUEUED_FRAMES) this.#socket.pause();
+    this.#draining ??= this.#drain().finally(() => {
+      this.#draining = undefined;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const frame = this.#queue.shift();
+        if (frame === undefined) break;
+        const outcome = await handleInboundMessage(frame, {
+          peer: this.#peer,
+          repository: this.#o.repository,
+          logger: this.#log,
+          onEvent: this.#o.onEvent,
+          ...(this.#o.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: this.#o.newStudyInstanceUid }),
+        });
+        if (outcome.ack !== undefined && !(await this.#write(encodeMllpFrame(outcome.ack)))) return;
+        if (outcome.close) {
+          this.destroy('not-hl7');
+          return;
+        }
+        if (this.#stopping) break;
+        if (this.#queue.length < MAX_QUEUED_FRAMES && !this.#closed) this.#socket.resume();
+        this.#armIdle();
+      }
+      if ((this.#stopping || this.#peerEnded) && !this.#closed) {
+        this.#closed = true;
+        this.#socket.end();
+      }
+    } catch (err) {
+      this.#log.error('hl7.connection.failed', { code: isEdgeError(err) ? err.code : 'unexpected' });
+      this.destroy('internal-error');
+    }
+  }
+
+  /** Write with a deadline: a peer that does not read its ACK loses the connection. */
+  #write(frame: Buffer): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#log.warn('hl7.connection.ack_write_timeout', {});
+        this.destroy('ack-write-timeout');
+        resolve(false);
+      }, this.#o.ackWriteTimeoutMs);
+      this.#socket.write(frame, (err) => {
+        clearTimeout(timer);
+        resolve(err == null);
+      });
+    });
+  }
+}
