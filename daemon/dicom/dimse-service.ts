@@ -1,0 +1,68 @@
+// The DIMSE service table: each entry serves one command on one SOP class. The SCP dispatches by
+// (CommandField, SOP Class UID); later services (MPPS N-CREATE/N-SET, C-STORE) are new entries.
+import type { Buffer } from 'node:buffer';
+import type { DataSet } from '../core/dataset.ts';
+import type { Logger } from '../core/log.ts';
+import type { Command } from './dimse-command.ts';
+import type { TransferSyntaxUid } from './transfer-syntax.ts';
+
+export const SopClass = {
+  Verification: '1.2.840.10008.1.1',
+  ModalityWorklistInformationModelFind: '1.2.840.10008.5.1.4.31',
+} as const;
+
+export type Transport = 'tls' | 'plain';
+
+export interface PeerCertificate {
+  readonly subjectCn: string;
+  readonly fingerprint256: string;
+}
+
+/** Who is on the other end of an accepted association. */
+export interface AssociationContext {
+  /** Random id for logs, shared by every line about this association. */
+  readonly associationId: string;
+  readonly callingAeTitle: string;
+  readonly calledAeTitle: string;
+  readonly remoteAddress: string;
+  readonly transport: Transport;
+  readonly peerCertificate: PeerCertificate | undefined;
+  /** What the association policy returned for this peer; opaque to the dicom layer. */
+  readonly peer: unknown;
+}
+
+export interface DimseRequest {
+  readonly presentationContextId: number;
+  readonly abstractSyntax: string;
+  readonly transferSyntax: TransferSyntaxUid;
+  readonly command: Command;
+  /** The data set bytes as received (in `transferSyntax`), when the command announced one. */
+  readonly dataSet: Buffer | undefined;
+}
+
+export type ResponseCommand = Omit<Command, 'CommandDataSetType'>;
+
+/** What a service uses to answer its request. */
+export interface DimseExchange {
+  readonly association: AssociationContext;
+  readonly logger: Logger;
+  /** Aborted on C-CANCEL of this request (`cancelled` is then true) and when the association ends. */
+  readonly signal: AbortSignal;
+  readonly cancelled: boolean;
+  /**
+   * Send one response; the data set is encoded in the request's transfer syntax and fragmented to the
+   * peer's maximum PDU length. Resolves once the socket accepted it (waits for 'drain').
+   */
+  respond(command: ResponseCommand, dataSet?: DataSet): Promise<void>;
+}
+
+export interface DimseService {
+  readonly commandField: number;
+  readonly sopClassUid: string;
+  /** Answer the request completely (final response included). Throwing aborts the association. */
+  handle(request: DimseRequest, exchange: DimseExchange): Promise<void>;
+}
+
+export function serviceKey(commandField: number, sopClassUid: string): string {
+  return `${commandField}|${sopClassUid}`;
+}
