@@ -152,9 +152,9 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
       plain: { host, port: ports.dicomPlain },
       modalities: [
         { name: ct.name, aeTitle: ct.aeTitle, transport: 'tls', certificateCn: ct.certificateCn, addresses: [`${host}/32`],
-          worklistScope: { stationAeTitles: [ct.aeTitle], modalities: [ct.modality] } },
+          worklistScope: { modalities: [ct.modality] } },
         { name: mr.name, aeTitle: mr.aeTitle, transport: 'plain', addresses: [`${host}/32`],
-          worklistScope: { stationAeTitles: [mr.aeTitle], modalities: [mr.modality] } },
+          worklistScope: { modalities: [mr.modality] } },
       ],
     },
     upstream,

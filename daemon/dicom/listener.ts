@@ -111,7 +111,8 @@ export class DicomListener {
         ...o.tls,
         requestCert: true,
         rejectUnauthorized: true,
-        minVersion: 'TLSv1.2',
+        // Never below TLS 1.2 (BCP 195, PS3.15 Annex B), whatever the caller passed.
+        minVersion: o.tls?.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
         handshakeTimeout: o.associationRequestTimeoutMs ?? 10_000,
         noDelay: true,
       });

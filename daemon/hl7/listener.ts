@@ -33,7 +33,7 @@ export type Hl7ListenerEvent =
 export interface Hl7ListenerOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: Pick<tls.SecureContextOptions, 'ca' | 'cert' | 'key' | 'ciphers' | 'ecdhCurve'>;
+  readonly tls: Pick<tls.SecureContextOptions, 'ca' | 'cert' | 'key' | 'ciphers' | 'ecdhCurve' | 'minVersion'>;
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
@@ -88,7 +88,8 @@ export class Hl7Listener {
     const o = this.#options;
     const server = tls.createServer({
       ...o.tls,
-      minVersion: 'TLSv1.2',
+      // Never below TLS 1.2 (BCP 195), whatever the caller passed.
+      minVersion: o.tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
       // A sender may half-close after its last message; it still gets its ACKs.
       allowHalfOpen: true,
       requestCert: true,

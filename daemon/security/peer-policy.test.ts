@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Hl7PeerPolicy, ModalityPolicy, isRefusal } from './peer-policy.ts';
+import { Hl7PeerPolicy, ModalityPolicy, type RefusalReason, isRefusal } from './peer-policy.ts';
 
 const hl7 = new Hl7PeerPolicy([{ name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP', addresses: ['127.0.0.0/8'] }]);
 
@@ -19,7 +19,7 @@ const mod = new ModalityPolicy([
   { name: 'mr', aeTitle: 'MR01', transport: 'plain', addresses: ['127.0.0.1/32', '::1'] },
 ]);
 
-const table: Array<[string, Parameters<ModalityPolicy['admit']>[0], string | null]> = [
+const table: Array<[string, Parameters<ModalityPolicy['admit']>[0], RefusalReason | null]> = [
   ['tls modality with its certificate', { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP', remoteAddress: '10.0.0.1' }, null],
   ['tls modality with another certificate', { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'MR01', remoteAddress: '127.0.0.1' }, 'unknown-certificate'],
   ['tls modality on the plain port', { callingAeTitle: 'CT01', transport: 'plain', remoteAddress: '127.0.0.1' }, 'transport-not-allowed'],

@@ -8,7 +8,8 @@ export interface Hl7PeerRule {
   readonly certificateCn: string;
   readonly sendingApplication: string;
   readonly sendingFacility: string;
-  readonly addresses: readonly string[];
+  /** Source addresses it may connect from; omitted = any (the certificate still decides). */
+  readonly addresses?: readonly string[] | undefined;
 }
 
 export interface ModalityRule {
@@ -53,7 +54,7 @@ export class Hl7PeerPolicy {
   readonly #rules: ReadonlyArray<{ rule: Hl7PeerRule; addresses: AddressAllowlist }>;
 
   constructor(rules: readonly Hl7PeerRule[]) {
-    this.#rules = rules.map((rule) => ({ rule, addresses: new AddressAllowlist(rule.addresses) }));
+    this.#rules = rules.map((rule) => ({ rule, addresses: new AddressAllowlist(rule.addresses ?? []) }));
   }
 
   /** Identify the peer of an authenticated TLS connection. */
@@ -61,7 +62,7 @@ export class Hl7PeerPolicy {
     if (certificateCn === undefined || certificateCn === '') return { refused: true, reason: 'no-certificate', why: 'no client certificate' };
     const byCert = this.#rules.filter((r) => r.rule.certificateCn === certificateCn);
     if (byCert.length === 0) return { refused: true, reason: 'unknown-certificate', why: `certificate CN ${certificateCn} is not a configured HL7 peer` };
-    const match = byCert.find((r) => r.addresses.allows(remoteAddress));
+    const match = byCert.find((r) => r.addresses.empty || r.addresses.allows(remoteAddress));
     if (match === undefined) {
       return { refused: true, reason: 'address-not-allowed', why: `HL7 peer ${byCert[0]!.rule.name} connected from ${remoteAddress ?? '?'}, not an allowed address` };
     }
