@@ -132,6 +132,14 @@ test.serial('refused: a modality AE not on the allowlist, a TLS modality without
   t.true(daemon.process.lines.some((l) => l.includes('dicom.association-rejected') || l.includes('association-rejected')));
 });
 
+test.serial('the daemon logs identifiers only: no patient names, ids, birth dates or accession numbers', (t) => {
+  const log = daemon.process.lines.join('\n');
+  t.true(log.length > 0);
+  for (const phi of ['MÜLLER', 'MULLER', "O'BRIEN", 'PAT10001', 'PAT10002', 'ACC0001', '19580214', '山田', 'WELBY']) {
+    t.false(log.includes(phi), `the log contains ${phi}`);
+  }
+});
+
 function ormFixtureWithId(id: string): string {
   return `MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125083000||ORM^O01|${id}|P|2.3.1\rPID|1||PATX^^^GENHOSP^MR||DOE^JOHN||19800101|M\rORC|NW|PLCX|FILX||SC||^^^20261125090000^^R\rOBR|1|PLCX|FILX|CTX^CT X^L||||||||||||||ACCX|RPX|SPSX||||CT|||^^^20261125090000^^R\r`;
 }
