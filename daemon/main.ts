@@ -3,6 +3,7 @@
 // Stop: listeners stop accepting and drain → store drains and closes.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
 import { Tag, type DataSet } from './core/dataset.ts';
@@ -24,6 +25,7 @@ import {
   worklistFindService,
 } from './dicom/index.ts';
 import { Hl7Listener, type Hl7ListenerEvent } from './hl7/index.ts';
+import { ControlServer } from './admin/control-server.ts';
 import { createJsonLogger } from './observability/json-logger.ts';
 import { FileKeySource } from './security/file-key-source.ts';
 import { Hl7PeerPolicy, ModalityPolicy, isRefusal } from './security/peer-policy.ts';
@@ -114,6 +116,21 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     }, CONTROL_ID_PRUNE_INTERVAL_MS);
     prune.unref();
 
+    const control = new ControlServer({ socketPath: controlSocketPath(config), logger: logger.child({ component: 'control' }) });
+    control.route('GET', '/v1/status', () => ({
+      status: 200,
+      body: {
+        site: config.site.name,
+        pid: process.pid,
+        uptimeMs: Date.now() - startedAt,
+        keysBackend: keySource.backend,
+        ports: { hl7: hl7Port, ...dicomPorts },
+        aeTitle: config.dicom.aeTitle,
+        auditSeq: audit.lastSeq,
+      },
+    }));
+    await control.start();
+
     audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
     const ports = { hl7: hl7Port, ...dicomPorts };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
@@ -127,7 +144,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
           clearInterval(prune);
           const deadline = config.shutdown.drainTimeoutMs;
           logger.info('edged.stopping', { drainTimeoutMs: deadline });
-          await Promise.all([hl7.stop(deadline), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
+          await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
           audit.record(appActivity('application.stop', box));
           await store.close();
           logger.info('edged.stopped', {});
@@ -137,6 +154,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     await store.close();
     throw err;
   }
+}
+
+/** Where the local control API listens (edgectl finds it the same way). */
+export function controlSocketPath(config: EdgeConfig): string {
+  return join(config.dataDir, 'control.sock');
 }
 
 function keySourceFor(config: EdgeConfig, logger: Logger): KeySource {

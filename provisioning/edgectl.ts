@@ -10,6 +10,7 @@ import {
 } from '../daemon/config/index.ts';
 import type { ConfigIssue } from '../daemon/config/index.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
+import { status, statusHelp } from './status-command.ts';
 
 export const docsPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'config.md');
 
@@ -20,6 +21,7 @@ Commands:
   config check FILE [--bind] [--json]   check a configuration file, listing every issue
   config docs [--write]                 print the configuration reference (or write docs/config.md)
   dev-site --dir DIR [options]          write a complete development site (PKI, data key, config)
+  status --config FILE [--json]         ask the running daemon for its status
   help [COMMAND]                        show help for a command
 
 Run 'edgectl COMMAND --help' for a command's options.`,
@@ -53,6 +55,7 @@ Writes a development site into DIR, for tests and people, on 127.0.0.1:
   --force            replace an existing site in DIR
 
 Needs the openssl command.`,
+  status: statusHelp,
 } as const;
 type HelpTopic = keyof typeof help;
 
@@ -205,6 +208,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown config command "${sub}"`, 'main');
       case 'dev-site':
         return await devSite(argv.slice(1));
+      case 'status': {
+        const { values } = parse(argv.slice(1), { config: { type: 'string' }, json: { type: 'boolean' } }, 'status');
+        if (values.help === true) return showHelp('status');
+        if (values.config === undefined) throw new UsageError('status needs --config FILE', 'status');
+        return await status(values.config, values.json === true);
+      }
       default:
         throw new UsageError(`unknown command "${command}"`, 'main');
     }

@@ -42,6 +42,8 @@ export const ErrorCodes = {
   EDGE_DICOM_CALLED_AE: { kind: 'permanent', summary: 'the called AE title is not this box' },
   EDGE_DICOM_DATASET_INVALID: { kind: 'permanent', summary: 'a dataset cannot be decoded' },
   EDGE_LISTEN_FAILED: { kind: 'permanent', summary: 'a listener could not bind its address' },
+  EDGE_CONTROL_BAD_REQUEST: { kind: 'permanent', summary: 'a control API request is malformed' },
+  EDGE_CONTROL_NOT_FOUND: { kind: 'permanent', summary: 'the control API has no such route' },
   EDGE_SHUTDOWN: { kind: 'transient', summary: 'the box is stopping' },
   EDGE_WORKLIST_QUERY_INVALID: { kind: 'permanent', summary: 'a worklist query key has a value its VR does not allow' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;

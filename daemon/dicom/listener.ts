@@ -135,7 +135,7 @@ export class DicomListener {
     this.#server = server;
     return new Promise<number>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new EdgeError('EDGE_LISTEN_FAILED', undefined, { cause: err, detail: { host: o.host, port: o.port, errno: err.code ?? 'unknown' } }));
+        reject(new EdgeError('EDGE_LISTEN_FAILED', `DICOM ${o.transport} listener cannot bind ${o.host}:${o.port} (${err.code ?? err.message})`, { cause: err, detail: { host: o.host, port: o.port, errno: err.code ?? 'unknown' } }));
       };
       server.once('error', onError);
       server.listen({ host: o.host, port: o.port, exclusive: true }, () => {

@@ -110,7 +110,7 @@ export class Hl7Listener {
     server.on('error', (err) => this.#log.error('hl7.listener.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void =>
-        reject(new EdgeError('EDGE_LISTEN_FAILED', undefined, { cause: err, detail: { host: o.host, port: o.port } }));
+        reject(new EdgeError('EDGE_LISTEN_FAILED', `HL7 listener cannot bind ${o.host}:${o.port} (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err, detail: { host: o.host, port: o.port } }));
       server.once('error', onError);
       server.listen({ host: o.host, port: o.port, exclusive: true }, () => {
         server.off('error', onError);

@@ -1,0 +1,112 @@
+// The local control API: HTTP/1.1 with JSON bodies over a unix socket (mode 0600) in the data directory.
+// `edgectl` reaches the running daemon only through it, so the CLI never opens the store behind the
+// daemon's back. Routes are registered by main.ts; this file knows transport, limits and error mapping.
+import { chmod, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { EdgeError, isEdgeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+
+export interface ControlRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+}
+
+export interface ControlResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse> | ControlResponse;
+
+export interface ControlServerOptions {
+  readonly socketPath: string;
+  readonly logger: Logger;
+  /** Largest request body accepted (bytes). */
+  readonly maxBodyBytes?: number;
+  /** A request must arrive whole within this. */
+  readonly requestTimeoutMs?: number;
+}
+
+export class ControlServer {
+  readonly #options: ControlServerOptions;
+  readonly #routes = new Map<string, ControlHandler>();
+  #server: http.Server | undefined;
+
+  constructor(options: ControlServerOptions) {
+    this.#options = options;
+  }
+
+  /** Register `METHOD /path` (exact path match). */
+  route(method: string, path: string, handler: ControlHandler): this {
+    this.#routes.set(`${method} ${path}`, handler);
+    return this;
+  }
+
+  async start(): Promise<void> {
+    if (this.#server !== undefined) return;
+    const { socketPath } = this.#options;
+    // A socket left by a killed daemon is stale: the data-directory lock already proved we are alone.
+    await rm(socketPath, { force: true });
+    const server = http.createServer({ requestTimeout: this.#options.requestTimeoutMs ?? 30_000, headersTimeout: 10_000 }, (req, res) => {
+      void this.#handle(req, res);
+    });
+    server.maxHeadersCount = 50;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    await chmod(socketPath, 0o600);
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    server.closeIdleConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(this.#options.socketPath, { force: true });
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown): void => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://control');
+      const handler = this.#routes.get(`${req.method} ${url.pathname}`);
+      if (handler === undefined) {
+        send(404, { error: { code: 'EDGE_CONTROL_NOT_FOUND', message: `no route ${req.method} ${url.pathname}` } });
+        return;
+      }
+      const body = await readJsonBody(req, this.#options.maxBodyBytes ?? 1_048_576);
+      const out = await handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+      send(out.status, out.body);
+    } catch (err) {
+      const code = isEdgeError(err) ? err.code : 'unexpected';
+      const status = isEdgeError(err) ? (err.kind === 'transient' ? 503 : 400) : 500;
+      this.#options.logger.warn('control.request-failed', { method: req.method, path: req.url, code });
+      send(status, { error: { code, message: err instanceof Error ? err.message : String(err) } });
+    }
+  }
+}
+
+async function readJsonBody(req: http.IncomingMessage, max: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', `request body over ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (cause) {
+    throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'request body is not JSON', { cause });
+  }
+}
