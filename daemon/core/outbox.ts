@@ -1,0 +1,64 @@
+// The outbox: one store-and-forward mechanism for every outbound leg (status to the RIS, images to the
+// PACS, later audit to collectors). Entries are durable and encrypted; entries with the same ordering key
+// go out strictly in order; a destination's sender reports, per entry, delivered / retry / rejected.
+// Retry uses capped exponential back-off with jitter; `rejected` moves the entry to the dead-letter list,
+// where a person can retry or discard it (audited).
+
+export interface OutboxError {
+  /** EDGE_* code or the peer's own (e.g. HL7 AE/AR + ERR code, DIMSE status as hex). */
+  readonly code: string;
+  /** Without patient data. */
+  readonly message: string;
+  readonly at: number;
+}
+
+export interface OutboxEntry<P = unknown> {
+  /** Unique and increasing in enqueue order (so a key's entries sort in the order they were queued). */
+  readonly id: string;
+  /** Which sender takes it, e.g. `ris`, `pacs`. */
+  readonly destination: string;
+  /** Entries with the same key are delivered one after another, in id order (order, patient or study). */
+  readonly orderingKey: string;
+  /** What the payload is, e.g. `hl7-procedure-status`, `dicom-instance`. */
+  readonly kind: string;
+  /** JSON-serialisable; stored encrypted. Large objects are referenced (spool id), not inlined. */
+  readonly payload: P;
+  readonly enqueuedAt: number;
+  readonly attempts: number;
+  /** ms since epoch; not before this. */
+  readonly nextAttemptAt: number;
+  readonly lastError?: OutboxError;
+}
+
+export interface NewOutboxEntry<P = unknown> {
+  readonly destination: string;
+  readonly orderingKey: string;
+  readonly kind: string;
+  readonly payload: P;
+}
+
+export type DeliveryResult =
+  | { readonly outcome: 'delivered' }
+  /** Try again later (timeout, connection refused, transient peer error). */
+  | { readonly outcome: 'retry'; readonly error: OutboxError }
+  /** The peer refused it for good (HL7 AE/AR, DIMSE failure status): dead-letter it. */
+  | { readonly outcome: 'rejected'; readonly error: OutboxError };
+
+/** An adapter that delivers entries of one destination (one association / connection per batch). */
+export interface OutboxSender {
+  readonly destination: string;
+  /** Results in the same order as `entries`. Must not throw for per-entry failures. */
+  deliver(entries: readonly OutboxEntry[], signal: AbortSignal): Promise<readonly DeliveryResult[]>;
+}
+
+export const CircuitState = { Up: 'up', Degraded: 'degraded', Down: 'down' } as const;
+export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
+
+export interface DestinationStatus {
+  readonly destination: string;
+  readonly state: CircuitState;
+  readonly queued: number;
+  readonly deadLetters: number;
+  readonly lastError?: OutboxError;
+  readonly lastDeliveredAt?: number;
+}
