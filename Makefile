@@ -37,7 +37,7 @@ $(DEV_SITE)/edge.json: | npm-deps
 dev-site: $(DEV_SITE)/edge.json
 
 run: deps dev-site
-	@echo "development site: $(DEV_SITE)/site.json lists every port, AE title and certificate a peer needs"
+	@bin/edgectl site-info --dir $(DEV_SITE)
 	bin/edged --config $(DEV_SITE)/edge.json
 
 typecheck: npm-deps

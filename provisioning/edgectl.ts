@@ -11,6 +11,7 @@ import {
 import type { ConfigIssue } from '../daemon/config/index.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
+import { siteInfo, siteInfoHelp } from './site-info-command.ts';
 
 export const docsPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'config.md');
 
@@ -21,6 +22,7 @@ Commands:
   config check FILE [--bind] [--json]   check a configuration file, listing every issue
   config docs [--write]                 print the configuration reference (or write docs/config.md)
   dev-site --dir DIR [options]          write a complete development site (PKI, data key, config)
+  site-info --dir DIR                   where peers connect to a development site
   status --config FILE [--json]         ask the running daemon for its status
   help [COMMAND]                        show help for a command
 
@@ -56,6 +58,7 @@ Writes a development site into DIR, for tests and people, on 127.0.0.1:
 
 Needs the openssl command.`,
   status: statusHelp,
+  'site-info': siteInfoHelp,
 } as const;
 type HelpTopic = keyof typeof help;
 
@@ -208,6 +211,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown config command "${sub}"`, 'main');
       case 'dev-site':
         return await devSite(argv.slice(1));
+      case 'site-info': {
+        const { values } = parse(argv.slice(1), { dir: { type: 'string' } }, 'site-info');
+        if (values.help === true) return showHelp('site-info');
+        if (values.dir === undefined) throw new UsageError('site-info needs --dir DIR', 'site-info');
+        return siteInfo(values.dir);
+      }
       case 'status': {
         const { values } = parse(argv.slice(1), { config: { type: 'string' }, json: { type: 'boolean' } }, 'status');
         if (values.help === true) return showHelp('status');
