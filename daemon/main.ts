@@ -28,6 +28,7 @@ import { Hl7Listener, type Hl7ListenerEvent } from './hl7/index.ts';
 import { ControlServer } from './admin/control-server.ts';
 import { createJsonLogger } from './observability/json-logger.ts';
 import { FileKeySource } from './security/file-key-source.ts';
+import { TLS_CIPHERS, TLS_ECDH_CURVES } from './security/tls-profile.ts';
 import { Hl7PeerPolicy, ModalityPolicy, isRefusal } from './security/peer-policy.ts';
 import { type Store, openStore } from './store/index.ts';
 
@@ -65,15 +66,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   });
   const audit = store.audit;
   const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
+  const cleanup: Array<() => Promise<void>> = [];
   try {
     if (keySource.backend === 'file') {
       audit.record(securityAlert('keys.development-backend', [box], 'keys.backend is file: data key not sealed by a TPM'));
     }
     const tlsOptions = {
-      ca: readFileSync(config.tls.caFile),
-      cert: readFileSync(config.tls.certFile),
-      key: readFileSync(config.tls.keyFile),
+      ca: readTlsMaterial(config.tls.caFile, 'tls.caFile'),
+      cert: readTlsMaterial(config.tls.certFile, 'tls.certFile'),
+      key: readTlsMaterial(config.tls.keyFile, 'tls.keyFile'),
       minVersion: config.tls.minVersion,
+      ciphers: TLS_CIPHERS,
+      ecdhCurve: TLS_ECDH_CURVES,
     } as const;
 
     const hl7Policy = new Hl7PeerPolicy(config.hl7.peers);
@@ -100,6 +104,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
 
     const dicomListeners = createDicomListeners(config, store, audit, tlsOptions, logger);
 
+    // A listener that fails to bind must not leave the ones before it open.
+    cleanup.push(() => hl7.stop(0), ...[...dicomListeners.values()].map((l) => () => l.stop(0)));
     const hl7Port = await hl7.start();
     const dicomPorts: { dicomTls?: number; dicomPlain?: number } = {};
     for (const [kind, listener] of dicomListeners) {
@@ -151,6 +157,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         })()),
     };
   } catch (err) {
+    for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
     await store.close();
     throw err;
   }
@@ -159,6 +166,14 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
 /** Where the local control API listens (edgectl finds it the same way). */
 export function controlSocketPath(config: EdgeConfig): string {
   return join(config.dataDir, 'control.sock');
+}
+
+function readTlsMaterial(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw new EdgeError('EDGE_TLS_MATERIAL', `${what} ${path} cannot be read`, { cause });
+  }
 }
 
 function keySourceFor(config: EdgeConfig, logger: Logger): KeySource {
@@ -175,7 +190,7 @@ function createDicomListeners(
   config: EdgeConfig,
   store: Store,
   audit: AuditSink,
-  tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3' },
+  tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ecdhCurve: string },
   logger: Logger,
 ): Map<'tls' | 'plain', DicomListener> {
   const dicom = config.dicom;
@@ -245,6 +260,8 @@ function createDicomListeners(
       new DicomListener({
         host: l.host,
         port: l.port,
+        // The dicom layer refuses a wildcard bind unless told; here the operator configured it explicitly.
+        allowAllInterfaces: l.host === '0.0.0.0' || l.host === '::',
         transport,
         ...(transport === 'tls' ? { tls: tlsOptions } : {}),
         aeTitle: dicom.aeTitle,

@@ -73,8 +73,11 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
     await closeIterator(iterator, exhausted, exchange);
     if (exchange.signal.aborted && !exchange.cancelled) return; // association gone; nobody to answer
     const code = isEdgeError(err) ? err.code : 'worklist query failed';
-    exchange.logger.error('dicom.cfind.failed', { code, matches });
-    await exchange.respond(response(Status.UnableToProcess, code));
+    // A key value its VR does not allow is the modality's fault (PS3.4 C.4.1.1.4: A900), not ours.
+    const invalidQuery = isEdgeError(err, 'EDGE_WORKLIST_QUERY_INVALID');
+    if (invalidQuery) exchange.logger.warn('dicom.cfind.query-invalid', { code, matches });
+    else exchange.logger.error('dicom.cfind.failed', { code, matches });
+    await exchange.respond(response(invalidQuery ? Status.IdentifierDoesNotMatchSOPClass : Status.UnableToProcess, code));
     return;
   }
   await closeIterator(iterator, exhausted, exchange);
