@@ -34,7 +34,9 @@ export class CommitQueue {
   async get(key: string): Promise<Buffer | undefined> {
     const o = this.#overlay.get(key);
     if (o !== undefined) return o.value ?? undefined;
-    return this.#db.get(key);
+    // A synchronous read (LevelDB block cache, microseconds) saves two thread-pool hops on every
+    // prepare, which is most of an HL7 message's latency.
+    return this.#db.getSync(key);
   }
 
   /** Keys in [gte, lt) as the database will hold them once pending batches commit. */
@@ -68,8 +70,8 @@ export class CommitQueue {
   }
 
   /** Stage ops without waiting for durability (audit records ride along with the next batch). */
-  stageDetached(ops: Op[]): void {
-    this.#stage(ops).catch(() => undefined);
+  stageDetached(ops: Op[], onDone?: (durable: boolean) => void): void {
+    this.#stage(ops).then(() => onDone?.(true), () => onDone?.(false));
   }
 
   /** Resolves when everything staged so far is committed (or failed). */

@@ -1,12 +1,24 @@
 // Every value at rest is AES-256-GCM sealed: [version 1][key id u32][nonce 12][ciphertext][tag 16],
 // with the record's own key as associated data, so a value copied under another key fails to open.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { EdgeError } from '../core/errors.ts';
 import type { DataKeyRing } from '../core/keys.ts';
 
 const VERSION = 1;
 const HEADER = 1 + 4 + 12;
 const TAG = 16;
+
+// Building a cipher from raw key bytes makes a new KeyObject every call, which dominated the per-value
+// cost; one KeyObject per key (dropped with the key's bytes when a rotation retires it) avoids that.
+const keyObjects = new WeakMap<Uint8Array, KeyObject>();
+function keyObjectOf(key: Uint8Array): KeyObject {
+  let k = keyObjects.get(key);
+  if (k === undefined) {
+    k = createSecretKey(key);
+    keyObjects.set(key, k);
+  }
+  return k;
+}
 
 export class ValueCodec {
   readonly #keys: DataKeyRing;
@@ -24,7 +36,7 @@ export class ValueCodec {
     out.writeUInt32BE(keyId, 1);
     const nonce = randomBytes(12);
     nonce.copy(out, 5);
-    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    const cipher = createCipheriv('aes-256-gcm', keyObjectOf(key), nonce);
     cipher.setAAD(Buffer.from(recordKey, 'utf8'));
     const n1 = cipher.update(plaintext).copy(out, HEADER);
     const n2 = cipher.final().copy(out, HEADER + n1);
@@ -40,7 +52,7 @@ export class ValueCodec {
     const keyId = buf.readUInt32BE(1);
     const key = this.#keys.dataKey(keyId);
     if (key === undefined) throw new EdgeError('EDGE_STORE_UNKNOWN_KEY_ID', `stored value uses key id ${keyId}`);
-    const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(5, HEADER));
+    const decipher = createDecipheriv('aes-256-gcm', keyObjectOf(key), buf.subarray(5, HEADER));
     decipher.setAAD(Buffer.from(recordKey, 'utf8'));
     decipher.setAuthTag(buf.subarray(buf.length - TAG));
     try {
