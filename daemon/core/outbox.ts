@@ -62,3 +62,37 @@ export interface DestinationStatus {
   readonly lastError?: OutboxError;
   readonly lastDeliveredAt?: number;
 }
+
+/** An entry the destination refused for good, kept until a person retries or discards it. */
+export interface DeadLetter<P = unknown> {
+  readonly entry: OutboxEntry<P>;
+  /** Why it was refused (the peer's own reason where it gave one). */
+  readonly reason: OutboxError;
+  readonly deadAt: number;
+}
+
+/** What the dispatcher asks of its durable store (daemon/store/outbox-store.ts implements it). */
+export interface OutboxRepository {
+  /** Enqueue durably in one commit of its own; the entries are visible to the dispatcher once it resolves. */
+  enqueue(entries: readonly NewOutboxEntry[]): Promise<readonly OutboxEntry[]>;
+  /** Queued (not dead) entries of a destination, in id order. Synchronous: the store keeps an index. */
+  queued(destination: string): readonly OutboxEntry[];
+  /** Destinations that have queued or dead entries. */
+  destinations(): readonly string[];
+  deadLetters(destination?: string): readonly DeadLetter[];
+  /** Record a batch's outcomes in one durable commit. */
+  settle(outcomes: readonly SettledEntry[]): Promise<void>;
+  /** Move dead letters back to the queue (attempts reset), or all of a destination's. Returns how many. */
+  requeue(selector: { readonly id: string } | { readonly destination: string }, now: number): Promise<number>;
+  /** Make queued entries due now (operator "retry now"). Returns how many. */
+  hurry(destination: string, now: number): Promise<number>;
+  /** Delete a dead letter for good. Returns false when there is none with that id. */
+  discard(id: string): Promise<boolean>;
+  /** Called after entries became visible (enqueued, requeued, hurried); the dispatcher wakes. */
+  onChange(listener: (destination: string) => void): void;
+}
+
+export type SettledEntry =
+  | { readonly outcome: 'delivered'; readonly entry: OutboxEntry }
+  | { readonly outcome: 'retry'; readonly entry: OutboxEntry; readonly error: OutboxError; readonly nextAttemptAt: number }
+  | { readonly outcome: 'rejected'; readonly entry: OutboxEntry; readonly error: OutboxError };

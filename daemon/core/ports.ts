@@ -1,5 +1,5 @@
 // Ports: what the core needs from the outside, implemented by adapters and wired in main.ts.
-import type { MessageReceipt, OrderCommand, WorklistItem } from './order.ts';
+import type { MessageReceipt, Order, OrderCommand, WorklistItem } from './order.ts';
 
 export type ApplyOutcome =
   /** Committed durably; safe to acknowledge. `unknownOrders` lists commands that referred to no order. */
@@ -26,4 +26,15 @@ export interface OrderRepository {
   apply(commands: readonly OrderCommand[], receipt: MessageReceipt): Promise<ApplyOutcome>;
   /** Items on the worklist (orders scheduled or in progress) passing the pre-filter, by start date and time. */
   worklist(filter: WorklistFilter): AsyncIterable<WorklistItem>;
+}
+
+/** References a modality reports back (MPPS Scheduled Step Attributes, image headers). */
+export interface OrderReference {
+  readonly accessionNumber?: string;
+  readonly studyInstanceUid?: string;
+}
+
+/** Finding orders by what modalities echo back, whatever their status (through keyed-hash indexes). */
+export interface OrderLookup {
+  ordersByReference(ref: OrderReference): Promise<readonly Order[]>;
 }

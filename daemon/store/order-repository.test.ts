@@ -151,3 +151,17 @@ test('the audit chain links each record to the one before, across reopen', async
   await store.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+test('orders are found by accession number or Study Instance UID, whatever their status, and the index follows changes', async (t) => {
+  await withStore(async (store) => {
+    await store.orders.apply([{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A7', studyInstanceUid: '1.2.7' }) }], receipt('r1'));
+    t.deepEqual((await store.orders.ordersByReference({ accessionNumber: 'A7' })).map((o) => o.placerOrderNumber), ['PLC7']);
+    t.deepEqual((await store.orders.ordersByReference({ studyInstanceUid: '1.2.7' })).map((o) => o.placerOrderNumber), ['PLC7']);
+    await store.orders.apply([{ type: 'order-status', placerOrderNumber: 'PLC7', placerIssuer: '', status: 'completed', source: testOrder(7).source }], receipt('r2'));
+    t.is((await store.orders.ordersByReference({ accessionNumber: 'A7' }))[0]?.status, 'completed');
+    await store.orders.apply([{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A8', studyInstanceUid: '1.2.7' }) }], receipt('r3'));
+    t.deepEqual(await store.orders.ordersByReference({ accessionNumber: 'A7' }), []);
+    t.is((await store.orders.ordersByReference({ accessionNumber: 'A8' })).length, 1);
+    t.deepEqual(await store.orders.ordersByReference({ accessionNumber: 'nope' }), []);
+  });
+});

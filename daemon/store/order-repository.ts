@@ -12,10 +12,10 @@ import {
   WORKLIST_STATUSES,
   orderIdentity,
 } from '../core/order.ts';
-import type { ApplyOutcome, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import type { ApplyOutcome, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
-import { RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
+import { Prefix, RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
 import type { ValueCodec } from './value-codec.ts';
 
 export interface OrderRepositoryOptions {
@@ -23,7 +23,7 @@ export interface OrderRepositoryOptions {
   readonly replayWindowMs: number;
 }
 
-export class LevelOrderRepository implements OrderRepository {
+export class LevelOrderRepository implements OrderRepository, OrderLookup {
   readonly #db: Database;
   readonly #queue: CommitQueue;
   readonly #codec: ValueCodec;
@@ -75,6 +75,25 @@ export class LevelOrderRepository implements OrderRepository {
       }
       yield JSON.parse(this.#codec.open(key, value).toString('utf8')) as WorklistItem;
     }
+  }
+
+  async ordersByReference(ref: OrderReference): Promise<readonly Order[]> {
+    const hashes = new Set<string>();
+    const collect = async (family: string, purpose: string, value: string | undefined): Promise<void> => {
+      if (value === undefined || value === '') return;
+      for await (const key of this.#db.keys(this.#keys.referenceRange(family, this.#keys.hash(purpose, value)))) {
+        hashes.add(key.slice(key.lastIndexOf('\u0000') + 1));
+      }
+    };
+    await collect(Prefix.orderByAccession, 'accession', ref.accessionNumber);
+    if (hashes.size === 0) await collect(Prefix.orderByStudy, 'study', ref.studyInstanceUid);
+    const orders: Order[] = [];
+    for (const hash of hashes) {
+      const key = this.#keys.order(hash);
+      const sealed = await this.#db.get(key);
+      if (sealed !== undefined) orders.push(JSON.parse(this.#codec.open(key, sealed).toString('utf8')) as Order);
+    }
+    return orders;
   }
 
   /** Forget control ids older than the replay window. */
@@ -204,7 +223,9 @@ class Transaction {
       for (const k of worklistKeys(keys, hash, before)) this.del(k);
       const oldP = this.#patientHash(before.patient);
       if (oldP !== this.#patientHash(after.patient)) this.del(keys.patientOrder(oldP, hash));
+      for (const k of referenceKeys(keys, hash, before)) this.del(k);
     }
+    for (const k of referenceKeys(keys, hash, after)) this.ops.push({ type: 'put', key: k, value: Buffer.alloc(0) });
     this.put(keys.order(hash), JSON.stringify(after));
     this.ops.push({ type: 'put', key: keys.patientOrder(this.#patientHash(after.patient), hash), value: Buffer.alloc(0) });
     if (WORKLIST_STATUSES.has(after.status)) {
@@ -215,6 +236,14 @@ class Transaction {
     }
     this.#local.set(hash, after);
   }
+}
+
+/** Index entries by accession number and Study Instance UID (keyed hashes), for MPPS and image linking. */
+function referenceKeys(keys: RecordKeys, hash: string, order: Order): string[] {
+  const out: string[] = [];
+  if (order.accessionNumber !== '') out.push(keys.reference(Prefix.orderByAccession, keys.hash('accession', order.accessionNumber), hash));
+  if (order.studyInstanceUid !== '') out.push(keys.reference(Prefix.orderByStudy, keys.hash('study', order.studyInstanceUid), hash));
+  return out;
 }
 
 function worklistKeys(keys: RecordKeys, hash: string, order: Order): string[] {
