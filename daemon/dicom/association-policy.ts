@@ -35,6 +35,12 @@ export interface AssociationAcceptance {
   readonly abstractSyntaxes: ReadonlySet<string>;
   /** Transfer syntaxes in preference order; intersected with what the codec speaks. */
   readonly transferSyntaxes: readonly string[];
+  /**
+   * Per abstract syntax, transfer syntaxes in preference order that replace `transferSyntaxes` for it and
+   * are NOT limited to what the codec speaks: for services that keep data sets as received (storage,
+   * where compressed syntaxes are accepted as-is).
+   */
+  readonly transferSyntaxesByAbstractSyntax?: ReadonlyMap<string, readonly string[]>;
   /** Opaque context handed to the services (e.g. the peer's configured identity and worklist scope). */
   readonly peer: unknown;
 }

@@ -204,13 +204,15 @@ export function negotiatePresentationContexts(
   proposed: readonly ProposedPresentationContext[],
   abstractSyntaxes: ReadonlySet<string>,
   transferSyntaxes: readonly string[],
+  transferSyntaxesByAbstractSyntax?: ReadonlyMap<string, readonly string[]>,
 ): PresentationContextAnswer[] {
   return proposed.map((pc) => {
     const fallback = pc.transferSyntaxes[0] ?? '1.2.840.10008.1.2';
     if (!abstractSyntaxes.has(pc.abstractSyntax)) {
       return { id: pc.id, result: PresentationContextResult.AbstractSyntaxNotSupported, transferSyntax: fallback };
     }
-    const chosen = transferSyntaxes.find((ts) => pc.transferSyntaxes.includes(ts));
+    const ours = transferSyntaxesByAbstractSyntax?.get(pc.abstractSyntax) ?? transferSyntaxes;
+    const chosen = ours.find((ts) => pc.transferSyntaxes.includes(ts));
     if (chosen === undefined) {
       return { id: pc.id, result: PresentationContextResult.TransferSyntaxesNotSupported, transferSyntax: fallback };
     }

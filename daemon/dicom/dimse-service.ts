@@ -34,10 +34,29 @@ export interface AssociationContext {
 export interface DimseRequest {
   readonly presentationContextId: number;
   readonly abstractSyntax: string;
+  /**
+   * The negotiated transfer syntax. Services that decode data sets are only reached on contexts the codec
+   * speaks (TransferSyntaxUid); storage contexts may carry any configured syntax (kept as received).
+   */
   readonly transferSyntax: TransferSyntaxUid;
   readonly command: Command;
   /** The data set bytes as received (in `transferSyntax`), when the command announced one. */
   readonly dataSet: Buffer | undefined;
+  /** For a service that streams (`openDataSetSink`): the sink that received the data set; `dataSet` is then undefined. */
+  readonly sink?: DataSetSink;
+}
+
+/**
+ * Where a streamed data set goes, fragment by fragment, instead of being buffered whole (C-STORE).
+ * The association calls `write` for each fragment in order, then `end` once; the service's `handle`
+ * then gets the sink back in the request. `abort` is called (instead of, or after, `write`) when the
+ * association ends before `handle` took the sink over; it must be idempotent.
+ */
+export interface DataSetSink {
+  /** A returned promise asks the association to stop reading the socket until it settles (back-pressure). */
+  write(fragment: Buffer): Promise<void> | undefined;
+  end(): void;
+  abort(reason: string): void;
 }
 
 export type ResponseCommand = Omit<Command, 'CommandDataSetType'>;
@@ -61,6 +80,18 @@ export interface DimseService {
   readonly sopClassUid: string;
   /** Answer the request completely (final response included). Throwing aborts the association. */
   handle(request: DimseRequest, exchange: DimseExchange): Promise<void>;
+  /**
+   * Present on services whose data sets may be large: called when the request's command set is complete,
+   * before its data set arrives; the fragments then go to the returned sink and are never buffered whole.
+   */
+  openDataSetSink?(request: StreamedRequestStart, association: AssociationContext): DataSetSink;
+}
+
+export interface StreamedRequestStart {
+  readonly presentationContextId: number;
+  readonly abstractSyntax: string;
+  readonly transferSyntax: string;
+  readonly command: Command;
 }
 
 export function serviceKey(commandField: number, sopClassUid: string): string {

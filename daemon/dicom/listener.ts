@@ -82,6 +82,20 @@ export class DicomListener {
     return this.#associations.size;
   }
 
+  /**
+   * Abort the accepted associations whose policy peer `drop` selects: a config reload removed or changed
+   * that peer, and deny by default means its open associations end too. Returns how many.
+   */
+  abortWhere(drop: (peer: unknown) => boolean, why: string): number {
+    let n = 0;
+    for (const a of this.#associations) {
+      if (a.peer === undefined || !drop(a.peer)) continue;
+      a.abort(why);
+      n++;
+    }
+    return n;
+  }
+
   /** Bind and start accepting; resolves with the bound port. Idempotent. */
   start(): Promise<number> {
     if (this.#state === 'listening') return Promise.resolve(this.#port);

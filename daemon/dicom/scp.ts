@@ -30,7 +30,7 @@ import {
   isRequest,
   Status,
 } from './dimse-command.ts';
-import type { AssociationContext, DimseExchange, DimseService, PeerCertificate, ResponseCommand, Transport } from './dimse-service.ts';
+import type { AssociationContext, DataSetSink, DimseExchange, DimseService, PeerCertificate, ResponseCommand, Transport } from './dimse-service.ts';
 import { serviceKey } from './dimse-service.ts';
 import type { Pdu } from './pdu.ts';
 import {
@@ -84,7 +84,8 @@ type State = 'awaiting-request' | 'negotiating' | 'established' | 'closing' | 'c
 interface AcceptedContext {
   readonly id: number;
   readonly abstractSyntax: string;
-  readonly transferSyntax: TransferSyntaxUid;
+  /** A codec syntax, except on contexts negotiated from `transferSyntaxesByAbstractSyntax` (kept as received). */
+  readonly transferSyntax: string;
 }
 
 interface IncomingMessage {
@@ -94,10 +95,18 @@ interface IncomingMessage {
   command: Command | undefined;
   readonly dataChunks: Buffer[];
   dataBytes: number;
+  /** Set when the service streams this data set (C-STORE): fragments go here, not to `dataChunks`. */
+  sink?: DataSetSink;
 }
 
 type Queued =
-  | { readonly kind: 'message'; readonly context: AcceptedContext; readonly command: Command; readonly dataSet: Buffer | undefined }
+  | {
+      readonly kind: 'message';
+      readonly context: AcceptedContext;
+      readonly command: Command;
+      readonly dataSet: Buffer | undefined;
+      readonly sink?: DataSetSink | undefined;
+    }
   | { readonly kind: 'release' };
 
 interface ActiveOperation {
@@ -126,6 +135,8 @@ export class DicomAssociation {
   #queue: Queued[] = [];
   #processing = false;
   #active: ActiveOperation | undefined;
+  /** Sink writes still in flight; the socket is paused while any is. */
+  #sinkWaits = 0;
   /** Association-wide abort, linked into every operation's signal. */
   readonly #lifetime = new AbortController();
   #endReported = false;
@@ -168,6 +179,11 @@ export class DicomAssociation {
   /** True while an operation runs or requests are queued. */
   get busy(): boolean {
     return this.#active !== undefined || this.#queue.length > 0;
+  }
+
+  /** What the association policy returned for this peer (undefined until accepted). */
+  get peer(): unknown {
+    return this.#context?.peer;
   }
 
   /** End the association now: A-ABORT (service-user) and close. */
@@ -290,13 +306,24 @@ export class DicomAssociation {
       msg.commandChunks.push(data);
       if (!isLast) return;
       msg.command = decodeCommand(Buffer.concat(msg.commandChunks, msg.commandBytes));
-      if (hasDataSet(msg.command)) return;
+      if (hasDataSet(msg.command)) {
+        this.#openSink(msg, context, msg.command);
+        return;
+      }
       this.#incoming = undefined;
       this.#onMessage(context, msg.command, undefined);
       return;
     }
     if (msg.command === undefined) throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'data set fragment before the command ended');
     if (!hasDataSet(msg.command)) throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'data set fragment for a command without data set');
+    if (msg.sink !== undefined) {
+      this.#writeSink(msg.sink, data);
+      if (!isLast) return;
+      this.#incoming = undefined;
+      msg.sink.end();
+      this.#onMessage(context, msg.command, undefined, msg.sink);
+      return;
+    }
     msg.dataBytes += data.length;
     if (msg.dataBytes > this.#options.maxDataSetBytes) throw new EdgeError('EDGE_DICOM_PDU_TOO_LARGE', 'data set too large');
     msg.dataChunks.push(data);
@@ -305,7 +332,35 @@ export class DicomAssociation {
     this.#onMessage(context, msg.command, Buffer.concat(msg.dataChunks, msg.dataBytes));
   }
 
-  #onMessage(context: AcceptedContext, command: Command, dataSet: Buffer | undefined): void {
+  /** Streaming services get their data set fragment by fragment; the SOP class must match the context. */
+  #openSink(msg: IncomingMessage, context: AcceptedContext, command: Command): void {
+    const sopClass = command.AffectedSOPClassUID ?? command.RequestedSOPClassUID ?? context.abstractSyntax;
+    if (sopClass !== context.abstractSyntax || this.#context === undefined) return;
+    const service = this.#services.get(serviceKey(command.CommandField, sopClass));
+    if (service?.openDataSetSink === undefined) return;
+    msg.sink = service.openDataSetSink(
+      { presentationContextId: context.id, abstractSyntax: context.abstractSyntax, transferSyntax: context.transferSyntax, command },
+      this.#context,
+    );
+  }
+
+  #writeSink(sink: DataSetSink, fragment: Buffer): void {
+    const wait = sink.write(fragment);
+    if (wait === undefined) return;
+    if (this.#sinkWaits++ === 0) this.#socket.pause();
+    const resume = (): void => {
+      if (--this.#sinkWaits === 0 && !this.#socket.destroyed) this.#socket.resume();
+    };
+    wait.then(resume, resume);
+  }
+
+  /** Sinks no service took over yet are told the association ended (their partial data is dropped). */
+  #abortSinks(reason: string): void {
+    this.#incoming?.sink?.abort(reason);
+    for (const q of this.#queue) if (q.kind === 'message') q.sink?.abort(reason);
+  }
+
+  #onMessage(context: AcceptedContext, command: Command, dataSet: Buffer | undefined, sink?: DataSetSink): void {
     if (command.CommandField === CommandField.CCancelRq) {
       // Cancels only the running request it names; others are ignored (PS3.7 9.3.2.3).
       const active = this.#active;
@@ -316,11 +371,12 @@ export class DicomAssociation {
       }
       return;
     }
-    this.#enqueue({ kind: 'message', context, command, dataSet });
+    this.#enqueue({ kind: 'message', context, command, dataSet, sink });
   }
 
   #enqueue(item: Queued): void {
     if (this.#queue.length >= MAX_QUEUED_MESSAGES) {
+      if (item.kind === 'message') item.sink?.abort('too many outstanding requests');
       throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'too many outstanding requests');
     }
     this.#queue.push(item);
@@ -337,12 +393,15 @@ export class DicomAssociation {
   async #process(): Promise<void> {
     try {
       for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
-        if (this.#state !== 'established') return;
+        if (this.#state !== 'established') {
+          if (item.kind === 'message') item.sink?.abort('association ended');
+          continue;
+        }
         if (item.kind === 'release') {
           this.#release();
           return;
         }
-        await this.#dispatch(item.context, item.command, item.dataSet);
+        await this.#dispatch(item.context, item.command, item.dataSet, item.sink);
       }
     } finally {
       this.#processing = false;
@@ -359,7 +418,7 @@ export class DicomAssociation {
     this.#arm(this.#options.associationRequestTimeoutMs, 'close after release');
   }
 
-  async #dispatch(context: AcceptedContext, command: Command, dataSet: Buffer | undefined): Promise<void> {
+  async #dispatch(context: AcceptedContext, command: Command, dataSet: Buffer | undefined, sink: DataSetSink | undefined): Promise<void> {
     if (!isRequest(command.CommandField)) {
       throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'the SCU sent a response');
     }
@@ -376,7 +435,8 @@ export class DicomAssociation {
       },
       respond: (response, ds) => this.#respond(context, response, ds),
     };
-    if (service === undefined) {
+    if (service === undefined || (service.openDataSetSink !== undefined && hasDataSet(command) && sink === undefined)) {
+      sink?.abort('no service');
       const status = sopClass === context.abstractSyntax ? Status.UnrecognizedOperation : Status.RefusedSOPClassNotSupported;
       this.#logger.info('dicom.request-refused', { commandField: command.CommandField, status });
       await exchange.respond({
@@ -391,13 +451,23 @@ export class DicomAssociation {
     try {
       this.#logger.debug('dicom.request', { commandField: command.CommandField });
       await service.handle(
-        { presentationContextId: context.id, abstractSyntax: context.abstractSyntax, transferSyntax: context.transferSyntax, command, dataSet },
+        {
+          presentationContextId: context.id,
+          abstractSyntax: context.abstractSyntax,
+          // Only storage contexts carry syntaxes outside the codec's, and storage services do not decode.
+          transferSyntax: context.transferSyntax as TransferSyntaxUid,
+          command,
+          dataSet,
+          ...(sink === undefined ? {} : { sink }),
+        },
         exchange,
       );
     } finally {
       this.#active = undefined;
     }
   }
+
+  #corked = false;
 
   async #respond(context: AcceptedContext, response: ResponseCommand, ds: DataSet | undefined): Promise<void> {
     if (this.#state !== 'established') throw new EdgeError('EDGE_SHUTDOWN', 'association no longer established');
@@ -421,6 +491,16 @@ export class DicomAssociation {
   #write(bytes: Buffer): Promise<void> {
     if (this.#state === 'closed' || this.#socket.destroyed) {
       return Promise.reject(new EdgeError('EDGE_SHUTDOWN', 'association closed'));
+    }
+    // Coalesce every message written in one turn of the event loop (a C-FIND's pending responses) into
+    // as few socket writes as possible; backpressure still applies through write()'s return value.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
     }
     if (this.#socket.write(bytes)) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -485,10 +565,12 @@ export class DicomAssociation {
     }
     const offered = new Set([...decision.abstractSyntaxes].filter((uid) => [...this.#services.values()].some((s) => s.sopClassUid === uid)));
     const transferSyntaxes = decision.transferSyntaxes.filter(isSupportedTransferSyntax);
-    const answers = negotiatePresentationContexts(rq.presentationContexts, offered, transferSyntaxes);
+    const asReceived = decision.transferSyntaxesByAbstractSyntax;
+    const answers = negotiatePresentationContexts(rq.presentationContexts, offered, transferSyntaxes, asReceived);
     for (const a of answers) {
       const proposed = rq.presentationContexts.find((pc) => pc.id === a.id);
-      if (a.result === PresentationContextResult.Acceptance && proposed !== undefined && isSupportedTransferSyntax(a.transferSyntax)) {
+      const usable = proposed !== undefined && (asReceived?.has(proposed.abstractSyntax) === true || isSupportedTransferSyntax(a.transferSyntax));
+      if (a.result === PresentationContextResult.Acceptance && proposed !== undefined && usable) {
         this.#contexts.set(a.id, { id: a.id, abstractSyntax: proposed.abstractSyntax, transferSyntax: a.transferSyntax });
       }
     }
@@ -530,6 +612,7 @@ export class DicomAssociation {
     const wasClosing = this.#state === 'closing';
     this.#state = 'closing';
     this.#lifetime.abort();
+    this.#abortSinks(why);
     this.#reportEnd({ type: 'association-aborted', by: 'local', why });
     if (!this.#socket.destroyed && !wasClosing) {
       this.#logger.info('dicom.abort-sent', { why });
@@ -554,6 +637,7 @@ export class DicomAssociation {
     this.#state = 'closed';
     this.#disarm();
     this.#lifetime.abort();
+    this.#abortSinks('connection closed');
     if (wasState !== 'closing') {
       this.#reportEnd({ type: 'association-aborted', by: 'peer', why: 'connection closed' });
     }

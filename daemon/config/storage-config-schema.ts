@@ -1,0 +1,85 @@
+// Config of the image path: the Storage SCP (SOP classes, transfer syntaxes, spool limits) under
+// `dicom.storage`, and the forwarding fields of `upstream.pacs`. Part of the one schema (edge-config-schema.ts).
+import { array, boolean, filePath, integer, object, oneOf, optional, string, withDefault } from './schema-kit.ts';
+import { uidProblem } from './value-syntax.ts';
+
+const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+/** Image storage SOP classes offered by default (PS3.4 B.5): the modalities of a radiology department. */
+export const DEFAULT_STORAGE_SOP_CLASSES = [
+  '1.2.840.10008.5.1.4.1.1.1', // Computed Radiography Image Storage
+  '1.2.840.10008.5.1.4.1.1.1.1', // Digital X-Ray Image Storage - For Presentation
+  '1.2.840.10008.5.1.4.1.1.1.1.1', // Digital X-Ray Image Storage - For Processing
+  '1.2.840.10008.5.1.4.1.1.1.2', // Digital Mammography X-Ray Image Storage - For Presentation
+  '1.2.840.10008.5.1.4.1.1.2', // CT Image Storage
+  '1.2.840.10008.5.1.4.1.1.2.1', // Enhanced CT Image Storage
+  '1.2.840.10008.5.1.4.1.1.4', // MR Image Storage
+  '1.2.840.10008.5.1.4.1.1.4.1', // Enhanced MR Image Storage
+  '1.2.840.10008.5.1.4.1.1.6.1', // Ultrasound Image Storage
+  '1.2.840.10008.5.1.4.1.1.3.1', // Ultrasound Multi-frame Image Storage
+  '1.2.840.10008.5.1.4.1.1.7', // Secondary Capture Image Storage
+  '1.2.840.10008.5.1.4.1.1.12.1', // X-Ray Angiographic Image Storage
+  '1.2.840.10008.5.1.4.1.1.20', // Nuclear Medicine Image Storage
+  '1.2.840.10008.5.1.4.1.1.128', // Positron Emission Tomography Image Storage
+  '1.2.840.10008.5.1.4.1.1.88.22', // Enhanced SR Storage
+  '1.2.840.10008.5.1.4.1.1.11.1', // Grayscale Softcopy Presentation State Storage
+] as const;
+
+/** Transfer syntaxes accepted for storage by default; compressed ones are kept and forwarded as received. */
+export const DEFAULT_STORAGE_TRANSFER_SYNTAXES = [
+  '1.2.840.10008.1.2.1', // Explicit VR Little Endian
+  '1.2.840.10008.1.2', // Implicit VR Little Endian
+  '1.2.840.10008.1.2.4.50', // JPEG Baseline (Process 1)
+  '1.2.840.10008.1.2.4.51', // JPEG Extended (Process 2 & 4)
+  '1.2.840.10008.1.2.4.57', // JPEG Lossless, Non-Hierarchical (Process 14)
+  '1.2.840.10008.1.2.4.70', // JPEG Lossless, First-Order Prediction
+  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
+  '1.2.840.10008.1.2.4.81', // JPEG-LS Lossy (Near-Lossless)
+  '1.2.840.10008.1.2.4.90', // JPEG 2000 (Lossless Only)
+  '1.2.840.10008.1.2.4.91', // JPEG 2000
+  '1.2.840.10008.1.2.5', // RLE Lossless
+] as const;
+
+const uid = (doc: string) => string({ doc, check: uidProblem, label: 'UID' });
+
+export const storageSchema = object(
+  {
+    enabled: withDefault(boolean({ doc: 'offer the Storage SOP classes (C-STORE SCP) to the configured modalities' }), true),
+    sopClasses: withDefault(
+      array(uid('a Storage SOP Class UID'), { doc: 'SOP classes accepted; anything else is refused at association time', minItems: 1, unique: [{ key: (u) => u, what: 'SOP class' }] }),
+      [...DEFAULT_STORAGE_SOP_CLASSES],
+    ),
+    transferSyntaxes: withDefault(
+      array(uid('a transfer syntax UID'), {
+        doc: 'transfer syntaxes accepted for storage, in order of preference; kept as received (deflated and big-endian syntaxes are refused)',
+        minItems: 1,
+        unique: [{ key: (u) => u, what: 'transfer syntax' }],
+      }),
+      [...DEFAULT_STORAGE_TRANSFER_SYNTAXES],
+    ),
+    spool: withDefault(
+      object(
+        {
+          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system)', mustExist: 'nothing' })),
+          highWaterBytes: withDefault(integer({ doc: 'spooled bytes above which new instances get 0xA700 until the PACS drains the spool', min: MiB, max: 2 ** 50 }), 20 * GiB),
+          minFreeBytes: withDefault(integer({ doc: 'free bytes the spool file system must keep; below it new instances get 0xA700', min: 0, max: 2 ** 50 }), GiB),
+          maxObjectBytes: withDefault(integer({ doc: 'largest instance accepted (bytes)', min: MiB, max: 2 ** 40 }), 4 * GiB),
+        },
+        { doc: 'the encrypted spool of received instances' },
+      ),
+      {},
+    ),
+  },
+  { doc: 'the Storage SCP (images from modalities, spooled encrypted, then forwarded to upstream.pacs)' },
+);
+
+/** Extra fields of `upstream.pacs`: how instances are forwarded. */
+export const pacsRouteFields = {
+  protocol: withDefault(oneOf(['dimse', 'stow'], { doc: '`dimse`: C-STORE to host:port/aeTitle; `stow`: DICOMweb STOW-RS to stowUrl (mutual TLS)' }), 'dimse'),
+  maxAssociations: withDefault(integer({ doc: 'associations (or STOW requests) in parallel', min: 1, max: 32 }), 4),
+  batchSize: withDefault(integer({ doc: 'instances sent over one association', min: 1, max: 1000 }), 50),
+  stowUrl: optional(string({ doc: 'STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (protocol stow)', maxLength: 2048 })),
+  bearerTokenFile: optional(filePath({ doc: 'file holding the bearer token for STOW-RS (mode 0600)', mustExist: 'file', secret: true })),
+  maxPduLength: withDefault(integer({ doc: 'largest PDU the box receives from the PACS (bytes)', min: 16_384, max: 1_048_576 }), 65_536),
+} as const;

@@ -1,0 +1,37 @@
+// Test support: split a DICOM Part 10 file into its meta information and its data set bytes.
+import { Buffer } from 'node:buffer';
+
+export interface Part10 {
+  readonly transferSyntaxUid: string;
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  /** The data set as it follows the meta information (the bytes a C-STORE carries). */
+  readonly dataSet: Buffer;
+}
+
+export function splitPart10(file: Buffer): Part10 {
+  if (file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a Part 10 file');
+  let pos = 132;
+  const meta = new Map<number, string>();
+  while (pos + 8 <= file.length && file.readUInt16LE(pos) === 0x0002) {
+    const element = file.readUInt16LE(pos + 2);
+    const vr = file.toString('latin1', pos + 4, pos + 6);
+    let length: number;
+    let header: number;
+    if (['OB', 'OW', 'UN', 'SQ', 'UT', 'UC', 'UR'].includes(vr)) {
+      length = file.readUInt32LE(pos + 8);
+      header = 12;
+    } else {
+      length = file.readUInt16LE(pos + 6);
+      header = 8;
+    }
+    meta.set(element, file.toString('latin1', pos + header, pos + header + length).replace(/[\0 ]+$/, ''));
+    pos += header + length;
+  }
+  return {
+    transferSyntaxUid: meta.get(0x0010) ?? '',
+    sopClassUid: meta.get(0x0002) ?? '',
+    sopInstanceUid: meta.get(0x0003) ?? '',
+    dataSet: file.subarray(pos),
+  };
+}

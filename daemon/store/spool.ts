@@ -1,0 +1,360 @@
+// The instance spool: encrypted spool files beside the database, one record per SOP Instance UID in it.
+// An instance is acknowledged only once its file is fsynced, its directory entry fsynced, and its record
+// (plus the outbox entry that forwards it) committed in one synced batch. Files without a record are
+// leftovers of a crash before that commit and are removed at open. A record and its file are removed
+// only after the PACS confirmed the instance.
+import { Buffer } from 'node:buffer';
+import { mkdir, open, readdir, stat, statfs, unlink } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EdgeError } from '../core/errors.ts';
+import type {
+  InstanceSpool,
+  SpoolAdmission,
+  SpoolCommitResult,
+  SpooledInstance,
+  SpooledInstanceMeta,
+  SpooledInstanceRef,
+  SpoolReader,
+  SpoolUsage,
+  SpoolWriter,
+} from '../core/instance-spool.ts';
+import { DICOM_INSTANCE_KIND } from '../core/instance-spool.ts';
+import type { DataKeyRing } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { CommitQueue, Op } from './commit-queue.ts';
+import type { Database } from './database.ts';
+import type { LevelOutboxStore, StagedEnqueue } from './outbox-store.ts';
+import { Prefix, type RecordKeys, rangeOf } from './record-keys.ts';
+import { SpoolFileWriter, readSpoolFile, spoolWriteError } from './spool-file.ts';
+import type { ValueCodec } from './value-codec.ts';
+
+const SEP = '\u0000';
+const FILE_NAME = /^[0-9a-f]{32}$/;
+
+export interface SpoolOptions {
+  /** Directory of the spool files (created 0700 if missing). */
+  readonly dir: string;
+  /** Above this many spooled bytes new instances are refused (0xA700) until forwarding drains it. */
+  readonly highWaterBytes: number;
+  /** Refuse new instances when the file system has less free space than this. */
+  readonly minFreeBytes: number;
+  /** Largest data set accepted. */
+  readonly maxObjectBytes: number;
+  /** Outbox destination that forwards instances (e.g. `pacs`); undefined = keep them (no route). */
+  readonly destination: string | undefined;
+  readonly logger: Logger;
+}
+
+/** The outbox's staging API: entries committed in the same batch as the record. */
+export type OutboxStaging = Pick<LevelOutboxStore, 'stage' | 'publish'>;
+
+export class Spool implements InstanceSpool, SpoolReader {
+  readonly #queue: CommitQueue;
+  readonly #codec: ValueCodec;
+  readonly #ring: DataKeyRing;
+  readonly #keys: RecordKeys;
+  readonly #options: SpoolOptions;
+  readonly #outbox: OutboxStaging | undefined;
+  readonly #logger: Logger;
+  /** Spooled bytes per record key (file size on disk). */
+  readonly #sizes = new Map<string, number>();
+  #bytes = 0;
+  /** Bytes written by instances still being received. */
+  #inflight = 0;
+  #dirSync: Promise<void> | undefined;
+  #dirSyncAgain: Promise<void> | undefined;
+
+  private constructor(queue: CommitQueue, codec: ValueCodec, ring: DataKeyRing, keys: RecordKeys, options: SpoolOptions, outbox: OutboxStaging | undefined) {
+    this.#queue = queue;
+    this.#codec = codec;
+    this.#ring = ring;
+    this.#keys = keys;
+    this.#options = options;
+    this.#outbox = outbox;
+    this.#logger = options.logger;
+  }
+
+  static async open(
+    db: Database,
+    queue: CommitQueue,
+    codec: ValueCodec,
+    ring: DataKeyRing,
+    keys: RecordKeys,
+    options: SpoolOptions,
+    outbox?: OutboxStaging,
+  ): Promise<Spool> {
+    const spool = new Spool(queue, codec, ring, keys, options, outbox);
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    const referenced = new Set<string>();
+    for await (const [key, value] of db.iterator(rangeOf(Prefix.spool))) {
+      const instance = spool.#decode(key, value);
+      referenced.add(instance.fileId);
+      spool.#account(key, instance.bytes);
+    }
+    let orphans = 0;
+    for (const name of await readdir(options.dir)) {
+      if (!FILE_NAME.test(name) || referenced.has(name)) continue;
+      await unlink(join(options.dir, name)).catch(() => undefined);
+      orphans++;
+    }
+    options.logger.info('spool.opened', { instances: spool.#sizes.size, bytes: spool.#bytes, orphansRemoved: orphans });
+    return spool;
+  }
+
+  recordKey(sopInstanceUid: string): string {
+    return `${Prefix.spool}${SEP}${this.#keys.hash('sop-instance', sopInstanceUid)}`;
+  }
+
+  usage(): SpoolUsage {
+    const freeBytes = this.#freeBytes();
+    return {
+      instances: this.#sizes.size,
+      bytes: this.#bytes,
+      highWaterBytes: this.#options.highWaterBytes,
+      maxBytes: this.#options.highWaterBytes,
+      freeBytes,
+      aboveHighWater: this.#bytes + this.#inflight >= this.#options.highWaterBytes,
+    };
+  }
+
+  admission(): SpoolAdmission {
+    if (this.#bytes + this.#inflight >= this.#options.highWaterBytes) {
+      return { accept: false, why: `spool above its high-water mark (${this.#bytes} of ${this.#options.highWaterBytes} bytes waiting for the PACS)` };
+    }
+    const free = this.#freeBytes();
+    if (free < this.#options.minFreeBytes) {
+      return { accept: false, why: `spool file system nearly full (${free} bytes free, ${this.#options.minFreeBytes} required)` };
+    }
+    return { accept: true };
+  }
+
+  /** statfs is one cheap syscall; called once per association and instance, never per fragment. */
+  #freeBytes(): number {
+    try {
+      const s = statfsSync(this.#options.dir);
+      return s.bavail * s.bsize;
+    } catch {
+      return 0;
+    }
+  }
+
+  begin(): SpoolWriter {
+    return new InstanceWriter(this);
+  }
+
+  /** Internal to InstanceWriter. */
+  createFile(): Promise<SpoolFileWriter> {
+    return SpoolFileWriter.create(this.#options.dir, this.#ring, { maxBytes: this.#options.maxObjectBytes });
+  }
+
+  addInflight(n: number): void {
+    this.#inflight += n;
+  }
+
+  /** Internal to InstanceWriter: the file is synced; make its directory entry durable, then the record. */
+  async commitFile(file: SpoolFileWriter, bytes: number, meta: SpooledInstanceMeta): Promise<SpoolCommitResult> {
+    await this.#syncDir();
+    const key = this.recordKey(meta.sopInstanceUid);
+    const instance: SpooledInstance = {
+      key,
+      fileId: file.fileId,
+      bytes,
+      receivedAt: Date.now(),
+      sopClassUid: meta.sopClassUid,
+      sopInstanceUid: meta.sopInstanceUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      callingAeTitle: meta.callingAeTitle,
+    };
+    const { previous, staged } = await this.#queue.commit(async () => {
+      const old = await this.#queue.get(key);
+      const previous = old === undefined ? undefined : this.#decode(key, old);
+      const ops: Op[] = [{ type: 'put', key, value: this.#encode(key, instance) }];
+      let staged: StagedEnqueue | undefined;
+      if (this.#outbox !== undefined && this.#options.destination !== undefined) {
+        const payload: SpooledInstanceRef = { key, fileId: instance.fileId };
+        // One ordering key per instance: instances are independent, so they may go out in parallel;
+        // a second copy of the same SOP Instance UID waits behind the first.
+        staged = this.#outbox.stage([{ destination: this.#options.destination, orderingKey: key, kind: DICOM_INSTANCE_KIND, payload }], Date.now());
+        ops.push(...staged.ops);
+      }
+      return { ops, result: { previous, staged } };
+    });
+    if (staged !== undefined) this.#outbox?.publish(staged);
+    this.#account(key, bytes);
+    if (previous !== undefined && previous.fileId !== instance.fileId) {
+      await unlink(join(this.#options.dir, previous.fileId)).catch(() => undefined);
+    }
+    return { status: 'stored', instance, replaced: previous !== undefined };
+  }
+
+  /** One directory fsync covers every file created before it started; concurrent commits share it. */
+  #syncDir(): Promise<void> {
+    if (this.#dirSync === undefined) {
+      this.#dirSync = this.#doSyncDir().finally(() => {
+        this.#dirSync = undefined;
+      });
+      return this.#dirSync;
+    }
+    // A sync is running but may have started before our file's entry: wait for the next one.
+    this.#dirSyncAgain ??= this.#dirSync.then(() => {
+      this.#dirSyncAgain = undefined;
+      return this.#syncDir();
+    });
+    return this.#dirSyncAgain;
+  }
+
+  async #doSyncDir(): Promise<void> {
+    const fh = await open(this.#options.dir, 'r');
+    try {
+      await fh.sync();
+    } catch (err) {
+      throw spoolWriteError(err);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async get(key: string): Promise<SpooledInstance | undefined> {
+    const v = await this.#queue.get(key);
+    return v === undefined ? undefined : this.#decode(key, v);
+  }
+
+  read(instance: SpooledInstance): AsyncIterable<Uint8Array> {
+    return readSpoolFile(join(this.#options.dir, instance.fileId), this.#ring, instance.fileId);
+  }
+
+  async remove(key: string, fileId: string): Promise<void> {
+    const removed = await this.#queue.commit(async () => {
+      const v = await this.#queue.get(key);
+      if (v === undefined || this.#decode(key, v).fileId !== fileId) return { ops: null, result: false };
+      return { ops: [{ type: 'del', key }], result: true };
+    });
+    if (!removed) return;
+    this.#account(key, undefined);
+    await unlink(join(this.#options.dir, fileId)).catch(() => undefined);
+  }
+
+  /** Space of a file being abandoned. */
+  async removeFile(path: string): Promise<void> {
+    await unlink(path).catch(() => undefined);
+  }
+
+  #account(key: string, bytes: number | undefined): void {
+    this.#bytes -= this.#sizes.get(key) ?? 0;
+    if (bytes === undefined) this.#sizes.delete(key);
+    else {
+      this.#sizes.set(key, bytes);
+      this.#bytes += bytes;
+    }
+  }
+
+  #encode(key: string, instance: SpooledInstance): Buffer {
+    return this.#codec.seal(key, Buffer.from(JSON.stringify(instance), 'utf8'));
+  }
+
+  #decode(key: string, value: Buffer): SpooledInstance {
+    try {
+      return JSON.parse(this.#codec.open(key, value).toString('utf8')) as SpooledInstance;
+    } catch (cause) {
+      throw new EdgeError('EDGE_STORE_DECRYPT_FAILED', 'a spool record cannot be read', { cause });
+    }
+  }
+
+  /** Free bytes as statfs sees them (async, for the status page). */
+  async freeBytes(): Promise<number> {
+    const s = await statfs(this.#options.dir);
+    return s.bavail * s.bsize;
+  }
+
+  /** Size on disk of a spool file (tests). */
+  async fileSize(fileId: string): Promise<number> {
+    return (await stat(join(this.#options.dir, fileId))).size;
+  }
+}
+
+/** One instance being received: the file is created on the first fragment's arrival. */
+class InstanceWriter implements SpoolWriter {
+  readonly #spool: Spool;
+  readonly #file: Promise<SpoolFileWriter>;
+  #opened: SpoolFileWriter | undefined;
+  #early: Uint8Array[] = [];
+  #counted = 0;
+  #done = false;
+  #createError: unknown;
+
+  constructor(spool: Spool) {
+    this.#spool = spool;
+    this.#file = spool.createFile().then(
+      (f) => {
+        this.#opened = f;
+        for (const b of this.#early) void this.#feed(f, b);
+        this.#early = [];
+        return f;
+      },
+      (err: unknown) => {
+        this.#createError = err;
+        this.#early = [];
+        throw err;
+      },
+    );
+    this.#file.catch(() => undefined);
+  }
+
+  #feed(f: SpoolFileWriter, b: Uint8Array): Promise<void> | undefined {
+    this.#spool.addInflight(b.length);
+    this.#counted += b.length;
+    return f.write(b);
+  }
+
+  write(fragment: Uint8Array): Promise<void> | undefined {
+    if (this.#done || this.#createError !== undefined) return undefined;
+    if (this.#opened !== undefined) return this.#feed(this.#opened, fragment);
+    this.#early.push(fragment);
+    // Until the file exists, ask the association to wait (bounds what we hold to one socket chunk).
+    return this.#file.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  async commit(meta: SpooledInstanceMeta): Promise<SpoolCommitResult> {
+    if (this.#done) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'instance already committed or discarded');
+    this.#done = true;
+    let file: SpoolFileWriter;
+    try {
+      file = await this.#file;
+    } catch (err) {
+      this.#settle();
+      throw spoolWriteError(err);
+    }
+    try {
+      const bytes = await file.finish();
+      return await this.#spool.commitFile(file, bytes, meta);
+    } catch (err) {
+      await this.#spool.removeFile(file.path);
+      throw spoolWriteError(err);
+    } finally {
+      this.#settle();
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      const file = await this.#file;
+      await file.abandon();
+      await this.#spool.removeFile(file.path);
+    } catch {
+      // The file was never created: nothing to remove.
+    } finally {
+      this.#settle();
+    }
+  }
+
+  #settle(): void {
+    this.#spool.addInflight(-this.#counted);
+    this.#counted = 0;
+  }
+}
