@@ -206,7 +206,7 @@ test('referenced files must exist; private keys readable by others draw a warnin
 test('keys: the backend is a union; tpm needs no warning, unknown backends are refused', (t) => {
   const dir = siteDir();
   const tpm = checkConfig({ ...minimal(), keys: { backend: 'tpm' } }, { baseDir: dir });
-  t.deepEqual(tpm.config?.keys, { backend: 'tpm', tpm: { tcti: 'device:/dev/tpmrm0' } });
+  t.deepEqual(tpm.config?.keys, { backend: 'tpm', tpm: { tcti: 'device:/dev/tpmrm0', pcrs: 'sha256:7', commandTimeoutMs: 30000 } });
   t.false(tpm.issues.some((i) => i.code === 'development-only'));
   const hsm = checkConfig({ ...minimal(), keys: { backend: 'hsm' } }, { baseDir: dir });
   t.is(at(hsm.issues, 'keys.backend')[0]?.code, 'invalid-value');

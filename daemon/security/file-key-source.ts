@@ -4,22 +4,14 @@
 import { hkdfSync } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { EdgeError } from '../core/errors.ts';
-import type { DataKeyRing, KeySource } from '../core/keys.ts';
+import { type DataKeyRing, KeyRing, type KeySource } from '../core/keys.ts';
 
 const FILE_KEY_ID = 1;
 
 export function deriveKeyRing(secret: Uint8Array, keyId = FILE_KEY_ID): DataKeyRing {
   const dataKey = new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), `imaging-edge data key ${keyId}`, 32));
   const indexKey = new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), 'imaging-edge index key', 32));
-  return {
-    activeKeyId: keyId,
-    indexKey,
-    dataKey: (id) => (id === keyId ? dataKey : undefined),
-    destroy() {
-      dataKey.fill(0);
-      indexKey.fill(0);
-    },
-  };
+  return new KeyRing(indexKey, [[keyId, dataKey]], keyId);
 }
 
 export class FileKeySource implements KeySource {
