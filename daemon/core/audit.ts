@@ -8,6 +8,8 @@ export const AuditEventId = {
   ApplicationActivity: { code: '110100', meaning: 'Application Activity' },
   AuditLogUsed: { code: '110101', meaning: 'Audit Log Used' },
   DicomInstancesTransferred: { code: '110104', meaning: 'DICOM Instances Transferred' },
+  Export: { code: '110106', meaning: 'Export' },
+  Import: { code: '110107', meaning: 'Import' },
   PatientRecord: { code: '110110', meaning: 'Patient Record' },
   ProcedureRecord: { code: '110111', meaning: 'Procedure Record' },
   Query: { code: '110112', meaning: 'Query' },

@@ -2,10 +2,15 @@
 // daemon/main.ts (the only place that records them), so this test reads them from the source and fails
 // when the page misses one, or names the wrong PS3.15 Event ID for it.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { AuditEventId, type AuditEventIdName } from '../../daemon/core/audit.ts';
 
-const source = readFileSync(new URL('../../daemon/main.ts', import.meta.url), 'utf8');
+// main.ts and its wiring parts (daemon/main-*.ts) are the only places that record audit events.
+const daemonDir = new URL('../../daemon/', import.meta.url);
+const source = readdirSync(daemonDir)
+  .filter((f) => f === 'main.ts' || /^main-[a-z-]+\.ts$/.test(f))
+  .map((f) => readFileSync(new URL(f, daemonDir), 'utf8'))
+  .join('\n');
 const doc = readFileSync(new URL('../../docs/audit-events.md', import.meta.url), 'utf8');
 
 interface Emitted {

@@ -1,0 +1,86 @@
+// DICOM PS3.15 A.5.1 audit message XML (the RFC 3881 descendant that IHE ATNA collectors store) for one
+// chain record. Local refinements of the event (our `type`) travel as an EventTypeCode in the local
+// coding scheme 99IMAGING-EDGE; well-known ones also get their DCM EventTypeCode (PS3.16 CID 401/402).
+import type { AuditEvent, AuditParticipant } from '../core/audit.ts';
+import { AuditEventId } from '../core/audit.ts';
+import type { AuditRecord } from '../core/audit-trail.ts';
+
+const LOCAL_SCHEME = '99IMAGING-EDGE';
+
+/** DCM EventTypeCodes for the event types that have one. */
+const EventTypeCode: Readonly<Record<string, readonly [string, string]>> = {
+  'application.start': ['110120', 'Application Start'],
+  'application.stop': ['110121', 'Application Stop'],
+  'hl7.peer-refused': ['110126', 'Node Authentication'],
+  'dicom.tls-handshake-failed': ['110126', 'Node Authentication'],
+  'dicom.association-rejected': ['110126', 'Node Authentication'],
+  'audit.pull-refused': ['110126', 'Node Authentication'],
+  'keys.development-backend': ['110129', 'Security Configuration'],
+  'audit.chain-damaged': ['110135', 'Object Security Attributes Changed'],
+};
+
+export function xmlEscape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'))
+    // XML 1.0 forbids most C0 controls even escaped; audit text never needs them.
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd');
+}
+
+const attr = (name: string, value: string | undefined): string => (value === undefined ? '' : ` ${name}="${xmlEscape(value)}"`);
+
+function roleOf(p: AuditParticipant, event: AuditEvent): readonly [string, string] {
+  if (p.kind === 'system' && event.eventId === 'ApplicationActivity') return ['110150', 'Application'];
+  if (p.kind === 'user') return ['110151', 'Application Launcher'];
+  return p.requestor ? ['110153', 'Source Role ID'] : ['110152', 'Destination Role ID'];
+}
+
+function participantXml(p: AuditParticipant, event: AuditEvent): string {
+  const [code, meaning] = roleOf(p, event);
+  const alternative = p.kind === 'dicom' ? `AETITLES=${p.id}` : undefined;
+  return `<ActiveParticipant${attr('UserID', p.id)}${attr('AlternativeUserID', alternative)} UserIsRequestor="${p.requestor}"${
+    p.address === undefined ? '' : `${attr('NetworkAccessPointID', p.address)} NetworkAccessPointTypeCode="2"`
+  }><RoleIDCode csd-code="${code}" codeSystemName="DCM" originalText="${meaning}"/></ActiveParticipant>`;
+}
+
+function objectsXml(event: AuditEvent, seq: number): string {
+  let out = '';
+  if (event.patient !== undefined) {
+    const id = event.patient.issuer === '' ? event.patient.id : `${event.patient.id}^^^${event.patient.issuer}`;
+    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', id)} ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1">`
+      + '<ParticipantObjectIDTypeCode csd-code="2" codeSystemName="RFC-3881" originalText="Patient Number"/></ParticipantObjectIdentification>';
+  }
+  if (event.studyInstanceUid !== undefined || event.accessionNumber !== undefined) {
+    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.studyInstanceUid ?? '')} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">`
+      + '<ParticipantObjectIDTypeCode csd-code="110180" codeSystemName="DCM" originalText="Study Instance UID"/>'
+      + (event.accessionNumber === undefined ? '' : `<Accession${attr('Number', event.accessionNumber)}/>`)
+      + '</ParticipantObjectIdentification>';
+  }
+  if (event.controlId !== undefined && event.controlId !== '') {
+    // The HL7 message control id (MSH-10) or DICOM association id, so one accession can be followed
+    // from order to image to status across records.
+    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.controlId)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">`
+      + `<ParticipantObjectIDTypeCode csd-code="control-id" codeSystemName="${LOCAL_SCHEME}" originalText="Message or association id"/>`
+      + '</ParticipantObjectIdentification>';
+  }
+  out += `<ParticipantObjectIdentification ParticipantObjectID="${seq}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13">`
+    + `<ParticipantObjectIDTypeCode csd-code="audit-seq" codeSystemName="${LOCAL_SCHEME}" originalText="Audit chain sequence number"/>`
+    + '</ParticipantObjectIdentification>';
+  return out;
+}
+
+/** One `<AuditMessage>` element (no XML declaration). `auditSourceId` names the box (site.name). */
+export function auditMessageXml(record: AuditRecord, auditSourceId: string): string {
+  const e = record.event;
+  const id = AuditEventId[e.eventId];
+  const known = EventTypeCode[e.type];
+  return '<AuditMessage>'
+    + `<EventIdentification EventActionCode="${e.action}" EventDateTime="${new Date(e.at).toISOString()}" EventOutcomeIndicator="${e.outcome}">`
+    + `<EventID csd-code="${id.code}" codeSystemName="DCM" originalText="${id.meaning}"/>`
+    + (known === undefined ? '' : `<EventTypeCode csd-code="${known[0]}" codeSystemName="DCM" originalText="${known[1]}"/>`)
+    + `<EventTypeCode${attr('csd-code', e.type)} codeSystemName="${LOCAL_SCHEME}"${attr('originalText', e.type)}/>`
+    + (e.detail === undefined ? '' : `<EventOutcomeDescription>${xmlEscape(e.detail)}</EventOutcomeDescription>`)
+    + '</EventIdentification>'
+    + e.participants.map((p) => participantXml(p, e)).join('')
+    + `<AuditSourceIdentification${attr('AuditSourceID', auditSourceId)}><AuditSourceTypeCode csd-code="4" codeSystemName="DCM" originalText="Application Server"/></AuditSourceIdentification>`
+    + objectsXml(e, record.seq)
+    + '</AuditMessage>';
+}

@@ -1,0 +1,38 @@
+import test from 'ava';
+import type { AuditEvent } from '../core/audit.ts';
+import { auditMessageXml, xmlEscape } from './audit-message-xml.ts';
+import { octetFrame, parseSyslog, syslogMessage } from './syslog-message.ts';
+
+const event: AuditEvent = {
+  eventId: 'ProcedureRecord', type: 'hl7.order-committed', action: 'U', outcome: 0, at: Date.UTC(2024, 4, 6, 7, 8, 9, 10),
+  participants: [{ kind: 'hl7', id: 'RIS^HOSP', address: '10.0.0.5', requestor: true }, { kind: 'dicom', id: 'EDGE', requestor: false }],
+  patient: { id: 'P<1>', issuer: 'HOSP' }, accessionNumber: 'A&1', studyInstanceUid: '1.2.3', controlId: 'MSG1', detail: 'a "b"\u0001',
+};
+
+test('a record renders as a PS3.15 A.5.1 AuditMessage with participants and objects', (t) => {
+  const xml = auditMessageXml({ seq: 7, prevHash: '0'.repeat(64), event }, 'site-1');
+  t.regex(xml, /^<AuditMessage><EventIdentification EventActionCode="U" EventDateTime="2024-05-06T07:08:09.010Z" EventOutcomeIndicator="0"><EventID csd-code="110111" codeSystemName="DCM" originalText="Procedure Record"\/>/);
+  t.regex(xml, /<ActiveParticipant UserID="RIS\^HOSP" UserIsRequestor="true" NetworkAccessPointID="10.0.0.5" NetworkAccessPointTypeCode="2"><RoleIDCode csd-code="110153"/);
+  t.regex(xml, /<ActiveParticipant UserID="EDGE" AlternativeUserID="AETITLES=EDGE" UserIsRequestor="false">/);
+  t.regex(xml, /<AuditSourceIdentification AuditSourceID="site-1">/);
+  t.regex(xml, /ParticipantObjectID="P&lt;1&gt;\^\^\^HOSP" ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1"/);
+  t.regex(xml, /ParticipantObjectID="1.2.3" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3"><ParticipantObjectIDTypeCode csd-code="110180"[^>]*\/><Accession Number="A&amp;1"\/>/);
+  t.regex(xml, /ParticipantObjectID="MSG1"/);
+  t.regex(xml, /<EventOutcomeDescription>a &quot;b&quot;\ufffd<\/EventOutcomeDescription>/);
+  t.is(xmlEscape(`<&>"'`), '&lt;&amp;&gt;&quot;&apos;');
+});
+
+test('the syslog message is RFC 5424 and the frame counts octets', (t) => {
+  const msg = syslogMessage({ seq: 7, prevHash: '0'.repeat(64), event: { ...event, outcome: 8 } }, 'ab'.repeat(32), { hostname: 'box one', appName: 'edged', procId: '42' });
+  const p = parseSyslog(msg);
+  t.truthy(p);
+  t.is(p!.pri, 83);
+  t.is(p!.hostname, 'box_one');
+  t.is(p!.timestamp, '2024-05-06T07:08:09.010Z');
+  t.is(p!.structuredData, `[edge@32473 seq="7" hash="${'ab'.repeat(32)}" type="hl7.order-committed"]`);
+  t.true(p!.msg.startsWith('<AuditMessage>'));
+  const frame = octetFrame(msg);
+  const space = frame.indexOf(0x20);
+  t.is(Number(frame.subarray(0, space).toString()), frame.length - space - 1);
+  t.is(parseSyslog('<13>1 not-a-time h a p m - x'), undefined);
+});

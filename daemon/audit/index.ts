@@ -1,0 +1,10 @@
+// The audit adapter: DICOM audit XML, signed checkpoints and retention, bundles, the syslog-TLS stream.
+export { auditMessageXml } from './audit-message-xml.ts';
+export { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
+export { exportBundle, seqRangeForTime, type ExportResult } from './bundle-export.ts';
+export { readManifest, verifyBundle, type BundleReport, type BundleProblem } from './bundle-verify.ts';
+export { AuditCheckpointer, type CheckpointerEvent, checkpointProblem } from './checkpointer.ts';
+export { signDetached, verifyDetached } from './cms.ts';
+export { type Signer, keyFileSigner, keyMaterialSigner, pemCertificates } from './signer.ts';
+export { SyslogSender, type SyslogCollector, type SyslogSenderEvent, type SyslogSenderStatus } from './syslog-sender.ts';
+export { parseSyslog, syslogMessage } from './syslog-message.ts';

@@ -1,0 +1,104 @@
+// `edgectl audit verify BUNDLE [--ca CA] [--after PREVIOUS]`: checks a signed audit bundle on any
+// workstation (no store, no TPM, no daemon): signature and signer, manifest, file digests, the hash
+// chain, and contiguity with the previous bundle. Prints the first bad record when there is one.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pemCertificates, readManifest, verifyBundle, verifyDetached } from '../daemon/audit/index.ts';
+import { BundleFile } from '../daemon/audit/bundle.ts';
+import { readEntry, readTarIndex } from '../daemon/audit/tar.ts';
+
+export const auditHelp = `usage: edgectl audit verify BUNDLE [--ca CA_FILE] [--after PREVIOUS_BUNDLE] [--json]
+
+Verifies an audit bundle pulled from a box (GET /v1/audit/bundle): the CMS signature over its manifest,
+the manifest, the digests of records.jsonl and audit-messages.xml, the hash chain record by record, and,
+with --after, that it continues the previous bundle exactly. Needs only the files: no box, no TPM.
+
+  --ca CA_FILE       PEM file with the site CA(s): the signer must chain to one of them. Without it the
+                     signature is checked against the certificate inside the bundle only (not trusted).
+  --after FILE       the bundle pulled before this one; its signature is checked too
+  --json             print the report as JSON
+
+Exit status: 0 verified, 1 verification failed (the first bad record is printed), 2 usage error.`;
+
+function usage(message: string): number {
+  console.error(`edgectl: ${message}`);
+  console.error("Run 'edgectl audit --help' for usage.");
+  return 2;
+}
+
+export async function auditCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ca: { type: 'string' }, after: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    return usage(err instanceof Error ? err.message : String(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    console.log(auditHelp);
+    return 0;
+  }
+  const [sub, bundle, ...extra] = positionals;
+  if (sub !== 'verify') return usage(sub === undefined ? 'audit needs a command: verify' : `unknown audit command "${sub}"`);
+  if (bundle === undefined) return usage('audit verify needs a BUNDLE');
+  if (extra.length > 0) return usage(`unexpected argument: ${extra[0] ?? ''}`);
+
+  let anchors: X509Certificate[] | undefined;
+  if (values.ca !== undefined) {
+    try {
+      anchors = pemCertificates(readFileSync(values.ca, 'utf8')).map((der) => new X509Certificate(der));
+    } catch (err) {
+      console.error(`edgectl: cannot read --ca ${values.ca}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+    if (anchors.length === 0) {
+      console.error(`edgectl: no certificate in ${values.ca}`);
+      return 1;
+    }
+  }
+
+  const problems: Array<{ where: string; what: string }> = [];
+  let after;
+  if (values.after !== undefined) {
+    try {
+      after = await readManifest(values.after);
+      const index = await readTarIndex(values.after);
+      const m = index.find((e) => e.name === BundleFile.manifest);
+      const s = index.find((e) => e.name === BundleFile.signature);
+      const v = m === undefined || s === undefined ? { ok: false, problem: 'no manifest or signature' } : verifyDetached(await readEntry(values.after, s), await readEntry(values.after, m), anchors);
+      if (!v.ok) problems.push({ where: `previous bundle ${values.after}`, what: `signature: ${v.problem ?? 'invalid'}` });
+    } catch (err) {
+      problems.push({ where: `previous bundle ${values.after}`, what: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  const report = await verifyBundle(bundle, { ...(anchors === undefined ? {} : { trustAnchors: anchors }), ...(after === undefined ? {} : { after }) });
+  problems.push(...report.problems);
+  const ok = problems.length === 0;
+  if (values.json === true) {
+    console.log(JSON.stringify({ ok, trusted: report.trusted, signer: report.signer, manifest: report.manifest, problems, firstBadRecord: report.firstBadRecord }, null, 2));
+    return ok ? 0 : 1;
+  }
+  const m = report.manifest;
+  if (m !== undefined) {
+    console.log(`bundle     ${bundle}`);
+    console.log(`device     ${m.device.site} (${report.signer ?? m.device.certificateSubject})`);
+    console.log(`range      seq ${m.range.fromSeq}..${m.range.toSeq} (${m.count} records), ${m.range.fromTime} .. ${m.range.toTime}`);
+    console.log(`hashes     previous ${m.previousHash.slice(0, 16)}… last ${m.lastHash.slice(0, 16)}…`);
+  }
+  for (const p of problems) console.log(`FAIL  ${p.where}: ${p.what}`);
+  if (report.firstBadRecord !== undefined) {
+    const b = report.firstBadRecord;
+    console.log(`first bad record: line ${b.line}${b.seq === undefined ? '' : `, seq ${b.seq}`}${b.text === '' ? '' : `\n  ${b.text}`}`);
+  }
+  if (ok) {
+    console.log(report.trusted ? 'OK: signature, signer (chains to --ca), manifest, digests and chain verified' : 'OK: signature, manifest, digests and chain verified; signer NOT checked against a CA (use --ca)');
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,52 @@
+// A real store in a temp dir for audit tests, with events that name a patient and an order.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditEvent } from '../../daemon/core/audit.ts';
+import type { KeySource } from '../../daemon/core/keys.ts';
+import { silentLogger } from '../../daemon/core/log.ts';
+import { deriveKeyRing } from '../../daemon/security/file-key-source.ts';
+import { type Store, openStore } from '../../daemon/store/index.ts';
+
+export function sampleEvent(i: number, at = Date.now()): AuditEvent {
+  return {
+    eventId: i % 3 === 0 ? 'Query' : 'ProcedureRecord',
+    type: i % 3 === 0 ? 'worklist.query' : 'hl7.order-committed',
+    action: i % 3 === 0 ? 'E' : 'U',
+    outcome: 0,
+    at,
+    participants: [
+      { kind: 'hl7', id: 'RIS^HOSP', address: '127.0.0.1', requestor: true },
+      { kind: 'system', id: 'edge-test', requestor: false },
+    ],
+    patient: { id: `PID${i}`, issuer: 'HOSP' },
+    accessionNumber: `ACC${i}`,
+    studyInstanceUid: `1.2.3.${i}`,
+    controlId: `MSG${i}`,
+    detail: `event ${i} <&> "quoted"`,
+  };
+}
+
+export async function tempStore(): Promise<{ store: Store; dir: string; reopen(): Promise<Store>; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'edge-audit-store-'));
+  const secret = randomBytes(32);
+  const keySource: KeySource = { backend: 'memory-for-tests', load: async () => deriveKeyRing(secret) };
+  const open = () => openStore({ dataDir: join(dir, 'data'), keySource, replayWindowMs: 3_600_000, logger: silentLogger });
+  let store = await open();
+  return {
+    get store() {
+      return store;
+    },
+    dir,
+    async reopen() {
+      await store.close();
+      store = await open();
+      return store;
+    },
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
