@@ -18,6 +18,9 @@ import type { Database } from './database.ts';
 import { Prefix, RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
 import type { ValueCodec } from './value-codec.ts';
 
+/** Worklist records read per native iterator call. */
+const WORKLIST_SLICE = 256;
+
 export interface OrderRepositoryOptions {
   /** How long a sender's MSH-10 is remembered to refuse replays. */
   readonly replayWindowMs: number;
@@ -66,14 +69,25 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
     const modalities = filter.modalities === undefined ? undefined : new Set(filter.modalities);
     const single = stations?.size === 1 ? [...stations][0] : undefined;
     const range = worklistRange(filter.startDateFrom, filter.startDateTo, single);
-    for await (const [key, value] of this.#db.iterator(range)) {
-      if (stations !== undefined || modalities !== undefined) {
-        const parts = parseWorklistKey(key);
-        if (parts === undefined) continue;
-        if (stations !== undefined && !stations.has(parts.station)) continue;
-        if (modalities !== undefined && !modalities.has(parts.modality)) continue;
+    // Read in slices: one native call fills a whole slice, so a day's items come back in one event-loop
+    // turn and their C-FIND responses leave in one socket write instead of one write per item.
+    const iterator = this.#db.iterator(range);
+    try {
+      for (;;) {
+        const slice = await iterator.nextv(WORKLIST_SLICE);
+        if (slice.length === 0) break;
+        for (const [key, value] of slice) {
+          if (stations !== undefined || modalities !== undefined) {
+            const parts = parseWorklistKey(key);
+            if (parts === undefined) continue;
+            if (stations !== undefined && !stations.has(parts.station)) continue;
+            if (modalities !== undefined && !modalities.has(parts.modality)) continue;
+          }
+          yield JSON.parse(this.#codec.open(key, value).toString('utf8')) as WorklistItem;
+        }
       }
-      yield JSON.parse(this.#codec.open(key, value).toString('utf8')) as WorklistItem;
+    } finally {
+      await iterator.close();
     }
   }
 
