@@ -1,0 +1,213 @@
+// Part of main.ts (kept apart like main-outbound.ts): live config reload, asked for by
+// `POST /v1/config/reload` (edgectl peer add/remove) or SIGHUP.
+//
+// What a reload changes: the inbound peer lists (hl7.peers, dicom.modalities). The listeners consult
+// the current PeerPolicies on every new connection or association, so an added peer is admitted at
+// once and unchanged peers keep their open connections. A peer that was removed or whose rule changed
+// loses its open connections and associations (deny by default: a revoked modality must not keep
+// querying on an association opened before). Everything else (listener addresses, TLS material,
+// upstream PACS/RIS, audit collectors, limits) is reported as a warning `restart-required` and keeps
+// its running value. A reload with any error changes nothing and reports every issue.
+import { dirname, resolve } from 'node:path';
+import type { AuditParticipant, AuditSink } from './core/audit.ts';
+import type { Logger } from './core/log.ts';
+import {
+  ConfigError, checkConfig, errorsIn, readConfigDocument,
+  type ConfigIssue, type DicomModalityConfig, type EdgeConfig, type Hl7PeerConfig,
+} from './config/index.ts';
+import { Hl7PeerPolicy, ModalityPolicy } from './security/peer-policy.ts';
+
+/** The peer policies in force; swapped whole by a reload, read per connection/association. */
+export class PeerPolicies {
+  #hl7Peers: readonly Hl7PeerConfig[] = [];
+  #modalities: readonly DicomModalityConfig[] = [];
+  #hl7 = new Hl7PeerPolicy([]);
+  #modality = new ModalityPolicy([]);
+  #byAe = new Map<string, DicomModalityConfig>();
+
+  constructor(hl7Peers: readonly Hl7PeerConfig[], modalities: readonly DicomModalityConfig[]) {
+    this.replace(hl7Peers, modalities);
+  }
+
+  get hl7(): Hl7PeerPolicy {
+    return this.#hl7;
+  }
+
+  get modality(): ModalityPolicy {
+    return this.#modality;
+  }
+
+  get hl7Peers(): readonly Hl7PeerConfig[] {
+    return this.#hl7Peers;
+  }
+
+  get modalities(): readonly DicomModalityConfig[] {
+    return this.#modalities;
+  }
+
+  /** The rule of an AE title the modality policy admitted. */
+  modalityRule(aeTitle: string): DicomModalityConfig | undefined {
+    return this.#byAe.get(aeTitle);
+  }
+
+  replace(hl7Peers: readonly Hl7PeerConfig[], modalities: readonly DicomModalityConfig[]): void {
+    // Build everything first: a constructor that throws leaves the old policies in force.
+    const hl7 = new Hl7PeerPolicy(hl7Peers);
+    const modality = new ModalityPolicy(modalities);
+    const byAe = new Map(modalities.map((m) => [m.aeTitle, m]));
+    this.#hl7 = hl7;
+    this.#modality = modality;
+    this.#byAe = byAe;
+    this.#hl7Peers = hl7Peers;
+    this.#modalities = modalities;
+  }
+}
+
+export interface PeerChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+export interface ReloadResult {
+  readonly applied: boolean;
+  readonly issues: readonly ConfigIssue[];
+  readonly hl7: PeerChanges;
+  readonly modalities: PeerChanges;
+  /** Connections and associations closed because their peer was removed or changed. */
+  readonly closed: number;
+}
+
+export interface ConfigReloaderOptions {
+  readonly configFile: string;
+  readonly running: EdgeConfig;
+  readonly policies: PeerPolicies;
+  /** Close HL7 connections of the peers (by name) `drop` selects; returns how many. */
+  readonly closeHl7: (drop: (peerName: string) => boolean, reason: string) => number;
+  /** Abort associations of the modalities (by their rule) `drop` selects; returns how many. */
+  readonly closeModalities: (drop: (rule: DicomModalityConfig) => boolean, reason: string) => number;
+  readonly audit: AuditSink;
+  readonly box: AuditParticipant;
+  readonly logger: Logger;
+}
+
+const noChanges: PeerChanges = { added: [], removed: [], changed: [] };
+
+/** Reloads are serialised: a second request waits for the first. */
+export class ConfigReloader {
+  readonly #o: ConfigReloaderOptions;
+  #running: EdgeConfig;
+  #last: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ConfigReloaderOptions) {
+    this.#o = options;
+    this.#running = options.running;
+  }
+
+  reload(): Promise<ReloadResult> {
+    const next = this.#last.then(() => this.#reload(), () => this.#reload());
+    this.#last = next.catch(() => undefined);
+    return next;
+  }
+
+  #reload(): ReloadResult {
+    const o = this.#o;
+    const path = resolve(o.configFile);
+    let issues: ConfigIssue[];
+    let next: EdgeConfig | undefined;
+    try {
+      const result = checkConfig(readConfigDocument(path), { baseDir: dirname(path) });
+      issues = [...result.issues];
+      next = result.config;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      issues = [{ severity: 'error', code: 'unreadable', path: '', message: err.message }];
+    }
+    if (next === undefined || errorsIn(issues).length > 0) return this.#refused(issues);
+
+    issues.push(...restartRequired(this.#running, next));
+    const hl7 = diffBy(this.#o.policies.hl7Peers, next.hl7.peers, (p) => p.name);
+    const modalities = diffBy(this.#o.policies.modalities, next.dicom.modalities, (m) => m.aeTitle.trim());
+    try {
+      o.policies.replace(next.hl7.peers, next.dicom.modalities);
+    } catch (err) {
+      // A schema-valid rule the policy still cannot build (should not happen): keep the old policies.
+      issues.push({ severity: 'error', code: 'invalid-value', path: '', message: `peer policy: ${(err as Error).message}` });
+      return this.#refused(issues);
+    }
+    this.#running = { ...this.#running, hl7: { ...this.#running.hl7, peers: next.hl7.peers }, dicom: { ...this.#running.dicom, modalities: next.dicom.modalities } };
+
+    // After the swap: new connections already meet the new policy while the old ones are closed.
+    const goneHl7 = new Set([...hl7.removed, ...hl7.changed]);
+    const goneAe = new Set([...modalities.removed, ...modalities.changed]);
+    let closed = 0;
+    if (goneHl7.size > 0) closed += o.closeHl7((name) => goneHl7.has(name), 'peer removed or changed by a config reload');
+    if (goneAe.size > 0) closed += o.closeModalities((rule) => goneAe.has(rule.aeTitle.trim()), 'modality removed or changed by a config reload');
+
+    const summary = `hl7 +${hl7.added.length} -${hl7.removed.length} ~${hl7.changed.length}; modalities +${modalities.added.length} -${modalities.removed.length} ~${modalities.changed.length}`;
+    const named = [
+      ...hl7.added.map((n) => `+hl7 ${n}`), ...hl7.removed.map((n) => `-hl7 ${n}`), ...hl7.changed.map((n) => `~hl7 ${n}`),
+      ...modalities.added.map((n) => `+ae ${n}`), ...modalities.removed.map((n) => `-ae ${n}`), ...modalities.changed.map((n) => `~ae ${n}`),
+    ];
+    const restart = issues.filter((i) => i.code === 'restart-required').map((i) => i.path);
+    o.audit.record({ eventId: 'SecurityAlert', type: 'config.reloaded', action: 'E', outcome: 0, at: Date.now(), participants: [o.box],
+      detail: `${summary}${named.length > 0 ? ` (${named.join(', ')})` : ''}; ${closed} connection(s) closed${restart.length > 0 ? `; restart required for ${restart.join(', ')}` : ''}` });
+    o.logger.info('config.reloaded', { hl7Added: hl7.added.length, hl7Removed: hl7.removed.length, hl7Changed: hl7.changed.length,
+      modalitiesAdded: modalities.added.length, modalitiesRemoved: modalities.removed.length, modalitiesChanged: modalities.changed.length,
+      closed, restartRequired: restart.length });
+    return { applied: true, issues, hl7, modalities, closed };
+  }
+
+  #refused(issues: readonly ConfigIssue[]): ReloadResult {
+    const errors = errorsIn(issues);
+    this.#o.audit.record({ eventId: 'SecurityAlert', type: 'config.reload-refused', action: 'E', outcome: 4, at: Date.now(), participants: [this.#o.box],
+      detail: `${errors.length} error(s): ${errors.slice(0, 5).map((i) => `${i.path || '(document)'} [${i.code}]`).join(', ')}` });
+    this.#o.logger.warn('config.reload-refused', { errors: errors.length });
+    return { applied: false, issues, hl7: noChanges, modalities: noChanges, closed: 0 };
+  }
+}
+
+/** Added / removed / changed entries of two peer lists, matched by `key`. */
+export function diffBy<T>(before: readonly T[], after: readonly T[], key: (t: T) => string): PeerChanges {
+  const old = new Map(before.map((t) => [key(t), t]));
+  const now = new Map(after.map((t) => [key(t), t]));
+  const added = [...now.keys()].filter((k) => !old.has(k));
+  const removed = [...old.keys()].filter((k) => !now.has(k));
+  const changed = [...now].filter(([k, t]) => old.has(k) && canonical(old.get(k)) !== canonical(t)).map(([k]) => k);
+  return { added, removed, changed };
+}
+
+/** Everything but the peer lists takes effect only at restart: one warning per differing setting. */
+export function restartRequired(running: EdgeConfig, next: EdgeConfig): ConfigIssue[] {
+  const strip = (c: EdgeConfig): Record<string, unknown> =>
+    ({ ...c, hl7: { ...c.hl7, peers: undefined }, dicom: { ...c.dicom, modalities: undefined } });
+  const out: ConfigIssue[] = [];
+  walkDiff(strip(running), strip(next), '', out);
+  return out;
+}
+
+function walkDiff(a: unknown, b: unknown, path: string, out: ConfigIssue[]): void {
+  if (canonical(a) === canonical(b)) return;
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  // Listener sections and arrays are reported whole: half a listener change means nothing.
+  const whole = /(^|\.)(listen|tls|plain|pull)$/.test(path);
+  if (isObject(a) && isObject(b) && !whole) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walkDiff(a[k], b[k], path === '' ? k : `${path}.${k}`, out);
+    return;
+  }
+  const listener = /^(hl7\.listen|dicom\.tls|dicom\.plain|audit\.pull)/.test(path);
+  out.push({
+    severity: 'warning',
+    code: 'restart-required',
+    path,
+    message: listener ? 'listener changes need a restart of edged; the old listener keeps running' : 'takes effect only after a restart of edged; the running value is kept',
+  });
+}
+
+/** JSON with sorted keys, so that key order in the file does not count as a change. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, value: unknown) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : value) ?? 'undefined';
+}
