@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the real-peer tests and benchmarks need (DESIGN.md §6).
-DEB_PACKAGES := dcmtk python3-hl7 socat openssl hyperfine iproute2 procps
+DEB_PACKAGES := dcmtk python3-hl7 socat openssl hyperfine iproute2 procps orthanc-dicomweb
 DEV_SITE ?= .dev-site
 BASE_PORT ?= 12575
 NPM_STAMP := node_modules/.install-stamp

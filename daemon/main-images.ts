@@ -3,13 +3,15 @@
 // events and the spool's control route. Like main.ts, it may import several adapters.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditParticipant, AuditSink } from './core/audit.ts';
+import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
 import { EdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { DestinationOptions } from './core/outbox-dispatcher.ts';
 import type { EdgeConfig } from './config/index.ts';
 import type { ControlServer } from './admin/control-server.ts';
 import type { DimseService } from './dicom/index.ts';
+import { DemographicsReconciler } from './dicom/demographics-rewrite.ts';
+import { reconciliationAuditEvent } from './main-reconcile.ts';
 import { dimseTransport, PacsForwarder, type InstanceTransport } from './dicom/pacs-forwarder.ts';
 import { isWalkableTransferSyntax } from './dicom/dataset-walker.ts';
 import { storageServices, type StorageEvent } from './dicom/storage-service.ts';
@@ -103,13 +105,19 @@ export async function createImagePath(
       });
     }
     const o = config.outbox;
+    const reconciler = pacs.reconcileDemographics
+      ? new DemographicsReconciler({ orders: store.orders, logger: logger.child({ component: 'reconcile' }) })
+      : undefined;
     destinations.push({
       sender: new PacsForwarder({
         destination: PACS_DESTINATION,
         spool,
         transport,
+        ...(reconciler === undefined ? {} : { transform: reconciler.transform }),
         logger: logger.child({ component: 'forward' }),
-        onForwarded: (instance) =>
+        onForwarded: (instance) => {
+          const reconciled = reconciler?.forwarded(instance);
+          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }]));
           audit.record({
             eventId: 'DicomInstancesTransferred',
             type: 'pacs.instance-forwarded',
@@ -117,8 +125,10 @@ export async function createImagePath(
             outcome: 0,
             at: Date.now(),
             participants: [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }],
+            ...instanceSubject(instance.studyInstanceUid, instance.accessionNumber, instance.patientId, instance.issuerOfPatientId),
             detail: `${instance.sopClassUid}; ${instance.bytes} bytes; spool ${instance.key.slice(2, 14)}`,
-          }),
+          });
+        },
       }),
       batchSize: pacs.batchSize,
       concurrency: pacs.maxAssociations,
@@ -139,6 +149,20 @@ export async function createImagePath(
   };
 }
 
+/** The study, order and patient an instance's header names, for its audit records (never logged). */
+function instanceSubject(
+  studyInstanceUid: string | undefined,
+  accessionNumber: string | undefined,
+  patientId: string | undefined,
+  issuerOfPatientId: string | undefined,
+): Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
+  return {
+    ...(patientId === undefined || patientId === '' ? {} : { patient: { id: patientId, issuer: issuerOfPatientId ?? '' } }),
+    ...(accessionNumber === undefined || accessionNumber === '' ? {} : { accessionNumber }),
+    ...(studyInstanceUid === undefined || studyInstanceUid === '' ? {} : { studyInstanceUid }),
+  };
+}
+
 function auditStorage(audit: AuditSink, ourAe: string, e: StorageEvent): void {
   const modality: AuditParticipant = { kind: 'dicom', id: e.association.callingAeTitle, address: e.association.remoteAddress, requestor: true };
   const us: AuditParticipant = { kind: 'dicom', id: ourAe, requestor: false };
@@ -150,7 +174,7 @@ function auditStorage(audit: AuditSink, ourAe: string, e: StorageEvent): void {
       outcome: 0,
       at: Date.now(),
       participants: [modality, us],
-      ...(e.studyInstanceUid === undefined ? {} : { studyInstanceUid: e.studyInstanceUid }),
+      ...instanceSubject(e.studyInstanceUid, e.accessionNumber, e.patientId, e.issuerOfPatientId),
       controlId: e.association.associationId,
       detail: `${e.sopClassUid}; ${e.bytes} bytes${e.replaced ? '; replaced an earlier copy' : ''}`,
     });

@@ -5,6 +5,7 @@ import type { AuditParticipant, AuditSink } from './core/audit.ts';
 import { EdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { MppsIntake } from './core/mpps-intake.ts';
+import { PROCEDURE_STATUS_KIND, type ProcedureStatusPayload } from './core/mpps-status.ts';
 import { isMppsRefusal } from './core/mpps.ts';
 import { type DestinationOptions, OutboxDispatcher } from './core/outbox-dispatcher.ts';
 import type { OutboxSender } from './core/outbox.ts';
@@ -71,8 +72,9 @@ export function createOutbound(
       receivingFacility: ris.receivingFacility,
       logger: logger.child({ component: 'hl7-out' }),
     });
+    const risPeer: AuditParticipant = { kind: 'hl7', id: `${ris.receivingApplication}^${ris.receivingFacility}`, address: ris.host, requestor: false };
     // One connection, one message in flight: the RIS sees each order's messages strictly in order.
-    destinations.push({ sender, batchSize: ris.batchSize, concurrency: 1, deliveryTimeoutMs: o.deliveryTimeoutMs, backoff, downAfterFailures: o.downAfterFailures });
+    destinations.push({ sender: auditedStatusSender(sender, audit, box, risPeer), batchSize: ris.batchSize, concurrency: 1, deliveryTimeoutMs: o.deliveryTimeoutMs, backoff, downAfterFailures: o.downAfterFailures });
   }
   const dispatcher = new OutboxDispatcher({ repository: store.outbox, destinations, audit, logger: logger.child({ component: 'outbox' }), system: box });
 
@@ -97,6 +99,38 @@ export function createOutbound(
     },
   };
   return { dispatcher, mppsServices: mppsServices(handler) };
+}
+
+/**
+ * The RIS sender, recording each procedure status the RIS acknowledged (IHE RAD-13 style) with the
+ * order's patient, accession and study; controlId is the message's MSH-10 (the outbox entry id).
+ */
+function auditedStatusSender(sender: OutboxSender, audit: AuditSink, box: AuditParticipant, ris: AuditParticipant): OutboxSender {
+  return {
+    destination: sender.destination,
+    async deliver(entries, signal) {
+      const results = await sender.deliver(entries, signal);
+      results.forEach((r, i) => {
+        const entry = entries[i];
+        if (r.outcome !== 'delivered' || entry?.kind !== PROCEDURE_STATUS_KIND) return;
+        const p = entry.payload as ProcedureStatusPayload;
+        audit.record({
+          eventId: 'ProcedureRecord',
+          type: 'hl7.status-sent',
+          action: 'U',
+          outcome: 0,
+          at: Date.now(),
+          participants: [{ ...box, requestor: true }, ris],
+          patient: { id: p.patient.id, issuer: p.patient.issuer },
+          ...(p.accessionNumber === '' ? {} : { accessionNumber: p.accessionNumber }),
+          ...(p.studyInstanceUid === '' ? {} : { studyInstanceUid: p.studyInstanceUid }),
+          controlId: entry.id,
+          detail: `ORC-5 ${p.orderStatus}; placer ${p.placerOrderNumber}${p.placerIssuer === '' ? '' : `^${p.placerIssuer}`}; MPPS ${p.ppsSopInstanceUid}`,
+        });
+      });
+      return results;
+    },
+  };
 }
 
 /** The queue routes of the local control API (edgectl queue …; later the admin page). */

@@ -5,12 +5,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
-import { Tag, type DataSet } from './core/dataset.ts';
+import type { AuditAction, AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
+import { Tag, textOf, type DataSet } from './core/dataset.ts';
 import { EdgeError, isEdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
-import type { KeySource } from './core/keys.ts';
+import { KeyRing, type KeySource } from './core/keys.ts';
 import { findWorklist } from './core/worklist-query.ts';
+import { MppsSopClass } from './core/mpps.ts';
 import { type DicomModalityConfig, type EdgeConfig, errorsIn, formatIssue, loadConfig } from './config/index.ts';
 import {
   type AssociationDecision,
@@ -25,12 +26,22 @@ import {
   worklistFindService,
 } from './dicom/index.ts';
 import { Hl7Listener, type Hl7ListenerEvent } from './hl7/index.ts';
+import type { Hl7AuditSubject } from './hl7/audit-subjects.ts';
 import { ControlServer } from './admin/control-server.ts';
 import { createJsonLogger } from './observability/json-logger.ts';
 import { FileKeySource } from './security/file-key-source.ts';
+import { TpmClient } from './security/tpm-client.ts';
+import { TpmKeySource } from './security/tpm-key-source.ts';
+import { recordSafeModeEvent, safeModeCodes, takeSafeModeEvents } from './security/tpm-safe-mode.ts';
+import { rotateDataKey } from './store/rekey.ts';
 import { TLS_CIPHERS, TLS_ECDH_CURVES } from './security/tls-profile.ts';
-import { Hl7PeerPolicy, ModalityPolicy, isRefusal } from './security/peer-policy.ts';
+import { isRefusal } from './security/peer-policy.ts';
 import { type Store, openStore } from './store/index.ts';
+import { type Outbound, createOutbound, registerQueueRoutes } from './main-outbound.ts';
+import { type ImagePath, createImagePath } from './main-images.ts';
+import { startAuditServices } from './main-audit.ts';
+import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
+import { recordRestore, registerBackupRoute } from './main-backup.ts';
 
 /** Exit statuses (sysexits.h), documented in docs/error-codes.md. */
 export const ExitCode = {
@@ -45,8 +56,10 @@ export const ExitCode = {
 const CONTROL_ID_PRUNE_INTERVAL_MS = 3_600_000;
 
 export interface RunningEdge {
-  readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number };
+  readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
   stop(): Promise<void>;
+  /** Re-read the config file and apply peer changes (main-config-reload.ts); needs `configFile`. */
+  reload(): Promise<ReloadResult>;
 }
 
 /** The modality a DICOM association belongs to, as the association policy found it. */
@@ -55,7 +68,7 @@ interface ModalityPeer {
   readonly returnKeys: ReadonlySet<number> | undefined;
 }
 
-export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+export async function startEdge(config: EdgeConfig, logger: Logger, options: { configFile?: string } = {}): Promise<RunningEdge> {
   const startedAt = Date.now();
   const keySource = keySourceFor(config, logger);
   const store = await openStore({
@@ -71,16 +84,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     if (keySource.backend === 'file') {
       audit.record(securityAlert('keys.development-backend', [box], 'keys.backend is file: data key not sealed by a TPM'));
     }
+    for (const e of takeSafeModeEvents(config.dataDir)) audit.record({ ...securityAlert('keys.safe-mode', [box], `${e.code}: ${e.message}`), at: e.at });
+    recordRestore(config.dataDir, audit, box, logger);
     const tlsOptions = {
       ca: readTlsMaterial(config.tls.caFile, 'tls.caFile'),
       cert: readTlsMaterial(config.tls.certFile, 'tls.certFile'),
-      key: readTlsMaterial(config.tls.keyFile, 'tls.keyFile'),
+      key: config.tls.keyFile === undefined ? await sealedTlsKey(keySource) : readTlsMaterial(config.tls.keyFile, 'tls.keyFile'),
       minVersion: config.tls.minVersion,
       ciphers: TLS_CIPHERS,
       ecdhCurve: TLS_ECDH_CURVES,
     } as const;
 
-    const hl7Policy = new Hl7PeerPolicy(config.hl7.peers);
+    const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
     const hl7 = new Hl7Listener({
       host: config.hl7.listen.host,
       port: config.hl7.listen.port,
@@ -95,14 +110,16 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       repository: store.orders,
       logger: logger.child({ component: 'hl7' }),
       identifyPeer: ({ certificate, remoteAddress }) => {
-        const found = hl7Policy.identify(certificate.subjectCN, remoteAddress);
+        const found = policies.hl7.identify(certificate.subjectCN, remoteAddress);
         if (isRefusal(found)) return { refused: found.why };
         return { peer: { name: found.name, sendingApplication: found.sendingApplication, sendingFacility: found.sendingFacility } };
       },
       onEvent: (event) => auditHl7(audit, event),
     });
 
-    const dicomListeners = createDicomListeners(config, store, audit, tlsOptions, logger);
+    const images = await createImagePath(config, store, audit, box, tlsOptions, logger);
+    const outbound: Outbound = createOutbound(config, store, audit, box, tlsOptions, logger, images.destinations);
+    const dicomListeners = createDicomListeners(config, store, audit, tlsOptions, logger, outbound, images, policies);
 
     // A listener that fails to bind must not leave the ones before it open.
     cleanup.push(() => hl7.stop(0), ...[...dicomListeners.values()].map((l) => () => l.stop(0)));
@@ -113,6 +130,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       if (kind === 'tls') dicomPorts.dicomTls = port;
       else dicomPorts.dicomPlain = port;
     }
+
+    const auditServices = await startAuditServices(config, store, box, tlsOptions, logger);
+    cleanup.push(() => auditServices.stop(0));
 
     const prune = setInterval(() => {
       store.orders.pruneControlIds(Date.now()).then(
@@ -133,25 +153,50 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         ports: { hl7: hl7Port, ...dicomPorts },
         aeTitle: config.dicom.aeTitle,
         auditSeq: audit.lastSeq,
+        audit: auditServices.status(),
       },
     }));
+    registerKeyRoutes(control, store, keySource, audit, box, logger);
+    registerQueueRoutes(control, outbound);
+    const reloader = new ConfigReloader({
+      configFile: options.configFile ?? '', running: config, policies, audit, box, logger: logger.child({ component: 'config' }),
+      closeHl7: (drop, reason) => hl7.closeWhere((peer) => drop(peer.name), reason),
+      closeModalities: (drop, reason) =>
+        [...dicomListeners.values()].reduce((n, l) => n + l.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
+    });
+    const reload = async (): Promise<ReloadResult> => {
+      if (options.configFile === undefined) throw new EdgeError('EDGE_CONFIG_UNREADABLE', 'edged was started without a config file to reload');
+      return reloader.reload();
+    };
+    registerBackupRoute(control, { config, configFile: options.configFile, store, keysBackend: keySource.backend, audit, box, logger: logger.child({ component: 'backup' }) });
+    control.route('POST', '/v1/config/reload', async () => {
+      const result = await reload();
+      return { status: result.applied ? 200 : 422, body: result };
+    });
+    images.registerRoutes(control);
     await control.start();
+    outbound.dispatcher.start();
+    cleanup.push(() => outbound.dispatcher.stop(0));
 
     audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
-    const ports = { hl7: hl7Port, ...dicomPorts };
+    const ports = { hl7: hl7Port, ...dicomPorts, ...(auditServices.pullPort === undefined ? {} : { auditPull: auditServices.pullPort }) };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
     notifySystemd(logger);
 
     let stopping: Promise<void> | undefined;
     return {
       ports,
+      reload,
       stop: () =>
         (stopping ??= (async () => {
           clearInterval(prune);
           const deadline = config.shutdown.drainTimeoutMs;
           logger.info('edged.stopping', { drainTimeoutMs: deadline });
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
+          // After the listeners (no new MPPS), before the store closes (settles its last batch).
+          await outbound.dispatcher.stop(deadline);
           audit.record(appActivity('application.stop', box));
+          await auditServices.stop(deadline);
           await store.close();
           logger.info('edged.stopped', {});
         })()),
@@ -183,7 +228,8 @@ function keySourceFor(config: EdgeConfig, logger: Logger): KeySource {
     });
     return new FileKeySource(config.keys.file.path);
   }
-  throw new EdgeError('EDGE_KEYS_UNAVAILABLE', `keys.backend "${config.keys.backend}" is not available in this build`);
+  const tpm = new TpmClient({ tcti: config.keys.tpm.tcti, commandTimeoutMs: config.keys.tpm.commandTimeoutMs, logger: logger.child({ component: 'tpm' }) });
+  return new TpmKeySource({ tpm, keysDir: join(config.dataDir, 'keys'), logger: logger.child({ component: 'keys' }) });
 }
 
 function createDicomListeners(
@@ -192,18 +238,21 @@ function createDicomListeners(
   audit: AuditSink,
   tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ecdhCurve: string },
   logger: Logger,
+  outbound: Outbound,
+  images: ImagePath,
+  policies: PeerPolicies,
 ): Map<'tls' | 'plain', DicomListener> {
   const dicom = config.dicom;
-  const policy = new ModalityPolicy(dicom.modalities);
-  const byAe = new Map(dicom.modalities.map((m) => [m.aeTitle, m]));
   const keysOf = (names: readonly string[] | undefined): ReadonlySet<number> | undefined =>
     names === undefined ? undefined : new Set(names.map((n) => Tag[n as keyof typeof Tag]));
   const defaultReturnKeys = keysOf(dicom.worklist.returnKeys);
   const abstractSyntaxes = new Set<string>([SopClass.Verification]);
   if (dicom.worklist.enabled) abstractSyntaxes.add(SopClass.ModalityWorklistInformationModelFind);
+  abstractSyntaxes.add(MppsSopClass);
+  for (const sopClass of images.transferSyntaxesBySopClass.keys()) abstractSyntaxes.add(sopClass);
 
   const decide = (rq: AssociationRequest): AssociationDecision => {
-    const found = policy.admit({
+    const found = policies.modality.admit({
       callingAeTitle: rq.callingAeTitle,
       transport: rq.transport,
       certificateCn: rq.peerCertificate?.subjectCn,
@@ -218,15 +267,19 @@ function createDicomListeners(
         why: found.why,
       };
     }
-    const rule = byAe.get(found.aeTitle)!;
+    const rule = policies.modalityRule(found.aeTitle)!;
     const peer: ModalityPeer = { rule, returnKeys: keysOf(rule.returnKeys) ?? defaultReturnKeys };
-    return { accept: true, abstractSyntaxes, transferSyntaxes: [...dicom.transferSyntaxes], peer };
+    return { accept: true, abstractSyntaxes, transferSyntaxes: [...dicom.transferSyntaxes], transferSyntaxesByAbstractSyntax: images.transferSyntaxesBySopClass, peer };
   };
 
   const worklist = worklistFindService((identifier, ctx) => {
     const peer = ctx.association.peer as ModalityPeer;
     let count = 0;
     const scope = peer.rule.worklistScope;
+    // Copied now: the request's bytes are not ours once the query has started answering.
+    const query = ctx.query.dataSet.length <= MAX_AUDITED_QUERY_BYTES
+      ? { sopClassUid: SopClass.ModalityWorklistInformationModelFind, transferSyntaxUid: ctx.query.transferSyntaxUid, dataSet: ctx.query.dataSet.toString('base64') }
+      : undefined;
     const results = findWorklist(store.orders, identifier, {
       ...(scope === undefined ? {} : { scope }),
       ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
@@ -245,8 +298,10 @@ function createDicomListeners(
           { kind: 'dicom', id: peer.rule.aeTitle, address: ctx.association.remoteAddress, requestor: true },
           { kind: 'dicom', id: dicom.aeTitle, requestor: false },
         ],
+        ...queriedSubject(identifier),
+        ...(query === undefined ? {} : { query }),
         controlId: ctx.association.associationId,
-        detail: `${count} result(s); keys ${queryKeys(identifier)}`,
+        detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
       }),
     );
   });
@@ -270,7 +325,7 @@ function createDicomListeners(
         maxAssociationsPerAddress: dicom.maxAssociationsPerAddress,
         associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
         idleTimeoutMs: dicom.idleTimeoutMs,
-        services: [verificationService, worklist],
+        services: [verificationService, worklist, ...outbound.mppsServices, ...images.services],
         onAssociationRequest: decide,
         onEvent: (event) => auditDicom(audit, event),
         logger: logger.child({ component: `dicom-${transport}` }),
@@ -290,6 +345,29 @@ async function* countingThrough<T>(source: AsyncIterable<T>, each: () => void, d
   } finally {
     done();
   }
+}
+
+/** Larger identifiers are named by their keys only (a worklist query is a few hundred bytes). */
+const MAX_AUDITED_QUERY_BYTES = 64 * 1024;
+
+/**
+ * The patient and order a worklist query names by single-value keys (a scanned accession or patient
+ * id), so the Query record can be found with the rest of that order's trail. Wildcards, lists and
+ * ranges name nobody in particular: the query itself (in the record) tells what was asked.
+ */
+function queriedSubject(identifier: DataSet): Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
+  const single = (tag: number): string | undefined => {
+    const v = textOf(identifier, tag)?.trim();
+    return v === undefined || v === '' || /[*?\\]/.test(v) ? undefined : v.slice(0, 64);
+  };
+  const patientId = single(Tag.PatientID);
+  const accessionNumber = single(Tag.AccessionNumber);
+  const studyInstanceUid = single(Tag.StudyInstanceUID);
+  return {
+    ...(patientId === undefined ? {} : { patient: { id: patientId, issuer: single(Tag.IssuerOfPatientID) ?? '' } }),
+    ...(accessionNumber === undefined ? {} : { accessionNumber }),
+    ...(studyInstanceUid === undefined ? {} : { studyInstanceUid }),
+  };
 }
 
 /** The query keys a modality used, as tags (never their values: they may hold patient data). */
@@ -315,31 +393,41 @@ function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
       audit.record(securityAlert('hl7.peer-refused', [peerOf(e.peer ?? 'unknown', e.remoteAddress)], e.reason));
       return;
     case 'sender-mismatch':
-      audit.record({ ...securityAlert('hl7.sender-mismatch', [peerOf(e.peer)], 'MSH-3/MSH-4 do not match the authenticated peer'), controlId: e.controlId });
+      audit.record({ ...securityAlert('hl7.sender-mismatch', [peerOf(e.peer, e.remoteAddress)], 'MSH-3/MSH-4 do not match the authenticated peer'), controlId: e.controlId });
       return;
     case 'unsupported-message':
-      audit.record({ ...securityAlert('hl7.unsupported-message', [peerOf(e.peer)], `${e.messageType} refused (${e.condition})`), controlId: e.controlId });
+      audit.record({ ...securityAlert('hl7.unsupported-message', [peerOf(e.peer, e.remoteAddress)], `${e.messageType} refused (${e.condition})`), controlId: e.controlId });
       return;
     case 'duplicate':
-      audit.record({ ...securityAlert('hl7.duplicate-control-id', [peerOf(e.peer)], 'replayed MSH-10 refused'), controlId: e.controlId });
+      audit.record({ ...securityAlert('hl7.duplicate-control-id', [peerOf(e.peer, e.remoteAddress)], 'replayed MSH-10 refused'), controlId: e.controlId });
       return;
     case 'invalid-message':
-      audit.record({ eventId: 'ProcedureRecord', type: 'hl7.invalid-message', action: 'C', outcome: 4, at: Date.now(), participants: [peerOf(e.peer)], controlId: e.controlId, detail: `${e.code} at ${e.location}` });
+      for (const { patientRecord, detail, ...subject } of subjectRecords(e.subjects)) {
+        audit.record({ eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
+          type: 'hl7.invalid-message', outcome: 4, at: Date.now(), participants: [peerOf(e.peer, e.remoteAddress)], ...subject, controlId: e.controlId, detail: `${e.code} at ${e.location}${detail}` });
+      }
       return;
     case 'apply-failed':
-      audit.record({ eventId: 'ProcedureRecord', type: 'hl7.apply-failed', action: 'C', outcome: 8, at: Date.now(), participants: [peerOf(e.peer)], controlId: e.controlId, detail: e.code });
+      for (const { patientRecord, detail, ...subject } of subjectRecords(e.subjects)) {
+        audit.record({ eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
+          type: 'hl7.apply-failed', outcome: 8, at: Date.now(), participants: [peerOf(e.peer, e.remoteAddress)], ...subject, controlId: e.controlId, detail: `${e.code}${detail}` });
+      }
       return;
     case 'order-committed':
-      audit.record({
-        eventId: e.commandTypes.some((t) => t.startsWith('patient')) ? 'PatientRecord' : 'ProcedureRecord',
-        type: 'hl7.order-committed',
-        action: 'U',
-        outcome: 0,
-        at: Date.now(),
-        participants: [peerOf(e.peer)],
-        controlId: e.controlId,
-        detail: `${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)`,
-      });
+      // One record per patient or order the message touched (PS3.15 A.5.3: one patient per message),
+      // all carrying the MSH-10 that DICOM-side records of the same accession are correlated with.
+      for (const { patientRecord, detail, ...subject } of subjectRecords(e.subjects)) {
+        audit.record({
+          eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
+          type: 'hl7.order-committed',
+          outcome: 0,
+          at: Date.now(),
+          participants: [peerOf(e.peer, e.remoteAddress)],
+          ...subject,
+          controlId: e.controlId,
+          detail: `${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${detail}`,
+        });
+      }
       return;
     case 'framing-error':
       audit.record(securityAlert('hl7.framing-error', [peerOf(e.peer, e.remoteAddress)], e.code));
@@ -347,6 +435,39 @@ function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
     case 'connection-closed':
       return;
   }
+}
+
+interface SubjectRecord extends Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
+  readonly patientRecord: boolean;
+  readonly action: AuditAction;
+  /** Appended to the event's detail: what was asked for the subject, and the placer order number. */
+  readonly detail: string;
+}
+
+const ORDER_UPDATES: ReadonlySet<string> = new Set(['XO', 'CA', 'DC', 'SC']);
+
+/** The audit records of one HL7 message: one per subject, or one naming nobody when none is known. */
+function subjectRecords(subjects: readonly Hl7AuditSubject[]): SubjectRecord[] {
+  if (subjects.length === 0) return [{ patientRecord: false, action: 'C', detail: '' }];
+  const records: SubjectRecord[] = [];
+  subjects.forEach((s, i) => {
+    const of = subjects.length > 1 ? ` (${i + 1} of ${subjects.length})` : '';
+    const ids = {
+      ...(s.patient === undefined ? {} : { patient: s.patient }),
+      ...(s.accessionNumber === undefined ? {} : { accessionNumber: s.accessionNumber }),
+      ...(s.studyInstanceUid === undefined ? {} : { studyInstanceUid: s.studyInstanceUid }),
+    };
+    if (s.kind === 'order') {
+      const placer = s.placerOrderNumber === undefined ? '' : ` placer ${s.placerOrderNumber}${s.placerIssuer === undefined || s.placerIssuer === '' ? '' : `^${s.placerIssuer}`}`;
+      records.push({ patientRecord: false, action: ORDER_UPDATES.has(s.action) ? 'U' : 'C', ...ids, detail: `; ORC-1 ${s.action || '-'}${placer}${of}` });
+      return;
+    }
+    records.push({ patientRecord: true, action: 'U', ...ids, detail: `; ${s.action}${of}` });
+    if (s.priorPatient !== undefined) {
+      records.push({ patientRecord: true, action: 'D', patient: s.priorPatient, detail: `; ${s.action}: merged into the surviving patient${of}` });
+    }
+  });
+  return records;
 }
 
 function auditDicom(audit: AuditSink, e: DicomEvent): void {
@@ -408,10 +529,11 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let edge: RunningEdge;
   try {
-    edge = await startEdge(config, log);
+    edge = await startEdge(config, log, { configFile: args.values.config });
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
     log.error('edged.start-failed', { code, error: (err as Error).message });
+    if (config.keys.backend === 'tpm' && safeModeCodes.has(code)) return runSafeMode(config, log, code, (err as Error).message);
     if (code === 'EDGE_STORE_LOCKED' || code === 'EDGE_STORE_WRITE_FAILED') return ExitCode.IoError;
     if (code.startsWith('EDGE_KEYS_')) return ExitCode.NoPermission;
     return ExitCode.Software;
@@ -437,7 +559,75 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => {
+      log.info('edged.signal', { signal: 'SIGHUP' });
+      edge.reload().then(
+        (r) => { if (!r.applied) log.warn('config.reload-refused', { errors: errorsIn(r.issues).length }); },
+        (err: unknown) => log.error('config.reload-failed', { code: isEdgeError(err) ? err.code : 'unexpected', error: (err as Error).message }),
+      );
+    });
   });
+}
+
+/** The TLS private key sealed in the TPM, unsealed into memory for the TLS contexts only. */
+async function sealedTlsKey(keySource: KeySource): Promise<Buffer> {
+  if (keySource.tlsPrivateKey === undefined) throw new EdgeError('EDGE_TLS_MATERIAL', 'tls.keyFile is not set and the key backend holds no TLS key');
+  return keySource.tlsPrivateKey();
+}
+
+/** Online data-key rotation, asked for by `edgectl keys rotate-data-key`. */
+function registerKeyRoutes(control: ControlServer, store: Store, keySource: KeySource, audit: AuditSink, box: AuditParticipant, logger: Logger): void {
+  control.route('POST', '/v1/keys/rotate-data-key', async () => {
+    const ring = store.keyRing;
+    if (keySource.rotation === undefined || !(ring instanceof KeyRing)) {
+      throw new EdgeError('EDGE_KEYS_ROTATION_UNSUPPORTED', `keys.backend "${keySource.backend}" cannot rotate the data key`);
+    }
+    logger.info('keys.rotation-started', { keyIds: ring.keyIds.join(',') });
+    try {
+      const result = await rotateDataKey(store, ring, keySource.rotation, {
+        onProgress: (p) => { if (p.rewritten % 20_000 < 2_000) logger.info('keys.rotation-progress', { ...p }); },
+      });
+      logger.info('keys.rotation-finished', { ...result, retiredKeyIds: result.retiredKeyIds.join(','), keptKeyIds: result.keptKeyIds.join(',') });
+      audit.record({ ...appActivity('keys.data-key-rotated', box),
+        detail: `new key id ${result.newKeyId}; retired ${result.retiredKeyIds.join(',') || 'none'}; ${result.rewritten} value(s) re-encrypted` });
+      return { status: 200, body: result };
+    } catch (err) {
+      audit.record(securityAlert('keys.data-key-rotation-failed', [box], isEdgeError(err) ? err.code : 'unexpected'));
+      throw err;
+    }
+  });
+}
+
+/**
+ * Keys that cannot be unsealed (boot chain changed, TPM missing or locked out): no listener starts. The
+ * daemon stays up answering only `GET /v1/status` on the control socket with the reason, so the
+ * operator (and later the admin page) can see why; SIGTERM ends it with status 77 (EX_NOPERM).
+ */
+async function runSafeMode(config: EdgeConfig, log: Logger, code: string, message: string): Promise<number> {
+  const since = Date.now();
+  try {
+    recordSafeModeEvent(config.dataDir, { at: since, code, message });
+  } catch (err) {
+    log.error('edged.safe-mode-record-failed', { error: (err as Error).message });
+  }
+  const control = new ControlServer({ socketPath: controlSocketPath(config), logger: log.child({ component: 'control' }) });
+  control.route('GET', '/v1/status', () => ({
+    status: 200,
+    body: { site: config.site.name, pid: process.pid, mode: 'safe', keysBackend: config.keys.backend, since, reason: { code, message },
+      recovery: 'see docs/provisioning.md: edgectl keys reseal with the recovery secret, then restart edged' },
+  }));
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info('edged.signal', { signal });
+      control.stop().then(() => resolve(ExitCode.NoPermission), () => resolve(ExitCode.NoPermission));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await control.start();
+  log.error('edged.safe-mode', { code, error: message });
+  notifySystemd(log);
+  return stopped;
 }
 
 if (import.meta.main) {

@@ -11,7 +11,12 @@ import {
 import type { ConfigIssue } from '../daemon/config/index.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
+import { queueCommand } from './queue-command.ts';
+import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
+import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
+import { peerCommand } from './peer-command.ts';
+import { backupCommand, restoreCommand } from './backup-command.ts';
 
 export const docsPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'config.md');
 
@@ -24,6 +29,15 @@ Commands:
   dev-site --dir DIR [options]          write a complete development site (PKI, data key, config)
   site-info --dir DIR                   where peers connect to a development site
   status --config FILE [--json]         ask the running daemon for its status
+  queue list|dead|retry|retry-all|discard --config FILE  the outbox: states, dead letters, operator actions
+  provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
+  cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
+  keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
+  decommission --config FILE --confirm ERASE            crypto-erase the box
+  peer list|add|remove KIND --config FILE  RIS, modalities, PACS, audit collectors; edged reloads live
+  backup --config FILE --out FILE       encrypted, integrity-checked snapshot of the store and config
+  restore --config FILE --in FILE       restore a backup (edged stopped), verified before use
+  audit verify BUNDLE [--ca CA] [--after PREV]  verify a signed audit bundle (no box needed)
   help [COMMAND]                        show help for a command
 
 Run 'edgectl COMMAND --help' for a command's options.`,
@@ -217,6 +231,24 @@ export async function main(argv: string[]): Promise<number> {
         if (values.dir === undefined) throw new UsageError('site-info needs --dir DIR', 'site-info');
         return siteInfo(values.dir);
       }
+      case 'audit':
+        return await auditCommand(argv.slice(1));
+      case 'queue':
+        return await queueCommand(argv.slice(1));
+      case 'provision':
+        return await provisionCommand(argv.slice(1));
+      case 'cert':
+        return await certCommand(argv.slice(1));
+      case 'keys':
+        return await keysCommand(argv.slice(1));
+      case 'decommission':
+        return await decommissionCommand(argv.slice(1));
+      case 'peer':
+        return await peerCommand(argv.slice(1));
+      case 'backup':
+        return await backupCommand(argv.slice(1));
+      case 'restore':
+        return await restoreCommand(argv.slice(1));
       case 'status': {
         const { values } = parse(argv.slice(1), { config: { type: 'string' }, json: { type: 'boolean' } }, 'status');
         if (values.help === true) return showHelp('status');

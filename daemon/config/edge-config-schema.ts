@@ -5,6 +5,7 @@ import {
   withDefault,
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
+import { pacsRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
   aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, ipAddressProblem,
   keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, uidProblem,
@@ -55,7 +56,11 @@ const keysSchema = refine(
         {
           tpm: withDefault(
             object(
-              { tcti: withDefault(string({ doc: 'tpm2-tools TCTI string', maxLength: 256 }), 'device:/dev/tpmrm0') },
+              {
+                tcti: withDefault(string({ doc: 'tpm2-tools TCTI string', maxLength: 256 }), 'device:/dev/tpmrm0'),
+                pcrs: withDefault(string({ doc: 'PCR selection the sealed keys are bound to (tpm2-tools syntax, e.g. `sha256:7` = Secure Boot state)', maxLength: 64, check: pcrSelectionProblem, label: 'PCR selection' }), 'sha256:7'),
+                commandTimeoutMs: withDefault(ms('give up on one TPM command after'), 30_000),
+              },
               { doc: 'where the TPM is' },
             ),
             {},
@@ -78,7 +83,7 @@ const tlsSchema = object(
   {
     caFile: filePath({ doc: 'PEM bundle of the site CA(s) that peers\' certificates must chain to', mustExist: 'file' }),
     certFile: filePath({ doc: 'PEM certificate chain of the box (server and client)', mustExist: 'file' }),
-    keyFile: filePath({ doc: 'PEM private key of the box, mode 0600', mustExist: 'file', secret: true }),
+    keyFile: optional(filePath({ doc: 'PEM private key of the box, mode 0600 (omit with keys.backend "tpm": the key is sealed in the TPM)', mustExist: 'file', secret: true })),
     minVersion: withDefault(oneOf(['TLSv1.2', 'TLSv1.3'], { doc: 'lowest TLS version accepted (BCP 195)' }), 'TLSv1.2'),
   },
   { doc: 'the box\'s TLS identity and trust anchors, used by every TLS listener and client' },
@@ -190,6 +195,7 @@ const dicomSchema = refine(
         [ExplicitVrLittleEndian, ImplicitVrLittleEndian],
       ),
       worklist: withDefault(worklistSchema, {}),
+      storage: withDefault(storageSchema, {}),
       modalities: withDefault(
         array(modalitySchema, {
           doc: 'who may associate; everyone else is refused',
@@ -235,6 +241,17 @@ const dicomSchema = refine(
   },
 );
 
+const outboxSchema = object(
+  {
+    initialDelayMs: withDefault(ms('first retry after a failed delivery, before jitter'), 1000),
+    maxDelayMs: withDefault(ms('retries back off exponentially (doubling) up to this'), 300_000),
+    jitterPercent: withDefault(integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }), 50),
+    downAfterFailures: withDefault(count('failed attempts in a row after which a destination is shown as down', 100), 3),
+    deliveryTimeoutMs: withDefault(ms('a batch still not done after this is aborted and retried'), 600_000),
+  },
+  { doc: 'store-and-forward queues of every outbound leg (see docs/outbox.md)' },
+);
+
 const upstreamSchema = refine(
   object(
     {
@@ -248,6 +265,8 @@ const upstreamSchema = refine(
             receivingFacility: hl7Id('MSH-6 of messages sent to it'),
             connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
             ackTimeoutMs: withDefault(ms('wait this long for its ACK'), 30_000),
+            messageStyle: withDefault(oneOf(['orm-o01', 'omi-o23'], { doc: 'procedure status as ORM^O01 v2.3.1 (ORC-1 SC, ORC-5 IP/CM/DC) or OMI^O23 v2.5.1' }), 'orm-o01'),
+            batchSize: withDefault(count('status messages sent on one connection before it is closed', 1000), 50),
           },
           { doc: 'where procedure status goes (HL7 over MLLP)' },
         ),
@@ -261,8 +280,9 @@ const upstreamSchema = refine(
             tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
             connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
             responseTimeoutMs: withDefault(ms('wait this long for each DIMSE response'), 60_000),
+            ...pacsRouteFields,
           },
-          { doc: 'where images go (DICOM C-STORE)' },
+          { doc: 'where images go (DICOM C-STORE or STOW-RS; see docs/storage.md)' },
         ),
       ),
     },
@@ -278,6 +298,55 @@ const upstreamSchema = refine(
   },
 );
 
+const auditSchema = object(
+  {
+    retentionDays: withDefault(integer({ doc: 'keep audit records this long, then prune them through a signed checkpoint (days; 2192 = 6 years)', min: 1, max: 36_500 }), 2192),
+    checkpointEveryRecords: withDefault(count('sign a checkpoint of the chain head after this many new records', 10_000_000), 10_000),
+    checkpointEveryMs: withDefault(ms('sign a checkpoint of the chain head at least this often when records were added', 1000), 60_000),
+    collectors: withDefault(
+      array(
+        object(
+          {
+            name: peerName('the collector\'s name (its stream cursor and alerts use it)'),
+            host: upstreamHost('the central syslog collector (RFC 5425 syslog over TLS, mutual authentication)'),
+            port: upstreamPort('its syslog-TLS port (6514 by convention)'),
+            serverName: optional(string({ doc: 'name its server certificate must carry (default: host)', maxLength: 253, check: hostProblem, label: 'host' })),
+          },
+          { doc: 'a central audit repository receiving the live stream; its certificate must chain to tls.caFile' },
+        ),
+        { doc: 'where the live audit stream goes; each has its own durable cursor', unique: [{ key: (c) => c.name, field: 'name' }] },
+      ),
+      [],
+    ),
+    stream: withDefault(
+      object(
+        {
+          connectTimeoutMs: withDefault(ms('give up a connection attempt after'), 10_000),
+          confirmAfterMs: withDefault(ms('count a record as delivered once it was written this long before the connection was still up', 100, 600_000), 2000),
+          retryMaxMs: withDefault(ms('longest wait between reconnect attempts'), 30_000),
+          alertIntervalMs: withDefault(ms('at most one "collector unreachable" alert per collector per'), 300_000),
+        },
+        { doc: 'syslog-TLS stream behaviour' },
+      ),
+      {},
+    ),
+    pull: optional(
+      object(
+        {
+          listen: listener('the HTTPS pull API for central teams (client certificates from the central CA only)'),
+          centralCaFile: filePath({ doc: 'PEM CA(s) of the central security team: the only client certificates accepted', mustExist: 'file' }),
+          allowedCns: optional(array(commonName('a client certificate CN'), { doc: 'only these client certificate CNs (any from the central CA when omitted)', minItems: 1 })),
+          maxBundleRecords: withDefault(integer({ doc: 'most records in one bundle', min: 1, max: 10_000_000 }), 1_000_000),
+          requestTimeoutMs: withDefault(ms('a request (including the bundle download) must finish within'), 600_000),
+          maxConnections: withDefault(count('open connections in total', 1024), 8),
+        },
+        { doc: 'the audit pull API; omitted = disabled' },
+      ),
+    ),
+  },
+  { doc: 'the audit trail: retention, signed checkpoints, the live syslog-TLS stream and the pull API' },
+);
+
 export const edgeConfigSchema = refine(
   object(
     {
@@ -289,11 +358,16 @@ export const edgeConfigSchema = refine(
       hl7: withDefault(hl7Schema, {}),
       dicom: withDefault(dicomSchema, {}),
       upstream: withDefault(upstreamSchema, {}),
+      audit: withDefault(auditSchema, {}),
+      outbox: withDefault(outboxSchema, {}),
       shutdown: withDefault(object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }), {}),
     },
     { doc: 'the Imaging Edge configuration' },
   ),
   (config, _path, ctx) => {
+    if (config.tls.keyFile === undefined && config.keys.backend !== 'tpm') {
+      ctx.report('error', IssueCode.Required, 'tls.keyFile', 'is required unless keys.backend is "tpm" (which seals the TLS key)');
+    }
     // The HL7 and DICOM listeners cannot share a port on one address (tls vs plain is checked in dicom).
     const hl7 = config.hl7.listen;
     for (const [name, l] of [['dicom.tls', config.dicom.tls], ['dicom.plain', config.dicom.plain]] as const) {
@@ -303,6 +377,10 @@ export const edgeConfigSchema = refine(
     }
   },
 );
+
+function pcrSelectionProblem(value: string): string | undefined {
+  return /^sha(1|256|384):\d{1,2}(,\d{1,2})*$/.test(value) ? undefined : 'expected e.g. sha256:7 or sha256:0,2,7';
+}
 
 function hostsOverlap(a: string, b: string): boolean {
   const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
@@ -325,3 +403,4 @@ export type UpstreamConfig = EdgeConfig['upstream'];
 export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
 export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
+export type AuditConfig = EdgeConfig['audit'];

@@ -82,4 +82,5 @@ export const pacsRouteFields = {
   stowUrl: optional(string({ doc: 'STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (protocol stow)', maxLength: 2048 })),
   bearerTokenFile: optional(filePath({ doc: 'file holding the bearer token for STOW-RS (mode 0600)', mustExist: 'file', secret: true })),
   maxPduLength: withDefault(integer({ doc: 'largest PDU the box receives from the PACS (bytes)', min: 16_384, max: 1_048_576 }), 65_536),
+  reconcileDemographics: withDefault(boolean({ doc: "on forward, correct Patient's Name, ID, Issuer, Birth Date and Sex in the object from the linked order when the RIS changed them (A08/A40); every change is audited" }), false),
 } as const;

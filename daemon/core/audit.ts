@@ -44,10 +44,33 @@ export interface AuditEvent {
   readonly patient?: PatientIdentifier;
   readonly accessionNumber?: string;
   readonly studyInstanceUid?: string;
+  /** PS3.15 A.5.3.12: the query as the requestor sent it (Query events); stored encrypted, never logged. */
+  readonly query?: AuditQuery;
   /** Correlates HL7 and DICOM events: MSH-10, DICOM message id, ... */
   readonly controlId?: string;
   /** Why, in words without patient data. */
   readonly detail?: string;
+  /**
+   * Attribute values an event changed (demographic reconciliation): old and new values are patient
+   * data, so they live only in the encrypted chain; the audit XML and syslog stream never render them.
+   */
+  readonly changes?: readonly AuditValueChange[];
+}
+
+/** One changed attribute, named by its DICOM keyword (e.g. `PatientName`). */
+export interface AuditValueChange {
+  readonly attribute: string;
+  readonly old: string;
+  readonly new: string;
+}
+
+export interface AuditQuery {
+  /** The SOP Class queried (ParticipantObjectID). */
+  readonly sopClassUid: string;
+  /** Transfer syntax of `dataSet` (ParticipantObjectDetail type TransferSyntax). */
+  readonly transferSyntaxUid: string;
+  /** The query identifier, base64 (ParticipantObjectQuery). */
+  readonly dataSet: string;
 }
 
 export interface AuditSink {

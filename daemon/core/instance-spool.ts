@@ -9,6 +9,11 @@ export interface SpooledInstanceMeta {
   readonly transferSyntaxUid: string;
   /** The modality that sent it. */
   readonly callingAeTitle: string;
+  /** From the header, so the forward can be audited with the study, order and patient it belongs to. */
+  readonly studyInstanceUid?: string;
+  readonly accessionNumber?: string;
+  readonly patientId?: string;
+  readonly issuerOfPatientId?: string;
 }
 
 export interface SpooledInstance extends SpooledInstanceMeta {

@@ -10,6 +10,7 @@ import {
   type MppsRefusal,
   type MppsRepository,
   type PerformedProcedureStep,
+  type ScheduledStepRef,
   applyNSet,
   isMppsRefusal,
   stepFromNCreate,
@@ -94,18 +95,32 @@ export class MppsIntake {
     return r;
   }
 
+  /** One record per linked order (PS3.15 A.5.3.9 names one patient each); an unscheduled step names what it referenced. */
   #audit(type: string, action: 'C' | 'U', outcome: 0 | 4, step: PerformedProcedureStep, peer: MppsPeer, detail: string): void {
-    const first = step.linkedOrders[0];
-    this.#o.audit.record({
-      eventId: 'ProcedureRecord',
-      type,
-      action,
-      outcome,
-      at: this.#now(),
-      participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
-      ...(first === undefined ? {} : { patient: { id: first.patient.id, issuer: first.patient.issuer }, accessionNumber: first.accessionNumber, studyInstanceUid: first.studyInstanceUid }),
-      controlId: peer.associationId,
-      detail,
+    const subjects: { patient?: { id: string; issuer: string }; accessionNumber?: string; studyInstanceUid?: string }[] =
+      step.linkedOrders.length > 0
+        ? step.linkedOrders.map((o) => ({ patient: { id: o.patient.id, issuer: o.patient.issuer }, accessionNumber: o.accessionNumber, studyInstanceUid: o.studyInstanceUid }))
+        : [nonEmptyRef(step.scheduledSteps[0])];
+    subjects.forEach((subject, i) => {
+      this.#o.audit.record({
+        eventId: 'ProcedureRecord',
+        type,
+        action,
+        outcome,
+        at: this.#now(),
+        participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
+        ...subject,
+        controlId: peer.associationId,
+        detail: subjects.length > 1 ? `${detail} (${i + 1} of ${subjects.length})` : detail,
+      });
     });
   }
+}
+
+function nonEmptyRef(ref: ScheduledStepRef | undefined): { accessionNumber?: string; studyInstanceUid?: string } {
+  if (ref === undefined) return {};
+  return {
+    ...(ref.accessionNumber === '' ? {} : { accessionNumber: ref.accessionNumber }),
+    ...(ref.studyInstanceUid === '' ? {} : { studyInstanceUid: ref.studyInstanceUid }),
+  };
 }

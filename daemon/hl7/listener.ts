@@ -152,6 +152,21 @@ export class Hl7Listener {
     this.#log.info('hl7.listener.stopped', {});
   }
 
+  /**
+   * Close the connections of peers `drop` selects (a config reload removed or changed them): the message
+   * in flight is answered first, then the socket closes. Returns how many.
+   */
+  closeWhere(drop: (peer: Hl7Peer) => boolean, reason: string): number {
+    let n = 0;
+    for (const c of this.#connections) {
+      if (!drop(c.peer)) continue;
+      const close = (): void => c.destroy(reason);
+      c.finish().then(close, close);
+      n++;
+    }
+    return n;
+  }
+
   #onConnection(socket: tls.TLSSocket): void {
     const o = this.#options;
     const remoteAddress = socket.remoteAddress ?? '';
@@ -235,6 +250,10 @@ class Connection {
     this.#armIdle();
   }
 
+  get peer(): Hl7Peer {
+    return this.#peer;
+  }
+
   /** Stop taking new messages; resolves once the message in flight (if any) has been answered. */
   finish(): Promise<void> {
     this.#stopping = true;
@@ -298,6 +317,7 @@ class Connection {
           repository: this.#o.repository,
           logger: this.#log,
           onEvent: this.#o.onEvent,
+          remoteAddress: this.#socket.remoteAddress ?? '',
           ...(this.#o.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: this.#o.newStudyInstanceUid }),
         });
         if (outcome.ack !== undefined && !(await this.#write(encodeMllpFrame(outcome.ack)))) return;

@@ -1,15 +1,19 @@
 // The store: one database, one commit queue, the repositories on top. main.ts opens and closes it.
-import type { KeySource } from '../core/keys.ts';
+import type { DataKeyRing, KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { LevelAuditLog } from './audit-log.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { type Database, openDatabase } from './database.ts';
 import { LevelOrderRepository } from './order-repository.ts';
+import { LevelOutboxStore } from './outbox-store.ts';
+import { LevelMppsRepository } from './mpps-repository.ts';
 import { RecordKeys } from './record-keys.ts';
 import { ValueCodec } from './value-codec.ts';
 
 export { LevelAuditLog, hashRecord, auditKey, type AuditRecord } from './audit-log.ts';
 export { LevelOrderRepository } from './order-repository.ts';
+export { LevelOutboxStore, type StagedEnqueue } from './outbox-store.ts';
+export { LevelMppsRepository } from './mpps-repository.ts';
 export { ValueCodec } from './value-codec.ts';
 
 export interface StoreOptions {
@@ -23,7 +27,12 @@ export interface Store {
   readonly db: Database;
   readonly orders: LevelOrderRepository;
   readonly audit: LevelAuditLog;
+  readonly outbox: LevelOutboxStore;
+  readonly mpps: LevelMppsRepository;
   readonly queue: CommitQueue;
+  /** For data-key rotation (rekey.ts). */
+  readonly codec: ValueCodec;
+  readonly keyRing: DataKeyRing;
   close(): Promise<void>;
 }
 
@@ -35,12 +44,18 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const keys = new RecordKeys(ring.indexKey);
   const orders = new LevelOrderRepository(db, queue, codec, keys, { replayWindowMs: options.replayWindowMs });
   const audit = await LevelAuditLog.open(db, queue, codec, options.logger);
+  const outbox = await LevelOutboxStore.open(db, queue, codec, options.logger);
+  const mpps = new LevelMppsRepository(queue, codec, keys, outbox);
   let closed = false;
   return {
     db,
     orders,
     audit,
+    outbox,
+    mpps,
     queue,
+    codec,
+    keyRing: ring,
     async close() {
       if (closed) return;
       closed = true;

@@ -9,9 +9,17 @@ export const Prefix = {
   order: 'o',
   patientOrders: 'p',
   worklist: 'w',
+  orderByAccession: 'k',
+  orderByStudy: 'j',
   controlId: 'm',
   controlIdByTime: 'n',
   audit: 'a',
+  /** Local user accounts (the admin page's users; seeded by `edgectl provision`). */
+  user: 'u',
+  outboxQueued: 'q',
+  outboxDead: 'x',
+  mpps: 'r',
+  spool: 'i',
   meta: 'z',
 } as const;
 
@@ -40,6 +48,15 @@ export class RecordKeys {
 
   worklist(date: string, station: string, modality: string, time: string, orderHash: string, step: number): string {
     return [Prefix.worklist, date || '00000000', station, modality, time, orderHash, String(step)].join(SEP);
+  }
+
+  /** Index entry: an order under a keyed hash of one of its references (family 'k' or 'j'). */
+  reference(family: string, valueHash: string, orderHash: string): string {
+    return `${family}${SEP}${valueHash}${SEP}${orderHash}`;
+  }
+
+  referenceRange(family: string, valueHash: string): { gte: string; lt: string } {
+    return { gte: `${family}${SEP}${valueHash}${SEP}`, lt: `${family}${SEP}${valueHash}\u0001` };
   }
 
   controlId(hash: string): string {

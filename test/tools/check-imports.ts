@@ -19,7 +19,7 @@ function walk(dir: string, out: string[] = []): string[] {
 
 /** The architectural part a file belongs to: 'core', 'hl7', ..., 'main', 'provisioning', or 'test'. */
 function partOf(rel: string): string {
-  if (rel === 'daemon/main.ts') return 'main';
+  if (/^daemon\/main(-[a-z-]+)?\.ts$/.test(rel)) return 'main';
   const m = /^daemon\/([^/]+)\//.exec(rel);
   if (m) return m[1]!;
   if (rel.startsWith('provisioning/')) return 'provisioning';
