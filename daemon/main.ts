@@ -287,7 +287,8 @@ function createDicomListeners(
       signal: ctx.signal,
       onLimit: () => logger.warn('worklist.result-limit', { aeTitle: peer.rule.aeTitle, maxResults: dicom.worklist.maxResults }),
     });
-    return countingThrough(results, () => count++, () =>
+    const answered = new AnsweredSubject();
+    return countingThrough(results, (item) => { count++; answered.add(item); }, () =>
       audit.record({
         eventId: 'Query',
         type: 'worklist.query',
@@ -299,6 +300,7 @@ function createDicomListeners(
           { kind: 'dicom', id: dicom.aeTitle, requestor: false },
         ],
         ...queriedSubject(identifier),
+        ...answered.subject(),
         ...(query === undefined ? {} : { query }),
         controlId: ctx.association.associationId,
         detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
@@ -336,14 +338,47 @@ function createDicomListeners(
 }
 
 /** Pass results through, counting them, and call `done` once when the consumer finishes or stops. */
-async function* countingThrough<T>(source: AsyncIterable<T>, each: () => void, done: () => void): AsyncGenerator<T> {
+async function* countingThrough<T>(source: AsyncIterable<T>, each: (item: T) => void, done: () => void): AsyncGenerator<T> {
   try {
     for await (const item of source) {
-      each();
+      each(item);
       yield item;
     }
   } finally {
     done();
+  }
+}
+
+/**
+ * The patient, accession and study a worklist answer returned, when every result named the same one
+ * (typically a single match): who the query disclosed. Only what the modality asked to be returned is
+ * known; several different values name nobody (the query in the record tells what was asked).
+ */
+class AnsweredSubject {
+  readonly #seen = new Map<number, string | null>();
+
+  add(result: DataSet): void {
+    for (const tag of [Tag.PatientID, Tag.IssuerOfPatientID, Tag.AccessionNumber, Tag.StudyInstanceUID]) {
+      const v = textOf(result, tag)?.trim() ?? '';
+      const before = this.#seen.get(tag);
+      if (before === undefined) this.#seen.set(tag, v);
+      else if (before !== null && before !== v) this.#seen.set(tag, null);
+    }
+  }
+
+  subject(): Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
+    const one = (tag: number): string | undefined => {
+      const v = this.#seen.get(tag);
+      return v === undefined || v === null || v === '' ? undefined : v.slice(0, 64);
+    };
+    const patientId = one(Tag.PatientID);
+    const accessionNumber = one(Tag.AccessionNumber);
+    const studyInstanceUid = one(Tag.StudyInstanceUID);
+    return {
+      ...(patientId === undefined ? {} : { patient: { id: patientId, issuer: one(Tag.IssuerOfPatientID) ?? '' } }),
+      ...(accessionNumber === undefined ? {} : { accessionNumber }),
+      ...(studyInstanceUid === undefined ? {} : { studyInstanceUid }),
+    };
   }
 }
 

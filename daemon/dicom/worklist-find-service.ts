@@ -13,6 +13,8 @@ export interface WorklistFindContext {
   readonly signal: AbortSignal;
   /** Character sets in the identifier the codec could not honour (text was read as latin1). */
   readonly unsupportedCharsets: readonly string[];
+  /** The identifier as the SCU sent it, for the audit trail (PS3.15 A.5.3.12 includes the query). */
+  readonly query: { readonly dataSet: Buffer; readonly transferSyntaxUid: string };
 }
 
 /** Yields the result data sets for a worklist query identifier. */
@@ -38,8 +40,10 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
   });
   const unsupportedCharsets: string[] = [];
   let identifier: DataSet;
+  let query: WorklistFindContext['query'];
   try {
     if (request.dataSet === undefined) throw new Error('no identifier');
+    query = { dataSet: request.dataSet, transferSyntaxUid: request.transferSyntax };
     identifier = decodeDataSet(request.dataSet, request.transferSyntax, {
       onUnsupportedCharset: (term) => unsupportedCharsets.push(term),
     });
@@ -56,7 +60,7 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
   let exhausted = false;
   let matches = 0;
   try {
-    iterator = handler(identifier, { association: exchange.association, signal: exchange.signal, unsupportedCharsets })[
+    iterator = handler(identifier, { association: exchange.association, signal: exchange.signal, unsupportedCharsets, query })[
       Symbol.asyncIterator
     ]();
     while (!exchange.signal.aborted) {

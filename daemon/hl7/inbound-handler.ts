@@ -7,6 +7,7 @@ import type { MessageReceipt } from '../core/order.ts';
 import type { OrderRepository } from '../core/ports.ts';
 import type { AckCode, AckError } from './ack.ts';
 import { AckCode as Ack, buildAck, formatLocation, MessageErrorCondition } from './ack.ts';
+import { auditSubjects, type Hl7AuditSubject } from './audit-subjects.ts';
 import { checkMessageType, mapMessage } from './mapping.ts';
 import type { Hl7Header, Hl7Message } from './message.ts';
 import { parseHl7Message, parseMessageHeader } from './message.ts';
@@ -20,7 +21,10 @@ export interface Hl7Peer {
   readonly sendingFacility: string;
 }
 
-export type Hl7InboundEvent =
+/** `remoteAddress` is the connection's source address, when the owner of the connection gave it. */
+export type Hl7InboundEvent = Hl7InboundOutcomeEvent & { readonly remoteAddress?: string };
+
+type Hl7InboundOutcomeEvent =
   | { readonly type: 'sender-mismatch'; readonly peer: string; readonly controlId: string; readonly claimed: string }
   | {
       readonly type: 'unsupported-message';
@@ -29,7 +33,7 @@ export type Hl7InboundEvent =
       readonly messageType: string;
       readonly condition: number;
     }
-  | { readonly type: 'duplicate'; readonly peer: string; readonly controlId: string }
+  | { readonly type: 'duplicate'; readonly peer: string; readonly controlId: string; readonly subjects: readonly Hl7AuditSubject[] }
   | {
       readonly type: 'invalid-message';
       readonly peer: string;
@@ -38,8 +42,16 @@ export type Hl7InboundEvent =
       readonly code: ErrorCode;
       readonly condition: number;
       readonly location: string;
+      /** What the message names, read leniently; empty when it could not be parsed. */
+      readonly subjects: readonly Hl7AuditSubject[];
     }
-  | { readonly type: 'apply-failed'; readonly peer: string; readonly controlId: string; readonly code: string }
+  | {
+      readonly type: 'apply-failed';
+      readonly peer: string;
+      readonly controlId: string;
+      readonly code: string;
+      readonly subjects: readonly Hl7AuditSubject[];
+    }
   | {
       readonly type: 'order-committed';
       readonly peer: string;
@@ -47,6 +59,8 @@ export type Hl7InboundEvent =
       readonly commandTypes: readonly string[];
       readonly changedItems: number;
       readonly unknownOrders: number;
+      /** One per command: the patient and order it touched (audit chain only, never logged). */
+      readonly subjects: readonly Hl7AuditSubject[];
     };
 
 export interface InboundContext {
@@ -54,6 +68,8 @@ export interface InboundContext {
   readonly repository: OrderRepository;
   readonly logger: Logger;
   readonly onEvent: (event: Hl7InboundEvent) => void;
+  /** Source address of the connection, named in the events. */
+  readonly remoteAddress?: string;
   readonly now?: () => number;
   readonly newStudyInstanceUid?: () => string;
 }
@@ -83,12 +99,14 @@ function clip(value: string, max = 40): string {
 export async function handleInboundMessage(payload: Buffer, ctx: InboundContext): Promise<InboundOutcome> {
   const receivedAt = (ctx.now ?? Date.now)();
   const peer = ctx.peer.name;
+  const address = ctx.remoteAddress;
+  const emit = (event: Hl7InboundOutcomeEvent): void => ctx.onEvent(address === undefined ? event : { ...event, remoteAddress: address });
   let header: Hl7Header;
   try {
     header = parseMessageHeader(payload);
   } catch (err) {
     const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_PARSE';
-    ctx.onEvent({ type: 'invalid-message', peer, controlId: '', code, condition: 100, location: 'MSH' });
+    emit({ type: 'invalid-message', peer, controlId: '', code, condition: 100, location: 'MSH', subjects: [] });
     ctx.logger.warn('hl7.message.unreadable', { peer, code });
     return { ack: undefined, close: true };
   }
@@ -103,13 +121,14 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
     const error: AckError = charset
       ? { condition: MessageErrorCondition.TableValueNotFound, location: { segment: 'MSH', sequence: 1, field: 18 } }
       : { condition: MessageErrorCondition.DataTypeError, location: { segment: 'MSH', sequence: 1 } };
-    ctx.onEvent({
+    emit({
       type: 'invalid-message',
       peer,
       controlId: headerControlId,
       code,
       condition: error.condition,
       location: formatLocation(error.location!),
+      subjects: [],
     });
     ctx.logger.warn('hl7.message.parse_failed', { peer, controlId: headerControlId, code });
     return reply(header, charset ? Ack.ApplicationReject : Ack.ApplicationError, charset ? Text.Charset : Text.Invalid, error);
@@ -117,7 +136,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   const controlId = clip(message.controlId);
 
   if (message.sendingApplication !== ctx.peer.sendingApplication || message.sendingFacility !== ctx.peer.sendingFacility) {
-    ctx.onEvent({
+    emit({
       type: 'sender-mismatch',
       peer,
       controlId,
@@ -132,7 +151,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
 
   const unsupported = checkMessageType(message);
   if (unsupported !== undefined) {
-    ctx.onEvent({
+    emit({
       type: 'unsupported-message',
       peer,
       controlId,
@@ -149,13 +168,14 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   });
   if (!mapped.ok) {
     const location = formatLocation(mapped.failure.location);
-    ctx.onEvent({
+    emit({
       type: 'invalid-message',
       peer,
       controlId,
       code: mapped.failure.errorCode,
       condition: mapped.failure.condition,
       location,
+      subjects: auditSubjects(message),
     });
     ctx.logger.warn('hl7.message.invalid', { peer, controlId, condition: mapped.failure.condition, location });
     return reply(message, Ack.ApplicationError, Text.Invalid, mapped.failure);
@@ -166,29 +186,31 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
     controlId: message.controlId,
     receivedAt,
   };
+  const subjects = auditSubjects(message, mapped.commands);
   try {
     const outcome = await ctx.repository.apply(mapped.commands, receipt);
     if (outcome.status === 'duplicate') {
-      ctx.onEvent({ type: 'duplicate', peer, controlId });
+      emit({ type: 'duplicate', peer, controlId, subjects });
       ctx.logger.info('hl7.message.duplicate', { peer, controlId });
       return reply(message, Ack.ApplicationReject, Text.Duplicate, {
         condition: MessageErrorCondition.DuplicateKeyIdentifier,
         location: { segment: 'MSH', sequence: 1, field: 10 },
       });
     }
-    ctx.onEvent({
+    emit({
       type: 'order-committed',
       peer,
       controlId,
       commandTypes: mapped.commands.map((c) => c.type),
       changedItems: outcome.changedItems,
       unknownOrders: outcome.unknownOrders,
+      subjects,
     });
     ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });
     return reply(message, Ack.ApplicationAccept, Text.Accepted, undefined);
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
-    ctx.onEvent({ type: 'apply-failed', peer, controlId, code });
+    emit({ type: 'apply-failed', peer, controlId, code, subjects });
     ctx.logger.error('hl7.message.apply_failed', { peer, controlId, code });
     // AE: nothing was committed; the RIS resends the message later.
     return reply(message, Ack.ApplicationError, Text.Transient, {
