@@ -74,7 +74,7 @@ export async function startAuditServices(
   config: EdgeConfig,
   store: Store,
   box: AuditParticipant,
-  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3' },
+  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers: string; readonly ecdhCurve: string },
   logger: Logger,
 ): Promise<AuditServices> {
   const audit = store.audit;
@@ -105,7 +105,7 @@ export async function startAuditServices(
       new SyslogSender({
         collector: { name: c.name, host: c.host, port: c.port, ...(c.serverName === undefined ? {} : { serverName: c.serverName }) },
         trail: audit,
-        tls: { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion },
+        tls: { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve },
         identity: { hostname: config.site.name, appName: 'edged', procId: String(process.pid) },
         logger: log,
         onEvent: (e) => auditCollector(audit, box, e),
@@ -142,7 +142,7 @@ export async function startAuditServices(
     pull = new AuditPullApi({
       host: p.listen.host,
       port: p.listen.port,
-      tls: { cert: tlsOptions.cert, key: tlsOptions.key, centralCa: readCentralCa(p.centralCaFile), minVersion: tlsOptions.minVersion },
+      tls: { cert: tlsOptions.cert, key: tlsOptions.key, centralCa: readCentralCa(p.centralCaFile), minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve },
       ...(p.allowedCns === undefined ? {} : { allowedCns: p.allowedCns }),
       maxConnections: p.maxConnections,
       requestTimeoutMs: p.requestTimeoutMs,

@@ -48,7 +48,7 @@ export function createOutbound(
   store: Store,
   audit: AuditSink,
   box: AuditParticipant,
-  tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3' },
+  tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ecdhCurve: string },
   logger: Logger,
   /** Other legs' senders (the PACS forwarder), dispatched by the same outbox. */
   extraDestinations: readonly DestinationOptions[] = [],
@@ -62,7 +62,7 @@ export function createOutbound(
       destination: RIS_DESTINATION,
       host: ris.host,
       port: ris.port,
-      tls: ris.tls ? { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion } : undefined,
+      tls: ris.tls ? { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve } : undefined,
       connectTimeoutMs: ris.connectTimeoutMs,
       ackTimeoutMs: ris.ackTimeoutMs,
       style: ris.messageStyle,

@@ -41,7 +41,7 @@ export type AuditPullEvent =
 export interface AuditPullApiOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly centralCa: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3' };
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly centralCa: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string };
   readonly allowedCns?: readonly string[];
   readonly maxConnections: number;
   readonly requestTimeoutMs: number;
@@ -94,6 +94,8 @@ export class AuditPullApi {
         key: o.tls.key,
         ca: o.tls.centralCa,
         minVersion: o.tls.minVersion,
+        ...(o.tls.ciphers === undefined ? {} : { ciphers: o.tls.ciphers }),
+        ...(o.tls.ecdhCurve === undefined ? {} : { ecdhCurve: o.tls.ecdhCurve }),
         requestCert: true,
         // Checked on 'secureConnection' below instead, where the peer's address and the exact reason
         // (no certificate, unknown CA, expired) are still known for the audit record.

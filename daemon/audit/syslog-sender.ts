@@ -27,7 +27,7 @@ export type SyslogSenderEvent =
 export interface SyslogSenderOptions {
   readonly collector: SyslogCollector;
   readonly trail: AuditTrail;
-  readonly tls: Pick<tls.ConnectionOptions, 'ca' | 'cert' | 'key' | 'minVersion'>;
+  readonly tls: Pick<tls.ConnectionOptions, 'ca' | 'cert' | 'key' | 'minVersion' | 'ciphers' | 'ecdhCurve'>;
   readonly identity: SyslogIdentity;
   readonly logger: Logger;
   readonly onEvent: (event: SyslogSenderEvent) => void;

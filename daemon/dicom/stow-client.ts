@@ -15,7 +15,7 @@ import type { StoreItem, StoreOutcome } from './store-scu.ts';
 export interface StowClientOptions {
   /** The studies endpoint, e.g. https://pacs/dicom-web/studies. */
   readonly url: string;
-  readonly tls?: { ca: Buffer; cert: Buffer; key: Buffer; minVersion?: 'TLSv1.2' | 'TLSv1.3' };
+  readonly tls?: { ca: Buffer; cert: Buffer; key: Buffer; minVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string; ecdhCurve?: string };
   /** Read per request, so a rotated token file takes effect without a restart. */
   readonly bearerToken: (() => string) | undefined;
   readonly connectTimeoutMs: number;
@@ -79,7 +79,7 @@ function uidsIn(json: DicomJson, sequenceTag: string): Map<string, number | unde
 
 export function stowTransport(options: StowClientOptions): InstanceTransport {
   const agent = new Agent({
-    connect: { timeout: options.connectTimeoutMs, ...(options.tls === undefined ? {} : { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, minVersion: options.tls.minVersion ?? 'TLSv1.2' }) },
+    connect: { timeout: options.connectTimeoutMs, ...(options.tls === undefined ? {} : { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, minVersion: options.tls.minVersion ?? 'TLSv1.2', ...(options.tls.ciphers === undefined ? {} : { ciphers: options.tls.ciphers }), ...(options.tls.ecdhCurve === undefined ? {} : { ecdhCurve: options.tls.ecdhCurve }) }) },
     headersTimeout: options.responseTimeoutMs,
     bodyTimeout: options.responseTimeoutMs,
   });

@@ -17,6 +17,15 @@ test('AA and CA deliver; AE/AR reject with the RIS reason; another MSA-2 or garb
   t.is(readAck(Buffer.from('garbage'), '7').outcome, 'retry');
 });
 
+test('AR/AE with ERR code 205 (the RIS already holds this MSH-10) counts as delivered, not a dead letter', (t) => {
+  const v231 = Buffer.from('MSH|^~\\&|RIS|H|EDGE|F|20260101||ACK^O01|A2|P|2.3.1\rMSA|AR|7|duplicate\rERR|MSH^1^10^205&Duplicate key identifier&HL70357\r');
+  t.deepEqual(readAck(v231, '7'), { outcome: 'delivered' });
+  const v251 = Buffer.from('MSH|^~\\&|RIS|H|EDGE|F|20260101||ACK^O23^ACK|A3|P|2.5.1\rMSA|AE|7\rERR||MSH^1^10|205^Duplicate key identifier^HL70357|E\r');
+  t.deepEqual(readAck(v251, '7'), { outcome: 'delivered' });
+  const other = Buffer.from('MSH|^~\\&|RIS|H|EDGE|F|20260101||ACK^O23^ACK|A4|P|2.5.1\rMSA|AE|7\rERR||ORC^1^2|204^Unknown key identifier^HL70357|E\r');
+  t.is(readAck(other, '7').outcome, 'rejected');
+});
+
 const payload = {
   orderStatus: 'IP', placerOrderNumber: 'PL|1', placerIssuer: 'RIS', fillerOrderNumber: 'F1', accessionNumber: 'ACC1', requestedProcedureId: 'RP1',
   requestedProcedureDescription: 'CT HEAD', requestedProcedureCode: { codeValue: 'CTH', codingSchemeDesignator: 'L', codeMeaning: 'CT HEAD' },

@@ -20,7 +20,7 @@ export interface MllpStatusSenderOptions {
   readonly host: string;
   readonly port: number;
   /** Mutual TLS material (the box's certificate as client certificate); undefined = plain TCP. */
-  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3' } | undefined;
+  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string } | undefined;
   readonly connectTimeoutMs: number;
   readonly ackTimeoutMs: number;
   readonly maxAckBytes?: number;
@@ -98,6 +98,7 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
   let acked: string;
   let text: string;
   let err: string;
+  let errCode = '';
   try {
     const m = parseHl7Message(payload);
     code = m.get('MSA', 1).trim().toUpperCase();
@@ -106,6 +107,7 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
     const e = m.segment('ERR');
     // v2.5: ERR-3 (HL7 error code, CWE) and ERR-8 (user message); v2.3.1: ERR-1 (ELD, 4th component code).
     err = e === undefined ? '' : [e.get(3, 1, 1), e.get(3, 1, 2), e.get(8), e.get(1, 1, 4, 1), e.get(1, 1, 4, 2)].filter((x) => x !== '').join(' ');
+    errCode = e === undefined ? '' : (e.get(3, 1, 1) || e.get(1, 1, 4, 1)).trim();
   } catch {
     return { outcome: 'retry', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'the answer is not an HL7 message', at } };
   }
@@ -113,6 +115,9 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
     return { outcome: 'retry', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'MSA-2 names another message', at } };
   }
   if (code === 'AA' || code === 'CA') return { outcome: 'delivered' };
+  // HL7 table 0357 code 205 (duplicate key identifier): the RIS already holds this MSH-10, i.e. an earlier
+  // copy arrived and only its ACK was lost. Treating it as a refusal would dead-letter a delivered message.
+  if ((code === 'AR' || code === 'AE' || code === 'CR' || code === 'CE') && errCode === '205') return { outcome: 'delivered' };
   if (code === 'AE' || code === 'AR' || code === 'CE' || code === 'CR') {
     // The RIS's own words: they name its reason, not the patient (kept short for the dead-letter list).
     const reason = [text, err].filter((x) => x !== '').join('; ').slice(0, 200) || 'no reason given';
@@ -164,6 +169,8 @@ class MllpConnection {
               cert: o.tls.cert,
               key: o.tls.key,
               minVersion: o.tls.minVersion,
+              ...(o.tls.ciphers === undefined ? {} : { ciphers: o.tls.ciphers }),
+              ...(o.tls.ecdhCurve === undefined ? {} : { ecdhCurve: o.tls.ecdhCurve }),
               servername: net.isIP(o.host) === 0 ? o.host : undefined,
               rejectUnauthorized: true,
               noDelay: true,
