@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PEERS=${PEERS_DIR:-/work/shared/peers}
+PEERS=${PEERS_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/peers}
 export TCP_NODELAY=1
 QUICK=${STORE_BENCH_QUICK:-${BENCH_QUICK:-0}}
 BASE=${STORE_BENCH_BASE_PORT:-14575}
@@ -63,24 +63,31 @@ stop_box() { kill -TERM "$EDGED_PID" 2>/dev/null || true; wait "$EDGED_PID" 2>/d
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_cmd() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || { log "failed: $*"; return 1; }; t1=$(now); echo "$t1 - $t0" | bc -l; }
+# CPU time (user + system, clock ticks) a server process has used so far: less noisy than wall time on a busy box.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
 
 # ---- 1. receive ------------------------------------------------------------------------------------
 receive_case() { # NAME DIR
   local name=$1 dir=$2 b; b=$(bytes "$dir")
-  local scp_port=$((BASE + 5)) box_times=() scp_times=()
+  local scp_port=$((BASE + 5)) box_times=() scp_times=() scp_cpu=0 box_cpu=0 c0
   TLS_DIR="$PKI/ec" LOG_DIR="$WORK/logs" bash "$PEERS/dicom/scp-start.sh" storescp "$scp_port" "$WORK/rx" >/dev/null 2>&1
   local scp_pid; scp_pid=$(cat "$WORK/logs/storescp-$scp_port.pid"); PIDS+=("$scp_pid")
   start_box "$SITE/edge.json" "$WORK/box-$name.log"
   for _ in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/rx"/*
+    c0=$(cpu_ticks "$scp_pid")
     scp_times+=("$(time_cmd storescu -aet MODALITY1 -aec STORESCP +tls "$PKI/ec/client.key" "$PKI/ec/client.crt" +cf "$PKI/ec/ca.crt" 127.0.0.1 "$scp_port" +sd "$dir")")
+    scp_cpu=$((scp_cpu + $(cpu_ticks "$scp_pid") - c0)); c0=$(cpu_ticks "$EDGED_PID")
     box_times+=("$(time_cmd storescu -aet CT01 -aec EDGE +tls "$CT_KEY" "$CT_CRT" +cf "$CA" 127.0.0.1 "$((BASE + 1))" +sd "$dir")")
+    box_cpu=$((box_cpu + $(cpu_ticks "$EDGED_PID") - c0))
   done
   stop_box; kill -TERM "$scp_pid" 2>/dev/null || true
   local ts tb; ts=$(printf '%s\n' "${scp_times[@]}" | median); tb=$(printf '%s\n' "${box_times[@]}" | median)
   local rs rb ratio; rs=$(echo "$b / $ts / 1000000" | bc -l); rb=$(echo "$b / $tb / 1000000" | bc -l); ratio=$(echo "$rb / $rs" | bc -l)
-  printf 'receive %-10s storescp %7.1f MB/s   box %7.1f MB/s   ratio %.2f (target >= 0.80)\n' "$name" "$rs" "$rb" "$ratio"
-  echo "\"receive-$name\": {\"storescpMBps\": $rs, \"boxMBps\": $rb, \"ratio\": $ratio}," >>"$WORK/results.part"
+  local cs cb; cs=$(echo "$scp_cpu / $HZ / ($b * $RUNS / 1000000000)" | bc -l); cb=$(echo "$box_cpu / $HZ / ($b * $RUNS / 1000000000)" | bc -l)
+  printf 'receive %-10s storescp %7.1f MB/s   box %7.1f MB/s   ratio %.2f (target >= 0.80)   CPU s/GB storescp %.2f box %.2f\n' "$name" "$rs" "$rb" "$ratio" "$cs" "$cb"
+  echo "\"receive-$name\": {\"storescpMBps\": $rs, \"boxMBps\": $rb, \"ratio\": $ratio, \"storescpCpuSecondsPerGB\": $cs, \"boxCpuSecondsPerGB\": $cb}," >>"$WORK/results.part"
 }
 log "receive: $N_SMALL x 512 KB and $N_BIG x $BIG over TLS, $RUNS run(s) each"
 : >"$WORK/results.part"

@@ -79,10 +79,13 @@ export class PacsForwarder implements OutboxSender {
         },
       }));
       const outcomes = await this.#o.transport(items, signal);
-      for (const [i, { index, instance }] of toSend.entries()) {
-        const outcome = outcomes[i] ?? { error: new EdgeError('EDGE_OUTBOX_SENDER_FAILED', 'no outcome'), reachedPeer: false };
-        results[index] = await this.#settle(instance, outcome);
-      }
+      // Settled together: their spool removals share one synced database batch.
+      await Promise.all(
+        toSend.map(async ({ index, instance }, i) => {
+          const outcome = outcomes[i] ?? { error: new EdgeError('EDGE_OUTBOX_SENDER_FAILED', 'no outcome'), reachedPeer: false };
+          results[index] = await this.#settle(instance, outcome);
+        }),
+      );
     }
     return results.map((r) => r ?? { outcome: 'retry', error: outboxError('EDGE_OUTBOX_SENDER_FAILED', 'not attempted') });
   }

@@ -3,7 +3,7 @@
 // answered only once the spool committed it durably. A full spool or file system answers 0xA700.
 import { Tag } from '../core/dataset.ts';
 import { isEdgeError } from '../core/errors.ts';
-import type { InstanceSpool, SpoolCommitResult, SpoolWriter } from '../core/instance-spool.ts';
+import type { InstanceSpool, SpoolCommitResult, SpooledInstanceMeta, SpoolWriter } from '../core/instance-spool.ts';
 import type { Logger } from '../core/log.ts';
 import { DataSetWalker } from './dataset-walker.ts';
 import { CommandField, Status } from './dimse-command.ts';
@@ -19,6 +19,10 @@ export type StorageEvent =
       readonly sopClassUid: string;
       readonly sopInstanceUid: string;
       readonly studyInstanceUid: string | undefined;
+      /** From the data set's header, for the audit trail only (never logged). */
+      readonly accessionNumber: string | undefined;
+      readonly patientId: string | undefined;
+      readonly issuerOfPatientId: string | undefined;
       readonly bytes: number;
       readonly replaced: boolean;
       readonly messageId: number;
@@ -49,7 +53,9 @@ class StoreSink implements DataSetSink {
   #aborted = false;
 
   constructor(transferSyntax: string, writer: SpoolWriter | undefined, refusal: string | undefined) {
-    this.walker = new DataSetWalker(transferSyntax, [Tag.SOPClassUID, Tag.SOPInstanceUID, Tag.StudyInstanceUID]);
+    this.walker = new DataSetWalker(transferSyntax, [
+      Tag.SOPClassUID, Tag.SOPInstanceUID, Tag.StudyInstanceUID, Tag.AccessionNumber, Tag.PatientID, Tag.IssuerOfPatientID,
+    ]);
     this.writer = writer;
     this.refusal = refusal;
   }
@@ -142,6 +148,7 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
       sopInstanceUid,
       transferSyntaxUid: request.transferSyntax,
       callingAeTitle: exchange.association.callingAeTitle,
+      ...headerIdentifiers(inDataSet),
     });
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
@@ -159,6 +166,9 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
     sopClassUid,
     sopInstanceUid,
     studyInstanceUid: inDataSet.get(Tag.StudyInstanceUID),
+    accessionNumber: inDataSet.get(Tag.AccessionNumber),
+    patientId: inDataSet.get(Tag.PatientID),
+    issuerOfPatientId: inDataSet.get(Tag.IssuerOfPatientID),
     bytes: result.instance.bytes,
     replaced: result.replaced,
     messageId,
@@ -169,4 +179,22 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
   await respond(Status.Success).catch((err: unknown) => {
     exchange.logger.info('dicom.cstore.response-not-sent', { code: isEdgeError(err) ? err.code : 'unexpected' });
   });
+}
+
+/** Identifiers from the header that the forward's audit record names (absent or empty ones left out). */
+function headerIdentifiers(values: ReadonlyMap<number, string>): Pick<SpooledInstanceMeta, 'studyInstanceUid' | 'accessionNumber' | 'patientId' | 'issuerOfPatientId'> {
+  const pick = (tag: number): string | undefined => {
+    const v = values.get(tag);
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const studyInstanceUid = pick(Tag.StudyInstanceUID);
+  const accessionNumber = pick(Tag.AccessionNumber);
+  const patientId = pick(Tag.PatientID);
+  const issuerOfPatientId = pick(Tag.IssuerOfPatientID);
+  return {
+    ...(studyInstanceUid === undefined ? {} : { studyInstanceUid }),
+    ...(accessionNumber === undefined ? {} : { accessionNumber }),
+    ...(patientId === undefined ? {} : { patientId }),
+    ...(issuerOfPatientId === undefined ? {} : { issuerOfPatientId }),
+  };
 }

@@ -6,28 +6,76 @@
 //
 // Each file has its own key, HKDF(data key, salt, file id), so a chunk counter is a safe nonce. Every
 // chunk authenticates the header, its index and whether it is the terminator: reordered, truncated,
-// spliced or re-keyed files fail to open. The writer encrypts each fragment as it arrives (no
-// reassembly copy) and writes in large vectored writes; the reader decrypts one chunk at a time.
+// spliced or re-keyed files fail to open. The reader decrypts one chunk at a time.
+//
+// Memory and speed of the writer (measured, see docs/storage.md): ciphertext is copied into reused
+// 1 MiB write buffers (at most two per file: one filling, one being written), so what a 200 MB object
+// leaves behind is short-lived garbage only; a minor GC every few MiB spooled frees that garbage (V8
+// would otherwise keep ~100 MB of dead socket/cipher buffers until its external-memory heuristics fire,
+// because big byte streams create too few JS objects to fill the young generation). File data of a
+// large object is fdatasynced in the background every EARLY_SYNC_BYTES while it is still arriving, so
+// the final flush only covers the tail.
 import { Buffer } from 'node:buffer';
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { CipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
+import type { CipherGCM, KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { EdgeError } from '../core/errors.ts';
 import type { DataKeyRing } from '../core/keys.ts';
 
 const MAGIC = Buffer.from('EDGESPL1', 'latin1');
 export const SPOOL_HEADER_BYTES = 64;
 const TAG_BYTES = 16;
-/** Plaintext bytes per chunk: large enough that per-chunk cipher setup is noise (AES-GCM ~600 MB/s). */
+/** Plaintext bytes per chunk: large enough that per-chunk cipher setup is noise. */
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
-/** Gather this much ciphertext before one vectored write. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Above this much unwritten ciphertext the writer asks its feeder to wait. */
-const BACKPRESSURE_BYTES = 8 * 1024 * 1024;
+/** One write buffer: ciphertext is gathered here, then written with one positional write. */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Write buffers a file may hold; with both in use the feeder is asked to wait. */
+const WRITE_BUFFERS_PER_FILE = 2;
+/** Idle write buffers kept for the next files (shared by all associations). */
+const FREE_BUFFERS_KEPT = 4;
+/** Start a background fdatasync after this much new file data (large objects only). */
+export const EARLY_SYNC_BYTES = 16 * 1024 * 1024;
+/** Spooled bytes between two minor GCs. */
+const YOUNG_GC_BYTES = 4 * 1024 * 1024;
 
-function fileKey(dataKey: Uint8Array, salt: Uint8Array, fileId: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', dataKey, salt, Buffer.concat([Buffer.from('imaging-edge spool v1'), fileId]), 32));
+const freeBuffers: Buffer[] = [];
+
+function takeBuffer(): Buffer {
+  return freeBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES);
+}
+
+function returnBuffer(b: Buffer): void {
+  if (freeBuffers.length < FREE_BUFFERS_KEPT) freeBuffers.push(b);
+}
+
+// The garbage of a streamed object (TLS records, PDU bodies, cipher output) is young and dies at once,
+// but V8 frees young array buffers only at a scavenge, and a scavenge comes when the young generation
+// fills with JS objects, which a byte stream barely allocates. `gc` exists only in a context created
+// after --expose-gc; the main context is unaffected.
+let minorGc: (() => void) | undefined;
+let sinceGc = 0;
+function noteSpooled(bytes: number): void {
+  sinceGc += bytes;
+  if (sinceGc < YOUNG_GC_BYTES) return;
+  sinceGc = 0;
+  if (minorGc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+      minorGc = () => gc({ type: 'minor' });
+    } catch {
+      minorGc = () => undefined;
+    }
+  }
+  minorGc();
+}
+
+/** One KeyObject per file: a raw key would be re-imported for every 1 MiB chunk's cipher. */
+function fileKey(dataKey: Uint8Array, salt: Uint8Array, fileId: Uint8Array): KeyObject {
+  return createSecretKey(Buffer.from(hkdfSync('sha256', dataKey, salt, Buffer.concat([Buffer.from('imaging-edge spool v1'), fileId]), 32)));
 }
 
 function nonceFor(index: number): Buffer {
@@ -56,60 +104,84 @@ export function spoolWriteError(err: unknown): EdgeError {
   return new EdgeError('EDGE_STORE_WRITE_FAILED', 'spool file write failed', { cause: err, detail: { errno: (err as NodeJS.ErrnoException).code ?? 'unknown' } });
 }
 
+/** An empty spool file, open for writing, named by its file id. */
+export interface SpoolFileSlot {
+  readonly fileId: Buffer;
+  readonly path: string;
+  readonly fh: FileHandle;
+}
+
+/** Create an empty spool file (exclusively, mode 0600) at `dir/<random file id>`. */
+export async function createSpoolFileSlot(dir: string): Promise<SpoolFileSlot> {
+  const fileId = randomBytes(16);
+  const path = `${dir}/${fileId.toString('hex')}`;
+  try {
+    return { fileId, path, fh: await open(path, 'wx', 0o600) };
+  } catch (err) {
+    throw spoolWriteError(err);
+  }
+}
+
 export class SpoolFileWriter {
   readonly fileId: string;
   readonly path: string;
   readonly #fh: FileHandle;
   readonly #header: Buffer;
-  readonly #key: Buffer;
+  readonly #key: KeyObject;
   readonly #chunkBytes: number;
   readonly #maxBytes: number;
   #cipher: CipherGCM;
   #index = 0;
   #chunkFill = 0;
   #plainBytes = 0;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  /** The buffer being filled (undefined until needed) and how much of it is filled. */
+  #buf: Buffer | undefined;
+  #fill = 0;
+  /** Buffers handed to this file (filling + being written). */
+  #held = 0;
+  /** File offset of the next submitted buffer. */
   #position = 0;
-  #writing: Promise<void> | undefined;
+  /** Writes run one after another, in order. */
+  #writes: Promise<void> = Promise.resolve();
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
   #error: EdgeError | undefined;
   #waiters: Array<() => void> = [];
   #closed = false;
 
-  private constructor(fh: FileHandle, path: string, fileId: Buffer, header: Buffer, key: Buffer, chunkBytes: number, maxBytes: number) {
-    this.#fh = fh;
-    this.path = path;
-    this.fileId = fileId.toString('hex');
+  private constructor(slot: SpoolFileSlot, header: Buffer, key: KeyObject, chunkBytes: number, maxBytes: number) {
+    this.#fh = slot.fh;
+    this.path = slot.path;
+    this.fileId = slot.fileId.toString('hex');
     this.#header = header;
     this.#key = key;
     this.#chunkBytes = chunkBytes;
     this.#maxBytes = maxBytes;
     this.#cipher = this.#newCipher(false);
-    this.#push(header);
+    this.#append(header);
   }
 
   /** Create the file (exclusively, mode 0600) at `dir/<file id>`. */
   static async create(dir: string, keys: DataKeyRing, options: { chunkBytes?: number; maxBytes: number }): Promise<SpoolFileWriter> {
+    const dataKey = keys.dataKey(keys.activeKeyId);
+    if (dataKey === undefined) throw new EdgeError('EDGE_STORE_UNKNOWN_KEY_ID', `active key id ${keys.activeKeyId} is not loaded`);
+    return SpoolFileWriter.open(await createSpoolFileSlot(dir), keys, options);
+  }
+
+  /** Write into an empty file made earlier (its directory entry may already be durable). */
+  static open(slot: SpoolFileSlot, keys: DataKeyRing, options: { chunkBytes?: number; maxBytes: number }): SpoolFileWriter {
     const keyId = keys.activeKeyId;
     const dataKey = keys.dataKey(keyId);
     if (dataKey === undefined) throw new EdgeError('EDGE_STORE_UNKNOWN_KEY_ID', `active key id ${keyId} is not loaded`);
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    const fileId = randomBytes(16);
     const salt = randomBytes(32);
     const header = Buffer.alloc(SPOOL_HEADER_BYTES);
     MAGIC.copy(header, 0);
     header.writeUInt32BE(keyId, 8);
     header.writeUInt32BE(chunkBytes, 12);
     salt.copy(header, 16);
-    fileId.copy(header, 48);
-    const path = `${dir}/${fileId.toString('hex')}`;
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'wx', 0o600);
-    } catch (err) {
-      throw spoolWriteError(err);
-    }
-    return new SpoolFileWriter(fh, path, fileId, header, fileKey(dataKey, salt, fileId), chunkBytes, options.maxBytes);
+    slot.fileId.copy(header, 48);
+    return new SpoolFileWriter(slot, header, fileKey(dataKey, salt, slot.fileId), chunkBytes, options.maxBytes);
   }
 
   get plaintextBytes(): number {
@@ -126,17 +198,58 @@ export class SpoolFileWriter {
     return c;
   }
 
-  #push(b: Buffer): void {
-    if (b.length === 0) return;
-    this.#pending.push(b);
-    this.#pendingBytes += b.length;
+  /** Copy bytes into the write buffers, submitting each one that fills. */
+  #append(b: Buffer): void {
+    let at = 0;
+    while (at < b.length) {
+      if (this.#buf === undefined) {
+        this.#buf = takeBuffer();
+        this.#fill = 0;
+        this.#held++;
+      }
+      const n = b.copy(this.#buf, this.#fill, at);
+      this.#fill += n;
+      at += n;
+      if (this.#fill === this.#buf.length) this.#submit();
+    }
   }
 
-  #endChunk(): void {
-    this.#cipher.final();
-    this.#push(this.#cipher.getAuthTag());
-    this.#index++;
-    this.#chunkFill = 0;
+  #submit(): void {
+    const buf = this.#buf;
+    if (buf === undefined || this.#fill === 0) return;
+    const length = this.#fill;
+    const at = this.#position;
+    this.#buf = undefined;
+    this.#fill = 0;
+    this.#position += length;
+    this.#writes = this.#writes.then(async () => {
+      try {
+        if (this.#error === undefined) await writeAll(this.#fh, buf, length, at);
+        this.#unsynced += length;
+        if (this.#unsynced >= EARLY_SYNC_BYTES) this.#startSync();
+      } catch (err) {
+        this.#error ??= spoolWriteError(err);
+      } finally {
+        this.#held--;
+        returnBuffer(buf);
+        this.#release();
+      }
+    });
+  }
+
+  /** Flush what is written so far in the background; the final flush then covers only the tail. */
+  #startSync(): void {
+    if (this.#syncing !== undefined || this.#closed) return;
+    this.#unsynced = 0;
+    this.#syncing = this.#fh.datasync().then(
+      () => {
+        this.#syncing = undefined;
+      },
+      (err: unknown) => {
+        this.#syncing = undefined;
+        this.#error ??= spoolWriteError(err);
+      },
+    );
   }
 
   /** Encrypt and queue a fragment. A returned promise asks the caller to wait (back-pressure). */
@@ -147,11 +260,12 @@ export class SpoolFileWriter {
       this.#error = new EdgeError('EDGE_SPOOL_OBJECT_TOO_LARGE', undefined, { detail: { maxBytes: this.#maxBytes } });
       return undefined;
     }
+    noteSpooled(fragment.length);
     let rest = fragment;
     while (rest.length > 0) {
       const room = this.#chunkBytes - this.#chunkFill;
       const part = rest.length <= room ? rest : rest.subarray(0, room);
-      this.#push(this.#cipher.update(part));
+      this.#append(this.#cipher.update(part));
       this.#chunkFill += part.length;
       rest = rest.subarray(part.length);
       if (this.#chunkFill === this.#chunkBytes) {
@@ -159,67 +273,49 @@ export class SpoolFileWriter {
         this.#cipher = this.#newCipher(false);
       }
     }
-    if (this.#pendingBytes >= WRITE_BATCH_BYTES) this.#flush();
-    if (this.#pendingBytes < BACKPRESSURE_BYTES) return undefined;
+    if (this.#held <= WRITE_BUFFERS_PER_FILE) return undefined;
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  #flush(): void {
-    if (this.#writing !== undefined || this.#pending.length === 0 || this.#error !== undefined) return;
-    const bufs = this.#pending;
-    const bytes = this.#pendingBytes;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    const at = this.#position;
-    this.#position += bytes;
-    this.#writing = writeAll(this.#fh, bufs, at).then(
-      () => {
-        this.#writing = undefined;
-        if (this.#pendingBytes >= WRITE_BATCH_BYTES) this.#flush();
-        this.#release();
-      },
-      (err: unknown) => {
-        this.#writing = undefined;
-        this.#error = spoolWriteError(err);
-        this.#pending = [];
-        this.#pendingBytes = 0;
-        this.#release(true);
-      },
-    );
+  #endChunk(): void {
+    this.#cipher.final();
+    this.#append(this.#cipher.getAuthTag());
+    this.#index++;
+    this.#chunkFill = 0;
   }
 
   #release(all = false): void {
-    if (!all && this.#pendingBytes >= BACKPRESSURE_BYTES) return;
+    if (!all && this.#held > WRITE_BUFFERS_PER_FILE) return;
     const w = this.#waiters;
     this.#waiters = [];
     for (const resolve of w) resolve();
   }
 
-  /** Terminate the stream, write everything, fsync and close. Throws the first write error. */
+  /** Terminate the stream, write everything, fdatasync and close. Throws the first write error. */
   async finish(): Promise<number> {
     if (this.#closed) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'spool file already closed');
-    if (this.#error === undefined) {
-      if (this.#chunkFill > 0) {
-        this.#endChunk();
-      }
-      const last = this.#newCipher(true);
-      last.final();
-      this.#push(last.getAuthTag());
-      while (this.#error === undefined && (this.#writing !== undefined || this.#pending.length > 0)) {
-        if (this.#writing === undefined) this.#flush();
-        await this.#writing;
-      }
-    }
     try {
+      if (this.#error === undefined) {
+        if (this.#chunkFill > 0) this.#endChunk();
+        const last = this.#newCipher(true);
+        last.final();
+        this.#append(last.getAuthTag());
+        this.#submit();
+        await this.#writes;
+        await this.#syncing;
+      }
       if (this.#error !== undefined) throw this.#error;
-      await this.#fh.sync();
+      // fdatasync covers the data and the file size; the directory entry is the spool's business.
+      await this.#fh.datasync();
       return this.#plainBytes;
     } catch (err) {
       throw spoolWriteError(err);
     } finally {
       this.#closed = true;
+      this.#dropBuffer();
       this.#release(true);
-      await this.#fh.close().catch(() => undefined);
+      // Closing is not part of durability: keep it off the acknowledgement's path.
+      void this.#fh.close().catch(() => undefined);
     }
   }
 
@@ -228,31 +324,28 @@ export class SpoolFileWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#error ??= new EdgeError('EDGE_SHUTDOWN', 'spool write abandoned');
+    this.#dropBuffer();
     this.#release(true);
-    await this.#writing?.catch(() => undefined);
+    await this.#writes;
+    await this.#syncing;
     await this.#fh.close().catch(() => undefined);
+  }
+
+  #dropBuffer(): void {
+    if (this.#buf === undefined) return;
+    returnBuffer(this.#buf);
+    this.#buf = undefined;
+    this.#held--;
   }
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
-  let pos = position;
-  let rest = bufs;
-  // writev may write less than asked (signals, quotas); continue where it stopped.
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, pos);
-    pos += bytesWritten;
-    let skip = bytesWritten;
-    const next: Buffer[] = [];
-    for (const b of rest) {
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
-      }
-      next.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-    if (bytesWritten === 0 && next.length > 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-    rest = next;
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  // write may write less than asked (signals, quotas); continue where it stopped.
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, done, length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+    done += bytesWritten;
   }
 }
 

@@ -26,7 +26,7 @@ import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
 import type { LevelOutboxStore, StagedEnqueue } from './outbox-store.ts';
 import { Prefix, type RecordKeys, rangeOf } from './record-keys.ts';
-import { SpoolFileWriter, readSpoolFile, spoolWriteError } from './spool-file.ts';
+import { type SpoolFileSlot, SpoolFileWriter, createSpoolFileSlot, readSpoolFile, spoolWriteError } from './spool-file.ts';
 import type { ValueCodec } from './value-codec.ts';
 
 const SEP = '\u0000';
@@ -44,6 +44,14 @@ export interface SpoolOptions {
   /** Outbox destination that forwards instances (e.g. `pacs`); undefined = keep them (no route). */
   readonly destination: string | undefined;
   readonly logger: Logger;
+  /**
+   * Empty files kept ready, while instances arrive, whose directory entries are already durable (0 = each
+   * instance creates its file and fsyncs the directory before its commit). Saves a directory fsync per
+   * instance. They are made when instances start arriving and removed after `preparedIdleMs` without one.
+   */
+  readonly preparedFiles?: number;
+  /** Idle time after which the prepared files are removed (default 2 s). */
+  readonly preparedIdleMs?: number;
 }
 
 /** The outbox's staging API: entries committed in the same batch as the record. */
@@ -64,6 +72,12 @@ export class Spool implements InstanceSpool, SpoolReader {
   #inflight = 0;
   #dirSync: Promise<void> | undefined;
   #dirSyncAgain: Promise<void> | undefined;
+  /** Prepared files (durable directory entries, no record: removed as orphans if the box restarts). */
+  readonly #prepared: SpoolFileSlot[] = [];
+  #preparing: Promise<void> | undefined;
+  #closed = false;
+  #writers = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(queue: CommitQueue, codec: ValueCodec, ring: DataKeyRing, keys: RecordKeys, options: SpoolOptions, outbox: OutboxStaging | undefined) {
     this.#queue = queue;
@@ -148,13 +162,70 @@ export class Spool implements InstanceSpool, SpoolReader {
     return SpoolFileWriter.create(this.#options.dir, this.#ring, { maxBytes: this.#options.maxObjectBytes });
   }
 
+  /** Internal to InstanceWriter: a prepared file (durable directory entry), or undefined when none is left. */
+  takePreparedFile(): SpoolFileWriter | undefined {
+    const want = this.#options.preparedFiles ?? 0;
+    if (want === 0) return undefined;
+    // Between bursts the spool directory holds only instances: prepared files go after an idle spell.
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => void this.#retirePrepared(), this.#options.preparedIdleMs ?? 2000);
+    this.#idleTimer.unref();
+    const slot = this.#prepared.pop();
+    if (this.#prepared.length * 2 < want) void this.#prepare();
+    if (slot === undefined) return undefined;
+    try {
+      return SpoolFileWriter.open(slot, this.#ring, { maxBytes: this.#options.maxObjectBytes });
+    } catch (err) {
+      void this.removeFile(slot.path);
+      void slot.fh.close().catch(() => undefined);
+      this.#logger.warn('spool.prepared-file-failed', { code: spoolWriteError(err).code });
+      return undefined;
+    }
+  }
+
+  /**
+   * Top up the prepared files: create them, then one directory fsync makes all their entries durable.
+   * Failures (disk full) only mean instances create their own files again; never thrown.
+   */
+  #prepare(): Promise<void> {
+    const want = this.#closed ? 0 : (this.#options.preparedFiles ?? 0);
+    if (this.#preparing !== undefined || this.#prepared.length >= want) return this.#preparing ?? Promise.resolve();
+    this.#preparing = (async () => {
+      const made: SpoolFileSlot[] = [];
+      try {
+        while (made.length + this.#prepared.length < want) made.push(await createSpoolFileSlot(this.#options.dir));
+        await this.#doSyncDir();
+        this.#prepared.push(...made);
+      } catch (err) {
+        for (const slot of made) {
+          await slot.fh.close().catch(() => undefined);
+          await this.removeFile(slot.path);
+        }
+        this.#logger.info('spool.prepare-failed', { code: spoolWriteError(err).code });
+      } finally {
+        this.#preparing = undefined;
+      }
+    })();
+    return this.#preparing;
+  }
+
   addInflight(n: number): void {
     this.#inflight += n;
   }
 
+  /** Instances being received whose writer has not finished (committed, or discarded and removed). */
+  get openWriters(): number {
+    return this.#writers;
+  }
+
+  /** Internal to InstanceWriter. */
+  countWriter(n: 1 | -1): void {
+    this.#writers += n;
+  }
+
   /** Internal to InstanceWriter: the file is synced; make its directory entry durable, then the record. */
-  async commitFile(file: SpoolFileWriter, bytes: number, meta: SpooledInstanceMeta): Promise<SpoolCommitResult> {
-    await this.#syncDir();
+  async commitFile(file: SpoolFileWriter, bytes: number, meta: SpooledInstanceMeta, entryDurable = false): Promise<SpoolCommitResult> {
+    if (!entryDurable) await this.#syncDir();
     const key = this.recordKey(meta.sopInstanceUid);
     const instance: SpooledInstance = {
       key,
@@ -165,6 +236,7 @@ export class Spool implements InstanceSpool, SpoolReader {
       sopInstanceUid: meta.sopInstanceUid,
       transferSyntaxUid: meta.transferSyntaxUid,
       callingAeTitle: meta.callingAeTitle,
+      ...auditIdentifiers(meta),
     };
     const { previous, staged } = await this.#queue.commit(async () => {
       const old = await this.#queue.get(key);
@@ -267,17 +339,40 @@ export class Spool implements InstanceSpool, SpoolReader {
     return s.bavail * s.bsize;
   }
 
+  /** Close and remove the prepared files (they would be removed as orphans at the next start anyway). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    await this.#retirePrepared();
+  }
+
+  /** Resolves once the files being prepared now are ready (tests). */
+  async whenPrepared(): Promise<void> {
+    await this.#preparing;
+  }
+
+  async #retirePrepared(): Promise<void> {
+    await this.#preparing;
+    const slots = this.#prepared.splice(0);
+    for (const slot of slots) {
+      await slot.fh.close().catch(() => undefined);
+      await this.removeFile(slot.path);
+    }
+  }
+
   /** Size on disk of a spool file (tests). */
   async fileSize(fileId: string): Promise<number> {
     return (await stat(join(this.#options.dir, fileId))).size;
   }
 }
 
-/** One instance being received: the file is created on the first fragment's arrival. */
+/** One instance being received: it takes a prepared file, or creates one when none is ready. */
 class InstanceWriter implements SpoolWriter {
   readonly #spool: Spool;
   readonly #file: Promise<SpoolFileWriter>;
   #opened: SpoolFileWriter | undefined;
+  /** A prepared file's directory entry is durable already. */
+  readonly #entryDurable: boolean;
   #early: Uint8Array[] = [];
   #counted = 0;
   #done = false;
@@ -285,6 +380,14 @@ class InstanceWriter implements SpoolWriter {
 
   constructor(spool: Spool) {
     this.#spool = spool;
+    spool.countWriter(1);
+    const prepared = spool.takePreparedFile();
+    this.#entryDurable = prepared !== undefined;
+    if (prepared !== undefined) {
+      this.#opened = prepared;
+      this.#file = Promise.resolve(prepared);
+      return;
+    }
     this.#file = spool.createFile().then(
       (f) => {
         this.#opened = f;
@@ -330,7 +433,7 @@ class InstanceWriter implements SpoolWriter {
     }
     try {
       const bytes = await file.finish();
-      return await this.#spool.commitFile(file, bytes, meta);
+      return await this.#spool.commitFile(file, bytes, meta, this.#entryDurable);
     } catch (err) {
       await this.#spool.removeFile(file.path);
       throw spoolWriteError(err);
@@ -353,8 +456,20 @@ class InstanceWriter implements SpoolWriter {
     }
   }
 
+  /** Called exactly once per writer, when its commit or discard is over. */
   #settle(): void {
+    this.#spool.countWriter(-1);
     this.#spool.addInflight(-this.#counted);
     this.#counted = 0;
   }
+}
+
+/** The optional header identifiers of the meta that are present (kept encrypted, for the audit trail). */
+function auditIdentifiers(meta: SpooledInstanceMeta): Partial<SpooledInstanceMeta> {
+  const out: { -readonly [K in keyof SpooledInstanceMeta]?: SpooledInstanceMeta[K] } = {};
+  for (const k of ['studyInstanceUid', 'accessionNumber', 'patientId', 'issuerOfPatientId'] as const) {
+    const v = meta[k];
+    if (v !== undefined && v !== '') out[k] = v;
+  }
+  return out;
 }

@@ -45,6 +45,7 @@ export async function openTestSpool(dataDir: string, options: Partial<SpoolOptio
     ring,
     spoolDir,
     async close() {
+      await spool.close();
       await queue.drain();
       await db.close();
     },
