@@ -14,6 +14,7 @@ import { ALLOWED_CALLING_AE, startTestListener, TEST_AE_TITLE } from './testing/
 import { TransferSyntax } from './transfer-syntax.ts';
 import { verificationService } from './verification-service.ts';
 import { freePort } from '../../test/support/processes.ts';
+import { PEERS } from '../../test/support/paths.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 let workDir = '';
@@ -23,7 +24,7 @@ let pki: TestPki;
 test.before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'edge-forward-'));
   pki = await makeTestPki(join(workDir));
-  const r = await runPeer('bash', ['/work/shared/peers/dicom/gen-dicom.sh', join(workDir, 'ct'), '12', '64x64'], 60_000);
+  const r = await runPeer('bash', [`${PEERS}/dicom/gen-dicom.sh`, join(workDir, 'ct'), '12', '64x64'], 60_000);
   if (r.code !== 0) throw new Error(r.stderr);
   files = (await readdir(join(workDir, 'ct'))).map((f) => join(workDir, 'ct', f)).sort();
 });
@@ -114,14 +115,14 @@ for (const mode of ['plain', 'tls'] as const) {
 
 async function startOrthancOn(dir: string, dicomPort: number, tlsDir?: string): Promise<Orthanc> {
   const http = await freePort();
-  const r = await runPeer('env', [...(tlsDir === undefined ? [] : [`TLS_DIR=${tlsDir}`]), 'bash', '/work/shared/peers/orthanc/orthanc-start.sh', String(http), String(dicomPort), dir], 60_000);
+  const r = await runPeer('env', [...(tlsDir === undefined ? [] : [`TLS_DIR=${tlsDir}`]), 'bash', `${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicomPort), dir], 60_000);
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
   const pid = r.stdout.trim().split('\n').pop() ?? '';
   return {
     http,
     dicom: dicomPort,
     async stop() {
-      await runPeer('bash', ['/work/shared/peers/lib/stop.sh', pid]);
+      await runPeer('bash', [`${PEERS}/lib/stop.sh`, pid]);
     },
     async sopInstanceUids() {
       const res = await fetch(`http://127.0.0.1:${http}/instances?expand`);

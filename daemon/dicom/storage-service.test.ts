@@ -17,6 +17,7 @@ import { runPeer } from './testing/run-peer.ts';
 import { ALLOWED_CALLING_AE, startTestListener, TEST_AE_TITLE } from './testing/test-listener.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 import { verificationService } from './verification-service.ts';
+import { PEERS } from '../../test/support/paths.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const MR = '1.2.840.10008.5.1.4.1.1.4';
@@ -26,7 +27,7 @@ let files: string[] = [];
 
 test.before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'edge-storage-'));
-  const r = await runPeer('bash', ['/work/shared/peers/dicom/gen-dicom.sh', join(workDir, 'ct'), '6', '64x64'], 60_000);
+  const r = await runPeer('bash', [`${PEERS}/dicom/gen-dicom.sh`, join(workDir, 'ct'), '6', '64x64'], 60_000);
   if (r.code !== 0) throw new Error(r.stderr);
   files = (await readdir(join(workDir, 'ct'))).map((f) => join(workDir, 'ct', f)).sort();
 });
@@ -49,7 +50,7 @@ const storagePolicy: AssociationPolicy = (rq) =>
 async function withScp(
   t: { teardown(fn: () => Promise<void>): void },
   spoolOptions: Parameters<typeof openTestSpool>[1] = {},
-): Promise<{ port: number; s: TestSpool; events: StorageEvent[] }> {
+): Promise<{ port: number; s: TestSpool; events: StorageEvent[]; associations: () => number }> {
   const dir = await mkdtemp(join(workDir, 'site-'));
   const s = await openTestSpool(dir, spoolOptions);
   const events: StorageEvent[] = [];
@@ -62,7 +63,7 @@ async function withScp(
     await l.listener.stop(1000);
     await s.close();
   });
-  return { port: l.port, s, events };
+  return { port: l.port, s, events, associations: () => l.listener.associationCount };
 }
 
 const storescu = (port: number, paths: string[], extra: string[] = []) =>
@@ -131,11 +132,12 @@ test('truncated data set (ends inside an element): 0xC000, nothing spooled, the 
 });
 
 test('connection dropped in the middle of a data set: nothing spooled, no file left behind', async (t) => {
-  const { port, s } = await withScp(t);
+  const { port, s, associations } = await withScp(t);
   const p10 = splitPart10(await readFile(files[0]!));
   await rawStore(port, CT, TransferSyntax.ExplicitVRLittleEndian, p10.dataSet.subarray(0, 3000), false, p10.sopInstanceUid, true);
-  // Wait until the abandoned file is gone.
-  for (let i = 0; i < 100 && (await spoolFiles(s)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  // Wait until the association is over and its writer has finished (its file is created asynchronously,
+  // so "no file yet" right after the drop is not "no file left").
+  for (let i = 0; i < 100 && (associations() > 0 || s.spool.openWriters > 0); i++) await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(await spoolFiles(s), []);
   t.is(s.spool.usage().instances, 0);
 });
@@ -242,7 +244,7 @@ test('disk-full spool (20 MB tmpfs): 0xA700, no partial object, what was acknowl
     await runPeer('umount', [mnt]);
   });
   const big = join(workDir, 'big');
-  const g = await runPeer('bash', ['/work/shared/peers/dicom/gen-dicom.sh', big, '12', '1024x1024'], 60_000);
+  const g = await runPeer('bash', [`${PEERS}/dicom/gen-dicom.sh`, big, '12', '1024x1024'], 60_000);
   t.is(g.code, 0, g.stderr);
   const bigFiles = (await readdir(big)).map((f) => join(big, f)).sort();
   const { port, s } = await withScp(t, { dir: join(mnt, 'spool'), minFreeBytes: 0 });

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { AckCode, buildAck, newControlId } from './ack.ts';
 import { parseHl7Message, parseMessageHeader } from './message.ts';
+import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
-const fixture = (name: string): Buffer => readFileSync(`/work/shared/fixtures/hl7/${name}`);
+const fixture = (name: string): Buffer => readFileSync(join(HL7_FIXTURES, name));
 
 test('AA: swapped sender/receiver, new control id, ACK^trigger^ACK, copies MSH-11/12/18', (t) => {
   const req = parseHl7Message(fixture('orm-o01-new-ct.hl7'));

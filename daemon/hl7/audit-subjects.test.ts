@@ -1,10 +1,12 @@
+import { join } from 'node:path';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { auditSubjects } from './audit-subjects.ts';
 import { mapMessage } from './mapping.ts';
 import { parseHl7Message } from './message.ts';
+import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
-const fixture = (name: string) => parseHl7Message(readFileSync(`/work/shared/fixtures/hl7/${name}`));
+const fixture = (name: string) => parseHl7Message(readFileSync(join(HL7_FIXTURES, name)));
 const mapped = (name: string) => {
   const message = fixture(name);
   const r = mapMessage(message, { receivedAt: 0, newStudyInstanceUid: () => '2.25.42' });

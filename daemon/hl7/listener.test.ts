@@ -14,9 +14,10 @@ import type { Hl7ListenerEvent, Hl7ListenerOptions } from './listener.ts';
 import { parseHl7Message } from './message.ts';
 import type { Hl7Message } from './message.ts';
 import { encodeMllpFrame, MllpDecoder } from './mllp-framing.ts';
+import { PEERS, HL7_FIXTURES } from '../../test/support/paths.ts';
 
 const run = promisify(execFile);
-const fixture = (name: string): Buffer => readFileSync(`/work/shared/fixtures/hl7/${name}`);
+const fixture = (name: string): Buffer => readFileSync(join(HL7_FIXTURES, name));
 
 /** Test double of the OrderRepository port: dedupes by sender+control id, can be slowed or failed. */
 class InMemoryOrderRepositoryForTests implements OrderRepository {
@@ -45,7 +46,7 @@ const pem = (name: string): Buffer => readFileSync(join(pki, 'ec', name));
 
 test.before(async () => {
   pki = mkdtempSync(join(tmpdir(), 'hl7-pki-'));
-  await run('/work/shared/peers/dicom/make-pki.sh', [pki], { timeout: 60_000 });
+  await run(`${PEERS}/dicom/make-pki.sh`, [pki], { timeout: 60_000 });
 });
 test.after.always(() => {
   if (pki !== '') rmSync(pki, { recursive: true, force: true });
@@ -370,7 +371,7 @@ test.serial('real peer: python-hl7 mllp_send through a socat TLS client proxy', 
     writeFileSync(file, Buffer.concat(['orm-o01-new-ct.hl7', 'adt-a08-update.hl7'].map((n) => encodeMllpFrame(fixture(n)))));
     const { stdout } = await run(
       'timeout',
-      ['30', '/work/shared/peers/hl7/mllp-send-tls.sh', '127.0.0.1', String(h.port), join(pki, 'ec'), '-f', file],
+      ['30', `${PEERS}/hl7/mllp-send-tls.sh`, '127.0.0.1', String(h.port), join(pki, 'ec'), '-f', file],
       { env: { ...process.env, TMPDIR: dir, PATH: `/usr/bin:${process.env.PATH ?? ''}` }, timeout: 40_000 },
     );
     t.is(stdout.match(/MSA\|AA/g)?.length, 2);

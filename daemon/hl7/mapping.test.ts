@@ -1,11 +1,13 @@
+import { join } from 'node:path';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import type { Order, OrderCommand } from '../core/order.ts';
 import { checkMessageType, generateStudyInstanceUid, mapMessage } from './mapping.ts';
 import type { MappingResult } from './mapping.ts';
 import { parseHl7Message } from './message.ts';
+import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
-const fixture = (name: string): Buffer => readFileSync(`/work/shared/fixtures/hl7/${name}`);
+const fixture = (name: string): Buffer => readFileSync(join(HL7_FIXTURES, name));
 const ctx = { receivedAt: 1_764_000_000_000, newStudyInstanceUid: () => '2.25.1' };
 const map = (bytes: Buffer): MappingResult => {
   const m = parseHl7Message(bytes);

@@ -1,10 +1,12 @@
+import { join } from 'node:path';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { isEdgeError } from '../core/errors.ts';
 import { Hl7Charset } from './charset.ts';
 import { escapeHl7, parseHl7Message, unescapeHl7, DEFAULT_ENCODING } from './message.ts';
+import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
-const fixture = (name: string): Buffer => readFileSync(`/work/shared/fixtures/hl7/${name}`);
+const fixture = (name: string): Buffer => readFileSync(join(HL7_FIXTURES, name));
 const msg = (s: string): Buffer => Buffer.from(s.replaceAll('\n', '\r'), 'latin1');
 
 test('MSH fields keep their standard numbers', (t) => {

@@ -2,8 +2,9 @@ import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isEdgeError } from '../core/errors.ts';
 import { encodeMllpFrame, MllpDecoder } from './mllp-framing.ts';
+import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
-const FIXTURES = '/work/shared/fixtures/hl7/';
+const FIXTURES = `${HL7_FIXTURES}/`;
 const fixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.hl7'))
   .map((f) => readFileSync(FIXTURES + f));

@@ -21,8 +21,8 @@ import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid } from '../support/mpps-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { PEERS } from '../support/paths.ts';
 
-const PEERS = '/work/shared/peers';
 const N = 7301;
 const ACCESSION = `ACC${N}`;
 const PATIENT = { id: `PID${N}`, issuer: 'GENHOSP' };

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { PEERS } from '../support/paths.ts';
 
-const PEERS = '/work/shared/peers';
 let work = '';
 let files: string[] = [];
 const uidOf = new Map<string, string>();

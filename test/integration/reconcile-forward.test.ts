@@ -15,8 +15,8 @@ import { openStore } from '../../daemon/store/index.ts';
 import { mllpSend, msa, ormNew } from '../support/hl7-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { PEERS } from '../support/paths.ts';
 
-const PEERS = '/work/shared/peers';
 const OLD_NAME = 'TEST^PATIENT1';
 const NEW_NAME = 'CORRECTED^NAME^Q';
 let work = '';

@@ -16,8 +16,8 @@ import { stowTransport } from '../../daemon/dicom/stow-client.ts';
 import { splitPart10 } from '../../daemon/dicom/testing/part10.ts';
 import { freePort, run, Supervised } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { PEERS } from '../support/paths.ts';
 
-const PEERS = '/work/shared/peers';
 const TOKEN = 'stow-test-token-0123456789';
 let work = '';
 let files: string[] = [];

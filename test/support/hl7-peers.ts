@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { Supervised, freePort, run } from './processes.ts';
+import { HL7_FIXTURES } from './paths.ts';
 
 export interface ClientTls {
   readonly certFile: string;
@@ -64,7 +65,7 @@ async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
 }
 
 export async function fixture(name: string): Promise<Buffer> {
-  return readFile(join(import.meta.dirname, '../../../shared/fixtures/hl7', name));
+  return readFile(join(HL7_FIXTURES, name));
 }
 
 /** A minimal MLLP/TLS client: send a frame, wait for one ACK frame. */

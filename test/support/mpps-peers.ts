@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dimse from 'dcmjs-dimse';
 import { Supervised, freePort } from './processes.ts';
+import { PEERS } from './paths.ts';
 
 const { Client, Dataset } = dimse;
 const { NCreateRequest, NSetRequest } = dimse.requests;
@@ -153,7 +154,7 @@ export class RisReceiver {
   /** Start (again) on the same port; `args` replace the receiver's options for this run (e.g. --ack-code AE). */
   async start(args: readonly string[] = this.#args): Promise<void> {
     if (this.#backendPort === 0) this.#backendPort = await freePort();
-    this.#backend = new Supervised('/usr/bin/python3', ['/work/shared/peers/hl7/mllp-ack-server.py', String(this.#backendPort), '--log', this.logFile, ...args]);
+    this.#backend = new Supervised('/usr/bin/python3', [`${PEERS}/hl7/mllp-ack-server.py`, String(this.#backendPort), '--log', this.logFile, ...args]);
     await this.#backend.waitForLine((l) => l.startsWith('READY'), 10_000);
     this.#front = new Supervised('socat', [
       `OPENSSL-LISTEN:${this.port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert=${this.#pki.certFile},key=${this.#pki.keyFile},cafile=${this.#pki.caFile},verify=1,openssl-min-proto-version=TLS1.2`,

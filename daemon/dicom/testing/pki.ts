@@ -1,4 +1,4 @@
-// Test support: a throwaway PKI per test run (ECDSA P-256), following /work/shared/peers/dicom/make-pki.sh.
+// Test support: a throwaway PKI per test run (ECDSA P-256), following test/peers/dicom/make-pki.sh.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runPeer } from './run-peer.ts';
