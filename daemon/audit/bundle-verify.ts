@@ -1,12 +1,15 @@
 // Verifies a bundle with nothing but the file (and optionally the central team's copy of the site CA and
 // the previous bundle): signature and signer, manifest, file digests, the hash chain record by record,
 // and contiguity with the previous bundle. Runs on a workstation: no store, no TPM, no daemon.
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, hash as sha256Once } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { isEdgeError } from '../core/errors.ts';
 import { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
+import { chainLinkOfBytes } from './chain-line.ts';
 import { verifyDetached } from './cms.ts';
+import type { DigestJob, DigestResult } from './file-digest-worker.ts';
 import { type TarEntry, readEntry, readTarIndex } from './tar.ts';
 
 export interface BundleProblem {
@@ -54,12 +57,159 @@ export async function readManifest(path: string): Promise<BundleManifest> {
   return JSON.parse((await readEntry(path, entry)).toString('utf8')) as BundleManifest;
 }
 
-async function digestOf(path: string, entry: TarEntry): Promise<string> {
-  const hash = createHash('sha256');
-  if (entry.size > 0) {
-    for await (const chunk of createReadStream(path, { start: entry.offset, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+/** Entries this large are hashed in a worker thread, alongside the chain check on this one. */
+const WORKER_DIGEST_BYTES = 16 * 1024 * 1024;
+const READ_CHUNK = 4 * 1024 * 1024;
+
+async function digestOf(path: string, entry: TarEntry): Promise<{ sha256: string; bytes: number }> {
+  if (entry.size >= WORKER_DIGEST_BYTES) {
+    const job: DigestJob = { path, offset: entry.offset, size: entry.size };
+    const worker = new Worker(new URL('./file-digest-worker.ts', import.meta.url), { workerData: job });
+    try {
+      const result = await new Promise<DigestResult>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`digest worker exited (${code})`)));
+      });
+      if ('error' in result) throw new Error(result.error);
+      return result;
+    } finally {
+      await worker.terminate();
+    }
   }
-  return hash.digest('hex');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  if (entry.size > 0) {
+    for await (const chunk of createReadStream(path, { start: entry.offset, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Where the record-by-record check stands. */
+interface ChainState {
+  lineNo: number;
+  prevHash: string;
+  expectedSeq: number;
+  chainBroken: boolean;
+}
+
+type Bad = (line: number, seq: number | undefined, what: string, text: string) => void;
+
+/**
+ * One line, checked in full (JSON parse): the reference behaviour, and what names each kind of damage.
+ * Lines on the fast path below get the same verdict; any doubt sends them here.
+ */
+function checkLine(line: string, st: ChainState, manifest: BundleManifest, bad: Bad): void {
+  let rec: { seq?: unknown; prevHash?: unknown };
+  try {
+    rec = JSON.parse(line) as { seq?: unknown; prevHash?: unknown };
+  } catch {
+    bad(st.lineNo, undefined, 'not valid JSON (edited?)', line);
+    st.chainBroken = true;
+    return;
+  }
+  const seq = typeof rec.seq === 'number' ? rec.seq : undefined;
+  if (seq !== st.expectedSeq) {
+    bad(st.lineNo, seq, seq !== undefined && seq > st.expectedSeq ? `expected seq ${st.expectedSeq}: record(s) deleted` : `expected seq ${st.expectedSeq}: records out of order or edited`, line);
+    st.chainBroken = true;
+    return;
+  }
+  if (rec.prevHash !== st.prevHash) {
+    bad(st.lineNo, seq, st.lineNo === 1
+      ? 'prevHash does not match the manifest\'s previousHash'
+      : `prevHash does not match the hash of line ${st.lineNo - 1}: line ${st.lineNo - 1} or this record was altered`, line);
+    st.chainBroken = true;
+    return;
+  }
+  st.prevHash = createHash('sha256').update(line, 'utf8').digest('hex');
+  if (st.lineNo === 1 && st.prevHash !== manifest.firstHash) {
+    bad(st.lineNo, seq, 'hash differs from the signed manifest\'s firstHash (altered, or the chain was re-hashed)', line);
+    st.chainBroken = true;
+    return;
+  }
+  st.expectedSeq++;
+}
+
+/**
+ * records.jsonl, record by record, from the bytes: a line that starts canonically, links to the line
+ * before and hashes as expected is accepted without a JSON parse (the hash chain, anchored in the signed
+ * manifest, already proves the device wrote those exact bytes). At the first doubt the line before and
+ * this one are checked again in full, so the report names the same place and damage as a full check.
+ */
+async function checkRecords(path: string, entry: TarEntry, manifest: BundleManifest, bad: Bad): Promise<{ st: ChainState; sha256: string; bytes: number }> {
+  const st: ChainState = { lineNo: 0, prevHash: manifest.previousHash, expectedSeq: manifest.range.fromSeq, chainBroken: false };
+  const hash = createHash('sha256');
+  let bytes = 0;
+  // The last line accepted on the fast path and the state before it, to re-check it in full.
+  let last: { buf: Buffer; start: number; end: number; before: ChainState } | undefined;
+  const onLine = (buf: Buffer, start: number, end: number): void => {
+    st.lineNo++;
+    if (st.chainBroken) return;
+    const link = chainLinkOfBytes(buf, start, end);
+    if (link !== undefined && link.seq === st.expectedSeq && buf.toString('latin1', link.prevHashAt, link.prevHashAt + 64) === st.prevHash) {
+      const h = sha256Once('sha256', buf.subarray(start, end), 'hex');
+      if (st.lineNo !== 1 || h === manifest.firstHash) {
+        last = { buf, start, end, before: { ...st } };
+        st.prevHash = h;
+        st.expectedSeq++;
+        return;
+      }
+    }
+    recheck(buf, start, end);
+  };
+  /** The line before (if it took the fast path) and this one, in full, from the state before the former. */
+  const recheck = (buf: Buffer, start: number, end: number): void => {
+    const lineNo = st.lineNo;
+    if (last !== undefined) {
+      const prev = last;
+      last = undefined;
+      Object.assign(st, prev.before);
+      checkLine(prev.buf.toString('utf8', prev.start, prev.end), st, manifest, bad);
+      st.lineNo = lineNo;
+      if (st.chainBroken) return;
+    }
+    checkLine(buf.toString('utf8', start, end), st, manifest, bad);
+  };
+  const fh = await open(path, 'r');
+  try {
+    let carry = Buffer.alloc(0);
+    for (let done = 0; done < entry.size;) {
+      const want = Math.min(READ_CHUNK, entry.size - done);
+      const buf = Buffer.allocUnsafe(carry.length + want);
+      carry.copy(buf, 0);
+      const { bytesRead } = await fh.read(buf, carry.length, want, entry.offset + done);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(carry.length, carry.length + bytesRead));
+      bytes += bytesRead;
+      done += bytesRead;
+      const end = carry.length + bytesRead;
+      let from = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, from);
+        if (nl === -1 || nl >= end) break;
+        // CRLF counts as one line break (as readline does): a file whose line ends were converted fails
+        // on its digest, with the chain itself intact.
+        onLine(buf, from, nl > from && buf[nl - 1] === 13 ? nl - 1 : nl);
+        from = nl + 1;
+      }
+      carry = buf.subarray(from, end);
+    }
+    if (carry.length > 0) onLine(carry, 0, carry.length);
+  } finally {
+    await fh.close();
+  }
+  if (!st.chainBroken && last !== undefined && (st.expectedSeq - 1 !== manifest.range.toSeq || st.prevHash !== manifest.lastHash)) {
+    // The tail is about to fail: check the last line in full first, as a full check would have.
+    const lineNo = st.lineNo;
+    const prev = last;
+    Object.assign(st, prev.before);
+    checkLine(prev.buf.toString('utf8', prev.start, prev.end), st, manifest, bad);
+    st.lineNo = lineNo;
+  }
+  return { st, sha256: hash.digest('hex'), bytes };
 }
 
 export async function verifyBundle(path: string, options: VerifyOptions = {}): Promise<BundleReport> {
@@ -99,74 +249,43 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
     fail('manifest', 'the device certificate named in the manifest is not the signer');
   }
 
-  // 3. The chain, record by record: this names the first bad record precisely.
+  // 3. The chain, record by record: this names the first bad record precisely. The XML's digest is
+  // taken at the same time (in a worker thread when it is large).
   let firstBadRecord: BundleReport['firstBadRecord'];
+  const xEntry = entry(BundleFile.xml);
+  const xmlDigest = xEntry === undefined ? undefined : digestOf(path, xEntry);
+  // Awaited below; until then a failure must not surface as an unhandled rejection.
+  xmlDigest?.catch(() => undefined);
   const rEntry = entry(BundleFile.records);
   if (rEntry !== undefined) {
-    const bad = (line: number, seq: number | undefined, what: string, text: string): void => {
+    const bad: Bad = (line, seq, what, text) => {
       const where = `${BundleFile.records} line ${line}${seq === undefined ? '' : ` (seq ${seq})`}`;
       fail(where, what);
       firstBadRecord ??= { line, ...(seq === undefined ? {} : { seq }), text: text.length > 300 ? `${text.slice(0, 300)}…` : text };
     };
-    let lineNo = 0;
-    let prevHash = manifest.previousHash;
-    let expectedSeq = manifest.range.fromSeq;
-    let chainBroken = false;
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const stream = rEntry.size === 0 ? [] : createReadStream(path, { start: rEntry.offset, end: rEntry.offset + rEntry.size - 1, highWaterMark: 1 << 20 });
-    if (!Array.isArray(stream)) stream.on('data', (chunk) => { hash.update(chunk as Buffer); bytes += (chunk as Buffer).length; });
-    const lines = Array.isArray(stream) ? [] : createInterface({ input: stream, crlfDelay: Infinity });
-    for await (const line of lines) {
-      lineNo++;
-      if (chainBroken) continue;
-      let rec: { seq?: unknown; prevHash?: unknown };
-      try {
-        rec = JSON.parse(line) as { seq?: unknown; prevHash?: unknown };
-      } catch {
-        bad(lineNo, undefined, 'not valid JSON (edited?)', line);
-        chainBroken = true;
-        continue;
-      }
-      const seq = typeof rec.seq === 'number' ? rec.seq : undefined;
-      if (seq !== expectedSeq) {
-        bad(lineNo, seq, seq !== undefined && seq > expectedSeq ? `expected seq ${expectedSeq}: record(s) deleted` : `expected seq ${expectedSeq}: records out of order or edited`, line);
-        chainBroken = true;
-        continue;
-      }
-      if (rec.prevHash !== prevHash) {
-        bad(lineNo, seq, lineNo === 1
-          ? 'prevHash does not match the manifest\'s previousHash'
-          : `prevHash does not match the hash of line ${lineNo - 1}: line ${lineNo - 1} or this record was altered`, line);
-        chainBroken = true;
-        continue;
-      }
-      prevHash = createHash('sha256').update(line, 'utf8').digest('hex');
-      if (lineNo === 1 && prevHash !== manifest.firstHash) {
-        bad(lineNo, seq, 'hash differs from the signed manifest\'s firstHash (altered, or the chain was re-hashed)', line);
-        chainBroken = true;
-        continue;
-      }
-      expectedSeq++;
-    }
-    if (!chainBroken) {
-      const lastSeq = expectedSeq - 1;
+    const { st, sha256, bytes } = await checkRecords(path, rEntry, manifest, bad);
+    if (!st.chainBroken) {
+      const lastSeq = st.expectedSeq - 1;
       if (lastSeq < manifest.range.toSeq) {
-        bad(lineNo + 1, lastSeq + 1, `records end at seq ${lastSeq} (line ${lineNo}) but the signed manifest says toSeq ${manifest.range.toSeq}: tail truncated`, '');
+        bad(st.lineNo + 1, lastSeq + 1, `records end at seq ${lastSeq} (line ${st.lineNo}) but the signed manifest says toSeq ${manifest.range.toSeq}: tail truncated`, '');
       } else if (lastSeq > manifest.range.toSeq) {
-        bad(lineNo, lastSeq, `records continue past the signed manifest's toSeq ${manifest.range.toSeq}`, '');
-      } else if (prevHash !== manifest.lastHash) {
-        bad(lineNo, lastSeq, 'the last record\'s hash differs from the signed manifest\'s lastHash (the chain was re-hashed or altered)', '');
+        bad(st.lineNo, lastSeq, `records continue past the signed manifest's toSeq ${manifest.range.toSeq}`, '');
+      } else if (st.prevHash !== manifest.lastHash) {
+        bad(st.lineNo, lastSeq, 'the last record\'s hash differs from the signed manifest\'s lastHash (the chain was re-hashed or altered)', '');
       }
     }
-    const digest = hash.digest('hex');
     const declared = manifest.files[BundleFile.records];
-    if (digest !== declared.sha256 || bytes !== declared.bytes) fail(BundleFile.records, 'digest does not match the signed manifest');
+    if (sha256 !== declared.sha256 || bytes !== declared.bytes) fail(BundleFile.records, 'digest does not match the signed manifest');
   }
-  const xEntry = entry(BundleFile.xml);
-  if (xEntry !== undefined) {
+  if (xEntry !== undefined && xmlDigest !== undefined) {
     const declared = manifest.files[BundleFile.xml];
-    if (xEntry.size !== declared.bytes || (await digestOf(path, xEntry)) !== declared.sha256) fail(BundleFile.xml, 'digest does not match the signed manifest');
+    let digest: { sha256: string; bytes: number } | undefined;
+    try {
+      digest = await xmlDigest;
+    } catch (err) {
+      fail(BundleFile.xml, `cannot read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (digest !== undefined && (xEntry.size !== declared.bytes || digest.sha256 !== declared.sha256)) fail(BundleFile.xml, 'digest does not match the signed manifest');
   }
 
   // 4. Contiguity with the previous bundle.

@@ -73,8 +73,11 @@ test('checkpoints follow the chain head by count', async (t) => {
   t.teardown(() => ctx.cleanup());
   const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 50, everyMs: 3_600_000, retentionMs: DAY, logger: silentLogger, onEvent: () => undefined });
   await cp.start();
-  for (let i = 1; i <= 120; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  // In three turns: records of one turn become durable (and are announced) together.
+  for (let turn = 0; turn < 3; turn++) {
+    for (let i = 1; i <= 40; i++) ctx.store.audit.record(sampleEvent(turn * 40 + i));
+    await ctx.store.queue.drain();
+  }
   await cp.stop();
   const all = await ctx.store.audit.checkpoints();
   t.true(all.length >= 2);
