@@ -562,10 +562,23 @@ async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.Config;
   }
 
+  // Signals that arrive while the box starts are held and handled once it is up: a SIGHUP right after
+  // `edged.ready` must reload, not kill it (Node's default action), and a SIGTERM stops it cleanly.
+  const held: NodeJS.Signals[] = [];
+  const hold = (signal: NodeJS.Signals): void => {
+    held.push(signal);
+  };
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, hold);
+  const release = (): void => {
+    for (const signal of signals) process.off(signal, hold);
+  };
+
   let edge: RunningEdge;
   try {
     edge = await startEdge(config, log, { configFile: args.values.config });
   } catch (err) {
+    release();
     const code = isEdgeError(err) ? err.code : 'unexpected';
     log.error('edged.start-failed', { code, error: (err as Error).message });
     if (config.keys.backend === 'tpm' && safeModeCodes.has(code)) return runSafeMode(config, log, code, (err as Error).message);
@@ -592,15 +605,21 @@ async function main(argv: readonly string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', () => {
+    const onHangup = (): void => {
       log.info('edged.signal', { signal: 'SIGHUP' });
       edge.reload().then(
         (r) => { if (!r.applied) log.warn('config.reload-refused', { errors: errorsIn(r.issues).length }); },
         (err: unknown) => log.error('config.reload-failed', { code: isEdgeError(err) ? err.code : 'unexpected', error: (err as Error).message }),
       );
-    });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHangup);
+    release();
+    for (const signal of held) {
+      if (signal === 'SIGHUP') onHangup();
+      else onSignal(signal);
+    }
   });
 }
 
