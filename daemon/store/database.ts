@@ -9,7 +9,8 @@ export type Database = ClassicLevel<string, Buffer>;
 
 export async function openDatabase(dataDir: string): Promise<Database> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const db = new ClassicLevel<string, Buffer>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  // Values are ciphertext, which does not compress: Snappy would only spend CPU on every write.
+  const db = new ClassicLevel<string, Buffer>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer', compression: false });
   try {
     await db.open();
   } catch (cause) {
