@@ -218,7 +218,10 @@ export class AuditPullApi {
       const stream = createReadStream(bundle.path, { highWaterMark: 1 << 20 });
       await new Promise<void>((resolve, reject) => {
         stream.on('error', reject);
-        res.on('close', () => (res.writableFinished ? resolve() : reject(new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', 'the client went away during the download'))));
+        res.on('finish', () => resolve());
+        // A client that has the whole content-length may close before the file stream's 'end' (and so
+        // res.end() and 'finish') reaches us: every byte was handed over, so that pull happened.
+        res.on('close', () => (res.writableFinished || stream.bytesRead === bundle.bytes ? resolve() : reject(new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', 'the client went away during the download'))));
         stream.pipe(res);
       });
       this.#o.onEvent({ type: 'bundle-pulled', client, fromSeq: bundle.fromSeq, toSeq: bundle.toSeq, count: bundle.count });
