@@ -13,18 +13,9 @@ export const PROCEDURE_STATUS_KIND = 'hl7-procedure-status';
 export const OrderStatusCode = { InProgress: 'IP', Completed: 'CM', Discontinued: 'DC' } as const;
 export type OrderStatusCode = (typeof OrderStatusCode)[keyof typeof OrderStatusCode];
 
-export interface ProcedureStatusPayload {
+/** What the RIS is told: the linked order's identifiers plus the step's progress. */
+export interface ProcedureStatusPayload extends LinkedOrder {
   readonly orderStatus: OrderStatusCode;
-  readonly placerOrderNumber: string;
-  readonly placerIssuer: string;
-  readonly fillerOrderNumber: string;
-  readonly accessionNumber: string;
-  readonly requestedProcedureId: string;
-  readonly requestedProcedureDescription: string;
-  readonly requestedProcedureCode: CodedEntry | undefined;
-  readonly scheduledProcedureStepId: string;
-  readonly studyInstanceUid: string;
-  readonly patient: { readonly id: string; readonly issuer: string; readonly name: string };
   readonly modality: string;
   readonly performedStationAeTitle: string;
   /** PPS SOP Instance UID: lets the RIS tie the message to the modality's step. */
