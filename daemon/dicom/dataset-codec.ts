@@ -7,15 +7,10 @@ import type { DataElement, DataSet, Vr } from '../core/dataset.ts';
 import { Tag } from '../core/dataset.ts';
 import { vrOf } from './dictionary.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
+import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
-const ItemTag = 0xfffee000;
-const ItemDelimitationTag = 0xfffee00d;
-const SequenceDelimitationTag = 0xfffee0dd;
-const UndefinedLength = 0xffffffff;
 
 const binaryVrs: ReadonlySet<Vr> = new Set<Vr>(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
-/** VRs with a 2-byte reserved field and 4-byte length in Explicit VR (PS3.5 Table 7.1-1). */
-const longExplicitVrs: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT']);
 const allVrs: ReadonlySet<string> = new Set([
   'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN',
   'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',

@@ -5,14 +5,10 @@
 // (compressed) syntaxes, whose data set encoding is Explicit VR Little Endian (PS3.5 A.4).
 import { Buffer } from 'node:buffer';
 import { TransferSyntax } from './transfer-syntax.ts';
+import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
-const ItemTag = 0xfffee000;
-const ItemDelimitationTag = 0xfffee00d;
-const SequenceDelimitationTag = 0xfffee0dd;
-const UndefinedLength = 0xffffffff;
 const MAX_DEPTH = 32;
 const MAX_CAPTURE = 256;
-const longExplicitVrs: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UC', 'UN', 'UR', 'UT']);
 
 /** Deflated data sets cannot be walked without inflating them; the box does not accept them for storage. */
 export function isWalkableTransferSyntax(uid: string): boolean {

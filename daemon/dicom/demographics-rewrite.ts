@@ -13,6 +13,7 @@ import type { Order } from '../core/order.ts';
 import type { OrderLookup } from '../core/ports.ts';
 import type { InstanceTransform } from './pacs-forwarder.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
+import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
 /** The Patient Module attributes reconciliation may change (PS3.3 C.7.1.1), in tag order. */
 export const ReconciledAttribute = {
@@ -29,11 +30,6 @@ const SpecificCharacterSet = 0x00080005;
 const AccessionNumber = 0x00080050;
 const StudyInstanceUID = 0x0020000d;
 const PatientGroupLength = 0x00100000;
-const ItemTag = 0xfffee000;
-const ItemDelimitationTag = 0xfffee00d;
-const SequenceDelimitationTag = 0xfffee0dd;
-const UndefinedLength = 0xffffffff;
-const longExplicitVrs: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 
 /** What the head of a data set says (values decoded per its Specific Character Set, padding removed). */
 export interface DatasetHead {
