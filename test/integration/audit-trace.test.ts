@@ -21,31 +21,15 @@ import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid } from '../support/mpps-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
-import { PEERS } from '../support/paths.ts';
+import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
 
 const N = 7301;
 const ACCESSION = `ACC${N}`;
 const PATIENT = { id: `PID${N}`, issuer: 'GENHOSP' };
 const ORDER_CONTROL_ID = 'TRACE-ORM-0001';
 
-async function startOrthanc(dir: string): Promise<{ http: number; dicom: number; stop(): Promise<void>; has(sopInstanceUid: string): Promise<boolean> }> {
-  const http = await freePort();
-  const dicom = await freePort();
-  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
-  const pid = r.stdout.trim().split('\n').pop() ?? '';
-  return {
-    http,
-    dicom,
-    stop: async () => void (await run('bash', [`${PEERS}/lib/stop.sh`, pid])),
-    async has(sopInstanceUid) {
-      const res = await fetch(`http://127.0.0.1:${http}/tools/find`, {
-        method: 'POST',
-        body: JSON.stringify({ Level: 'Instance', Query: { SOPInstanceUID: sopInstanceUid } }),
-      });
-      return ((await res.json()) as unknown[]).length === 1;
-    },
-  };
+async function hasInstance(orthanc: Orthanc, sopInstanceUid: string): Promise<boolean> {
+  return (await orthanc.rest<unknown[]>('/tools/find', { Level: 'Instance', Query: { SOPInstanceUID: sopInstanceUid } })).length === 1;
 }
 
 /** One CT image of the ordered study, written by dump2dcm. */
@@ -86,7 +70,7 @@ test('one accession traced through the audit chain: order → query → MPPS →
   const work = join(site.dir, 'trace');
   await mkdir(work, { recursive: true });
   const ris = await RisReceiver.create(site.dir, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
-  const orthanc = await startOrthanc(join(work, 'orthanc'));
+  const orthanc = await startOrthanc(join(work, 'orthanc'), await freePort(), await freePort());
   let daemon: Daemon | undefined;
   t.teardown(async () => {
     await daemon?.stop();
@@ -138,7 +122,7 @@ test('one accession traced through the audit chain: order → query → MPPS →
     return m.length >= 2 ? m : undefined;
   }, 20_000, 'IP and CM at the RIS');
   t.deepEqual(statusMessages.map((m) => m.status), ['IP', 'CM']);
-  await eventually(async () => ((await orthanc.has(sop)) ? true : undefined), 20_000, 'the image at the PACS');
+  await eventually(async () => ((await hasInstance(orthanc, sop)) ? true : undefined), 20_000, 'the image at the PACS');
   // The forward's audit record follows the PACS's confirmation: wait for the spool to empty.
   await daemon.process.waitForLine((l) => l.includes('"event":"outbox.batch"') && l.includes('"destination":"pacs"') && l.includes('"delivered":1'), 20_000);
 

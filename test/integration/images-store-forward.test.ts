@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { PEERS } from '../support/paths.ts';
+import { type Orthanc, startOrthanc, waitFor } from '../support/orthanc.ts';
 
 let work = '';
 let files: string[] = [];
@@ -30,34 +31,6 @@ test.before(async () => {
 test.after.always(async () => {
   if (work !== '') await rm(work, { recursive: true, force: true });
 });
-
-interface Orthanc {
-  stop(): Promise<void>;
-  uids(): Promise<Set<string>>;
-}
-
-async function startOrthanc(dir: string, http: number, dicom: number): Promise<Orthanc> {
-  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
-  const pid = r.stdout.trim().split('\n').pop() ?? '';
-  return {
-    stop: async () => void (await run('bash', [`${PEERS}/lib/stop.sh`, pid])),
-    async uids() {
-      const res = await fetch(`http://127.0.0.1:${http}/instances?expand`);
-      const list = (await res.json()) as Array<{ MainDicomTags: { SOPInstanceUID: string } }>;
-      return new Set(list.map((i) => i.MainDicomTags.SOPInstanceUID));
-    },
-  };
-}
-
-async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return cond();
-}
 
 /** storescu over TLS as CT01; returns the files the daemon acknowledged with Success. */
 async function sendTls(site: Awaited<ReturnType<typeof createSite>>, port: number, paths: string[], timeoutMs = 100_000): Promise<Set<string>> {
@@ -93,10 +66,10 @@ test.serial('outage: 500 instances arrive while Orthanc is down; after it is bac
     orthanc = await startOrthanc(join(work, 'orthanc-outage'), http, dicom);
     const want = [...acked].map((f) => uidOf.get(f)!);
     const all = await waitFor(async () => {
-      const have = await orthanc!.uids();
+      const have = await orthanc!.sopInstanceUids();
       return want.every((u) => have.has(u));
     }, 60_000);
-    const have = await orthanc.uids();
+    const have = await orthanc.sopInstanceUids();
     t.true(all, `${want.filter((u) => !have.has(u)).length} instance(s) missing in Orthanc`);
     // Deleted from the spool only after the PACS confirmed each one.
     t.true(await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => ['?'])).length === 0, 10_000));
@@ -131,10 +104,10 @@ test.serial('crash: kill -9 during store-and-forward cycles loses no acknowledge
     try {
       const want = [...acked].map((f) => uidOf.get(f)!);
       const all = await waitFor(async () => {
-        const have = await orthanc.uids();
+        const have = await orthanc.sopInstanceUids();
         return want.every((u) => have.has(u));
       }, 60_000);
-      const have = await orthanc.uids();
+      const have = await orthanc.sopInstanceUids();
       t.true(all, `${want.filter((u) => !have.has(u)).length} acknowledged instance(s) missing in Orthanc`);
       await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => [])).length === 0, 10_000);
       for (const e of daemon.process.events('outbox.batch')) delivered += Number(e['delivered'] ?? 0);

@@ -15,7 +15,7 @@ import { openStore } from '../../daemon/store/index.ts';
 import { mllpSend, msa, ormNew } from '../support/hl7-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
-import { PEERS } from '../support/paths.ts';
+import { type Orthanc, startOrthanc, waitFor } from '../support/orthanc.ts';
 
 const OLD_NAME = 'TEST^PATIENT1';
 const NEW_NAME = 'CORRECTED^NAME^Q';
@@ -66,37 +66,14 @@ async function makeCt(name: string, o: { sop: string; study: string; accession: 
   return file;
 }
 
-interface Orthanc {
-  stop(): Promise<void>;
-  /** SOP Instance UID → simplified tags. */
-  instances(): Promise<Map<string, Record<string, string>>>;
-}
-
-async function startOrthanc(dir: string, http: number, dicom: number): Promise<Orthanc> {
-  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
-  const pid = r.stdout.trim().split('\n').pop() ?? '';
-  return {
-    stop: async () => void (await run('bash', [`${PEERS}/lib/stop.sh`, pid])),
-    async instances() {
-      const ids = (await (await fetch(`http://127.0.0.1:${http}/instances`)).json()) as string[];
-      const out = new Map<string, Record<string, string>>();
-      for (const id of ids) {
-        const tags = (await (await fetch(`http://127.0.0.1:${http}/instances/${id}/simplified-tags`)).json()) as Record<string, string>;
-        out.set(tags['SOPInstanceUID'] ?? '', tags);
-      }
-      return out;
-    },
-  };
-}
-
-async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 250));
+/** SOP Instance UID → simplified tags of every instance Orthanc holds. */
+async function instancesOf(orthanc: Orthanc): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const id of await orthanc.rest<string[]>('/instances')) {
+    const tags = await orthanc.rest<Record<string, string>>(`/instances/${id}/simplified-tags`);
+    out.set(tags['SOPInstanceUID'] ?? '', tags);
   }
-  return cond();
+  return out;
 }
 
 test('A08 and A40 after the images were taken: Orthanc receives the corrected patient; the change is audited, not logged', async (t) => {
@@ -143,10 +120,10 @@ test('A08 and A40 after the images were taken: Orthanc receives the corrected pa
     orthanc = await startOrthanc(join(work, 'orthanc'), http, dicom);
     const sops = [`${study}.1.1`, `${study}.1.2`, `${otherStudy}.1.1`];
     t.true(await waitFor(async () => {
-      const have = await orthanc!.instances();
+      const have = await instancesOf(orthanc!);
       return sops.every((s) => have.has(s));
     }, 60_000), 'every instance reached Orthanc');
-    const have = await orthanc.instances();
+    const have = await instancesOf(orthanc);
     for (const sop of sops.slice(0, 2)) {
       const tags = have.get(sop)!;
       t.is(tags['PatientName'], NEW_NAME, sop);

@@ -1,0 +1,44 @@
+// Orthanc as the PACS in tests: started on loopback with its own config and working folder
+// (test/peers/orthanc/orthanc-start.sh), asked through its REST API, stopped by PID.
+import { PEERS } from './paths.ts';
+import { run } from './processes.ts';
+
+export interface Orthanc {
+  readonly http: number;
+  readonly dicom: number;
+  stop(): Promise<void>;
+  /** GET (or POST with a JSON body) on Orthanc's REST API, answer parsed as JSON. */
+  rest<T>(path: string, body?: unknown): Promise<T>;
+  /** SOP Instance UIDs of every instance Orthanc holds. */
+  sopInstanceUids(): Promise<Set<string>>;
+}
+
+export async function startOrthanc(dir: string, http: number, dicom: number): Promise<Orthanc> {
+  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
+  const pid = r.stdout.trim().split('\n').pop() ?? '';
+  const rest = async <T>(path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`http://127.0.0.1:${http}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
+    return (await res.json()) as T;
+  };
+  return {
+    http,
+    dicom,
+    stop: async () => void (await run('bash', [`${PEERS}/lib/stop.sh`, pid])),
+    rest,
+    async sopInstanceUids() {
+      const list = await rest<Array<{ MainDicomTags: { SOPInstanceUID: string } }>>('/instances?expand');
+      return new Set(list.map((i) => i.MainDicomTags.SOPInstanceUID));
+    },
+  };
+}
+
+/** Poll `cond` every 250 ms until it holds or `timeoutMs` passes; returns its last answer. */
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return cond();
+}
