@@ -2,17 +2,21 @@
 // not one per connection, while every refusal stays counted. From 127.0.0.2–.5: plain TCP connect-and-
 // close on the DICOM TLS port (a handshake that never starts; more at once than the per-address cap, so
 // some are refused before TLS and named by source) and TLS handshakes with a rogue-CA client certificate
-// on the HL7 and DICOM TLS ports. The clinical path (RIS order + CT01 worklist from 127.0.0.1) is probed
-// during and after; the chain is read from the store after a clean SIGTERM.
+// on the HL7 and DICOM TLS ports, spread over about ten seconds. The clinical path (RIS order + CT01
+// worklist from 127.0.0.1) is probed before, throughout and after; the chain is read from the store after
+// a clean SIGTERM. A third test starts the box over its audit disk budget.
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import type { AuditEvent } from '../../daemon/core/audit.ts';
 import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
 import { FileKeySource } from '../../daemon/security/file-key-source.ts';
-import { openStore } from '../../daemon/store/index.ts';
+import { type Store, openStore } from '../../daemon/store/index.ts';
+import { sampleEvent } from '../support/audit-store.ts';
 import { run } from '../support/processes.ts';
 import { servingProblem } from '../support/still-serving.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
@@ -24,6 +28,9 @@ const PER_SOURCE = 170;
 const PER_ADDRESS_CAP = 1;
 const FLOOD_TYPES: ReadonlySet<string> = new Set(['hl7.peer-refused', 'dicom.tls-handshake-failed', 'dicom.connection-refused']);
 const ATTEMPT_TIMEOUT_MS = 10_000;
+/** The flood's connections are spread over this long (about 200 a second). */
+const FLOOD_MS = 10_000;
+const DEFAULT_BUDGET_BYTES = 16 * 1024 ** 3;
 
 /** Resolves when the connection has ended, however it ended; the caller's side observed one refusal. */
 function ended(socket: net.Socket): Promise<void> {
@@ -54,11 +61,15 @@ function rogueHandshake(port: number, localAddress: string, rogue: { cert: Buffe
   return ended(socket);
 }
 
+/** `count` attempts, at most `inFlight` at once, started no faster than evenly over FLOOD_MS. */
 async function flood(count: number, inFlight: number, attempt: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
   let started = 0;
   const worker = async (): Promise<void> => {
     while (started < count) {
+      const due = t0 + (started * FLOOD_MS) / count - performance.now();
       started++;
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
       await attempt();
     }
   };
@@ -74,9 +85,32 @@ interface Tally {
   bytes: number;
 }
 
-test('a flood of refused connections costs a bounded number of audit records, and each refusal is counted', async (t) => {
+function openSiteStore(site: { dir: string }): Promise<Store> {
+  return openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+}
+
+async function statusOf(configFile: string): Promise<Record<string, any>> {
+  const r = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', configFile, '--json'], { timeoutMs: 20_000 });
+  if (r.code !== 0) throw new Error(`edgectl status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, any>;
+}
+
+interface FloodResult {
+  readonly attempts: ReadonlyMap<string, number>;
+  readonly total: number;
+  readonly floodMs: number;
+  readonly stopAt: number;
+  readonly byKey: ReadonlyMap<string, Tally>;
+  readonly occurrencesOf: (type: string) => number;
+  readonly summaries: readonly AuditEvent[];
+  readonly status: Record<string, any>;
+}
+
+/** Start a site, flood it, probe the clinical path throughout, stop it, and tally the chain. */
+async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string, any>) => void = () => undefined): Promise<FloodResult> {
   const site = await createSite((c) => {
     c['dicom'].maxAssociationsPerAddress = PER_ADDRESS_CAP;
+    adjust(c);
   });
   t.teardown(() => site.cleanup());
   const daemon = await Daemon.start(site.configFile);
@@ -87,29 +121,36 @@ test('a flood of refused connections costs a bounded number of audit records, an
   t.is(await servingProblem(site, daemon, 10_000), undefined, 'before the flood');
   const t0 = performance.now();
   const attempts = new Map<string, number>();
-  const attacks = SOURCES.flatMap((source) => [
+  let flooding = true;
+  const attacks = Promise.all(SOURCES.flatMap((source) => [
     flood(PER_SOURCE, PER_ADDRESS_CAP + 2, () => connectAndClose(daemon.ports.dicomTls, source)).then((n) => attempts.set(`dicom|${source}|plain`, n)),
     flood(PER_SOURCE, 1, () => rogueHandshake(daemon.ports.dicomTls, source, rogue)).then((n) => attempts.set(`dicom|${source}|rogue`, n)),
     flood(PER_SOURCE, 2, () => rogueHandshake(daemon.ports.hl7, source, rogue)).then((n) => attempts.set(`hl7|${source}|rogue`, n)),
-  ]);
-  const during = await servingProblem(site, daemon, 15_000);
-  await Promise.all(attacks);
+  ])).finally(() => (flooding = false));
+  const problems: string[] = [];
+  let probes = 0;
+  while (flooding) {
+    const p = await servingProblem(site, daemon, 15_000);
+    probes++;
+    if (p !== undefined) problems.push(p);
+  }
+  await attacks;
   const floodMs = performance.now() - t0;
-  t.is(during, undefined, 'during the flood');
+  t.deepEqual(problems, [], `the clinical path during the flood (${probes} probes)`);
   t.is(await servingProblem(site, daemon, 10_000), undefined, 'after the flood');
   const total = [...attempts.values()].reduce((a, b) => a + b, 0);
-  t.log(`${total} refused connections in ${Math.round(floodMs)} ms`);
-  const status = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile, '--json'], { timeoutMs: 20_000 });
+  t.log(`${total} refused connections in ${Math.round(floodMs)} ms; ${probes} clinical probes during the flood`);
+  const status = await statusOf(site.configFile);
 
   stopped = true;
+  const stopAt = Date.now();
   t.is(await daemon.stop(), 0, 'clean stop on the first SIGTERM');
 
-  const store = await openStore({
-    dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger,
-  });
+  const store = await openSiteStore(site);
   const byKey = new Map<string, Tally>();
   const occurrences = new Map<string, number>();
   const occurrencesOf = (type: string): number => occurrences.get(type) ?? 0;
+  const summaries: AuditEvent[] = [];
   try {
     for await (const r of store.audit.read(1)) {
       const e = (JSON.parse(r.line) as AuditRecord).event;
@@ -126,6 +167,7 @@ test('a flood of refused connections costs a bounded number of audit records, an
       tally.bytes += Buffer.byteLength(r.line);
       byKey.set(key, tally);
       occurrences.set(e.type, occurrencesOf(e.type) + n);
+      if (e.occurrences !== undefined) summaries.push(e);
     }
   } finally {
     await store.close();
@@ -144,13 +186,62 @@ test('a flood of refused connections costs a bounded number of audit records, an
     const refused = byKey.get(`dicom.connection-refused|${source}|max associations per address`);
     t.true(refused !== undefined && refused.occurrences <= (attempts.get(`dicom|${source}|plain`) ?? 0), `refusals at the cap from ${source}: ${refused?.occurrences}`);
   }
+  return { attempts, total, floodMs, stopAt, byKey, occurrencesOf, summaries, status };
+}
+
+test('a flood of refused connections costs a bounded number of audit records, and each refusal is counted', async (t) => {
+  const r = await floodAndTally(t);
   // Bounded by the interval, not by the flood: within one 60 s interval (the default), a key costs its
   // first record and one summary at most.
-  for (const [key, tally] of byKey) t.true(tally.records <= 2, `${key}: ${tally.records} records for ${tally.occurrences} refusals`);
-  t.true(records <= 2 * byKey.size && records < total / 20, `${records} records for ${total} refusals`);
+  const records = [...r.byKey.values()].reduce((a, k) => a + k.records, 0);
+  for (const [key, tally] of r.byKey) t.true(tally.records <= 2, `${key}: ${tally.records} records for ${tally.occurrences} refusals`);
+  t.true(records <= 2 * r.byKey.size && records < r.total / 20, `${records} records for ${r.total} refusals`);
   // The chain's disk budget is visible to the operator, measured.
-  t.is(status.code, 0, status.stderr);
-  const budget = (JSON.parse(status.stdout) as { auditDiskBudget?: { budgetBytes: number; usedBytes: number; level: string } }).auditDiskBudget;
-  t.like(budget, { level: 'ok', budgetBytes: 16 * 1024 ** 3 }, 'edgectl status shows the audit disk budget');
-  t.is(typeof budget?.usedBytes, 'number');
+  t.like(r.status['auditDiskBudget'], { level: 'ok', budgetBytes: DEFAULT_BUDGET_BYTES }, 'edgectl status shows the audit disk budget');
+  t.is(typeof r.status['auditDiskBudget']?.usedBytes, 'number');
+});
+
+test('with a short interval, each key costs two records per interval, and summaries are written while the flood goes on', async (t) => {
+  const intervalMs = 2000;
+  const r = await floodAndTally(t, (c) => {
+    c['audit'] = { ...c['audit'], coalesceIntervalMs: intervalMs };
+  });
+  const intervals = Math.ceil(r.floodMs / intervalMs) + 1;
+  for (const [key, tally] of r.byKey) t.true(tally.records <= 2 * intervals, `${key}: ${tally.records} records in ${intervals} intervals`);
+  t.true(r.summaries.some((e) => e.at < r.stopAt), 'summaries written at the end of their interval, before the stop');
+  t.true(r.summaries.every((e) => e.occurrences!.firstAt <= e.occurrences!.lastAt && e.occurrences!.lastAt <= e.at));
+  t.true([...r.byKey.values()].some((k) => k.records > 2), 'a key spanning several intervals has several summaries');
+});
+
+test('over its disk budget, the box alarms in the chain, the log and the status, and keeps recording and serving', async (t) => {
+  const site = await createSite((c) => {
+    c['audit'] = { ...c['audit'], diskBudgetBytes: 1_048_576 };
+  });
+  t.teardown(() => site.cleanup());
+  // A chain of about 3 MB written before the start (as years of records would be).
+  const before = await openSiteStore(site);
+  for (let i = 0; i < 6000; i++) before.audit.record(sampleEvent(i));
+  await before.close();
+
+  const daemon = await Daemon.start(site.configFile);
+  let stopped = false;
+  t.teardown(async () => { if (!stopped) await daemon.stop(); });
+  const line = await daemon.process.waitForEvent('audit.disk-budget-exceeded', 10_000);
+  t.true(Number(line['usedBytes']) >= 1_048_576, `measured ${line['usedBytes']} bytes`);
+  const status = await statusOf(site.configFile);
+  t.like(status['auditDiskBudget'], { level: 'exceeded', budgetBytes: 1_048_576 });
+  t.is(await servingProblem(site, daemon, 10_000), undefined, 'over budget, the box still serves');
+  stopped = true;
+  t.is(await daemon.stop(), 0);
+
+  const after = await openSiteStore(site);
+  try {
+    const types: string[] = [];
+    for await (const r of after.audit.read(6001)) types.push((JSON.parse(r.line) as AuditRecord).event.type);
+    const alarm = types.indexOf('audit.disk-budget-exceeded');
+    t.true(alarm >= 0, 'the alarm is in the chain');
+    t.true(types.slice(alarm).includes('hl7.order-committed') && types.at(-1) === 'application.stop', 'records after the alarm are kept');
+  } finally {
+    await after.close();
+  }
 });
