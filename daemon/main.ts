@@ -40,6 +40,7 @@ import { type Store, openStore } from './store/index.ts';
 import { type Outbound, createOutbound, registerQueueRoutes } from './main-outbound.ts';
 import { type ImagePath, createImagePath } from './main-images.ts';
 import { startAuditServices } from './main-audit.ts';
+import { startAuditGuards } from './main-audit-guards.ts';
 import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
 import { recordRestore, registerBackupRoute } from './main-backup.ts';
 
@@ -86,6 +87,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     }
     for (const e of takeSafeModeEvents(config.dataDir)) audit.record({ ...securityAlert('keys.safe-mode', [box], `${e.code}: ${e.message}`), at: e.at });
     recordRestore(config.dataDir, audit, box, logger);
+    const guards = await startAuditGuards(config.audit, store, box, logger);
+    cleanup.push(() => guards.stop());
     const tlsOptions = {
       ca: readTlsMaterial(config.tls.caFile, 'tls.caFile'),
       cert: readTlsMaterial(config.tls.certFile, 'tls.certFile'),
@@ -114,12 +117,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         if (isRefusal(found)) return { refused: found.why };
         return { peer: { name: found.name, sendingApplication: found.sendingApplication, sendingFacility: found.sendingFacility } };
       },
-      onEvent: (event) => auditHl7(audit, event),
+      onEvent: (event) => auditHl7(guards.sink, event),
     });
 
     const images = await createImagePath(config, store, audit, box, tlsOptions, logger);
     const outbound: Outbound = createOutbound(config, store, audit, box, tlsOptions, logger, images.destinations);
-    const dicomListeners = createDicomListeners(config, store, audit, tlsOptions, logger, outbound, images, policies);
+    const dicomListeners = createDicomListeners(config, store, guards.sink, tlsOptions, logger, outbound, images, policies);
 
     // A listener that fails to bind must not leave the ones before it open.
     cleanup.push(() => hl7.stop(0), ...[...dicomListeners.values()].map((l) => () => l.stop(0)));
@@ -154,6 +157,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         aeTitle: config.dicom.aeTitle,
         auditSeq: audit.lastSeq,
         audit: auditServices.status(),
+        auditDiskBudget: guards.status(),
       },
     }));
     registerKeyRoutes(control, store, keySource, audit, box, logger);
@@ -195,6 +199,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
           // After the listeners (no new MPPS), before the store closes (settles its last batch).
           await outbound.dispatcher.stop(deadline);
+          await guards.stop();
           audit.record(appActivity('application.stop', box));
           await auditServices.stop(deadline);
           await store.close();

@@ -303,6 +303,9 @@ const auditSchema = object(
     retentionDays: withDefault(integer({ doc: 'keep audit records this long, then prune them through a signed checkpoint (days; 2192 = 6 years)', min: 1, max: 36_500 }), 2192),
     checkpointEveryRecords: withDefault(count('sign a checkpoint of the chain head after this many new records', 10_000_000), 10_000),
     checkpointEveryMs: withDefault(ms('sign a checkpoint of the chain head at least this often when records were added', 1000), 60_000),
+    coalesceIntervalMs: withDefault(ms('connection refusals (port scans, failed TLS handshakes): the first of a source and reason is recorded at once, its repeats in one summary with their count after', 1000, 3_600_000), 60_000),
+    coalesceMaxSources: withDefault(count('source+reason keys counted at once; refusals beyond them share one "other sources" summary per event type', 100_000), 1024),
+    diskBudgetBytes: withDefault(integer({ doc: 'disk space the audit chain may take before an alarm (80 %: warning, 100 %: exceeded); recording never stops (bytes)', min: 1_048_576, max: Number.MAX_SAFE_INTEGER }), 17_179_869_184),
     collectors: withDefault(
       array(
         object(
