@@ -61,7 +61,7 @@ const phase = (over: Partial<PhaseFigures> = {}): PhaseFigures => ({
 });
 const figures = (flood: PhaseFigures): FloodFigures => ({
   phaseMs: 10_000, baseline: phase(), flood, floodConnections: 15_000, auditBound: 160, coalesceMs: 60_000,
-  after: { risServed: true, modalityServed: true }, stop: { exitCode: 0, ms: 200, completed: true, firstSigtermClean: true }, leftOpen: { fds: 40, closeWait: 0 },
+  after: { risTried: 4, risServed: 4, modalityServed: true }, stop: { exitCode: 0, ms: 200, completed: true, firstSigtermClean: true }, leftOpen: { fds: 40, closeWait: 0 },
 });
 const met = (rows: ReturnType<typeof floodMetrics>, id: string) => rows.find((r) => r.id === id)?.met;
 
@@ -91,4 +91,10 @@ test('verdicts: exit 0 without a completed shutdown is not a clean stop', (t) =>
   const rows = floodMetrics({ ...f, stop: { exitCode: 0, ms: 19, completed: false, firstSigtermClean: false } });
   t.false(met(rows, 'flood.stop'));
   t.regex(rows.find((r) => r.id === 'flood.stop')?.metric ?? '', /edged\.stopped not logged/);
+});
+
+test('verdicts: after the flood every one of the RIS connections must get in', (t) => {
+  const rows = floodMetrics({ ...figures(phase()), after: { risTried: 4, risServed: 1, modalityServed: true } });
+  t.false(met(rows, 'flood.after'));
+  t.regex(rows.find((r) => r.id === 'flood.after')?.metric ?? '', /1 of 4 new RIS connections/);
 });
