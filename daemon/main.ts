@@ -694,6 +694,13 @@ if (import.meta.main) {
     process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.unhandled-rejection', error: String(reason instanceof Error ? reason.message : reason) })}\n`);
     process.exit(ExitCode.Software);
   });
+  // main() ends with an explicit exit. An event loop that runs dry before that means a start or a stop
+  // waited on something that can never happen; Node would exit 0 as if all were well, with the store
+  // unclosed, so say so and exit 70 (systemd restarts the box).
+  process.once('beforeExit', () => {
+    process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.event-loop-drained' })}\n`);
+    process.exit(ExitCode.Software);
+  });
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
