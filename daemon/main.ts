@@ -325,6 +325,9 @@ function createDicomListeners(
         maxPduLength: dicom.maxPduLength,
         maxAssociations: dicom.maxAssociations,
         maxAssociationsPerAddress: dicom.maxAssociationsPerAddress,
+        preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
+        maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
+        maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
         associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
         idleTimeoutMs: dicom.idleTimeoutMs,
         services: [verificationService, worklist, ...outbound.mppsServices, ...images.services],
@@ -513,7 +516,7 @@ function auditDicom(audit: AuditSink, e: DicomEvent): void {
       );
       return;
     case 'tls-handshake-failed':
-      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.reason));
+      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
       return;
     case 'connection-refused':
       audit.record(securityAlert('dicom.connection-refused', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.why));
