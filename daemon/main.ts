@@ -10,10 +10,11 @@ import { Tag, textOf, type DataSet } from './core/dataset.ts';
 import { EdgeError, isEdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { KeyRing, type KeySource } from './core/keys.ts';
-import { findWorklist } from './core/worklist-query.ts';
+import { findWorklist, worklistResponseOrigin, type WorklistResponseOrigin } from './core/worklist-query.ts';
 import { MppsSopClass } from './core/mpps.ts';
 import { type DicomModalityConfig, type EdgeConfig, errorsIn, formatIssue, loadConfig } from './config/index.ts';
 import {
+  type AssociationContext,
   type AssociationDecision,
   type AssociationRequest,
   type DicomEvent,
@@ -306,7 +307,7 @@ function createDicomListeners(
         detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
       }),
     );
-  });
+  }, { onItemSkipped: (item, code, ctx) => auditSkippedItem(audit, logger, dicom.aeTitle, worklistResponseOrigin(item), code, ctx) });
 
   const listeners = new Map<'tls' | 'plain', DicomListener>();
   for (const transport of ['tls', 'plain'] as const) {
@@ -506,6 +507,33 @@ function subjectRecords(subjects: readonly Hl7AuditSubject[]): SubjectRecord[] {
     }
   });
   return records;
+}
+
+/** A worklist item the codec could not encode was left out of an answer: name its order to whoever must fix it. */
+function auditSkippedItem(
+  audit: AuditSink,
+  logger: Logger,
+  ownAeTitle: string,
+  origin: WorklistResponseOrigin | undefined,
+  code: string,
+  ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string },
+): void {
+  const order = origin === undefined ? 'unknown order' : `placer order ${origin.placerOrderNumber}${origin.placerIssuer === '' ? '' : `^${origin.placerIssuer}`}, step ${origin.scheduledProcedureStepId}`;
+  logger.warn('worklist.item-skipped', { code, placerOrderNumber: origin?.placerOrderNumber ?? 'unknown', transferSyntaxUid: ctx.transferSyntaxUid, associationId: ctx.association.associationId });
+  audit.record({
+    eventId: 'Query',
+    type: 'worklist.item-skipped',
+    action: 'E',
+    outcome: 4,
+    at: Date.now(),
+    participants: [
+      { kind: 'dicom', id: ctx.association.callingAeTitle, address: ctx.association.remoteAddress, requestor: true },
+      { kind: 'dicom', id: ownAeTitle, requestor: false },
+    ],
+    ...(origin === undefined ? {} : { patient: origin.patient, accessionNumber: origin.accessionNumber }),
+    controlId: ctx.association.associationId,
+    detail: `${order} left out of the answer: ${code} in transfer syntax ${ctx.transferSyntaxUid}`,
+  });
 }
 
 function auditDicom(audit: AuditSink, e: DicomEvent): void {
