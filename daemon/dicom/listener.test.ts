@@ -103,9 +103,14 @@ test('TLS: no client certificate, a rogue certificate or plain TCP are refused a
       `echo | timeout 10 openssl s_client -connect 127.0.0.1:${s.port} -CAfile '${pki.caCert}' 2>&1; true`,
     ]);
     t.regex(noCert.stdout, /certificate required|alert|errno|Verify return code: 0/i);
-    await s.waitForEvent((e) => e.type === 'tls-handshake-failed');
+    const first = await s.waitForEvent((e) => e.type === 'tls-handshake-failed');
+    t.like(first, { reason: 'NO_CLIENT_CERTIFICATE', remoteAddress: '127.0.0.1' });
     const rogue = await echo(s.port, ALLOWED_CALLING_AE, TEST_AE_TITLE, ['+tls', pki.rogueKey, pki.rogueCert, '+cf', pki.caCert]);
     t.not(rogue.code, 0);
+    // The verification code and the presented subject, not the client's reset.
+    const second = await s.waitForEvent((e) => e.type === 'tls-handshake-failed' && e !== first);
+    t.regex(second.type === 'tls-handshake-failed' ? second.reason : '', /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_GET_ISSUER_CERT)$/);
+    t.regex(second.type === 'tls-handshake-failed' ? (second.subject ?? '') : '', /CN=/);
     const plain = await echo(s.port, ALLOWED_CALLING_AE, TEST_AE_TITLE);
     t.not(plain.code, 0);
     t.false(s.events.some((e) => e.type === 'association-accepted'));

@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../core/errors.ts';
+import { tlsRefusal } from '../core/tls-refusal.ts';
 import type { Logger } from '../core/log.ts';
 import type { AssociationDecision, AssociationPolicy, AssociationRequest } from './association-policy.ts';
 import { RejectReason, RejectResult, RejectSource } from './association-policy.ts';
@@ -218,10 +219,11 @@ export class DicomListener {
   }
 
   #refuse(socket: Socket, remoteAddress: string, why: string): void {
+    const key = connectionKey(socket); // before destroy(), which may forget the peer's address
     this.#logger.warn('dicom.connection-refused', { remoteAddress, why });
     this.#onEvent({ type: 'connection-refused', remoteAddress, transport: this.#options.transport, why });
     socket.destroy();
-    this.#leavePending(connectionKey(socket));
+    this.#leavePending(key);
   }
 
   #evictOldest(of: (remoteAddress: string) => boolean, why: string): void {
@@ -263,13 +265,13 @@ export class DicomListener {
   #onSecureConnection(socket: tls.TLSSocket): void {
     const remoteAddress = socket.remoteAddress ?? 'unknown';
     if (socket.destroyed) return; // refused at TCP level
-    const cert = socket.getPeerCertificate() as Partial<tls.PeerCertificate> | null;
-    if (!socket.authorized) {
-      const reason = socket.authorizationError === null ? 'no client certificate' : String(socket.authorizationError);
+    const refusal = tlsRefusal(socket);
+    if (refusal !== undefined) {
       socket.destroy();
-      this.#handshakeFailed(remoteAddress, reason, certificateSubject(cert));
+      this.#handshakeFailed(remoteAddress, refusal.reason, refusal.subject === '' ? undefined : refusal.subject);
       return;
     }
+    const cert = socket.getPeerCertificate() as Partial<tls.PeerCertificate> | null;
     const subjectCn = cert?.subject?.CN;
     const peerCertificate: PeerCertificate = {
       subjectCn: Array.isArray(subjectCn) ? subjectCn.join(',') : (subjectCn ?? ''),
@@ -354,13 +356,3 @@ function adjust(counts: Map<string, number>, key: string, by: number): void {
   else counts.set(key, n);
 }
 
-/** The presented certificate's subject as `CN=…, O=…` for the audit trail; bounded, control characters dropped. */
-function certificateSubject(cert: Partial<tls.PeerCertificate> | null): string | undefined {
-  const subject = cert?.subject;
-  if (subject === undefined || subject === null) return undefined;
-  const text = Object.entries(subject)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
-    .join(', ')
-    .replace(/[\u0000-\u001f\u007f-\u009f]/gu, '');
-  return text === '' ? undefined : text.slice(0, 256);
-}

@@ -92,13 +92,16 @@ test('32 idle connections from other addresses on each DICOM port keep neither C
     t.is(held.filter((s) => !s.destroyed).length, 64, 'all 64 idle connections are accepted at TCP level');
 
     // During the attack: CT01 over TLS and the RIS (servingProblem), MR01 over plain from its allowlisted address.
+    const probeStarted = performance.now();
     t.is(await servingProblem(site, daemon, MAX_MS), undefined);
+    const probeMs = performance.now() - probeStarted;
     const mr = await mr01Worklist(daemon, 'ACC810001');
     t.true(mr.found, `MR01 got no worklist during the attack (status ${mr.status ?? 'none'}): ${mr.text.slice(-800)}`);
     t.true(mr.ms < MAX_MS, `MR01's query took ${Math.round(mr.ms)} ms`);
 
     // The box closes what never authenticated at its pre-authentication deadline (10 s by default), not at ARTIM.
     const stillOpen = await allClosed(held, 20_000);
+    t.log(`during the attack: RIS order + CT01 TLS query ${Math.round(probeMs)} ms, MR01 plain query ${Math.round(mr.ms)} ms; idle connections closed ${Math.round(performance.now() - startedAt)} ms after connect`);
     t.is(stillOpen, 0, `${stillOpen} idle connections still open ${Math.round(performance.now() - startedAt)} ms after connect`);
     t.true(performance.now() - startedAt < 25_000);
 
