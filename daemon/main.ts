@@ -10,10 +10,11 @@ import { Tag, textOf, type DataSet } from './core/dataset.ts';
 import { EdgeError, isEdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { KeyRing, type KeySource } from './core/keys.ts';
-import { findWorklist } from './core/worklist-query.ts';
+import { findWorklist, worklistResponseOrigin, type WorklistResponseOrigin } from './core/worklist-query.ts';
 import { MppsSopClass } from './core/mpps.ts';
 import { type DicomModalityConfig, type EdgeConfig, errorsIn, formatIssue, loadConfig } from './config/index.ts';
 import {
+  type AssociationContext,
   type AssociationDecision,
   type AssociationRequest,
   type DicomEvent,
@@ -311,7 +312,7 @@ function createDicomListeners(
         detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
       }),
     );
-  });
+  }, { onItemSkipped: (item, code, ctx) => auditSkippedItem(audit, logger, dicom.aeTitle, worklistResponseOrigin(item), code, ctx) });
 
   const listeners = new Map<'tls' | 'plain', DicomListener>();
   for (const transport of ['tls', 'plain'] as const) {
@@ -330,6 +331,9 @@ function createDicomListeners(
         maxPduLength: dicom.maxPduLength,
         maxAssociations: dicom.maxAssociations,
         maxAssociationsPerAddress: dicom.maxAssociationsPerAddress,
+        preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
+        maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
+        maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
         associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
         idleTimeoutMs: dicom.idleTimeoutMs,
         services: [verificationService, worklist, ...outbound.mppsServices, ...images.services],
@@ -510,6 +514,33 @@ function subjectRecords(subjects: readonly Hl7AuditSubject[]): SubjectRecord[] {
   return records;
 }
 
+/** A worklist item the codec could not encode was left out of an answer: name its order to whoever must fix it. */
+function auditSkippedItem(
+  audit: AuditSink,
+  logger: Logger,
+  ownAeTitle: string,
+  origin: WorklistResponseOrigin | undefined,
+  code: string,
+  ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string },
+): void {
+  const order = origin === undefined ? 'unknown order' : `placer order ${origin.placerOrderNumber}${origin.placerIssuer === '' ? '' : `^${origin.placerIssuer}`}, step ${origin.scheduledProcedureStepId}`;
+  logger.warn('worklist.item-skipped', { code, placerOrderNumber: origin?.placerOrderNumber ?? 'unknown', transferSyntaxUid: ctx.transferSyntaxUid, associationId: ctx.association.associationId });
+  audit.record({
+    eventId: 'Query',
+    type: 'worklist.item-skipped',
+    action: 'E',
+    outcome: 4,
+    at: Date.now(),
+    participants: [
+      { kind: 'dicom', id: ctx.association.callingAeTitle, address: ctx.association.remoteAddress, requestor: true },
+      { kind: 'dicom', id: ownAeTitle, requestor: false },
+    ],
+    ...(origin === undefined ? {} : { patient: origin.patient, accessionNumber: origin.accessionNumber }),
+    controlId: ctx.association.associationId,
+    detail: `${order} left out of the answer: ${code} in transfer syntax ${ctx.transferSyntaxUid}`,
+  });
+}
+
 function auditDicom(audit: AuditSink, e: DicomEvent): void {
   switch (e.type) {
     case 'association-rejected':
@@ -518,7 +549,7 @@ function auditDicom(audit: AuditSink, e: DicomEvent): void {
       );
       return;
     case 'tls-handshake-failed':
-      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.reason));
+      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
       return;
     case 'connection-refused':
       audit.record(securityAlert('dicom.connection-refused', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.why));

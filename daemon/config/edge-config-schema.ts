@@ -170,6 +170,15 @@ const modalitySchema = tagged(
   { doc: 'a modality allowed to query the worklist (and later send MPPS and images)' },
 );
 
+const preAuthenticationSchema = object(
+  {
+    timeoutMs: withDefault(ms('close a connection not authenticated this long after connect (TLS handshake and A-ASSOCIATE-RQ included)', 100, 600_000), 10_000),
+    maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
+    maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
+  },
+  { doc: 'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out' },
+);
+
 const worklistSchema = object(
   {
     enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
@@ -188,8 +197,9 @@ const dicomSchema = refine(
       maxPduLength: withDefault(integer({ doc: 'largest P-DATA PDU the box receives (bytes)', min: 16_384, max: 131_072 }), 65_536),
       associationRequestTimeoutMs: withDefault(ms('wait for the A-ASSOCIATE-RQ after connect'), 30_000),
       idleTimeoutMs: withDefault(ms('release an association idle this long'), 120_000),
-      maxAssociations: withDefault(count('open associations in total', 4096), 32),
-      maxAssociationsPerAddress: withDefault(count('open associations per source address', 1024), 8),
+      maxAssociations: withDefault(count('accepted associations in total', 4096), 32),
+      maxAssociationsPerAddress: withDefault(count('accepted associations per source address', 1024), 8),
+      preAuthentication: withDefault(preAuthenticationSchema, {}),
       transferSyntaxes: withDefault(
         array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), { doc: 'transfer syntaxes accepted, in order of preference', minItems: 1, unique: [{ key: (u) => u, what: 'transfer syntax' }] }),
         [ExplicitVrLittleEndian, ImplicitVrLittleEndian],
