@@ -24,7 +24,7 @@ import { Daemon, createSite, repoRoot } from '../support/site.ts';
 const SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'] as const;
 /** Connections per (source, attack); 4 sources × 3 attacks × 170 ≈ 2,000 in all. */
 const PER_SOURCE = 170;
-/** DICOM associations per source address the site allows (so that the scan trips the per-address cap). */
+/** Accepted DICOM associations per source address the site allows (the flood never gets that far). */
 const PER_ADDRESS_CAP = 1;
 const FLOOD_TYPES: ReadonlySet<string> = new Set(['hl7.peer-refused', 'dicom.tls-handshake-failed', 'dicom.connection-refused']);
 const ATTEMPT_TIMEOUT_MS = 10_000;
@@ -181,10 +181,10 @@ async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string
   const sum = (prefix: string): number => [...attempts].filter(([k]) => k.startsWith(prefix)).reduce((a, [, n]) => a + n, 0);
   t.is(occurrencesOf('hl7.peer-refused'), sum('hl7|'), 'HL7 refusals in the chain = rogue handshakes made');
   t.is(occurrencesOf('dicom.tls-handshake-failed'), sum('dicom|'), 'DICOM handshake failures in the chain = connections made');
-  // Refusals before TLS are named by source: a key per source address.
+  // Refused certificates are named by source: a key per source address, not one for the whole flood.
   for (const source of SOURCES) {
-    const refused = byKey.get(`dicom.connection-refused|${source}|max associations per address`);
-    t.true(refused !== undefined && refused.occurrences <= (attempts.get(`dicom|${source}|plain`) ?? 0), `refusals at the cap from ${source}: ${refused?.occurrences}`);
+    const keys = [...byKey.keys()].filter((k) => k.startsWith(`dicom.tls-handshake-failed|${source}|`));
+    t.true(keys.length > 0, `refused handshakes from ${source} are recorded under their own source`);
   }
   return { attempts, total, floodMs, stopAt, byKey, occurrencesOf, summaries, status };
 }
