@@ -393,6 +393,17 @@ test.serial('a connection that never finishes its handshake is closed at the han
   third.destroy();
 });
 
+test.serial('a sender that half-closes after its message still gets the ACK', async (t) => {
+  const h = await startListener();
+  const c = new Client(h.port);
+  await c.ready();
+  c.send(fixture('orm-o01-new-ct.hl7'));
+  c.socket.end();
+  t.is((await c.ack()).get('MSA', 1), 'AA');
+  await c.closed;
+  await h.listener.stop(1000);
+});
+
 test.serial('total connection cap', async (t) => {
   const h = await startListener({ maxConnections: 1 });
   const first = new Client(h.port);

@@ -37,6 +37,14 @@ async function startBox(t: ExecutionContext, adjust?: (config: Record<string, an
   return { site, daemon };
 }
 
+/** servingProblem, with how long the whole probe (order ACK + worklist query) took in the test log. */
+async function served(t: ExecutionContext, site: Site, daemon: Daemon, when: string): Promise<string | undefined> {
+  const started = performance.now();
+  const problem = await servingProblem(site, daemon, SERVING_MS);
+  t.log(`${when}: RIS order + CT01 worklist query ${Math.round(performance.now() - started)} ms (limit ${SERVING_MS} ms per leg)`);
+  return problem;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Sockets of the daemon's process in CLOSE-WAIT (the peer closed, the box never did). */
@@ -101,7 +109,7 @@ test.serial('a port scan (32 connect-and-close, 32 stalled handshakes) leaves no
     s.destroy();
   }
   await sleep(500);
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'served after the connect-and-close scan');
+  t.is(await served(t, site, daemon, 'served after the connect-and-close scan'), undefined, 'served after the connect-and-close scan');
 
   // Handshakes that never finish: connected, a partial ClientHello, then silence.
   const stalled: net.Socket[] = [];
@@ -130,7 +138,7 @@ test.serial('a port scan (32 connect-and-close, 32 stalled handshakes) leaves no
     await sleep(200);
   }
   t.deepEqual(left, [], 'no socket of the daemon left in CLOSE-WAIT');
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'served after the stalled handshakes');
+  t.is(await served(t, site, daemon, 'served after the stalled handshakes'), undefined, 'served after the stalled handshakes');
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
 });
 
@@ -162,7 +170,7 @@ test.serial('four RIS connections sending one byte every 3 s: the RIS\'s newest 
   try {
     await sleep(3500);
     t.true(slow.every((s) => s.closedAt === undefined), 'the slow connections are all open and sending');
-    t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'served while four slow connections hold the per-peer cap');
+    t.is(await served(t, site, daemon, 'served while four slow connections hold the per-peer cap'), undefined, 'served while four slow connections hold the per-peer cap');
     const until = Date.now() + frameTimeoutMs + 12_000;
     while (slow.some((s) => s.closedAt === undefined) && Date.now() < until) await sleep(200);
     for (const [i, s] of slow.entries()) {
@@ -174,7 +182,7 @@ test.serial('four RIS connections sending one byte every 3 s: the RIS\'s newest 
     clearTimeout(stopDrip);
     for (const s of slow) s.socket.destroy();
   }
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'served after the slow senders');
+  t.is(await served(t, site, daemon, 'served after the slow senders'), undefined, 'served after the slow senders');
   t.true(daemon.process.events('hl7.connection.superseded').length >= 1, 'the yielding connection is logged');
   t.true(daemon.process.events('hl7.connection.framing_error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
@@ -205,7 +213,7 @@ test.serial('messages built to exhaust memory are refused with AE and an ERR nam
   const after = await peakRssMb(daemon.pid);
   t.log(`peak RSS ${Math.round(before)} MB before, ${Math.round(after)} MB after the five messages`);
   t.true(after - before < 100, `peak RSS grew by ${Math.round(after - before)} MB`);
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'served after the oversized messages');
+  t.is(await served(t, site, daemon, 'served after the oversized messages'), undefined, 'served after the oversized messages');
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
 });
 
@@ -223,7 +231,7 @@ test.serial('MSH-3 and MSH-4 are compared as whole HD fields: sub-components and
     t.is(msa(ack), 'AR', `${name}: AR`);
   }
   t.is(msa(await sendAs(site, daemon, orm251(600))), 'AA', 'the exact MSH-3/MSH-4 are accepted');
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined);
+  t.is(await served(t, site, daemon, 'after the attack'), undefined);
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
 });
 
@@ -262,7 +270,7 @@ test.serial('client-initiated TLS renegotiation is refused on every TLS listener
     t.false(r.renegotiated, `${name}: renegotiation refused\n${r.output.slice(-1500)}`);
     t.true(await connectsTls12(port, client, caFile), `${name}: a fresh TLS 1.2 connection still works`);
   }
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined);
+  t.is(await served(t, site, daemon, 'after the attack'), undefined);
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
 });
 
@@ -296,7 +304,7 @@ test.serial('expired and rogue-CA client certificates are audited with the verif
     t.false(await connectsTls12(daemon.ports.hl7, client, site.pki.caCert) && msa(await sendWith(daemon.ports.hl7, client, site.pki.caCert)) === 'AA', 'refused');
   }
   const rogueSubject = (await run('openssl', ['x509', '-in', site.rogue.certFile, '-noout', '-subject', '-nameopt', 'RFC2253'])).stdout.trim().replace(/^subject=/, '');
-  t.is(await servingProblem(site, daemon, SERVING_MS), undefined);
+  t.is(await served(t, site, daemon, 'after the attack'), undefined);
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
   const refused = (await auditTrail(site)).filter((e) => e.type === 'hl7.peer-refused');
   t.log(refused.map((e) => e.detail).join('\n'));
