@@ -371,6 +371,23 @@ test.serial('a frame not completed within frameTimeoutMs closes the connection, 
   await h.listener.stop(1000);
 });
 
+test.serial('CR/LF padding between frames does not keep an idle connection open', async (t) => {
+  const h = await startListener({ idleTimeoutMs: 500 });
+  const c = new Client(h.port);
+  await c.ready();
+  const started = Date.now();
+  const drip = setInterval(() => c.socket.write('\r'), 100);
+  try {
+    await c.closed;
+  } finally {
+    clearInterval(drip);
+  }
+  const took = Date.now() - started;
+  t.true(took >= 400 && took < 5000, `closed after ${took} ms`);
+  t.like(await h.nextEvent('connection-closed'), { reason: 'idle-timeout' });
+  await h.listener.stop(1000);
+});
+
 test.serial('a connection that never finishes its handshake is closed at the handshake timeout; one closed before it leaves nothing', async (t) => {
   const h = await startListener({ handshakeTimeoutMs: 500 });
   const { connect } = await import('node:net');

@@ -365,7 +365,6 @@ class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#closed || this.#stopping) return;
-    this.#armIdle();
     let frames: Buffer[];
     try {
       frames = this.#decoder.push(chunk);
@@ -373,6 +372,9 @@ class Connection {
       this.#framingError(isEdgeError(err) ? err.code : 'EDGE_HL7_FRAME_INVALID');
       return;
     }
+    // Only frame bytes count as activity: CR/LF padding between frames, one byte now and then, must
+    // not keep a connection (and its slot) alive; inside a frame the frame deadline bounds it.
+    if (frames.length > 0 || this.#decoder.inFrame) this.#armIdle();
     this.#armFrameDeadline(frames.length > 0);
     if (frames.length === 0) return;
     this.#queue.push(...frames);
