@@ -74,7 +74,7 @@ export async function startAuditServices(
   config: EdgeConfig,
   store: Store,
   box: AuditParticipant,
-  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers: string; readonly ecdhCurve: string },
+  tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers: string; readonly ecdhCurve: string; readonly secureOptions: number },
   logger: Logger,
 ): Promise<AuditServices> {
   const audit = store.audit;
@@ -142,7 +142,7 @@ export async function startAuditServices(
     pull = new AuditPullApi({
       host: p.listen.host,
       port: p.listen.port,
-      tls: { cert: tlsOptions.cert, key: tlsOptions.key, centralCa: readCentralCa(p.centralCaFile), minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve },
+      tls: { cert: tlsOptions.cert, key: tlsOptions.key, centralCa: readCentralCa(p.centralCaFile), minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve, secureOptions: tlsOptions.secureOptions },
       ...(p.allowedCns === undefined ? {} : { allowedCns: p.allowedCns }),
       maxConnections: p.maxConnections,
       requestTimeoutMs: p.requestTimeoutMs,

@@ -35,7 +35,7 @@ import { TpmClient } from './security/tpm-client.ts';
 import { TpmKeySource } from './security/tpm-key-source.ts';
 import { recordSafeModeEvent, safeModeCodes, takeSafeModeEvents } from './security/tpm-safe-mode.ts';
 import { rotateDataKey } from './store/rekey.ts';
-import { TLS_CIPHERS, TLS_ECDH_CURVES } from './security/tls-profile.ts';
+import { TLS_CIPHERS, TLS_ECDH_CURVES, TLS_SERVER_SECURE_OPTIONS } from './security/tls-profile.ts';
 import { isRefusal } from './security/peer-policy.ts';
 import { type Store, openStore } from './store/index.ts';
 import { type Outbound, createOutbound, registerQueueRoutes } from './main-outbound.ts';
@@ -97,6 +97,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       minVersion: config.tls.minVersion,
       ciphers: TLS_CIPHERS,
       ecdhCurve: TLS_ECDH_CURVES,
+      secureOptions: TLS_SERVER_SECURE_OPTIONS,
     } as const;
 
     const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
@@ -106,6 +107,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       tls: tlsOptions,
       maxFrameBytes: config.hl7.maxFrameBytes,
       idleTimeoutMs: config.hl7.idleTimeoutMs,
+      frameTimeoutMs: config.hl7.frameTimeoutMs,
+      messageLimits: config.hl7.limits,
       maxConnections: config.hl7.maxConnections,
       maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
       ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
@@ -434,7 +437,10 @@ function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
   const peerOf = (peer: string, address?: string): AuditParticipant => ({ kind: 'hl7', id: peer, requestor: true, ...(address === undefined ? {} : { address }) });
   switch (e.type) {
     case 'peer-refused':
-      audit.record(securityAlert('hl7.peer-refused', [peerOf(e.peer ?? 'unknown', e.remoteAddress)], e.reason));
+      audit.record(securityAlert('hl7.peer-refused', [peerOf(e.peer ?? 'unknown', e.remoteAddress)], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
+      return;
+    case 'connection-superseded':
+      audit.record(securityAlert('hl7.connection-superseded', [peerOf(e.peer, e.remoteAddress)], 'oldest idle connection closed: the peer was at its connection cap and opened a new one'));
       return;
     case 'sender-mismatch':
       audit.record({ ...securityAlert('hl7.sender-mismatch', [peerOf(e.peer, e.remoteAddress)], 'MSH-3/MSH-4 do not match the authenticated peer'), controlId: e.controlId });

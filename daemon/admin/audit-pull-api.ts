@@ -41,7 +41,7 @@ export type AuditPullEvent =
 export interface AuditPullApiOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly centralCa: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string };
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly centralCa: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string; readonly secureOptions?: number };
   readonly allowedCns?: readonly string[];
   readonly maxConnections: number;
   readonly requestTimeoutMs: number;
@@ -96,6 +96,7 @@ export class AuditPullApi {
         minVersion: o.tls.minVersion,
         ...(o.tls.ciphers === undefined ? {} : { ciphers: o.tls.ciphers }),
         ...(o.tls.ecdhCurve === undefined ? {} : { ecdhCurve: o.tls.ecdhCurve }),
+        ...(o.tls.secureOptions === undefined ? {} : { secureOptions: o.tls.secureOptions }),
         requestCert: true,
         // Checked on 'secureConnection' below instead, where the peer's address and the exact reason
         // (no certificate, unknown CA, expired) are still known for the audit record.

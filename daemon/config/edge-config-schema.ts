@@ -100,6 +100,21 @@ const hl7PeerSchema = object(
   { doc: 'an HL7 sender (RIS or interface engine)' },
 );
 
+// Caps on one inbound message, checked before it is split (memory stays bounded by them). The defaults
+// sit far above what an order needs: HL7 v2.5.1 segments have at most ~50 fields, its richest types
+// (XCN, XAD, CWE) about 23 components, HD has 3 sub-components; an ORM carries a few order groups.
+const hl7LimitsSchema = object(
+  {
+    maxSegments: withDefault(count('segments in one message', 100_000), 1000),
+    maxOrderGroups: withDefault(count('order groups (ORC segments) in one message; each becomes worklist items', 10_000), 100),
+    maxFieldsPerSegment: withDefault(count('fields in one segment', 10_000), 256),
+    maxRepetitions: withDefault(count('repetitions of one field (e.g. PID-3 patient identifiers)', 100_000), 100),
+    maxComponents: withDefault(count('components in one repetition of a field', 10_000), 64),
+    maxSubcomponents: withDefault(count('sub-components in one component', 10_000), 32),
+  },
+  { doc: 'caps on the shape of one message: a message over any of them is answered AE with ERR naming the first position over the cap' },
+);
+
 const hl7Schema = refine(
   object(
     {
@@ -108,6 +123,8 @@ const hl7Schema = refine(
       receivingFacility: withDefault(hl7Id('MSH-6 the box expects and answers with'), 'RAD1'),
       maxFrameBytes: withDefault(integer({ doc: 'largest MLLP frame accepted (bytes)', min: 1024, max: 67_108_864 }), 1_048_576),
       idleTimeoutMs: withDefault(ms('close a connection idle this long'), 300_000),
+      frameTimeoutMs: withDefault(ms('an MLLP frame must be completed this long after its first byte, however slowly the bytes come'), 30_000),
+      limits: withDefault(hl7LimitsSchema, {}),
       ackWriteTimeoutMs: withDefault(ms('give up writing an ACK after'), 10_000),
       maxConnections: withDefault(count('open MLLP connections in total', 4096), 32),
       maxConnectionsPerPeer: withDefault(count('open MLLP connections per peer', 1024), 4),

@@ -18,7 +18,7 @@ export interface VerifiedTlsSocket {
 export interface TlsRefusal {
   /** OpenSSL's verification code (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...) or `NO_CLIENT_CERTIFICATE`. */
   readonly reason: string;
-  /** The presented certificate's subject, e.g. `O=GENHOSP,CN=RIS.GENHOSP`; '' when none was presented. */
+  /** The presented certificate's subject, e.g. `CN=RIS.GENHOSP,O=GENHOSP`; '' when none was presented. */
   readonly subject: string;
 }
 

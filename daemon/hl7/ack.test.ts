@@ -81,3 +81,9 @@ test('ACK from a header only (body not decodable) is ASCII', (t) => {
   t.is(ack.get('MSA', 2), 'C9');
   t.is(ack.get('ERR', 1, 1, 3), '18');
 });
+
+test('v2.5.1 ERR-2 names repetition and sub-component when the location has them', (t) => {
+  const request = parseHl7Message(Buffer.from('MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125||ORM^O01|X1|P|2.5.1\rPID|1\r', 'latin1'));
+  const ack = buildAck(request, { code: AckCode.ApplicationError, text: 'Message invalid', error: { condition: 102, location: { segment: 'PID', sequence: 1, field: 5, repetition: 2, component: 1, subcomponent: 33 } } });
+  t.regex(ack.toString('latin1'), /\rERR\|\|PID\^1\^5\^2\^1\^33\|102\^Data type error\^HL70357\|E\r/);
+});

@@ -3,7 +3,7 @@
 // are fixed phrases chosen by the box: never patient data.
 import { randomBytes } from 'node:crypto';
 import { encodeHl7Text, msh18For, Hl7Charset } from './charset.ts';
-import type { EncodingCharacters, Hl7Header, Hl7Message } from './message.ts';
+import type { EncodingCharacters, Hl7Header, Hl7Message, Hl7Position } from './message.ts';
 import { escapeHl7 } from './message.ts';
 
 export const AckCode = {
@@ -45,18 +45,17 @@ const CONDITION_TEXT: Record<MessageErrorCondition, string> = {
   207: 'Application internal error',
 };
 
-/** Where the error is: segment id, its occurrence (1-based), field, component (ERL / ELD). */
-export interface ErrorLocation {
-  readonly segment: string;
-  readonly sequence: number;
-  readonly field?: number;
-  readonly component?: number;
-}
+/** Where the error is (ERL in v2.5+, ELD before). */
+export type ErrorLocation = Hl7Position;
 
+/** `PID-3`, `PID-5.1`, `PID-3[101]`, `PID-5.1.33`, `ORC#101` (occurrence shown when not the first). */
 export function formatLocation(location: ErrorLocation): string {
   let s = location.segment;
+  if (location.sequence > 1) s += `#${location.sequence}`;
   if (location.field !== undefined) s += `-${location.field}`;
+  if (location.repetition !== undefined && location.repetition > 1) s += `[${location.repetition}]`;
   if (location.component !== undefined) s += `.${location.component}`;
+  if (location.subcomponent !== undefined) s += `.${location.subcomponent}`;
   return s;
 }
 
@@ -154,8 +153,9 @@ function errSegment(error: AckError, enc: EncodingCharacters, v25: boolean): str
             loc.segment,
             String(loc.sequence),
             loc.field === undefined ? '' : String(loc.field),
-            loc.field === undefined ? '' : '1',
+            loc.field === undefined ? '' : String(loc.repetition ?? 1),
             loc.component === undefined ? '' : String(loc.component),
+            loc.subcomponent === undefined ? '' : String(loc.subcomponent),
           ]).join(c);
     return ['ERR', '', erl, `${error.condition}${c}${text}${c}HL70357`, 'E'].join(f);
   }

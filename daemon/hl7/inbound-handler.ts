@@ -9,7 +9,7 @@ import type { AckCode, AckError } from './ack.ts';
 import { AckCode as Ack, buildAck, formatLocation, MessageErrorCondition } from './ack.ts';
 import { auditSubjects, type Hl7AuditSubject } from './audit-subjects.ts';
 import { checkMessageType, mapMessage } from './mapping.ts';
-import type { Hl7Header, Hl7Message } from './message.ts';
+import type { Hl7Field, Hl7Header, Hl7Message, Hl7MessageLimits, Hl7Position } from './message.ts';
 import { parseHl7Message, parseMessageHeader } from './message.ts';
 
 /** The authenticated peer of a connection, as the owner's peer policy identified it. */
@@ -70,6 +70,8 @@ export interface InboundContext {
   readonly onEvent: (event: Hl7InboundEvent) => void;
   /** Source address of the connection, named in the events. */
   readonly remoteAddress?: string;
+  /** Caps on segments, order groups, fields, repetitions, components, sub-components. */
+  readonly limits?: Hl7MessageLimits;
   readonly now?: () => number;
   readonly newStudyInstanceUid?: () => string;
 }
@@ -114,13 +116,15 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
 
   let message: Hl7Message;
   try {
-    message = parseHl7Message(payload);
+    message = parseHl7Message(payload, ctx.limits);
   } catch (err) {
     const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_PARSE';
     const charset = code === 'EDGE_HL7_UNSUPPORTED_CHARSET';
     const error: AckError = charset
       ? { condition: MessageErrorCondition.TableValueNotFound, location: { segment: 'MSH', sequence: 1, field: 18 } }
-      : { condition: MessageErrorCondition.DataTypeError, location: { segment: 'MSH', sequence: 1 } };
+      : code === 'EDGE_HL7_LIMIT_EXCEEDED' && isEdgeError(err)
+        ? limitError(err.detail as unknown as Hl7Position)
+        : { condition: MessageErrorCondition.DataTypeError, location: { segment: 'MSH', sequence: 1 } };
     emit({
       type: 'invalid-message',
       peer,
@@ -135,17 +139,18 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   }
   const controlId = clip(message.controlId);
 
-  if (message.sendingApplication !== ctx.peer.sendingApplication || message.sendingFacility !== ctx.peer.sendingFacility) {
+  const applicationMatches = isExactly(message.msh.fields[3], ctx.peer.sendingApplication);
+  if (!applicationMatches || !isExactly(message.msh.fields[4], ctx.peer.sendingFacility)) {
     emit({
       type: 'sender-mismatch',
       peer,
       controlId,
-      claimed: clip(`${message.sendingApplication}^${message.sendingFacility}`, 80),
+      claimed: clip(`${message.msh.rawFields[3] ?? ''}^${message.msh.rawFields[4] ?? ''}`, 80),
     });
     ctx.logger.warn('hl7.message.sender_mismatch', { peer, controlId });
     return reply(message, Ack.ApplicationReject, Text.SenderMismatch, {
       condition: MessageErrorCondition.TableValueNotFound,
-      location: { segment: 'MSH', sequence: 1, field: message.sendingApplication !== ctx.peer.sendingApplication ? 3 : 4 },
+      location: { segment: 'MSH', sequence: 1, field: applicationMatches ? 4 : 3 },
     });
   }
 
@@ -217,6 +222,24 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       condition: MessageErrorCondition.ApplicationInternalError,
     });
   }
+}
+
+/**
+ * MSH-3/MSH-4 are HD (namespace id ^ universal id ^ universal id type); the configured peer names the
+ * namespace id only. The whole field must be exactly that: one repetition whose first component is the
+ * namespace id with no sub-components, and no universal id (empty trailing components are the same HD).
+ * Comparing HD.1 alone let `GENHOSP&EVIL` and `GENHOSP~OTHER` pass as GENHOSP.
+ */
+function isExactly(field: Hl7Field | undefined, namespaceId: string): boolean {
+  if (field === undefined || field.length !== 1) return false;
+  const [first, ...rest] = field[0]!;
+  return first !== undefined && first.length === 1 && first[0] === namespaceId && rest.every((c) => c.length === 1 && c[0] === '');
+}
+
+/** Too many segments or order groups is a segment sequence error; too many parts of a field, a data type error. */
+function limitError(position: Hl7Position): AckError {
+  const condition = position.field === undefined ? MessageErrorCondition.SegmentSequenceError : MessageErrorCondition.DataTypeError;
+  return { condition, location: position };
 }
 
 function reply(request: Hl7Message | Hl7Header, code: AckCode, text: string, error: AckError | undefined): InboundOutcome {

@@ -272,7 +272,7 @@ test.serial('a client without a certificate is refused', async (t) => {
   const c = new Client(h.port, false);
   await c.closed;
   t.is(c.received, 0);
-  t.like(await h.nextEvent('peer-refused'), { remoteAddress: '127.0.0.1' });
+  t.like(await h.nextEvent('peer-refused'), { remoteAddress: '127.0.0.1', reason: 'NO_CLIENT_CERTIFICATE' });
   await h.listener.stop(1000);
 });
 
@@ -317,7 +317,7 @@ test.serial('an idle connection is closed', async (t) => {
   await h.listener.stop(1000);
 });
 
-test.serial('per-peer connection cap', async (t) => {
+test.serial('per-peer connection cap: the oldest idle connection yields to the newest', async (t) => {
   const h = await startListener({ maxConnectionsPerPeer: 1 });
   const first = new Client(h.port);
   await first.ready();
@@ -325,10 +325,97 @@ test.serial('per-peer connection cap', async (t) => {
   first.send(fixture('adt-a08-update.hl7'));
   await first.ack();
   const second = new Client(h.port);
+  await second.ready();
+  await first.closed;
+  t.like(await h.nextEvent('connection-superseded'), { peer: 'ris' });
+  second.send(fixture('orm-o01-new-ct.hl7'));
+  t.is((await second.ack()).get('MSA', 1), 'AA');
+  second.close();
+  await h.listener.stop(1000);
+});
+
+test.serial('per-peer connection cap: refused while every connection of the peer has a message in flight', async (t) => {
+  const h = await startListener({ maxConnectionsPerPeer: 1 });
+  let release!: () => void;
+  h.repo.gate = new Promise((r) => (release = r));
+  const applying = new Promise<void>((r) => (h.repo.onApply = r));
+  const first = new Client(h.port);
+  await first.ready();
+  first.send(fixture('orm-o01-new-ct.hl7'));
+  await applying;
+  const second = new Client(h.port);
   await second.closed;
   t.like(await h.nextEvent('peer-refused'), { reason: 'peer-connection-limit', peer: 'ris' });
+  release();
+  t.is((await first.ack()).get('MSA', 1), 'AA');
   first.close();
   await first.closed;
+  await h.listener.stop(1000);
+});
+
+/** Write `byte` every 100 ms until the box closes the connection; how long that took. */
+async function msUntilClosedWhileDripping(c: Client, byte: string): Promise<number> {
+  const started = Date.now();
+  const drip = setInterval(() => c.socket.write(byte), 100);
+  try {
+    await c.closed;
+  } finally {
+    clearInterval(drip);
+  }
+  return Date.now() - started;
+}
+
+test.serial('a frame not completed within frameTimeoutMs closes the connection, however often bytes come', async (t) => {
+  const h = await startListener({ frameTimeoutMs: 600, idleTimeoutMs: 10_000 });
+  const c = new Client(h.port);
+  await c.ready();
+  c.socket.write(Buffer.from([0x0b]));
+  const took = await msUntilClosedWhileDripping(c, 'M');
+  t.true(took >= 500 && took < 5000, `closed after ${took} ms`);
+  t.like(await h.nextEvent('framing-error'), { code: 'EDGE_HL7_FRAME_TIMEOUT' });
+  await h.listener.stop(1000);
+});
+
+test.serial('CR/LF padding between frames does not keep an idle connection open', async (t) => {
+  const h = await startListener({ idleTimeoutMs: 500 });
+  const c = new Client(h.port);
+  await c.ready();
+  const took = await msUntilClosedWhileDripping(c, '\r');
+  t.true(took >= 400 && took < 5000, `closed after ${took} ms`);
+  t.like(await h.nextEvent('connection-closed'), { reason: 'idle-timeout' });
+  await h.listener.stop(1000);
+});
+
+test.serial('a connection that never finishes its handshake is closed at the handshake timeout; one closed before it leaves nothing', async (t) => {
+  const h = await startListener({ handshakeTimeoutMs: 500 });
+  const { connect } = await import('node:net');
+  const quick = connect(h.port, '127.0.0.1');
+  await once(quick, 'connect');
+  quick.destroy();
+  const stalled = connect(h.port, '127.0.0.1');
+  stalled.on('error', () => undefined);
+  const started = Date.now();
+  await once(stalled, 'close');
+  t.true(Date.now() - started < 5000);
+  t.true(h.events.some((e) => e.type === 'peer-refused' && e.reason === 'ERR_TLS_HANDSHAKE_TIMEOUT'));
+  // Handshakes in progress do not hold stop().
+  const third = connect(h.port, '127.0.0.1');
+  third.on('error', () => undefined);
+  await once(third, 'connect');
+  const stopping = Date.now();
+  await h.listener.stop(0);
+  t.true(Date.now() - stopping < 400, 'stop() did not wait for the handshake timeout');
+  third.destroy();
+});
+
+test.serial('a sender that half-closes after its message still gets the ACK', async (t) => {
+  const h = await startListener();
+  const c = new Client(h.port);
+  await c.ready();
+  c.send(fixture('orm-o01-new-ct.hl7'));
+  c.socket.end();
+  t.is((await c.ack()).get('MSA', 1), 'AA');
+  await c.closed;
   await h.listener.stop(1000);
 });
 

@@ -2,14 +2,21 @@
 // the site CA, the owner's peer policy must name it, and its messages must carry its own MSH-3/MSH-4.
 // Messages of one connection are handled strictly one at a time, in order; the ACK for a message is
 // written only after the repository committed it.
-import type { AddressInfo } from 'node:net';
+//
+// What a port scanner or a slow sender can hold is bounded: a connection that never completes its
+// handshake is closed at the handshake timeout, one that closes before it is closed at once (no
+// half-open socket before authentication), a frame must be completed within its deadline however many
+// bytes trickle in, and a peer at its connection cap gets in anyway: its oldest idle connection yields.
+import type { AddressInfo, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { ErrorCode } from '../core/errors.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { OrderRepository } from '../core/ports.ts';
+import { tlsRefusal } from '../core/tls-refusal.ts';
 import type { Hl7InboundEvent, Hl7Peer } from './inbound-handler.ts';
 import { handleInboundMessage } from './inbound-handler.ts';
+import type { Hl7MessageLimits } from './message.ts';
 import { encodeMllpFrame, MllpDecoder } from './mllp-framing.ts';
 
 export interface PeerCertificateInfo {
@@ -26,16 +33,28 @@ export type IdentifyPeer = (connection: {
 
 export type Hl7ListenerEvent =
   | Hl7InboundEvent
-  | { readonly type: 'peer-refused'; readonly reason: string; readonly remoteAddress: string; readonly peer?: string }
+  | {
+      readonly type: 'peer-refused';
+      readonly reason: string;
+      readonly remoteAddress: string;
+      readonly peer?: string;
+      /** Subject of the client certificate the handshake presented, when it failed verification. */
+      readonly subject?: string;
+    }
+  | { readonly type: 'connection-superseded'; readonly peer: string; readonly remoteAddress: string }
   | { readonly type: 'framing-error'; readonly peer: string; readonly remoteAddress: string; readonly code: ErrorCode }
   | { readonly type: 'connection-closed'; readonly peer: string; readonly reason: string };
 
 export interface Hl7ListenerOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: Pick<tls.SecureContextOptions, 'ca' | 'cert' | 'key' | 'ciphers' | 'ecdhCurve' | 'minVersion'>;
+  readonly tls: Pick<tls.SecureContextOptions, 'ca' | 'cert' | 'key' | 'ciphers' | 'ecdhCurve' | 'minVersion' | 'secureOptions'>;
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
+  /** A frame started must end within this, whatever bytes keep arriving; default min(idleTimeoutMs, 30 s). */
+  readonly frameTimeoutMs?: number;
+  /** Caps on one message's segments, order groups, fields, repetitions, components, sub-components. */
+  readonly messageLimits?: Hl7MessageLimits;
   readonly maxConnections: number;
   readonly maxConnectionsPerPeer: number;
   readonly ackWriteTimeoutMs: number;
@@ -61,7 +80,10 @@ export class Hl7Listener {
   #port = 0;
   #starting: Promise<number> | undefined;
   #stopping: Promise<void> | undefined;
+  /** Authenticated connections, oldest first. */
   readonly #connections = new Set<Connection>();
+  /** Every accepted TCP connection until it closes, authenticated or not (stop() ends them all). */
+  readonly #sockets = new Set<Socket>();
   readonly #perPeer = new Map<string, number>();
 
   constructor(options: Hl7ListenerOptions) {
@@ -90,18 +112,28 @@ export class Hl7Listener {
       ...o.tls,
       // Never below TLS 1.2 (BCP 195), whatever the caller passed.
       minVersion: o.tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
-      // A sender may half-close after its last message; it still gets its ACKs.
-      allowHalfOpen: true,
+      // No half-open sockets before authentication: a scanner's connect-and-close must not leave the
+      // socket in CLOSE-WAIT. Authenticated connections switch it on (a sender may half-close after
+      // its last message and still get its ACKs).
+      allowHalfOpen: false,
       requestCert: true,
-      rejectUnauthorized: true,
+      // Verified in #onConnection instead, where the reason and the presented subject are known for
+      // the audit record (OpenSSL's own refusal reaches node only as ECONNRESET).
+      rejectUnauthorized: false,
       handshakeTimeout: o.handshakeTimeoutMs ?? Math.min(o.idleTimeoutMs, 30_000),
     });
     server.maxConnections = o.maxConnections;
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     server.on('secureConnection', (socket) => this.#onConnection(socket));
     server.on('tlsClientError', (err, socket) => {
       const reason = (err as NodeJS.ErrnoException).code ?? 'tls-handshake-failed';
       o.onEvent({ type: 'peer-refused', reason, remoteAddress: socket.remoteAddress ?? '' });
       this.#log.warn('hl7.peer.tls_refused', { reason, remoteAddress: socket.remoteAddress ?? '' });
+      // Handling this event takes over node's default, which destroys the socket: do it here.
+      socket.destroy();
     });
     server.on('drop', (data) => {
       o.onEvent({ type: 'peer-refused', reason: 'connection-limit', remoteAddress: data?.remoteAddress ?? '' });
@@ -148,6 +180,8 @@ export class Hl7Listener {
     ]);
     clearTimeout(timer);
     for (const c of this.#connections) c.destroy('shutdown');
+    // Handshakes still in progress would hold server.close() until their timeout.
+    for (const socket of this.#sockets) socket.destroy();
     await closed;
     this.#log.info('hl7.listener.stopped', {});
   }
@@ -175,6 +209,13 @@ export class Hl7Listener {
       socket.destroy();
       return;
     }
+    const refusal = tlsRefusal(socket);
+    if (refusal !== undefined) {
+      o.onEvent({ type: 'peer-refused', reason: refusal.reason, remoteAddress, ...(refusal.subject === '' ? {} : { subject: refusal.subject }) });
+      this.#log.warn('hl7.peer.tls_refused', { reason: refusal.reason, remoteAddress, subject: refusal.subject });
+      socket.destroy();
+      return;
+    }
     const cert = socket.getPeerCertificate();
     const cn = cert.subject?.CN as string | string[] | undefined;
     const certificate: PeerCertificateInfo = {
@@ -196,12 +237,13 @@ export class Hl7Listener {
     }
     const peer = identity.peer;
     const count = this.#perPeer.get(peer.name) ?? 0;
-    if (count >= o.maxConnectionsPerPeer) {
+    if (count >= o.maxConnectionsPerPeer && !this.#yieldOldestIdle(peer.name, remoteAddress)) {
       o.onEvent({ type: 'peer-refused', reason: 'peer-connection-limit', remoteAddress, peer: peer.name });
       this.#log.warn('hl7.peer.connection_limit', { peer: peer.name, remoteAddress });
       socket.destroy();
       return;
     }
+    socket.allowHalfOpen = true;
     this.#perPeer.set(peer.name, count + 1);
     const connection = new Connection(socket, peer, o, this.#log.child({ peer: peer.name }), () => {
       this.#connections.delete(connection);
@@ -211,6 +253,22 @@ export class Hl7Listener {
     });
     this.#connections.add(connection);
     this.#log.info('hl7.connection.opened', { remoteAddress });
+  }
+
+  /**
+   * A peer at its cap: close its oldest connection that has no message in flight, so the peer's newest
+   * connection always gets in (slow or stuck connections of a RIS must not lock the RIS out). False when
+   * every connection of the peer is busy with a message.
+   */
+  #yieldOldestIdle(peerName: string, remoteAddress: string): boolean {
+    for (const c of this.#connections) {
+      if (c.peer.name !== peerName || c.busy || c.closed) continue;
+      this.#options.onEvent({ type: 'connection-superseded', peer: peerName, remoteAddress: c.remoteAddress });
+      this.#log.warn('hl7.connection.superseded', { peer: peerName, remoteAddress: c.remoteAddress, newRemoteAddress: remoteAddress });
+      c.destroy('superseded');
+      return true;
+    }
+    return false;
   }
 }
 
@@ -224,6 +282,9 @@ class Connection {
   readonly #queue: Buffer[] = [];
   #draining: Promise<void> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #frameTimer: NodeJS.Timeout | undefined;
+  readonly #frameTimeoutMs: number;
+  readonly #remoteAddress: string;
   #closed = false;
   #stopping = false;
   #peerEnded = false;
@@ -234,6 +295,8 @@ class Connection {
     this.#o = options;
     this.#log = log;
     this.#decoder = new MllpDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.#frameTimeoutMs = options.frameTimeoutMs ?? Math.min(options.idleTimeoutMs, 30_000);
+    this.#remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => {
@@ -245,6 +308,7 @@ class Connection {
       this.#closed = true;
       this.#queue.length = 0;
       clearTimeout(this.#idleTimer);
+      clearTimeout(this.#frameTimer);
       onClose();
     });
     this.#armIdle();
@@ -252,6 +316,19 @@ class Connection {
 
   get peer(): Hl7Peer {
     return this.#peer;
+  }
+
+  get remoteAddress(): string {
+    return this.#remoteAddress;
+  }
+
+  /** A message is being handled (its ACK is owed). */
+  get busy(): boolean {
+    return this.#draining !== undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Stop taking new messages; resolves once the message in flight (if any) has been answered. */
@@ -271,6 +348,7 @@ class Connection {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#idleTimer);
+    clearTimeout(this.#frameTimer);
     this.#o.onEvent({ type: 'connection-closed', peer: this.#peer.name, reason });
     this.#log.info('hl7.connection.closed', { reason });
     this.#socket.destroy();
@@ -287,24 +365,51 @@ class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#closed || this.#stopping) return;
-    this.#armIdle();
     let frames: Buffer[];
     try {
       frames = this.#decoder.push(chunk);
     } catch (err) {
-      const code: ErrorCode = isEdgeError(err) ? err.code : 'EDGE_HL7_FRAME_INVALID';
-      this.#o.onEvent({ type: 'framing-error', peer: this.#peer.name, remoteAddress: this.#socket.remoteAddress ?? '', code });
-      this.#log.warn('hl7.connection.framing_error', { code });
-      // Nothing is answered for bytes that are not a frame; a new connection starts clean.
-      this.destroy('framing-error');
+      this.#framingError(isEdgeError(err) ? err.code : 'EDGE_HL7_FRAME_INVALID');
       return;
     }
+    // Only frame bytes count as activity: CR/LF padding between frames, one byte now and then, must
+    // not keep a connection (and its slot) alive; inside a frame the frame deadline bounds it.
+    if (frames.length > 0 || this.#decoder.inFrame) this.#armIdle();
+    this.#armFrameDeadline(frames.length > 0);
     if (frames.length === 0) return;
     this.#queue.push(...frames);
     if (this.#queue.length >= MAX_QUEUED_FRAMES) this.#socket.pause();
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = undefined;
     });
+  }
+
+  #framingError(code: ErrorCode): void {
+    this.#o.onEvent({ type: 'framing-error', peer: this.#peer.name, remoteAddress: this.#remoteAddress, code });
+    this.#log.warn('hl7.connection.framing_error', { code });
+    // Nothing is answered for bytes that are not a frame; a new connection starts clean.
+    this.destroy('framing-error');
+  }
+
+  /**
+   * The deadline runs from a frame's first byte to its end and is not moved by the bytes in between:
+   * the idle timer alone let a sender hold a slot for ever with one byte every few seconds.
+   */
+  #armFrameDeadline(framesEnded: boolean): void {
+    if (framesEnded) {
+      clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+    }
+    if (!this.#decoder.inFrame || this.#frameTimer !== undefined) return;
+    const expire = (): void => {
+      // Reading is paused while queued messages are handled: the frame's delay is then ours.
+      if (this.#draining !== undefined) {
+        this.#frameTimer = setTimeout(expire, this.#frameTimeoutMs).unref();
+        return;
+      }
+      this.#framingError('EDGE_HL7_FRAME_TIMEOUT');
+    };
+    this.#frameTimer = setTimeout(expire, this.#frameTimeoutMs).unref();
   }
 
   async #drain(): Promise<void> {
@@ -317,7 +422,8 @@ class Connection {
           repository: this.#o.repository,
           logger: this.#log,
           onEvent: this.#o.onEvent,
-          remoteAddress: this.#socket.remoteAddress ?? '',
+          remoteAddress: this.#remoteAddress,
+          ...(this.#o.messageLimits === undefined ? {} : { limits: this.#o.messageLimits }),
           ...(this.#o.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: this.#o.newStudyInstanceUid }),
         });
         if (outcome.ack !== undefined && !(await this.#write(encodeMllpFrame(outcome.ack)))) return;

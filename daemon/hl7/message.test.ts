@@ -104,3 +104,36 @@ test('character sets: unsupported MSH-18, invalid bytes', (t) => {
   t.throws(() => parseHl7Message(Buffer.from(base + '\rPID|1||\xdc', 'latin1')), { code: 'EDGE_HL7_PARSE' });
   t.is(parseHl7Message(Buffer.from(base + 'ASCII\rPID|1||X')).charset, Hl7Charset.Ascii);
 });
+
+const limits = { maxSegments: 10, maxOrderGroups: 2, maxFieldsPerSegment: 20, maxRepetitions: 3, maxComponents: 5, maxSubcomponents: 4 };
+const header = 'MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125||ORM^O01|LIM1|P|2.5.1\n';
+
+function limitDetail(text: string): Record<string, unknown> | undefined {
+  try {
+    parseHl7Message(msg(text), limits);
+    return undefined;
+  } catch (err) {
+    if (!isEdgeError(err) || err.code !== 'EDGE_HL7_LIMIT_EXCEEDED') throw err;
+    return { ...err.detail };
+  }
+}
+
+test('limits: a message within every cap parses as without them', (t) => {
+  const text = header + 'PID|1||A~B~C||X^Y^Z^W^V||&&&\nORC|NW\nORC|NW\n';
+  t.is(limitDetail(text), undefined);
+  t.deepEqual(parseHl7Message(msg(text), limits).segments.length, 4);
+});
+
+test('limits: the first position over each cap is named as ERR-2 would', (t) => {
+  t.deepEqual(limitDetail(header + 'PID|1||A~B~C~D\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 4 });
+  t.deepEqual(limitDetail(header + 'PID|1||A~B^1^2^3^4^5\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 2, component: 6 });
+  t.deepEqual(limitDetail(header + 'PID|1||A^B&1&2&3&4\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 1, component: 2, subcomponent: 5 });
+  t.deepEqual(limitDetail(header + 'NTE|1\nNTE|2' + '|'.repeat(20) + '\n'), { segment: 'NTE', sequence: 2, field: 21 });
+  t.deepEqual(limitDetail(header + 'ORC|NW\nOBR|1\nORC|NW\nOBR|2\nORC|NW\n'), { segment: 'ORC', sequence: 3 });
+  t.deepEqual(limitDetail(header + 'NTE|1\n'.repeat(10)), { segment: 'NTE', sequence: 10 });
+});
+
+test('limits: MSH-2 encoding characters are not counted as delimiters', (t) => {
+  t.is(limitDetail('MSH|^~\\&|R^A^P&1&2&3|GENHOSP|EDGE|RAD1|20261125||ORM^O01|LIM2|P|2.5.1\n'), undefined);
+  t.deepEqual(limitDetail('MSH|^~\\&|RIS|GENHOSP~A~B~C|EDGE|RAD1\n'), { segment: 'MSH', sequence: 1, field: 4, repetition: 4 });
+});

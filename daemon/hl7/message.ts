@@ -127,6 +127,39 @@ export class Hl7Message {
 
 const SEGMENT_NAME = /^[A-Z][A-Z0-9]{2}$/;
 
+/**
+ * Caps on the shape of one message, checked on the raw text before anything is split, so a message
+ * built to blow up memory (100,000 repetitions, 900,000 sub-components in one frame) costs one scan.
+ */
+export interface Hl7MessageLimits {
+  readonly maxSegments: number;
+  /** ORC segments: each starts an order group (ORM^O01, OMI^O23) and becomes worklist items. */
+  readonly maxOrderGroups: number;
+  readonly maxFieldsPerSegment: number;
+  /** Per field. */
+  readonly maxRepetitions: number;
+  /** Per repetition of a field. */
+  readonly maxComponents: number;
+  /** Per component. */
+  readonly maxSubcomponents: number;
+}
+
+/** A position in a message as ERR-2 (ERL) names it: segment id, its occurrence (1-based), field, repetition, component, sub-component. */
+export interface Hl7Position {
+  readonly segment: string;
+  readonly sequence: number;
+  readonly field?: number;
+  /** Field repetition; 1 when not given. */
+  readonly repetition?: number;
+  readonly component?: number;
+  readonly subcomponent?: number;
+}
+
+/** The first position over a cap is the error's detail. */
+function limitExceeded(what: string, position: Hl7Position): EdgeError {
+  return new EdgeError('EDGE_HL7_LIMIT_EXCEEDED', `more ${what} than the cap`, { detail: { ...position } });
+}
+
 /** Read MSH-1/MSH-2 and the MSH segment. Throws EDGE_HL7_PARSE when the bytes are no HL7 message. */
 export function parseMessageHeader(bytes: Uint8Array): Hl7Header {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -150,15 +183,23 @@ export function parseMessageHeader(bytes: Uint8Array): Hl7Header {
  * Parse a whole message. Throws EDGE_HL7_PARSE (not HL7), EDGE_HL7_UNSUPPORTED_CHARSET (MSH-18 or an
  * escape names a charset the box does not decode).
  */
-export function parseHl7Message(bytes: Uint8Array): Hl7Message {
+export function parseHl7Message(bytes: Uint8Array, limits?: Hl7MessageLimits): Hl7Message {
   const header = parseMessageHeader(bytes);
   const charset = charsetFromMsh18(header.msh18);
   const text = decodeHl7Text(bytes, charset);
   const encoding = header.encoding;
   const unescape = (value: string): string => unescapeHl7(value, encoding, charset);
   const segments: Hl7Segment[] = [];
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    if (line === '') continue;
+  const occurrences = new Map<string, number>();
+  for (const line of segmentLines(text)) {
+    if (limits !== undefined) {
+      const name = line.slice(0, 3);
+      const sequence = (occurrences.get(name) ?? 0) + 1;
+      occurrences.set(name, sequence);
+      if (segments.length >= limits.maxSegments) throw limitExceeded('segments', { segment: name, sequence });
+      if (name === 'ORC' && sequence > limits.maxOrderGroups) throw limitExceeded('order groups', { segment: name, sequence });
+      checkSegmentShape(line, encoding, sequence, limits);
+    }
     const segment = splitSegment(line, encoding, unescape);
     if (segments.length === 0 && segment.name !== 'MSH') {
       throw new EdgeError('EDGE_HL7_PARSE', 'the first segment is not MSH');
@@ -166,6 +207,55 @@ export function parseHl7Message(bytes: Uint8Array): Hl7Message {
     segments.push(segment);
   }
   return new Hl7Message(encoding, charset, segments);
+}
+
+/** The non-empty lines of a message (segments end with CR; LF and CRLF are tolerated), lazily. */
+function* segmentLines(text: string): Generator<string> {
+  let start = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 0x0d : text.charCodeAt(i);
+    if (c !== 0x0d && c !== 0x0a) continue;
+    if (i > start) yield text.slice(start, i);
+    start = i + 1;
+  }
+}
+
+/** One pass over a segment's raw text counting delimiters; throws at the first position over a cap. */
+function checkSegmentShape(line: string, enc: EncodingCharacters, sequence: number, limits: Hl7MessageLimits): void {
+  const segment = line.slice(0, 3);
+  const isMsh = segment === 'MSH';
+  const f = enc.field.charCodeAt(0);
+  const r = enc.repetition.charCodeAt(0);
+  const c = enc.component.charCodeAt(0);
+  const s = enc.subcomponent.charCodeAt(0);
+  // MSH-1 is the separator after "MSH", so MSH's first separator starts field 2 (the encoding characters).
+  let field = 0;
+  let repetition = 1;
+  let component = 1;
+  let subcomponent = 1;
+  for (let i = 3; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch === f) {
+      field = field === 0 && isMsh ? 2 : field + 1;
+      repetition = component = subcomponent = 1;
+      if (field > limits.maxFieldsPerSegment) throw limitExceeded('fields', { segment, sequence, field });
+    } else if (isMsh && field === 2) {
+      continue;
+    } else if (ch === r) {
+      repetition += 1;
+      component = subcomponent = 1;
+      if (repetition > limits.maxRepetitions) throw limitExceeded('repetitions', { segment, sequence, field, repetition });
+    } else if (ch === c) {
+      component += 1;
+      subcomponent = 1;
+      if (component > limits.maxComponents) throw limitExceeded('components', { segment, sequence, field, repetition, component });
+    } else if (ch === s) {
+      subcomponent += 1;
+      if (subcomponent > limits.maxSubcomponents) {
+        throw limitExceeded('sub-components', { segment, sequence, field, repetition, component, subcomponent });
+      }
+    }
+  }
 }
 
 function readEncodingCharacters(mshText: string): EncodingCharacters {
