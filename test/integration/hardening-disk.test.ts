@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { findscu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { PEERS } from '../support/paths.ts';
-import { Supervised, run } from '../support/processes.ts';
+import { run } from '../support/processes.ts';
+import { startNotifySocket, watchdogPings } from '../support/notify-socket.ts';
 import { Daemon, createSite, repoRoot, type SiteInfo } from '../support/site.ts';
 import { servingProblem } from '../support/still-serving.ts';
 
@@ -157,35 +158,13 @@ withTmpfs('disk full on a 20 MB tmpfs: AE 207 and 0xA700 with the reason in stat
   t.log(`${acknowledged.length} acknowledged orders, all on the worklist`);
 });
 
-/**
- * A notify socket as systemd's: a datagram socket that takes each message and closes the descriptors it
- * carries (systemd-notify waits on that barrier; socat can receive datagrams but keeps the descriptor,
- * so systemd-notify would hang). Prints one line per message: epoch ms, then the text.
- */
-const NOTIFY_RECEIVER = `
-import array, os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print('bound', flush=True)
-while True:
-    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(64))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds = array.array('i')
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-            for fd in fds:
-                os.close(fd)
-    print('%d %s' % (time.time() * 1000, msg.decode('ascii', 'replace').replace('\\n', ' ')), flush=True)
-`;
-
 test.serial('watchdog: WATCHDOG=1 every half WATCHDOG_USEC while healthy, none while the process cannot run, again after', async (t) => {
   t.timeout(120_000);
   const sock = join(work, 'notify.sock');
-  const receiver = new Supervised('python3', ['-c', NOTIFY_RECEIVER, sock]);
+  const receiver = await startNotifySocket(sock);
   t.teardown(async () => {
     await receiver.stop('SIGTERM');
   });
-  await receiver.waitForLine((l) => l === 'bound', 10_000);
   const site = await createSite();
   t.teardown(() => site.cleanup());
   const watchdogMs = 2000;
@@ -194,7 +173,7 @@ test.serial('watchdog: WATCHDOG=1 every half WATCHDOG_USEC while healthy, none w
     await daemon.kill9();
   });
   await receiver.waitForLine((l) => / READY=1/.test(l), 15_000);
-  const pings = (): number[] => receiver.lines.filter((l) => / WATCHDOG=1/.test(l)).map((l) => Number(l.split(' ')[0]));
+  const pings = (): number[] => watchdogPings(receiver);
 
   const healthyFrom = Date.now();
   await sleep(4 * watchdogMs);
