@@ -110,6 +110,8 @@ withTmpfs('disk full on a 20 MB tmpfs: AE 207 and 0xA700 with the reason in stat
   t.is(degraded['store']?.state, 'degraded');
   t.is(degraded['store']?.code, 'EDGE_STORE_WRITE_FAILED');
   t.regex(String(degraded['store']?.reason), /ENOSPC|no space/i);
+  const plain = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile], { timeoutMs: 20_000 });
+  t.regex(plain.stdout, /^store\s+.*"degraded".*No space left on device/m, 'edgectl status does not say why');
   t.true(daemon.process.events('store.degraded').length > 0, 'no store.degraded log line');
 
   // Space returns; nothing restarts the daemon.
