@@ -139,6 +139,7 @@ export async function createImagePath(
       deliveryTimeoutMs: o.deliveryTimeoutMs,
       backoff: { initialDelayMs: o.initialDelayMs, maxDelayMs: o.maxDelayMs, multiplier: 2, jitter: o.jitterPercent / 100 },
       downAfterFailures: o.downAfterFailures,
+      refusalBound: { maxAttempts: o.deadLetterAfterRefusals, maxAgeMs: o.deadLetterAfterRefusedMs },
     });
   }
 

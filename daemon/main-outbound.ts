@@ -74,7 +74,7 @@ export function createOutbound(
     });
     const risPeer: AuditParticipant = { kind: 'hl7', id: `${ris.receivingApplication}^${ris.receivingFacility}`, address: ris.host, requestor: false };
     // One connection, one message in flight: the RIS sees each order's messages strictly in order.
-    destinations.push({ sender: auditedStatusSender(sender, audit, box, risPeer), batchSize: ris.batchSize, concurrency: 1, deliveryTimeoutMs: o.deliveryTimeoutMs, backoff, downAfterFailures: o.downAfterFailures });
+    destinations.push({ sender: auditedStatusSender(sender, audit, box, risPeer), batchSize: ris.batchSize, concurrency: 1, deliveryTimeoutMs: o.deliveryTimeoutMs, backoff, downAfterFailures: o.downAfterFailures, refusalBound: { maxAttempts: o.deadLetterAfterRefusals, maxAgeMs: o.deadLetterAfterRefusedMs } });
   }
   const dispatcher = new OutboxDispatcher({ repository: store.outbox, destinations, audit, logger: logger.child({ component: 'outbox' }), system: box });
 

@@ -44,6 +44,7 @@ import { startAuditServices } from './main-audit.ts';
 import { startAuditGuards } from './main-audit-guards.ts';
 import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
 import { recordRestore, registerBackupRoute } from './main-backup.ts';
+import { startHealth, startWatchdog } from './main-health.ts';
 
 /** Exit statuses (sysexits.h), documented in docs/error-codes.md. */
 export const ExitCode = {
@@ -81,7 +82,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
   });
   const audit = store.audit;
   const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
-  const cleanup: Array<() => Promise<void>> = [];
+  const health = startHealth(config.dataDir, store, audit, box, logger);
+  const cleanup: Array<() => Promise<void>> = [async () => health.stop()];
   try {
     if (keySource.backend === 'file') {
       audit.record(securityAlert('keys.development-backend', [box], 'keys.backend is file: data key not sealed by a TPM'));
@@ -160,6 +162,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         ports: { hl7: hl7Port, ...dicomPorts },
         aeTitle: config.dicom.aeTitle,
         auditSeq: audit.lastSeq,
+        store: health.store(),
         audit: auditServices.status(),
         auditDiskBudget: guards.status(),
       },
@@ -190,6 +193,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     const ports = { hl7: hl7Port, ...dicomPorts, ...(auditServices.pullPort === undefined ? {} : { auditPull: auditServices.pullPort }) };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
     notifySystemd(logger);
+    health.startWatchdog();
 
     let stopping: Promise<void> | undefined;
     return {
@@ -198,6 +202,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       stop: () =>
         (stopping ??= (async () => {
           clearInterval(prune);
+          health.stop();
           const deadline = config.shutdown.drainTimeoutMs;
           logger.info('edged.stopping', { drainTimeoutMs: deadline });
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
@@ -723,7 +728,8 @@ async function runSafeMode(config: EdgeConfig, log: Logger, code: string, messag
   await control.start();
   log.error('edged.safe-mode', { code, error: message });
   notifySystemd(log);
-  return stopped;
+  const watchdog = startWatchdog(config.dataDir, log);
+  return stopped.finally(() => watchdog?.stop());
 }
 
 if (import.meta.main) {

@@ -275,6 +275,11 @@ const outboxSchema = object(
     jitterPercent: withDefault(integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }), 50),
     downAfterFailures: withDefault(count('failed attempts in a row after which a destination is shown as down', 100), 3),
     deliveryTimeoutMs: withDefault(ms('a batch still not done after this is aborted and retried'), 600_000),
+    deadLetterAfterRefusals: withDefault(
+      count('times a destination may answer one entry with a transient refusal (C-STORE 0xA700, STOW-RS 5xx) before it becomes a dead letter with that reason; attempts while the destination is unreachable do not count', 1000),
+      10,
+    ),
+    deadLetterAfterRefusedMs: withDefault(ms('an entry still refused this long after its first refusal becomes a dead letter, whatever the count', 1000, 30 * 86_400_000), 86_400_000),
   },
   { doc: 'store-and-forward queues of every outbound leg (see docs/outbox.md)' },
 );

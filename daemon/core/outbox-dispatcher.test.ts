@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { AuditEvent } from './audit.ts';
 import { silentLogger } from './log.ts';
-import { backoffDelay, deliverInOrder, OutboxDispatcher } from './outbox-dispatcher.ts';
+import { type BackoffPolicy, backoffDelay, deliverInOrder, OutboxDispatcher, type RefusalBound } from './outbox-dispatcher.ts';
 import type { DeadLetter, DeliveryResult, NewOutboxEntry, OutboxEntry, OutboxRepository, OutboxSender, SettledEntry } from './outbox.ts';
 
 /** An in-memory OutboxRepository with the store's semantics. */
@@ -63,7 +63,12 @@ class MemoryOutbox implements OutboxRepository {
 
 const err = (code: string) => ({ code, message: code, at: Date.now() });
 
-function dispatcher(repo: OutboxRepository, sender: OutboxSender, audit: AuditEvent[] = [], over: Partial<{ batchSize: number; concurrency: number }> = {}) {
+function dispatcher(
+  repo: OutboxRepository,
+  sender: OutboxSender,
+  audit: AuditEvent[] = [],
+  over: Partial<{ batchSize: number; concurrency: number; backoff: BackoffPolicy; refusalBound: RefusalBound }> = {},
+) {
   return new OutboxDispatcher({
     repository: repo,
     audit: { record: (e) => audit.push(e) },
@@ -74,8 +79,9 @@ function dispatcher(repo: OutboxRepository, sender: OutboxSender, audit: AuditEv
         batchSize: over.batchSize ?? 10,
         concurrency: over.concurrency ?? 1,
         deliveryTimeoutMs: 2000,
-        backoff: { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2, jitter: 0.5 },
+        backoff: over.backoff ?? { initialDelayMs: 10, maxDelayMs: 40, multiplier: 2, jitter: 0.5 },
         downAfterFailures: 2,
+        ...(over.refusalBound === undefined ? {} : { refusalBound: over.refusalBound }),
       },
     ],
   });
@@ -181,4 +187,57 @@ test('deliverInOrder stops a key at its first failure but lets other keys go on'
   });
   t.deepEqual(tried, ['0', '2']);
   t.deepEqual(results.map((r) => r.outcome), ['retry', 'retry', 'delivered']);
+});
+
+test('an entry the peer keeps refusing backs off alone, the destination stays reachable for the others, and it dead-letters at its bound', async (t) => {
+  const repo = new MemoryOutbox();
+  const attempts = new Map<string, number>();
+  const deliveredAt = new Map<string, number>();
+  const sender: OutboxSender = {
+    destination: 'pacs',
+    deliver: async (entries) =>
+      entries.map((e): DeliveryResult => {
+        attempts.set(e.orderingKey, (attempts.get(e.orderingKey) ?? 0) + 1);
+        if (e.orderingKey === 'stuck') return { outcome: 'retry', error: { code: '0xa700', message: 'PACS answered 0xa700', at: Date.now() }, reachedPeer: true };
+        deliveredAt.set(e.orderingKey, Date.now());
+        return { outcome: 'delivered' };
+      }),
+  };
+  const audit: AuditEvent[] = [];
+  // A long back-off: were the refusals counted against the destination, the later keys would wait for it.
+  const d = dispatcher(repo, sender, audit, { backoff: { initialDelayMs: 300, maxDelayMs: 2000, multiplier: 2, jitter: 0 }, refusalBound: { maxAttempts: 3, maxAgeMs: 60_000 } });
+  d.start();
+  await repo.enqueue([{ destination: 'pacs', orderingKey: 'stuck', kind: 'dicom-instance', payload: {} }]);
+  await until(() => attempts.get('stuck') === 2);
+  const sentAt = Date.now();
+  await repo.enqueue([1, 2, 3].map((i) => ({ destination: 'pacs', orderingKey: `study${i}`, kind: 'dicom-instance', payload: {} })));
+  await until(() => deliveredAt.size === 3);
+  t.true(Math.max(...deliveredAt.values()) - sentAt < 400, 'the other studies waited for the refused one');
+  t.not(d.status()[0]!.state, 'down');
+  await until(() => repo.dead.size === 1);
+  await d.stop(1000);
+  t.is(attempts.get('stuck'), 3);
+  const dead = d.deadLetters()[0]!;
+  t.is(dead.reason.code, '0xa700');
+  t.regex(dead.reason.message, /PACS answered 0xa700; dead letter after 3 refusals/);
+  t.deepEqual(audit.map((e) => e.type), ['outbox.dead-lettered']);
+});
+
+test('attempts that reached nobody never dead-letter an entry, whatever the bound', async (t) => {
+  const repo = new MemoryOutbox();
+  let calls = 0;
+  const sender: OutboxSender = {
+    destination: 'pacs',
+    deliver: async (entries) => {
+      calls++;
+      return entries.map((): DeliveryResult => ({ outcome: 'retry', error: err('EDGE_STORE_SCU_CONNECT') }));
+    },
+  };
+  const d = dispatcher(repo, sender, [], { refusalBound: { maxAttempts: 1, maxAgeMs: 1 } });
+  d.start();
+  await repo.enqueue([{ destination: 'pacs', orderingKey: 'k', kind: 'dicom-instance', payload: {} }]);
+  await until(() => calls >= 4);
+  await d.stop(1000);
+  t.is(repo.dead.size, 0);
+  t.is(repo.q.size, 1);
 });

@@ -20,7 +20,9 @@
 // `retry` keeps it with capped exponential back-off with jitter, `rejected` moves it to the dead-letter
 // list (the rest of its key goes on). A batch in which nothing reached the peer counts as a failure of
 // the destination: after one it is degraded, after `downAfterFailures` in a row down, and the destination
-// waits out its own back-off before the next attempt (one probe batch, not one per key).
+// waits out its own back-off before the next attempt (one probe batch, not one per key). An entry the
+// peer answered but refused (`reachedPeer`) backs off alone, so one stuck study never holds up the
+// others, and after `refusalBound` it becomes a dead letter with the peer's reason.
 import type { AuditEvent, AuditParticipant, AuditSink } from './audit.ts';
 import { EdgeError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -46,6 +48,18 @@ export interface BackoffPolicy {
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 1000, maxDelayMs: 300_000, multiplier: 2, jitter: 0.5 };
 
+/**
+ * How long one entry may be refused by a destination that answers (e.g. C-STORE 0xA700 for that one
+ * instance) before it becomes a dead letter: whichever bound is reached first. Attempts that never
+ * reached the peer (it is down) do not count: an outage queues, it never dead-letters.
+ */
+export interface RefusalBound {
+  readonly maxAttempts: number;
+  readonly maxAgeMs: number;
+}
+
+export const DEFAULT_REFUSAL_BOUND: RefusalBound = { maxAttempts: 10, maxAgeMs: 86_400_000 };
+
 /** Delay before attempt `failures + 1` after `failures` (≥ 1) failures in a row. */
 export function backoffDelay(failures: number, policy: BackoffPolicy, random: () => number = Math.random): number {
   const exp = policy.initialDelayMs * policy.multiplier ** Math.max(0, failures - 1);
@@ -64,6 +78,7 @@ export interface DestinationOptions {
   readonly backoff: BackoffPolicy;
   /** Failed batches in a row after which the destination is `down`. */
   readonly downAfterFailures: number;
+  readonly refusalBound?: RefusalBound;
 }
 
 export interface OutboxDispatcherOptions {
@@ -332,7 +347,8 @@ export class OutboxDispatcher {
       }
     }
     // Nothing reached the peer: the destination itself is failing (not one entry).
-    const destinationFailed = retried > 0 && delivered === 0 && rejected === 0;
+    const reached = results.some((r) => r.outcome !== 'retry' || r.reachedPeer === true);
+    const destinationFailed = retried > 0 && !reached;
     let destinationDelay = 0;
     if (destinationFailed && !this.#stop.signal.aborted) {
       d.consecutiveFailures++;
@@ -345,6 +361,7 @@ export class OutboxDispatcher {
       const r = results[i]!;
       if (r.outcome === 'delivered') return { outcome: 'delivered', entry };
       if (r.outcome === 'rejected') return { outcome: 'rejected', entry, error: r.error };
+      if (r.reachedPeer === true && !this.#stop.signal.aborted) return refused(entry, r.error, now, d.options.refusalBound ?? DEFAULT_REFUSAL_BOUND, d.options.backoff, this.#random);
       const own = backoffDelay(entry.attempts + 1, d.options.backoff, this.#random);
       const nextAttemptAt = this.#stop.signal.aborted ? entry.nextAttemptAt : now + Math.max(own, destinationDelay);
       return { outcome: 'retry', entry, error: r.error, nextAttemptAt };
@@ -413,6 +430,18 @@ export class OutboxDispatcher {
     this.#logger.info(type, { actor: actor.id });
     this.#audit.record({ eventId: 'ApplicationActivity', type, action, outcome: 0, at: this.#now(), participants: [{ ...actor, requestor: true }, this.#system], detail });
   }
+}
+
+/** The peer answered and refused `entry` once more: back it off alone, or dead-letter it past its bound. */
+function refused(entry: OutboxEntry, error: OutboxError, now: number, bound: RefusalBound, backoff: BackoffPolicy, random: () => number): SettledEntry {
+  const refusals = (entry.refusals ?? 0) + 1;
+  const firstRefusedAt = entry.firstRefusedAt ?? now;
+  const counted: OutboxEntry = { ...entry, refusals, firstRefusedAt };
+  if (refusals >= bound.maxAttempts || now - firstRefusedAt >= bound.maxAgeMs) {
+    const over = refusals >= bound.maxAttempts ? `${refusals} refusals` : `refused for ${Math.round((now - firstRefusedAt) / 1000)} s`;
+    return { outcome: 'rejected', entry: counted, error: { ...error, message: `${error.message}; dead letter after ${over}`.slice(0, 500), at: now } };
+  }
+  return { outcome: 'retry', entry: counted, error, nextAttemptAt: now + backoffDelay(refusals, backoff, random) };
 }
 
 function nextState(d: Destination, anyRetry: boolean): CircuitState {

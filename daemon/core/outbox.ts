@@ -28,6 +28,10 @@ export interface OutboxEntry<P = unknown> {
   /** ms since epoch; not before this. */
   readonly nextAttemptAt: number;
   readonly lastError?: OutboxError;
+  /** Times the destination answered this entry and did not take it (e.g. C-STORE 0xA700). */
+  readonly refusals?: number;
+  /** When it first did; with `refusals`, what bounds an entry before it becomes a dead letter. */
+  readonly firstRefusedAt?: number;
 }
 
 export interface NewOutboxEntry<P = unknown> {
@@ -39,8 +43,12 @@ export interface NewOutboxEntry<P = unknown> {
 
 export type DeliveryResult =
   | { readonly outcome: 'delivered' }
-  /** Try again later (timeout, connection refused, transient peer error). */
-  | { readonly outcome: 'retry'; readonly error: OutboxError }
+  /**
+   * Try again later (timeout, connection refused, transient peer error). `reachedPeer`: the destination
+   * answered and refused this entry (a transient status such as 0xA700): the entry's failure, counted
+   * towards its dead-letter bound, not the destination's (it does not back the destination off).
+   */
+  | { readonly outcome: 'retry'; readonly error: OutboxError; readonly reachedPeer?: boolean }
   /** The peer refused it for good (HL7 AE/AR, DIMSE failure status): dead-letter it. */
   | { readonly outcome: 'rejected'; readonly error: OutboxError };
 

@@ -94,13 +94,14 @@ export class PacsForwarder implements OutboxSender {
     if ('error' in outcome) {
       const e = outcome.error;
       const permanent = e.code === 'EDGE_STORE_SCU_REJECTED' || e.code === 'EDGE_STOW_REJECTED' || e.code === 'EDGE_STORE_DECRYPT_FAILED';
-      return { outcome: permanent ? 'rejected' : 'retry', error: toOutboxError(e) };
+      return permanent ? { outcome: 'rejected', error: toOutboxError(e) } : { outcome: 'retry', error: toOutboxError(e), reachedPeer: outcome.reachedPeer };
     }
     const verdict = classifyStoreStatus(outcome.status);
     const hex = `0x${outcome.status.toString(16).padStart(4, '0')}`;
     if (verdict !== 'delivered') {
       this.#o.logger.warn('forward.status', { destination: this.destination, status: hex, verdict, spoolKey: instance.key });
-      return { outcome: verdict, error: { code: hex, message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`, at: Date.now() } };
+      const error = { code: hex, message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`, at: Date.now() };
+      return verdict === 'retry' ? { outcome: 'retry', error, reachedPeer: true } : { outcome: verdict, error };
     }
     try {
       await this.#o.spool.remove(instance.key, instance.fileId);

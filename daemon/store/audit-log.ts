@@ -84,6 +84,29 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     return log;
   }
 
+  /**
+   * After the store failed a write and was reopened: read the chain head from disk again and return the
+   * synchronous step that adopts it (the commit queue runs it before it takes writes again). Records
+   * appended since the failure were never written (each is already counted as a gap); numbering them on
+   * would leave a hole in the chain, so the chain continues from the last durable record instead.
+   */
+  async prepareResume(): Promise<() => void> {
+    let head: { seq: number; hash: string } | undefined;
+    for await (const [key, value] of this.#db.iterator({ ...rangeOf(Prefix.audit), reverse: true, limit: 1 })) {
+      const line = this.#codec.open(key, value).toString('utf8');
+      head = { seq: (JSON.parse(line) as AuditRecord).seq, hash: hashLine(line) };
+    }
+    head ??= this.#anchor === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: this.#anchor.seq, hash: this.#anchor.hash };
+    return () => {
+      const staged = this.#staged;
+      this.#staged = undefined;
+      for (const type of staged?.types ?? []) this.#gap(type, 'the store was recovering');
+      this.#seq = head.seq;
+      this.#lastHash = head.hash;
+      this.#durableSeq = Math.max(this.#durableSeq, head.seq);
+    };
+  }
+
   get lastSeq(): number {
     return this.#seq;
   }

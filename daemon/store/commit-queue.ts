@@ -7,6 +7,12 @@ import type { Database } from './database.ts';
 
 export type Op = { readonly type: 'put'; readonly key: string; readonly value: Buffer } | { readonly type: 'del'; readonly key: string };
 
+/** Why the queue stopped taking writes, since when (its writers were told; nothing of it was acknowledged). */
+export interface WriteFailure {
+  readonly cause: unknown;
+  readonly since: number;
+}
+
 interface Pending {
   readonly ops: Op[];
   readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
@@ -19,7 +25,10 @@ export class CommitQueue {
   #pending: Pending = { ops: [], waiters: [] };
   #batchNo = 0;
   #flushing = false;
-  #failed: unknown;
+  #failed: WriteFailure | undefined;
+  #onFailure: ((failure: WriteFailure) => void) | undefined;
+  /** When the batch being written started (undefined when none is): a write that never ends shows here. */
+  #flushStartedAt: number | undefined;
   #prepareChain: Promise<unknown> = Promise.resolve();
   #idle: Promise<void> = Promise.resolve();
   #idleResolve: (() => void) | undefined;
@@ -58,7 +67,7 @@ export class CommitQueue {
    */
   async commit<T>(prepare: () => Promise<{ ops: Op[]; result: T } | { ops: null; result: T }>): Promise<T> {
     const staged = this.#prepareChain.then(async () => {
-      if (this.#failed !== undefined) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed });
+      if (this.#failed !== undefined) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause });
       const prepared = await prepare();
       if (prepared.ops === null || prepared.ops.length === 0) return { result: prepared.result, durable: Promise.resolve() };
       return { result: prepared.result, durable: this.#stage(prepared.ops) };
@@ -74,6 +83,40 @@ export class CommitQueue {
     this.#stage(ops).then(() => onDone?.(true), () => onDone?.(false));
   }
 
+  /** Set while writes are refused after a failed synced write, until recover() succeeds. */
+  get failure(): WriteFailure | undefined {
+    return this.#failed;
+  }
+
+  /** Milliseconds the current synced write has been running (0 when none is). */
+  writeAgeMs(now = Date.now()): number {
+    return this.#flushStartedAt === undefined ? 0 : now - this.#flushStartedAt;
+  }
+
+  /** Called once per failure, when the queue stops taking writes. */
+  onFailure(listener: (failure: WriteFailure) => void): void {
+    this.#onFailure = listener;
+  }
+
+  /**
+   * Take writes again after a failure. `reopen` runs exclusively (no prepare runs and nothing is written
+   * meanwhile): it reopens the database and returns a synchronous step that resets in-memory state
+   * derived from writes that never became durable. Every writer of the failed batches was told, so their
+   * overlay entries are dropped and reads go to the reopened database. On a throw the queue stays failed.
+   */
+  async recover(reopen: () => Promise<() => void>): Promise<void> {
+    const run = this.#prepareChain.then(async () => {
+      if (this.#failed === undefined) return;
+      while (this.#flushing) await this.#idle;
+      const resume = await reopen();
+      resume();
+      this.#overlay.clear();
+      this.#failed = undefined;
+    });
+    this.#prepareChain = run.catch(() => undefined);
+    await run;
+  }
+
   /** Resolves when everything staged so far is committed (or failed). */
   async drain(): Promise<void> {
     await this.#prepareChain;
@@ -81,6 +124,8 @@ export class CommitQueue {
   }
 
   #stage(ops: Op[]): Promise<void> {
+    // Nothing joins the overlay while failed: recover() must find only the failed batches' entries there.
+    if (this.#failed !== undefined) return Promise.reject(new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause }));
     const batch = this.#batchNo;
     for (const op of ops) this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : null, batch });
     for (const op of ops) this.#pending.ops.push(op);
@@ -102,6 +147,7 @@ export class CommitQueue {
       const batch = this.#pending;
       const batchNo = this.#batchNo++;
       this.#pending = { ops: [], waiters: [] };
+      this.#flushStartedAt = Date.now();
       try {
         for (let i = 0; i < batch.ops.length; i += this.#maxBatchOps) {
           await this.#db.batch(batch.ops.slice(i, i + this.#maxBatchOps), { sync: true });
@@ -109,13 +155,17 @@ export class CommitQueue {
         for (const [k, o] of this.#overlay) if (o.batch <= batchNo) this.#overlay.delete(k);
         for (const w of batch.waiters) w.resolve();
       } catch (cause) {
-        // A failed synced write leaves the overlay ahead of the disk: stop taking writes (fail-stop)
-        // rather than acknowledge anything prepared on top of it.
-        this.#failed = cause;
+        // A failed synced write leaves the overlay ahead of the disk (and LevelDB refuses every later
+        // write until it is reopened): stop taking writes rather than acknowledge anything prepared on
+        // top of it, until recover().
+        this.#failed = { cause, since: Date.now() };
+        this.#onFailure?.(this.#failed);
         const err = new EdgeError('EDGE_STORE_WRITE_FAILED', undefined, { cause });
         for (const w of batch.waiters) w.reject(err);
         for (const w of this.#pending.waiters) w.reject(err);
         this.#pending = { ops: [], waiters: [] };
+      } finally {
+        this.#flushStartedAt = undefined;
       }
     }
     this.#flushing = false;

@@ -39,8 +39,17 @@ export interface Store {
    * (at most 4 MiB) are counted once they reach a table.
    */
   auditBytes(): Promise<number>;
+  /**
+   * After a failed synced write (disk full, I/O error): reopen the database (LevelDB refuses every write
+   * after one failed, until it is reopened), prove with a synced write that it takes writes again, and
+   * let the commit queue take writes again. Throws, and stays failed, when it does not.
+   */
+  recover(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Written (deleted: no value to seal) with sync to prove the reopened database takes writes. */
+const PROBE_KEY = `${Prefix.meta}\u0000store.probe`;
 
 export async function openStore(options: StoreOptions): Promise<Store> {
   const ring = await options.keySource.load();
@@ -66,6 +75,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       const range = rangeOf(Prefix.audit);
       return db.approximateSize(range.gte, range.lt);
     },
+    recover: () =>
+      queue.recover(async () => {
+        await db.close();
+        await db.open();
+        await db.del(PROBE_KEY, { sync: true });
+        return audit.prepareResume();
+      }),
     async close() {
       if (closed) return;
       closed = true;

@@ -57,6 +57,11 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
     t.deepEqual(store.outbox.deadLetters().map((d) => [d.entry.id, d.reason.code]), [[c!.id, 'X']]);
     t.is(await store.outbox.requeue({ id: c!.id }, 5), 1);
     t.deepEqual(store.outbox.queued('ris').map((e) => e.id), [b!.id, c!.id]);
+    // Dead-lettered at its refusal bound, then retried by a person: the bound starts again.
+    await store.outbox.settle([{ outcome: 'rejected', entry: { ...store.outbox.queued('ris')[1]!, refusals: 10, firstRefusedAt: 1 }, error: err }]);
+    t.deepEqual(store.outbox.deadLetters().map((d) => d.entry.refusals), [10]);
+    t.is(await store.outbox.requeue({ id: c!.id }, 5), 1);
+    t.deepEqual(store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.refusals, e.firstRefusedAt]), [[b!.id, 1, undefined, undefined], [c!.id, 0, undefined, undefined]]);
     await store.outbox.settle([{ outcome: 'rejected', entry: store.outbox.queued('ris')[1]!, error: err }]);
     t.true(await store.outbox.discard(c!.id));
     t.false(await store.outbox.discard(c!.id));

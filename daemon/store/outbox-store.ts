@@ -199,8 +199,12 @@ export class LevelOutboxStore implements OutboxRepository {
         : [...this.#dead.values()].filter((d) => d.entry.destination === selector.destination);
     if ('id' in selector && picked.length === 0) throw new EdgeError('EDGE_OUTBOX_NOT_FOUND', `no dead letter ${selector.id}`);
     if (picked.length === 0) return 0;
-    // The entry keeps its id, so it goes out before anything queued after it for the same key.
-    const revived = picked.map((d): OutboxEntry => ({ ...d.entry, attempts: 0, nextAttemptAt: now }));
+    // The entry keeps its id, so it goes out before anything queued after it for the same key. A person
+    // retried it: it gets a fresh refusal bound too.
+    const revived = picked.map((d): OutboxEntry => {
+      const { refusals: _refusals, firstRefusedAt: _firstRefusedAt, ...entry } = d.entry;
+      return { ...entry, attempts: 0, nextAttemptAt: now };
+    });
     await this.#queue.commit(async () => {
       const ops: Op[] = [];
       for (const e of revived) ops.push({ type: 'del', key: deadKey(e.destination, e.id) }, this.#put(queuedKey(e.destination, e.id), e));

@@ -13,8 +13,10 @@ export interface Orthanc {
   sopInstanceUids(): Promise<Set<string>>;
 }
 
-export async function startOrthanc(dir: string, http: number, dicom: number): Promise<Orthanc> {
-  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000 });
+/** `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT). */
+export async function startOrthanc(dir: string, http: number, dicom: number, options: { luaScript?: string } = {}): Promise<Orthanc> {
+  const env = { ...process.env, ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }) };
+  const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000, env });
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
   const pid = r.stdout.trim().split('\n').pop() ?? '';
   const rest = async <T>(path: string, body?: unknown): Promise<T> => {

@@ -46,12 +46,13 @@ export class Daemon {
   readonly process: Supervised;
   ports!: Ports;
 
-  private constructor(configFile: string) {
-    this.process = new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env: { ...process.env } });
+  private constructor(configFile: string, env: NodeJS.ProcessEnv) {
+    this.process = new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env: { ...process.env, ...env } });
   }
 
-  static async start(configFile: string): Promise<Daemon> {
-    const d = new Daemon(configFile);
+  /** `env` adds to the test's own environment (e.g. NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them). */
+  static async start(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+    const d = new Daemon(configFile, env);
     const ready = await d.process.waitForEvent('edged.ready', 30_000);
     d.ports = { hl7: Number(ready['hl7']), dicomTls: Number(ready['dicomTls']), dicomPlain: Number(ready['dicomPlain']) };
     return d;
