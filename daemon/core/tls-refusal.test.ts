@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatSubject, tlsRefusal } from './tls-refusal.ts';
+import { type FailedHandshakeSocket, failedHandshakeAddress, formatSubject, tlsRefusal } from './tls-refusal.ts';
 
 const socket = (authorized: boolean, authorizationError: unknown, subject?: object) => ({
   authorized,
@@ -24,4 +24,31 @@ test('no certificate at all is named as such', (t) => {
 test('subjects: several values, separators escaped, control characters replaced, clipped', (t) => {
   t.is(formatSubject({ OU: ['A', 'B,C'], CN: 'evil\r\nCN=admin' }), 'OU=A,OU=B\\,C,CN=evil??CN=admin');
   t.is(formatSubject({ CN: 'x'.repeat(1000) }).length, 256);
+});
+
+test('a handshake reset by its client still names the client address (real tls.Server, connection from 127.0.0.3)', async (t) => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const net = await import('node:net');
+  const tls = await import('node:tls');
+  const dir = mkdtempSync(join(tmpdir(), 'tls-refusal-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  execFileSync('openssl', ['req', '-x509', '-key', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=box', '-days', '1']);
+  const server = tls.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
+  server.prependListener('connection', (raw: import('node:net').Socket) => void raw.remoteAddress);
+  const seen = new Promise<string>((resolve) => server.on('tlsClientError', (_err, socket) => {
+    resolve(failedHandshakeAddress(socket as unknown as FailedHandshakeSocket));
+    socket.destroy();
+  }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const client = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' }, () => client.resetAndDestroy());
+  client.on('error', () => undefined);
+  t.is(await seen, '127.0.0.3');
 });

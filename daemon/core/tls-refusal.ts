@@ -49,3 +49,20 @@ function clean(text: string, max: number): string {
   const printable = text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
   return printable.length > max ? printable.slice(0, max) : printable;
 }
+
+/** What a TLS socket whose handshake failed still knows of its client. */
+export interface FailedHandshakeSocket {
+  readonly remoteAddress?: string | undefined;
+  /** node's TCP socket under the TLS one (not public API; pinned by a test against a real tls.Server). */
+  readonly _parent?: { readonly remoteAddress?: string | undefined } | null;
+}
+
+/**
+ * The client's address for a failed handshake. By `tlsClientError` a reset connection has lost its peer
+ * name on the TLS socket; the TCP socket underneath keeps the one read when the connection was accepted
+ * (listeners read `remoteAddress` in their `connection` handler for that reason). Without an address a
+ * scan could not be told apart by source in the audit trail.
+ */
+export function failedHandshakeAddress(socket: FailedHandshakeSocket): string {
+  return socket.remoteAddress ?? socket._parent?.remoteAddress ?? 'unknown';
+}

@@ -12,7 +12,7 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../core/errors.ts';
-import { tlsRefusal } from '../core/tls-refusal.ts';
+import { failedHandshakeAddress, tlsRefusal } from '../core/tls-refusal.ts';
 import type { Logger } from '../core/log.ts';
 import type { AssociationDecision, AssociationPolicy, AssociationRequest } from './association-policy.ts';
 import { RejectReason, RejectResult, RejectSource } from './association-policy.ts';
@@ -155,7 +155,7 @@ export class DicomListener {
       });
       tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.#onSecureConnection(socket));
       tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-        const remoteAddress = socket.remoteAddress ?? 'unknown';
+        const remoteAddress = failedHandshakeAddress(socket);
         // Node leaves the socket open when a listener handles the error: close it here.
         socket.destroy();
         this.#handshakeFailed(remoteAddress, err.code ?? err.message, undefined);

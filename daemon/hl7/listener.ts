@@ -13,7 +13,7 @@ import type { ErrorCode } from '../core/errors.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { OrderRepository } from '../core/ports.ts';
-import { tlsRefusal } from '../core/tls-refusal.ts';
+import { failedHandshakeAddress, tlsRefusal } from '../core/tls-refusal.ts';
 import type { Hl7InboundEvent, Hl7Peer } from './inbound-handler.ts';
 import { handleInboundMessage } from './inbound-handler.ts';
 import type { Hl7MessageLimits } from './message.ts';
@@ -124,14 +124,17 @@ export class Hl7Listener {
     });
     server.maxConnections = o.maxConnections;
     server.on('connection', (socket: Socket) => {
+      // Read now: a handshake that fails later has lost the peer name (see failedHandshakeAddress).
+      void socket.remoteAddress;
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
     server.on('secureConnection', (socket) => this.#onConnection(socket));
     server.on('tlsClientError', (err, socket) => {
       const reason = (err as NodeJS.ErrnoException).code ?? 'tls-handshake-failed';
-      o.onEvent({ type: 'peer-refused', reason, remoteAddress: socket.remoteAddress ?? '' });
-      this.#log.warn('hl7.peer.tls_refused', { reason, remoteAddress: socket.remoteAddress ?? '' });
+      const remoteAddress = failedHandshakeAddress(socket);
+      o.onEvent({ type: 'peer-refused', reason, remoteAddress });
+      this.#log.warn('hl7.peer.tls_refused', { reason, remoteAddress });
       // Handling this event takes over node's default, which destroys the socket: do it here.
       socket.destroy();
     });

@@ -155,8 +155,7 @@ async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string
     for await (const r of store.audit.read(1)) {
       const e = (JSON.parse(r.line) as AuditRecord).event;
       if (!FLOOD_TYPES.has(e.type)) continue;
-      // Failed handshakes reach the audit without their source address today (the socket is gone by
-      // then): those records are keyed, like the coalescer keys them, by whatever address they carry.
+      // Keyed as the coalescer keys them: type, the address the record carries, reason.
       const address = e.participants.find((p) => p.requestor)?.address ?? '';
       if (address === '127.0.0.1') continue;
       const key = `${e.type}|${address}|${e.detail ?? ''}`;
