@@ -233,6 +233,11 @@ export class TpmKeySource implements KeySource {
     };
   }
 
+  /** The TPM this key source talks to (one client per TPM: calls are serialised through it). */
+  get tpm(): TpmClient {
+    return this.#o.tpm;
+  }
+
   /** Refuses early, with a clear reason, when the TPM is missing or locked out. */
   async load(): Promise<KeyRing> {
     const { tpm, keysDir } = this.#o;
