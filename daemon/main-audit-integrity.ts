@@ -16,10 +16,10 @@ import { TpmKeySource } from './security/tpm-key-source.ts';
 import type { ChainVerification, DamagedRange, LevelAuditLog } from './store/index.ts';
 
 /** Start-up reads the stored chain back for at most this long; the background pass does the rest. */
-export const startVerifyBudgetMs = 2000;
+export const startVerifyBudgetMs = 500;
 /** Background slices: short, so the event loop never waits long on them. */
 const sliceBudgetMs = 100;
-const catchUpIntervalMs = 1000;
+const catchUpIntervalMs = 250;
 
 export interface AuditIntegrity {
   readonly headAnchor: AuditHeadAnchor;
@@ -85,6 +85,7 @@ export async function startAuditIntegrity(o: {
       audit.record(securityAlert('audit.chain-damaged', box, problem));
     }
     if (v !== undefined) {
+      if (v.done && !caughtUp && verifiedSeq !== 0) log.info('audit.verified', { throughSeq: v.verifiedSeq, done: true, background: true });
       verifiedSeq = v.verifiedSeq;
       caughtUp = v.done;
     }
