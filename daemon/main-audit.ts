@@ -164,6 +164,7 @@ export async function startAuditServices(
           maxBundleRecords: p.maxBundleRecords,
           anchor: audit.anchor === undefined ? null : { seq: audit.anchor.seq, hash: audit.anchor.hash, at: new Date(audit.anchor.at).toISOString() },
           checkpoints: checkpoints.slice(-100).map((c) => ({ seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString() })),
+          damaged: audit.damaged,
         };
       },
       prepareBundle,

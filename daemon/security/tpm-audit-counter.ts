@@ -25,9 +25,14 @@ export class TpmAuditCounter implements AuditHeadAnchor {
     this.#minAdvanceMs = minAdvanceMs;
   }
 
-  /** The counter now (undefined: never advanced on this TPM). */
+  /**
+   * The counter now (undefined: never advanced on this TPM). Read at start: the first checkpoints
+   * after it carry this value, so one crash between an increment and its checkpoint is closed by the
+   * next checkpoint instead of growing into a gap with the next crash.
+   */
   async read(): Promise<number | undefined> {
     this.#value = await this.#tpm.nvReadCounter(auditCounterIndex);
+    this.#advancedAt = Date.now();
     return this.#value;
   }
 

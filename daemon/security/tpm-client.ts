@@ -114,6 +114,17 @@ export class TpmClient {
     }
   }
 
+  /** Remove an NV index; false when there was none. */
+  async nvUndefine(index: number): Promise<boolean> {
+    try {
+      await this.#exclusive(() => this.#tool('tpm2_nvundefine', ['-Q', '-C', 'o', hex(index)]));
+      return true;
+    } catch (err) {
+      if (rcOf(err) === 0x18b) return false;
+      throw err;
+    }
+  }
+
   async nvIncrement(index: number): Promise<void> {
     await this.#exclusive(() => this.#tool('tpm2_nvincrement', ['-Q', '-C', 'o', hex(index)]));
   }

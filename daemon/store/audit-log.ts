@@ -218,7 +218,9 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     const last = Math.min(options.throughSeq ?? Number.MAX_SAFE_INTEGER, this.#durableSeq);
     const cursorValue = await this.#queue.get(META_VERIFIED);
     let cursor = cursorValue === undefined ? undefined : JSON.parse(this.#codec.open(META_VERIFIED, cursorValue).toString('utf8')) as { seq: number; hash: string | null };
-    if (cursor === undefined || cursor.seq < this.#firstSeq - 1) cursor = { seq: this.#firstSeq - 1, hash: this.anchorHash };
+    // No cursor, one behind what pruning left, or one beyond the chain (its tail was cut, and new records
+    // now take those seqs): read back from the start of what is held.
+    if (cursor === undefined || cursor.seq < this.#firstSeq - 1 || cursor.seq > this.#durableSeq) cursor = { seq: this.#firstSeq - 1, hash: this.anchorHash };
     let expected = cursor.seq + 1;
     let prevHash: string | null = cursor.hash;
     const found: Array<{ seq: number; problem: string }> = [];

@@ -209,7 +209,7 @@ test('TPM backend (swtpm): records, checkpoints and the head file deleted → th
   const keySource = new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger });
   await preload(site.dataDir, keySource, 1500);
   const first = await Daemon.start(site.configFile);
-  // One checkpoint while running (first start) and one at the clean stop.
+  // The clean stop signs the head: the counter is defined and advanced, the head file written.
   await stoppedCleanly(t, first);
 
   const cut = await cutTail(site.dataDir, 500);
