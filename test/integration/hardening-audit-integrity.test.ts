@@ -189,6 +189,9 @@ test('file backend: the last 500 records and the checkpoints deleted on a stoppe
   t.is(logged.length, 1, `expected one audit.chain-truncated log line; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`);
   t.regex(String(logged[0]?.['problem']), new RegExp(`seq ${cut.from}\\.\\.${cut.to}`));
   t.is(await servingProblem(site, daemon, 15_000), undefined);
+  const status = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile, '--json'], { timeoutMs: 30_000 });
+  const integrity = (JSON.parse(status.stdout) as { audit: { integrity: { truncated: string | null } } }).audit.integrity;
+  t.regex(integrity.truncated ?? '', new RegExp(`seq ${cut.from}\\.\\.${cut.to}`), 'edgectl status says the chain was cut');
   await stoppedCleanly(t, daemon);
   stopped = true;
   const alerts = alertsOf(await chainOf(dataDir, keySource), 'audit.chain-truncated');
@@ -285,6 +288,9 @@ for (const where of ['middle', 'newest'] as const) {
     t.is(logged.length, 1, `expected audit.records-damaged; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`);
     t.regex(String(logged[0]?.['problem']), new RegExp(`seq ${flipped.seq}\\.\\.${flipped.seq}\\b`));
     t.is(await servingProblem(site, daemon, 15_000), undefined);
+    const status = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile, '--json'], { timeoutMs: 30_000 });
+    const integrity = (JSON.parse(status.stdout) as { audit: { integrity: { damaged: Array<{ fromSeq: number }> } } }).audit.integrity;
+    t.deepEqual(integrity.damaged.map((d) => d.fromSeq), [flipped.seq], 'edgectl status lists the damaged range');
 
     const ready = daemon.process.events('edged.ready')[0] as { auditPull: number };
     const central = { cert: await readFile(pki.central.cert, 'utf8'), key: await readFile(pki.central.key, 'utf8') };
