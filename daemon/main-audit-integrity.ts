@@ -10,7 +10,7 @@ import type { AuditHeadAnchor } from './core/audit-trail.ts';
 import type { KeySource } from './core/keys.ts';
 import type { Logger } from './core/log.ts';
 import type { EdgeConfig } from './config/index.ts';
-import { HeadFile, headFileProblem, pemCertificates } from './audit/index.ts';
+import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from './audit/index.ts';
 import { TpmAuditCounter, counterProblem } from './security/tpm-audit-counter.ts';
 import { TpmKeySource } from './security/tpm-key-source.ts';
 import type { ChainVerification, DamagedRange, LevelAuditLog } from './store/index.ts';
@@ -47,6 +47,8 @@ export async function startAuditIntegrity(o: {
   readonly keySource: KeySource;
   readonly box: AuditParticipant;
   readonly ca: Buffer;
+  /** The device certificate (PEM) the box signs with now. */
+  readonly cert: Buffer;
   readonly logger: Logger;
 }): Promise<AuditIntegrity> {
   const { audit, box, logger: log } = o;
@@ -56,6 +58,7 @@ export async function startAuditIntegrity(o: {
   let truncated: string | undefined;
   let verifiedSeq = 0;
   let caughtUp = false;
+  let headFileFailing = false;
 
   // 1. The head: the stored chain as it was opened, against what lives outside the store.
   const hashAt = async (seq: number): Promise<string | undefined> => {
@@ -69,6 +72,22 @@ export async function startAuditIntegrity(o: {
     truncated = found.join('; ');
     log.error('audit.chain-truncated', { problem: truncated });
     audit.record(securityAlert('audit.chain-truncated', box, `${truncated}; the chain continues from seq ${audit.openedSeq}`));
+  }
+
+  // A new device key since the newest checkpoint: bundles verified --after the older ones will fail
+  // until the central team pins the new certificate, so say it in the chain, where they look first.
+  const newest = (await audit.checkpoints()).at(-1);
+  const current = pemCertificates(o.cert.toString())[0];
+  const before = newest === undefined ? undefined : verifyDetached(Buffer.from(newest.cms, 'base64'), Buffer.from(newest.statement, 'utf8')).signer;
+  if (before !== undefined && current !== undefined) {
+    const now = new X509Certificate(current);
+    const spki = (c: X509Certificate): Buffer => c.publicKey.export({ type: 'spki', format: 'der' });
+    if (!spki(before).equals(spki(now))) {
+      const fp = (c: X509Certificate): string => c.fingerprint256.replace(/:/g, '').toLowerCase();
+      const detail = `the device key changed since the checkpoint at seq ${newest!.seq}: certificate ${fp(before)} → ${fp(now)} (${now.subject.replace(/\n/g, ', ')}); pin the new certificate with edgectl audit verify --device-cert`;
+      log.warn('audit.signing-key-changed', { problem: detail });
+      audit.record(securityAlert('audit.signing-key-changed', box, detail));
+    }
   }
 
   // 2. Damage: what the store found at the head when it opened, and a first bounded pass from the cursor.
@@ -108,7 +127,16 @@ export async function startAuditIntegrity(o: {
 
   const headAnchor: AuditHeadAnchor = {
     advance: async (final) => counter?.advance(final),
-    recorded: async (cp) => headFile.recorded(cp),
+    recorded: async (cp) => {
+      // A head file that cannot be written weakens the anchor but must not stop checkpoints.
+      try {
+        await headFile.recorded(cp);
+        headFileFailing = false;
+      } catch (err) {
+        if (!headFileFailing) log.error('audit.head-file-failed', { path: headFile.path, error: err instanceof Error ? err.message : String(err) });
+        headFileFailing = true;
+      }
+    },
   };
   return {
     headAnchor,

@@ -90,7 +90,7 @@ export async function startAuditServices(
     log.error('audit.chain-damaged', { problem: damage });
     audit.record(securityAlert('audit.chain-damaged', [box], damage, 12));
   }
-  const integrity = await startAuditIntegrity({ config, audit, keySource, box, ca: tlsOptions.ca, logger: log });
+  const integrity = await startAuditIntegrity({ config, audit, keySource, box, ca: tlsOptions.ca, cert: tlsOptions.cert, logger: log });
 
   const checkpointer = new AuditCheckpointer({
     trail: audit,

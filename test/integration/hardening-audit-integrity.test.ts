@@ -319,3 +319,22 @@ for (const where of ['middle', 'newest'] as const) {
     t.true(existsSync(dataDir));
   });
 }
+
+test('a new device key since the newest checkpoint is raised as a Security Alert at start', async (t) => {
+  const site = await createSite();
+  t.teardown(() => site.cleanup());
+  const first = await Daemon.start(site.configFile);
+  await stoppedCleanly(t, first);
+  // The box's key material replaced by another key of the same site CA (here the RIS's pair).
+  const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
+  config['tls'].certFile = site.ris.certFile;
+  config['tls'].keyFile = site.ris.keyFile;
+  await writeFile(site.configFile, JSON.stringify(config, null, 2));
+  const daemon = await Daemon.start(site.configFile);
+  const logged = daemon.process.events('audit.signing-key-changed');
+  await stoppedCleanly(t, daemon);
+  t.is(logged.length, 1);
+  t.regex(String(logged[0]?.['problem']), /the device key changed since the checkpoint at seq \d+: certificate [0-9a-f]{64} → [0-9a-f]{64} \(.*CN=RIS/);
+  const chain = await chainOf(join(site.dir, 'data'), new FileKeySource(join(site.dir, 'keys/data.key')));
+  t.is(alertsOf(chain, 'audit.signing-key-changed').length, 1);
+});
