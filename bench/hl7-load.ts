@@ -18,7 +18,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const ACK_TIMEOUT_MS = 30_000;
 const MAX_ACK_BYTES = 65_536;
 
-interface Site {
+export interface Site {
   box: { host: string; hl7Port: number; serverName: string; receivingApplication: string; receivingFacility: string };
   pki: { caCert: string };
   ris: { certFile: string; keyFile: string; sendingApplication: string; sendingFacility: string };
@@ -36,21 +36,28 @@ export interface LoadResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
+export interface ConnectionTimeouts {
+  readonly connectMs: number;
+  readonly ackMs: number;
+}
+
 /** One MLLP/TLS connection: `exchange` writes a frame and resolves with the next ACK frame's text. */
-class MllpConnection {
+export class MllpConnection {
   readonly #socket: TLSSocket;
+  readonly #ackTimeoutMs: number;
   #buffer: Buffer = Buffer.alloc(0);
   #waiting: { resolve: (frame: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
   #failure: Error | undefined;
 
-  private constructor(socket: TLSSocket) {
+  private constructor(socket: TLSSocket, ackTimeoutMs: number) {
     this.#socket = socket;
+    this.#ackTimeoutMs = ackTimeoutMs;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(err));
     socket.on('close', () => this.#fail(new Error('connection closed by the box')));
   }
 
-  static open(site: Site): Promise<MllpConnection> {
+  static open(site: Site, timeouts: ConnectionTimeouts = { connectMs: CONNECT_TIMEOUT_MS, ackMs: ACK_TIMEOUT_MS }): Promise<MllpConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect({
         host: site.box.host,
@@ -61,11 +68,11 @@ class MllpConnection {
         key: readFileSync(site.ris.keyFile),
         minVersion: 'TLSv1.2',
       });
-      const timer = setTimeout(() => socket.destroy(new Error('TLS connect timed out')), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => socket.destroy(new Error('TLS connect timed out')), timeouts.connectMs);
       socket.once('secureConnect', () => {
         clearTimeout(timer);
         socket.setNoDelay(true);
-        resolve(new MllpConnection(socket));
+        resolve(new MllpConnection(socket, timeouts.ackMs));
       });
       socket.once('error', (err) => {
         clearTimeout(timer);
@@ -77,7 +84,7 @@ class MllpConnection {
   exchange(message: string): Promise<string> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#fail(new Error('ACK timed out')), ACK_TIMEOUT_MS);
+      const timer = setTimeout(() => this.#fail(new Error('ACK timed out')), this.#ackTimeoutMs);
       this.#waiting = { resolve, reject, timer };
       this.#socket.write(Buffer.concat([Buffer.of(VT), Buffer.from(message, 'latin1'), Buffer.of(FS, CR)]));
     });
@@ -133,7 +140,7 @@ class MllpConnection {
 }
 
 /** MSA-1 of an ACK, plus ERR-3/ERR-1 when present, for the error report (no patient data in an ACK). */
-function acknowledgment(frame: string): { code: string; detail: string } {
+export function acknowledgment(frame: string): { code: string; detail: string } {
   const segments = frame.split('\r');
   const msa = segments.find((s) => s.startsWith('MSA|'))?.split('|') ?? [];
   const err = segments.find((s) => s.startsWith('ERR|')) ?? '';
@@ -145,7 +152,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-function timestampNow(): string {
+export function timestampNow(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,5 +25,10 @@ if want audit; then BENCH_QUICK="$QUICK" bash bench/audit-bench.sh || { echo "au
 # serving (swtpm).
 if want keys; then
   node_modules/.bin/node bench/keys-bench.ts | tee .bench/keys-results.json || { echo "keys bench failed" >&2; status=1; }
+fi
+# Unauthenticated flood: the RIS's ACK p99 and CT01's query p99 while 5,000 connections in 10 s hit each
+# port, beside the same load without it; audit records and bytes the flood costs; the daemon's RSS peak.
+if want flood; then
+  bash bench/flood-bench.sh || { echo "flood bench failed" >&2; status=1; }
 fi
 exit $status

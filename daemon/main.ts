@@ -10,10 +10,11 @@ import { Tag, textOf, type DataSet } from './core/dataset.ts';
 import { EdgeError, isEdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import { KeyRing, type KeySource } from './core/keys.ts';
-import { findWorklist } from './core/worklist-query.ts';
+import { findWorklist, worklistResponseOrigin, type WorklistResponseOrigin } from './core/worklist-query.ts';
 import { MppsSopClass } from './core/mpps.ts';
 import { type DicomModalityConfig, type EdgeConfig, errorsIn, formatIssue, loadConfig } from './config/index.ts';
 import {
+  type AssociationContext,
   type AssociationDecision,
   type AssociationRequest,
   type DicomEvent,
@@ -40,6 +41,7 @@ import { type Store, openStore } from './store/index.ts';
 import { type Outbound, createOutbound, registerQueueRoutes } from './main-outbound.ts';
 import { type ImagePath, createImagePath } from './main-images.ts';
 import { startAuditServices } from './main-audit.ts';
+import { startAuditGuards } from './main-audit-guards.ts';
 import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
 import { recordRestore, registerBackupRoute } from './main-backup.ts';
 
@@ -86,6 +88,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     }
     for (const e of takeSafeModeEvents(config.dataDir)) audit.record({ ...securityAlert('keys.safe-mode', [box], `${e.code}: ${e.message}`), at: e.at });
     recordRestore(config.dataDir, audit, box, logger);
+    const guards = await startAuditGuards(config.audit, store, box, logger);
+    cleanup.push(() => guards.stop());
     const tlsOptions = {
       ca: readTlsMaterial(config.tls.caFile, 'tls.caFile'),
       cert: readTlsMaterial(config.tls.certFile, 'tls.certFile'),
@@ -114,12 +118,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         if (isRefusal(found)) return { refused: found.why };
         return { peer: { name: found.name, sendingApplication: found.sendingApplication, sendingFacility: found.sendingFacility } };
       },
-      onEvent: (event) => auditHl7(audit, event),
+      onEvent: (event) => auditHl7(guards.sink, event),
     });
 
     const images = await createImagePath(config, store, audit, box, tlsOptions, logger);
     const outbound: Outbound = createOutbound(config, store, audit, box, tlsOptions, logger, images.destinations);
-    const dicomListeners = createDicomListeners(config, store, audit, tlsOptions, logger, outbound, images, policies);
+    const dicomListeners = createDicomListeners(config, store, guards.sink, tlsOptions, logger, outbound, images, policies);
 
     // A listener that fails to bind must not leave the ones before it open.
     cleanup.push(() => hl7.stop(0), ...[...dicomListeners.values()].map((l) => () => l.stop(0)));
@@ -154,6 +158,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         aeTitle: config.dicom.aeTitle,
         auditSeq: audit.lastSeq,
         audit: auditServices.status(),
+        auditDiskBudget: guards.status(),
       },
     }));
     registerKeyRoutes(control, store, keySource, audit, box, logger);
@@ -195,6 +200,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);
           // After the listeners (no new MPPS), before the store closes (settles its last batch).
           await outbound.dispatcher.stop(deadline);
+          await guards.stop();
           audit.record(appActivity('application.stop', box));
           await auditServices.stop(deadline);
           await store.close();
@@ -306,7 +312,7 @@ function createDicomListeners(
         detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
       }),
     );
-  });
+  }, { onItemSkipped: (item, code, ctx) => auditSkippedItem(audit, logger, dicom.aeTitle, worklistResponseOrigin(item), code, ctx) });
 
   const listeners = new Map<'tls' | 'plain', DicomListener>();
   for (const transport of ['tls', 'plain'] as const) {
@@ -325,6 +331,9 @@ function createDicomListeners(
         maxPduLength: dicom.maxPduLength,
         maxAssociations: dicom.maxAssociations,
         maxAssociationsPerAddress: dicom.maxAssociationsPerAddress,
+        preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
+        maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
+        maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
         associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
         idleTimeoutMs: dicom.idleTimeoutMs,
         services: [verificationService, worklist, ...outbound.mppsServices, ...images.services],
@@ -505,6 +514,33 @@ function subjectRecords(subjects: readonly Hl7AuditSubject[]): SubjectRecord[] {
   return records;
 }
 
+/** A worklist item the codec could not encode was left out of an answer: name its order to whoever must fix it. */
+function auditSkippedItem(
+  audit: AuditSink,
+  logger: Logger,
+  ownAeTitle: string,
+  origin: WorklistResponseOrigin | undefined,
+  code: string,
+  ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string },
+): void {
+  const order = origin === undefined ? 'unknown order' : `placer order ${origin.placerOrderNumber}${origin.placerIssuer === '' ? '' : `^${origin.placerIssuer}`}, step ${origin.scheduledProcedureStepId}`;
+  logger.warn('worklist.item-skipped', { code, placerOrderNumber: origin?.placerOrderNumber ?? 'unknown', transferSyntaxUid: ctx.transferSyntaxUid, associationId: ctx.association.associationId });
+  audit.record({
+    eventId: 'Query',
+    type: 'worklist.item-skipped',
+    action: 'E',
+    outcome: 4,
+    at: Date.now(),
+    participants: [
+      { kind: 'dicom', id: ctx.association.callingAeTitle, address: ctx.association.remoteAddress, requestor: true },
+      { kind: 'dicom', id: ownAeTitle, requestor: false },
+    ],
+    ...(origin === undefined ? {} : { patient: origin.patient, accessionNumber: origin.accessionNumber }),
+    controlId: ctx.association.associationId,
+    detail: `${order} left out of the answer: ${code} in transfer syntax ${ctx.transferSyntaxUid}`,
+  });
+}
+
 function auditDicom(audit: AuditSink, e: DicomEvent): void {
   switch (e.type) {
     case 'association-rejected':
@@ -513,7 +549,7 @@ function auditDicom(audit: AuditSink, e: DicomEvent): void {
       );
       return;
     case 'tls-handshake-failed':
-      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.reason));
+      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
       return;
     case 'connection-refused':
       audit.record(securityAlert('dicom.connection-refused', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.why));
@@ -687,6 +723,13 @@ async function runSafeMode(config: EdgeConfig, log: Logger, code: string, messag
 if (import.meta.main) {
   process.on('unhandledRejection', (reason) => {
     process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.unhandled-rejection', error: String(reason instanceof Error ? reason.message : reason) })}\n`);
+    process.exit(ExitCode.Software);
+  });
+  // main() ends with an explicit exit. An event loop that runs dry before that means a start or a stop
+  // waited on something that can never happen; Node would exit 0 as if all were well, with the store
+  // unclosed, so say so and exit 70 (systemd restarts the box).
+  process.once('beforeExit', () => {
+    process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.event-loop-drained' })}\n`);
     process.exit(ExitCode.Software);
   });
   main(process.argv.slice(2)).then(

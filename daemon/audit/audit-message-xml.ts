@@ -30,6 +30,9 @@ export function xmlEscape(text: string): string {
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd');
 }
 
+/** ParticipantObjectDetail values are xs:base64Binary. */
+const base64 = (ascii: string): string => Buffer.from(ascii, 'ascii').toString('base64');
+
 const attr = (name: string, value: string | undefined): string => (value === undefined ? '' : ` ${name}="${xmlEscape(value)}"`);
 
 function roleOf(p: AuditParticipant, event: AuditEvent): readonly [string, string] {
@@ -64,7 +67,7 @@ function objectsXml(event: AuditEvent, seq: number): string {
     out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.query.sopClassUid)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">`
       + '<ParticipantObjectIDTypeCode csd-code="110181" codeSystemName="DCM" originalText="SOP Class UID"/>'
       + `<ParticipantObjectQuery>${xmlEscape(event.query.dataSet)}</ParticipantObjectQuery>`
-      + `<ParticipantObjectDetail type="TransferSyntax"${attr('value', Buffer.from(event.query.transferSyntaxUid, 'ascii').toString('base64'))}/>`
+      + `<ParticipantObjectDetail type="TransferSyntax" value="${base64(event.query.transferSyntaxUid)}"/>`
       + '</ParticipantObjectIdentification>';
   }
   if (event.controlId !== undefined && event.controlId !== '') {
@@ -74,10 +77,27 @@ function objectsXml(event: AuditEvent, seq: number): string {
       + `<ParticipantObjectIDTypeCode csd-code="control-id" codeSystemName="${LOCAL_SCHEME}" originalText="Message or association id"/>`
       + '</ParticipantObjectIdentification>';
   }
+  if (event.occurrences !== undefined) {
+    // A summary of repeats (audit-coalescer.ts): how many, and when the first and last of them happened.
+    const o = event.occurrences;
+    out += `<ParticipantObjectIdentification ParticipantObjectID="${o.count}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">`
+      + `<ParticipantObjectIDTypeCode csd-code="occurrences" codeSystemName="${LOCAL_SCHEME}" originalText="Further occurrences of this event"/>`
+      + `<ParticipantObjectDetail type="FirstOccurrence" value="${base64(new Date(o.firstAt).toISOString())}"/>`
+      + `<ParticipantObjectDetail type="LastOccurrence" value="${base64(new Date(o.lastAt).toISOString())}"/>`
+      + '</ParticipantObjectIdentification>';
+  }
   out += `<ParticipantObjectIdentification ParticipantObjectID="${seq}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13">`
     + `<ParticipantObjectIDTypeCode csd-code="audit-seq" codeSystemName="${LOCAL_SCHEME}" originalText="Audit chain sequence number"/>`
     + '</ParticipantObjectIdentification>';
   return out;
+}
+
+/** The event's detail; a summary of repeats also says, in words, how many and over which span. */
+function outcomeDescription(e: AuditEvent): string {
+  const o = e.occurrences;
+  if (o === undefined) return e.detail ?? '';
+  const repeats = `${o.count} further occurrence(s) from ${new Date(o.firstAt).toISOString()} to ${new Date(o.lastAt).toISOString()}`;
+  return e.detail === undefined || e.detail === '' ? repeats : `${e.detail}; ${repeats}`;
 }
 
 /** One `<AuditMessage>` element (no XML declaration). `auditSourceId` names the box (site.name). */
@@ -90,7 +110,7 @@ export function auditMessageXml(record: AuditRecord, auditSourceId: string): str
     + `<EventID csd-code="${id.code}" codeSystemName="DCM" originalText="${id.meaning}"/>`
     + (known === undefined ? '' : `<EventTypeCode csd-code="${known[0]}" codeSystemName="DCM" originalText="${known[1]}"/>`)
     + `<EventTypeCode${attr('csd-code', e.type)} codeSystemName="${LOCAL_SCHEME}"${attr('originalText', e.type)}/>`
-    + (e.detail === undefined ? '' : `<EventOutcomeDescription>${xmlEscape(e.detail)}</EventOutcomeDescription>`)
+    + (e.detail === undefined && e.occurrences === undefined ? '' : `<EventOutcomeDescription>${xmlEscape(outcomeDescription(e))}</EventOutcomeDescription>`)
     + '</EventIdentification>'
     + e.participants.map((p) => participantXml(p, e)).join('')
     + `<AuditSourceIdentification${attr('AuditSourceID', auditSourceId)}><AuditSourceTypeCode csd-code="4" codeSystemName="DCM" originalText="Application Server"/></AuditSourceIdentification>`

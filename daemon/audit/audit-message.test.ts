@@ -36,3 +36,23 @@ test('the syslog message is RFC 5424 and the frame counts octets', (t) => {
   t.is(Number(frame.subarray(0, space).toString()), frame.length - space - 1);
   t.is(parseSyslog('<13>1 not-a-time h a p m - x'), undefined);
 });
+
+test('a summary of coalesced refusals carries its count and span in the XML and in the syslog structured data', (t) => {
+  const first = Date.UTC(2026, 11, 4, 21, 0, 0, 5);
+  const last = Date.UTC(2026, 11, 4, 21, 0, 59, 990);
+  const summary: AuditEvent = {
+    eventId: 'SecurityAlert', type: 'dicom.tls-handshake-failed', action: 'E', outcome: 4, at: last + 20,
+    participants: [{ kind: 'dicom', id: 'unknown', address: '10.0.0.9', requestor: true }], detail: 'ECONNRESET',
+    occurrences: { count: 4211, firstAt: first, lastAt: last },
+  };
+  const xml = auditMessageXml({ seq: 9, prevHash: '0'.repeat(64), event: summary }, 'site-1');
+  t.regex(xml, /<EventOutcomeDescription>ECONNRESET; 4211 further occurrence\(s\) from 2026-12-04T21:00:00.005Z to 2026-12-04T21:00:59.990Z<\/EventOutcomeDescription>/);
+  const object = /<ParticipantObjectIdentification ParticipantObjectID="4211"[^>]*><ParticipantObjectIDTypeCode csd-code="occurrences" codeSystemName="99IMAGING-EDGE"[^>]*\/>(.*?)<\/ParticipantObjectIdentification>/.exec(xml);
+  t.truthy(object, xml);
+  const details = Object.fromEntries([...object![1]!.matchAll(/type="(\w+)" value="([^"]*)"/g)].map((m) => [m[1], Buffer.from(m[2]!, 'base64').toString('ascii')]));
+  t.deepEqual(details, { FirstOccurrence: '2026-12-04T21:00:00.005Z', LastOccurrence: '2026-12-04T21:00:59.990Z' });
+  t.notRegex(auditMessageXml({ seq: 7, prevHash: '0'.repeat(64), event }, 'site-1'), /occurrences/);
+
+  const p = parseSyslog(syslogMessage({ seq: 9, prevHash: '0'.repeat(64), event: summary }, 'cd'.repeat(32), { hostname: 'box', appName: 'edged', procId: '1' }));
+  t.is(p!.structuredData, `[edge@32473 seq="9" hash="${'cd'.repeat(32)}" type="dicom.tls-handshake-failed" occurrences="4211"]`);
+});

@@ -37,7 +37,9 @@ export interface SyslogIdentity {
 export function syslogMessage(record: AuditRecord, hash: string, identity: SyslogIdentity): string {
   const e = record.event;
   const pri = FACILITY_AUTHPRIV * 8 + severityOf(e.outcome);
-  const sd = `[${SD_ID} seq="${record.seq}" hash="${sdValue(hash)}" type="${sdValue(e.type)}"]`;
+  // A summary of repeats carries its count here too, so a collector can add it up without the XML.
+  const occurrences = e.occurrences === undefined ? '' : ` occurrences="${e.occurrences.count}"`;
+  const sd = `[${SD_ID} seq="${record.seq}" hash="${sdValue(hash)}" type="${sdValue(e.type)}"${occurrences}]`;
   return `<${pri}>1 ${new Date(e.at).toISOString()} ${headerField(identity.hostname, 255)} ${headerField(identity.appName, 48)} ${headerField(identity.procId, 128)} ${MSGID} ${sd} ${BOM}${auditMessageXml(record, identity.hostname)}`;
 }
 

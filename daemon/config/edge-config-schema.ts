@@ -170,6 +170,15 @@ const modalitySchema = tagged(
   { doc: 'a modality allowed to query the worklist (and later send MPPS and images)' },
 );
 
+const preAuthenticationSchema = object(
+  {
+    timeoutMs: withDefault(ms('close a connection not authenticated this long after connect (TLS handshake and A-ASSOCIATE-RQ included)', 100, 600_000), 10_000),
+    maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
+    maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
+  },
+  { doc: 'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out' },
+);
+
 const worklistSchema = object(
   {
     enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
@@ -188,8 +197,9 @@ const dicomSchema = refine(
       maxPduLength: withDefault(integer({ doc: 'largest P-DATA PDU the box receives (bytes)', min: 16_384, max: 131_072 }), 65_536),
       associationRequestTimeoutMs: withDefault(ms('wait for the A-ASSOCIATE-RQ after connect'), 30_000),
       idleTimeoutMs: withDefault(ms('release an association idle this long'), 120_000),
-      maxAssociations: withDefault(count('open associations in total', 4096), 32),
-      maxAssociationsPerAddress: withDefault(count('open associations per source address', 1024), 8),
+      maxAssociations: withDefault(count('accepted associations in total', 4096), 32),
+      maxAssociationsPerAddress: withDefault(count('accepted associations per source address', 1024), 8),
+      preAuthentication: withDefault(preAuthenticationSchema, {}),
       transferSyntaxes: withDefault(
         array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), { doc: 'transfer syntaxes accepted, in order of preference', minItems: 1, unique: [{ key: (u) => u, what: 'transfer syntax' }] }),
         [ExplicitVrLittleEndian, ImplicitVrLittleEndian],
@@ -303,6 +313,9 @@ const auditSchema = object(
     retentionDays: withDefault(integer({ doc: 'keep audit records this long, then prune them through a signed checkpoint (days; 2192 = 6 years)', min: 1, max: 36_500 }), 2192),
     checkpointEveryRecords: withDefault(count('sign a checkpoint of the chain head after this many new records', 10_000_000), 10_000),
     checkpointEveryMs: withDefault(ms('sign a checkpoint of the chain head at least this often when records were added', 1000), 60_000),
+    coalesceIntervalMs: withDefault(ms('connection refusals (port scans, failed TLS handshakes): the first of a source and reason is recorded at once, its repeats in one summary with their count after', 1000, 3_600_000), 60_000),
+    coalesceMaxSources: withDefault(count('source+reason keys counted at once; refusals beyond them share one "other sources" summary per event type', 100_000), 1024),
+    diskBudgetBytes: withDefault(integer({ doc: 'disk space the audit chain may take before an alarm (80 %: warning, 100 %: exceeded); recording never stops (bytes)', min: 1_048_576, max: Number.MAX_SAFE_INTEGER }), 17_179_869_184),
     collectors: withDefault(
       array(
         object(

@@ -55,6 +55,18 @@ export interface AuditEvent {
    * data, so they live only in the encrypted chain; the audit XML and syslog stream never render them.
    */
   readonly changes?: readonly AuditValueChange[];
+  /**
+   * A summary record (audit-coalescer.ts): the same event (type, source, reason) occurred `count` more
+   * times after the record of its first occurrence, between `firstAt` and `lastAt`, unrecorded one by one.
+   */
+  readonly occurrences?: AuditOccurrences;
+}
+
+export interface AuditOccurrences {
+  readonly count: number;
+  /** ms since epoch */
+  readonly firstAt: number;
+  readonly lastAt: number;
 }
 
 /** One changed attribute, named by its DICOM keyword (e.g. `PatientName`). */

@@ -7,6 +7,15 @@ export type Vr =
   | 'OF' | 'OL' | 'OV' | 'OW' | 'PN' | 'SH' | 'SL' | 'SQ' | 'SS' | 'ST' | 'SV' | 'TM' | 'UC' | 'UI'
   | 'UL' | 'UN' | 'UR' | 'US' | 'UT' | 'UV';
 
+/** VRs with a 2-byte reserved field and a 4-byte length in Explicit VR (PS3.5 Table 7.1-1). */
+export const longExplicitVrs: ReadonlySet<string> = new Set<Vr>(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+
+/**
+ * The longest value of the other VRs in Explicit VR: their length field has 16 bits and a value has an
+ * even length (PS3.5 7.1.1), so 0xFFFE bytes, padding included.
+ */
+export const MAX_SHORT_LENGTH_VALUE_BYTES = 0xfffe;
+
 /** A data element. `value` is a string for text VRs, an array of items for SQ, bytes otherwise. */
 export type DataElement =
   | { readonly vr: Exclude<Vr, 'SQ' | 'OB' | 'OD' | 'OF' | 'OL' | 'OV' | 'OW' | 'UN'>; readonly value: string }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { itemsOf, Tag, textOf, type DataSet } from './dataset.ts';
-import { ExtraTag, WORKLIST_VRS, worklistItemToDataSet } from './worklist-attributes.ts';
+import { ExtraTag, WORKLIST_VRS, worklistItemToDataSet, worklistValueProblem } from './worklist-attributes.ts';
 import { worklistItemForTests } from './test-support/in-memory-order-repository.ts';
 
 function only<T>(values: readonly T[] | undefined): T {
@@ -140,4 +140,20 @@ test('mapping: each step of a multi-step order becomes its own item', (t) => {
   const sps = only(itemsOf(ds, Tag.ScheduledProcedureStepSequence));
   t.is(textOf(sps, Tag.ScheduledProcedureStepID), 'SPS-2');
   t.is(textOf(sps, Tag.Modality), 'MR');
+});
+
+test('worklistValueProblem: what the encoding cannot carry, per VR', (t) => {
+  t.is(worklistValueProblem(Tag.RequestedProcedureDescription, 'D'.repeat(65_534)), undefined);
+  t.is(worklistValueProblem(Tag.RequestedProcedureDescription, 'D'.repeat(65_535)), 'too-long', 'odd lengths are padded to 65,536');
+  t.is(worklistValueProblem(Tag.PatientName, 'É'.repeat(32_767)), undefined);
+  t.is(worklistValueProblem(Tag.PatientName, 'É'.repeat(32_768)), 'too-long', 'two UTF-8 bytes each');
+  t.is(worklistValueProblem(Tag.PatientName, '😀'.repeat(16_384)), 'too-long', 'four UTF-8 bytes each');
+  // Code values over 16 characters become Long Code Value (UC), whose length field has 32 bits.
+  t.is(worklistValueProblem(Tag.CodeValue, 'C'.repeat(70_000)), undefined);
+  t.is(worklistValueProblem(ExtraTag.LongCodeValue, 'C'.repeat(70_000)), undefined);
+  for (const c of ['\u0000', '\u0009', '\u000a', '\u001b', '\u007f', '\u0080', '\u0085', '\u009f']) {
+    t.is(worklistValueProblem(Tag.PatientName, `DOE${c}^JANE`), 'control-character', `U+${c.codePointAt(0)!.toString(16)}`);
+  }
+  t.is(worklistValueProblem(Tag.PatientName, 'DOE^JANE=山田^太郎'), undefined);
+  t.is(worklistValueProblem(Tag.PatientName, 'DOE\u00a0JANE'), undefined, 'U+00A0 is a graphic character');
 });

@@ -2,7 +2,7 @@
 // PS3.4 Table K.6-1, filled the way IHE RAD TF-2 (RAD-5, Query Modality Worklist) and its HL7 → DICOM
 // mapping tables prescribe. Every supported attribute is present, zero-length when the RIS sent nothing
 // (Type 2 semantics): matching reads a missing attribute as "not supported", an empty one as "unknown".
-import { Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { longExplicitVrs, MAX_SHORT_LENGTH_VALUE_BYTES, Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
 import type { CodedEntry, PatientIdentifier, WorklistItem } from './order.ts';
 
 /** Tags of PS3.6 the worklist needs that dataset.ts does not list. */
@@ -62,6 +62,41 @@ export const WORKLIST_VRS: ReadonlyMap<number, Vr> = new Map<number, Vr>([
 
 export function worklistVrOf(tag: number): Vr | undefined {
   return WORKLIST_VRS.get(tag);
+}
+
+/**
+ * Control characters no worklist attribute may hold: C0 (NUL included), DEL and C1. The worklist's VRs
+ * (AE, CS, DA, DS, LO, PN, SH, TM, UC, UI, US) exclude every control character except ESC (PS3.5 6.1.2,
+ * Table 6.2-1), and ESC only introduces ISO 2022 code extensions, which the box's UTF-8 (ISO_IR 192)
+ * output never uses.
+ */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/u;
+
+export type WorklistValueProblem = 'control-character' | 'too-long';
+
+/**
+ * Why a text value cannot be put into the worklist attribute `tag` as the box encodes it (UTF-8,
+ * either transfer syntax), or undefined when it can. Only what would break the encoding is checked:
+ * a value longer than its VR's 16-bit Explicit VR length field, or a control character. The VRs'
+ * maximum lengths in characters (SH 16, LO 64, ...) are not enforced here.
+ */
+export function worklistValueProblem(tag: number, value: string): WorklistValueProblem | undefined {
+  if (CONTROL_CHARACTER.test(value)) return 'control-character';
+  const vr = WORKLIST_VRS.get(tag);
+  // Code values over 16 characters go to Long Code Value (UC), which has a 32-bit length.
+  const effective = tag === Tag.CodeValue && value.length > 16 ? 'UC' : vr;
+  if (effective !== undefined && !longExplicitVrs.has(effective) && utf8Length(value) > MAX_SHORT_LENGTH_VALUE_BYTES) return 'too-long';
+  return undefined;
+}
+
+/** UTF-8 bytes of `text` without allocating them. */
+function utf8Length(text: string): number {
+  let n = 0;
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
 }
 
 export interface WorklistAttributesOptions {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { itemsOf, Tag, textOf, type DataElement, type DataSet, type Vr } from './dataset.ts';
 import type { WorklistItem } from './order.ts';
-import { deriveWorklistFilter, findWorklist, type FindWorklistOptions, type WorklistScope } from './worklist-query.ts';
+import { deriveWorklistFilter, findWorklist, type FindWorklistOptions, type WorklistScope, worklistResponseOrigin } from './worklist-query.ts';
 import { InMemoryOrderRepositoryForTests, worklistItemForTests } from './test-support/in-memory-order-repository.ts';
 
 type Entry = readonly [number, Vr, string | readonly (readonly Entry[])[]];
@@ -272,4 +272,13 @@ test('errors: a malformed date key is refused before the store is read', async (
     message: /\(0040,0002\)/u,
   });
   t.deepEqual(repository.filters, []);
+});
+
+test('each response names the order it came from, even when minimisation leaves its identifiers out', async (t) => {
+  const repository = new InMemoryOrderRepositoryForTests([item('SPS-A', 'CT', 'CT1'), item('SPS-B', 'CT', 'CT1')]);
+  const responses = await collect(repository, ds([[Tag.PatientName, 'PN', '']]));
+  t.is(responses.length, 2);
+  t.false(responses[0]!.has(Tag.AccessionNumber), 'not asked, not returned');
+  t.deepEqual(responses.map((r) => [worklistResponseOrigin(r)?.accessionNumber, worklistResponseOrigin(r)?.scheduledProcedureStepId]), [['ACC-SPS-A', 'SPS-A'], ['ACC-SPS-B', 'SPS-B']]);
+  t.is(worklistResponseOrigin(new Map()), undefined);
 });

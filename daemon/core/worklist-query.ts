@@ -40,6 +40,23 @@ export interface FindWorklistOptions {
   readonly attributes?: WorklistAttributesOptions;
 }
 
+/** Which order and step a response identifier was made from (identifiers only, no patient data). */
+export interface WorklistResponseOrigin {
+  readonly placerOrderNumber: string;
+  readonly placerIssuer: string;
+  readonly accessionNumber: string;
+  readonly scheduledProcedureStepId: string;
+  readonly patient: { readonly id: string; readonly issuer: string };
+}
+
+// Kept beside the data sets rather than in them, so attribute minimisation stays exact.
+const origins = new WeakMap<DataSet, WorklistResponseOrigin>();
+
+/** The order behind a data set `findWorklist` yielded, so an adapter that cannot send it can name it. */
+export function worklistResponseOrigin(response: DataSet): WorklistResponseOrigin | undefined {
+  return origins.get(response);
+}
+
 /** Finds the worklist items matching a C-FIND identifier and yields one response identifier per item. */
 export async function* findWorklist(
   repository: OrderRepository,
@@ -82,7 +99,16 @@ export async function* findWorklist(
         return;
       }
       sent++;
-      yield withCharacterSet(respond(plan, candidate));
+      const response = withCharacterSet(respond(plan, candidate));
+      const { order } = item;
+      origins.set(response, {
+        placerOrderNumber: order.placerOrderNumber,
+        placerIssuer: order.placerIssuer,
+        accessionNumber: order.accessionNumber,
+        scheduledProcedureStepId: item.step.id,
+        patient: { id: order.patient.id, issuer: order.patient.issuer },
+      });
+      yield response;
       if (isAborted(signal)) return; // the consumer may have been paused across an abort
     }
   } finally {

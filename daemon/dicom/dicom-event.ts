@@ -22,7 +22,8 @@ export type DicomEvent =
     } & AssociationIdentity)
   | ({ readonly type: 'association-released' } & AssociationIdentity)
   | ({ readonly type: 'association-aborted'; readonly by: 'peer' | 'local'; readonly why: string } & AssociationIdentity)
-  | { readonly type: 'tls-handshake-failed'; readonly remoteAddress: string; readonly reason: string }
+  /** `reason`: the TLS error or the certificate verification code (CERT_HAS_EXPIRED, ...); `subject`: what the peer presented. */
+  | { readonly type: 'tls-handshake-failed'; readonly remoteAddress: string; readonly reason: string; readonly subject?: string }
   | { readonly type: 'connection-refused'; readonly remoteAddress: string; readonly transport: Transport; readonly why: string };
 
 export type DicomEventListener = (event: DicomEvent) => void;

@@ -70,7 +70,8 @@ export interface DimseExchange {
   readonly cancelled: boolean;
   /**
    * Send one response; the data set is encoded in the request's transfer syntax and fragmented to the
-   * peer's maximum PDU length. Resolves once the socket accepted it (waits for 'drain').
+   * peer's maximum PDU length. Resolves once the socket accepted it (waits for 'drain'). A data set the
+   * codec cannot encode rejects with EDGE_DICOM_DATASET_INVALID before anything is sent.
    */
   respond(command: ResponseCommand, dataSet?: DataSet): Promise<void>;
 }

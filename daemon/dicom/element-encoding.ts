@@ -5,6 +5,4 @@ export const ItemTag = 0xfffee000;
 export const ItemDelimitationTag = 0xfffee00d;
 export const SequenceDelimitationTag = 0xfffee0dd;
 export const UndefinedLength = 0xffffffff;
-
-/** VRs with a 2-byte reserved field and a 4-byte length in Explicit VR (PS3.5 Table 7.1-1). */
-export const longExplicitVrs: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+export { longExplicitVrs } from '../core/dataset.ts';

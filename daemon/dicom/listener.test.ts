@@ -1,12 +1,15 @@
 // The listener against real DCMTK echoscu, plain and mutual TLS, plus the association policy and binding.
 import test from 'ava';
+import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../core/log.ts';
 import { DicomListener } from './listener.ts';
+import { buildAssociateRq } from './testing/associate-rq.ts';
 import { makeTestPki } from './testing/pki.ts';
 import type { TestPki } from './testing/pki.ts';
 import { runPeer } from './testing/run-peer.ts';
@@ -100,9 +103,14 @@ test('TLS: no client certificate, a rogue certificate or plain TCP are refused a
       `echo | timeout 10 openssl s_client -connect 127.0.0.1:${s.port} -CAfile '${pki.caCert}' 2>&1; true`,
     ]);
     t.regex(noCert.stdout, /certificate required|alert|errno|Verify return code: 0/i);
-    await s.waitForEvent((e) => e.type === 'tls-handshake-failed');
+    const first = await s.waitForEvent((e) => e.type === 'tls-handshake-failed');
+    t.like(first, { reason: 'NO_CLIENT_CERTIFICATE', remoteAddress: '127.0.0.1' });
     const rogue = await echo(s.port, ALLOWED_CALLING_AE, TEST_AE_TITLE, ['+tls', pki.rogueKey, pki.rogueCert, '+cf', pki.caCert]);
     t.not(rogue.code, 0);
+    // The verification code and the presented subject, not the client's reset.
+    const second = await s.waitForEvent((e) => e.type === 'tls-handshake-failed' && e !== first);
+    t.regex(second.type === 'tls-handshake-failed' ? second.reason : '', /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_GET_ISSUER_CERT)$/);
+    t.regex(second.type === 'tls-handshake-failed' ? (second.subject ?? '') : '', /CN=/);
     const plain = await echo(s.port, ALLOWED_CALLING_AE, TEST_AE_TITLE);
     t.not(plain.code, 0);
     t.false(s.events.some((e) => e.type === 'association-accepted'));
@@ -148,21 +156,75 @@ test('binding all interfaces needs an explicit opt-in', (t) => {
   );
 });
 
-test('start and stop are idempotent; associations per address are capped', async (t) => {
-  const s = await startTestListener({ maxAssociationsPerAddress: 1 });
+test('start and stop are idempotent; a source address at its pre-authentication cap: its oldest connection yields to the newest', async (t) => {
+  const s = await startTestListener({ maxPreAuthenticationConnectionsPerAddress: 1 });
   try {
     t.is(await s.listener.start(), s.port);
     const first = net.connect(s.port, '127.0.0.1');
-    await new Promise<void>((resolve) => first.once('connect', () => resolve()));
-    // A second connection from the same address is refused while the first is open.
+    first.on('error', () => {});
+    await once(first, 'connect');
+    const firstClosed = once(first, 'close');
     const second = net.connect(s.port, '127.0.0.1');
     second.on('error', () => {});
-    await s.waitForEvent((e) => e.type === 'connection-refused');
-    await new Promise<void>((resolve) => second.once('close', () => resolve()));
-    first.destroy();
-    t.pass();
+    await once(second, 'connect');
+    const refused = await s.waitForEvent((e) => e.type === 'connection-refused');
+    t.regex(refused.type === 'connection-refused' ? refused.why : '', /oldest closed/);
+    await firstClosed;
+    // The newest can still associate.
+    second.write(verificationRq());
+    const [reply] = (await once(second, 'data')) as [Buffer];
+    t.is(reply[0], 0x02, 'A-ASSOCIATE-AC');
+    second.destroy();
   } finally {
     await Promise.all([s.listener.stop(1000), s.listener.stop(1000)]);
+    await s.listener.stop(1000);
+  }
+});
+
+function verificationRq(): Buffer {
+  return buildAssociateRq({
+    calling: ALLOWED_CALLING_AE,
+    called: TEST_AE_TITLE,
+    contexts: [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }],
+  });
+}
+
+test('accepted associations per address are capped: the extra A-ASSOCIATE-RQ is rejected transient, local limit exceeded', async (t) => {
+  const s = await startTestListener({ maxAssociationsPerAddress: 1 });
+  const sockets: net.Socket[] = [];
+  try {
+    const replies: Buffer[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = net.connect(s.port, '127.0.0.1');
+      c.on('error', () => {});
+      sockets.push(c);
+      await once(c, 'connect');
+      c.write(verificationRq());
+      replies.push(((await once(c, 'data')) as [Buffer])[0]);
+    }
+    t.is(replies[0]![0], 0x02, 'the first is accepted');
+    // A-ASSOCIATE-RJ: type 3, then result (2 transient), source (3 presentation), reason (2 local limit exceeded).
+    t.deepEqual([...replies[1]!.subarray(0, 1), ...replies[1]!.subarray(7, 10)], [0x03, 2, 3, 2]);
+    const rejected = await s.waitForEvent((e) => e.type === 'association-rejected');
+    t.is(rejected.type === 'association-rejected' ? rejected.why : '', 'max associations per address');
+  } finally {
+    for (const c of sockets) c.destroy();
+    await s.listener.stop(1000);
+  }
+});
+
+test('a connection that never sends its A-ASSOCIATE-RQ is closed at the pre-authentication deadline', async (t) => {
+  const s = await startTestListener({ preAuthenticationTimeoutMs: 300, associationRequestTimeoutMs: 30_000 });
+  try {
+    const c = net.connect(s.port, '127.0.0.1');
+    c.on('error', () => {});
+    await once(c, 'connect');
+    const started = Date.now();
+    await once(c, 'close');
+    t.true(Date.now() - started < 3000, `closed after ${Date.now() - started} ms`);
+    const refused = await s.waitForEvent((e) => e.type === 'connection-refused');
+    t.is(refused.type === 'connection-refused' ? refused.why : '', 'pre-authentication deadline');
+  } finally {
     await s.listener.stop(1000);
   }
 });

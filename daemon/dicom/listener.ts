@@ -1,12 +1,21 @@
 // The DICOM listener: binds one address (loopback unless told otherwise), plain TCP or TLS with
-// client certificates required, caps associations in total and per source address, and hands each
-// connection to a DicomAssociation.
+// client certificates required, and hands each connection to a DicomAssociation.
+//
+// Two pools, so that strangers can never keep a known modality out:
+// - pre-authentication: every connection from TCP accept until its association is accepted (TLS
+//   handshake with a verified certificate, then the A-ASSOCIATE-RQ passing the policy). Bounded per
+//   source address and in total; when full, the OLDEST connection of that address (or of all) yields to
+//   the newcomer, and each one is closed at the pre-authentication deadline whatever it is doing.
+// - authenticated: accepted associations, capped by maxAssociations / maxAssociationsPerAddress. Above
+//   the cap the A-ASSOCIATE-RQ is rejected (transient, local limit exceeded; PS3.8 Table 9-21).
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../core/errors.ts';
+import { tlsRefusal } from '../core/tls-refusal.ts';
 import type { Logger } from '../core/log.ts';
-import type { AssociationPolicy } from './association-policy.ts';
+import type { AssociationDecision, AssociationPolicy, AssociationRequest } from './association-policy.ts';
+import { RejectReason, RejectResult, RejectSource } from './association-policy.ts';
 import type { DicomEventListener } from './dicom-event.ts';
 import type { DimseService, PeerCertificate, Transport } from './dimse-service.ts';
 import { DicomAssociation } from './scp.ts';
@@ -32,6 +41,11 @@ export interface DicomListenerOptions {
   readonly maxPduLength?: number;
   readonly maxAssociations?: number;
   readonly maxAssociationsPerAddress?: number;
+  /** Time from TCP accept to an accepted association (TLS handshake and A-ASSOCIATE-RQ included). */
+  readonly preAuthenticationTimeoutMs?: number;
+  /** Connections not yet authenticated, in total and per source address. */
+  readonly maxPreAuthenticationConnections?: number;
+  readonly maxPreAuthenticationConnectionsPerAddress?: number;
   readonly associationRequestTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
   readonly maxDataSetBytes?: number;
@@ -55,7 +69,14 @@ export class DicomListener {
   #stopping: Promise<void> | undefined;
   #port = 0;
   readonly #sockets = new Set<Socket>();
-  readonly #perAddress = new Map<string, number>();
+  /**
+   * Not yet authenticated, oldest first (Map keeps insertion order), by connection key (the TCP socket
+   * and the TLS socket wrapping it are different objects, so they are matched by address and port).
+   */
+  readonly #pending = new Map<string, { readonly socket: Socket; readonly remoteAddress: string; readonly timer: NodeJS.Timeout }>();
+  readonly #pendingPerAddress = new Map<string, number>();
+  readonly #authenticated = new Set<string>();
+  readonly #authenticatedPerAddress = new Map<string, number>();
   readonly #associations = new Set<DicomAssociation>();
 
   constructor(options: DicomListenerOptions) {
@@ -124,24 +145,26 @@ export class DicomListener {
       const tlsServer = tls.createServer({
         ...o.tls,
         requestCert: true,
-        rejectUnauthorized: true,
+        // Verified on 'secureConnection' instead: with rejectUnauthorized the server only sees the
+        // client's reset, and the audit record would lose the reason and the presented subject.
+        rejectUnauthorized: false,
         // Never below TLS 1.2 (BCP 195, PS3.15 Annex B), whatever the caller passed.
         minVersion: o.tls?.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
-        handshakeTimeout: o.associationRequestTimeoutMs ?? 10_000,
+        handshakeTimeout: this.#preAuthenticationTimeoutMs,
         noDelay: true,
       });
       tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.#onSecureConnection(socket));
       tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
         const remoteAddress = socket.remoteAddress ?? 'unknown';
-        const reason = err.code ?? err.message;
-        this.#logger.info('dicom.tls-handshake-failed', { remoteAddress, reason });
-        this.#onEvent({ type: 'tls-handshake-failed', remoteAddress, reason });
+        // Node leaves the socket open when a listener handles the error: close it here.
+        socket.destroy();
+        this.#handshakeFailed(remoteAddress, err.code ?? err.message, undefined);
       });
       server = tlsServer;
     } else {
       server = net.createServer({ noDelay: true });
     }
-    // Counting at TCP level (before any TLS work) so a flood of handshakes is capped too.
+    // Counting at TCP level (before any TLS work) so a flood of handshakes is bounded too.
     server.prependListener('connection', (socket: Socket) => this.#onConnection(socket));
     server.on('error', (err: NodeJS.ErrnoException) => {
       this.#logger.error('dicom.listener-error', { errno: err.code ?? 'unknown' });
@@ -162,41 +185,97 @@ export class DicomListener {
     });
   }
 
+  get #preAuthenticationTimeoutMs(): number {
+    return this.#options.preAuthenticationTimeoutMs ?? 10_000;
+  }
+
   #onConnection(socket: Socket): void {
     const remoteAddress = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
-    const maxTotal = this.#options.maxAssociations ?? 32;
-    const maxPerAddress = this.#options.maxAssociationsPerAddress ?? 4;
-    const fromAddress = this.#perAddress.get(remoteAddress) ?? 0;
-    let why: string | undefined;
-    if (this.#state !== 'listening') why = 'stopping';
-    else if (this.#sockets.size >= maxTotal) why = 'max associations';
-    else if (fromAddress >= maxPerAddress) why = 'max associations per address';
-    if (why !== undefined) {
-      this.#logger.warn('dicom.connection-refused', { remoteAddress, why });
-      this.#onEvent({ type: 'connection-refused', remoteAddress, transport: this.#options.transport, why });
-      socket.destroy();
+    if (this.#state !== 'listening') {
+      this.#refuse(socket, remoteAddress, 'stopping');
       return;
     }
+    const maxTotal = this.#options.maxPreAuthenticationConnections ?? 64;
+    const maxPerAddress = this.#options.maxPreAuthenticationConnectionsPerAddress ?? 8;
+    if ((this.#pendingPerAddress.get(remoteAddress) ?? 0) >= maxPerAddress) {
+      this.#evictOldest((address) => address === remoteAddress, 'pre-authentication connections per address: oldest closed');
+    }
+    if (this.#pending.size >= maxTotal) this.#evictOldest(() => true, 'pre-authentication connections: oldest closed');
     this.#sockets.add(socket);
-    this.#perAddress.set(remoteAddress, fromAddress + 1);
+    const key = connectionKey(socket);
+    const timer = setTimeout(() => {
+      if (this.#pending.has(key)) this.#refuse(socket, remoteAddress, 'pre-authentication deadline');
+    }, this.#preAuthenticationTimeoutMs);
+    timer.unref();
+    this.#pending.set(key, { socket, remoteAddress, timer });
+    adjust(this.#pendingPerAddress, remoteAddress, 1);
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      const n = (this.#perAddress.get(remoteAddress) ?? 1) - 1;
-      if (n <= 0) this.#perAddress.delete(remoteAddress);
-      else this.#perAddress.set(remoteAddress, n);
+      this.#leavePending(key);
+      if (this.#authenticated.delete(key)) adjust(this.#authenticatedPerAddress, remoteAddress, -1);
     });
     if (this.#options.transport === 'plain') this.#startAssociation(socket, { remoteAddress, transport: 'plain' });
+  }
+
+  #refuse(socket: Socket, remoteAddress: string, why: string): void {
+    const key = connectionKey(socket); // before destroy(), which may forget the peer's address
+    this.#logger.warn('dicom.connection-refused', { remoteAddress, why });
+    this.#onEvent({ type: 'connection-refused', remoteAddress, transport: this.#options.transport, why });
+    socket.destroy();
+    this.#leavePending(key);
+  }
+
+  #evictOldest(of: (remoteAddress: string) => boolean, why: string): void {
+    for (const entry of this.#pending.values()) {
+      if (!of(entry.remoteAddress)) continue;
+      this.#refuse(entry.socket, entry.remoteAddress, why);
+      return;
+    }
+  }
+
+  #leavePending(key: string): void {
+    const entry = this.#pending.get(key);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    this.#pending.delete(key);
+    adjust(this.#pendingPerAddress, entry.remoteAddress, -1);
+  }
+
+  /**
+   * The policy accepted the association on `socket`: move it into the authenticated pool if that has
+   * room. Returns why not otherwise.
+   */
+  #authenticate(socket: Socket, remoteAddress: string): string | undefined {
+    const key = connectionKey(socket);
+    if (!this.#pending.has(key) || socket.destroyed) return 'connection closed';
+    if (this.#authenticated.size >= (this.#options.maxAssociations ?? 32)) return 'max associations';
+    if ((this.#authenticatedPerAddress.get(remoteAddress) ?? 0) >= (this.#options.maxAssociationsPerAddress ?? 4)) return 'max associations per address';
+    this.#leavePending(key);
+    this.#authenticated.add(key);
+    adjust(this.#authenticatedPerAddress, remoteAddress, 1);
+    return undefined;
+  }
+
+  #handshakeFailed(remoteAddress: string, reason: string, subject: string | undefined): void {
+    this.#logger.info('dicom.tls-handshake-failed', { remoteAddress, reason, ...(subject === undefined ? {} : { subject }) });
+    this.#onEvent({ type: 'tls-handshake-failed', remoteAddress, reason, ...(subject === undefined ? {} : { subject }) });
   }
 
   #onSecureConnection(socket: tls.TLSSocket): void {
     const remoteAddress = socket.remoteAddress ?? 'unknown';
     if (socket.destroyed) return; // refused at TCP level
-    const cert = socket.getPeerCertificate();
-    const subjectCn = cert.subject?.CN;
+    const refusal = tlsRefusal(socket);
+    if (refusal !== undefined) {
+      socket.destroy();
+      this.#handshakeFailed(remoteAddress, refusal.reason, refusal.subject === '' ? undefined : refusal.subject);
+      return;
+    }
+    const cert = socket.getPeerCertificate() as Partial<tls.PeerCertificate> | null;
+    const subjectCn = cert?.subject?.CN;
     const peerCertificate: PeerCertificate = {
       subjectCn: Array.isArray(subjectCn) ? subjectCn.join(',') : (subjectCn ?? ''),
-      fingerprint256: cert.fingerprint256 ?? '',
+      fingerprint256: cert?.fingerprint256 ?? '',
     };
     this.#startAssociation(socket, { remoteAddress, transport: 'tls', peerCertificate });
   }
@@ -210,7 +289,13 @@ export class DicomListener {
       idleTimeoutMs: o.idleTimeoutMs ?? 60_000,
       maxDataSetBytes: o.maxDataSetBytes ?? 1024 * 1024,
       services: o.services,
-      onAssociationRequest: o.onAssociationRequest,
+      onAssociationRequest: async (rq: AssociationRequest): Promise<AssociationDecision> => {
+        const decision = await o.onAssociationRequest(rq);
+        if (!decision.accept) return decision;
+        const why = this.#authenticate(socket, transport.remoteAddress);
+        if (why === undefined) return decision;
+        return { accept: false, result: RejectResult.Transient, source: RejectSource.ServiceProviderPresentation, reason: RejectReason.LocalLimitExceeded, why };
+      },
       onEvent: this.#onEvent,
       logger: this.#logger,
     });
@@ -260,3 +345,14 @@ export class DicomListener {
     this.#logger.info('dicom.stopped');
   }
 }
+
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`;
+}
+
+function adjust(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
+}
+

@@ -1,5 +1,7 @@
 // Modality Worklist Information Model - FIND (PS3.4 K.4.1.3.1): one Pending response per match, then
 // Success; Cancel when the SCU sends C-CANCEL; UnableToProcess when the handler fails.
+// A match that cannot be encoded in the negotiated transfer syntax (a value too long for its Explicit VR
+// length field) is skipped and reported: one bad item must never cost the modality the rest of its answer.
 import type { DataSet } from '../core/dataset.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { decodeDataSet } from './dataset-codec.ts';
@@ -20,17 +22,22 @@ export interface WorklistFindContext {
 /** Yields the result data sets for a worklist query identifier. */
 export type WorklistFindHandler = (identifier: DataSet, ctx: WorklistFindContext) => AsyncIterable<DataSet>;
 
+export interface WorklistFindOptions {
+  /** A result the codec refused (`code`) was left out of the answer; the owner names its order. */
+  readonly onItemSkipped?: (item: DataSet, code: string, ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string }) => void;
+}
+
 const ERROR_COMMENT_MAX = 64;
 
-export function worklistFindService(handler: WorklistFindHandler): DimseService {
+export function worklistFindService(handler: WorklistFindHandler, options: WorklistFindOptions = {}): DimseService {
   return {
     commandField: CommandField.CFindRq,
     sopClassUid: SopClass.ModalityWorklistInformationModelFind,
-    handle: (request, exchange) => handleFind(handler, request, exchange),
+    handle: (request, exchange) => handleFind(handler, options, request, exchange),
   };
 }
 
-async function handleFind(handler: WorklistFindHandler, request: DimseRequest, exchange: DimseExchange): Promise<void> {
+async function handleFind(handler: WorklistFindHandler, options: WorklistFindOptions, request: DimseRequest, exchange: DimseExchange): Promise<void> {
   const response = (status: number, errorComment?: string) => ({
     CommandField: CommandField.CFindRsp,
     MessageIDBeingRespondedTo: request.command.MessageID ?? 0,
@@ -59,6 +66,7 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
   let iterator: AsyncIterator<DataSet> | undefined;
   let exhausted = false;
   let matches = 0;
+  let skipped = 0;
   try {
     iterator = handler(identifier, { association: exchange.association, signal: exchange.signal, unsupportedCharsets, query })[
       Symbol.asyncIterator
@@ -70,7 +78,16 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
         break;
       }
       if (exchange.signal.aborted) break;
-      await exchange.respond(response(Status.Pending), next.value);
+      try {
+        await exchange.respond(response(Status.Pending), next.value);
+      } catch (err) {
+        // respond() refuses an unencodable data set before it sends anything, so the answer can go on.
+        if (!isEdgeError(err, 'EDGE_DICOM_DATASET_INVALID')) throw err;
+        skipped++;
+        exchange.logger.warn('dicom.cfind.item-skipped', { code: err.code, matches });
+        options.onItemSkipped?.(next.value, err.code, { association: exchange.association, transferSyntaxUid: request.transferSyntax });
+        continue;
+      }
       matches++;
     }
   } catch (err) {
@@ -89,7 +106,7 @@ async function handleFind(handler: WorklistFindHandler, request: DimseRequest, e
     exchange.logger.info('dicom.cfind.cancelled', { matches });
     await exchange.respond(response(Status.Cancel));
   } else if (!exchange.signal.aborted) {
-    exchange.logger.info('dicom.cfind.done', { matches });
+    exchange.logger.info('dicom.cfind.done', { matches, ...(skipped === 0 ? {} : { skipped }) });
     await exchange.respond(response(Status.Success));
   }
 }

@@ -12,7 +12,7 @@ import { decodeDataSet } from './dataset-codec.ts';
 import { CommandField, Status } from './dimse-command.ts';
 import type { DimseExchange, ResponseCommand } from './dimse-service.ts';
 import { SopClass } from './dimse-service.ts';
-import { FAKE_PATIENT_NAME, fakeWorklist } from './testing/fake-worklist.ts';
+import { FAKE_PATIENT_NAME, fakeWorklist, fakeWorklistItem } from './testing/fake-worklist.ts';
 import { runPeer } from './testing/run-peer.ts';
 import { ALLOWED_CALLING_AE, startTestListener, TEST_AE_TITLE, testPolicy } from './testing/test-listener.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
@@ -129,6 +129,37 @@ test('findscu: a failing handler ends the query with UnableToProcess (0xC000)', 
     await s.listener.stop(1000);
   }
 });
+
+for (const [proposal, expected] of [['-xe', ['rsp0001.dcm', 'rsp0002.dcm']], ['-xi', ['rsp0001.dcm', 'rsp0002.dcm', 'rsp0003.dcm']]] as const) {
+  test(`findscu ${proposal}: an item the codec cannot encode is skipped and reported, the others are answered, then Success`, async (t) => {
+    // Item 2 has a 70,000-byte LO: too long for Explicit VR's 16-bit length field, fine in Implicit VR.
+    const items = [1, 2, 3].map((n) => {
+      const item = fakeWorklistItem(n);
+      if (n === 2) item.set(Tag.RequestedProcedureDescription, { vr: 'LO', value: 'X'.repeat(70_000) });
+      return item;
+    });
+    const skipped: Array<{ accession: string | undefined; code: string; transferSyntaxUid: string }> = [];
+    const service = worklistFindService(
+      async function* () {
+        yield* items;
+      },
+      { onItemSkipped: (item, code, ctx) => skipped.push({ accession: textOf(item, Tag.AccessionNumber), code, transferSyntaxUid: ctx.transferSyntaxUid }) },
+    );
+    const s = await startTestListener({ services: [verificationService, service] });
+    const outDir = await mkdtemp(join(workDir, 'skip-'));
+    try {
+      const r = await findscu(s.port, outDir, [proposal]);
+      t.regex(r.stderr + r.stdout, /Received Final Find Response \(Success\)/);
+      t.deepEqual((await readdir(outDir)).sort(), [...expected]);
+      const accessions = await Promise.all((await readdir(outDir)).sort().map(async (f) => textOf((await readPart10(join(outDir, f))).dataSet, Tag.AccessionNumber)));
+      t.deepEqual(accessions, proposal === '-xe' ? ['ACC1', 'ACC3'] : ['ACC1', 'ACC2', 'ACC3']);
+      t.deepEqual(skipped, proposal === '-xe' ? [{ accession: 'ACC2', code: 'EDGE_DICOM_DATASET_INVALID', transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian }] : []);
+      await s.waitForEvent((e) => e.type === 'association-released');
+    } finally {
+      await s.listener.stop(1000);
+    }
+  });
+}
 
 test('worklist service: an undecodable identifier gets IdentifierDoesNotMatchSOPClass (0xA900)', async (t) => {
   const responses: ResponseCommand[] = [];

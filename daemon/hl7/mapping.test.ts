@@ -206,3 +206,36 @@ test('person names: XPN order, trailing empties trimmed, delimiters cleaned', (t
   t.is(name('DOE\\S\\X^JO=HN'), 'DOE X^JO HN');
   t.is(name('DOE&VAN^JOHN'), 'DOE^JOHN');
 });
+
+const failureAt = (bytes: Buffer): string => {
+  const r = map(bytes);
+  if (r.ok) throw new Error('expected a failure');
+  const l = r.failure.location;
+  return `${r.failure.condition} ${r.failure.errorCode} ${l.segment}-${l.field ?? ''}${l.component === undefined ? '' : `.${l.component}`}`;
+};
+
+test('a value too long for its Explicit VR length field fails at the field it came from', (t) => {
+  const long = 'D'.repeat(70_000);
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`)), '102 EDGE_HL7_INVALID_FIELD OBR-4.2');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_INVALID_FIELD OBR-18');
+  t.is(failureAt(edit('omi-o23-new-us.hl7', 'US ROOM 1', long)), '102 EDGE_HL7_INVALID_FIELD IPC-7.1');
+  // 25,000 escaped separators unescape to 75,000 characters: the decoded length counts.
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', `${'AB\\T\\'.repeat(25_000)}^`)), '102 EDGE_HL7_INVALID_FIELD PID-5');
+  // In UTF-8 a character of ISO 8859-1 above 0x7F takes two bytes: 33,000 of them are 66,000 bytes.
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', `${'Ü'.repeat(33_000)}^`)), '102 EDGE_HL7_INVALID_FIELD PID-5');
+  // Exactly at the limit is fine, and so is a long code value (Long Code Value is UC, with a 32-bit length).
+  t.is(upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${'D'.repeat(65_534)}^L|||`)).requestedProcedureDescription.length, 65_534);
+  t.is(upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `${'C'.repeat(70_000)}^CT CHEST^L|||`)).requestedProcedureCode?.codeValue.length, 70_000);
+});
+
+test('control characters: NUL, ESC, DEL and C1 fail at the field; layout controls become spaces', (t) => {
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', 'MÜL\\X00\\LER^')), '102 EDGE_HL7_INVALID_FIELD PID-5');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', 'MÜL\\X1B\\LER^')), '102 EDGE_HL7_INVALID_FIELD PID-5');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'PAT10001^', 'PAT\\X7F\\10001^')), '102 EDGE_HL7_INVALID_FIELD PID-3.1');
+  // U+0085 (NEL) is the byte 0x85 in ISO 8859-1.
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '^CT CHEST W/O CONTRAST^L|||', '^CT\\X85\\CHEST^L|||')), '102 EDGE_HL7_INVALID_FIELD OBR-4.2');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', '|ACC\\X09\\0001\\X00\\|')), '102 EDGE_HL7_INVALID_FIELD OBR-18');
+  const o = upsert(edit('orm-o01-new-ct.hl7', '^CT CHEST W/O CONTRAST^L|||', '^CT CHEST\\.br\\W/O\\X09\\CONTRAST^L|||'));
+  t.is(o.requestedProcedureDescription, 'CT CHEST W/O CONTRAST');
+  t.is(o.steps[0]?.description, 'CT CHEST W/O CONTRAST');
+});

@@ -20,6 +20,8 @@ import type {
   ScheduledProcedureStep,
 } from '../core/order.ts';
 import { OrderStatus as Status, StepStatus } from '../core/order.ts';
+import { Tag } from '../core/dataset.ts';
+import { ExtraTag, worklistValueProblem } from '../core/worklist-attributes.ts';
 import type { ErrorLocation } from './ack.ts';
 import { formatLocation, MessageErrorCondition } from './ack.ts';
 import type { Hl7Message, Hl7Segment } from './message.ts';
@@ -138,6 +140,8 @@ const ORDER_STATUS_FROM_ORC5: Readonly<Record<string, OrderStatus>> = {
 };
 
 const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$/;
+/** Layout controls (from \.br\ and \.sp\ escapes, or sent raw): no worklist VR allows them (PS3.5 6.1.2). */
+const LAYOUT_CONTROLS = /[\t\n\v\f\r]/gu;
 
 class Mapper {
   readonly #msg: Hl7Message;
@@ -201,6 +205,19 @@ class Mapper {
     );
   }
 
+  /**
+   * A value bound for the worklist attribute `tag`: layout controls become spaces; a value with any other
+   * control character, or too long for the attribute's Explicit VR length field, fails at its HL7 field
+   * (102, data type error), because it could never be answered to a modality.
+   */
+  #dicom(tag: number, value: string, segment: Hl7Segment, field: number, component?: number): string {
+    const text = value.replace(LAYOUT_CONTROLS, ' ');
+    if (worklistValueProblem(tag, text) === undefined) return text;
+    throw new Invalid(
+      fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_INVALID_FIELD'),
+    );
+  }
+
   #missingSegment(name: string, sequence = 1): never {
     throw new Invalid(
       fail(MessageErrorCondition.SegmentSequenceError, name, sequence, undefined, undefined, 'EDGE_HL7_REQUIRED_FIELD'),
@@ -252,7 +269,10 @@ class Mapper {
   }
 
   #patient(pid: Hl7Segment): Patient {
-    const ids = this.#identifiers(pid, 3);
+    const ids = this.#identifiers(pid, 3).map((x) => ({
+      id: this.#dicom(Tag.PatientID, x.id, pid, 3, 1),
+      issuer: this.#dicom(Tag.IssuerOfPatientID, x.issuer, pid, 3, 4),
+    }));
     const primary = ids[0];
     if (primary === undefined) this.#required(pid, 3);
     const birthDate = hl7DateToDa(pid.get(7));
@@ -261,7 +281,7 @@ class Mapper {
     return {
       id: primary.id,
       issuer: primary.issuer,
-      name: xpnToPersonName(pid, 5),
+      name: this.#dicom(Tag.PatientName, xpnToPersonName(pid, 5), pid, 5),
       birthDate,
       sex: sex === 'M' || sex === 'F' || sex === 'O' ? sex : '',
       otherIds: ids.slice(1),
@@ -383,15 +403,17 @@ class Mapper {
       orc.get(7, 1, 6).trim() ||
       obr.get(5).trim();
     const requestedProcedureCode = this.#coded(obr, 44) ?? this.#coded(obr, 4);
-    const description = obr.get(4, 1, 2).trim();
+    const description = this.#dicom(Tag.RequestedProcedureDescription, obr.get(4, 1, 2).trim(), obr, 4, 2);
     const protocol = obr.get(4, 1, 4).trim() !== '' ? this.#coded(obr, 4, 3) : this.#coded(obr, 4);
-    const stepDescription = obr.get(4, 1, 5).trim() || description;
+    const stepDescription = obr.get(4, 1, 5).trim() !== ''
+      ? this.#dicom(Tag.ScheduledProcedureStepDescription, obr.get(4, 1, 5).trim(), obr, 4, 5)
+      : description;
 
     const stepBase = {
       startDate: start.date,
       startTime: start.time,
       description: stepDescription,
-      performingPhysician: cnComponentToPersonName(obr, 34, 1),
+      performingPhysician: this.#dicom(Tag.ScheduledPerformingPhysicianName, cnComponentToPersonName(obr, 34, 1), obr, 34, 1),
       status: StepStatus.Scheduled,
     };
 
@@ -403,8 +425,8 @@ class Mapper {
 
     if (omi) {
       const first = ipcs[0] ?? this.#missingSegment('IPC', this.#msg.all('IPC').length + 1);
-      accessionNumber = first.get(1, 1, 1).trim();
-      requestedProcedureId = first.get(2, 1, 1).trim();
+      accessionNumber = this.#dicom(Tag.AccessionNumber, first.get(1, 1, 1).trim(), first, 1, 1);
+      requestedProcedureId = this.#dicom(Tag.RequestedProcedureID, first.get(2, 1, 1).trim(), first, 2, 1);
       studyInstanceUid = first.get(3, 1, 1).trim();
       for (const ipc of ipcs) {
         for (const field of [1, 2, 3, 4, 5]) if (ipc.get(field, 1, 1).trim() === '') this.#required(ipc, field);
@@ -420,28 +442,30 @@ class Mapper {
         }
         steps.push({
           ...stepBase,
-          id: ipc.get(4, 1, 1).trim(),
-          modality: ipc.get(5, 1, 1).trim(),
-          stationName: ipc.get(7, 1, 1).trim(),
-          location: ipc.get(8, 1, 1).trim(),
-          stationAeTitle: ipc.get(9).trim(),
+          id: this.#dicom(Tag.ScheduledProcedureStepID, ipc.get(4, 1, 1).trim(), ipc, 4, 1),
+          modality: this.#dicom(Tag.Modality, ipc.get(5, 1, 1).trim(), ipc, 5, 1),
+          stationName: this.#dicom(Tag.ScheduledStationName, ipc.get(7, 1, 1).trim(), ipc, 7, 1),
+          location: this.#dicom(Tag.ScheduledProcedureStepLocation, ipc.get(8, 1, 1).trim(), ipc, 8, 1),
+          stationAeTitle: this.#dicom(Tag.ScheduledStationAETitle, ipc.get(9).trim(), ipc, 9),
           protocolCodes: protocolCodes.length > 0 ? protocolCodes : protocol === undefined ? [] : [protocol],
         });
       }
     } else {
-      const modality = obr.get(24).trim();
+      const modality = this.#dicom(Tag.Modality, obr.get(24).trim(), obr, 24);
       if (modality === '') this.#required(obr, 24);
-      accessionNumber = obr.get(18).trim();
-      requestedProcedureId = obr.get(19).trim();
+      accessionNumber = this.#dicom(Tag.AccessionNumber, obr.get(18).trim(), obr, 18);
+      requestedProcedureId = this.#dicom(Tag.RequestedProcedureID, obr.get(19).trim(), obr, 19);
       studyInstanceUid = zds?.get(1, 1, 1).trim() ?? '';
       if (studyInstanceUid !== '' && !isUid(studyInstanceUid)) this.#malformed(zds!, 1);
       steps.push({
         ...stepBase,
-        id: obr.get(20).trim(),
+        id: this.#dicom(Tag.ScheduledProcedureStepID, obr.get(20).trim(), obr, 20),
         modality,
         stationName: '',
         location: '',
-        stationAeTitle: orc.get(18, 1, 1).trim() || obr.get(21).trim(),
+        stationAeTitle: orc.get(18, 1, 1).trim() !== ''
+          ? this.#dicom(Tag.ScheduledStationAETitle, orc.get(18, 1, 1).trim(), orc, 18, 1)
+          : this.#dicom(Tag.ScheduledStationAETitle, obr.get(21).trim(), obr, 21),
         protocolCodes: protocol === undefined ? [] : [protocol],
       });
     }
@@ -450,11 +474,15 @@ class Mapper {
       studyInstanceUidGenerated = true;
     }
 
-    const reason = obr.get(31, 1, 2).trim() || obr.get(31, 1, 1).trim();
+    const reasonComponent = obr.get(31, 1, 2).trim() !== '' ? 2 : 1;
+    const reason = this.#dicom(Tag.ReasonForTheRequestedProcedure, obr.get(31, 1, reasonComponent).trim(), obr, 31, reasonComponent);
+    const placerFrom = orc.get(2, 1, 1).trim() !== '' ? orc : obr;
+    const fillerFrom = orc.get(3, 1, 1).trim() !== '' ? orc : obr;
+    const requestingFrom = xcnToPersonName(obr, 16) !== '' ? obr : orc;
     return {
-      placerOrderNumber,
+      placerOrderNumber: this.#dicom(Tag.PlacerOrderNumberImagingServiceRequest, placerOrderNumber, placerFrom, 2, 1),
       placerIssuer,
-      fillerOrderNumber: orc.get(3, 1, 1).trim() || obr.get(3, 1, 1).trim(),
+      fillerOrderNumber: this.#dicom(Tag.FillerOrderNumberImagingServiceRequest, fillerFrom.get(3, 1, 1).trim(), fillerFrom, 3, 1),
       accessionNumber,
       requestedProcedureId,
       requestedProcedureDescription: description,
@@ -463,10 +491,10 @@ class Mapper {
       reasonForRequestedProcedure: reason,
       studyInstanceUid,
       studyInstanceUidGenerated,
-      referringPhysicianName: pv1 === undefined ? '' : xcnToPersonName(pv1, 8),
-      requestingPhysician: xcnToPersonName(obr, 16) || xcnToPersonName(orc, 12),
-      admissionId: pv1?.get(19, 1, 1).trim() ?? '',
-      currentPatientLocation: pv1 === undefined ? '' : pointOfCare(pv1),
+      referringPhysicianName: pv1 === undefined ? '' : this.#dicom(Tag.ReferringPhysicianName, xcnToPersonName(pv1, 8), pv1, 8),
+      requestingPhysician: this.#dicom(Tag.RequestingPhysician, xcnToPersonName(requestingFrom, requestingFrom === obr ? 16 : 12), requestingFrom, requestingFrom === obr ? 16 : 12),
+      admissionId: pv1 === undefined ? '' : this.#dicom(Tag.AdmissionID, pv1.get(19, 1, 1).trim(), pv1, 19, 1),
+      currentPatientLocation: pv1 === undefined ? '' : this.#dicom(Tag.CurrentPatientLocation, pointOfCare(pv1), pv1, 3),
       patient,
       steps,
       status: Status.Scheduled,
@@ -478,11 +506,12 @@ class Mapper {
   #coded(segment: Hl7Segment, field: number, offset = 0, rep = 1): CodedEntry | undefined {
     const codeValue = segment.get(field, rep, offset + 1).trim();
     if (codeValue === '') return undefined;
+    const text = (tag: number, component: number): string => this.#dicom(tag, segment.get(field, rep, component).trim(), segment, field, component);
     return {
-      codeValue,
-      codeMeaning: segment.get(field, rep, offset + 2).trim(),
+      codeValue: text(codeValue.length > 16 ? ExtraTag.LongCodeValue : Tag.CodeValue, offset + 1),
+      codeMeaning: text(Tag.CodeMeaning, offset + 2),
       // HL7 table 0396 'L' (local) when the RIS names no coding system: DICOM requires a designator.
-      codingSchemeDesignator: segment.get(field, rep, offset + 3).trim() || 'L',
+      codingSchemeDesignator: text(Tag.CodingSchemeDesignator, offset + 3) || 'L',
     };
   }
 }

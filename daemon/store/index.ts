@@ -7,7 +7,7 @@ import { type Database, openDatabase } from './database.ts';
 import { LevelOrderRepository } from './order-repository.ts';
 import { LevelOutboxStore } from './outbox-store.ts';
 import { LevelMppsRepository } from './mpps-repository.ts';
-import { RecordKeys } from './record-keys.ts';
+import { Prefix, RecordKeys, rangeOf } from './record-keys.ts';
 import { ValueCodec } from './value-codec.ts';
 
 export { LevelAuditLog, hashRecord, auditKey, type AuditRecord, type ChainVerification, type DamagedRange } from './audit-log.ts';
@@ -33,6 +33,12 @@ export interface Store {
   /** For data-key rotation (rekey.ts). */
   readonly codec: ValueCodec;
   readonly keyRing: DataKeyRing;
+  /**
+   * Bytes the audit chain's records take in the database files: LevelDB's estimate from its table
+   * index (no scan, cheap enough to ask every minute). The newest records still in the write buffer
+   * (at most 4 MiB) are counted once they reach a table.
+   */
+  auditBytes(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -56,6 +62,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     queue,
     codec,
     keyRing: ring,
+    auditBytes() {
+      const range = rangeOf(Prefix.audit);
+      return db.approximateSize(range.gte, range.lt);
+    },
     async close() {
       if (closed) return;
       closed = true;

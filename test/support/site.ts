@@ -61,8 +61,14 @@ export class Daemon {
     return this.process.child.pid!;
   }
 
-  stop(): Promise<number | null> {
-    return this.process.stop('SIGTERM');
+  /**
+   * SIGTERM, then the exit status — but only when the shutdown really completed (`edged.stopped` logged):
+   * a process whose event loop ran dry halfway through its shutdown also exits 0, with the store unclosed.
+   */
+  async stop(): Promise<number | null | 'exited without completing its shutdown'> {
+    const code = await this.process.stop('SIGTERM');
+    if (code === 0 && this.process.events('edged.stopped').length === 0) return 'exited without completing its shutdown';
+    return code;
   }
 
   kill9(): Promise<number | null> {
