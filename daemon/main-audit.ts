@@ -8,6 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
 import { EdgeError } from './core/errors.ts';
+import type { KeySource } from './core/keys.ts';
 import type { Logger } from './core/log.ts';
 import type { EdgeConfig } from './config/index.ts';
 import { AuditPullApi, type AuditPullEvent, type BundleRequest, type PreparedBundle } from './admin/audit-pull-api.ts';
@@ -15,6 +16,7 @@ import {
   AuditCheckpointer, type CheckpointerEvent, type Signer, SyslogSender, type SyslogSenderEvent, exportBundle, keyMaterialSigner,
   seqRangeForTime,
 } from './audit/index.ts';
+import { startAuditIntegrity } from './main-audit-integrity.ts';
 import type { Store } from './store/index.ts';
 
 export interface AuditServices {
@@ -76,6 +78,7 @@ export async function startAuditServices(
   box: AuditParticipant,
   tlsOptions: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers: string; readonly ecdhCurve: string; readonly secureOptions: number },
   logger: Logger,
+  keySource: KeySource,
 ): Promise<AuditServices> {
   const audit = store.audit;
   const log = logger.child({ component: 'audit' });
@@ -87,6 +90,7 @@ export async function startAuditServices(
     log.error('audit.chain-damaged', { problem: damage });
     audit.record(securityAlert('audit.chain-damaged', [box], damage, 12));
   }
+  const integrity = await startAuditIntegrity({ config, audit, keySource, box, ca: tlsOptions.ca, cert: tlsOptions.cert, logger: log });
 
   const checkpointer = new AuditCheckpointer({
     trail: audit,
@@ -97,6 +101,7 @@ export async function startAuditServices(
     retentionMs: a.retentionDays * 86_400_000,
     logger: log,
     onEvent: (e) => auditCheckpointer(audit, box, e),
+    headAnchor: integrity.headAnchor,
   });
   await checkpointer.start();
 
@@ -136,7 +141,10 @@ export async function startAuditServices(
       if (toSeq < fromSeq) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `no records in ${fromSeq}..${toSeq}`);
       if (toSeq - fromSeq + 1 > p.maxBundleRecords) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `over ${p.maxBundleRecords} records: ask for a smaller range`);
       const path = join(tmpDir, `bundle-${randomUUID()}.tar`);
-      const r = await exportBundle({ trail: audit, signer, site: config.site.name, fromSeq, toSeq, path, ...(audit.anchor === undefined ? {} : { anchor: audit.anchor }) });
+      // Damage not yet found by the background pass is found (and quarantined) now, so the bundle
+      // declares it instead of failing on it.
+      await integrity.verifyThrough(toSeq);
+      const r = await exportBundle({ trail: audit, signer, site: config.site.name, fromSeq, toSeq, path, damaged: audit.damaged, ...(audit.anchor === undefined ? {} : { anchor: audit.anchor }) });
       return { path, fromSeq, toSeq: r.manifest.range.toSeq, count: r.manifest.count, bytes: r.bytes, cleanup: () => rm(path, { force: true }) };
     };
     pull = new AuditPullApi({
@@ -156,6 +164,7 @@ export async function startAuditServices(
           maxBundleRecords: p.maxBundleRecords,
           anchor: audit.anchor === undefined ? null : { seq: audit.anchor.seq, hash: audit.anchor.hash, at: new Date(audit.anchor.at).toISOString() },
           checkpoints: checkpoints.slice(-100).map((c) => ({ seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString() })),
+          damaged: audit.damaged,
         };
       },
       prepareBundle,
@@ -171,6 +180,7 @@ export async function startAuditServices(
       durableSeq: audit.durableSeq,
       firstSeq: audit.firstSeq,
       failedAppends: audit.failedAppends,
+      integrity: integrity.status(),
       collectors: senders.map((s) => s.status),
     }),
     async stop(deadlineMs: number) {
@@ -179,6 +189,7 @@ export async function startAuditServices(
       await store.queue.drain();
       await Promise.all(senders.map((s) => s.stop(Math.min(deadlineMs, 5000))));
       await checkpointer.stop();
+      integrity.stop();
     },
   };
 }

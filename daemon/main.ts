@@ -140,7 +140,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       else dicomPorts.dicomPlain = port;
     }
 
-    const auditServices = await startAuditServices(config, store, box, tlsOptions, logger);
+    const auditServices = await startAuditServices(config, store, box, tlsOptions, logger, keySource);
     cleanup.push(() => auditServices.stop(0));
 
     const prune = setInterval(() => {

@@ -37,7 +37,7 @@ Commands:
   peer list|add|remove KIND --config FILE  RIS, modalities, PACS, audit collectors; edged reloads live
   backup --config FILE --out FILE       encrypted, integrity-checked snapshot of the store and config
   restore --config FILE --in FILE       restore a backup (edged stopped), verified before use
-  audit verify BUNDLE [--ca CA] [--after PREV]  verify a signed audit bundle (no box needed)
+  audit verify BUNDLE --ca CA (--device-cert CERT | --after PREV)  verify a signed audit bundle (no box needed)
   help [COMMAND]                        show help for a command
 
 Run 'edgectl COMMAND --help' for a command's options.`,

@@ -9,7 +9,7 @@ import { type FileHandle, open, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { AuditRecord, AuditTrail } from '../core/audit-trail.ts';
 import { EdgeError } from '../core/errors.ts';
-import { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
+import { BundleFile, BundleFormat, type BundleManifest, type DamagedRange } from './bundle.ts';
 import { type ChainLink, chainLinkOf } from './chain-line.ts';
 import { signDetached } from './cms.ts';
 import type { Signer } from './signer.ts';
@@ -27,6 +27,11 @@ export interface ExportOptions {
   readonly path: string;
   /** The signed checkpoint the range continues from when older records were pruned. */
   readonly anchor?: AuditCheckpoint;
+  /**
+   * Records the box found damaged and quarantined: left out, and declared in the signed manifest, so
+   * a range over them is still exported (the verifier states each gap) instead of failing.
+   */
+  readonly damaged?: readonly DamagedRange[];
   /**
    * Worker threads rendering the XML; 0 renders on the calling thread. Default: one less than the CPUs
    * (at least 1, at most 4) for ranges of WORKER_MIN_RECORDS or more, else 0 (a worker's start-up
@@ -146,16 +151,31 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     let firstHash = '';
     let firstLine = '';
     let lastLine = '';
+    const damaged = (o.damaged ?? []).filter((d) => d.toSeq >= o.fromSeq && d.fromSeq <= o.toSeq)
+      .map((d) => ({ ...d, fromSeq: Math.max(d.fromSeq, o.fromSeq), toSeq: Math.min(d.toSeq, o.toSeq) }));
+    /** Step `expected` over declared damaged ranges that start there; true when it stepped. */
+    const skipDamaged = (): boolean => {
+      let stepped = false;
+      for (const d of damaged) {
+        if (d.fromSeq === expected) {
+          expected = d.toSeq + 1;
+          stepped = true;
+        }
+      }
+      return stepped;
+    };
     for await (const batch of o.trail.readBatches(o.fromSeq, o.toSeq)) {
       if (batch.length === 0) continue;
       for (const r of batch) {
         const link = linkOf(r.line);
+        // After a damaged range the record links to a record left out: its prevHash cannot be checked.
+        const afterGap = skipDamaged();
         if (r.seq !== expected || link.seq !== r.seq) throw new EdgeError('EDGE_AUDIT_CHAIN_BROKEN', `expected seq ${expected}, found ${r.seq}`);
         if (count === 0) {
           previousHash = link.prevHash;
           firstHash = r.hash;
           firstLine = r.line;
-        } else if (link.prevHash !== lastHash) {
+        } else if (!afterGap && link.prevHash !== lastHash) {
           throw new EdgeError('EDGE_AUDIT_CHAIN_BROKEN', `record seq ${r.seq} does not link to seq ${r.seq - 1}`);
         }
         lastHash = r.hash;
@@ -172,6 +192,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
       while (rendering.length >= maxRendering) await write(await rendering.shift()!);
     }
     while (rendering.length > 0) await write(await rendering.shift()!);
+    skipDamaged();
     if (count === 0) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `no records in ${o.fromSeq}..${o.toSeq}`);
     const fromAt = eventTime(firstLine);
     const toAt = eventTime(lastLine);
@@ -214,6 +235,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
         [BundleFile.xml]: { bytes: xml.bytes, sha256: xml.digest() },
       },
       ...(o.anchor !== undefined && o.anchor.seq === o.fromSeq - 1 ? { anchor: o.anchor } : {}),
+      ...(damaged.length === 0 ? {} : { damaged: damaged.filter((d) => d.fromSeq < expected) }),
     };
     const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
     const cms = await signDetached(o.signer, manifestBytes);

@@ -6,9 +6,10 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { isEdgeError } from '../core/errors.ts';
-import { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
+import { BundleFile, BundleFormat, type BundleManifest, type DamagedRange } from './bundle.ts';
 import { chainLinkOfBytes } from './chain-line.ts';
 import { verifyDetached } from './cms.ts';
+import { deviceCertificateProblem, deviceContinuity } from './device-signer.ts';
 import type { DigestJob, DigestResult } from './file-digest-worker.ts';
 import { type TarEntry, readEntry, readTarIndex } from './tar.ts';
 
@@ -23,7 +24,16 @@ export interface BundleReport {
   readonly manifest?: BundleManifest;
   /** The signer chains to a CA the caller gave. */
   readonly trusted: boolean;
+  /**
+   * The signer is the box itself: trusted, a device certificate, and the device pinned with
+   * `deviceCert` or `afterSigner` (directly, by a renewal of the same key, or by signed key changes).
+   */
+  readonly deviceVerified: boolean;
+  /** How the device was recognised (for the report), when it was. */
+  readonly deviceBy?: string;
   readonly signer?: string;
+  /** Records the device itself declares damaged and left out (signed in the manifest). */
+  readonly damaged: readonly DamagedRange[];
   readonly problems: readonly BundleProblem[];
   /** The first record that fails the chain, if any. */
   readonly firstBadRecord?: { readonly line: number; readonly seq?: number; readonly text: string };
@@ -33,6 +43,10 @@ export interface VerifyOptions {
   readonly trustAnchors?: readonly X509Certificate[];
   /** The bundle just before this one: its last hash must be this one's previous hash. */
   readonly after?: BundleManifest;
+  /** The certificate that signed `after` (the device as the verifier already knows it). */
+  readonly afterSigner?: X509Certificate;
+  /** The box's certificate as recorded at provisioning: the signer must be this device. */
+  readonly deviceCert?: X509Certificate;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -43,7 +57,11 @@ function manifestProblem(m: unknown): string | undefined {
   if (x.format !== BundleFormat) return `unknown format ${String(x.format)}`;
   const r = x.range;
   if (r === undefined || !Number.isSafeInteger(r.fromSeq) || !Number.isSafeInteger(r.toSeq) || r.toSeq < r.fromSeq) return 'bad range';
-  if (x.count !== r.toSeq - r.fromSeq + 1) return 'count does not match the range';
+  const damaged = x.damaged ?? [];
+  if (!Array.isArray(damaged) || damaged.some((d, i) => !Number.isSafeInteger(d?.fromSeq) || !Number.isSafeInteger(d?.toSeq) || d.toSeq < d.fromSeq
+    || d.fromSeq < r.fromSeq || d.toSeq > r.toSeq || (i > 0 && d.fromSeq <= damaged[i - 1]!.toSeq))) return 'bad damaged ranges';
+  const left = damaged.reduce((n, d) => n + d.toSeq - d.fromSeq + 1, 0);
+  if (x.count !== r.toSeq - r.fromSeq + 1 - left) return 'count does not match the range';
   for (const k of ['previousHash', 'firstHash', 'lastHash'] as const) if (typeof x[k] !== 'string' || !HEX64.test(x[k])) return `bad ${k}`;
   if (x.files?.[BundleFile.records] === undefined || x.files[BundleFile.xml] === undefined) return 'file digests missing';
   return undefined;
@@ -94,6 +112,18 @@ interface ChainState {
   prevHash: string;
   expectedSeq: number;
   chainBroken: boolean;
+  /** The next line follows a declared damaged range: it links to a record left out, unverifiable. */
+  afterGap: boolean;
+}
+
+/** Step over damaged ranges the signed manifest declares at the expected seq. */
+function enterGaps(st: ChainState, damaged: readonly DamagedRange[]): void {
+  for (const d of damaged) {
+    if (d.fromSeq === st.expectedSeq) {
+      st.expectedSeq = d.toSeq + 1;
+      st.afterGap = true;
+    }
+  }
 }
 
 type Bad = (line: number, seq: number | undefined, what: string, text: string) => void;
@@ -117,13 +147,14 @@ function checkLine(line: string, st: ChainState, manifest: BundleManifest, bad: 
     st.chainBroken = true;
     return;
   }
-  if (rec.prevHash !== st.prevHash) {
+  if (!st.afterGap && rec.prevHash !== st.prevHash) {
     bad(st.lineNo, seq, st.lineNo === 1
       ? 'prevHash does not match the manifest\'s previousHash'
       : `prevHash does not match the hash of line ${st.lineNo - 1}: line ${st.lineNo - 1} or this record was altered`, line);
     st.chainBroken = true;
     return;
   }
+  st.afterGap = false;
   st.prevHash = createHash('sha256').update(line, 'utf8').digest('hex');
   if (st.lineNo === 1 && st.prevHash !== manifest.firstHash) {
     bad(st.lineNo, seq, 'hash differs from the signed manifest\'s firstHash (altered, or the chain was re-hashed)', line);
@@ -140,7 +171,8 @@ function checkLine(line: string, st: ChainState, manifest: BundleManifest, bad: 
  * this one are checked again in full, so the report names the same place and damage as a full check.
  */
 async function checkRecords(path: string, entry: TarEntry, manifest: BundleManifest, bad: Bad): Promise<{ st: ChainState; sha256: string; bytes: number }> {
-  const st: ChainState = { lineNo: 0, prevHash: manifest.previousHash, expectedSeq: manifest.range.fromSeq, chainBroken: false };
+  const damaged = manifest.damaged ?? [];
+  const st: ChainState = { lineNo: 0, prevHash: manifest.previousHash, expectedSeq: manifest.range.fromSeq, chainBroken: false, afterGap: false };
   const hash = createHash('sha256');
   let bytes = 0;
   // The last line accepted on the fast path and the state before it, to re-check it in full.
@@ -148,11 +180,13 @@ async function checkRecords(path: string, entry: TarEntry, manifest: BundleManif
   const onLine = (buf: Buffer, start: number, end: number): void => {
     st.lineNo++;
     if (st.chainBroken) return;
+    enterGaps(st, damaged);
     const link = chainLinkOfBytes(buf, start, end);
-    if (link !== undefined && link.seq === st.expectedSeq && buf.toString('latin1', link.prevHashAt, link.prevHashAt + 64) === st.prevHash) {
+    if (link !== undefined && link.seq === st.expectedSeq && (st.afterGap || buf.toString('latin1', link.prevHashAt, link.prevHashAt + 64) === st.prevHash)) {
       const h = sha256Once('sha256', buf.subarray(start, end), 'hex');
       if (st.lineNo !== 1 || h === manifest.firstHash) {
         last = { buf, start, end, before: { ...st } };
+        st.afterGap = false;
         st.prevHash = h;
         st.expectedSeq++;
         return;
@@ -170,6 +204,7 @@ async function checkRecords(path: string, entry: TarEntry, manifest: BundleManif
       checkLine(prev.buf.toString('utf8', prev.start, prev.end), st, manifest, bad);
       st.lineNo = lineNo;
       if (st.chainBroken) return;
+      enterGaps(st, damaged);
     }
     checkLine(buf.toString('utf8', start, end), st, manifest, bad);
   };
@@ -201,6 +236,7 @@ async function checkRecords(path: string, entry: TarEntry, manifest: BundleManif
   } finally {
     await fh.close();
   }
+  if (!st.chainBroken) enterGaps(st, damaged);
   if (!st.chainBroken && last !== undefined && (st.expectedSeq - 1 !== manifest.range.toSeq || st.prevHash !== manifest.lastHash)) {
     // The tail is about to fail: check the last line in full first, as a full check would have.
     const lineNo = st.lineNo;
@@ -208,6 +244,7 @@ async function checkRecords(path: string, entry: TarEntry, manifest: BundleManif
     Object.assign(st, prev.before);
     checkLine(prev.buf.toString('utf8', prev.start, prev.end), st, manifest, bad);
     st.lineNo = lineNo;
+    if (!st.chainBroken) enterGaps(st, damaged);
   }
   return { st, sha256: hash.digest('hex'), bytes };
 }
@@ -219,7 +256,7 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   try {
     index = await readTarIndex(path);
   } catch (err) {
-    return { ok: false, trusted: false, problems: [{ where: 'bundle', what: isEdgeError(err) ? err.message : `cannot read: ${(err as Error).message}` }] };
+    return { ok: false, trusted: false, deviceVerified: false, damaged: [], problems: [{ where: 'bundle', what: isEdgeError(err) ? err.message : `cannot read: ${(err as Error).message}` }] };
   }
   const entry = (name: string): TarEntry | undefined => index.find((e) => e.name === name);
   const names = index.map((e) => e.name).sort();
@@ -227,7 +264,7 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   if (names.join('\n') !== expectedNames.join('\n')) fail('bundle', `expected entries ${expectedNames.join(', ')}; found ${names.join(', ')}`);
   const mEntry = entry(BundleFile.manifest);
   const sEntry = entry(BundleFile.signature);
-  if (mEntry === undefined || sEntry === undefined) return { ok: false, trusted: false, problems };
+  if (mEntry === undefined || sEntry === undefined) return { ok: false, trusted: false, deviceVerified: false, damaged: [], problems };
 
   // 1. The signature over the manifest, and who made it.
   const manifestBytes = await readEntry(path, mEntry);
@@ -244,9 +281,21 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   }
   const mp = manifest === undefined ? undefined : manifestProblem(manifest);
   if (mp !== undefined) fail('manifest', mp);
-  if (manifest === undefined || mp !== undefined) return { ok: false, trusted: false, ...(signer === undefined ? {} : { signer }), problems };
+  if (manifest === undefined || mp !== undefined) return { ok: false, trusted: false, deviceVerified: false, damaged: [], ...(signer === undefined ? {} : { signer }), problems };
   if (sig.signer !== undefined && manifest.device.certificateSha256 !== sig.signer.fingerprint256.replace(/:/g, '').toLowerCase()) {
     fail('manifest', 'the device certificate named in the manifest is not the signer');
+  }
+  // Who signed: the box itself, not merely someone the site CA knows (device-signer.ts has the rules).
+  let deviceBy: string | undefined;
+  if (sig.ok && sig.signer !== undefined) {
+    const notDevice = deviceCertificateProblem(sig.signer);
+    const pinned = options.deviceCert ?? options.afterSigner;
+    if (notDevice !== undefined) fail('signer', notDevice);
+    else if (pinned !== undefined) {
+      const c = deviceContinuity(pinned, options.deviceCert === undefined ? 'after' : 'device-cert', sig.signer, manifest.keyChanges, options.trustAnchors);
+      if (c.ok) deviceBy = c.how;
+      else fail('signer', c.problem);
+    }
   }
 
   // 3. The chain, record by record: this names the first bad record precisely. The XML's digest is
@@ -291,19 +340,21 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   // 4. Contiguity with the previous bundle.
   if (options.after !== undefined) {
     const prev = options.after;
-    if (prev.device.certificateSha256 !== manifest.device.certificateSha256 && prev.device.site !== manifest.device.site) {
-      fail('previous bundle', 'comes from another device');
-    }
+    if (prev.device.site !== manifest.device.site) fail('previous bundle', `comes from site ${prev.device.site}, this one from ${manifest.device.site}`);
     if (manifest.range.fromSeq !== prev.range.toSeq + 1) {
       fail('previous bundle', `ends at seq ${prev.range.toSeq} but this bundle starts at seq ${manifest.range.fromSeq}: not contiguous`);
     } else if (manifest.previousHash !== prev.lastHash) {
       fail('previous bundle', 'its lastHash is not this bundle\'s previousHash: the chain between them was altered');
     }
   }
+  const ok = problems.length === 0;
   return {
-    ok: problems.length === 0,
+    ok,
     manifest,
     trusted: sig.trusted,
+    deviceVerified: ok && sig.trusted && deviceBy !== undefined,
+    ...(deviceBy === undefined ? {} : { deviceBy }),
+    damaged: manifest.damaged ?? [],
     ...(signer === undefined ? {} : { signer }),
     problems,
     ...(firstBadRecord === undefined ? {} : { firstBadRecord }),

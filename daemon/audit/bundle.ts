@@ -30,4 +30,26 @@ export interface BundleManifest {
   readonly files: { readonly [BundleFile.records]: FileDigest; readonly [BundleFile.xml]: FileDigest };
   /** When older records were pruned: the signed checkpoint this range continues from. */
   readonly anchor?: AuditCheckpoint;
+  /**
+   * Records in the range that the box found damaged (and quarantined) and so left out of records.jsonl:
+   * the device's signed word that these seqs are missing, and why. The record after a gap links to the
+   * damaged record, so its prevHash cannot be checked; everything else still is.
+   */
+  readonly damaged?: readonly DamagedRange[];
+  /** Proofs of a change of device key: each statement signed by the key it replaces. */
+  readonly keyChanges?: readonly KeyChangeProof[];
+}
+
+export interface DamagedRange {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly problem: string;
+}
+
+export const KeyChangeFormat = 'imaging-edge-audit-key-change/1';
+
+/** `statement` is JSON {format, site, fromCertificateSha256, toCertificateSha256, at}; `cms` (base64) by the old key. */
+export interface KeyChangeProof {
+  readonly statement: string;
+  readonly cms: string;
 }

@@ -1,7 +1,7 @@
 // Periodic signed checkpoints of the chain head, and retention. A checkpoint is the device's signed word
 // that the chain held hash H at seq N; it exposes a truncated tail (the chain ends before N) and lets
 // pruning delete old records while the rest stays verifiable from the checkpoint (the anchor).
-import type { AuditCheckpoint, AuditTrail } from '../core/audit-trail.ts';
+import type { AuditCheckpoint, AuditHeadAnchor, AuditTrail } from '../core/audit-trail.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { signDetached, verifyDetached } from './cms.ts';
@@ -24,6 +24,8 @@ export interface CheckpointerOptions {
   readonly logger: Logger;
   readonly onEvent: (event: CheckpointerEvent) => void;
   readonly now?: () => number;
+  /** Keeps the head outside the store (TPM NV counter, head file); see docs/audit.md. */
+  readonly headAnchor?: AuditHeadAnchor;
 }
 
 export class AuditCheckpointer {
@@ -56,7 +58,7 @@ export class AuditCheckpointer {
     clearInterval(this.#pruneTimer);
     this.#unsubscribe?.();
     await this.#running;
-    await this.checkpoint();
+    await this.checkpoint(true);
   }
 
   #kick(): void {
@@ -66,18 +68,22 @@ export class AuditCheckpointer {
   }
 
   /** Sign the durable head now (no-op when nothing new). */
-  async checkpoint(): Promise<AuditCheckpoint | undefined> {
+  async checkpoint(final = false): Promise<AuditCheckpoint | undefined> {
     const seq = this.#o.trail.durableSeq;
     if (seq <= this.#lastSeq) return undefined;
     try {
       let hash: string | undefined;
       for await (const r of this.#o.trail.read(seq, seq)) hash = r.hash;
       if (hash === undefined) return undefined;
+      // The counter moves before the checkpoint is saved: a crash in between leaves the counter one
+      // ahead of the newest checkpoint (the lag the start check allows), never behind.
+      const counter = await this.#o.headAnchor?.advance(final);
       const at = (this.#o.now ?? Date.now)();
-      const statement = JSON.stringify({ format: CheckpointFormat, site: this.#o.site, seq, hash, at: new Date(at).toISOString() });
+      const statement = JSON.stringify({ format: CheckpointFormat, site: this.#o.site, seq, hash, at: new Date(at).toISOString(), ...(counter === undefined ? {} : { counter }) });
       const cms = await signDetached(this.#o.signer, Buffer.from(statement, 'utf8'), new Date(at));
-      const checkpoint: AuditCheckpoint = { seq, hash, at, statement, cms: cms.toString('base64') };
+      const checkpoint: AuditCheckpoint = { seq, hash, at, statement, cms: cms.toString('base64'), ...(counter === undefined ? {} : { counter }) };
       await this.#o.trail.saveCheckpoint(checkpoint);
+      await this.#o.headAnchor?.recorded(checkpoint);
       this.#lastSeq = seq;
       return checkpoint;
     } catch (err) {
@@ -110,7 +116,7 @@ export class AuditCheckpointer {
 export function checkpointProblem(cp: AuditCheckpoint, trustAnchors?: Parameters<typeof verifyDetached>[2]): string | undefined {
   const v = verifyDetached(Buffer.from(cp.cms, 'base64'), Buffer.from(cp.statement, 'utf8'), trustAnchors);
   if (!v.ok) return v.problem ?? 'bad signature';
-  const s = JSON.parse(cp.statement) as { seq?: unknown; hash?: unknown };
-  if (s.seq !== cp.seq || s.hash !== cp.hash) return 'the signed statement does not match the checkpoint';
+  const s = JSON.parse(cp.statement) as { seq?: unknown; hash?: unknown; counter?: unknown };
+  if (s.seq !== cp.seq || s.hash !== cp.hash || s.counter !== cp.counter) return 'the signed statement does not match the checkpoint';
   return undefined;
 }

@@ -4,6 +4,7 @@ export { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
 export { exportBundle, seqRangeForTime, type ExportResult } from './bundle-export.ts';
 export { readManifest, verifyBundle, type BundleReport, type BundleProblem } from './bundle-verify.ts';
 export { AuditCheckpointer, type CheckpointerEvent, checkpointProblem } from './checkpointer.ts';
+export { HeadFile, headFileProblem } from './head-file.ts';
 export { signDetached, verifyDetached } from './cms.ts';
 export { type Signer, keyFileSigner, keyMaterialSigner, pemCertificates } from './signer.ts';
 export { SyslogSender, type SyslogCollector, type SyslogSenderEvent, type SyslogSenderStatus } from './syslog-sender.ts';

@@ -27,6 +27,19 @@ export interface AuditCheckpoint {
   readonly statement: string;
   /** Detached CMS SignedData (DER, base64) over `statement`. */
   readonly cms: string;
+  /** The head anchor's counter value this checkpoint is bound to (also in the signed statement). */
+  readonly counter?: number;
+}
+
+/**
+ * Where the chain's head is kept outside the store, so that deleting the tail of the store (records and
+ * checkpoints together) is noticed at the next start: a TPM NV monotonic counter, a head file beside the
+ * keys. The checkpointer calls `advance` before it signs a checkpoint and `recorded` once it is saved.
+ */
+export interface AuditHeadAnchor {
+  /** The counter value to bind the next checkpoint to (advanced when due; `final` at a clean stop). */
+  advance(final: boolean): Promise<number | undefined>;
+  recorded(checkpoint: AuditCheckpoint): Promise<void>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -100,6 +100,49 @@ export class TpmClient {
     await this.#exclusive(() => this.#tool('tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', hex(handle)]));
   }
 
+  /**
+   * Define an NV monotonic counter (TPM_NT_COUNTER: it can only go up, and it survives deleting every
+   * file) at `index` under the owner hierarchy. False when the index was already defined.
+   */
+  async nvDefineCounter(index: number): Promise<boolean> {
+    try {
+      await this.#exclusive(() => this.#tool('tpm2_nvdefine', ['-Q', hex(index), '-C', 'o', '-s', '8', '-a', 'ownerread|ownerwrite|nt=counter']));
+      return true;
+    } catch (err) {
+      if (rcOf(err) === 0x14c) return false;
+      throw err;
+    }
+  }
+
+  /** Remove an NV index; false when there was none. */
+  async nvUndefine(index: number): Promise<boolean> {
+    try {
+      await this.#exclusive(() => this.#tool('tpm2_nvundefine', ['-Q', '-C', 'o', hex(index)]));
+      return true;
+    } catch (err) {
+      if (rcOf(err) === 0x18b) return false;
+      throw err;
+    }
+  }
+
+  async nvIncrement(index: number): Promise<void> {
+    await this.#exclusive(() => this.#tool('tpm2_nvincrement', ['-Q', '-C', 'o', hex(index)]));
+  }
+
+  /** The counter's value; undefined when the index is not defined, or defined but never incremented. */
+  async nvReadCounter(index: number): Promise<number | undefined> {
+    let out: Buffer;
+    try {
+      out = await this.#exclusive(() => this.#tool('tpm2_nvread', ['-C', 'o', '-s', '8', hex(index)]));
+    } catch (err) {
+      const rc = rcOf(err);
+      if (rc === 0x18b || rc === 0x14a) return undefined;
+      throw err;
+    }
+    if (out.length !== 8) throw new EdgeError('EDGE_TPM_COMMAND_FAILED', `tpm2_nvread returned ${out.length} of 8 bytes`);
+    return Number(out.readBigUInt64BE(0));
+  }
+
   /** For tests and diagnostics: extend a PCR with a digest. */
   async pcrExtend(pcr: number, sha256Hex: string): Promise<void> {
     await this.#exclusive(() => this.#tool('tpm2_pcrextend', [`${pcr}:sha256=${sha256Hex}`]));
@@ -192,6 +235,12 @@ export function classifyFailure(tool: string, exitCode: number | null, stderr: s
     return new EdgeError('EDGE_TPM_OBJECT_MISSING', `${tool}: the sealed object is not in this TPM (${reason})`, { detail });
   }
   return new EdgeError('EDGE_TPM_COMMAND_FAILED', `${tool} failed: ${reason}`, { detail });
+}
+
+/** The TPM response code of a failed tool, without the format bits' noise (e.g. 0x14c), if known. */
+function rcOf(err: unknown): number | undefined {
+  const rc = err instanceof EdgeError ? err.detail?.['rc'] : undefined;
+  return typeof rc === 'string' ? Number(rc) & 0xfff : undefined;
 }
 
 function hex(handle: number): string {

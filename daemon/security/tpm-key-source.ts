@@ -11,6 +11,7 @@ import { type DataKeyRotation, KeyRing, type KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import type { TpmClient } from './tpm-client.ts';
 import { type Envelope, RecoveryOpener, type RecoveryPublic, escrow, newRecoverySecret, recoveryPublicFor } from './tpm-recovery.ts';
+import { auditCounterIndex } from './tpm-audit-counter.ts';
 
 /** First persistent handle the box uses (owner range 0x81000000–0x817FFFFF). */
 export const handleBase = 0x81010100;
@@ -133,6 +134,8 @@ export async function sealNewKeyring(o: SealNewOptions): Promise<{ recoverySecre
       },
     };
     await writeManifest(o.keysDir, manifest);
+    // A new keyring starts a new audit chain: the head counter of a previous one must not outrun it.
+    await o.tpm.nvUndefine(auditCounterIndex);
     return { recoverySecret, manifest };
   } catch (err) {
     for (const h of sealed) await o.tpm.evict(h).catch(() => undefined);
@@ -210,6 +213,7 @@ export async function eraseSealedKeys(o: { tpm: TpmClient; keysDir: string }): P
     }
     await rm(path, { force: true });
   }
+  await o.tpm.nvUndefine(auditCounterIndex);
   return evicted;
 }
 
@@ -231,6 +235,11 @@ export class TpmKeySource implements KeySource {
       activate: (ring, id) => this.#activate(ring, id),
       retire: (ring, id) => this.#retire(ring, id),
     };
+  }
+
+  /** The TPM this key source talks to (one client per TPM: calls are serialised through it). */
+  get tpm(): TpmClient {
+    return this.#o.tpm;
   }
 
   /** Refuses early, with a clear reason, when the TPM is missing or locked out. */

@@ -19,6 +19,12 @@ const SEP = '\u0000';
 const META_CURSOR = `${Prefix.meta}${SEP}audit.cursor${SEP}`;
 const META_CHECKPOINT = `${Prefix.meta}${SEP}audit.checkpoint${SEP}`;
 const META_ANCHOR = `${Prefix.meta}${SEP}audit.anchor`;
+/** The damaged ranges found so far (sealed JSON list): bundles declare them, nothing re-reports them. */
+const META_DAMAGED = `${Prefix.meta}${SEP}audit.damaged`;
+/** How far the stored chain was read back and checked: {seq, hash} of the last record checked. */
+const META_VERIFIED = `${Prefix.meta}${SEP}audit.verified`;
+/** Damaged values, moved here byte for byte (never deleted): evidence for forensics. */
+export const QUARANTINE_PREFIX = `${Prefix.meta}${SEP}audit.quarantine${SEP}`;
 /** Records per read of the chain (bundle export reads millions). */
 const READ_BATCH = 1000;
 const pad = (seq: number): string => String(seq).padStart(15, '0');
@@ -41,6 +47,58 @@ export function hashRecord(record: AuditRecord): string {
   return hashLine(recordLine(record));
 }
 
+/** Records found unreadable (or missing) in the stored chain, taken out of it and named. */
+export interface DamagedRange {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly problem: string;
+}
+
+/** What one verification pass over the stored chain found. */
+export interface ChainVerification {
+  /** The chain is checked through this seq. */
+  readonly verifiedSeq: number;
+  /** Newly found damaged ranges (already quarantined and recorded). */
+  readonly damaged: readonly DamagedRange[];
+  /** Records that decrypt but do not link to the record before (altered with the key): named, kept in place. */
+  readonly brokenLinks: readonly number[];
+  /** False when the time budget ran out before the durable head. */
+  readonly done: boolean;
+}
+
+/** Consecutive seqs with the same problem, as ranges. */
+function toRanges(found: ReadonlyArray<{ seq: number; problem: string }>): DamagedRange[] {
+  const out: Array<{ fromSeq: number; toSeq: number; problem: string }> = [];
+  for (const f of found) {
+    const last = out.at(-1);
+    if (last !== undefined && last.toSeq + 1 === f.seq && last.problem === f.problem) last.toSeq = f.seq;
+    else out.push({ fromSeq: f.seq, toSeq: f.seq, problem: f.problem });
+  }
+  return out;
+}
+
+/** recordLine() always starts so; anything else gets a full parse. */
+const LINE_HEAD = /^\{"seq":(\d{1,16}),"prevHash":"([0-9a-f]{64})"/;
+
+/** The line of a stored record and the prevHash it names, or why it cannot be one. */
+function openLine(codec: ValueCodec, key: string, value: Buffer, seq: number): { line: string; prevHash: string } | { problem: string } {
+  let line: string;
+  try {
+    line = codec.open(key, value).toString('utf8');
+  } catch (err) {
+    return { problem: err instanceof Error && 'code' in err ? `unreadable (${String(err.code)})` : 'unreadable' };
+  }
+  const head = LINE_HEAD.exec(line);
+  let r: { seq?: unknown; prevHash?: unknown };
+  try {
+    r = head === null ? JSON.parse(line) as typeof r : { seq: Number(head[1]), prevHash: head[2] };
+  } catch {
+    return { problem: 'not a JSON record' };
+  }
+  if (r.seq !== seq || typeof r.prevHash !== 'string') return { problem: 'names another seq than its key' };
+  return { line, prevHash: r.prevHash };
+}
+
 export class LevelAuditLog implements AuditSink, AuditTrail {
   readonly #db: Database;
   readonly #queue: CommitQueue;
@@ -52,6 +110,10 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
   #firstSeq = 1;
   #lastHash = GENESIS_HASH;
   #anchor: AuditCheckpoint | undefined;
+  #damaged: DamagedRange[] = [];
+  #damagedAtOpen: DamagedRange[] = [];
+  #openedSeq = 0;
+  #verifying: Promise<unknown> = Promise.resolve();
   #failedAppends = 0;
   /** Records sealed in this turn, staged together (one promise and one callback per turn, not per record). */
   #staged: { ops: Op[]; types: string[]; lastSeq: number } | undefined;
@@ -67,10 +129,30 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     const log = new LevelAuditLog(db, queue, codec, logger);
     const anchor = await db.get(META_ANCHOR);
     if (anchor !== undefined) log.#anchor = JSON.parse(codec.open(META_ANCHOR, anchor).toString('utf8')) as AuditCheckpoint;
-    for await (const [key, value] of db.iterator({ ...rangeOf(Prefix.audit), reverse: true, limit: 1 })) {
-      const line = codec.open(key, value).toString('utf8');
-      log.#seq = (JSON.parse(line) as AuditRecord).seq;
-      log.#lastHash = hashLine(line);
+    const damaged = await db.get(META_DAMAGED);
+    if (damaged !== undefined) log.#damaged = JSON.parse(codec.open(META_DAMAGED, damaged).toString('utf8')) as DamagedRange[];
+    // The head: the newest record that opens. Unreadable ones above it are quarantined, and the chain
+    // continues after them, linking to the last good record (one bad byte must not stop the box).
+    const badHead: Array<{ seq: number; problem: string }> = [];
+    for await (const [key, value] of db.iterator({ ...rangeOf(Prefix.audit), reverse: true })) {
+      const seq = Number(key.slice(2));
+      const opened = openLine(codec, key, value, seq);
+      if ('problem' in opened) {
+        badHead.unshift({ seq, problem: opened.problem });
+        continue;
+      }
+      log.#seq = seq;
+      log.#lastHash = hashLine(opened.line);
+      break;
+    }
+    const lastBad = badHead.at(-1);
+    if (lastBad !== undefined) {
+      if (log.#seq === 0 && log.#anchor !== undefined) {
+        log.#seq = log.#anchor.seq;
+        log.#lastHash = log.#anchor.hash;
+      }
+      log.#damagedAtOpen = toRanges(badHead);
+      await log.#quarantine(log.#damagedAtOpen);
     }
     for await (const key of db.keys({ ...rangeOf(Prefix.audit), limit: 1 })) log.#firstSeq = Number(key.slice(2));
     if (log.#seq === 0 && log.#anchor !== undefined) {
@@ -80,7 +162,10 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     }
     if (log.#seq === 0) log.#firstSeq = 1;
     else if (log.#anchor !== undefined && log.#firstSeq <= log.#anchor.seq) log.#firstSeq = log.#anchor.seq + 1;
+    // The next record takes the seq after the damaged ones (seqs are never reused) and links over them.
+    if (lastBad !== undefined) log.#seq = Math.max(log.#seq, lastBad.seq);
     log.#durableSeq = log.#seq;
+    log.#openedSeq = log.#seq;
     return log;
   }
 
@@ -92,9 +177,13 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
    */
   async prepareResume(): Promise<() => void> {
     let head: { seq: number; hash: string } | undefined;
-    for await (const [key, value] of this.#db.iterator({ ...rangeOf(Prefix.audit), reverse: true, limit: 1 })) {
-      const line = this.#codec.open(key, value).toString('utf8');
-      head = { seq: (JSON.parse(line) as AuditRecord).seq, hash: hashLine(line) };
+    for await (const [key, value] of this.#db.iterator({ ...rangeOf(Prefix.audit), reverse: true })) {
+      const seq = Number(key.slice(2));
+      const opened = openLine(this.#codec, key, value, seq);
+      // A damaged record is the read-back's to quarantine and name; the chain goes on from the last good one.
+      if ('problem' in opened) continue;
+      head = { seq, hash: hashLine(opened.line) };
+      break;
     }
     head ??= this.#anchor === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: this.#anchor.seq, hash: this.#anchor.hash };
     return () => {
@@ -105,6 +194,111 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
       this.#lastHash = head.hash;
       this.#durableSeq = Math.max(this.#durableSeq, head.seq);
     };
+  }
+
+  /** The head as the store had it when opened, before this run appended anything. */
+  get openedSeq(): number {
+    return this.#openedSeq;
+  }
+
+  /** Damaged records found at the head when the store was opened (already quarantined). */
+  get damagedAtOpen(): readonly DamagedRange[] {
+    return this.#damagedAtOpen;
+  }
+
+  /** Every damaged range found so far (quarantined, left out of bundles, which declare them). */
+  get damaged(): readonly DamagedRange[] {
+    return this.#damaged;
+  }
+
+  /** Move damaged values under the quarantine prefix (byte for byte) and record their ranges. */
+  async #quarantine(ranges: readonly DamagedRange[]): Promise<void> {
+    if (ranges.length === 0) return;
+    const ops: Op[] = [];
+    for (const r of ranges) {
+      for await (const [key, value] of this.#db.iterator({ gte: auditKey(r.fromSeq), lte: auditKey(r.toSeq) })) {
+        ops.push({ type: 'put', key: `${QUARANTINE_PREFIX}${key.slice(2)}`, value }, { type: 'del', key });
+      }
+    }
+    const all = [...this.#damaged, ...ranges].sort((a, b) => a.fromSeq - b.fromSeq);
+    ops.push({ type: 'put', key: META_DAMAGED, value: this.#codec.seal(META_DAMAGED, Buffer.from(JSON.stringify(all), 'utf8')) });
+    await this.#queue.commit(async () => ({ ops, result: undefined }));
+    this.#damaged = all;
+  }
+
+  /**
+   * Read the stored chain back from where the last pass stopped and check every record: it opens
+   * (AES-GCM authenticates it), says the seq its key says, and links to the record before. Unreadable
+   * or missing records are quarantined and recorded as damaged; a record that opens but does not link is
+   * named (only someone holding the data key could write it). Stops after `budgetMs` (start-up stays
+   * fast; the rest runs in the background) or at `throughSeq`.
+   */
+  verifyStored(options: { budgetMs?: number; throughSeq?: number } = {}): Promise<ChainVerification> {
+    // One pass at a time: the background pass and a bundle's pass must not both quarantine a record.
+    const run = this.#verifying.then(() => this.#verifyPass(options));
+    this.#verifying = run.catch(() => undefined);
+    return run;
+  }
+
+  async #verifyPass(options: { budgetMs?: number; throughSeq?: number }): Promise<ChainVerification> {
+    const started = performance.now();
+    const last = Math.min(options.throughSeq ?? Number.MAX_SAFE_INTEGER, this.#durableSeq);
+    const cursorValue = await this.#queue.get(META_VERIFIED);
+    let cursor = cursorValue === undefined ? undefined : JSON.parse(this.#codec.open(META_VERIFIED, cursorValue).toString('utf8')) as { seq: number; hash: string | null };
+    // No cursor, one behind what pruning left, or one beyond the chain (its tail was cut, and new records
+    // now take those seqs): read back from the start of what is held.
+    if (cursor === undefined || cursor.seq < this.#firstSeq - 1 || cursor.seq > this.#durableSeq) cursor = { seq: this.#firstSeq - 1, hash: this.anchorHash };
+    let expected = cursor.seq + 1;
+    let prevHash: string | null = cursor.hash;
+    const found: Array<{ seq: number; problem: string }> = [];
+    const brokenLinks: number[] = [];
+    const known = (seq: number): boolean => this.#damaged.some((d) => d.fromSeq <= seq && seq <= d.toSeq);
+    let done = true;
+    if (expected <= last) {
+      const it = this.#db.iterator({ gte: auditKey(expected), lte: auditKey(last), highWaterMarkBytes: READ_BATCH * 1024 });
+      try {
+        for (;;) {
+          const entries = await it.nextv(READ_BATCH);
+          if (entries.length === 0) break;
+          for (const [key, value] of entries) {
+            const seq = Number(key.slice(2));
+            for (; expected < seq; expected++) {
+              if (!known(expected)) found.push({ seq: expected, problem: 'missing from the store' });
+              prevHash = null;
+            }
+            const opened = openLine(this.#codec, key, value, seq);
+            if ('problem' in opened) {
+              found.push({ seq, problem: opened.problem });
+              prevHash = null;
+            } else {
+              if (prevHash !== null && opened.prevHash !== prevHash) brokenLinks.push(seq);
+              prevHash = hashLine(opened.line);
+            }
+            expected = seq + 1;
+          }
+          if (options.budgetMs !== undefined && performance.now() - started > options.budgetMs) {
+            done = expected > last;
+            break;
+          }
+        }
+      } finally {
+        await it.close();
+      }
+      if (done) {
+        // Records missing at the very end of the checked span (not yet seen by the iterator).
+        for (; expected <= last; expected++) {
+          if (!known(expected)) found.push({ seq: expected, problem: 'missing from the store' });
+          prevHash = null;
+        }
+      }
+    }
+    const ranges = toRanges(found);
+    await this.#quarantine(ranges);
+    const verified = { seq: expected - 1, hash: prevHash };
+    await this.#queue.commit(async () => ({
+      ops: [{ type: 'put', key: META_VERIFIED, value: this.#codec.seal(META_VERIFIED, Buffer.from(JSON.stringify(verified), 'utf8')) }], result: undefined,
+    }));
+    return { verifiedSeq: verified.seq, damaged: ranges, brokenLinks, done };
   }
 
   get lastSeq(): number {
@@ -267,6 +461,7 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     if (latest === undefined) return undefined;
     if (latest.seq > this.#seq) return `the chain ends at seq ${this.#seq} but a signed checkpoint covers seq ${latest.seq} (tail truncated)`;
     if (latest.seq < this.#firstSeq) return undefined;
+    if (this.#damaged.some((d) => d.fromSeq <= latest.seq && latest.seq <= d.toSeq)) return undefined;
     for await (const r of this.read(latest.seq, latest.seq)) {
       if (r.hash !== latest.hash) return `record seq ${latest.seq} does not match its signed checkpoint`;
       return undefined;

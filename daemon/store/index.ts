@@ -10,7 +10,7 @@ import { LevelMppsRepository } from './mpps-repository.ts';
 import { Prefix, RecordKeys, rangeOf } from './record-keys.ts';
 import { ValueCodec } from './value-codec.ts';
 
-export { LevelAuditLog, hashRecord, auditKey, type AuditRecord } from './audit-log.ts';
+export { LevelAuditLog, hashRecord, auditKey, type AuditRecord, type ChainVerification, type DamagedRange } from './audit-log.ts';
 export { LevelOrderRepository } from './order-repository.ts';
 export { LevelOutboxStore, type StagedEnqueue } from './outbox-store.ts';
 export { LevelMppsRepository } from './mpps-repository.ts';

@@ -42,9 +42,9 @@ async function tampered(name: string, edit: (lines: string[]) => string[]): Prom
 }
 
 test('an untampered bundle verifies with edgectl (against the CA) and with openssl cms -verify', async (t) => {
-  const r = await edgectl(first, '--ca', pki.siteCa);
+  const r = await edgectl(first, '--ca', pki.siteCa, '--device-cert', pki.device.cert);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /OK: signature, signer \(chains to --ca\)/);
+  t.regex(r.stdout, /OK: signed by the device \(the pinned device certificate; chains to --ca\)/);
   const dir = await mkdtemp(join(work, 'x-'));
   t.is((await run('tar', ['-xf', first, '-C', dir])).code, 0);
   const o = await run('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', join(dir, BundleFile.signature), '-content', join(dir, BundleFile.manifest),
@@ -54,10 +54,14 @@ test('an untampered bundle verifies with edgectl (against the CA) and with opens
   // The manifest's digests are those of the extracted files (sha256sum would say the same).
   const manifest = JSON.parse(await readFile(join(dir, BundleFile.manifest), 'utf8')) as { files: Record<string, { sha256: string }> };
   t.is(createHash('sha256').update(await readFile(join(dir, BundleFile.records))).digest('hex'), manifest.files[BundleFile.records]!.sha256);
-  // Without --ca the signature is checked but the signer is not trusted, and it says so.
+  // Without --ca the signature is checked but the signer is not trusted: a distinct status, never 0.
   const loose = await edgectl(first);
-  t.is(loose.code, 0);
-  t.regex(loose.stdout, /NOT checked against a CA/);
+  t.is(loose.code, 3);
+  t.regex(loose.stdout, /NOT VERIFIED AS THE DEVICE: .*not checked against a CA/);
+  // With --ca but no pinned device the signer could be any device certificate of the site CA.
+  const unpinned = await edgectl(first, '--ca', pki.siteCa);
+  t.is(unpinned.code, 3);
+  t.regex(unpinned.stdout, /the device is not pinned/);
 });
 
 test('a second bundle verifies --after the first; a gap between bundles is caught', async (t) => {
@@ -140,10 +144,10 @@ test('a forgery with a manifest re-signed by another key is refused by the CA ch
   const r = await edgectl(path, '--ca', pki.siteCa);
   t.is(r.code, 1);
   t.regex(r.stdout, /signature: the signer does not chain to the given CA/);
-  // The same forgery passes the structural checks without --ca: that is why the CA matters.
+  // Without --ca the chain is not checked, but the certificate itself is no device certificate.
   const loose = await edgectl(path);
-  t.is(loose.code, 0);
-  t.regex(loose.stdout, /NOT checked against a CA/);
+  t.is(loose.code, 1);
+  t.regex(loose.stdout, /FAIL {2}signer: .*CN=central-soc is not a device certificate/);
 });
 
 test('a bundle cut short in the middle of the file is refused as truncated', async (t) => {

@@ -99,7 +99,7 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   t.true(lines.some((l) => l.event.type === 'audit.ranges-viewed' && l.event.eventId === 'AuditLogUsed' && l.event.participants[0]?.id === 'central-soc'));
   t.true(lines.some((l) => l.event.type === 'application.start'));
 
-  const v = await run(join(repoRoot, 'bin/edgectl'), ['audit', 'verify', bundlePath, '--ca', siteInfo.pki.caCert], { timeoutMs: 60_000 });
+  const v = await run(join(repoRoot, 'bin/edgectl'), ['audit', 'verify', bundlePath, '--ca', siteInfo.pki.caCert, '--device-cert', siteInfo.pki.serverCert], { timeoutMs: 60_000 });
   t.is(v.code, 0, v.stdout + v.stderr);
 
   // A later pull is audited as Audit Log Used and continues the first one.
