@@ -26,15 +26,25 @@ export async function run(cmd: string, args: readonly string[], options: SpawnOp
   return { code, signal, stdout, stderr };
 }
 
-/** A free loopback TCP port (for peers that cannot listen on port 0 and report it). */
+/**
+ * A free loopback TCP port (for peers that cannot listen on port 0 and report it). Taken below Linux's
+ * ephemeral range (32768–60999): a port from that range, left unbound while a test simulates an outage,
+ * is soon handed to some other test's outgoing connection, and the peer then cannot start on it.
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const srv = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    srv.close();
+    await once(srv, 'close');
+    return port;
+  }
+  throw new Error('no free loopback port found in 20000–31999');
 }
 
 /** A long-running child whose stdout is JSON lines (the daemon) or text; lines are kept for assertions. */
