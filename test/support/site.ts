@@ -42,16 +42,25 @@ export interface Ports {
   readonly dicomPlain: number;
 }
 
+export interface Launch {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export class Daemon {
   readonly process: Supervised;
   ports!: Ports;
 
-  private constructor(configFile: string) {
-    this.process = new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env: { ...process.env } });
+  private constructor(configFile: string, launch?: Launch) {
+    this.process = launch === undefined
+      ? new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env: { ...process.env } })
+      : new Supervised(launch.cmd, [...launch.args, '--config', configFile], { env: { ...process.env, ...launch.env } });
   }
 
-  static async start(configFile: string): Promise<Daemon> {
-    const d = new Daemon(configFile);
+  /** `launch` starts it some other way than bin/edged (the config arguments are appended). */
+  static async start(configFile: string, launch?: Launch): Promise<Daemon> {
+    const d = new Daemon(configFile, launch);
     const ready = await d.process.waitForEvent('edged.ready', 30_000);
     d.ports = { hl7: Number(ready['hl7']), dicomTls: Number(ready['dicomTls']), dicomPlain: Number(ready['dicomPlain']) };
     return d;
