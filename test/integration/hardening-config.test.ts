@@ -2,7 +2,7 @@
 // listener hosts, core dumps, TLS material and data key contents, duplicate JSON keys, too-wide plain
 // modality ranges, unreadable files, a dataDir on a kernel file system, and a start step that hangs.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -202,9 +202,12 @@ test('a plain modality allowed from 0.0.0.0/0 or ::/0 draws a warning in check a
 });
 
 const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
-const nobodyProbe = await run('setpriv', [...asNobody, edgectl, '--help'], { timeoutMs: 60_000 }).catch((err: unknown) => ({ code: -1, stderr: String(err) }));
-if (nobodyProbe.code !== 0) console.warn(`precondition missing: cannot run edgectl as uid 65534 with setpriv (${nobodyProbe.stderr.slice(0, 200)}); the permission test is skipped`);
-const asAnotherUser = nobodyProbe.code === 0 ? test : test.skip;
+// ava declares tests synchronously, so the precondition is probed synchronously.
+const nobodyProbe = spawnSync('setpriv', [...asNobody, edgectl, '--help'], { timeout: 60_000, encoding: 'utf8' });
+if (nobodyProbe.status !== 0) {
+  console.warn(`precondition missing: cannot run edgectl as uid 65534 with setpriv (${String(nobodyProbe.error ?? nobodyProbe.stderr).slice(0, 200)}); the permission test is skipped`);
+}
+const asAnotherUser = nobodyProbe.status === 0 ? test : test.skip;
 
 asAnotherUser('a file the checking user cannot read is reported as permission denied, naming the file and the user', async (t) => {
   const site = await createSite();
