@@ -72,7 +72,7 @@ interface ModalityPeer {
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: { configFile?: string } = {}): Promise<RunningEdge> {
   const startedAt = Date.now();
-  await ensureNoCoreDumps(logger);
+  const coreLimitBy = await ensureNoCoreDumps(logger);
   const keySource = keySourceFor(config, logger);
   const stepMs = config.startup.stepTimeoutMs;
   const store = await startStep('open the store', stepMs, logger, () => openStore({
@@ -88,6 +88,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     if (keySource.backend === 'file') {
       audit.record(securityAlert('keys.development-backend', [box], 'keys.backend is file: data key not sealed by a TPM'));
     }
+    if (coreLimitBy === 'edged') audit.record(securityAlert('process.core-dumps-were-enabled', [box], 'started with core dumps enabled (not by bin/edged or the unit); edged set its core limit to 0'));
     for (const e of takeSafeModeEvents(config.dataDir)) audit.record({ ...securityAlert('keys.safe-mode', [box], `${e.code}: ${e.message}`), at: e.at });
     recordRestore(config.dataDir, audit, box, logger);
     const tlsOptions = {

@@ -37,14 +37,16 @@ function lowerWithPrlimit(timeoutMs: number): Promise<string | undefined> {
 }
 
 /**
- * Resolves when the process cannot dump core (RLIMIT_CORE soft limit 0); throws EDGE_CORE_DUMPS_ENABLED
- * when it still can. `how` in the log says whether the launcher or the daemon itself set it.
+ * Resolves, with who set it, when the process cannot dump core (RLIMIT_CORE soft limit 0); throws
+ * EDGE_CORE_DUMPS_ENABLED when it still can.
  */
-export async function ensureNoCoreDumps(logger: Logger, timeoutMs = 5000): Promise<void> {
+export async function ensureNoCoreDumps(logger: Logger, timeoutMs = 5000): Promise<'launcher' | 'edged'> {
   const before = await ownCoreLimit();
+  let by: 'launcher' | 'edged' = 'launcher';
   if (before?.soft === '0') {
-    logger.info('process.core-dumps-disabled', { by: 'launcher', hard: before.hard });
+    logger.info('process.core-dumps-disabled', { by, hard: before.hard });
   } else {
+    by = 'edged';
     const failed = await lowerWithPrlimit(timeoutMs);
     const after = await ownCoreLimit();
     if (after?.soft !== '0') {
@@ -54,11 +56,12 @@ export async function ensureNoCoreDumps(logger: Logger, timeoutMs = 5000): Promi
         + 'start edged with bin/edged or systemd (LimitCORE=0), or run `ulimit -c 0` first');
     }
     logger.warn('process.core-dumps-disabled', {
-      by: 'edged', was: before?.soft ?? 'unknown',
+      by, was: before?.soft ?? 'unknown',
       message: 'edged was started with core dumps enabled (not through bin/edged or the unit); it set its own core limit to 0',
     });
   }
   await warnOnPipedCoreHandler(logger);
+  return by;
 }
 
 /**

@@ -6,6 +6,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger } from '../../daemon/core/log.ts';
+import type { AuditEvent } from '../../daemon/core/audit.ts';
+import { FileKeySource } from '../../daemon/security/file-key-source.ts';
+import { openStore } from '../../daemon/store/index.ts';
 import { Supervised, run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 import { servingProblem } from '../support/still-serving.ts';
@@ -45,6 +49,18 @@ function editConfig(site: Site, edit: (c: Record<string, any>) => void): void {
   const c = JSON.parse(readFileSync(site.configFile, 'utf8')) as Record<string, any>;
   edit(c);
   writeFileSync(site.configFile, JSON.stringify(c, null, 2));
+}
+
+/** The audit events of a stopped site's store. */
+async function readAuditTrail(site: Site): Promise<AuditEvent[]> {
+  const store = await openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  try {
+    const events: AuditEvent[] = [];
+    for await (const r of store.audit.records()) events.push(r.event);
+    return events;
+  } finally {
+    await store.close();
+  }
 }
 
 function coreLimitOf(pid: number): string {
@@ -105,6 +121,8 @@ test('edged started directly by node with core dumps allowed sets its own core l
   t.is(warned[0]?.['level'], 'warn');
   t.is(await servingProblem(site, daemon, servingMs), undefined);
   t.is(await daemon.stop(), 0);
+  const trail = await readAuditTrail(site);
+  t.true(trail.some((e) => e.type === 'process.core-dumps-were-enabled' && e.eventId === 'SecurityAlert'), trail.map((e) => e.type).join(', '));
 });
 
 test('edged that cannot turn core dumps off refuses to start (exit 70, EDGE_CORE_DUMPS_ENABLED)', async (t) => {
