@@ -590,7 +590,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (code === 'EDGE_STORE_LOCKED' || code === 'EDGE_STORE_WRITE_FAILED') return ExitCode.IoError;
     if (code === 'EDGE_START_STEP_TIMEOUT') {
       // The blocked file system call holds a libuv thread, and process.exit() would wait for it for ever.
-      log.error('edged.exit-forced', { reason: code });
+      log.error('edged.forced-exit', { reason: code });
       process.kill(process.pid, 'SIGKILL');
     }
     if (code.startsWith('EDGE_KEYS_')) return ExitCode.NoPermission;

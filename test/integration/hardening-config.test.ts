@@ -275,7 +275,7 @@ test('a start step that blocks on the file system ends the start with a log line
   // Not an exit status: process.exit() would wait for the blocked thread, so edged kills itself.
   t.is(start.outcome, 'SIGKILL', `${start.stderr}${start.lines.slice(-3).join('\n')}`);
   t.true(Date.now() - began < 25_000);
-  t.true(start.lines.some((l) => l.includes('"event":"edged.exit-forced"')));
+  t.true(start.lines.some((l) => l.includes('"event":"edged.forced-exit"')));
   const timeout = start.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'edged.start-step-timeout');
   t.is(timeout?.['step'], 'open the store');
   t.is(timeout?.['timeoutMs'], 2000);
