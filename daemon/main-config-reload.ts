@@ -8,11 +8,11 @@
 // querying on an association opened before). Everything else (listener addresses, TLS material,
 // upstream PACS/RIS, audit collectors, limits) is reported as a warning `restart-required` and keeps
 // its running value. A reload with any error changes nothing and reports every issue.
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { AuditParticipant, AuditSink } from './core/audit.ts';
 import type { Logger } from './core/log.ts';
 import {
-  ConfigError, checkConfig, errorsIn, readConfigDocument,
+  ConfigError, checkConfigFile, errorsIn,
   type ConfigIssue, type DicomModalityConfig, type EdgeConfig, type Hl7PeerConfig,
 } from './config/index.ts';
 import { Hl7PeerPolicy, ModalityPolicy } from './security/peer-policy.ts';
@@ -116,7 +116,7 @@ export class ConfigReloader {
     let issues: ConfigIssue[];
     let next: EdgeConfig | undefined;
     try {
-      const result = checkConfig(readConfigDocument(path), { baseDir: dirname(path) });
+      const result = checkConfigFile(path);
       issues = [...result.issues];
       next = result.config;
     } catch (err) {

@@ -35,6 +35,8 @@ import { TpmClient } from './security/tpm-client.ts';
 import { TpmKeySource } from './security/tpm-key-source.ts';
 import { recordSafeModeEvent, safeModeCodes, takeSafeModeEvents } from './security/tpm-safe-mode.ts';
 import { rotateDataKey } from './store/rekey.ts';
+import { ensureNoCoreDumps } from './security/core-dumps.ts';
+import { startStep } from './core/start-step.ts';
 import { TLS_CIPHERS, TLS_ECDH_CURVES, TLS_SERVER_SECURE_OPTIONS } from './security/tls-profile.ts';
 import { isRefusal } from './security/peer-policy.ts';
 import { type Store, openStore } from './store/index.ts';
@@ -73,13 +75,15 @@ interface ModalityPeer {
 
 export async function startEdge(config: EdgeConfig, logger: Logger, options: { configFile?: string } = {}): Promise<RunningEdge> {
   const startedAt = Date.now();
+  const coreLimitBy = await ensureNoCoreDumps(logger);
   const keySource = keySourceFor(config, logger);
-  const store = await openStore({
+  const stepMs = config.startup.stepTimeoutMs;
+  const store = await startStep('open the store', stepMs, logger, () => openStore({
     dataDir: config.dataDir,
     keySource,
     replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
     logger: logger.child({ component: 'store' }),
-  });
+  }));
   const audit = store.audit;
   const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
   const health = startHealth(config.dataDir, store, audit, box, logger);
@@ -88,6 +92,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     if (keySource.backend === 'file') {
       audit.record(securityAlert('keys.development-backend', [box], 'keys.backend is file: data key not sealed by a TPM'));
     }
+    if (coreLimitBy === 'edged') audit.record(securityAlert('process.core-dumps-were-enabled', [box], 'started with core dumps enabled (not by bin/edged or the unit); edged set its core limit to 0'));
     for (const e of takeSafeModeEvents(config.dataDir)) audit.record({ ...securityAlert('keys.safe-mode', [box], `${e.code}: ${e.message}`), at: e.at });
     recordRestore(config.dataDir, audit, box, logger);
     const guards = await startAuditGuards(config.audit, store, box, logger);
@@ -126,7 +131,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       onEvent: (event) => auditHl7(guards.sink, event),
     });
 
-    const images = await createImagePath(config, store, audit, box, tlsOptions, logger);
+    const images = await startStep('open the spool', stepMs, logger, () => createImagePath(config, store, audit, box, tlsOptions, logger));
     const outbound: Outbound = createOutbound(config, store, audit, box, tlsOptions, logger, images.destinations);
     const dicomListeners = createDicomListeners(config, store, guards.sink, tlsOptions, logger, outbound, images, policies);
 
@@ -140,7 +145,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       else dicomPorts.dicomPlain = port;
     }
 
-    const auditServices = await startAuditServices(config, store, box, tlsOptions, logger, keySource);
+    const auditServices = await startStep('start the audit services', stepMs, logger, () => startAuditServices(config, store, box, tlsOptions, logger, keySource));
     cleanup.push(() => auditServices.stop(0));
 
     const prune = setInterval(() => {
@@ -331,8 +336,8 @@ function createDicomListeners(
       new DicomListener({
         host: l.host,
         port: l.port,
-        // The dicom layer refuses a wildcard bind unless told; here the operator configured it explicitly.
-        allowAllInterfaces: l.host === '0.0.0.0' || l.host === '::',
+        // The config check refuses a wildcard host unless the operator set allowAllInterfaces.
+        allowAllInterfaces: l.allowAllInterfaces,
         transport,
         ...(transport === 'tls' ? { tls: tlsOptions } : {}),
         aeTitle: dicom.aeTitle,
@@ -630,6 +635,11 @@ async function main(argv: readonly string[]): Promise<number> {
     log.error('edged.start-failed', { code, error: (err as Error).message });
     if (config.keys.backend === 'tpm' && safeModeCodes.has(code)) return runSafeMode(config, log, code, (err as Error).message);
     if (code === 'EDGE_STORE_LOCKED' || code === 'EDGE_STORE_WRITE_FAILED') return ExitCode.IoError;
+    if (code === 'EDGE_START_STEP_TIMEOUT') {
+      // The blocked file system call holds a libuv thread, and process.exit() would wait for it for ever.
+      log.error('edged.forced-exit', { reason: code });
+      process.kill(process.pid, 'SIGKILL');
+    }
     if (code.startsWith('EDGE_KEYS_')) return ExitCode.NoPermission;
     return ExitCode.Software;
   }

@@ -49,9 +49,9 @@ test('dev-site writes a site whose config passes the check with zero errors', as
   const { dir, site } = await sharedSite();
   const { config, issues } = loadConfig(join(dir, 'edge.json'));
   t.deepEqual(issues.filter((i) => i.severity === 'error'), []);
-  t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 22575 });
-  t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576 });
-  t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577 });
+  t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 22575, allowAllInterfaces: false });
+  t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576, allowAllInterfaces: false });
+  t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577, allowAllInterfaces: false });
   t.is(config.upstream.ris?.port, 2576);
   t.is(config.upstream.pacs?.aeTitle, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import {
-  ConfigError, IssueCode, bindCheck, checkConfig, errorsIn, formatIssue, readConfigDocument, renderConfigDocs,
+  ConfigError, IssueCode, bindCheck, checkConfigFile, errorsIn, formatIssue, renderConfigDocs,
 } from '../daemon/config/index.ts';
 import type { ConfigIssue } from '../daemon/config/index.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
@@ -109,8 +109,7 @@ async function configCheck(args: string[]): Promise<number> {
   const path = resolve(file);
   let issues: ConfigIssue[];
   try {
-    const raw = readConfigDocument(path);
-    const result = checkConfig(raw, { baseDir: dirname(path) });
+    const result = checkConfigFile(path);
     issues = [...result.issues];
     if (values.bind === true && result.config !== undefined) issues.push(...(await bindCheck(result.config)));
   } catch (err) {

@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfig } from './check-config.ts';
 import type { ConfigIssue } from './schema-kit.ts';
+import { tlsFiles } from './test-support/tls-files.ts';
 
 /** A folder with the files a minimal config references (contents do not matter to the check). */
 function siteDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'edge-config-'));
   mkdirSync(join(dir, 'pki'));
   mkdirSync(join(dir, 'keys'), { mode: 0o700 });
-  for (const f of ['pki/ca.crt', 'pki/server.crt']) writeFileSync(join(dir, f), 'x');
-  writeFileSync(join(dir, 'pki/server.key'), 'x', { mode: 0o600 });
+  const tls = tlsFiles();
+  for (const f of ['pki/ca.crt', 'pki/server.crt']) writeFileSync(join(dir, f), tls.certificate);
+  writeFileSync(join(dir, 'pki/server.key'), tls.key, { mode: 0o600 });
   writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(32), { mode: 0o600 });
   return dir;
 }
@@ -34,7 +36,7 @@ test('a minimal config gets every default, and only the development warnings', (
   t.deepEqual(errors(issues), []);
   t.deepEqual(issues.map((i) => `${i.path}:${i.code}`), ['keys.backend:development-only', 'hl7.peers:no-peers', 'dicom:inconsistent']);
   if (config === undefined) return;
-  t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 2575 });
+  t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 2575, allowAllInterfaces: false });
   t.is(config.hl7.maxFrameBytes, 1_048_576);
   t.is(config.hl7.replayWindowHours, 168);
   t.is(config.dicom.aeTitle, 'EDGE');
@@ -245,4 +247,64 @@ test('worklist return keys are checked against the core Tag table', (t) => {
   t.deepEqual(ok.config?.dicom.worklist.returnKeys, ['PatientName', 'ScheduledProcedureStepSequence']);
   const bad = checkConfig({ ...minimal(), dicom: { worklist: { returnKeys: ['patientname'] } } }, { baseDir: dir });
   t.is(at(bad.issues, 'dicom.worklist.returnKeys[0]')[0]?.code, 'invalid-value');
+});
+
+test('a wildcard host is refused on every listener, in every spelling, unless allowAllInterfaces', (t) => {
+  const dir = siteDir();
+  const hostIssues = (raw: Record<string, unknown>) =>
+    checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.code === 'all-interfaces').map((i) => `${i.severity}:${i.path}`);
+  const raw = {
+    ...minimal(),
+    hl7: { listen: { host: '0.0.0.0', port: 0 } },
+    dicom: { tls: { host: '::', port: 0 }, plain: { host: '0:0:0:0:0:0:0:0', port: 0 } },
+    audit: { pull: { listen: { host: '::ffff:0.0.0.0', port: 0 }, centralCaFile: './pki/ca.crt' } },
+  };
+  t.deepEqual(hostIssues(raw).sort(), ['error:audit.pull.listen.host', 'error:dicom.plain.host', 'error:dicom.tls.host', 'error:hl7.listen.host']);
+  const allowed = structuredClone(raw) as Record<string, any>;
+  allowed['hl7'].listen.allowAllInterfaces = true;
+  t.deepEqual(hostIssues(allowed).sort(), ['error:audit.pull.listen.host', 'error:dicom.plain.host', 'error:dicom.tls.host']);
+  // One interface, v4 or v6, is fine; an empty host is refused too.
+  t.deepEqual(hostIssues({ ...minimal(), hl7: { listen: { host: '::1', port: 0 } }, dicom: { plain: { host: '10.0.0.5', port: 0 } } }), []);
+  t.true(checkConfig({ ...minimal(), dicom: { plain: { host: '', port: 0 } } }, { baseDir: dir }).issues.some((i) => i.path === 'dicom.plain.host' && i.severity === 'error'));
+  const message = checkConfig(raw, { baseDir: dir }).issues.find((i) => i.path === 'dicom.tls.host')?.message ?? '';
+  t.regex(message, /add "allowAllInterfaces": true to dicom\.tls/);
+});
+
+test('plain modalities allowed from wider than /24 (IPv4) or /64 (IPv6) draw a warning at that address', (t) => {
+  const dir = siteDir();
+  const raw = {
+    ...minimal(),
+    dicom: {
+      plain: { port: 0 }, tls: { port: 0 },
+      modalities: [
+        { name: 'mr1', aeTitle: 'MR01', transport: 'plain', addresses: ['10.1.2.0/24', '0.0.0.0/0', '10.0.0.0/23', '10.1.2.7', 'fd00::/64', '::/0', 'fd00::/63'] },
+        { name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01', addresses: ['0.0.0.0/0'] },
+      ],
+    },
+  };
+  const { config, issues } = checkConfig(raw, { baseDir: dir });
+  t.truthy(config);
+  const wide = issues.filter((i) => i.code === 'insecure');
+  t.deepEqual(wide.map((i) => `${i.severity}:${i.path}`), [
+    'warning:dicom.modalities[0].addresses[1]',
+    'warning:dicom.modalities[0].addresses[2]',
+    'warning:dicom.modalities[0].addresses[5]',
+    'warning:dicom.modalities[0].addresses[6]',
+  ]);
+  t.regex(wide[0]?.message ?? '', /lets any host in 0\.0\.0\.0\/0 use the plain port as MR01 .* at most its \/24 segment/);
+  t.regex(wide[2]?.message ?? '', /at most its \/64 segment/);
+});
+
+test('TLS files and the data key are parsed: garbage, a foreign key and a short data key are errors at their paths', (t) => {
+  const dir = siteDir();
+  writeFileSync(join(dir, 'pki/server.crt'), 'not a certificate');
+  writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(10), { mode: 0o600 });
+  const codes = (raw: Record<string, unknown>) => checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.severity === 'error').map((i) => `${i.path}:${i.code}`);
+  t.deepEqual(codes(minimal()), ['keys.file.path:invalid-file-content', 'tls.certFile:invalid-file-content']);
+  writeFileSync(join(dir, 'pki/server.crt'), tlsFiles().certificate);
+  writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(32), { mode: 0o600 });
+  writeFileSync(join(dir, 'pki/server.key'), tlsFiles().otherKey, { mode: 0o600 });
+  t.deepEqual(codes(minimal()), ['tls.keyFile:key-mismatch']);
+  // checkFiles: false reads nothing.
+  t.deepEqual(errors(checkConfig(minimal(), { baseDir: dir, checkFiles: false }).issues), []);
 });

@@ -8,8 +8,10 @@ import type { Infer } from './schema-kit.ts';
 import { pacsRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
   aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, ipAddressProblem,
-  keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, uidProblem,
+  isWildcardAddress, keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, prefixLengthOf, uidProblem,
 } from './value-syntax.ts';
+import { dataLocationProblem } from './file-access.ts';
+import { certificateFileProblem, dataKeyFileProblem, keyCertificateMismatch, privateKeyFileProblem } from './tls-material.ts';
 
 export const ImplicitVrLittleEndian = '1.2.840.10008.1.2';
 export const ExplicitVrLittleEndian = '1.2.840.10008.1.2.1';
@@ -26,13 +28,26 @@ const returnKeys = (doc: string) =>
   array(string({ doc: 'attribute keyword', maxLength: 64, check: keywordProblem, label: 'keyword' }), { doc, minItems: 1 });
 
 const listener = (doc: string) =>
-  object(
-    {
-      host: withDefault(string({ doc: 'local address to listen on', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), '127.0.0.1'),
-      port: integer({ doc: 'TCP port to listen on (0 = any free port, for tests)', min: 0, max: 65535 }),
+  refine(
+    object(
+      {
+        host: withDefault(string({ doc: 'local address to listen on (one interface; `0.0.0.0` or `::` only with allowAllInterfaces)', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), '127.0.0.1'),
+        port: integer({ doc: 'TCP port to listen on (0 = any free port, for tests)', min: 0, max: 65535 }),
+        allowAllInterfaces: withDefault(boolean({ doc: 'allow a wildcard host (`0.0.0.0`, `::`): listen on every interface of the box' }), false),
+      },
+      { doc },
+    ),
+    (l, path, ctx) => {
+      if (isWildcardAddress(l.host) && !l.allowAllInterfaces) {
+        ctx.report('error', IssueCode.AllInterfaces, childPath(path, 'host'),
+          `"${l.host}" listens on every interface of the box, also on networks no peer should reach it from; `
+          + `set the address of the interface the peers use, or add "allowAllInterfaces": true to ${path} if every interface is meant`);
+      }
     },
-    { doc },
   );
+
+/** Plain DICOM has only the AE title and the source address as proof; wider blocks than these draw a warning. */
+export const widestPlainModalityPrefix = { 4: 24, 6: 64 } as const;
 
 const upstreamPort = (doc: string) => integer({ doc, min: 1, max: 65535 });
 const upstreamHost = (doc: string) => string({ doc, maxLength: 253, check: hostProblem, label: 'host' });
@@ -46,7 +61,7 @@ const keysSchema = refine(
       file: object(
         {
           file: object(
-            { path: filePath({ doc: 'the 32-byte data key, mode 0600', mustExist: 'file', secret: true }) },
+            { path: filePath({ doc: 'the data key (at least 32 random bytes), mode 0600', mustExist: 'file', secret: true, contents: dataKeyFileProblem }) },
             { doc: 'the data key in a plain file (development only)' },
           ),
         },
@@ -81,9 +96,9 @@ const keysSchema = refine(
 
 const tlsSchema = object(
   {
-    caFile: filePath({ doc: 'PEM bundle of the site CA(s) that peers\' certificates must chain to', mustExist: 'file' }),
-    certFile: filePath({ doc: 'PEM certificate chain of the box (server and client)', mustExist: 'file' }),
-    keyFile: optional(filePath({ doc: 'PEM private key of the box, mode 0600 (omit with keys.backend "tpm": the key is sealed in the TPM)', mustExist: 'file', secret: true })),
+    caFile: filePath({ doc: 'PEM bundle of the site CA(s) that peers\' certificates must chain to', mustExist: 'file', contents: certificateFileProblem }),
+    certFile: filePath({ doc: 'PEM certificate chain of the box (server and client), its own certificate first', mustExist: 'file', contents: certificateFileProblem }),
+    keyFile: optional(filePath({ doc: 'PEM private key of the box matching certFile, mode 0600 (omit with keys.backend "tpm": the key is sealed in the TPM)', mustExist: 'file', secret: true, contents: privateKeyFileProblem })),
     minVersion: withDefault(oneOf(['TLSv1.2', 'TLSv1.3'], { doc: 'lowest TLS version accepted (BCP 195)' }), 'TLSv1.2'),
   },
   { doc: 'the box\'s TLS identity and trust anchors, used by every TLS listener and client' },
@@ -264,6 +279,16 @@ const dicomSchema = refine(
       if (m.transport === 'plain' && dicom.plain === undefined) {
         ctx.report('error', IssueCode.Inconsistent, childPath(at, 'transport'), 'is "plain" but dicom.plain (the plain listener) is not configured');
       }
+      if (m.transport === 'plain') {
+        m.addresses.forEach((address, j) => {
+          const block = prefixLengthOf(address);
+          const widest = block === undefined ? undefined : widestPlainModalityPrefix[block.family];
+          if (block === undefined || widest === undefined || block.prefix >= widest) return;
+          ctx.report('warning', IssueCode.Insecure, `${at}.addresses[${j}]`,
+            `lets any host in ${address} use the plain port as ${m.aeTitle} (no certificate, no encryption); `
+            + `list the modality's own address, or at most its /${widest} segment`);
+        });
+      }
     });
   },
 );
@@ -369,7 +394,7 @@ const auditSchema = object(
       object(
         {
           listen: listener('the HTTPS pull API for central teams (client certificates from the central CA only)'),
-          centralCaFile: filePath({ doc: 'PEM CA(s) of the central security team: the only client certificates accepted', mustExist: 'file' }),
+          centralCaFile: filePath({ doc: 'PEM CA(s) of the central security team: the only client certificates accepted', mustExist: 'file', contents: certificateFileProblem }),
           allowedCns: optional(array(commonName('a client certificate CN'), { doc: 'only these client certificate CNs (any from the central CA when omitted)', minItems: 1 })),
           maxBundleRecords: withDefault(integer({ doc: 'most records in one bundle', min: 1, max: 10_000_000 }), 1_000_000),
           requestTimeoutMs: withDefault(ms('a request (including the bundle download) must finish within'), 600_000),
@@ -386,7 +411,7 @@ export const edgeConfigSchema = refine(
   object(
     {
       site: object({ name: string({ doc: 'this box\'s name in logs, audit records and the admin page', maxLength: 64, check: peerNameProblem, label: 'name' }) }, { doc: 'identity of this box' }),
-      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing)', mustExist: 'nothing' }), './data'),
+      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem }), './data'),
       keys: keysSchema,
       tls: tlsSchema,
       log: withDefault(object({ level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') }, { doc: 'logging' }), {}),
@@ -395,6 +420,7 @@ export const edgeConfigSchema = refine(
       upstream: withDefault(upstreamSchema, {}),
       audit: withDefault(auditSchema, {}),
       outbox: withDefault(outboxSchema, {}),
+      startup: withDefault(object({ stepTimeoutMs: withDefault(ms('fail the start (log `edged.start-step-timeout` naming the step, then the process ends itself with SIGKILL) when one step that touches the file system (opening the store, the spool, the audit folders) takes longer than'), 60_000) }, { doc: 'starting' }), {}),
       shutdown: withDefault(object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }), {}),
     },
     { doc: 'the Imaging Edge configuration' },
@@ -402,6 +428,10 @@ export const edgeConfigSchema = refine(
   (config, _path, ctx) => {
     if (config.tls.keyFile === undefined && config.keys.backend !== 'tpm') {
       ctx.report('error', IssueCode.Required, 'tls.keyFile', 'is required unless keys.backend is "tpm" (which seals the TLS key)');
+    }
+    if (ctx.checkFiles && config.tls.keyFile !== undefined) {
+      const mismatch = keyCertificateMismatch(config.tls.certFile, config.tls.keyFile);
+      if (mismatch !== undefined) ctx.report('error', IssueCode.KeyMismatch, 'tls.keyFile', `${config.tls.keyFile} ${mismatch}`);
     }
     // The HL7 and DICOM listeners cannot share a port on one address (tls vs plain is checked in dicom).
     const hl7 = config.hl7.listen;
@@ -418,8 +448,7 @@ function pcrSelectionProblem(value: string): string | undefined {
 }
 
 function hostsOverlap(a: string, b: string): boolean {
-  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-  return a === b || wildcard(a) || wildcard(b);
+  return a === b || isWildcardAddress(a) || isWildcardAddress(b);
 }
 
 export type EdgeConfig = Infer<typeof edgeConfigSchema>;

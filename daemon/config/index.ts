@@ -1,7 +1,7 @@
 // The config module's public API.
 export { checkConfig, errorsIn, formatIssue } from './check-config.ts';
 export type { CheckOptions, CheckResult } from './check-config.ts';
-export { ConfigError, loadConfig, maxConfigBytes, readConfigDocument } from './load-config.ts';
+export { ConfigError, checkConfigFile, loadConfig, maxConfigBytes, readConfigDocument } from './load-config.ts';
 export { bindCheck, listenersOf, tryBind } from './bind-check.ts';
 export type { ListenerAddress } from './bind-check.ts';
 export { renderConfigDocs } from './config-docs.ts';

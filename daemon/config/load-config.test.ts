@@ -4,11 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEdgeError } from '../core/errors.ts';
 import { ConfigError, loadConfig, maxConfigBytes } from './load-config.ts';
+import { tlsFiles } from './test-support/tls-files.ts';
 
 function site(config: unknown): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'edge-load-'));
   mkdirSync(join(dir, 'etc'));
-  for (const f of ['ca.crt', 'server.crt', 'server.key', 'data.key']) writeFileSync(join(dir, 'etc', f), 'x', { mode: 0o600 });
+  const tls = tlsFiles();
+  writeFileSync(join(dir, 'etc', 'ca.crt'), tls.certificate);
+  writeFileSync(join(dir, 'etc', 'server.crt'), tls.certificate);
+  writeFileSync(join(dir, 'etc', 'server.key'), tls.key, { mode: 0o600 });
+  writeFileSync(join(dir, 'etc', 'data.key'), Buffer.alloc(32, 1), { mode: 0o600 });
   const file = join(dir, 'etc', 'edge.json');
   writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   return { dir, file };

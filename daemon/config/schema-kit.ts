@@ -3,6 +3,7 @@
 // Kept in-house because the config is the box's trust boundary and needs no general-purpose validator.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readFileUpTo, unreadableFileMessage } from './file-access.ts';
 
 export type Severity = 'error' | 'warning';
 
@@ -24,6 +25,11 @@ export const IssueCode = {
   Duplicate: 'duplicate',
   Inconsistent: 'inconsistent',
   FileNotFound: 'file-not-found',
+  PermissionDenied: 'permission-denied',
+  FileContent: 'invalid-file-content',
+  KeyMismatch: 'key-mismatch',
+  AllInterfaces: 'all-interfaces',
+  UnsafeLocation: 'unsafe-location',
   FilePermissions: 'file-permissions',
   DevelopmentOnly: 'development-only',
   Insecure: 'insecure',
@@ -181,7 +187,14 @@ export interface PathOptions extends Common {
   readonly mustExist: 'file' | 'directory' | 'nothing';
   /** A secret (private key): warn when group or others may read it. */
   readonly secret?: boolean;
+  /** For files: what is wrong with the contents (read when files are checked), or undefined. */
+  readonly contents?: (data: Buffer) => string | undefined;
+  /** Where the path may not point (checked always; `checkFiles` also resolves symbolic links). */
+  readonly location?: (absolute: string, checkFiles: boolean) => string | undefined;
 }
+
+/** Files whose contents are checked are small (PEM bundles, a data key); anything larger is refused. */
+export const maxCheckedFileBytes = 1_048_576;
 
 /** A path; relative paths are resolved against the config file's folder. The parsed value is absolute. */
 export function filePath(opts: PathOptions): Schema<string> {
@@ -198,27 +211,56 @@ export function filePath(opts: PathOptions): Schema<string> {
         return INVALID;
       }
       const absolute = resolve(ctx.baseDir, value);
+      const misplaced = opts.location?.(absolute, ctx.checkFiles);
+      if (misplaced !== undefined) {
+        ctx.report('error', IssueCode.UnsafeLocation, path, misplaced);
+        return absolute;
+      }
       if (ctx.checkFiles && opts.mustExist !== 'nothing') {
         let stat;
         try {
           stat = statSync(absolute);
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? 'error';
-          ctx.report('error', IssueCode.FileNotFound, path, `cannot read ${absolute} (${code})`);
+          reportUnreadable(ctx, path, absolute, err);
           return absolute;
         }
         if (opts.mustExist === 'file' && !stat.isFile()) {
           ctx.report('error', IssueCode.FileNotFound, path, `${absolute} is not a regular file`);
+          return absolute;
         } else if (opts.mustExist === 'directory' && !stat.isDirectory()) {
           ctx.report('error', IssueCode.FileNotFound, path, `${absolute} is not a directory`);
+          return absolute;
         } else if (opts.secret === true && (stat.mode & 0o077) !== 0) {
           ctx.report('warning', IssueCode.FilePermissions, path,
             `${absolute} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); use 0600`);
+        }
+        if (opts.mustExist === 'file') {
+          // Existing is not enough: the daemon must be able to read it (stat works without read permission).
+          let data: Buffer | undefined;
+          try {
+            data = readFileUpTo(absolute, maxCheckedFileBytes);
+          } catch (err) {
+            reportUnreadable(ctx, path, absolute, err);
+            return absolute;
+          }
+          const problem = data === undefined ? `is larger than ${maxCheckedFileBytes} bytes: not a certificate, key or token file` : opts.contents?.(data);
+          if (problem !== undefined) ctx.report('error', IssueCode.FileContent, path, `${absolute} ${problem}`);
         }
       }
       return absolute;
     },
   };
+}
+
+function reportUnreadable(ctx: ParseContext, path: string, absolute: string, err: unknown): void {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    ctx.report('error', IssueCode.PermissionDenied, path, unreadableFileMessage(absolute));
+  } else if (code === 'ENOENT' || code === 'ENOTDIR') {
+    ctx.report('error', IssueCode.FileNotFound, path, `${absolute} does not exist; check the path (relative paths start at the config file's folder)`);
+  } else {
+    ctx.report('error', IssueCode.FileNotFound, path, `cannot read ${absolute} (${code ?? (err as Error).message})`);
+  }
 }
 
 export interface UniqueRule<T> {

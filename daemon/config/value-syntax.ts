@@ -81,3 +81,20 @@ export function peerNameProblem(value: string): string | undefined {
 export function commonNameProblem(value: string): string | undefined {
   return /[\x00-\x1f\x7f]/.test(value) ? 'cannot contain control characters' : undefined;
 }
+
+/** The "any address" of IPv4 or IPv6 in any spelling (`0.0.0.0`, `::`, `0:0::0`, `::ffff:0.0.0.0`), or empty. */
+export function isWildcardAddress(host: string): boolean {
+  if (host === '') return true;
+  const family = isIP(host);
+  if (family === 4) return host === '0.0.0.0';
+  if (family === 6) return /^[0:]*(ffff:)?(0\.0\.0\.0|[0:]*)$/i.test(host);
+  return false;
+}
+
+/** Prefix length of `address/prefix`, or the full length for a bare address; undefined when not an address. */
+export function prefixLengthOf(cidr: string): { family: 4 | 6; prefix: number } | undefined {
+  const slash = cidr.indexOf('/');
+  const family = isIP(slash === -1 ? cidr : cidr.slice(0, slash));
+  if (family !== 4 && family !== 6) return undefined;
+  return { family, prefix: slash === -1 ? (family === 4 ? 32 : 128) : Number(cidr.slice(slash + 1)) };
+}

@@ -47,6 +47,8 @@ export const ErrorCodes = {
   EDGE_CONTROL_BAD_REQUEST: { kind: 'permanent', summary: 'a control API request is malformed' },
   EDGE_CONTROL_NOT_FOUND: { kind: 'permanent', summary: 'the control API has no such route' },
   EDGE_SHUTDOWN: { kind: 'transient', summary: 'the box is stopping' },
+  EDGE_START_STEP_TIMEOUT: { kind: 'transient', summary: 'a start step that touches the file system did not finish in time' },
+  EDGE_CORE_DUMPS_ENABLED: { kind: 'permanent', summary: 'the process could dump core (RLIMIT_CORE is not 0) and could not disable it' },
   EDGE_WORKLIST_QUERY_INVALID: { kind: 'permanent', summary: 'a worklist query key has a value its VR does not allow' },
   EDGE_SPOOL_FULL: { kind: 'transient', summary: 'the spool file system has no space left for the instance' },
   EDGE_SPOOL_HIGH_WATER: { kind: 'transient', summary: 'the spool is above its high-water mark; new instances are refused until it drains' },

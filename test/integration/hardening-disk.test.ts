@@ -170,7 +170,7 @@ test.serial('watchdog: WATCHDOG=1 every half WATCHDOG_USEC while healthy, none w
   const site = await createSite();
   t.teardown(() => site.cleanup());
   const watchdogMs = 2000;
-  const daemon = await Daemon.start(site.configFile, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(watchdogMs * 1000) });
+  const daemon = await Daemon.start(site.configFile, { env: { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(watchdogMs * 1000) } });
   t.teardown(async () => {
     await daemon.kill9();
   });

@@ -42,17 +42,34 @@ export interface Ports {
   readonly dicomPlain: number;
 }
 
+export interface Launch {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface StartHow {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly launch?: Launch;
+}
+
 export class Daemon {
   readonly process: Supervised;
   ports!: Ports;
 
-  private constructor(configFile: string, env: NodeJS.ProcessEnv) {
-    this.process = new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env: { ...process.env, ...env } });
+  private constructor(configFile: string, how: StartHow) {
+    const env = { ...process.env, ...how.env, ...how.launch?.env };
+    this.process = how.launch === undefined
+      ? new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env })
+      : new Supervised(how.launch.cmd, [...how.launch.args, '--config', configFile], { env });
   }
 
-  /** `env` adds to the test's own environment (e.g. NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them). */
-  static async start(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
-    const d = new Daemon(configFile, env);
+  /**
+   * `how.env` adds to the test's own environment (e.g. NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets
+   * them); `how.launch` starts it some other way than bin/edged (the config arguments are appended).
+   */
+  static async start(configFile: string, how: StartHow = {}): Promise<Daemon> {
+    const d = new Daemon(configFile, how);
     const ready = await d.process.waitForEvent('edged.ready', 30_000);
     d.ports = { hl7: Number(ready['hl7']), dicomTls: Number(ready['dicomTls']), dicomPlain: Number(ready['dicomPlain']) };
     return d;
