@@ -386,6 +386,8 @@ const networkSchema = object(
       ),
       {},
     ),
+    verifyResultFile: optional(filePath({ doc: 'where the root `edgectl segmentation verify --result` (the edge-firewall-verify timer) writes its result; edged reads it and raises an alarm on drift (omitted = edged does not watch)', mustExist: 'nothing' })),
+    verifyCheckIntervalMs: withDefault(ms('how often edged reads the verify result', 1000, 3_600_000), 60_000),
     dropLogPerMinute: withDefault(integer({ doc: 'dropped packets logged per minute and chain (the rest are only counted)', min: 1, max: 6000 }), 10),
   },
   { doc: 'the box\'s own firewall (docs/segmentation.md): infrastructure it may reach, interfaces of its listeners' },
