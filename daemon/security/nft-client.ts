@@ -1,6 +1,7 @@
 // Runs the nft command (nftables 1.0.6 on Debian 12). Root only: edgectl segmentation and the
 // edge-firewall unit use it, edged never does. Each call has a timeout and an output cap.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,11 @@ import { segmentationTable } from './segmentation-plan.ts';
 
 const timeoutMs = 30_000;
 const maxOutputBytes = 16 * 1024 * 1024;
+/**
+ * The system's nft by absolute path: this runs as root, and a PATH lookup could find another program
+ * of that name (npm puts one in node_modules/.bin).
+ */
+export const nftCommand = ['/usr/sbin/nft', '/sbin/nft'].find((p) => existsSync(p)) ?? 'nft';
 const tableArgs = ['table', segmentationTable.family, segmentationTable.name];
 
 export interface NftResult {
@@ -17,7 +23,7 @@ export interface NftResult {
   readonly stderr: string;
 }
 
-export function nft(args: readonly string[], command = 'nft'): Promise<NftResult> {
+export function nft(args: readonly string[], command = nftCommand): Promise<NftResult> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { timeout: timeoutMs, maxBuffer: maxOutputBytes, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err === null) return resolve({ code: 0, stdout, stderr });
@@ -28,7 +34,7 @@ export function nft(args: readonly string[], command = 'nft'): Promise<NftResult
 }
 
 /** `nft -c -f` then `nft -f` of the same file: the check parses and validates against the kernel, the load is one transaction. */
-export async function checkAndLoad(script: string, command = 'nft'): Promise<{ checkMs: number; loadMs: number }> {
+export async function checkAndLoad(script: string, command = nftCommand): Promise<{ checkMs: number; loadMs: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-nft-'));
   const file = join(dir, 'imaging-edge.nft');
   try {
@@ -47,7 +53,7 @@ export async function checkAndLoad(script: string, command = 'nft'): Promise<{ c
 }
 
 /** The loaded table as `nft -s` prints it, or undefined when it is not loaded. */
-export async function listTable(command = 'nft'): Promise<string | undefined> {
+export async function listTable(command = nftCommand): Promise<string | undefined> {
   const r = await nft(['-s', 'list', ...tableArgs], command);
   if (r.code === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
@@ -55,7 +61,7 @@ export async function listTable(command = 'nft'): Promise<string | undefined> {
 }
 
 /** `nft -j list table`, or undefined when it is not loaded. */
-export async function listTableJson(command = 'nft'): Promise<string | undefined> {
+export async function listTableJson(command = nftCommand): Promise<string | undefined> {
   const r = await nft(['-j', 'list', ...tableArgs], command);
   if (r.code === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
