@@ -43,6 +43,7 @@ import { startAuditServices } from './main-audit.ts';
 import { startAuditGuards } from './main-audit-guards.ts';
 import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
 import { recordRestore, registerBackupRoute } from './main-backup.ts';
+import { watchSegmentation } from './main-segmentation.ts';
 
 /** Exit statuses (sysexits.h), documented in docs/error-codes.md. */
 export const ExitCode = {
@@ -183,6 +184,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     cleanup.push(() => outbound.dispatcher.stop(0));
 
     audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
+    const stopSegmentationWatch = watchSegmentation(config, audit, box, logger);
     const ports = { hl7: hl7Port, ...dicomPorts, ...(auditServices.pullPort === undefined ? {} : { auditPull: auditServices.pullPort }) };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
     notifySystemd(logger);
@@ -194,6 +196,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       stop: () =>
         (stopping ??= (async () => {
           clearInterval(prune);
+          await stopSegmentationWatch();
           const deadline = config.shutdown.drainTimeoutMs;
           logger.info('edged.stopping', { drainTimeoutMs: deadline });
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);

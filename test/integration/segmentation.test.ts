@@ -95,7 +95,7 @@ if (why !== undefined) {
       c['dicom'].plain = { host: boxOnModalitySegment, port: ports.dicomPlain };
       for (const m of c['dicom'].modalities) m.addresses = [modalityHost];
       c['upstream'] = { pacs: { host: listedUpstream, port: ports.pacs, aeTitle: 'PACS', tls: false } };
-      c['network'] = { ntpServers: ['10.231.4.1'] };
+      c['network'] = { ntpServers: ['10.231.4.1'], verifyResultFile: './verify.json', verifyCheckIntervalMs: 1000 };
     });
     const mr = site.modalities.find((m) => m.transport === 'plain')!;
     const ct = site.modalities.find((m) => m.transport === 'tls')!;
@@ -189,6 +189,9 @@ if (why !== undefined) {
     t.is(drifted.code, 1);
     t.regex(drifted.stdout, /loaded, not planned: tcp dport 22 accept/);
     t.true((JSON.parse(await readFile(resultFile, 'utf8')) as { drift: boolean }).drift);
+    // edged, unprivileged, learns of it from the result file and raises the alarm.
+    const alarm = await daemon.waitForEvent('segmentation.drift', 15_000);
+    t.is(alarm['unexpected'], 1);
     t.is((await inNs(BOX, nftCommand, ['delete', 'table', 'inet', 'imaging_edge'])).code, 0);
     const absent = await edgectl(['segmentation', 'verify', '--config', site.configFile]);
     t.is(absent.code, 1);
@@ -200,6 +203,10 @@ if (why !== undefined) {
     t.regex(flushedFind.stdout + flushedFind.stderr, /Association Rejected/, 'the application layer refuses the office host');
     const modStillFinds = await inNs(MOD, 'findscu', findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain));
     t.is(modStillFinds.code, 0, modStillFinds.stderr);
+
+    const reapplied = await edgectl(['segmentation', 'apply', '--config', site.configFile, '--result', resultFile]);
+    t.is(reapplied.code, 0, reapplied.stderr);
+    await daemon.waitForLine((l) => l.includes('"event":"segmentation.verified"') && daemon.lines.some((x) => x.includes('"event":"segmentation.drift"')), 15_000);
 
     t.is(await daemon.stop('SIGTERM'), 0, 'edged stops cleanly on the first SIGTERM');
   });
