@@ -68,15 +68,18 @@ function inputRules(plan: SegmentationPlan): string[] {
     'ct state established,related counter accept comment "established"',
     'ct state invalid counter drop comment "invalid"',
     'iif "lo" accept comment "loopback"',
+  ];
+  // The listeners before ICMP: a new connection's SYN should meet its accept rule after as few others as possible.
+  for (const r of plan.ingress) rules.push(...ingressRules(r));
+  rules.push(
     // Errors and path MTU discovery (PMTU) for IPv4; echo limited so the box can be pinged, not flooded.
     'icmp type { destination-unreachable, time-exceeded, parameter-problem } counter accept comment "icmp errors"',
     'icmp type echo-request limit rate 5/second counter accept comment "icmp echo"',
     // IPv6 cannot work without neighbour discovery; packet-too-big is its PMTU discovery.
     'icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } counter accept comment "icmpv6 errors and neighbour discovery"',
     'icmpv6 type echo-request limit rate 5/second counter accept comment "icmpv6 echo"',
-  ];
-  for (const r of plan.ingress) rules.push(...ingressRules(r));
-  rules.push('counter goto refuse_input comment "input: not in the plan"');
+    'counter goto refuse_input comment "input: not in the plan"',
+  );
   return rules;
 }
 
