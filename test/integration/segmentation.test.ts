@@ -4,7 +4,7 @@
 // from inside a namespace (ip netns exec): from the root namespace it would route off the machine.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nftCommand } from '../../daemon/security/nft-client.ts';
 import { PEERS } from '../support/paths.ts';
@@ -33,7 +33,7 @@ function missingPrecondition(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root: network namespaces and nft need root';
   // Not `command -v nft`: npm installs an unrelated `nft` in node_modules/.bin.
   if (!nftCommand.startsWith('/')) return 'nft is not installed (apt-get install nftables)';
-  for (const tool of ['ip', 'findscu', 'echoscu', 'storescp', 'openssl']) {
+  for (const tool of ['ip', 'findscu', 'storescu', 'storescp', 'socat', 'openssl']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
     } catch {
@@ -57,6 +57,15 @@ async function listening(ns: string, port: number): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
     if ((await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '') return true;
     await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+async function eventually(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 200));
   }
   return false;
 }
@@ -150,6 +159,12 @@ if (why !== undefined) {
     // The allowlisted modality works, plain and TLS.
     const plainFind = await inNs(MOD, 'findscu', findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain));
     t.is(plainFind.code, 0, plainFind.stderr);
+    const image = join(site.dir, 'image');
+    const gen = await run('bash', [join(PEERS, 'dicom/gen-dicom.sh'), image, '1', '64x64'], { timeoutMs: 60_000 });
+    t.is(gen.code, 0, gen.stderr);
+    const file = join(image, 'img00001.dcm');
+    const stored = await inNs(MOD, 'storescu', ['-aet', mr.aeTitle, '-aec', 'EDGE', '-to', String(dropTimeoutS), boxOnModalitySegment, String(ports.dicomPlain), file]);
+    t.is(stored.code, 0, stored.stderr);
     const tlsFind = await inNs(MOD, 'findscu', findscuArgs(ct.aeTitle, boxOnModalitySegment, ports.dicomTls, ctTls));
     t.is(tlsFind.code, 0, tlsFind.stderr);
     // The RIS completes a mutual TLS handshake on the HL7 port.
@@ -162,15 +177,18 @@ if (why !== undefined) {
     const officeFind = await inNs(OFFICE, 'findscu', findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain));
     t.not(officeFind.code, 0);
     t.true(performance.now() - t0 >= (dropTimeoutS - 0.5) * 1000, 'the office findscu failed by timeout, not by a refusal');
+    const officeStore = await inNs(OFFICE, 'storescu', ['-aet', mr.aeTitle, '-aec', 'EDGE', '-to', String(dropTimeoutS), boxOnModalitySegment, String(ports.dicomPlain), file]);
+    t.not(officeStore.code, 0, 'storescu from the office fails');
     t.is(await tcpConnect(OFFICE, boxOnModalitySegment, ports.dicomTls), 'timeout');
     t.is(await tcpConnect(OFFICE, boxOnRisSegment, ports.hl7), 'timeout');
     // Each peer only at its own door.
     t.is(await tcpConnect(MOD, boxOnRisSegment, ports.hl7), 'timeout', 'the modality on the HL7 port is dropped');
     t.is(await tcpConnect(RIS, boxOnModalitySegment, ports.dicomPlain), 'timeout', 'the RIS on the DICOM port is dropped');
     // Egress only to the plan: the listed PACS answers, the unlisted address is unreachable.
-    const echoListed = await inNs(BOX, 'echoscu', ['-aec', 'PACS', '-to', String(dropTimeoutS), listedUpstream, String(ports.pacs)]);
-    t.is(echoListed.code, 0, echoListed.stderr);
+    t.is(await tcpConnect(BOX, listedUpstream, ports.pacs), 'connected', 'the box reaches the listed PACS');
     t.is(await tcpConnect(BOX, unlistedUpstream, ports.pacs), 'timeout', 'the box cannot reach an unlisted upstream');
+    // edged's own outbound leg passes: the stored image reaches the PACS on the listed address.
+    t.true(await eventually(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
     // No forwarding between segments, whatever the kernel's ip_forward says.
     t.is(await tcpConnect(MOD, officeHost, ports.officeService), 'timeout', 'forwarding through the box fails');
 
