@@ -6,7 +6,12 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
+import { silentLogger } from '../../daemon/core/log.ts';
+import { FileKeySource } from '../../daemon/security/file-key-source.ts';
 import { nftCommand } from '../../daemon/security/nft-client.ts';
+import { compareTables } from '../../daemon/security/segmentation-drift.ts';
+import { openStore } from '../../daemon/store/index.ts';
 import { PEERS } from '../support/paths.ts';
 import { Supervised, run } from '../support/processes.ts';
 import type { RunResult } from '../support/processes.ts';
@@ -227,5 +232,37 @@ if (why !== undefined) {
     await daemon.waitForLine((l) => l.includes('"event":"segmentation.verified"') && daemon.lines.some((x) => x.includes('"event":"segmentation.drift"')), 15_000);
 
     t.is(await daemon.stop('SIGTERM'), 0, 'edged stops cleanly on the first SIGTERM');
+
+    // The alarm and its all-clear are in the audit chain.
+    const store = await openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+    const types: Array<{ type: string; eventId: string; outcome: number }> = [];
+    try {
+      for await (const r of store.audit.read(1)) {
+        const e = (JSON.parse(r.line) as AuditRecord).event;
+        if (e.type.startsWith('network.')) types.push({ type: e.type, eventId: e.eventId, outcome: e.outcome });
+      }
+    } finally {
+      await store.close();
+    }
+    t.deepEqual(types, [
+      { type: 'network.segmentation-drift', eventId: 'SecurityAlert', outcome: 8 },
+      { type: 'network.segmentation-restored', eventId: 'ApplicationActivity', outcome: 0 },
+    ]);
+  });
+
+  // The golden rulesets (IPv6, interfaces, long wrapped sets) load, and nft lists them back exactly as
+  // rendered: the drift comparison rests on that.
+  test.serial('the golden rulesets load in nft and list back as rendered', async (t) => {
+    const ns = `${P}-gold`;
+    t.is((await run('ip', ['netns', 'add', ns])).code, 0);
+    t.teardown(() => run('ip', ['netns', 'del', ns]).then(() => undefined));
+    for (const name of ['small-site', 'fifty-modality-site']) {
+      const file = join(repoRoot, 'test/fixtures/segmentation', `${name}.nft`);
+      const loaded = await inNs(ns, nftCommand, ['-f', file]);
+      t.is(loaded.code, 0, loaded.stderr);
+      const listed = await inNs(ns, nftCommand, ['-s', 'list', 'table', 'inet', 'imaging_edge']);
+      const rendered = await readFile(file, 'utf8');
+      t.like(compareTables(rendered.slice(rendered.indexOf('table inet imaging_edge {')), listed.stdout), { drift: false }, name);
+    }
   });
 }
