@@ -47,6 +47,7 @@ import { startAuditGuards } from './main-audit-guards.ts';
 import { ConfigReloader, PeerPolicies, type ReloadResult } from './main-config-reload.ts';
 import { recordRestore, registerBackupRoute } from './main-backup.ts';
 import { startHealth, startWatchdog } from './main-health.ts';
+import { watchSegmentation } from './main-segmentation.ts';
 
 /** Exit statuses (sysexits.h), documented in docs/error-codes.md. */
 export const ExitCode = {
@@ -195,6 +196,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     cleanup.push(() => outbound.dispatcher.stop(0));
 
     audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
+    const stopSegmentationWatch = watchSegmentation(config, audit, box, logger);
     const ports = { hl7: hl7Port, ...dicomPorts, ...(auditServices.pullPort === undefined ? {} : { auditPull: auditServices.pullPort }) };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
     notifySystemd(logger);
@@ -208,6 +210,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         (stopping ??= (async () => {
           clearInterval(prune);
           health.stop();
+          await stopSegmentationWatch();
           const deadline = config.shutdown.drainTimeoutMs;
           logger.info('edged.stopping', { drainTimeoutMs: deadline });
           await Promise.all([hl7.stop(deadline), control.stop(), ...[...dicomListeners.values()].map((l) => l.stop(deadline))]);

@@ -17,6 +17,7 @@ import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
 import { peerCommand } from './peer-command.ts';
 import { backupCommand, restoreCommand } from './backup-command.ts';
+import { segmentationCommand } from './segmentation-command.ts';
 
 export const docsPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'config.md');
 
@@ -38,6 +39,7 @@ Commands:
   backup --config FILE --out FILE       encrypted, integrity-checked snapshot of the store and config
   restore --config FILE --in FILE       restore a backup (edged stopped), verified before use
   audit verify BUNDLE --ca CA (--device-cert CERT | --after PREV)  verify a signed audit bundle (no box needed)
+  segmentation plan|apply|verify|status --config FILE  the box's own firewall from its peer policy
   help [COMMAND]                        show help for a command
 
 Run 'edgectl COMMAND --help' for a command's options.`,
@@ -248,6 +250,8 @@ export async function main(argv: string[]): Promise<number> {
         return await backupCommand(argv.slice(1));
       case 'restore':
         return await restoreCommand(argv.slice(1));
+      case 'segmentation':
+        return await segmentationCommand(argv.slice(1));
       case 'status': {
         const { values } = parse(argv.slice(1), { config: { type: 'string' }, json: { type: 'boolean' } }, 'status');
         if (values.help === true) return showHelp('status');

@@ -7,7 +7,7 @@ import {
 import type { Infer } from './schema-kit.ts';
 import { pacsRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
-  aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, ipAddressProblem,
+  aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, interfaceNameProblem, ipAddressProblem,
   isWildcardAddress, keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, prefixLengthOf, uidProblem,
 } from './value-syntax.ts';
 import { dataLocationProblem } from './file-access.ts';
@@ -407,6 +407,49 @@ const auditSchema = object(
   { doc: 'the audit trail: retention, signed checkpoints, the live syslog-TLS stream and the pull API' },
 );
 
+const interfaceName = (doc: string) =>
+  string({ doc, maxLength: 15, check: interfaceNameProblem, label: 'interface name' });
+const ipAddresses = (doc: string) =>
+  array(string({ doc: 'IP address', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), { doc, maxItems: 16 });
+
+// Only the box's firewall (edgectl segmentation) reads this section; edged itself never does.
+const networkSchema = object(
+  {
+    ntpServers: withDefault(ipAddresses('NTP servers the box may reach (UDP 123)'), []),
+    dnsServers: withDefault(ipAddresses('DNS resolvers the box may reach (UDP and TCP 53)'), []),
+    hostAddresses: withDefault(
+      array(
+        object(
+          {
+            host: upstreamHost('a host name used in upstream.*, audit.collectors[] or upstream.pacs.stowUrl'),
+            addresses: addresses('the addresses it resolves to: the firewall opens egress to these only'),
+          },
+          { doc: 'addresses of an upstream given by name (nftables matches addresses, not names)' },
+        ),
+        { doc: 'addresses of upstreams given by host name', unique: [{ key: (h) => h.host.toLowerCase(), field: 'host' }] },
+      ),
+      [],
+    ),
+    auditPullClients: optional(addresses('source addresses of the central security team allowed to reach the audit pull API (any when omitted)')),
+    interfaces: withDefault(
+      object(
+        {
+          hl7: optional(interfaceName('interface the HL7 listener is reached on (the RIS segment)')),
+          dicomTls: optional(interfaceName('interface the DICOM TLS listener is reached on')),
+          dicomPlain: optional(interfaceName('interface the plain DICOM listener is reached on (the modality segment)')),
+          auditPull: optional(interfaceName('interface the audit pull API is reached on')),
+        },
+        { doc: 'per-listener interfaces: a listener is then open on that interface only' },
+      ),
+      {},
+    ),
+    verifyResultFile: optional(filePath({ doc: 'where the root `edgectl segmentation verify --result` (the edge-firewall-verify timer) writes its result; edged reads it and raises an alarm on drift (omitted = edged does not watch)', mustExist: 'nothing' })),
+    verifyCheckIntervalMs: withDefault(ms('how often edged reads the verify result', 1000, 3_600_000), 60_000),
+    dropLogPerMinute: withDefault(integer({ doc: 'dropped packets logged per minute and chain (the rest are only counted)', min: 1, max: 6000 }), 10),
+  },
+  { doc: 'the box\'s own firewall (docs/segmentation.md): infrastructure it may reach, interfaces of its listeners' },
+);
+
 export const edgeConfigSchema = refine(
   object(
     {
@@ -421,6 +464,7 @@ export const edgeConfigSchema = refine(
       audit: withDefault(auditSchema, {}),
       outbox: withDefault(outboxSchema, {}),
       startup: withDefault(object({ stepTimeoutMs: withDefault(ms('fail the start (log `edged.start-step-timeout` naming the step, then the process ends itself with SIGKILL) when one step that touches the file system (opening the store, the spool, the audit folders) takes longer than'), 60_000) }, { doc: 'starting' }), {}),
+      network: withDefault(networkSchema, {}),
       shutdown: withDefault(object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }), {}),
     },
     { doc: 'the Imaging Edge configuration' },
@@ -468,3 +512,4 @@ export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
 export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
 export type AuditConfig = EdgeConfig['audit'];
+export type NetworkConfig = EdgeConfig['network'];

@@ -20,6 +20,11 @@ export function ipAddressProblem(value: string): string | undefined {
   return isIP(value) === 0 ? 'must be an IPv4 or IPv6 address literal' : undefined;
 }
 
+/** A Linux interface name (IFNAMSIZ 16 with the NUL): no slash, space or quote, which nft would misread. */
+export function interfaceNameProblem(value: string): string | undefined {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/.test(value) ? undefined : 'must be an interface name (letters, digits, ".", "_", "-"; at most 15)';
+}
+
 const hostLabel = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
 /** An IP address literal or an RFC 1123 host name. */

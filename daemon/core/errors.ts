@@ -71,6 +71,10 @@ export const ErrorCodes = {
   EDGE_BACKUP_KEY_MISMATCH: { kind: 'permanent', summary: 'neither the box\'s keys nor the recovery secret open the backup' },
   EDGE_BACKUP_VERIFY_FAILED: { kind: 'permanent', summary: 'a restored store failed verification (unreadable value or broken audit chain)' },
   EDGE_BACKUP_DAEMON_RUNNING: { kind: 'permanent', summary: 'restore refused: edged is running on the data directory' },
+  EDGE_FIREWALL_PLAN_INVALID: { kind: 'permanent', summary: 'the segmentation plan cannot be built from the configuration (a malformed address, a host name without addresses, port 0)' },
+  EDGE_FIREWALL_CHECK_FAILED: { kind: 'permanent', summary: 'nft -c refused the generated ruleset; nothing was loaded' },
+  EDGE_FIREWALL_NFT_FAILED: { kind: 'transient', summary: 'the nft command failed or could not be run' },
+  EDGE_FIREWALL_DRIFT: { kind: 'permanent', summary: 'the loaded firewall table differs from the plan rendered from the configuration' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
