@@ -2,7 +2,8 @@
 // refusals (before any peer is authenticated) go through one coalescer, so a flood costs a few records
 // per source and reason per interval; the chain's size is watched against a disk budget, with alarms
 // in the chain, the log and the status. Every audit event it records is listed in docs/audit-events.md.
-import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
+import type { AuditParticipant, AuditSink } from './core/audit.ts';
+import { securityAlert } from './core/audit-event-builders.ts';
 import { AuditCoalescer } from './core/audit-coalescer.ts';
 import { type AuditBudgetChange, type AuditBudgetStatus, AuditDiskBudget } from './core/audit-disk-budget.ts';
 import type { Logger } from './core/log.ts';
@@ -55,10 +56,6 @@ export async function startAuditGuards(config: EdgeConfig['audit'], store: Store
   };
 }
 
-function securityAlert(type: string, box: AuditParticipant, detail: string, outcome: AuditEvent['outcome']): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome, at: Date.now(), participants: [box], detail };
-}
-
 function budgetAlarm(audit: AuditSink, box: AuditParticipant, log: Logger, c: AuditBudgetChange): void {
   const percent = Math.round((c.usedBytes / c.budgetBytes) * 100);
   const fields = { usedBytes: c.usedBytes, budgetBytes: c.budgetBytes, percent, from: c.from };
@@ -66,15 +63,15 @@ function budgetAlarm(audit: AuditSink, box: AuditParticipant, log: Logger, c: Au
   switch (c.to) {
     case 'exceeded':
       log.error('audit.disk-budget-exceeded', fields);
-      audit.record(securityAlert('audit.disk-budget-exceeded', box, `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`, 8));
+      audit.record(securityAlert('audit.disk-budget-exceeded', [box], `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`));
       return;
     case 'warning':
       log.warn('audit.disk-budget-warning', fields);
-      audit.record(securityAlert('audit.disk-budget-warning', box, `the audit chain uses ${usage}`, 4));
+      audit.record(securityAlert('audit.disk-budget-warning', [box], `the audit chain uses ${usage}`));
       return;
     case 'ok':
       log.info('audit.disk-budget-ok', fields);
-      audit.record(securityAlert('audit.disk-budget-ok', box, `the audit chain uses ${usage} again`, 0));
+      audit.record(securityAlert('audit.disk-budget-ok', [box], `the audit chain uses ${usage} again`));
       return;
   }
 }

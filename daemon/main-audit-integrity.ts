@@ -5,7 +5,8 @@
 // out of the chain (quarantined, never deleted), named in the chain, and the chain goes on.
 import { X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { AuditEvent, AuditParticipant } from './core/audit.ts';
+import type { AuditParticipant } from './core/audit.ts';
+import { securityAlert } from './core/audit-event-builders.ts';
 import type { AuditHeadAnchor } from './core/audit-trail.ts';
 import type { KeySource } from './core/keys.ts';
 import type { Logger } from './core/log.ts';
@@ -27,10 +28,6 @@ export interface AuditIntegrity {
   verifyThrough(toSeq: number): Promise<void>;
   status(): unknown;
   stop(): void;
-}
-
-function securityAlert(type: string, box: AuditParticipant, detail: string): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome: 12, at: Date.now(), participants: [box], detail };
 }
 
 const describe = (ranges: readonly DamagedRange[]): string => ranges.map((r) => `seq ${r.fromSeq}..${r.toSeq} ${r.problem}`).join('; ');
@@ -71,7 +68,7 @@ export async function startAuditIntegrity(o: {
   if (found.length > 0) {
     truncated = found.join('; ');
     log.error('audit.chain-truncated', { problem: truncated });
-    audit.record(securityAlert('audit.chain-truncated', box, `${truncated}; the chain continues from seq ${audit.openedSeq}`));
+    audit.record(securityAlert('audit.chain-truncated', [box], `${truncated}; the chain continues from seq ${audit.openedSeq}`));
   }
 
   // A new device key since the newest checkpoint: bundles verified --after the older ones will fail
@@ -86,7 +83,7 @@ export async function startAuditIntegrity(o: {
       const fp = (c: X509Certificate): string => c.fingerprint256.replace(/:/g, '').toLowerCase();
       const detail = `the device key changed since the checkpoint at seq ${newest!.seq}: certificate ${fp(before)} → ${fp(now)} (${now.subject.replace(/\n/g, ', ')}); pin the new certificate with edgectl audit verify --device-cert`;
       log.warn('audit.signing-key-changed', { problem: detail });
-      audit.record(securityAlert('audit.signing-key-changed', box, detail));
+      audit.record(securityAlert('audit.signing-key-changed', [box], detail));
     }
   }
 
@@ -96,12 +93,12 @@ export async function startAuditIntegrity(o: {
     if (ranges.length > 0) {
       const problem = `${describe(ranges)}; moved to quarantine (kept for forensics), left out of bundles, the chain continues`;
       log.error('audit.records-damaged', { problem });
-      audit.record(securityAlert('audit.records-damaged', box, problem));
+      audit.record(securityAlert('audit.records-damaged', [box], problem));
     }
     if (v !== undefined && v.brokenLinks.length > 0) {
       const problem = `record(s) seq ${v.brokenLinks.join(', ')} do not link to the record before (altered by someone holding the data key)`;
       log.error('audit.chain-damaged', { problem });
-      audit.record(securityAlert('audit.chain-damaged', box, problem));
+      audit.record(securityAlert('audit.chain-damaged', [box], problem));
     }
     if (v !== undefined) {
       if (v.done && !caughtUp && verifiedSeq !== 0) log.info('audit.verified', { throughSeq: v.verifiedSeq, done: true, background: true });

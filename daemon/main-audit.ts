@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
+import type { AuditParticipant, AuditSink } from './core/audit.ts';
+import { securityAlert } from './core/audit-event-builders.ts';
 import { EdgeError } from './core/errors.ts';
 import type { KeySource } from './core/keys.ts';
 import type { Logger } from './core/log.ts';
@@ -25,10 +26,6 @@ export interface AuditServices {
   stop(deadlineMs: number): Promise<void>;
 }
 
-function securityAlert(type: string, participants: AuditParticipant[], detail: string, outcome: AuditEvent['outcome'] = 4): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome, at: Date.now(), participants, detail };
-}
-
 function auditCollector(audit: AuditSink, box: AuditParticipant, e: SyslogSenderEvent): void {
   const collector: AuditParticipant = { kind: 'system', id: e.collector, requestor: false };
   switch (e.type) {
@@ -36,7 +33,7 @@ function auditCollector(audit: AuditSink, box: AuditParticipant, e: SyslogSender
       audit.record(securityAlert('audit.collector-unreachable', [box, collector], `${e.reason}; ${e.failuresSinceLastAlert} failure(s) since the last alert`));
       return;
     case 'collector-restored':
-      audit.record(securityAlert('audit.collector-restored', [box, collector], `down ${e.downMs} ms; the stream resumed from its cursor`, 0));
+      audit.record(securityAlert('audit.collector-restored', [box, collector], `down ${e.downMs} ms; the stream resumed from its cursor`));
       return;
   }
 }
@@ -48,7 +45,7 @@ function auditCheckpointer(audit: AuditSink, box: AuditParticipant, e: Checkpoin
         detail: `${e.records} record(s) through seq ${e.throughSeq} older than ${e.olderThan} deleted; the chain continues from the signed checkpoint at seq ${e.throughSeq}` });
       return;
     case 'checkpoint-failed':
-      audit.record(securityAlert('audit.checkpoint-failed', [box], e.code, 8));
+      audit.record(securityAlert('audit.checkpoint-failed', [box], e.code));
       return;
   }
 }
@@ -88,7 +85,7 @@ export async function startAuditServices(
   const damage = await audit.checkAgainstCheckpoints();
   if (damage !== undefined) {
     log.error('audit.chain-damaged', { problem: damage });
-    audit.record(securityAlert('audit.chain-damaged', [box], damage, 12));
+    audit.record(securityAlert('audit.chain-damaged', [box], damage));
   }
   const integrity = await startAuditIntegrity({ config, audit, keySource, box, ca: tlsOptions.ca, cert: tlsOptions.cert, logger: log });
 

@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AuditAction, AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
+import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
+import { appActivity, securityAlert } from './core/audit-event-builders.ts';
 import { Tag, textOf, type DataSet } from './core/dataset.ts';
 import { EdgeError, isEdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
@@ -195,7 +196,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     outbound.dispatcher.start();
     cleanup.push(() => outbound.dispatcher.stop(0));
 
-    audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
+    audit.record({ ...appActivity('application.start', [box]), detail: `keys.backend ${keySource.backend}` });
     const stopSegmentationWatch = watchSegmentation(config, audit, box, logger);
     const ports = { hl7: hl7Port, ...dicomPorts, ...(auditServices.pullPort === undefined ? {} : { auditPull: auditServices.pullPort }) };
     logger.info('edged.ready', { ...ports, aeTitle: config.dicom.aeTitle, keysBackend: keySource.backend, startMs: Date.now() - startedAt });
@@ -217,7 +218,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
           // After the listeners (no new MPPS), before the store closes (settles its last batch).
           await outbound.dispatcher.stop(deadline);
           await guards.stop();
-          audit.record(appActivity('application.stop', box));
+          audit.record(appActivity('application.stop', [box]));
           await auditServices.stop(deadline);
           await store.close();
           logger.info('edged.stopped', {});
@@ -438,14 +439,6 @@ function queryKeys(identifier: DataSet): string {
     .join(',');
 }
 
-function securityAlert(type: string, participants: AuditParticipant[], detail: string): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome: 4, at: Date.now(), participants, detail };
-}
-
-function appActivity(type: string, box: AuditParticipant): AuditEvent {
-  return { eventId: 'ApplicationActivity', type, action: 'E', outcome: 0, at: Date.now(), participants: [box] };
-}
-
 function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
   const peerOf = (peer: string, address?: string): AuditParticipant => ({ kind: 'hl7', id: peer, requestor: true, ...(address === undefined ? {} : { address }) });
   switch (e.type) {
@@ -502,7 +495,7 @@ function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
 
 interface SubjectRecord extends Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
   readonly patientRecord: boolean;
-  readonly action: AuditAction;
+  readonly action: AuditEvent<'hl7.order-committed'>['action'];
   /** Appended to the event's detail: what was asked for the subject, and the placer order number. */
   readonly detail: string;
 }
@@ -702,7 +695,7 @@ function registerKeyRoutes(control: ControlServer, store: Store, keySource: KeyS
         onProgress: (p) => { if (p.rewritten % 20_000 < 2_000) logger.info('keys.rotation-progress', { ...p }); },
       });
       logger.info('keys.rotation-finished', { ...result, retiredKeyIds: result.retiredKeyIds.join(','), keptKeyIds: result.keptKeyIds.join(',') });
-      audit.record({ ...appActivity('keys.data-key-rotated', box),
+      audit.record({ ...appActivity('keys.data-key-rotated', [box]),
         detail: `new key id ${result.newKeyId}; retired ${result.retiredKeyIds.join(',') || 'none'}; ${result.rewritten} value(s) re-encrypted` });
       return { status: 200, body: result };
     } catch (err) {
