@@ -18,26 +18,6 @@ import type { Store } from './store/index.ts';
 
 export const RIS_DESTINATION = 'ris';
 
-/**
- * Audit events the outbound half records through the sink handed over below (from core/mpps-intake.ts
- * and core/outbox-dispatcher.ts), listed here with their Event IDs so docs/audit-events.md stays complete.
- */
-export const OUTBOUND_AUDIT_EVENTS = [
-  { eventId: 'ApplicationActivity', type: 'outbox.destination-down' },
-  { eventId: 'ApplicationActivity', type: 'outbox.destination-up' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-now' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-one' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-all' },
-  { eventId: 'ApplicationActivity', type: 'outbox.discarded' },
-  // Procedure records: what a modality reported, and status messages a destination refused for good
-  // (a refused image forward is recorded as DICOM Instances Transferred instead).
-  //
-  { eventId: 'ProcedureRecord', type: 'mpps.created' },
-  { eventId: 'ProcedureRecord', type: 'mpps.updated' },
-  { eventId: 'ProcedureRecord', type: 'mpps.refused' },
-  { eventId: ['ProcedureRecord', 'DicomInstancesTransferred'], type: 'outbox.dead-lettered' },
-] as const;
-
 export interface Outbound {
   readonly dispatcher: OutboxDispatcher;
   readonly mppsServices: readonly DimseService[];
