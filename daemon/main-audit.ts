@@ -1,7 +1,7 @@
 // Part of main.ts (kept apart so the audit wiring does not crowd the start/stop sequence): the device
 // signer, signed checkpoints and retention, the syslog-TLS senders, and the audit pull API. Like main.ts,
 // it is the only kind of file that may import several adapters. Every audit event it records is listed
-// in docs/audit-events.md (the doc test scans this file too).
+// in the registry (core/audit-events.ts) and in docs/audit-events.md.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
