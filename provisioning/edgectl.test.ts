@@ -53,7 +53,7 @@ test('dev-site writes a site whose config passes the check with zero errors', as
   t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576, allowAllInterfaces: false });
   t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577, allowAllInterfaces: false });
   t.is(config.upstream.ris?.port, 2576);
-  t.is(config.upstream.pacs?.aeTitle, 'ORTHANC');
+  t.is(config.upstream.pacs?.protocol === 'dimse' ? config.upstream.pacs.aeTitle : undefined, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);
   t.deepEqual(config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`), ['CT01/tls', 'MR01/plain']);
   t.deepEqual(site.box, {
