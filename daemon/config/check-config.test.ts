@@ -51,6 +51,20 @@ test('a minimal config gets every default, and only the development warnings', (
   t.is(config.shutdown.drainTimeoutMs, 10_000);
 });
 
+test('dataDir and the spool folder must be folders the daemon can create or use: a file there is reported, not found at start', (t) => {
+  const dir = siteDir();
+  writeFileSync(join(dir, 'occupied'), 'not a folder');
+  const errorsAt = (raw: Record<string, unknown>) =>
+    checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.severity === 'error').map((i) => `${i.path} ${i.code}`);
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied' }), ['dataDir file-not-found']);
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied/db' }), ['dataDir file-not-found']);
+  t.deepEqual(errorsAt({ ...minimal(), dicom: { storage: { spool: { directory: 'occupied/spool' } } } }), ['dicom.storage.spool.directory file-not-found']);
+  t.regex(checkConfig({ ...minimal(), dataDir: 'occupied/db' }, { baseDir: dir }).issues.find((i) => i.path === 'dataDir')?.message ?? '', /occupied is not a folder, so .*occupied\/db cannot be created/);
+  // Missing is fine (the daemon creates it), and without file checks nothing is looked at.
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'new/deeper/db' }), []);
+  t.truthy(checkConfig({ ...minimal(), dataDir: 'occupied' }, { baseDir: dir, checkFiles: false }).config);
+});
+
 test('relative paths are resolved against the base folder, absolute ones kept', (t) => {
   const dir = siteDir();
   const raw: Record<string, unknown> = { ...minimal(), dataDir: 'var/db' };

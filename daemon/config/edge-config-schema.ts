@@ -474,7 +474,7 @@ export const edgeConfigSchema = refine(
   object(
     {
       site: object({ name: string({ doc: 'this box\'s name in logs, audit records and the admin page', maxLength: 64, check: peerNameProblem, label: 'name' }) }, { doc: 'identity of this box' }),
-      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem }), './data'),
+      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true }), './data'),
       keys: keysSchema,
       tls: tlsSchema,
       log: withDefault(object({ level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') }, { doc: 'logging' }), {}),

@@ -3,7 +3,7 @@
 // Kept in-house because the config is the box's trust boundary and needs no general-purpose validator.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readFileUpTo, unreadableFileMessage } from './file-access.ts';
+import { readFileUpTo, uncreatableFolderProblem, unreadableFileMessage } from './file-access.ts';
 
 export type Severity = 'error' | 'warning';
 
@@ -199,6 +199,8 @@ export interface PathOptions extends Common {
   readonly contents?: (data: Buffer) => string | undefined;
   /** Where the path may not point (checked always; `checkFiles` also resolves symbolic links). */
   readonly location?: (absolute: string, checkFiles: boolean) => string | undefined;
+  /** A folder the daemon creates at start when missing (checked when files are checked). */
+  readonly createdFolder?: boolean;
 }
 
 /** Files whose contents are checked are small (PEM bundles, a data key); anything larger is refused. */
@@ -223,6 +225,10 @@ export function filePath(opts: PathOptions): Schema<string> {
       if (misplaced !== undefined) {
         ctx.report('error', IssueCode.UnsafeLocation, path, misplaced);
         return absolute;
+      }
+      if (ctx.checkFiles && opts.createdFolder === true) {
+        const problem = uncreatableFolderProblem(absolute);
+        if (problem !== undefined) ctx.report('error', problem.permission ? IssueCode.PermissionDenied : IssueCode.FileNotFound, path, problem.message);
       }
       if (ctx.checkFiles && opts.mustExist !== 'nothing') {
         let stat;

@@ -62,7 +62,7 @@ export const storageSchema = object(
     spool: withDefault(
       object(
         {
-          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem })),
+          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true })),
           highWaterBytes: withDefault(integer({ doc: 'spooled bytes above which new instances get 0xA700 until the PACS drains the spool', min: MiB, max: 2 ** 50 }), 20 * GiB),
           minFreeBytes: withDefault(integer({ doc: 'free bytes the spool file system must keep; below it new instances get 0xA700', min: 0, max: 2 ** 50 }), GiB),
           maxObjectBytes: withDefault(integer({ doc: 'largest instance accepted (bytes)', min: MiB, max: 2 ** 40 }), 4 * GiB),
