@@ -103,7 +103,6 @@ export async function createImagePath(
         connectTimeoutMs: pacs.connectTimeoutMs,
         responseTimeoutMs: pacs.responseTimeoutMs,
         maxPduLength: pacs.maxPduLength,
-        logger: logger.child({ component: 'store-scu' }),
       });
     }
     const o = config.outbox;

@@ -84,7 +84,6 @@ for (const mode of ['plain', 'tls'] as const) {
         ...(mode === 'tls' ? { tls: { ca: await readFile(pki.caCert), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey), servername: 'localhost' } } : {}),
         connectTimeoutMs: 3000,
         responseTimeoutMs: 10_000,
-        logger: silentLogger,
       }),
       logger: silentLogger,
     });
