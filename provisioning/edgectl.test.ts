@@ -200,3 +200,21 @@ test('config docs prints the reference', async (t) => {
   t.is(r.code, 0);
   t.is(r.stdout, readFileSync(new URL('../docs/config.md', import.meta.url), 'utf8'));
 });
+
+test('peer add pacs --replace over a STOW-RS route writes a clean DIMSE route; peer list shows either kind', async (t) => {
+  const dir = join(tempDir(), 'site');
+  const made = await run(edgectl, ['dev-site', '--dir', dir, '--base-port', '23575']);
+  t.is(made.code, 0, made.stderr);
+  const file = join(dir, 'edge.json');
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
+  raw['upstream'] = { pacs: { protocol: 'stow', stowUrl: 'https://pacs.example/dicom-web/studies', batchSize: 8 } };
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  const stow = await run(edgectl, ['peer', 'list', '--config', file]);
+  t.regex(stow.stdout, /PACS: STOW-RS https:\/\/pacs\.example\/dicom-web\/studies/);
+  const add = await run(edgectl, ['peer', 'add', 'pacs', '--config', file, '--host', '127.0.0.1', '--port', '4242', '--ae', 'ORTHANC', '--replace']);
+  t.is(add.code, 0, add.stderr);
+  const { config, issues } = loadConfig(file);
+  t.deepEqual(issues.filter((i) => i.path.startsWith('upstream')), [], 'no STOW-RS leftovers in the DIMSE route');
+  t.like(config.upstream.pacs, { protocol: 'dimse', host: '127.0.0.1', port: 4242, aeTitle: 'ORTHANC', batchSize: 8 });
+  t.regex((await run(edgectl, ['peer', 'list', '--config', file])).stdout, /PACS: ORTHANC@127\.0\.0\.1:4242 tls/);
+});
