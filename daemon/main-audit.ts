@@ -50,6 +50,9 @@ function auditCheckpointer(audit: AuditSink, box: AuditParticipant, e: Checkpoin
     case 'checkpoint-failed':
       audit.record(securityAlert('audit.checkpoint-failed', [box], e.code, 8));
       return;
+    case 'prune-failed':
+      audit.record(securityAlert('audit.prune-failed', [box], e.code, 4));
+      return;
   }
 }
 
@@ -132,13 +135,13 @@ export async function startAuditServices(
       let toSeq = req.toSeq ?? audit.durableSeq;
       if (req.from !== undefined || req.to !== undefined) {
         const found = await seqRangeForTime(audit, req.from, req.to);
-        if (found === undefined) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', 'no records in that time range');
+        if (found === undefined) throw new EdgeError('EDGE_AUDIT_RANGE_EMPTY', 'no records in that time range');
         fromSeq = Math.max(fromSeq, found.fromSeq);
         toSeq = Math.min(toSeq, found.toSeq);
       }
       if (fromSeq < audit.firstSeq) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `records before seq ${audit.firstSeq} were pruned`);
       toSeq = Math.min(toSeq, audit.durableSeq);
-      if (toSeq < fromSeq) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `no records in ${fromSeq}..${toSeq}`);
+      if (toSeq < fromSeq) throw new EdgeError('EDGE_AUDIT_RANGE_EMPTY', `no records in ${fromSeq}..${toSeq}`);
       if (toSeq - fromSeq + 1 > p.maxBundleRecords) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `over ${p.maxBundleRecords} records: ask for a smaller range`);
       const path = join(tmpDir, `bundle-${randomUUID()}.tar`);
       // Damage not yet found by the background pass is found (and quarantined) now, so the bundle

@@ -4,7 +4,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
-import { EdgeError } from './core/errors.ts';
 import type { Logger } from './core/log.ts';
 import type { DestinationOptions } from './core/outbox-dispatcher.ts';
 import type { EdgeConfig } from './config/index.ts';
@@ -86,7 +85,6 @@ export async function createImagePath(
   if (pacs !== undefined) {
     let transport: InstanceTransport;
     if (pacs.protocol === 'stow') {
-      if (pacs.stowUrl === undefined) throw new EdgeError('EDGE_CONFIG_INVALID', 'upstream.pacs.protocol is "stow" but upstream.pacs.stowUrl is not set');
       transport = stowTransport({
         url: pacs.stowUrl,
         tls: { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve },
@@ -105,10 +103,11 @@ export async function createImagePath(
         connectTimeoutMs: pacs.connectTimeoutMs,
         responseTimeoutMs: pacs.responseTimeoutMs,
         maxPduLength: pacs.maxPduLength,
-        logger: logger.child({ component: 'store-scu' }),
       });
     }
     const o = config.outbox;
+    // The PACS as audit participant: its AE title, or for STOW-RS the endpoint's host (it has no AE title).
+    const pacsId = pacs.protocol === 'dimse' ? pacs.aeTitle : new URL(pacs.stowUrl).host;
     const reconciler = pacs.reconcileDemographics
       ? new DemographicsReconciler({ orders: store.orders, logger: logger.child({ component: 'reconcile' }) })
       : undefined;
@@ -121,14 +120,14 @@ export async function createImagePath(
         logger: logger.child({ component: 'forward' }),
         onForwarded: (instance) => {
           const reconciled = reconciler?.forwarded(instance);
-          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }]));
+          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
           audit.record({
             eventId: 'DicomInstancesTransferred',
             type: 'pacs.instance-forwarded',
             action: 'R',
             outcome: 0,
             at: Date.now(),
-            participants: [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }],
+            participants: [box, { kind: 'dicom', id: pacsId, requestor: false }],
             ...instanceSubject(instance.studyInstanceUid, instance.accessionNumber, instance.patientId, instance.issuerOfPatientId),
             detail: `${instance.sopClassUid}; ${instance.bytes} bytes; spool ${instance.key.slice(2, 14)}`,
           });

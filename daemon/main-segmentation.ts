@@ -15,7 +15,6 @@ export function watchSegmentation(config: EdgeConfig, audit: AuditSink, box: Aud
     intervalMs: config.network.verifyCheckIntervalMs,
     // The timer verifies every minute; three missed runs and a slow box are still within ten minutes.
     staleAfterMs: Math.max(600_000, 3 * config.network.verifyCheckIntervalMs),
-    logger,
     onChange(current, previous) {
       if (current.state === 'drift') {
         const detail = current.absent ? 'table inet imaging_edge is not loaded'

@@ -120,8 +120,6 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       maxConnections: config.hl7.maxConnections,
       maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
       ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
-      receivingApplication: config.hl7.receivingApplication,
-      receivingFacility: config.hl7.receivingFacility,
       repository: store.orders,
       logger: logger.child({ component: 'hl7' }),
       identifyPeer: ({ certificate, remoteAddress }) => {

@@ -196,7 +196,7 @@ export class AuditPullApi {
         res.destroy();
         return;
       }
-      const status = code === 'EDGE_AUDIT_RANGE_INVALID' ? (/no records/.test((err as Error).message) ? 404 : 400) : code === 'EDGE_AUDIT_CHAIN_BROKEN' ? 409 : 500;
+      const status = code === 'EDGE_AUDIT_RANGE_EMPTY' ? 404 : code === 'EDGE_AUDIT_RANGE_INVALID' ? 400 : code === 'EDGE_AUDIT_CHAIN_BROKEN' ? 409 : 500;
       send(res, status, { error: { code, message: isEdgeError(err) ? err.message : 'internal error' } });
     }
   }

@@ -125,9 +125,9 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
       // 401/403: a rotated or not yet provisioned token or certificate, fixed without touching the
       // images; 408/429: the server's momentary trouble. Retry those instead of dead-lettering images.
       if (statusCode >= 500 || statusCode === 401 || statusCode === 403 || statusCode === 408 || statusCode === 429) {
-        return { error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`), reachedPeer: true };
+        return { error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
       }
-      return { error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`), reachedPeer: true };
+      return { error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
     });
   };
 }

@@ -60,9 +60,6 @@ export interface Hl7ListenerOptions {
   readonly ackWriteTimeoutMs: number;
   /** TLS handshake must complete within this; default min(idleTimeoutMs, 30 s). */
   readonly handshakeTimeoutMs?: number;
-  /** This box's MSH-5/MSH-6 as the RIS addresses it (documented; the ACK echoes the request's). */
-  readonly receivingApplication: string;
-  readonly receivingFacility: string;
   readonly identifyPeer: IdentifyPeer;
   readonly repository: OrderRepository;
   readonly logger: Logger;
