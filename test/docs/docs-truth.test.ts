@@ -50,7 +50,7 @@ function files(dir: string, keep: (name: string) => boolean): string[] {
 }
 
 /** The operator-facing pages, and the appliance units whose comments are docs too. */
-const DOCS = ['README.md', ...files('docs', (n) => n.endsWith('.md')), 'image/README.md', ...files('image', (n) => /\.(service|path|timer)$/.test(n))];
+const DOCS = ['README.md', ...files('docs', (n) => n.endsWith('.md')), 'image/README.md', 'web-admin/README.md', ...files('image', (n) => /\.(service|path|timer)$/.test(n))];
 
 interface Statement {
   readonly where: string;
