@@ -1,4 +1,4 @@
-// The store: one database, one commit queue, the repositories on top. main.ts opens and closes it.
+// The store: one database, one commit queue, the repositories on top. flows/edge.ts opens it; it closes last.
 import type { DataKeyRing, KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { LevelAuditLog } from './audit-log.ts';
