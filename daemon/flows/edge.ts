@@ -133,7 +133,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         })()),
     };
   } catch (err) {
-    // Composition failed before the services started (the set itself stops what it started and closes the store).
+    // The set stopped what it had started; a composition that failed before it leaves these two to close.
+    await recovery.stop(0);
     await store.close();
     throw err;
   }

@@ -13,8 +13,7 @@ import { dimseTransport, PacsForwarder, type InstanceTransport } from '../dicom/
 import { isWalkableTransferSyntax } from '../dicom/dataset-walker.ts';
 import { storageServices, type StorageEvent } from '../dicom/storage-service.ts';
 import { stowTransport } from '../dicom/stow-client.ts';
-import { RecordKeys } from '../store/record-keys.ts';
-import { Spool } from '../store/spool.ts';
+import type { Spool } from '../store/spool.ts';
 import { clientTls } from '../security/tls-material.ts';
 import type { FlowContext } from './flow-context.ts';
 import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
@@ -37,24 +36,16 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
   const tls = clientTls(ctx.tls);
   const storage = config.dicom.storage;
   const pacs = config.upstream.pacs;
-  const spool = await Spool.open(
-    store.db,
-    store.queue,
-    store.codec,
-    store.keyRing,
-    new RecordKeys(store.keyRing.indexKey),
-    {
-      dir: storage.spool.directory ?? join(config.dataDir, 'spool'),
-      highWaterBytes: storage.spool.highWaterBytes,
-      minFreeBytes: storage.spool.minFreeBytes,
-      maxObjectBytes: storage.spool.maxObjectBytes,
-      destination: pacs === undefined ? undefined : PACS_DESTINATION,
-      // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
-      preparedFiles: PREPARED_SPOOL_FILES,
-      logger: logger.child({ component: 'spool' }),
-    },
-    store.outbox,
-  );
+  const spool = await store.openSpool({
+    dir: storage.spool.directory ?? join(config.dataDir, 'spool'),
+    highWaterBytes: storage.spool.highWaterBytes,
+    minFreeBytes: storage.spool.minFreeBytes,
+    maxObjectBytes: storage.spool.maxObjectBytes,
+    destination: pacs === undefined ? undefined : PACS_DESTINATION,
+    // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
+    preparedFiles: PREPARED_SPOOL_FILES,
+    logger: logger.child({ component: 'spool' }),
+  });
   const transferSyntaxes = storage.transferSyntaxes.filter(isWalkableTransferSyntax);
   const transferSyntaxesBySopClass = new Map<string, readonly string[]>(storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : []);
   let highWaterReported = false;
