@@ -9,6 +9,7 @@ import {
   ConfigError, checkConfig, errorsIn, formatIssue, readConfigDocument, type ConfigIssue,
 } from '../daemon/config/index.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const peerHelp = `usage: edgectl peer list --config FILE [--json]
        edgectl peer add ris --config FILE --name NAME --cn CN --application MSH3 --facility MSH4 [--address A]...
@@ -234,7 +235,7 @@ async function apply(file: string, doc: Doc, what: string, reload: boolean): Pro
   if (!reload) return 0;
   let reply;
   try {
-    reply = await controlRequest(join(config.dataDir, 'control.sock'), 'POST', '/v1/config/reload', {}, 30_000);
+    reply = await controlRequest(controlSocketPath(config.dataDir), 'POST', '/v1/config/reload', {}, 30_000);
   } catch (err) {
     if (!(err instanceof DaemonNotRunningError)) throw err;
     console.log('edged is not running: the change takes effect when it starts');

@@ -2,10 +2,10 @@
 // daemon's control socket (the CLI never opens the store itself). Shows identifiers, states and
 // reasons, never payloads. Operator actions are audited by the daemon with the console user's name.
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../daemon/config/index.ts';
 import { controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const queueHelp = `usage: edgectl queue <action> --config FILE [options]
 
@@ -58,7 +58,7 @@ export async function queueCommand(args: string[]): Promise<number> {
   if (action === undefined) return usage('queue needs an action: list, dead, retry, retry-all or discard');
   if (values.config === undefined) return usage(`queue ${action} needs --config FILE`);
   const { config } = loadConfig(values.config);
-  const socket = join(config.dataDir, 'control.sock');
+  const socket = controlSocketPath(config.dataDir);
   const user = userInfo().username;
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
     const reply = await controlRequest(socket, method, path, body, 30_000);

@@ -296,7 +296,8 @@ const dicomSchema = refine(
 const outboxSchema = object(
   {
     initialDelayMs: withDefault(ms('first retry after a failed delivery, before jitter'), 1000),
-    maxDelayMs: withDefault(ms('retries back off exponentially (doubling) up to this'), 300_000),
+    maxDelayMs: withDefault(ms('retries back off exponentially (by backoffMultiplier) up to this'), 300_000),
+    backoffMultiplier: withDefault(integer({ doc: 'each retry waits this many times the delay before it, up to maxDelayMs', min: 1, max: 10 }), 2),
     jitterPercent: withDefault(integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }), 50),
     downAfterFailures: withDefault(count('failed attempts in a row after which a destination is shown as down', 100), 3),
     deliveryTimeoutMs: withDefault(ms('a batch still not done after this is aborted and retried'), 600_000),

@@ -47,8 +47,6 @@ export interface BackoffPolicy {
   readonly jitter: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 1000, maxDelayMs: 300_000, multiplier: 2, jitter: 0.5 };
-
 /**
  * How long one entry may be refused by a destination that answers (e.g. C-STORE 0xA700 for that one
  * instance) before it becomes a dead letter: whichever bound is reached first. Attempts that never

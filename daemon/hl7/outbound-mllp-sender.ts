@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.ts';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { deliverInOrder } from '../core/outbox-dispatcher.ts';
 import type { DeliveryResult, OutboxEntry, OutboxError, OutboxSender } from '../core/outbox.ts';
+import type { ClientTlsMaterial } from '../core/tls-material.ts';
 import { MllpDecoder, encodeMllpFrame } from './mllp-framing.ts';
 import { parseHl7Message } from './message.ts';
 import { type StatusMessageStyle, buildStatusMessage } from './outbound-status-message.ts';
@@ -20,7 +21,7 @@ export interface MllpStatusSenderOptions {
   readonly host: string;
   readonly port: number;
   /** Mutual TLS material (the box's certificate as client certificate); undefined = plain TCP. */
-  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string } | undefined;
+  readonly tls: ClientTlsMaterial | undefined;
   readonly connectTimeoutMs: number;
   readonly ackTimeoutMs: number;
   readonly maxAckBytes?: number;
