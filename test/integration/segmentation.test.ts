@@ -3,7 +3,6 @@
 // `edgectl segmentation apply`, edged running there. Every namespace address (10.231.x.y) is used only
 // from inside a namespace (ip netns exec): from the root namespace it would route off the machine.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
@@ -13,6 +12,7 @@ import { nftCommand } from '../../daemon/security/nft-client.ts';
 import { compareTables } from '../../daemon/security/segmentation-drift.ts';
 import { openStore } from '../../daemon/store/index.ts';
 import { PEERS } from '../support/paths.ts';
+import { needsCommand, needsRoot } from '../support/preconditions.ts';
 import { Supervised, run } from '../support/processes.ts';
 import type { RunResult } from '../support/processes.ts';
 import { createSite, repoRoot } from '../support/site.ts';
@@ -35,17 +35,9 @@ const ports = { hl7: 2575, dicomTls: 2762, dicomPlain: 11112, pacs: 11112, offic
 const dropTimeoutS = 3;
 
 function missingPrecondition(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: network namespaces and nft need root';
   // Not `command -v nft`: npm installs an unrelated `nft` in node_modules/.bin.
-  if (!nftCommand.startsWith('/')) return 'nft is not installed (apt-get install nftables)';
-  for (const tool of ['ip', 'findscu', 'storescu', 'storescp', 'socat', 'openssl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return undefined;
+  const nft = nftCommand.startsWith('/') ? undefined : 'nft is not installed (apt-get install nftables)';
+  return [needsRoot(), nft, needsCommand('ip', 'findscu', 'storescu', 'storescp', 'socat', 'openssl')].find((p) => p !== undefined);
 }
 
 const inNs = (ns: string, cmd: string, args: readonly string[], timeoutMs = 30_000): Promise<RunResult> =>
