@@ -8,7 +8,7 @@ import { open, readFile } from 'node:fs/promises';
 import https from 'node:https';
 import { join } from 'node:path';
 import { silentLogger } from '../core/log.ts';
-import { makeTestPki } from '../audit/testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 import { AuditPullApi, type AuditPullEvent, type PreparedBundle } from './audit-pull-api.ts';
 import { eventually } from '../../test/support/wait.ts';
 
@@ -36,7 +36,7 @@ function downloadAndClose(port: number, client: { cert: Buffer; key: Buffer; ca:
 }
 
 async function servingFromFifo(t: ExecutionContext, written: number) {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   t.teardown(() => pki.cleanup());
   const fifo = join(pki.dir, 'bundle.tar');
   execFileSync('mkfifo', [fifo]);

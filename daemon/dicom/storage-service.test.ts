@@ -19,6 +19,7 @@ import { TransferSyntax } from './transfer-syntax.ts';
 import { verificationService } from './verification-service.ts';
 import { PEERS } from '../../test/support/paths.ts';
 import { needsTmpfs, whenMet } from '../../test/support/preconditions.ts';
+import { poll } from '../../test/support/wait.ts';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const MR = '1.2.840.10008.5.1.4.1.1.4';
@@ -138,7 +139,7 @@ test('connection dropped in the middle of a data set: nothing spooled, no file l
   await rawStore(port, CT, TransferSyntax.ExplicitVRLittleEndian, p10.dataSet.subarray(0, 3000), false, p10.sopInstanceUid, true);
   // Wait until the association is over and its writer has finished (its file is created asynchronously,
   // so "no file yet" right after the drop is not "no file left").
-  for (let i = 0; i < 100 && (associations() > 0 || s.spool.openWriters > 0); i++) await new Promise((r) => setTimeout(r, 20));
+  await poll(() => associations() === 0 && s.spool.openWriters === 0, 2000, 20);
   t.deepEqual(await spoolFiles(s), []);
   t.is(s.spool.usage().instances, 0);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { exportBundle, keyFileSigner, signDetached } from '../../daemon/audit/index.ts';
 import { BundleFile } from '../../daemon/audit/bundle.ts';
 import { readTar, tarBytes } from '../../daemon/audit/tar.ts';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import type { KeySource } from '../../daemon/core/keys.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
 import { FileKeySource } from '../../daemon/security/file-key-source.ts';
@@ -249,7 +249,7 @@ function get(port: number, path: string, client: { cert: string; key: string }, 
 }
 
 async function damagedSite(t: { teardown(fn: () => unknown): void }) {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   t.teardown(() => pki.cleanup());
   const site = await createSite((config) => {
     config['audit'] = { pull: { listen: { host: '127.0.0.1', port: 0 }, centralCaFile: pki.centralCa } };

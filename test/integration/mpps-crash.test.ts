@@ -5,9 +5,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { eventually } from '../support/wait.ts';
 
 const CYCLES = Number(process.env['MPPS_CRASH_CYCLES'] ?? 4);
 const PER_CYCLE = 40;

@@ -16,6 +16,7 @@ import { needsCommand, needsRoot } from '../support/preconditions.ts';
 import { Supervised, run } from '../support/processes.ts';
 import type { RunResult } from '../support/processes.ts';
 import { createSite, repoRoot } from '../support/site.ts';
+import { waitFor } from '../support/wait.ts';
 
 const P = `es${process.pid % 100000}`;
 const BOX = `${P}-box`;
@@ -51,20 +52,7 @@ async function tcpConnect(ns: string, host: string, port: number): Promise<'conn
 }
 
 async function listening(ns: string, port: number): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if ((await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '') return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-async function eventually(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
+  return waitFor(async () => (await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '', 15_000, 100);
 }
 
 async function edgectl(args: readonly string[]): Promise<RunResult> {
@@ -185,7 +173,7 @@ if (why !== undefined) {
     t.is(await tcpConnect(BOX, listedUpstream, ports.pacs), 'connected', 'the box reaches the listed PACS');
     t.is(await tcpConnect(BOX, unlistedUpstream, ports.pacs), 'timeout', 'the box cannot reach an unlisted upstream');
     // edged's own outbound leg passes: the stored image reaches the PACS on the listed address.
-    t.true(await eventually(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
+    t.true(await waitFor(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
     // No forwarding between segments, whatever the kernel's ip_forward says.
     t.is(await tcpConnect(MOD, officeHost, ports.officeService), 'timeout', 'forwarding through the box fails');
 
