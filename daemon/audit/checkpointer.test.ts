@@ -11,9 +11,9 @@ import { exportBundle } from './bundle-export.ts';
 import { verifyBundle } from './bundle-verify.ts';
 import { AuditCheckpointer, type CheckpointerEvent, checkpointProblem } from './checkpointer.ts';
 import { keyFileSigner } from './signer.ts';
-import { makeTestPki } from './testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 test.after.always(() => pki.cleanup());
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const ca = new X509Certificate(readFileSync(pki.siteCa));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfig } from './check-config.ts';
 import type { ConfigIssue } from './schema-kit.ts';
-import { tlsFiles } from './test-support/tls-files.ts';
+import { tlsFiles } from '../../test/support/test-pki.ts';
 
 /** A folder with the files a minimal config references (contents do not matter to the check). */
 function siteDir(): string {

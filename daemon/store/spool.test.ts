@@ -9,6 +9,7 @@ import test from 'ava';
 import type { SpooledInstanceMeta, SpoolWriter } from '../core/instance-spool.ts';
 import { EARLY_SYNC_BYTES } from './spool-file.ts';
 import { openTestSpool, testKeyRing } from './testing/test-spool.ts';
+import { poll } from '../../test/support/wait.ts';
 
 const meta = (uid: string): SpooledInstanceMeta => ({
   sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
@@ -82,7 +83,7 @@ test('prepared files: made when instances start arriving, taken by the next ones
   await s.spool.whenPrepared();
   t.is((await readdir(s.spoolDir)).length, 3 + 2);
   // After the idle spell only the instances are left.
-  for (let i = 0; i < 100 && (await readdir(s.spoolDir)).length > 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await poll(async () => (await readdir(s.spoolDir)).length <= 3, 2000, 20);
   t.is((await readdir(s.spoolDir)).length, 3);
 });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import type { AuditEvent } from '../../daemon/core/audit.ts';
 import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
@@ -253,7 +253,7 @@ async function connectsTls12(port: number, client: { cert: string; key: string }
 }
 
 test.serial('client-initiated TLS renegotiation is refused on every TLS listener; a fresh connection still works', async (t) => {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   t.teardown(() => pki.cleanup());
   const { site, daemon } = await startBox(t, (c) => {
     c['audit'] = { pull: { listen: { host: '127.0.0.1', port: 0 }, centralCaFile: pki.centralCa } };

@@ -5,7 +5,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { eventually } from '../support/wait.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 
