@@ -53,7 +53,7 @@ test('dev-site writes a site whose config passes the check with zero errors', as
   t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576, allowAllInterfaces: false });
   t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577, allowAllInterfaces: false });
   t.is(config.upstream.ris?.port, 2576);
-  t.is(config.upstream.pacs?.aeTitle, 'ORTHANC');
+  t.is(config.upstream.pacs?.protocol === 'dimse' ? config.upstream.pacs.aeTitle : undefined, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);
   t.deepEqual(config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`), ['CT01/tls', 'MR01/plain']);
   t.deepEqual(site.box, {
@@ -157,17 +157,19 @@ test('config check: exit 1 with every issue listed, 1 for an unreadable file', a
 
 test('config check --bind: a taken port fails the check', async (t) => {
   const { dir } = await sharedSite();
+  // The port is taken by this test, not hoped free: the site's DICOM TLS port is moved onto it.
   const holder = createServer({});
-  holder.listen(22576, '127.0.0.1');
-  const listening = await Promise.race([once(holder, 'listening').then(() => true), once(holder, 'error').then(() => false)]);
-  if (!listening) {
-    t.pass('port 22576 taken by something else; skipped');
-    return;
-  }
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
   t.teardown(() => holder.close());
-  const r = await run(edgectl, ['config', 'check', '--bind', join(dir, 'edge.json')]);
+  const taken = (holder.address() as AddressInfo).port;
+  const config = JSON.parse(readFileSync(join(dir, 'edge.json'), 'utf8')) as { dicom: { tls: { port: number } } };
+  config.dicom.tls.port = taken;
+  const file = join(dir, 'edge-port-taken.json');
+  writeFileSync(file, JSON.stringify(config));
+  const r = await run(edgectl, ['config', 'check', '--bind', file]);
   t.is(r.code, 1);
-  t.regex(r.stdout, /error: dicom\.tls\.port: cannot listen on 127\.0\.0\.1:22576 \(EADDRINUSE\)/);
+  t.regex(r.stdout, new RegExp(`error: dicom\\.tls\\.port: cannot listen on 127\\.0\\.0\\.1:${taken} \\(EADDRINUSE\\)`));
 });
 
 test('usage errors exit 2 with a clear message; help exits 0', async (t) => {
@@ -199,4 +201,22 @@ test('config docs prints the reference', async (t) => {
   const r = await run(edgectl, ['config', 'docs']);
   t.is(r.code, 0);
   t.is(r.stdout, readFileSync(new URL('../docs/config.md', import.meta.url), 'utf8'));
+});
+
+test('peer add pacs --replace over a STOW-RS route writes a clean DIMSE route; peer list shows either kind', async (t) => {
+  const dir = join(tempDir(), 'site');
+  const made = await run(edgectl, ['dev-site', '--dir', dir, '--base-port', '23575']);
+  t.is(made.code, 0, made.stderr);
+  const file = join(dir, 'edge.json');
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
+  raw['upstream'] = { pacs: { protocol: 'stow', stowUrl: 'https://pacs.example/dicom-web/studies', batchSize: 8 } };
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  const stow = await run(edgectl, ['peer', 'list', '--config', file]);
+  t.regex(stow.stdout, /PACS: STOW-RS https:\/\/pacs\.example\/dicom-web\/studies/);
+  const add = await run(edgectl, ['peer', 'add', 'pacs', '--config', file, '--host', '127.0.0.1', '--port', '4242', '--ae', 'ORTHANC', '--replace']);
+  t.is(add.code, 0, add.stderr);
+  const { config, issues } = loadConfig(file);
+  t.deepEqual(issues.filter((i) => i.path.startsWith('upstream')), [], 'no STOW-RS leftovers in the DIMSE route');
+  t.like(config.upstream.pacs, { protocol: 'dimse', host: '127.0.0.1', port: 4242, aeTitle: 'ORTHANC', batchSize: 8 });
+  t.regex((await run(edgectl, ['peer', 'list', '--config', file])).stdout, /PACS: ORTHANC@127\.0\.0\.1:4242 tls/);
 });

@@ -12,9 +12,9 @@ import { verifyBundle } from './bundle-verify.ts';
 import { chainLinkOf, chainLinkOfBytes } from './chain-line.ts';
 import { keyFileSigner } from './signer.ts';
 import { readTar, tarBytes } from './tar.ts';
-import { makeTestPki } from './testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const ca = [new X509Certificate(readFileSync(pki.siteCa))];
 const ctx = await tempStore();

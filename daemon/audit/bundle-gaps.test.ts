@@ -10,9 +10,9 @@ import { sampleEvent, tempStore } from '../../test/support/audit-store.ts';
 import { exportBundle } from './bundle-export.ts';
 import { verifyBundle } from './bundle-verify.ts';
 import { keyFileSigner } from './signer.ts';
-import { makeTestPki } from './testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 test.after.always(() => pki.cleanup());
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const trust = { trustAnchors: [new X509Certificate(readFileSync(pki.siteCa))], deviceCert: new X509Certificate(readFileSync(pki.device.cert)) };

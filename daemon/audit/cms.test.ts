@@ -5,9 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signDetached, verifyDetached } from './cms.ts';
 import { keyFileSigner } from './signer.ts';
-import { makeTestPki } from './testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 test.after.always(() => pki.cleanup());
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const siteCa = new X509Certificate(readFileSync(pki.siteCa));

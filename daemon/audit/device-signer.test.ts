@@ -6,9 +6,9 @@ import { KeyChangeFormat, type KeyChangeProof } from './bundle.ts';
 import { signDetached } from './cms.ts';
 import { deviceCertificateProblem, deviceContinuity, fingerprintOf } from './device-signer.ts';
 import { keyFileSigner } from './signer.ts';
-import { makeTestPki } from './testing/pki.ts';
+import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 test.after.always(() => pki.cleanup());
 const cert = (path: string) => new X509Certificate(readFileSync(path));
 const device = cert(pki.device.cert);

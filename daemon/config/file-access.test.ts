@@ -4,6 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { dataLocationProblem, unreadableFileMessage } from './file-access.ts';
 import { checkConfig } from './check-config.ts';
+import { needsNonRoot, whenMet } from '../../test/support/preconditions.ts';
 
 test('dataDir and the spool folder may not be under /proc, /sys or /dev', (t) => {
   for (const bad of ['/proc', '/proc/self/edge', '/sys/fs/edge', '/dev/shm/edge']) {
@@ -36,7 +37,7 @@ test('permission denied names the file and the user, and says what to change', (
 });
 
 // Root reads any file; as root the EACCES path is covered by test/integration/hardening-config.test.ts as uid 65534.
-const unprivileged = process.getuid?.() === 0 ? test.skip : test;
+const unprivileged = whenMet(needsNonRoot());
 
 unprivileged('a file that cannot be opened is permission-denied, not file-not-found', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-perm-'));

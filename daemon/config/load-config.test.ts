@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isEdgeError } from '../core/errors.ts';
 import { ConfigError, loadConfig, maxConfigBytes } from './load-config.ts';
-import { tlsFiles } from './test-support/tls-files.ts';
+import { tlsFiles } from '../../test/support/test-pki.ts';
 
 function site(config: unknown): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'edge-load-'));

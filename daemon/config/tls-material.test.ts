@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { certificateFileProblem, dataKeyFileProblem, keyCertificateMismatch, privateKeyFileProblem } from './tls-material.ts';
-import { tlsFiles } from './test-support/tls-files.ts';
+import { tlsFiles } from '../../test/support/test-pki.ts';
 
 test('certificates: a real PEM passes; no block, a garbage block or a key instead are refused', (t) => {
   const { certificate, key } = tlsFiles();

@@ -67,6 +67,7 @@ export const AuditEvents = {
   'audit.ranges-viewed': { eventIds: ALU, actions: ['R'], outcome: 0 },
   'audit.bundle-failed': { eventIds: ALU, actions: ['R'], outcome: 8 },
   'audit.pruned': { eventIds: ALU, actions: ['D'], outcome: 0 },
+  'audit.prune-failed': { eventIds: SA, actions: E, outcome: 4 },
   'audit.pull-refused': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'NodeAuthentication' },
   'audit.collector-unreachable': { eventIds: SA, actions: E, outcome: 4 },
   'audit.collector-restored': { eventIds: SA, actions: E, outcome: 0 },

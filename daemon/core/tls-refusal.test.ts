@@ -27,19 +27,16 @@ test('subjects: several values, separators escaped, control characters replaced,
 });
 
 test('a handshake reset by its client still names the client address (real tls.Server, connection from 127.0.0.3)', async (t) => {
-  const { generateKeyPairSync } = await import('node:crypto');
-  const { execFileSync } = await import('node:child_process');
-  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const net = await import('node:net');
   const tls = await import('node:tls');
-  const dir = mkdtempSync(join(tmpdir(), 'tls-refusal-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  execFileSync('openssl', ['req', '-x509', '-key', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=box', '-days', '1']);
-  const server = tls.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
+  const { PkiBuilder } = await import('../../test/support/test-pki.ts');
+  const pki = new PkiBuilder(mkdtempSync(join(tmpdir(), 'tls-refusal-')));
+  t.teardown(() => rmSync(pki.dir, { recursive: true, force: true }));
+  const cert = pki.ca('box', { days: 1, subject: '/CN=box' });
+  const server = tls.createServer({ key: readFileSync(pki.path('box.key')), cert: readFileSync(cert) });
   server.prependListener('connection', (raw: import('node:net').Socket) => void raw.remoteAddress);
   const seen = new Promise<string>((resolve) => server.on('tlsClientError', (_err, socket) => {
     resolve(failedHandshakeAddress(socket as unknown as FailedHandshakeSocket));

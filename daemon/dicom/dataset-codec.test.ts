@@ -1,6 +1,5 @@
 import test from 'ava';
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import type { DataSet } from '../core/dataset.ts';
 import { Tag } from '../core/dataset.ts';
 import { isEdgeError } from '../core/errors.ts';
@@ -8,6 +7,7 @@ import { decodeDataSet, encodeDataSet } from './dataset-codec.ts';
 import { decodeCommand, encodeCommand, CommandField, Status } from './dimse-command.ts';
 import { fakeWorklistItem } from './testing/fake-worklist.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
+import { seededRandom } from '../../test/support/seeded-random.ts';
 
 /** Maps compare by insertion order; the codec yields tag order. */
 function sorted(ds: DataSet): DataSet {
@@ -107,12 +107,13 @@ test('nesting depth is capped', (t) => {
 
 test('garbage only ever throws EDGE_DICOM_DATASET_INVALID', (t) => {
   const valid = encodeDataSet(fakeWorklistItem(1), TransferSyntax.ExplicitVRLittleEndian, { undefinedLengthSequences: true });
+  const random = seededRandom(t);
   const inputs: Buffer[] = [];
-  for (let i = 0; i < 2000; i++) inputs.push(randomBytes(Math.floor(Math.random() * 64)));
+  for (let i = 0; i < 2000; i++) inputs.push(random.bytes(random.int(64)));
   for (let i = 0; i < valid.length; i++) inputs.push(valid.subarray(0, i));
   for (let i = 0; i < 500; i++) {
     const mutated = Buffer.from(valid);
-    for (let k = 0; k < 4; k++) mutated[Math.floor(Math.random() * mutated.length)] = Math.floor(Math.random() * 256);
+    for (let k = 0; k < 4; k++) mutated[random.int(mutated.length)] = random.int(256);
     inputs.push(mutated);
   }
   for (const input of inputs) {

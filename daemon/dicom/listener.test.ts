@@ -10,18 +10,17 @@ import { join } from 'node:path';
 import { silentLogger } from '../core/log.ts';
 import { DicomListener } from './listener.ts';
 import { buildAssociateRq } from './testing/associate-rq.ts';
-import { makeTestPki } from './testing/pki.ts';
-import type { TestPki } from './testing/pki.ts';
+import { makeDicomTestPki, type DicomTestPki } from '../../test/support/test-pki.ts';
 import { runPeer } from './testing/run-peer.ts';
 import { ALLOWED_CALLING_AE, startTestListener, TEST_AE_TITLE } from './testing/test-listener.ts';
 import { verificationService } from './verification-service.ts';
 
 let workDir = '';
-let pki: TestPki;
+let pki: DicomTestPki;
 
 test.before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'edge-dicom-listener-'));
-  pki = await makeTestPki(workDir);
+  pki = makeDicomTestPki(workDir);
 });
 
 test.after.always(async () => {

@@ -4,10 +4,11 @@ import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../core/log.ts';
+import { decide } from '../core/outbox-dispatcher.ts';
 import { openTestSpool, type TestSpool } from '../store/testing/test-spool.ts';
 import { classifyStoreStatus, dimseTransport, PacsForwarder } from './pacs-forwarder.ts';
 import { storageServices } from './storage-service.ts';
-import { makeTestPki, type TestPki } from './testing/pki.ts';
+import { makeDicomTestPki, type DicomTestPki } from '../../test/support/test-pki.ts';
 import { splitPart10 } from './testing/part10.ts';
 import { runPeer } from './testing/run-peer.ts';
 import { ALLOWED_CALLING_AE, startTestListener, TEST_AE_TITLE } from './testing/test-listener.ts';
@@ -19,11 +20,11 @@ import { PEERS } from '../../test/support/paths.ts';
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 let workDir = '';
 let files: string[] = [];
-let pki: TestPki;
+let pki: DicomTestPki;
 
 test.before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'edge-forward-'));
-  pki = await makeTestPki(join(workDir));
+  pki = makeDicomTestPki(join(workDir));
   const r = await runPeer('bash', [`${PEERS}/dicom/gen-dicom.sh`, join(workDir, 'ct'), '12', '64x64'], 60_000);
   if (r.code !== 0) throw new Error(r.stderr);
   files = (await readdir(join(workDir, 'ct'))).map((f) => join(workDir, 'ct', f)).sort();
@@ -83,7 +84,6 @@ for (const mode of ['plain', 'tls'] as const) {
         ...(mode === 'tls' ? { tls: { ca: await readFile(pki.caCert), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey), servername: 'localhost' } } : {}),
         connectTimeoutMs: 3000,
         responseTimeoutMs: 10_000,
-        logger: silentLogger,
       }),
       logger: silentLogger,
     });
@@ -91,7 +91,7 @@ for (const mode of ['plain', 'tls'] as const) {
     t.is(entries.length, files.length);
     // Outage: nobody listens.
     const down = await forwarder.deliver(entries, new AbortController().signal);
-    t.true(down.every((r) => r.outcome === 'retry'));
+    t.true(down.every((r) => decide(r) === 'retry'));
     t.is(s.spool.usage().instances, files.length);
 
     const orthanc = await startOrthancOn(orthancDir, dicomPort, mode === 'tls' ? pki.dir : undefined);

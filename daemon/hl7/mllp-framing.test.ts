@@ -3,20 +3,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isEdgeError } from '../core/errors.ts';
 import { encodeMllpFrame, MllpDecoder } from './mllp-framing.ts';
 import { HL7_FIXTURES } from '../../test/support/paths.ts';
+import { seededRandom } from '../../test/support/seeded-random.ts';
 
 const FIXTURES = `${HL7_FIXTURES}/`;
 const fixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.hl7'))
   .map((f) => readFileSync(FIXTURES + f));
-
-/** Deterministic PRNG so a failing chunking can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 function decodeAll(chunks: Buffer[], maxFrameBytes = 1 << 20): Buffer[] {
   const d = new MllpDecoder({ maxFrameBytes });
@@ -46,7 +38,7 @@ test('split between end block and carriage return', (t) => {
 
 test('random chunkings of many frames merged in one stream', (t) => {
   const all = Buffer.concat(fixtures.map((f) => encodeMllpFrame(f)));
-  const next = rng(42);
+  const { next } = seededRandom(t, 42);
   for (let round = 0; round < 300; round++) {
     const chunks: Buffer[] = [];
     for (let i = 0; i < all.length; ) {
@@ -84,7 +76,7 @@ test('end block followed by anything but CR is invalid', (t) => {
 });
 
 test('random garbage never throws anything but an EdgeError and never returns oversize frames', (t) => {
-  const next = rng(7);
+  const { next } = seededRandom(t, 7);
   for (let round = 0; round < 500; round++) {
     const bytes = Buffer.alloc(1 + Math.floor(next() * 200));
     for (let i = 0; i < bytes.length; i++) bytes[i] = [0x0b, 0x1c, 0x0d, 0x41, Math.floor(next() * 256)][Math.floor(next() * 5)]!;

@@ -2,13 +2,14 @@
 // the reused write buffers with background flushes, bounded memory, discard, and tamper detection.
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { SpooledInstanceMeta, SpoolWriter } from '../core/instance-spool.ts';
 import { EARLY_SYNC_BYTES } from './spool-file.ts';
 import { openTestSpool, testKeyRing } from './testing/test-spool.ts';
+import { poll } from '../../test/support/wait.ts';
 
 const meta = (uid: string): SpooledInstanceMeta => ({
   sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
@@ -82,7 +83,7 @@ test('prepared files: made when instances start arriving, taken by the next ones
   await s.spool.whenPrepared();
   t.is((await readdir(s.spoolDir)).length, 3 + 2);
   // After the idle spell only the instances are left.
-  for (let i = 0; i < 100 && (await readdir(s.spoolDir)).length > 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await poll(async () => (await readdir(s.spoolDir)).length <= 3, 2000, 20);
   t.is((await readdir(s.spoolDir)).length, 3);
 });
 
@@ -178,4 +179,26 @@ test('several instances at once share the prepared files and the commit batches'
     t.is(h.digest('hex'), digest);
   }
   t.is(new Set(results.map((r) => r.instance.fileId)).size, 10);
+});
+
+test('a spool file that cannot be removed is logged with its errno, not swallowed; one already gone is not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'edge-spool-rm-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const warnings: Array<[string, unknown]> = [];
+  const logger = {
+    debug() {}, info() {}, error() {},
+    warn(event: string, fields?: unknown) { warnings.push([event, fields]); },
+    child() { return logger; },
+  };
+  const s = await openTestSpool(dir, { logger });
+  t.teardown(() => s.close());
+  // unlink(2) refuses a directory even for root: a stand-in for a read-only or failing file system.
+  const stuck = join(s.spoolDir, 'not-a-file');
+  await mkdir(stuck);
+  await s.spool.removeFile(stuck);
+  await s.spool.removeFile(join(s.spoolDir, 'gone-already'));
+  t.is(warnings.length, 1);
+  t.is(warnings[0]?.[0], 'spool.remove-failed');
+  t.like(warnings[0]?.[1] as object, { why: 'abandoned', file: 'not-a-file' });
+  t.regex(String((warnings[0]?.[1] as { code: string }).code), /^E[A-Z]+$/);
 });

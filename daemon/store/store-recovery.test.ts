@@ -4,6 +4,7 @@ import test from 'ava';
 import { silentLogger } from '../core/log.ts';
 import { GENESIS_HASH } from '../core/audit-trail.ts';
 import { sampleEvent, tempStore } from '../../test/support/audit-store.ts';
+import { poll } from '../../test/support/wait.ts';
 import { StoreRecovery } from './store-recovery.ts';
 
 const put = (key: string) => ({ type: 'put' as const, key, value: Buffer.from(key) });
@@ -38,8 +39,7 @@ test('a failed write degrades the store; once writes succeed again it recovers b
   t.is(recovery.health().state, 'degraded', 'recovered while writes still fail');
 
   diskFull = false;
-  const deadline = Date.now() + 5000;
-  while (recovery.health().state !== 'ok' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await poll(() => recovery.health().state === 'ok', 5000, 20);
   t.is(recovery.health().state, 'ok');
   t.is(recovered.length, 1);
   await store.queue.commit(async () => ({ ops: [put('y\u0000after')], result: undefined }));

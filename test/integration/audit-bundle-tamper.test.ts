@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { exportBundle, keyFileSigner, signDetached } from '../../daemon/audit/index.ts';
 import { BundleFile } from '../../daemon/audit/bundle.ts';
 import { readTar, tarBytes } from '../../daemon/audit/tar.ts';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import { sampleEvent, tempStore } from '../support/audit-store.ts';
 import { repoRoot } from '../support/site.ts';
 import { run } from '../support/processes.ts';
 
-const pki = makeTestPki();
+const pki = makeAuditTestPki();
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const ctx = await tempStore();
 for (let i = 1; i <= 40; i++) ctx.store.audit.record(sampleEvent(i));

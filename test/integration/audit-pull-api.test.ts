@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { parseSyslog } from '../../daemon/audit/index.ts';
 import { BundleFile } from '../../daemon/audit/bundle.ts';
 import { readTar } from '../../daemon/audit/tar.ts';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import { Rsyslog } from '../support/rsyslog.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
+import { poll } from '../support/wait.ts';
 
 interface Reply {
   readonly status: number;
@@ -37,7 +38,7 @@ function get(port: number, path: string, client: { cert?: string; key?: string }
 }
 
 test('pull API: refusals are audited; a central pull verifies; the stream reaches rsyslogd', async (t) => {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   let rsyslog: Rsyslog | undefined;
   const site = await createSite();
   const siteInfo = JSON.parse(await readFile(join(site.dir, 'site.json'), 'utf8')) as { pki: { caCert: string; serverCert: string; serverKey: string } };
@@ -78,8 +79,13 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   t.is(body.firstSeq, 1);
   t.true(body.lastSeq >= 2);
   t.is((await get(port, '/v1/status', central, ca)).status, 404);
-  t.is((await get(port, '/v1/audit/bundle?fromSeq=abc', central, ca)).status, 400);
-  t.is((await get(port, '/v1/audit/bundle?fromSeq=999999', central, ca)).status, 404);
+  const malformed = await get(port, '/v1/audit/bundle?fromSeq=abc', central, ca);
+  t.is(malformed.status, 400);
+  t.is((JSON.parse(malformed.body.toString('utf8')) as { error: { code: string } }).error.code, 'EDGE_AUDIT_RANGE_INVALID');
+  // Told apart by its code, not by the wording of the message.
+  const empty = await get(port, '/v1/audit/bundle?fromSeq=999999', central, ca);
+  t.is(empty.status, 404);
+  t.is((JSON.parse(empty.body.toString('utf8')) as { error: { code: string } }).error.code, 'EDGE_AUDIT_RANGE_EMPTY');
 
   // Pull until the three refusals are in the bundle (they are recorded as the handshakes fail).
   let records = '';
@@ -113,13 +119,11 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   t.is(v2.code, 0, v2.stdout + v2.stderr);
 
   // The live stream: rsyslogd got RFC 5424 messages, the first one the application start.
-  const deadline = Date.now() + 20_000;
   let streamed: string[] = [];
-  while (Date.now() < deadline) {
+  await poll(async () => {
     streamed = (await readFile(rsyslog.outFile, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-    if (streamed.some((l) => l.includes('application.start'))) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return streamed.some((l) => l.includes('application.start'));
+  }, 20_000);
   t.true(streamed.length > 0);
   t.true(streamed.every((l) => parseSyslog(l) !== undefined));
   t.true(streamed.some((l) => /type="application\.start"/.test(l) && /<EventTypeCode csd-code="110120"/.test(l)));

@@ -6,9 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyslogSender, type SyslogSenderEvent, parseSyslog } from '../../daemon/audit/index.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import { Rsyslog } from '../support/rsyslog.ts';
 import { sampleEvent, tempStore } from '../support/audit-store.ts';
+import { eventually } from '../support/wait.ts';
 
 async function lines(file: string): Promise<string[]> {
   try {
@@ -18,18 +19,11 @@ async function lines(file: string): Promise<string[]> {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const seqOf = (line: string): number => Number(/\[edge@32473 seq="(\d+)"/.exec(line)?.[1]);
 
 test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothing', async (t) => {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   const ctx = await tempStore();
   const rsyslog = await Rsyslog.start({ dir: join(pki.dir, 'rsyslog'), caFile: pki.siteCa, certFile: pki.collector.cert, keyFile: pki.collector.key });
   const events: SyslogSenderEvent[] = [];
@@ -54,7 +48,7 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
 
   for (let i = 1; i <= 5; i++) ctx.store.audit.record(sampleEvent(i));
   await sender.start();
-  await until('5 messages', async () => (await lines(rsyslog.outFile)).length >= 5);
+  await eventually(async () => (await lines(rsyslog.outFile)).length >= 5, 30_000, '5 messages', 50);
   const first = await lines(rsyslog.outFile);
   for (const line of first) {
     const m = parseSyslog(line);
@@ -71,20 +65,20 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
     t.regex(m!.msg, /<\/AuditMessage>$/);
   }
   t.deepEqual(first.map(seqOf), [1, 2, 3, 4, 5]);
-  await until('cursor at 5', () => sender.status.confirmedSeq === 5);
+  await eventually(() => sender.status.confirmedSeq === 5, 30_000, 'cursor at 5', 50);
 
   await rsyslog.stop();
   for (let i = 6; i <= 1005; i++) ctx.store.audit.record(sampleEvent(i));
   await ctx.store.queue.drain();
-  await until('the outage alert', () => events.some((e) => e.type === 'collector-unreachable'));
+  await eventually(() => events.some((e) => e.type === 'collector-unreachable'), 30_000, 'the outage alert', 50);
   // Several reconnect attempts fail while it is down; only one alert is raised for them.
   await new Promise((r) => setTimeout(r, 800));
   t.is(events.filter((e) => e.type === 'collector-unreachable').length, 1);
   t.false(sender.status.connected);
 
   await rsyslog.start();
-  await until('1005 messages', async () => (await lines(rsyslog.outFile)).length >= 1005);
-  await until('cursor at 1005', () => sender.status.confirmedSeq === 1005);
+  await eventually(async () => (await lines(rsyslog.outFile)).length >= 1005, 30_000, '1005 messages', 50);
+  await eventually(() => sender.status.confirmedSeq === 1005, 30_000, 'cursor at 1005', 50);
   const all = await lines(rsyslog.outFile);
   t.is(all.length, 1005);
   t.deepEqual(all.map(seqOf), Array.from({ length: 1005 }, (_, i) => i + 1));
@@ -104,13 +98,13 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
     onEvent: () => undefined,
   });
   await again.start();
-  await until('1006 messages', async () => (await lines(rsyslog.outFile)).length >= 1006);
+  await eventually(async () => (await lines(rsyslog.outFile)).length >= 1006, 30_000, '1006 messages', 50);
   await again.stop(1000);
   t.deepEqual((await lines(rsyslog.outFile)).map(seqOf).slice(-2), [1005, 1006]);
 });
 
 test('a collector whose certificate is not from the site CA is refused by the sender', async (t) => {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   const ctx = await tempStore();
   const rsyslog = await Rsyslog.start({ dir: join(pki.dir, 'rsyslog'), caFile: pki.siteCa, certFile: pki.rogue.cert, keyFile: pki.rogue.key });
   const events: SyslogSenderEvent[] = [];
@@ -131,7 +125,7 @@ test('a collector whose certificate is not from the site CA is refused by the se
   });
   ctx.store.audit.record(sampleEvent(1));
   await sender.start();
-  await until('an alert', () => events.length > 0);
+  await eventually(() => events.length > 0, 30_000, 'an alert', 50);
   t.is(events[0]?.type, 'collector-unreachable');
   t.false(sender.status.connected);
   t.deepEqual(await lines(rsyslog.outFile), []);

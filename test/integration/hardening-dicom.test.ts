@@ -20,6 +20,7 @@ import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { testOrder } from '../support/orders.ts';
 import { createSite, Daemon, type SiteInfo } from '../support/site.ts';
 import { servingProblem } from '../support/still-serving.ts';
+import { poll } from '../support/wait.ts';
 
 const ATTACK_SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 /** Generous for a loaded 2-core machine, far below the 30 s ARTIM the idle connections would hold for. */
@@ -124,8 +125,7 @@ test('idle connections never count against authenticated associations: CT01 gets
   const held: net.Socket[] = [];
   try {
     held.push(...(await holdIdle(daemon.ports.dicomTls, 8)));
-    const deadline = performance.now() + 5000;
-    while (performance.now() < deadline && held.filter((s) => !s.destroyed && !s.closed).length > 16) await new Promise((r) => setTimeout(r, 50));
+    await poll(() => held.filter((s) => !s.destroyed && !s.closed).length <= 16, 5000, 50);
     t.true(held.filter((s) => !s.destroyed && !s.closed).length <= 16, 'the pool holds at most 16 unauthenticated connections');
     t.is(await servingProblem(site, daemon, MAX_MS), undefined);
     const refused = daemon.process.events('dicom.connection-refused');

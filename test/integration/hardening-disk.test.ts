@@ -4,12 +4,13 @@
 // acknowledged order. Watchdog: with NOTIFY_SOCKET and WATCHDOG_USEC set as systemd sets them, WATCHDOG=1
 // arrives periodically, and none arrives while the process cannot run.
 import test from 'ava';
-import { mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findscu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { PEERS } from '../support/paths.ts';
+import { needsTmpfs, whenMet } from '../support/preconditions.ts';
 import { run } from '../support/processes.ts';
 import { startNotifySocket, watchdogPings } from '../support/notify-socket.ts';
 import { Daemon, createSite, repoRoot, type SiteInfo } from '../support/site.ts';
@@ -20,23 +21,7 @@ const RECOVERY_LIMIT_MS = 30_000;
 
 let work = '';
 
-/** Why a tmpfs cannot be mounted here, or undefined when it can (probed once, before the tests). */
-async function tmpfsUnavailable(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  const probe = await mkdtemp(join(tmpdir(), 'edge-tmpfs-probe-'));
-  const m = await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe]);
-  if (m.code !== 0) {
-    await rmdir(probe);
-    return `cannot mount a tmpfs here (${m.stderr.trim()})`;
-  }
-  await run('umount', [probe]);
-  await rmdir(probe);
-  return undefined;
-}
-
-const noTmpfs = await tmpfsUnavailable();
-if (noTmpfs !== undefined) console.log(`hardening-disk: the disk-full test is skipped: ${noTmpfs}`);
-const withTmpfs = noTmpfs === undefined ? test.serial : test.serial.skip;
+const withTmpfs = whenMet(needsTmpfs()).serial;
 
 test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'edge-disk-'));

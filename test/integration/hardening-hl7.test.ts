@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
-import { makeTestPki } from '../../daemon/audit/testing/pki.ts';
+import { makeAuditTestPki } from '../support/test-pki.ts';
 import type { AuditEvent } from '../../daemon/core/audit.ts';
 import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
@@ -184,7 +184,7 @@ test.serial('four RIS connections sending one byte every 3 s: the RIS\'s newest 
   }
   t.is(await served(t, site, daemon, 'served after the slow senders'), undefined, 'served after the slow senders');
   t.true(daemon.process.events('hl7.connection.superseded').length >= 1, 'the yielding connection is logged');
-  t.true(daemon.process.events('hl7.connection.framing_error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
+  t.true(daemon.process.events('hl7.connection.framing-error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
   const trail = await auditTrail(site);
   t.true(trail.some((e) => e.type === 'hl7.connection-superseded'), 'the yielding connection is audited');
@@ -253,7 +253,7 @@ async function connectsTls12(port: number, client: { cert: string; key: string }
 }
 
 test.serial('client-initiated TLS renegotiation is refused on every TLS listener; a fresh connection still works', async (t) => {
-  const pki = makeTestPki();
+  const pki = makeAuditTestPki();
   t.teardown(() => pki.cleanup());
   const { site, daemon } = await startBox(t, (c) => {
     c['audit'] = { pull: { listen: { host: '127.0.0.1', port: 0 }, centralCaFile: pki.centralCa } };

@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import test from 'ava';
 import { MllpTlsClient, mllpFrame, msa, ormNew } from '../support/hl7-peers.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { poll } from '../support/wait.ts';
 
 type Site = Awaited<ReturnType<typeof createSite>>;
 let site: Site;
@@ -86,7 +87,6 @@ for (const [name, bytes, expected] of cases) {
 
 test.serial('an idle connection is closed after the idle timeout', async (t) => {
   const c = await MllpTlsClient.connect(daemon.ports.hl7, ris());
-  const started = Date.now();
-  while (!c.closed && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 100));
+  await poll(() => c.closed, 10_000);
   t.true(c.closed);
 });

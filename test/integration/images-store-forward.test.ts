@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { PEERS } from '../support/paths.ts';
-import { type Orthanc, startOrthanc, waitFor } from '../support/orthanc.ts';
+import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
+import { waitFor } from '../support/wait.ts';
 
 let work = '';
 let files: string[] = [];

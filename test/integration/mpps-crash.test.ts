@@ -5,8 +5,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { eventually } from '../support/wait.ts';
 
 const CYCLES = Number(process.env['MPPS_CRASH_CYCLES'] ?? 4);
 const PER_CYCLE = 40;
@@ -34,6 +36,7 @@ test.after.always(async () => {
 
 test(`kill -9 at random moments in ${CYCLES} cycles loses no acknowledged MPPS status`, async (t) => {
   t.timeout(CYCLES * 30_000 + 60_000);
+  const random = seededRandom(t);
   daemon = await Daemon.start(site.configFile);
   const client = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
   for (let n = 1; n <= CYCLES * PER_CYCLE; n++) if (msa(await client.send(ormNew(n))) !== 'AA') throw new Error(`order ${n} not accepted`);
@@ -54,7 +57,7 @@ test(`kill -9 at random moments in ${CYCLES} cycles loses no acknowledged MPPS s
       ops.push({ op: 'create', sopInstanceUid: u, attributes: createAttributes(n) }, { op: 'set', sopInstanceUid: u, attributes: finalAttributes('COMPLETED') });
     }
     const sending = sendMpps({ port: d.ports.dicomPlain, callingAeTitle: 'MR01', calledAeTitle: 'EDGE', timeoutMs: 5000 }, ops);
-    await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1200)));
+    await new Promise((r) => setTimeout(r, 300 + random.int(1200)));
     await d.kill9();
     daemon = undefined;
     const { results } = await sending;

@@ -5,7 +5,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsOp } from '../support/mpps-peers.ts';
+import { eventually } from '../support/wait.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 
@@ -97,7 +98,8 @@ test.serial('RIS answers AE: dead letters with its reason; retry-all after the f
     const body = await queue('dead');
     return body.deadLetters.length >= 2 ? body.deadLetters : undefined;
   }, 20_000, 'two dead letters');
-  t.is(dead[0].reason.code, 'HL7_AE');
+  t.is(dead[0].reason.code, 'EDGE_HL7_OUTBOUND_REJECTED');
+  t.is(dead[0].reason.peerStatus, 'AE');
   t.false(JSON.stringify(dead).includes('PATIENT'), 'the dead-letter list shows no patient data');
 
   await ris.stop();

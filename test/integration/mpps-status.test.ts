@@ -2,7 +2,8 @@
 // client certificate), python3's MLLP ACK server behind socat mutual TLS as the RIS.
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, eventually, finalAttributes, sendMpps, uid, type MppsTarget } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsTarget } from '../support/mpps-peers.ts';
+import { eventually } from '../support/wait.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 

@@ -15,7 +15,8 @@ import { openStore } from '../../daemon/store/index.ts';
 import { mllpSend, msa, ormNew } from '../support/hl7-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
-import { type Orthanc, startOrthanc, waitFor } from '../support/orthanc.ts';
+import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
+import { waitFor } from '../support/wait.ts';
 
 const OLD_NAME = 'TEST^PATIENT1';
 const NEW_NAME = 'CORRECTED^NAME^Q';

@@ -3,7 +3,6 @@
 // `edgectl segmentation apply`, edged running there. Every namespace address (10.231.x.y) is used only
 // from inside a namespace (ip netns exec): from the root namespace it would route off the machine.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
@@ -13,9 +12,11 @@ import { nftCommand } from '../../daemon/security/nft-client.ts';
 import { compareTables } from '../../daemon/security/segmentation-drift.ts';
 import { openStore } from '../../daemon/store/index.ts';
 import { PEERS } from '../support/paths.ts';
+import { needsCommand, needsRoot } from '../support/preconditions.ts';
 import { Supervised, run } from '../support/processes.ts';
 import type { RunResult } from '../support/processes.ts';
 import { createSite, repoRoot } from '../support/site.ts';
+import { waitFor } from '../support/wait.ts';
 
 const P = `es${process.pid % 100000}`;
 const BOX = `${P}-box`;
@@ -35,17 +36,9 @@ const ports = { hl7: 2575, dicomTls: 2762, dicomPlain: 11112, pacs: 11112, offic
 const dropTimeoutS = 3;
 
 function missingPrecondition(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: network namespaces and nft need root';
   // Not `command -v nft`: npm installs an unrelated `nft` in node_modules/.bin.
-  if (!nftCommand.startsWith('/')) return 'nft is not installed (apt-get install nftables)';
-  for (const tool of ['ip', 'findscu', 'storescu', 'storescp', 'socat', 'openssl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return undefined;
+  const nft = nftCommand.startsWith('/') ? undefined : 'nft is not installed (apt-get install nftables)';
+  return [needsRoot(), nft, needsCommand('ip', 'findscu', 'storescu', 'storescp', 'socat', 'openssl')].find((p) => p !== undefined);
 }
 
 const inNs = (ns: string, cmd: string, args: readonly string[], timeoutMs = 30_000): Promise<RunResult> =>
@@ -59,20 +52,7 @@ async function tcpConnect(ns: string, host: string, port: number): Promise<'conn
 }
 
 async function listening(ns: string, port: number): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if ((await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '') return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-async function eventually(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
+  return waitFor(async () => (await inNs(ns, 'ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '', 15_000, 100);
 }
 
 async function edgectl(args: readonly string[]): Promise<RunResult> {
@@ -193,7 +173,7 @@ if (why !== undefined) {
     t.is(await tcpConnect(BOX, listedUpstream, ports.pacs), 'connected', 'the box reaches the listed PACS');
     t.is(await tcpConnect(BOX, unlistedUpstream, ports.pacs), 'timeout', 'the box cannot reach an unlisted upstream');
     // edged's own outbound leg passes: the stored image reaches the PACS on the listed address.
-    t.true(await eventually(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
+    t.true(await waitFor(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
     // No forwarding between segments, whatever the kernel's ip_forward says.
     t.is(await tcpConnect(MOD, officeHost, ports.officeService), 'timeout', 'forwarding through the box fails');
 

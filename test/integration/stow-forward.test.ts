@@ -17,6 +17,7 @@ import { splitPart10 } from '../../daemon/dicom/testing/part10.ts';
 import { freePort, run, Supervised } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { PEERS } from '../support/paths.ts';
+import { eventually, waitFor, waitForPort } from '../support/wait.ts';
 
 const TOKEN = 'stow-test-token-0123456789';
 let work = '';
@@ -63,18 +64,15 @@ async function startDicomWebPacs(dir: string, tls: { certFile: string; keyFile: 
   };
   await writeFile(join(dir, 'orthanc.json'), JSON.stringify(config, null, 2));
   const orthanc = new Supervised('Orthanc', [join(dir, 'orthanc.json')], { env: { ...process.env, LD_PRELOAD: shim.stdout.trim(), TCP_NODELAY: '1' } });
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${http}/system`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (orthanc.exited || Date.now() > until) throw new Error(`Orthanc did not start: ${orthanc.stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(async () => {
+    if (orthanc.exited) throw new Error(`Orthanc exited: ${orthanc.stderr.slice(-2000)}`);
+    return fetch(`http://127.0.0.1:${http}/system`).then((r) => r.ok, () => false);
+  }, 30_000, 'Orthanc to start');
   const proxy = new Supervised('socat', [
     `OPENSSL-LISTEN:${tlsPort},bind=127.0.0.1,reuseaddr,fork,cert=${tls.certFile},key=${tls.keyFile},cafile=${tls.caFile},verify=1,openssl-min-proto-version=TLS1.2`,
     `TCP:127.0.0.1:${http}`,
   ]);
-  await waitForPort(tlsPort);
+  await waitForPort(tlsPort, { timeoutMs: 5000, exited: () => (proxy.exited ? `socat exited: ${proxy.stderr.slice(-500)}` : undefined) });
   return {
     http,
     tlsPort,
@@ -89,29 +87,6 @@ async function startDicomWebPacs(dir: string, tls: { certFile: string; keyFile: 
   };
 }
 
-async function waitForPort(port: number): Promise<void> {
-  const { connect } = await import('node:net');
-  const until = Date.now() + 5000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return cond();
-}
 
 test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: every instance arrives, the spool drains', async (t) => {
   t.timeout(110_000);
@@ -125,7 +100,7 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['upstream'] = {
     pacs: {
-      host: '127.0.0.1', port: 104, aeTitle: 'ORTHANC', protocol: 'stow', stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
+      protocol: 'stow', stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
       bearerTokenFile: tokenFile, connectTimeoutMs: 2000, batchSize: 4, maxAssociations: 2,
     },
   };

@@ -11,6 +11,7 @@ import { run } from '../support/processes.ts';
 import { Daemon, repoRoot } from '../support/site.ts';
 import { Swtpm } from '../support/swtpm.ts';
 import { createTpmSite } from '../support/tpm-site.ts';
+import { eventually } from '../support/wait.ts';
 
 test('rotate-data-key under traffic: no order lost, nothing left under the old key, old key destroyed', async (t) => {
   const swtpm = await Swtpm.start();
@@ -41,7 +42,7 @@ test('rotate-data-key under traffic: no order lost, nothing left under the old k
   const rotated = await run(join(repoRoot, 'bin/edgectl'), ['keys', 'rotate-data-key', '--config', site.configFile, '--json'], { timeoutMs: 120_000 });
   // A little traffic after the switch too.
   const after = sent;
-  while (sent < after + 20) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => sent >= after + 20, 60_000, '20 orders after the rotation', 10);
   stop = true;
   await Promise.all(traffic);
   client.close();

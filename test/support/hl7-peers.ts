@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { Supervised, freePort, run } from './processes.ts';
 import { HL7_FIXTURES } from './paths.ts';
+import { waitForPort } from './wait.ts';
 
 export interface ClientTls {
   readonly certFile: string;
@@ -31,7 +32,7 @@ export async function mllpSend(port: number, client: ClientTls, messages: Readon
   ]);
   const dir = await mkdtemp(join(tmpdir(), 'edge-mllp-'));
   try {
-    await waitForPort(proxyPort);
+    await waitForPort(proxyPort, { timeoutMs: 5000, exited: () => (proxy.exited ? `socat exited: ${proxy.stderr.slice(-500)}` : undefined) });
     const acks: string[] = [];
     for (const [i, m] of messages.entries()) {
       const file = join(dir, `m${i}.mllp`);
@@ -43,24 +44,6 @@ export async function mllpSend(port: number, client: ClientTls, messages: Readon
   } finally {
     await proxy.stop('SIGTERM', 3000);
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
-  const { connect } = await import('node:net');
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

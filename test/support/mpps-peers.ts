@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import dimse from 'dcmjs-dimse';
 import { Supervised, freePort } from './processes.ts';
 import { PEERS } from './paths.ts';
+import { waitForPort } from './wait.ts';
 
 const { Client, Dataset } = dimse;
 const { NCreateRequest, NSetRequest } = dimse.requests;
@@ -160,7 +161,8 @@ export class RisReceiver {
       `OPENSSL-LISTEN:${this.port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert=${this.#pki.certFile},key=${this.#pki.keyFile},cafile=${this.#pki.caFile},verify=1,openssl-min-proto-version=TLS1.2`,
       `TCP:127.0.0.1:${this.#backendPort},nodelay`,
     ]);
-    await waitForPort(this.port);
+    const front = this.#front;
+    await waitForPort(this.port, { exited: () => (front.exited ? `socat exited: ${front.stderr.slice(-500)}` : undefined) });
   }
 
   async stop(): Promise<void> {
@@ -197,33 +199,5 @@ export class RisReceiver {
           text: m,
         };
       });
-  }
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const net = await import('node:net');
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Poll `cond` every 100 ms (for state outside this process: files written by peers). */
-export async function eventually<T>(cond: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }

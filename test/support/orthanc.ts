@@ -34,13 +34,3 @@ export async function startOrthanc(dir: string, http: number, dicom: number, opt
     },
   };
 }
-
-/** Poll `cond` every 250 ms until it holds or `timeoutMs` passes; returns its last answer. */
-export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return cond();
-}

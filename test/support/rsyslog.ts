@@ -4,9 +4,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './processes.ts';
+import { waitForPort } from './wait.ts';
 
 export interface RsyslogOptions {
   readonly dir: string;
@@ -55,13 +55,7 @@ action(type="omfile" file="${this.outFile}" template="raw" flushOnTXEnd="on" asy
     const child = spawn('/usr/sbin/rsyslogd', ['-n', '-f', this.#conf, '-i', join(this.#dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.#child = child;
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`rsyslogd exited: ${this.stderr}`);
-      if (await canConnect(this.port)) return;
-      if (Date.now() > deadline) throw new Error(`rsyslogd did not listen on ${this.port}: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForPort(this.port, { timeoutMs: 15_000, exited: () => (child.exitCode === null ? undefined : `rsyslogd exited: ${this.stderr}`) });
   }
 
   async stop(): Promise<void> {
@@ -74,15 +68,4 @@ action(type="omfile" file="${this.outFile}" template="raw" flushOnTXEnd="on" asy
     await exited;
     clearTimeout(timer);
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

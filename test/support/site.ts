@@ -51,6 +51,8 @@ export interface Launch {
 export interface StartHow {
   readonly env?: NodeJS.ProcessEnv;
   readonly launch?: Launch;
+  /** Called as soon as the process is spawned, before it is ready (to act on its start-up lines). */
+  readonly onSpawn?: (process: Supervised) => void;
 }
 
 export class Daemon {
@@ -70,6 +72,7 @@ export class Daemon {
    */
   static async start(configFile: string, how: StartHow = {}): Promise<Daemon> {
     const d = new Daemon(configFile, how);
+    how.onSpawn?.(d.process);
     const ready = await d.process.waitForEvent('edged.ready', 30_000);
     d.ports = { hl7: Number(ready['hl7']), dicomTls: Number(ready['dicomTls']), dicomPlain: Number(ready['dicomPlain']) };
     return d;

@@ -9,7 +9,6 @@ import { DicomListener } from '../listener.ts';
 import type { DicomListenerOptions } from '../listener.ts';
 import { TransferSyntax } from '../transfer-syntax.ts';
 import { verificationService } from '../verification-service.ts';
-import type { TestPki } from './pki.ts';
 
 export const TEST_AE_TITLE = 'EDGE';
 export const ALLOWED_CALLING_AE = 'MODALITY1';
@@ -29,6 +28,13 @@ export function testPolicy(
       : { accept: false, result: 1, source: 1, reason: 3, why: 'calling AE title not recognized' };
 }
 
+/** The listener's TLS material (test/support/test-pki.ts makes it; adapters may not import test support). */
+export interface ListenerPki {
+  readonly serverKey: string;
+  readonly serverCert: string;
+  readonly caCert: string;
+}
+
 export interface StartedListener {
   readonly listener: DicomListener;
   readonly port: number;
@@ -38,7 +44,7 @@ export interface StartedListener {
 }
 
 export async function startTestListener(
-  options: Partial<DicomListenerOptions> & { pki?: TestPki; services?: readonly DimseService[] } = {},
+  options: Partial<DicomListenerOptions> & { pki?: ListenerPki; services?: readonly DimseService[] } = {},
 ): Promise<StartedListener> {
   const events: DicomEvent[] = [];
   const waiters: { predicate: (e: DicomEvent) => boolean; resolve: (e: DicomEvent) => void }[] = [];

@@ -1,20 +1,20 @@
-// Part of main-audit.ts: the integrity of the stored chain. At every start it checks the chain's head
+// Part of the audit trail flow: the integrity of the stored chain. At every start it checks the chain's head
 // against the anchors outside the store (the head file; the TPM NV counter with the TPM backend) and
 // reads the chain back from where the last pass stopped (bounded in time, the rest in the background),
 // raising a Security Alert for a cut tail or damaged records. The box keeps serving: damage is taken
 // out of the chain (quarantined, never deleted), named in the chain, and the chain goes on.
 import { X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { AuditParticipant } from './core/audit.ts';
-import { securityAlert } from './core/audit-event-builders.ts';
-import type { AuditHeadAnchor } from './core/audit-trail.ts';
-import type { KeySource } from './core/keys.ts';
-import type { Logger } from './core/log.ts';
-import type { EdgeConfig } from './config/index.ts';
-import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from './audit/index.ts';
-import { TpmAuditCounter, counterProblem } from './security/tpm-audit-counter.ts';
-import { TpmKeySource } from './security/tpm-key-source.ts';
-import type { ChainVerification, DamagedRange, LevelAuditLog } from './store/index.ts';
+import type { AuditParticipant } from '../core/audit.ts';
+import type { AuditHeadAnchor } from '../core/audit-trail.ts';
+import type { KeySource } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from '../audit/index.ts';
+import { TpmAuditCounter, counterProblem } from '../security/tpm-audit-counter.ts';
+import { TpmKeySource } from '../security/tpm-key-source.ts';
+import type { ChainVerification, DamagedRange, LevelAuditLog } from '../store/index.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
 
 /** Start-up reads the stored chain back for at most this long; the background pass does the rest. */
 export const startVerifyBudgetMs = 500;
