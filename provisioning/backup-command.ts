@@ -21,6 +21,7 @@ import { openDatabase } from '../daemon/store/database.ts';
 import { openStore } from '../daemon/store/index.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
 import { writeAtomically } from './peer-command.ts';
+import { CONTROL_SOCKET_NAME, controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const backupHelp = `usage: edgectl backup --config FILE --out FILE [--json]
        edgectl restore --config FILE --in FILE [--recovery-secret-file FILE] [--keep-config] [--json]
@@ -78,7 +79,7 @@ export async function backupCommand(args: string[]): Promise<number> {
     const { config } = loadConfig(configFile);
     let reply;
     try {
-      reply = await controlRequest(join(config.dataDir, 'control.sock'), 'POST', '/v1/backup', { out }, 600_000);
+      reply = await controlRequest(controlSocketPath(config.dataDir), 'POST', '/v1/backup', { out }, 600_000);
     } catch (err) {
       if (!(err instanceof DaemonNotRunningError)) throw err;
       reply = undefined;
@@ -139,7 +140,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
     const dataDir = config.dataDir;
     // Refuse while edged runs: its control socket answers, or the database lock is held.
     try {
-      await controlRequest(join(dataDir, 'control.sock'), 'GET', '/v1/status', undefined, 5_000);
+      await controlRequest(controlSocketPath(dataDir), 'GET', '/v1/status', undefined, 5_000);
       console.error('edgectl: EDGE_BACKUP_DAEMON_RUNNING: edged is running on this data directory; stop it first (systemctl stop edged)');
       return 1;
     } catch (err) {
@@ -215,7 +216,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
       let kept: string | undefined;
       if (await exists(dataDir)) {
         for (const f of await readdir(dataDir)) {
-          if (['db', 'spool', 'keys', 'control.sock', 'restored.json'].includes(f)) continue;
+          if (['db', 'spool', 'keys', CONTROL_SOCKET_NAME, 'restored.json'].includes(f)) continue;
           await cp(join(dataDir, f), join(staging, f), { recursive: true });
         }
         kept = `${dataDir}.pre-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;

@@ -9,6 +9,7 @@ import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { TpmKeySource, eraseSealedKeys, readManifest } from '../daemon/security/tpm-key-source.ts';
 import { openStore } from '../daemon/store/index.ts';
 import { daemonMode } from './keys-command.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const confirmWord = 'ERASE';
 
@@ -30,7 +31,7 @@ export async function decommission(configFile: string, confirm: string | undefin
     console.error('edgectl: keys.backend is not "tpm"; delete the development key file instead');
     return 1;
   }
-  if ((await daemonMode(join(config.dataDir, 'control.sock'))) !== 'stopped') {
+  if ((await daemonMode(controlSocketPath(config.dataDir))) !== 'stopped') {
     console.error('edgectl: stop edged first');
     return 1;
   }

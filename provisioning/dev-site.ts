@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { checkConfig, errorsIn, formatIssue } from '../daemon/config/index.ts';
+import { checkConfig, ConfigError, errorsIn, formatIssue } from '../daemon/config/index.ts';
 import { makeCa, makeLeaf, verifyChain } from './dev-pki.ts';
 
 export interface DevSiteOptions {
@@ -163,8 +163,8 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
   const check = checkConfig(config, { baseDir: dir });
   const errors = errorsIn(check.issues);
   if (errors.length > 0) {
-    // A bug in this command, not in the operator's input.
-    throw new Error(`the generated config is invalid:\n${errors.map(formatIssue).join('\n')}`);
+    // Values from the operator's input (an AE title for --pacs) land here, or a bug in this command.
+    throw new ConfigError('EDGE_CONFIG_INVALID', `the generated config is invalid:\n${errors.map(formatIssue).join('\n')}`, errors);
   }
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`, { flag: 'wx' });
 

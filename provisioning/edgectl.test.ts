@@ -53,7 +53,7 @@ test('dev-site writes a site whose config passes the check with zero errors', as
   t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576, allowAllInterfaces: false });
   t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577, allowAllInterfaces: false });
   t.is(config.upstream.ris?.port, 2576);
-  t.is(config.upstream.pacs?.aeTitle, 'ORTHANC');
+  t.is(config.upstream.pacs?.protocol === 'dimse' ? config.upstream.pacs.aeTitle : undefined, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);
   t.deepEqual(config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`), ['CT01/tls', 'MR01/plain']);
   t.deepEqual(site.box, {
@@ -199,4 +199,22 @@ test('config docs prints the reference', async (t) => {
   const r = await run(edgectl, ['config', 'docs']);
   t.is(r.code, 0);
   t.is(r.stdout, readFileSync(new URL('../docs/config.md', import.meta.url), 'utf8'));
+});
+
+test('peer add pacs --replace over a STOW-RS route writes a clean DIMSE route; peer list shows either kind', async (t) => {
+  const dir = join(tempDir(), 'site');
+  const made = await run(edgectl, ['dev-site', '--dir', dir, '--base-port', '23575']);
+  t.is(made.code, 0, made.stderr);
+  const file = join(dir, 'edge.json');
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
+  raw['upstream'] = { pacs: { protocol: 'stow', stowUrl: 'https://pacs.example/dicom-web/studies', batchSize: 8 } };
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  const stow = await run(edgectl, ['peer', 'list', '--config', file]);
+  t.regex(stow.stdout, /PACS: STOW-RS https:\/\/pacs\.example\/dicom-web\/studies/);
+  const add = await run(edgectl, ['peer', 'add', 'pacs', '--config', file, '--host', '127.0.0.1', '--port', '4242', '--ae', 'ORTHANC', '--replace']);
+  t.is(add.code, 0, add.stderr);
+  const { config, issues } = loadConfig(file);
+  t.deepEqual(issues.filter((i) => i.path.startsWith('upstream')), [], 'no STOW-RS leftovers in the DIMSE route');
+  t.like(config.upstream.pacs, { protocol: 'dimse', host: '127.0.0.1', port: 4242, aeTitle: 'ORTHANC', batchSize: 8 });
+  t.regex((await run(edgectl, ['peer', 'list', '--config', file])).stdout, /PACS: ORTHANC@127\.0\.0\.1:4242 tls/);
 });

@@ -9,6 +9,7 @@ import {
   ConfigError, IssueCode, bindCheck, checkConfigFile, errorsIn, formatIssue, renderConfigDocs,
 } from '../daemon/config/index.ts';
 import type { ConfigIssue } from '../daemon/config/index.ts';
+import { isEdgeError } from '../daemon/core/errors.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
 import { queueCommand } from './queue-command.ts';
@@ -189,7 +190,7 @@ async function devSite(args: string[]): Promise<number> {
       return 1;
     }
     // Values in the user's input (an invalid AE title for --pacs) surface as config errors.
-    if (err instanceof Error && err.message.startsWith('the generated config is invalid')) {
+    if (isEdgeError(err, 'EDGE_CONFIG_INVALID')) {
       console.error(`edgectl: ${err.message}`);
       return 2;
     }

@@ -7,6 +7,7 @@ import { loadConfig } from '../daemon/config/index.ts';
 import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { resealWithRecovery } from '../daemon/security/tpm-key-source.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const keysHelp = `usage: edgectl keys reseal --config FILE [--recovery-secret-file FILE] [--pcrs SEL]
        edgectl keys rotate-data-key --config FILE [--json]
@@ -36,7 +37,7 @@ export async function keysReseal(configFile: string, secretFile: string | undefi
     console.error('edgectl: keys.backend is not "tpm": nothing is sealed');
     return 1;
   }
-  if ((await daemonMode(join(config.dataDir, 'control.sock'))) === 'serving') {
+  if ((await daemonMode(controlSocketPath(config.dataDir))) === 'serving') {
     console.error('edgectl: edged is running and serving; reseal is for a box in safe mode (or stopped)');
     return 1;
   }
@@ -56,7 +57,7 @@ export async function keysReseal(configFile: string, secretFile: string | undefi
 
 export async function keysRotate(configFile: string, json: boolean): Promise<number> {
   const { config } = loadConfig(configFile);
-  const reply = await controlRequest(join(config.dataDir, 'control.sock'), 'POST', '/v1/keys/rotate-data-key', {}, 600_000);
+  const reply = await controlRequest(controlSocketPath(config.dataDir), 'POST', '/v1/keys/rotate-data-key', {}, 600_000);
   if (json) console.log(JSON.stringify(reply.body, null, 2));
   else if (reply.status === 200) {
     const r = reply.body as { newKeyId: number; retiredKeyIds: number[]; keptKeyIds: number[]; rewritten: number; ms: number };

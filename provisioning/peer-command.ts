@@ -9,6 +9,7 @@ import {
   ConfigError, checkConfig, errorsIn, formatIssue, readConfigDocument, type ConfigIssue,
 } from '../daemon/config/index.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const peerHelp = `usage: edgectl peer list --config FILE [--json]
        edgectl peer add ris --config FILE --name NAME --cn CN --application MSH3 --facility MSH4 [--address A]...
@@ -181,7 +182,8 @@ function add(doc: Doc, kind: Kind, v: Values): string {
     case 'pacs': {
       const upstream = section(doc, 'upstream');
       if (upstream['pacs'] !== undefined && v.replace !== true) throw new Usage('upstream.pacs is already set: use --replace to change it');
-      const old = (upstream['pacs'] ?? {}) as Doc;
+      // A DIMSE route: the STOW-RS fields of a route it replaces would only draw warnings.
+      const { protocol: _protocol, stowUrl: _stowUrl, bearerTokenFile: _token, ...old } = (upstream['pacs'] ?? {}) as Doc;
       upstream['pacs'] = { ...old, host: need(v, 'host', kind), port: portOf(need(v, 'port', kind)), aeTitle: need(v, 'ae', kind), tls: v.plain !== true };
       return `set PACS ${need(v, 'ae', kind)}@${need(v, 'host', kind)}:${need(v, 'port', kind)}`;
     }
@@ -233,7 +235,7 @@ async function apply(file: string, doc: Doc, what: string, reload: boolean): Pro
   if (!reload) return 0;
   let reply;
   try {
-    reply = await controlRequest(join(config.dataDir, 'control.sock'), 'POST', '/v1/config/reload', {}, 30_000);
+    reply = await controlRequest(controlSocketPath(config.dataDir), 'POST', '/v1/config/reload', {}, 30_000);
   } catch (err) {
     if (!(err instanceof DaemonNotRunningError)) throw err;
     console.log('edged is not running: the change takes effect when it starts');
@@ -310,7 +312,11 @@ async function list(file: string, json: boolean): Promise<number> {
     const scope = (p['worklistScope'] ?? {}) as Doc;
     console.log(`  ${s(p['name'])}  ae=${s(p['aeTitle'])}  ${s(p['transport'])}  cn=${s(p['certificateCn'])}  addresses=${s(p['addresses'])}  scope: stations=${s(scope['stationAeTitles'])} modalities=${s(scope['modalities'])}`);
   }
-  console.log(`PACS: ${peers.pacs === null ? '(none)' : `${s(peers.pacs['aeTitle'])}@${s(peers.pacs['host'])}:${s(peers.pacs['port'])} ${peers.pacs['tls'] === false ? 'plain' : 'tls'}`}`);
+  const pacs = peers.pacs;
+  const route = pacs === null ? '(none)'
+    : pacs['protocol'] === 'stow' ? `STOW-RS ${s(pacs['stowUrl'])}`
+      : `${s(pacs['aeTitle'])}@${s(pacs['host'])}:${s(pacs['port'])} ${pacs['tls'] === false ? 'plain' : 'tls'}`;
+  console.log(`PACS: ${route}`);
   console.log(`Audit collectors (${peers.collectors.length})`);
   for (const c of peers.collectors) console.log(`  ${s(c['name'])}  ${s(c['host'])}:${s(c['port'])}${c['serverName'] === undefined ? '' : `  serverName=${s(c['serverName'])}`}`);
   return 0;

@@ -20,6 +20,7 @@ import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { TpmKeySource, sealNewKeyring } from '../daemon/security/tpm-key-source.ts';
 import { openStore } from '../daemon/store/index.ts';
 import { createAdminAccount } from './admin-account.ts';
+import { ApplianceLayout } from './appliance-layout.ts';
 import { makeDeviceIdentity, type Subject } from './device-identity.ts';
 import { checkHardware, type HardwareCheck } from './hardware-check.ts';
 
@@ -36,7 +37,7 @@ Takes the box from factory state to serving:
 Prints the RECOVERY SECRET once: keep it off the box; it is the only way back after a firmware change.
 
 Site profile (JSON; relative paths against its folder):
-  { "site": {"name": "RAD-EAST"}, "dataDir": "/var/lib/imaging-edge", "caFile": "site-ca.pem",
+  { "site": {"name": "RAD-EAST"}, "dataDir": "${ApplianceLayout.dataDir}", "caFile": "site-ca.pem",
     "tpm": {"tcti": "device:/dev/tpmrm0", "pcrs": "sha256:7"},
     "device": {"hostname": "edge1.example", "addresses": ["10.0.0.5"], "subject": {"O": "Hospital", "C": "DE"}},
     "admin": {"username": "admin"},
@@ -94,7 +95,7 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
     const hostname = await ask('host name of the box (certificate SAN)');
     const addresses = (await ask('its IP addresses, comma-separated', '')).split(',').map((s) => s.trim()).filter((s) => s !== '');
     const caFile = await ask('site CA bundle (PEM file)');
-    const dataDir = await ask('data directory', '/var/lib/imaging-edge');
+    const dataDir = await ask('data directory', ApplianceLayout.dataDir);
     const tcti = await ask('TPM TCTI', 'device:/dev/tpmrm0');
     const org = await ask('organisation (certificate O)', '');
     return { profile: { site: { name }, dataDir, caFile, tpm: { tcti }, device: { hostname, addresses, ...(org === '' ? {} : { subject: { O: org } }) } }, baseDir: process.cwd() };

@@ -2,10 +2,10 @@
 // daemon's control socket (the CLI never opens the store itself). Shows identifiers, states and
 // reasons, never payloads. Operator actions are audited by the daemon with the console user's name.
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../daemon/config/index.ts';
 import { controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const queueHelp = `usage: edgectl queue <action> --config FILE [options]
 
@@ -58,7 +58,7 @@ export async function queueCommand(args: string[]): Promise<number> {
   if (action === undefined) return usage('queue needs an action: list, dead, retry, retry-all or discard');
   if (values.config === undefined) return usage(`queue ${action} needs --config FILE`);
   const { config } = loadConfig(values.config);
-  const socket = join(config.dataDir, 'control.sock');
+  const socket = controlSocketPath(config.dataDir);
   const user = userInfo().username;
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
     const reply = await controlRequest(socket, method, path, body, 30_000);
@@ -77,10 +77,10 @@ export async function queueCommand(args: string[]): Promise<number> {
       else if (dest === undefined) {
         console.log(`${'destination'.padEnd(12)} ${'state'.padEnd(9)} ${'queued'.padStart(7)} ${'dead'.padStart(6)}  last delivered            last error`);
         for (const d of r.body.destinations) {
-          console.log(`${String(d.destination).padEnd(12)} ${String(d.state).padEnd(9)} ${String(d.queued).padStart(7)} ${String(d.deadLetters).padStart(6)}  ${when(d.lastDeliveredAt).padEnd(25)} ${d.lastError === undefined ? '-' : `${d.lastError.code}: ${d.lastError.message}`}`);
+          console.log(`${String(d.destination).padEnd(12)} ${String(d.state).padEnd(9)} ${String(d.queued).padStart(7)} ${String(d.deadLetters).padStart(6)}  ${when(d.lastDeliveredAt).padEnd(25)} ${d.lastError === undefined ? '-' : `${withPeer(d.lastError)}: ${d.lastError.message}`}`);
         }
       } else {
-        for (const e of r.body.entries) console.log(`${e.id}  ${e.kind}  attempts ${e.attempts}  next ${when(e.nextAttemptAt)}  ${e.lastError === undefined ? '' : `${e.lastError.code}: ${e.lastError.message}`}`);
+        for (const e of r.body.entries) console.log(`${e.id}  ${e.kind}  attempts ${e.attempts}  next ${when(e.nextAttemptAt)}  ${e.lastError === undefined ? '' : `${withPeer(e.lastError)}: ${e.lastError.message}`}`);
       }
       return 0;
     }
@@ -88,7 +88,7 @@ export async function queueCommand(args: string[]): Promise<number> {
       const r = await call('GET', `/v1/queues/dead${dest === undefined ? '' : `?destination=${encodeURIComponent(dest)}`}`);
       if (r.status !== 200) return 1;
       if (values.json === true) console.log(JSON.stringify(r.body, null, 2));
-      else for (const d of r.body.deadLetters) console.log(`${d.id}  ${d.destination}  ${d.kind}  dead since ${when(d.deadAt)}  ${d.reason.code}: ${d.reason.message}`);
+      else for (const d of r.body.deadLetters) console.log(`${d.id}  ${d.destination}  ${d.kind}  dead since ${when(d.deadAt)}  ${withPeer(d.reason)}: ${d.reason.message}`);
       return 0;
     }
     case 'retry': {
@@ -115,4 +115,9 @@ export async function queueCommand(args: string[]): Promise<number> {
     default:
       return usage(`unknown queue action "${action}"`);
   }
+}
+
+/** The registry code, with the peer's own answer (MSA-1, DIMSE or HTTP status) where it gave one. */
+function withPeer(error: { readonly code: string; readonly peerStatus?: string }): string {
+  return error.peerStatus === undefined ? error.code : `${error.code} [${error.peerStatus}]`;
 }

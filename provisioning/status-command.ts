@@ -1,7 +1,7 @@
 // `edgectl status --config FILE`: what the running daemon says about itself, over the control socket.
-import { join } from 'node:path';
 import { loadConfig } from '../daemon/config/index.ts';
 import { controlRequest } from './control-client.ts';
+import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const statusHelp = `usage: edgectl status --config FILE [--json]
 
@@ -11,8 +11,15 @@ Exit status: 0 the daemon answered, 1 it is not running or did not answer, 2 usa
 
 export async function status(configFile: string, json: boolean): Promise<number> {
   const { config } = loadConfig(configFile);
-  const reply = await controlRequest(join(config.dataDir, 'control.sock'), 'GET', '/v1/status', undefined, 10_000);
+  const reply = await controlRequest(controlSocketPath(config.dataDir), 'GET', '/v1/status', undefined, 10_000);
   if (json) console.log(JSON.stringify(reply.body, null, 2));
-  else for (const [k, v] of Object.entries(reply.body as Record<string, unknown>)) console.log(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  else {
+    for (const [k, v] of Object.entries(reply.body as Record<string, unknown>)) {
+      if (k !== 'services') console.log(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    }
+    // One line per part of the box, in start order: what the operator looks at first when something is off.
+    const services = (reply.body as { services?: { name: string; state: string; status: string; detail?: string }[] }).services ?? [];
+    for (const s of services) console.log(`service      ${s.name.padEnd(22)} ${s.state.padEnd(8)} ${s.status}${s.detail === undefined ? '' : ` (${s.detail})`}`);
+  }
   return reply.status === 200 ? 0 : 1;
 }

@@ -1,13 +1,14 @@
 // The audit pull API for central security teams: HTTPS on its own listener, client certificates from
 // the central CA only (a modality's or the RIS's certificate from the site CA is refused in the TLS
 // handshake), scoped to audit: list what is held, download a signed bundle. Every refusal and every
-// successful pull is reported to main.ts, which audits it.
+// successful pull is reported to the audit trail flow (flows/audit-trail.ts), which audits it.
 import { createReadStream } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { TlsMaterial } from '../core/tls-material.ts';
 
 export interface PullClient {
   /** Subject CN of the client certificate. */
@@ -41,7 +42,8 @@ export type AuditPullEvent =
 export interface AuditPullApiOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: { readonly cert: Buffer; readonly key: Buffer; readonly centralCa: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string; readonly secureOptions?: number };
+  /** The box's material, with the central security team's CA in place of the site CA. */
+  readonly tls: Omit<TlsMaterial, 'ca'> & { readonly centralCa: Buffer };
   readonly allowedCns?: readonly string[];
   readonly maxConnections: number;
   readonly requestTimeoutMs: number;
@@ -196,7 +198,7 @@ export class AuditPullApi {
         res.destroy();
         return;
       }
-      const status = code === 'EDGE_AUDIT_RANGE_INVALID' ? (/no records/.test((err as Error).message) ? 404 : 400) : code === 'EDGE_AUDIT_CHAIN_BROKEN' ? 409 : 500;
+      const status = code === 'EDGE_AUDIT_RANGE_EMPTY' ? 404 : code === 'EDGE_AUDIT_RANGE_INVALID' ? 400 : code === 'EDGE_AUDIT_CHAIN_BROKEN' ? 409 : 500;
       send(res, status, { error: { code, message: isEdgeError(err) ? err.message : 'internal error' } });
     }
   }

@@ -1,24 +1,15 @@
 // The local control API: HTTP/1.1 with JSON bodies over a unix socket (mode 0600) in the data directory.
 // `edgectl` reaches the running daemon only through it, so the CLI never opens the store behind the
-// daemon's back. Routes are registered by main.ts; this file knows transport, limits and error mapping.
+// daemon's back. Routes are owned by the flows and adapters that serve them (core/control-route.ts), each
+// with its permission; this file knows transport, limits and error mapping (admin/http-status.ts).
 import { chmod, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { type ControlRoute, type ControlRoutes, Permission } from '../core/control-route.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { httpStatusOf } from './http-status.ts';
 
-export interface ControlRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly body: unknown;
-}
-
-export interface ControlResponse {
-  readonly status: number;
-  readonly body: unknown;
-}
-
-export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse> | ControlResponse;
+export type { ControlHandler, ControlRequest, ControlResponse, ControlRoute } from '../core/control-route.ts';
 
 export interface ControlServerOptions {
   readonly socketPath: string;
@@ -29,19 +20,28 @@ export interface ControlServerOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export class ControlServer {
+export class ControlServer implements ControlRoutes {
   readonly #options: ControlServerOptions;
-  readonly #routes = new Map<string, ControlHandler>();
+  readonly #routes = new Map<string, ControlRoute>();
   #server: http.Server | undefined;
 
   constructor(options: ControlServerOptions) {
     this.#options = options;
   }
 
-  /** Register `METHOD /path` (exact path match). */
-  route(method: string, path: string, handler: ControlHandler): this {
-    this.#routes.set(`${method} ${path}`, handler);
-    return this;
+  /** Mount routes; a route without a known permission, or mounted twice, is a programming error. */
+  add(...routes: readonly ControlRoute[]): void {
+    for (const route of routes) {
+      const key = `${route.method} ${route.path}`;
+      if (!Object.hasOwn(Permission, route.permission)) throw new TypeError(`${key}: unknown permission ${route.permission}`);
+      if (this.#routes.has(key)) throw new TypeError(`${key} is mounted twice`);
+      this.#routes.set(key, route);
+    }
+  }
+
+  /** The mounted routes with their permissions (for the admin page's role checks and its docs). */
+  routes(): readonly Pick<ControlRoute, 'method' | 'path' | 'permission'>[] {
+    return [...this.#routes.values()].map(({ method, path, permission }) => ({ method, path, permission }));
   }
 
   async start(): Promise<void> {
@@ -78,17 +78,14 @@ export class ControlServer {
     };
     try {
       const url = new URL(req.url ?? '/', 'http://control');
-      const handler = this.#routes.get(`${req.method} ${url.pathname}`);
-      if (handler === undefined) {
-        send(404, { error: { code: 'EDGE_CONTROL_NOT_FOUND', message: `no route ${req.method} ${url.pathname}` } });
-        return;
-      }
+      const route = this.#routes.get(`${req.method} ${url.pathname}`);
+      if (route === undefined) throw new EdgeError('EDGE_CONTROL_NOT_FOUND', `no route ${req.method} ${url.pathname}`);
       const body = await readJsonBody(req, this.#options.maxBodyBytes ?? 1_048_576);
-      const out = await handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+      const out = await route.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
       send(out.status, out.body);
     } catch (err) {
       const code = isEdgeError(err) ? err.code : 'unexpected';
-      const status = isEdgeError(err) ? (err.kind === 'transient' ? 503 : 400) : 500;
+      const status = httpStatusOf(err);
       this.#options.logger.warn('control.request-failed', { method: req.method, path: req.url, code });
       send(status, { error: { code, message: err instanceof Error ? err.message : String(err) } });
     }

@@ -193,7 +193,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     }
     while (rendering.length > 0) await write(await rendering.shift()!);
     skipDamaged();
-    if (count === 0) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `no records in ${o.fromSeq}..${o.toSeq}`);
+    if (count === 0) throw new EdgeError('EDGE_AUDIT_RANGE_EMPTY', `no records in ${o.fromSeq}..${o.toSeq}`);
     const fromAt = eventTime(firstLine);
     const toAt = eventTime(lastLine);
     await xml.add(Buffer.from('</AuditMessages>\n', 'utf8'));

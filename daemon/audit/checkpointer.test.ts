@@ -3,6 +3,7 @@ import test from 'ava';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EdgeError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { auditKey } from '../store/audit-log.ts';
 import { sampleEvent, tempStore } from '../../test/support/audit-store.ts';
@@ -52,6 +53,36 @@ test('retention prunes through a signed checkpoint; the rest stays verifiable fr
   t.is(store.audit.firstSeq, 11);
   t.is(store.audit.anchor?.seq, 10);
   t.is(await store.audit.checkAgainstCheckpoints(), undefined);
+});
+
+test('a failed retention prune is reported (for the audit trail), not swallowed, and the next prune goes on', async (t) => {
+  const ctx = await tempStore();
+  t.teardown(() => ctx.cleanup());
+  let now = Date.now();
+  let failing = true;
+  // The real store, except that deleting fails while `failing` (a full or broken disk).
+  const trail = new Proxy(ctx.store.audit, {
+    get(target, key) {
+      if (key === 'pruneThrough' && failing) return async () => { throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'disk'); };
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const events: CheckpointerEvent[] = [];
+  const cp = new AuditCheckpointer({ trail, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: DAY, pruneIntervalMs: 20, logger: silentLogger, onEvent: (e) => events.push(e), now: () => now });
+  for (let i = 1; i <= 5; i++) ctx.store.audit.record(sampleEvent(i, now));
+  await ctx.store.queue.drain();
+  await cp.checkpoint();
+  now += 2 * DAY;
+  await cp.start();
+  t.teardown(() => cp.stop());
+  const deadline = Date.now() + 10_000;
+  while (!events.some((e) => e.type === 'prune-failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(events.find((e) => e.type === 'prune-failed'), { type: 'prune-failed', code: 'EDGE_STORE_WRITE_FAILED' });
+  t.is(ctx.store.audit.firstSeq, 1, 'nothing was deleted');
+  failing = false;
+  while (!events.some((e) => e.type === 'pruned') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.true(events.some((e) => e.type === 'pruned'), 'the next prune deletes what is due');
 });
 
 test('a tail truncated behind the box is found against the latest checkpoint', async (t) => {

@@ -11,7 +11,8 @@ export const CheckpointFormat = 'imaging-edge-audit-checkpoint/1';
 
 export type CheckpointerEvent =
   | { readonly type: 'pruned'; readonly throughSeq: number; readonly records: number; readonly olderThan: string }
-  | { readonly type: 'checkpoint-failed'; readonly code: string };
+  | { readonly type: 'checkpoint-failed'; readonly code: string }
+  | { readonly type: 'prune-failed'; readonly code: string };
 
 export interface CheckpointerOptions {
   readonly trail: AuditTrail;
@@ -45,7 +46,7 @@ export class AuditCheckpointer {
     this.#lastSeq = (await this.#o.trail.checkpoints()).at(-1)?.seq ?? 0;
     this.#timer = setInterval(() => this.#kick(), this.#o.everyMs);
     this.#timer.unref();
-    this.#pruneTimer = setInterval(() => void this.prune().catch(() => undefined), this.#o.pruneIntervalMs ?? 3_600_000);
+    this.#pruneTimer = setInterval(() => void this.#scheduledPrune(), this.#o.pruneIntervalMs ?? 3_600_000);
     this.#pruneTimer.unref();
     this.#unsubscribe = this.#o.trail.onDurable((seq) => {
       if (seq - this.#lastSeq >= this.#o.everyRecords) this.#kick();
@@ -91,6 +92,17 @@ export class AuditCheckpointer {
       this.#o.logger.error('audit.checkpoint-failed', { code, seq });
       this.#o.onEvent({ type: 'checkpoint-failed', code });
       return undefined;
+    }
+  }
+
+  /** Retention on the timer: a failure is logged and reported (audited by the owner), then tried next time. */
+  async #scheduledPrune(): Promise<void> {
+    try {
+      await this.prune();
+    } catch (err) {
+      const code = isEdgeError(err) ? err.code : 'unexpected';
+      this.#o.logger.error('audit.prune-failed', { code, ...(isEdgeError(err) ? {} : { reason: err instanceof Error ? err.message : String(err) }) });
+      this.#o.onEvent({ type: 'prune-failed', code });
     }
   }
 

@@ -2,6 +2,7 @@
 export { auditMessageXml } from './audit-message-xml.ts';
 export { BundleFile, BundleFormat, type BundleManifest } from './bundle.ts';
 export { exportBundle, seqRangeForTime, type ExportResult } from './bundle-export.ts';
+export { bundleRange, type BundleRangeRequest } from './bundle-range.ts';
 export { readManifest, verifyBundle, type BundleReport, type BundleProblem } from './bundle-verify.ts';
 export { AuditCheckpointer, type CheckpointerEvent, checkpointProblem } from './checkpointer.ts';
 export { HeadFile, headFileProblem } from './head-file.ts';

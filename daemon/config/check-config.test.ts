@@ -51,6 +51,20 @@ test('a minimal config gets every default, and only the development warnings', (
   t.is(config.shutdown.drainTimeoutMs, 10_000);
 });
 
+test('dataDir and the spool folder must be folders the daemon can create or use: a file there is reported, not found at start', (t) => {
+  const dir = siteDir();
+  writeFileSync(join(dir, 'occupied'), 'not a folder');
+  const errorsAt = (raw: Record<string, unknown>) =>
+    checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.severity === 'error').map((i) => `${i.path} ${i.code}`);
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied' }), ['dataDir file-not-found']);
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied/db' }), ['dataDir file-not-found']);
+  t.deepEqual(errorsAt({ ...minimal(), dicom: { storage: { spool: { directory: 'occupied/spool' } } } }), ['dicom.storage.spool.directory file-not-found']);
+  t.regex(checkConfig({ ...minimal(), dataDir: 'occupied/db' }, { baseDir: dir }).issues.find((i) => i.path === 'dataDir')?.message ?? '', /occupied is not a folder, so .*occupied\/db cannot be created/);
+  // Missing is fine (the daemon creates it), and without file checks nothing is looked at.
+  t.deepEqual(errorsAt({ ...minimal(), dataDir: 'new/deeper/db' }), []);
+  t.truthy(checkConfig({ ...minimal(), dataDir: 'occupied' }, { baseDir: dir, checkFiles: false }).config);
+});
+
 test('relative paths are resolved against the base folder, absolute ones kept', (t) => {
   const dir = siteDir();
   const raw: Record<string, unknown> = { ...minimal(), dataDir: 'var/db' };
@@ -239,6 +253,43 @@ test('upstream: validated now, with TLS on by default and a warning without it',
   t.is(at(issues, 'upstream.pacs.tls')[0]?.code, 'insecure');
   const bad = checkConfig({ ...minimal(), upstream: { pacs: { host: 'bad host', port: 0, aeTitle: 'X' } } }, { baseDir: dir });
   t.deepEqual(bad.issues.filter((i) => i.severity === 'error').map((i) => i.path), ['upstream.pacs.host', 'upstream.pacs.port']);
+});
+
+test('upstream.pacs: a STOW-RS route is reported without its URL and needs no DIMSE address; no protocol means DIMSE', (t) => {
+  const dir = siteDir();
+  const pacs = (route: Record<string, unknown>) => checkConfig({ ...minimal(), upstream: { pacs: route } }, { baseDir: dir });
+  const errors = (r: ReturnType<typeof pacs>) => r.issues.filter((i) => i.severity === 'error').map((i) => `${i.path} ${i.code}`);
+
+  // The daemon used to throw at start on this one; the check passed it.
+  const noUrl = pacs({ protocol: 'stow' });
+  t.is(noUrl.config, undefined);
+  t.deepEqual(errors(noUrl), ['upstream.pacs.stowUrl required']);
+
+  const stow = pacs({ protocol: 'stow', stowUrl: 'https://pacs.genhosp.example/dicom-web/studies' });
+  t.deepEqual(errors(stow), []);
+  t.deepEqual(stow.issues.filter((i) => i.path.startsWith('upstream')), []);
+  t.is(stow.config?.upstream.pacs?.protocol, 'stow');
+  t.false(stow.config?.upstream.pacs !== undefined && 'host' in stow.config.upstream.pacs);
+
+  // Written when a STOW-RS route still needed DIMSE fields: still valid, each dummy named in a warning.
+  const legacy = pacs({ host: '127.0.0.1', port: 104, aeTitle: 'ORTHANC', tls: true, protocol: 'stow', stowUrl: 'https://pacs.genhosp.example/dicom-web/studies' });
+  t.truthy(legacy.config);
+  t.deepEqual(legacy.issues.filter((i) => i.path.startsWith('upstream')).map((i) => `${i.severity} ${i.path} ${i.code}`).sort(),
+    ['warning upstream.pacs.aeTitle ignored-key', 'warning upstream.pacs.host ignored-key', 'warning upstream.pacs.port ignored-key', 'warning upstream.pacs.tls ignored-key']);
+  t.deepEqual(Object.keys(legacy.config?.upstream.pacs ?? {}).filter((k) => ['host', 'port', 'aeTitle', 'tls'].includes(k)), []);
+
+  t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
+  t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'ftp://pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
+  t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'https://u:p@pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
+  t.is(at(pacs({ protocol: 'stow', stowUrl: 'http://pacs.genhosp.example/studies' }).issues, 'upstream.pacs.stowUrl')[0]?.code, 'insecure');
+  t.deepEqual(errors(pacs({ protocol: 'dicomweb', stowUrl: 'https://pacs.genhosp.example/studies' })), ['upstream.pacs.protocol invalid-value']);
+  // A DIMSE route does not take STOW-RS fields.
+  t.deepEqual(errors(pacs({ host: 'pacs', port: 104, aeTitle: 'PACS', stowUrl: 'https://pacs/studies' })), ['upstream.pacs.stowUrl unknown-key']);
+
+  const dimse = pacs({ host: 'pacs.genhosp.example', port: 104, aeTitle: 'PACS' });
+  t.is(dimse.config?.upstream.pacs?.protocol, 'dimse');
+  t.deepEqual(errors(pacs({ protocol: 'dimse', stowUrl: 'https://pacs/studies' })),
+    ['upstream.pacs.stowUrl unknown-key', 'upstream.pacs.host required', 'upstream.pacs.port required', 'upstream.pacs.aeTitle required']);
 });
 
 test('worklist return keys are checked against the core Tag table', (t) => {

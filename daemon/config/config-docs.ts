@@ -49,13 +49,25 @@ function walk(schema: AnySchema, path: string, when: readonly string[], rows: Ro
     walk(child, childPath, when, rows);
   }
   if (doc.variants !== undefined) {
-    const { key, map } = doc.variants;
+    const { key, map, defaultTag } = doc.variants;
     const names = Object.keys(map);
     const tagPath = path === '' ? key : `${path}.${key}`;
-    addRow(rows, { path: tagPath, type: names.map((n) => JSON.stringify(n)).join(' | '), presence: 'required', description: 'selects the variant; the keys below say which variant they belong to', when: [...when] });
+    const variantsDoc = names.map((n) => `${JSON.stringify(n)}: ${map[n]?.doc.description ?? ''}`).join('; ');
+    addRow(rows, {
+      path: tagPath,
+      type: names.map((n) => JSON.stringify(n)).join(' | '),
+      presence: defaultTag === undefined ? 'required' : `\`${JSON.stringify(defaultTag)}\``,
+      description: `selects the variant (${variantsDoc}); the keys below say which variant they belong to`,
+      when: [...when],
+    });
     for (const name of names) {
       const variant = map[name];
-      if (variant !== undefined) walk(variant, path, [`${key} ${JSON.stringify(name)}`], rows);
+      if (variant === undefined) continue;
+      const only = [`${key} ${JSON.stringify(name)}`];
+      walk(variant, path, only, rows);
+      for (const [ignored, why] of Object.entries(variant.doc.ignoredKeys ?? {})) {
+        rows.push({ path: path === '' ? ignored : `${path}.${ignored}`, type: '—', presence: 'ignored (warning)', description: why, when: [...only] });
+      }
     }
     // A field present in every variant applies always.
     for (const row of rows) {
@@ -89,7 +101,10 @@ export function renderConfigDocs(): string {
     '- Referenced files must exist and be readable by the user the check runs as (an error otherwise; run the',
     '  check as the user edged runs as). Certificates and keys are parsed as PEM, `tls.keyFile` must be the key of',
     '  the first certificate in `tls.certFile`, and the file data key must hold at least 32 bytes.',
-    '  `dataDir` is created by the daemon and may not be under /proc, /sys or /dev.',
+    '  `dataDir` (and `dicom.storage.spool.directory`) is created by the daemon and may not be under /proc, /sys',
+    '  or /dev; it, or the nearest part of its path that exists, must be a folder that user may write into.',
+    '- `upstream.pacs` is one of two routes (`protocol` `"dimse"`, the default, or `"stow"`); each takes only its',
+    '  own keys, so a route that could not work is reported here with its path, not found when edged starts.',
     '- A key that appears twice in one JSON object is an error (JSON would silently keep the last one).',
     '- Listeners bind one address: a wildcard host needs `allowAllInterfaces: true`. A plain modality allowed',
     '  from a block wider than /24 (IPv4) or /64 (IPv6) draws a warning.',
@@ -135,5 +150,6 @@ const issueMeaning: Record<(typeof IssueCode)[keyof typeof IssueCode], string> =
   insecure: 'an outbound leg without TLS, or a plain modality allowed from a block wider than /24 (IPv4) or /64 (IPv6) (warning)',
   'no-peers': 'no HL7 peer is configured, so every connection is refused (warning)',
   'bind-failed': '`--bind` only: a listener address cannot be bound (error)',
+  'ignored-key': 'a key the chosen variant does not read, accepted from configs written before the variant existed; its value is ignored (warning)',
   unreadable: 'the file cannot be read or is not valid JSON (error)',
 };

@@ -5,7 +5,7 @@ import {
   withDefault,
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
-import { pacsRouteFields, storageSchema } from './storage-config-schema.ts';
+import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
   aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, interfaceNameProblem, ipAddressProblem,
   isWildcardAddress, keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, prefixLengthOf, uidProblem,
@@ -134,8 +134,8 @@ const hl7Schema = refine(
   object(
     {
       listen: withDefault(listener('the MLLP+TLS listener'), { host: '127.0.0.1', port: 2575 }),
-      receivingApplication: withDefault(hl7Id('MSH-5 the box expects and answers with'), 'EDGE'),
-      receivingFacility: withDefault(hl7Id('MSH-6 the box expects and answers with'), 'RAD1'),
+      receivingApplication: withDefault(hl7Id('the box\'s HL7 application: MSH-3 of the procedure status it sends to upstream.ris (ACKs echo the MSH-5 the sender used)'), 'EDGE'),
+      receivingFacility: withDefault(hl7Id('the box\'s HL7 facility: MSH-4 of the procedure status it sends to upstream.ris'), 'RAD1'),
       maxFrameBytes: withDefault(integer({ doc: 'largest MLLP frame accepted (bytes)', min: 1024, max: 67_108_864 }), 1_048_576),
       idleTimeoutMs: withDefault(ms('close a connection idle this long'), 300_000),
       frameTimeoutMs: withDefault(ms('an MLLP frame must be completed this long after its first byte, however slowly the bytes come'), 30_000),
@@ -296,7 +296,8 @@ const dicomSchema = refine(
 const outboxSchema = object(
   {
     initialDelayMs: withDefault(ms('first retry after a failed delivery, before jitter'), 1000),
-    maxDelayMs: withDefault(ms('retries back off exponentially (doubling) up to this'), 300_000),
+    maxDelayMs: withDefault(ms('retries back off exponentially (by backoffMultiplier) up to this'), 300_000),
+    backoffMultiplier: withDefault(integer({ doc: 'each retry waits this many times the delay before it, up to maxDelayMs', min: 1, max: 10 }), 2),
     jitterPercent: withDefault(integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }), 50),
     downAfterFailures: withDefault(count('failed attempts in a row after which a destination is shown as down', 100), 3),
     deliveryTimeoutMs: withDefault(ms('a batch still not done after this is aborted and retried'), 600_000),
@@ -307,6 +308,36 @@ const outboxSchema = object(
     deadLetterAfterRefusedMs: withDefault(ms('an entry still refused this long after its first refusal becomes a dead letter, whatever the count', 1000, 30 * 86_400_000), 86_400_000),
   },
   { doc: 'store-and-forward queues of every outbound leg (see docs/outbox.md)' },
+);
+
+const pacsTimeouts = {
+  connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
+  responseTimeoutMs: withDefault(ms('wait this long for each DIMSE response (STOW-RS: for the HTTP answer)'), 60_000),
+} as const;
+
+// A route is one of two shapes, so a STOW-RS route cannot lack its URL and needs no DIMSE address.
+// Configs written before the union name no protocol: they are DIMSE routes, as they always were.
+const pacsSchema = tagged(
+  'protocol',
+  {
+    dimse: object(
+      {
+        host: upstreamHost('the PACS that receives forwarded images'),
+        port: upstreamPort('its DICOM port'),
+        aeTitle: aeTitle('its called AE title'),
+        tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
+        ...pacsTimeouts,
+        ...pacsCommonFields,
+        ...dimseRouteFields,
+      },
+      { doc: 'DICOM C-STORE to host:port, called AE title aeTitle' },
+    ),
+    stow: object(
+      { stowUrl: stowRouteFields.stowUrl, bearerTokenFile: stowRouteFields.bearerTokenFile, ...pacsTimeouts, ...pacsCommonFields },
+      { doc: 'DICOMweb STOW-RS to stowUrl', ignoredKeys: stowIgnoredKeys },
+    ),
+  },
+  { doc: 'where images go: DICOM C-STORE (`"dimse"`) or DICOMweb STOW-RS (`"stow"`); see docs/storage.md', defaultTag: 'dimse' },
 );
 
 const upstreamSchema = refine(
@@ -328,20 +359,7 @@ const upstreamSchema = refine(
           { doc: 'where procedure status goes (HL7 over MLLP)' },
         ),
       ),
-      pacs: optional(
-        object(
-          {
-            host: upstreamHost('the PACS that receives forwarded images'),
-            port: upstreamPort('its DICOM port'),
-            aeTitle: aeTitle('its called AE title'),
-            tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
-            connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
-            responseTimeoutMs: withDefault(ms('wait this long for each DIMSE response'), 60_000),
-            ...pacsRouteFields,
-          },
-          { doc: 'where images go (DICOM C-STORE or STOW-RS; see docs/storage.md)' },
-        ),
-      ),
+      pacs: optional(pacsSchema),
     },
     { doc: 'outbound peers (store-and-forward)' },
   ),
@@ -349,8 +367,11 @@ const upstreamSchema = refine(
     if (upstream.ris?.tls === false) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'ris.tls'), 'HL7 to the RIS travels unencrypted');
     }
-    if (upstream.pacs?.tls === false) {
+    if (upstream.pacs?.protocol === 'dimse' && !upstream.pacs.tls) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');
+    }
+    if (upstream.pacs?.protocol === 'stow' && new URL(upstream.pacs.stowUrl).protocol === 'http:') {
+      ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.stowUrl'), 'images to the PACS travel unencrypted (http, not https)');
     }
   },
 );
@@ -454,7 +475,7 @@ export const edgeConfigSchema = refine(
   object(
     {
       site: object({ name: string({ doc: 'this box\'s name in logs, audit records and the admin page', maxLength: 64, check: peerNameProblem, label: 'name' }) }, { doc: 'identity of this box' }),
-      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem }), './data'),
+      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true }), './data'),
       keys: keysSchema,
       tls: tlsSchema,
       log: withDefault(object({ level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') }, { doc: 'logging' }), {}),
@@ -510,6 +531,8 @@ export type WorklistScopeConfig = NonNullable<DicomModalityConfig['worklistScope
 export type UpstreamConfig = EdgeConfig['upstream'];
 export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
 export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
+export type DimsePacsConfig = Extract<PacsUpstreamConfig, { protocol: 'dimse' }>;
+export type StowPacsConfig = Extract<PacsUpstreamConfig, { protocol: 'stow' }>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
 export type AuditConfig = EdgeConfig['audit'];
 export type NetworkConfig = EdgeConfig['network'];

@@ -1,7 +1,7 @@
 // Operator wording for files the process may not read: which file, as whom, and what to change. The
 // check runs as the user edged runs as when edged checks its own config at start; `edgectl config check`
 // run by another user (root) says so, since root reads what the daemon's user may not.
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
@@ -69,4 +69,31 @@ export function readFileUpTo(path: string, maxBytes: number): Buffer | undefined
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Why the daemon could not create (or use) the folder `absolute` at start, or undefined: the folder, or the
+ * nearest part of its path that exists, must be a folder this user may write into.
+ */
+export function uncreatableFolderProblem(absolute: string): { readonly permission: boolean; readonly message: string } | undefined {
+  let existing = absolute;
+  for (;;) {
+    try {
+      if (!statSync(existing).isDirectory()) {
+        return { permission: false, message: existing === absolute ? `${absolute} is not a folder` : `${existing} is not a folder, so ${absolute} cannot be created` };
+      }
+      break;
+    } catch {
+      const parent = dirname(existing);
+      if (parent === existing) return undefined;
+      existing = parent;
+    }
+  }
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch {
+    const what = existing === absolute ? absolute : `${existing} (where ${absolute} would be created)`;
+    return { permission: true, message: `permission denied: user ${currentUser()}, the user this check runs as, cannot write into ${what}; edged must run as a user who can` };
+  }
+  return undefined;
 }

@@ -13,3 +13,5 @@ export type {
 } from './edge-config-schema.ts';
 export { IssueCode } from './schema-kit.ts';
 export type { ConfigIssue, Severity } from './schema-kit.ts';
+export { diffBy, restartRequired } from './reload-diff.ts';
+export type { PeerChanges } from './reload-diff.ts';

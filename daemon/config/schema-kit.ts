@@ -3,7 +3,7 @@
 // Kept in-house because the config is the box's trust boundary and needs no general-purpose validator.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readFileUpTo, unreadableFileMessage } from './file-access.ts';
+import { readFileUpTo, uncreatableFolderProblem, unreadableFileMessage } from './file-access.ts';
 
 export type Severity = 'error' | 'warning';
 
@@ -35,6 +35,7 @@ export const IssueCode = {
   Insecure: 'insecure',
   NoPeers: 'no-peers',
   BindFailed: 'bind-failed',
+  IgnoredKey: 'ignored-key',
   /** Only from the CLI: the file could not be read or is not JSON. */
   Unreadable: 'unreadable',
 } as const;
@@ -59,7 +60,14 @@ export interface DocNode {
   readonly description: string;
   readonly fields?: ReadonlyArray<{ readonly key: string; readonly schema: Schema<unknown, Presence> }>;
   readonly item?: Schema<unknown, Presence>;
-  readonly variants?: { readonly key: string; readonly map: Readonly<Record<string, Schema<unknown, Presence>>> };
+  readonly variants?: {
+    readonly key: string;
+    readonly map: Readonly<Record<string, Schema<unknown, Presence>>>;
+    /** The variant taken when the key is missing (configs written before the union existed). */
+    readonly defaultTag?: string;
+  };
+  /** Keys accepted with a warning and dropped, each with why (see ObjectOptions.ignoredKeys). */
+  readonly ignoredKeys?: Readonly<Record<string, string>>;
 }
 
 export interface Schema<T, P extends Presence = 'required'> {
@@ -191,6 +199,8 @@ export interface PathOptions extends Common {
   readonly contents?: (data: Buffer) => string | undefined;
   /** Where the path may not point (checked always; `checkFiles` also resolves symbolic links). */
   readonly location?: (absolute: string, checkFiles: boolean) => string | undefined;
+  /** A folder the daemon creates at start when missing (checked when files are checked). */
+  readonly createdFolder?: boolean;
 }
 
 /** Files whose contents are checked are small (PEM bundles, a data key); anything larger is refused. */
@@ -215,6 +225,10 @@ export function filePath(opts: PathOptions): Schema<string> {
       if (misplaced !== undefined) {
         ctx.report('error', IssueCode.UnsafeLocation, path, misplaced);
         return absolute;
+      }
+      if (ctx.checkFiles && opts.createdFolder === true) {
+        const problem = uncreatableFolderProblem(absolute);
+        if (problem !== undefined) ctx.report('error', problem.permission ? IssueCode.PermissionDenied : IssueCode.FileNotFound, path, problem.message);
       }
       if (ctx.checkFiles && opts.mustExist !== 'nothing') {
         let stat;
@@ -325,13 +339,23 @@ export function array<T>(item: Schema<T>, opts: ArrayOptions<T>): Schema<readonl
   };
 }
 
+export interface ObjectOptions extends Common {
+  /**
+   * Keys this object does not use but older configs carry (e.g. DIMSE fields in a STOW-RS route, which
+   * once required them): a warning saying why, and the value is dropped, so the config stays valid
+   * without the parsed type holding a field nothing reads.
+   */
+  readonly ignoredKeys?: Readonly<Record<string, string>>;
+}
+
 /** An object with known keys only: any other key is an error at its own path. */
-export function object<const S extends Shape>(shape: S, opts: Common): Schema<ObjectOf<S>> {
+export function object<const S extends Shape>(shape: S, opts: ObjectOptions): Schema<ObjectOf<S>> {
   const fields = Object.entries(shape).map(([key, schema]) => ({ key, schema }));
   const allowed = fields.map((f) => f.key).join(', ');
+  const ignored = opts.ignoredKeys ?? {};
   return {
     presence: 'required',
-    doc: { type: 'object', description: opts.doc, fields },
+    doc: { type: 'object', description: opts.doc, fields, ...(opts.ignoredKeys === undefined ? {} : { ignoredKeys: opts.ignoredKeys }) },
     parse(value, path, ctx) {
       if (!isPlainObject(value)) {
         ctx.report('error', IssueCode.WrongType, path, `expected an object, got ${describe(value)}`);
@@ -339,7 +363,9 @@ export function object<const S extends Shape>(shape: S, opts: Common): Schema<Ob
       }
       let ok = true;
       for (const key of Object.keys(value)) {
-        if (!Object.hasOwn(shape, key)) {
+        if (Object.hasOwn(ignored, key)) {
+          ctx.report('warning', IssueCode.IgnoredKey, childPath(path, key), `is ignored: ${ignored[key]}; remove it`);
+        } else if (!Object.hasOwn(shape, key)) {
           ctx.report('error', IssueCode.UnknownKey, childPath(path, key), `unknown key (allowed here: ${allowed})`);
           ok = false;
         }
@@ -369,19 +395,24 @@ type TaggedOf<K extends string, V extends Variants> = {
   [T in keyof V & string]: Flat<{ readonly [P in K]: T } & Infer<V[T]>>;
 }[keyof V & string];
 
+export interface TaggedOptions<V extends Variants> extends Common {
+  /** The variant when the key is missing; omitted = the key is required. */
+  readonly defaultTag?: keyof V & string;
+}
+
 /** A union told apart by one key (e.g. `backend`); each variant is an object without that key. */
-export function tagged<const K extends string, const V extends Variants>(key: K, variants: V, opts: Common): Schema<TaggedOf<K, V>> {
+export function tagged<const K extends string, const V extends Variants>(key: K, variants: V, opts: TaggedOptions<V>): Schema<TaggedOf<K, V>> {
   const names = Object.keys(variants);
   const list = names.map((n) => JSON.stringify(n)).join(' | ');
   return {
     presence: 'required',
-    doc: { type: 'object', description: opts.doc, variants: { key, map: variants } },
+    doc: { type: 'object', description: opts.doc, variants: { key, map: variants, ...(opts.defaultTag === undefined ? {} : { defaultTag: opts.defaultTag }) } },
     parse(value, path, ctx) {
       if (!isPlainObject(value)) {
         ctx.report('error', IssueCode.WrongType, path, `expected an object, got ${describe(value)}`);
         return INVALID;
       }
-      const tag = value[key];
+      const tag = value[key] ?? opts.defaultTag;
       const variant = typeof tag === 'string' && Object.hasOwn(variants, tag) ? variants[tag] : undefined;
       if (variant === undefined) {
         const why = tag === undefined ? 'is required' : 'must be';

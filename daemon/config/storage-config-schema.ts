@@ -1,7 +1,7 @@
 // Config of the image path: the Storage SCP (SOP classes, transfer syntaxes, spool limits) under
 // `dicom.storage`, and the forwarding fields of `upstream.pacs`. Part of the one schema (edge-config-schema.ts).
 import { dataLocationProblem } from './file-access.ts';
-import { array, boolean, filePath, integer, object, oneOf, optional, string, withDefault } from './schema-kit.ts';
+import { array, boolean, filePath, integer, object, optional, string, withDefault } from './schema-kit.ts';
 import { uidProblem } from './value-syntax.ts';
 
 const GiB = 1024 * 1024 * 1024;
@@ -62,7 +62,7 @@ export const storageSchema = object(
     spool: withDefault(
       object(
         {
-          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem })),
+          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true })),
           highWaterBytes: withDefault(integer({ doc: 'spooled bytes above which new instances get 0xA700 until the PACS drains the spool', min: MiB, max: 2 ** 50 }), 20 * GiB),
           minFreeBytes: withDefault(integer({ doc: 'free bytes the spool file system must keep; below it new instances get 0xA700', min: 0, max: 2 ** 50 }), GiB),
           maxObjectBytes: withDefault(integer({ doc: 'largest instance accepted (bytes)', min: MiB, max: 2 ** 40 }), 4 * GiB),
@@ -75,13 +75,44 @@ export const storageSchema = object(
   { doc: 'the Storage SCP (images from modalities, spooled encrypted, then forwarded to upstream.pacs)' },
 );
 
-/** Extra fields of `upstream.pacs`: how instances are forwarded. */
-export const pacsRouteFields = {
-  protocol: withDefault(oneOf(['dimse', 'stow'], { doc: '`dimse`: C-STORE to host:port/aeTitle; `stow`: DICOMweb STOW-RS to stowUrl (mutual TLS)' }), 'dimse'),
+/** Fields of `upstream.pacs` that both routes (DIMSE C-STORE and STOW-RS) read. */
+export const pacsCommonFields = {
   maxAssociations: withDefault(integer({ doc: 'associations (or STOW requests) in parallel', min: 1, max: 32 }), 4),
-  batchSize: withDefault(integer({ doc: 'instances sent over one association', min: 1, max: 1000 }), 50),
-  stowUrl: optional(string({ doc: 'STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (protocol stow)', maxLength: 2048 })),
-  bearerTokenFile: optional(filePath({ doc: 'file holding the bearer token for STOW-RS (mode 0600)', mustExist: 'file', secret: true })),
-  maxPduLength: withDefault(integer({ doc: 'largest PDU the box receives from the PACS (bytes)', min: 16_384, max: 1_048_576 }), 65_536),
+  batchSize: withDefault(integer({ doc: 'instances sent over one association (or one STOW-RS request)', min: 1, max: 1000 }), 50),
   reconcileDemographics: withDefault(boolean({ doc: "on forward, correct Patient's Name, ID, Issuer, Birth Date and Sex in the object from the linked order when the RIS changed them (A08/A40); every change is audited" }), false),
 } as const;
+
+/** Fields of the STOW-RS route only. */
+export const stowRouteFields = {
+  stowUrl: string({ doc: 'STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (the box\'s certificate is its TLS client certificate)', maxLength: 2048, check: stowUrlProblem, label: 'URL' }),
+  bearerTokenFile: optional(filePath({ doc: 'file holding the bearer token for STOW-RS (mode 0600)', mustExist: 'file', secret: true })),
+} as const;
+
+/** Fields of the DIMSE route only. */
+export const dimseRouteFields = {
+  maxPduLength: withDefault(integer({ doc: 'largest PDU the box receives from the PACS (bytes)', min: 16_384, max: 1_048_576 }), 65_536),
+} as const;
+
+/**
+ * Keys a STOW-RS route used to need (the route was one object whose DIMSE fields were required): accepted
+ * with a warning so those configs stay valid, never read.
+ */
+export const stowIgnoredKeys = {
+  host: 'protocol "stow" sends to stowUrl (host is for protocol "dimse")',
+  port: 'protocol "stow" sends to stowUrl (port is for protocol "dimse")',
+  aeTitle: 'protocol "stow" has no called AE title (aeTitle is for protocol "dimse")',
+  tls: 'protocol "stow" always uses mutual TLS for https URLs (tls is for protocol "dimse")',
+  maxPduLength: 'protocol "stow" sends no PDUs (maxPduLength is for protocol "dimse")',
+} as const;
+
+function stowUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute URL, e.g. https://pacs.example/dicom-web/studies';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https (or http) URL';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials (use bearerTokenFile)';
+  return undefined;
+}

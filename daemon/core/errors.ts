@@ -54,19 +54,23 @@ export const ErrorCodes = {
   EDGE_SPOOL_HIGH_WATER: { kind: 'transient', summary: 'the spool is above its high-water mark; new instances are refused until it drains' },
   EDGE_SPOOL_OBJECT_TOO_LARGE: { kind: 'permanent', summary: 'an instance exceeds the configured maximum object size' },
   EDGE_STORE_SCU_REJECTED: { kind: 'permanent', summary: 'the PACS refused an instance with a failure status' },
+  EDGE_STORE_SCU_REFUSED: { kind: 'transient', summary: 'the PACS answered an instance with a transient failure status (0xA7xx out of resources, 0x0110 processing failure, 0x0213 resource limitation)' },
   EDGE_STORE_SCU_FAILED: { kind: 'transient', summary: 'the PACS could not be reached or the association failed' },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_OUTBOX_NOT_FOUND: { kind: 'permanent', summary: 'no outbox entry or dead letter with that id' },
   EDGE_OUTBOX_NOT_ATTEMPTED: { kind: 'transient', summary: 'not sent because an earlier entry with the same ordering key was not delivered' },
+  EDGE_OUTBOX_PAYLOAD_INVALID: { kind: 'permanent', summary: 'an outbox entry holds no payload its destination can send (e.g. not a spooled instance)' },
   EDGE_OUTBOX_SENDER_FAILED: { kind: 'transient', summary: 'the sender of a destination failed unexpectedly' },
   EDGE_HL7_OUTBOUND_CONNECT: { kind: 'transient', summary: 'the RIS status receiver cannot be reached (connect or TLS failed)' },
+  EDGE_HL7_OUTBOUND_REJECTED: { kind: 'permanent', summary: 'the RIS refused a status message (MSA-1 AE, AR, CE or CR)' },
   EDGE_HL7_OUTBOUND_TIMEOUT: { kind: 'ambiguous', summary: 'the RIS did not acknowledge in time' },
   EDGE_HL7_OUTBOUND_ACK_INVALID: { kind: 'ambiguous', summary: 'the RIS answered with something that is not an ACK for the message' },
   EDGE_AUDIT_COLLECTOR_UNREACHABLE: { kind: 'transient', summary: 'an audit syslog collector cannot be reached' },
   EDGE_AUDIT_CHAIN_BROKEN: { kind: 'permanent', summary: 'the audit chain has a gap, an altered record or a bad hash' },
   EDGE_AUDIT_BUNDLE_INVALID: { kind: 'permanent', summary: 'an audit bundle is malformed or fails verification' },
-  EDGE_AUDIT_RANGE_INVALID: { kind: 'permanent', summary: 'the requested audit range is malformed, empty or too large' },
+  EDGE_AUDIT_RANGE_INVALID: { kind: 'permanent', summary: 'the requested audit range is malformed or too large' },
+  EDGE_AUDIT_RANGE_EMPTY: { kind: 'permanent', summary: 'the box holds no audit records in the requested range' },
   EDGE_BACKUP_INVALID: { kind: 'permanent', summary: 'a backup file is malformed, truncated or altered' },
   EDGE_BACKUP_KEY_MISMATCH: { kind: 'permanent', summary: 'neither the box\'s keys nor the recovery secret open the backup' },
   EDGE_BACKUP_VERIFY_FAILED: { kind: 'permanent', summary: 'a restored store failed verification (unreadable value or broken audit chain)' },
@@ -95,6 +99,11 @@ export class EdgeError extends Error {
     this.kind = ErrorCodes[code].kind;
     this.detail = options?.detail;
   }
+}
+
+/** The retry policy of a code; a code this box does not know (a record from an older version) is transient. */
+export function kindOf(code: string): ErrorKind {
+  return Object.hasOwn(ErrorCodes, code) ? ErrorCodes[code as ErrorCode].kind : ErrorKind.Transient;
 }
 
 export function isEdgeError(err: unknown, code?: ErrorCode): err is EdgeError {

@@ -1,4 +1,4 @@
-// The logging port. Adapters receive a Logger from main.ts; they log identifiers, never content.
+// The logging port. Adapters receive a Logger from their flow; they log identifiers, never content.
 // Fields must never carry patient data: names, ids, accession numbers, birth dates, raw messages.
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { AuditEvent } from './audit.ts';
 import { silentLogger } from './log.ts';
-import { type BackoffPolicy, backoffDelay, deliverInOrder, OutboxDispatcher, type RefusalBound } from './outbox-dispatcher.ts';
+import type { ErrorCode } from './errors.ts';
+import { type BackoffPolicy, backoffDelay, decide, deliverInOrder, OutboxDispatcher, type RefusalBound } from './outbox-dispatcher.ts';
 import type { DeadLetter, DeliveryResult, NewOutboxEntry, OutboxEntry, OutboxRepository, OutboxSender, SettledEntry } from './outbox.ts';
 
 /** An in-memory OutboxRepository with the store's semantics. */
@@ -61,7 +62,7 @@ class MemoryOutbox implements OutboxRepository {
   }
 }
 
-const err = (code: string) => ({ code, message: code, at: Date.now() });
+const err = (code: ErrorCode, peerStatus?: string) => ({ code, ...(peerStatus === undefined ? {} : { peerStatus }), message: code, at: Date.now() });
 
 function dispatcher(
   repo: OutboxRepository,
@@ -115,7 +116,7 @@ test('an outage: nothing lost, per-key order kept, circuit goes down then up', a
     destination: 'ris',
     deliver: async (entries, signal) =>
       deliverInOrder(entries, signal, async (e) => {
-        if (!up) return { outcome: 'retry', error: err('EDGE_HL7_OUTBOUND_CONNECT'), stopBatch: true };
+        if (!up) return { outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_CONNECT'), stopBatch: true };
         received.push([e.orderingKey, (e.payload as { n: number }).n]);
         return { outcome: 'delivered' };
       }),
@@ -148,7 +149,7 @@ test('a rejection dead-letters the entry with the reason; retry-one and discard 
       deliverInOrder(entries, signal, async (): Promise<DeliveryResult> => {
         if (rejectNext) {
           rejectNext = false;
-          return { outcome: 'rejected', error: err('AR') };
+          return { outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_REJECTED', 'AR') };
         }
         return { outcome: 'delivered' };
       }),
@@ -161,7 +162,7 @@ test('a rejection dead-letters the entry with the reason; retry-one and discard 
     { destination: 'ris', orderingKey: 'k', kind: 'test', payload: {} },
   ]);
   await until(() => repo.q.size === 0);
-  t.deepEqual(d.deadLetters().map((x) => [x.id, x.reason.code]), [[first!.id, 'AR']]);
+  t.deepEqual(d.deadLetters().map((x) => [x.id, x.reason.code, x.reason.peerStatus]), [[first!.id, 'EDGE_HL7_OUTBOUND_REJECTED', 'AR']]);
   const actor = { kind: 'user' as const, id: 'alice', requestor: true };
   await d.retryOne(first!.id, actor);
   await until(() => repo.q.size === 0 && repo.dead.size === 0);
@@ -183,10 +184,10 @@ test('deliverInOrder stops a key at its first failure but lets other keys go on'
   const tried: string[] = [];
   const results = await deliverInOrder(entries, new AbortController().signal, async (e) => {
     tried.push(e.id);
-    return e.id === '0' ? { outcome: 'retry', error: err('T') } : { outcome: 'delivered' };
+    return e.id === '0' ? { outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_CONNECT') } : { outcome: 'delivered' };
   });
   t.deepEqual(tried, ['0', '2']);
-  t.deepEqual(results.map((r) => r.outcome), ['retry', 'retry', 'delivered']);
+  t.deepEqual(results.map(decide), ['retry', 'retry', 'delivered']);
 });
 
 test('an entry the peer keeps refusing backs off alone, the destination stays reachable for the others, and it dead-letters at its bound', async (t) => {
@@ -198,7 +199,7 @@ test('an entry the peer keeps refusing backs off alone, the destination stays re
     deliver: async (entries) =>
       entries.map((e): DeliveryResult => {
         attempts.set(e.orderingKey, (attempts.get(e.orderingKey) ?? 0) + 1);
-        if (e.orderingKey === 'stuck') return { outcome: 'retry', error: { code: '0xa700', message: 'PACS answered 0xa700', at: Date.now() }, reachedPeer: true };
+        if (e.orderingKey === 'stuck') return { outcome: 'failed', error: { code: 'EDGE_STORE_SCU_REFUSED', peerStatus: '0xa700', message: 'PACS answered 0xa700', at: Date.now() }, reachedPeer: true };
         deliveredAt.set(e.orderingKey, Date.now());
         return { outcome: 'delivered' };
       }),
@@ -218,7 +219,8 @@ test('an entry the peer keeps refusing backs off alone, the destination stays re
   await d.stop(1000);
   t.is(attempts.get('stuck'), 3);
   const dead = d.deadLetters()[0]!;
-  t.is(dead.reason.code, '0xa700');
+  t.is(dead.reason.code, 'EDGE_STORE_SCU_REFUSED');
+  t.is(dead.reason.peerStatus, '0xa700');
   t.regex(dead.reason.message, /PACS answered 0xa700; dead letter after 3 refusals/);
   t.deepEqual(audit.map((e) => e.type), ['outbox.dead-lettered']);
 });
@@ -230,7 +232,7 @@ test('attempts that reached nobody never dead-letter an entry, whatever the boun
     destination: 'pacs',
     deliver: async (entries) => {
       calls++;
-      return entries.map((): DeliveryResult => ({ outcome: 'retry', error: err('EDGE_STORE_SCU_CONNECT') }));
+      return entries.map((): DeliveryResult => ({ outcome: 'failed', error: err('EDGE_STORE_SCU_FAILED') }));
     },
   };
   const d = dispatcher(repo, sender, [], { refusalBound: { maxAttempts: 1, maxAgeMs: 1 } });
@@ -240,4 +242,36 @@ test('attempts that reached nobody never dead-letter an entry, whatever the boun
   await d.stop(1000);
   t.is(repo.dead.size, 0);
   t.is(repo.q.size, 1);
+});
+
+test('the dispatcher decides on the code\'s kind: permanent dead-letters, transient and ambiguous are retried', async (t) => {
+  const repo = new MemoryOutbox();
+  const tries = new Map<string, number>();
+  // What each key's first attempt fails with; the second attempt of a retried entry is delivered.
+  const first: Record<string, ErrorCode> = {
+    refused: 'EDGE_STORE_SCU_REJECTED',
+    unacknowledged: 'EDGE_HL7_OUTBOUND_TIMEOUT',
+    unreachable: 'EDGE_STORE_SCU_FAILED',
+  };
+  const sender: OutboxSender = {
+    destination: 'pacs',
+    deliver: async (entries) =>
+      entries.map((e): DeliveryResult => {
+        const n = (tries.get(e.orderingKey) ?? 0) + 1;
+        tries.set(e.orderingKey, n);
+        return n === 1 ? { outcome: 'failed', error: err(first[e.orderingKey]!) } : { outcome: 'delivered' };
+      }),
+  };
+  const audit: AuditEvent[] = [];
+  const d = dispatcher(repo, sender, audit, { backoff: { initialDelayMs: 20, maxDelayMs: 50, multiplier: 2, jitter: 0 } });
+  d.start();
+  await repo.enqueue(Object.keys(first).map((k) => ({ destination: 'pacs', orderingKey: k, kind: 'dicom-instance', payload: {} })));
+  await until(() => tries.get('unacknowledged') === 2 && tries.get('unreachable') === 2);
+  await d.stop(1000);
+  t.is(tries.get('refused'), 1, 'a permanent failure is not tried again');
+  t.deepEqual([...repo.dead.values()].map((x) => [x.entry.orderingKey, x.reason.code]), [['refused', 'EDGE_STORE_SCU_REJECTED']]);
+  t.deepEqual(repo.queued('pacs'), []);
+  t.deepEqual(audit.map((e) => e.type), ['outbox.dead-lettered']);
+  t.is(decide({ outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_ACK_INVALID') }), 'retry');
+  t.is(decide({ outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_REJECTED', 'AE') }), 'rejected');
 });

@@ -16,15 +16,16 @@
 //   rule for free.
 //
 // Rules: a key's entries are handed out one batch at a time, never to two workers at once, and never
-// past an entry of the same key that is waiting for its retry time; `delivered` deletes the entry,
-// `retry` keeps it with capped exponential back-off with jitter, `rejected` moves it to the dead-letter
-// list (the rest of its key goes on). A batch in which nothing reached the peer counts as a failure of
+// past an entry of the same key that is waiting for its retry time; `delivered` deletes the entry; a
+// failure is decided on its code's kind (errors.ts): transient keeps it with capped exponential back-off
+// with jitter, ambiguous the same (the copy goes out under the same identity, so the peer's duplicate
+// check answers it), permanent moves it to the dead-letter list (the rest of its key goes on). A batch in which nothing reached the peer counts as a failure of
 // the destination: after one it is degraded, after `downAfterFailures` in a row down, and the destination
 // waits out its own back-off before the next attempt (one probe batch, not one per key). An entry the
 // peer answered but refused (`reachedPeer`) backs off alone, so one stuck study never holds up the
 // others, and after `refusalBound` it becomes a dead letter with the peer's reason.
 import type { AuditEvent, AuditParticipant, AuditSink } from './audit.ts';
-import { EdgeError } from './errors.ts';
+import { EdgeError, ErrorKind, kindOf, type ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 import {
   CircuitState,
@@ -45,8 +46,6 @@ export interface BackoffPolicy {
   /** 0..1: the share of each delay that is random (0.5 → between 50 % and 100 % of the delay). */
   readonly jitter: number;
 }
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialDelayMs: 1000, maxDelayMs: 300_000, multiplier: 2, jitter: 0.5 };
 
 /**
  * How long one entry may be refused by a destination that answers (e.g. C-STORE 0xA700 for that one
@@ -311,8 +310,8 @@ export class OutboxDispatcher {
   async #deliver(d: Destination, batch: readonly OutboxEntry[], stop: AbortSignal): Promise<readonly DeliveryResult[]> {
     const timeout = AbortSignal.timeout(d.options.deliveryTimeoutMs);
     const signal = AbortSignal.any([stop, timeout]);
-    const failAll = (code: string, message: string): DeliveryResult[] =>
-      batch.map(() => ({ outcome: 'retry', error: { code, message, at: this.#now() } }) as const);
+    const failAll = (code: ErrorCode, message: string): DeliveryResult[] =>
+      batch.map(() => ({ outcome: 'failed', error: { code, message, at: this.#now() } }) as const);
     let guard: NodeJS.Timeout | undefined;
     try {
       // A sender that ignores its signal must not hold the worker forever.
@@ -336,18 +335,18 @@ export class OutboxDispatcher {
     let rejected = 0;
     let retried = 0;
     let lastError: OutboxError | undefined;
-    for (const r of results) {
+    const decisions = results.map(decide);
+    decisions.forEach((decision, i) => {
+      const r = results[i]!;
       if (r.outcome === 'delivered') delivered++;
-      else if (r.outcome === 'rejected') {
-        rejected++;
-        lastError = r.error;
-      } else {
-        retried++;
+      else {
+        if (decision === 'rejected') rejected++;
+        else retried++;
         lastError = r.error;
       }
-    }
+    });
     // Nothing reached the peer: the destination itself is failing (not one entry).
-    const reached = results.some((r) => r.outcome !== 'retry' || r.reachedPeer === true);
+    const reached = results.some((r, i) => decisions[i] !== 'retry' || (r.outcome === 'failed' && r.reachedPeer === true));
     const destinationFailed = retried > 0 && !reached;
     let destinationDelay = 0;
     if (destinationFailed && !this.#stop.signal.aborted) {
@@ -360,7 +359,8 @@ export class OutboxDispatcher {
     const settled: SettledEntry[] = batch.map((entry, i): SettledEntry => {
       const r = results[i]!;
       if (r.outcome === 'delivered') return { outcome: 'delivered', entry };
-      if (r.outcome === 'rejected') return { outcome: 'rejected', entry, error: r.error };
+      if (decisions[i] === 'rejected') return { outcome: 'rejected', entry, error: r.error };
+      if (kindOf(r.error.code) === ErrorKind.Ambiguous) this.#logger.info('outbox.ambiguous', { destination: d.name, id: entry.id, code: r.error.code });
       if (r.reachedPeer === true && !this.#stop.signal.aborted) return refused(entry, r.error, now, d.options.refusalBound ?? DEFAULT_REFUSAL_BOUND, d.options.backoff, this.#random);
       const own = backoffDelay(entry.attempts + 1, d.options.backoff, this.#random);
       const nextAttemptAt = this.#stop.signal.aborted ? entry.nextAttemptAt : now + Math.max(own, destinationDelay);
@@ -377,7 +377,7 @@ export class OutboxDispatcher {
     if (lastError !== undefined) d.lastError = lastError;
     for (const s of settled) {
       if (s.outcome !== 'rejected') continue;
-      this.#logger.warn('outbox.dead-lettered', { destination: d.name, id: s.entry.id, kind: s.entry.kind, code: s.error.code });
+      this.#logger.warn('outbox.dead-lettered', { destination: d.name, id: s.entry.id, kind: s.entry.kind, code: s.error.code, ...(s.error.peerStatus === undefined ? {} : { peerStatus: s.error.peerStatus }) });
       this.#audit.record({
         eventId: s.entry.kind.startsWith('dicom') ? 'DicomInstancesTransferred' : 'ProcedureRecord',
         type: 'outbox.dead-lettered',
@@ -386,7 +386,7 @@ export class OutboxDispatcher {
         at: now,
         participants: [this.#system, { kind: 'system', id: d.name, requestor: false }],
         controlId: s.entry.id,
-        detail: `${d.name} refused ${s.entry.kind} ${s.entry.id}: ${s.error.code} ${s.error.message}`.slice(0, 500),
+        detail: `${d.name} refused ${s.entry.kind} ${s.entry.id}: ${s.error.code}${s.error.peerStatus === undefined ? '' : ` (${s.error.peerStatus})`} ${s.error.message}`.slice(0, 500),
       });
     }
     this.#logger.info('outbox.batch', { destination: d.name, size: batch.length, delivered, rejected, retried, ...(lastError === undefined ? {} : { code: lastError.code }) });
@@ -444,6 +444,12 @@ function refused(entry: OutboxEntry, error: OutboxError, now: number, bound: Ref
   return { outcome: 'retry', entry: counted, error, nextAttemptAt: now + backoffDelay(refusals, backoff, random) };
 }
 
+/** What the outbox does with one result: the sender reports what happened, the code's kind decides. */
+export function decide(result: DeliveryResult): 'delivered' | 'retry' | 'rejected' {
+  if (result.outcome === 'delivered') return 'delivered';
+  return kindOf(result.error.code) === ErrorKind.Permanent ? 'rejected' : 'retry';
+}
+
 function nextState(d: Destination, anyRetry: boolean): CircuitState {
   if (d.consecutiveFailures >= d.options.downAfterFailures) return CircuitState.Down;
   if (d.consecutiveFailures > 0 || anyRetry) return CircuitState.Degraded;
@@ -470,8 +476,8 @@ function summary(e: OutboxEntry): OutboxEntrySummary {
 
 /**
  * Deliver a batch one entry at a time, in order, with the per-key rule: once an entry of a key is not
- * delivered, later entries of that key are not attempted (answered `retry`, EDGE_OUTBOX_NOT_ATTEMPTED).
- * When `deliverOne` answers `retry` with `stopBatch` (the connection is gone), the rest is not attempted.
+ * delivered and will be retried, later entries of that key are not attempted (EDGE_OUTBOX_NOT_ATTEMPTED).
+ * When `deliverOne` answers a failure with `stopBatch` (the connection is gone), the rest is not attempted.
  */
 export async function deliverInOrder(
   entries: readonly OutboxEntry[],
@@ -484,18 +490,19 @@ export async function deliverInOrder(
   for (const entry of entries) {
     if (stopped === undefined && signal.aborted) stopped = { code: 'EDGE_SHUTDOWN', message: 'delivery aborted', at: Date.now() };
     if (stopped !== undefined) {
-      results.push({ outcome: 'retry', error: { ...stopped, code: stopped.code === 'EDGE_SHUTDOWN' ? stopped.code : 'EDGE_OUTBOX_NOT_ATTEMPTED' } });
+      results.push({ outcome: 'failed', error: { code: stopped.code === 'EDGE_SHUTDOWN' ? stopped.code : 'EDGE_OUTBOX_NOT_ATTEMPTED', message: stopped.message, at: stopped.at } });
       continue;
     }
     if (failedKeys.has(entry.orderingKey)) {
-      results.push({ outcome: 'retry', error: { code: 'EDGE_OUTBOX_NOT_ATTEMPTED', message: 'an earlier entry with the same key was not delivered', at: Date.now() } });
+      results.push({ outcome: 'failed', error: { code: 'EDGE_OUTBOX_NOT_ATTEMPTED', message: 'an earlier entry with the same key was not delivered', at: Date.now() } });
       continue;
     }
     const r = await deliverOne(entry);
     if (r.outcome === 'delivered') results.push({ outcome: 'delivered' });
     else {
-      results.push({ outcome: r.outcome, error: r.error });
-      if (r.outcome === 'retry') failedKeys.add(entry.orderingKey);
+      results.push({ outcome: 'failed', error: r.error, ...(r.reachedPeer === undefined ? {} : { reachedPeer: r.reachedPeer }) });
+      // A dead letter does not hold up its key; an entry that will be retried does.
+      if (decide(r) === 'retry') failedKeys.add(entry.orderingKey);
       if (r.stopBatch === true) stopped = r.error;
     }
   }

@@ -1,12 +1,16 @@
 // The outbox: one store-and-forward mechanism for every outbound leg (status to the RIS, images to the
 // PACS, later audit to collectors). Entries are durable and encrypted; entries with the same ordering key
 // go out strictly in order; a destination's sender reports, per entry, delivered / retry / rejected.
-// Retry uses capped exponential back-off with jitter; `rejected` moves the entry to the dead-letter list,
-// where a person can retry or discard it (audited).
+// The dispatcher decides on the error's kind: transient and ambiguous are retried with capped exponential
+// back-off and jitter, permanent moves the entry to the dead-letter list, where a person can retry or
+// discard it (audited).
+import type { ErrorCode } from './errors.ts';
 
 export interface OutboxError {
-  /** EDGE_* code or the peer's own (e.g. HL7 AE/AR + ERR code, DIMSE status as hex). */
-  readonly code: string;
+  /** A registry code (daemon/core/errors.ts); its kind is what the dispatcher does with the entry. */
+  readonly code: ErrorCode;
+  /** The peer's own answer where it gave one: HL7 MSA-1 (`AE`), DIMSE status (`0xa700`), HTTP status (`503`). */
+  readonly peerStatus?: string;
   /** Without patient data. */
   readonly message: string;
   readonly at: number;
@@ -44,13 +48,13 @@ export interface NewOutboxEntry<P = unknown> {
 export type DeliveryResult =
   | { readonly outcome: 'delivered' }
   /**
-   * Try again later (timeout, connection refused, transient peer error). `reachedPeer`: the destination
-   * answered and refused this entry (a transient status such as 0xA700): the entry's failure, counted
-   * towards its dead-letter bound, not the destination's (it does not back the destination off).
+   * Not delivered. What happens next follows `error.code`'s kind: transient → retry; ambiguous (it may
+   * have arrived) → retry under the same identity (MSH-10, SOP Instance UID), so the peer's duplicate
+   * check answers the copy; permanent → dead letter. `reachedPeer`: the destination answered and refused
+   * this entry (e.g. 0xA700): the entry's failure, counted towards its dead-letter bound, not the
+   * destination's (it does not back the destination off).
    */
-  | { readonly outcome: 'retry'; readonly error: OutboxError; readonly reachedPeer?: boolean }
-  /** The peer refused it for good (HL7 AE/AR, DIMSE failure status): dead-letter it. */
-  | { readonly outcome: 'rejected'; readonly error: OutboxError };
+  | { readonly outcome: 'failed'; readonly error: OutboxError; readonly reachedPeer?: boolean };
 
 /** An adapter that delivers entries of one destination (one association / connection per batch). */
 export interface OutboxSender {

@@ -1,4 +1,4 @@
-// Ports: what the core needs from the outside, implemented by adapters and wired in main.ts.
+// Ports: what the core needs from the outside, implemented by adapters and wired in daemon/flows/.
 import type { MessageReceipt, Order, OrderCommand, WorklistItem } from './order.ts';
 
 export type ApplyOutcome =

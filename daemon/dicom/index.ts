@@ -1,4 +1,4 @@
-// Public API of the DICOM network layer, for main.ts.
+// Public API of the DICOM network layer, for the flows (daemon/flows/).
 export { DicomListener, DEFAULT_MAX_PDU_LENGTH } from './listener.ts';
 export type { DicomListenerOptions } from './listener.ts';
 export type {

@@ -1,5 +1,5 @@
 // Modality Performed Procedure Step SOP Class (PS3.4 F.7), SCP side: N-CREATE and N-SET on
-// 1.2.840.10008.3.1.2.3.3. The handler (wired in main.ts to the core's MPPS intake) answers only after
+// 1.2.840.10008.3.1.2.3.3. The handler (wired in flows/procedure-status.ts to the core's MPPS intake) answers only after
 // the step is durably committed; this file maps its refusals to the standard statuses:
 //   duplicate SOP instance 0x0111, no such SOP instance 0x0112, invalid attribute value 0x0106,
 //   missing attribute 0x0120, no such attribute (not settable by N-SET) 0x0105, and N-SET after

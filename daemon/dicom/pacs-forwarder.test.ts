@@ -4,6 +4,7 @@ import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../core/log.ts';
+import { decide } from '../core/outbox-dispatcher.ts';
 import { openTestSpool, type TestSpool } from '../store/testing/test-spool.ts';
 import { classifyStoreStatus, dimseTransport, PacsForwarder } from './pacs-forwarder.ts';
 import { storageServices } from './storage-service.ts';
@@ -83,7 +84,6 @@ for (const mode of ['plain', 'tls'] as const) {
         ...(mode === 'tls' ? { tls: { ca: await readFile(pki.caCert), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey), servername: 'localhost' } } : {}),
         connectTimeoutMs: 3000,
         responseTimeoutMs: 10_000,
-        logger: silentLogger,
       }),
       logger: silentLogger,
     });
@@ -91,7 +91,7 @@ for (const mode of ['plain', 'tls'] as const) {
     t.is(entries.length, files.length);
     // Outage: nobody listens.
     const down = await forwarder.deliver(entries, new AbortController().signal);
-    t.true(down.every((r) => r.outcome === 'retry'));
+    t.true(down.every((r) => decide(r) === 'retry'));
     t.is(s.spool.usage().instances, files.length);
 
     const orthanc = await startOrthancOn(orthancDir, dicomPort, mode === 'tls' ? pki.dir : undefined);

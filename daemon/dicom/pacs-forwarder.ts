@@ -2,7 +2,7 @@
 // C-STORE association (or one STOW-RS request each, see stow-client.ts), and removes each instance from
 // the spool only after the PACS confirmed it. Entries whose spool record is gone or was replaced by a
 // newer copy are delivered without sending (the newer copy has its own entry): re-sends are idempotent.
-import { EdgeError } from '../core/errors.ts';
+import { EdgeError, ErrorKind, kindOf, type ErrorCode } from '../core/errors.ts';
 import type { SpooledInstance, SpooledInstanceRef, SpoolReader } from '../core/instance-spool.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeliveryResult, OutboxEntry, OutboxError, OutboxSender } from '../core/outbox.ts';
@@ -52,14 +52,14 @@ export class PacsForwarder implements OutboxSender {
     for (const [index, entry] of entries.entries()) {
       const ref = entry.payload as Partial<SpooledInstanceRef> | null;
       if (ref === null || typeof ref.key !== 'string' || typeof ref.fileId !== 'string') {
-        results[index] = { outcome: 'rejected', error: outboxError('EDGE_OUTBOX_SENDER_FAILED', 'entry payload is not a spooled instance') };
+        results[index] = { outcome: 'failed', error: outboxError('EDGE_OUTBOX_PAYLOAD_INVALID', 'entry payload is not a spooled instance') };
         continue;
       }
       let instance: SpooledInstance | undefined;
       try {
         instance = await this.#o.spool.get(ref.key);
       } catch (err) {
-        results[index] = { outcome: 'retry', error: toOutboxError(err) };
+        results[index] = { outcome: 'failed', error: retried(toOutboxError(err), 'EDGE_OUTBOX_SENDER_FAILED') };
         continue;
       }
       if (instance === undefined || instance.fileId !== ref.fileId) {
@@ -87,28 +87,32 @@ export class PacsForwarder implements OutboxSender {
         }),
       );
     }
-    return results.map((r) => r ?? { outcome: 'retry', error: outboxError('EDGE_OUTBOX_SENDER_FAILED', 'not attempted') });
+    return results.map((r): DeliveryResult => r ?? { outcome: 'failed', error: outboxError('EDGE_OUTBOX_SENDER_FAILED', 'not attempted') });
   }
 
   async #settle(instance: SpooledInstance, outcome: StoreOutcome): Promise<DeliveryResult> {
     if ('error' in outcome) {
-      const e = outcome.error;
-      const permanent = e.code === 'EDGE_STORE_SCU_REJECTED' || e.code === 'EDGE_STOW_REJECTED' || e.code === 'EDGE_STORE_DECRYPT_FAILED';
-      return permanent ? { outcome: 'rejected', error: toOutboxError(e) } : { outcome: 'retry', error: toOutboxError(e), reachedPeer: outcome.reachedPeer };
+      const e = toOutboxError(outcome.error);
+      // Only a refusal of this instance (or an unreadable copy of it) is a dead letter; any other failure is
+      // the transport's, and an outage queues, it never dead-letters.
+      const error = ENTRY_FAILURES.has(e.code) ? e : retried(e, 'EDGE_STORE_SCU_FAILED');
+      const peerStatus = outcome.error.detail?.['httpStatus'];
+      return { outcome: 'failed', error: peerStatus === undefined ? error : { ...error, peerStatus: String(peerStatus) }, reachedPeer: outcome.reachedPeer };
     }
     const verdict = classifyStoreStatus(outcome.status);
     const hex = `0x${outcome.status.toString(16).padStart(4, '0')}`;
     if (verdict !== 'delivered') {
       this.#o.logger.warn('forward.status', { destination: this.destination, status: hex, verdict, spoolKey: instance.key });
-      const error = { code: hex, message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`, at: Date.now() };
-      return verdict === 'retry' ? { outcome: 'retry', error, reachedPeer: true } : { outcome: verdict, error };
+      const code: ErrorCode = verdict === 'retry' ? 'EDGE_STORE_SCU_REFUSED' : 'EDGE_STORE_SCU_REJECTED';
+      const error: OutboxError = { code, peerStatus: hex, message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`, at: Date.now() };
+      return { outcome: 'failed', error, reachedPeer: true };
     }
     try {
       await this.#o.spool.remove(instance.key, instance.fileId);
     } catch (err) {
       // Confirmed by the PACS but still spooled: delivering again later is harmless (same object).
       this.#o.logger.warn('forward.spool-remove-failed', { code: toOutboxError(err).code, spoolKey: instance.key });
-      return { outcome: 'retry', error: toOutboxError(err) };
+      return { outcome: 'failed', error: retried(toOutboxError(err), 'EDGE_STORE_WRITE_FAILED') };
     }
     this.#o.onForwarded?.(instance, outcome.status);
     return { outcome: 'delivered' };
@@ -120,7 +124,15 @@ function sanitize(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
 }
 
-function outboxError(code: string, message: string): OutboxError {
+/** Permanent failures that belong to the instance itself, not to the way to the PACS. */
+const ENTRY_FAILURES: ReadonlySet<ErrorCode> = new Set(['EDGE_STORE_SCU_REJECTED', 'EDGE_STOW_REJECTED', 'EDGE_STORE_DECRYPT_FAILED']);
+
+/** A failure that must be tried again whatever its own code says: recoded as `code` when that is permanent. */
+function retried(error: OutboxError, code: ErrorCode): OutboxError {
+  return kindOf(error.code) === ErrorKind.Permanent ? { ...error, code, message: `${error.code}: ${error.message}`.slice(0, 500) } : error;
+}
+
+function outboxError(code: ErrorCode, message: string): OutboxError {
   return { code, message, at: Date.now() };
 }
 

@@ -7,7 +7,6 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
-import type { Logger } from '../core/log.ts';
 import { encodeAssociateRq, parseAssociateAc, type AcceptedAssociation } from './association-requestor.ts';
 import { CommandField, CommandDataSetTypePresent, decodeCommand, encodeCommand, type Command } from './dimse-command.ts';
 import { encodeAbort, encodePData, encodeReleaseRq, parsePDataTf, type Pdu, PduReader, PduType, PDU_HEADER_LENGTH } from './pdu.ts';
@@ -24,7 +23,6 @@ export interface StoreScuOptions {
   readonly responseTimeoutMs: number;
   /** Our Maximum Length Received (responses are small). */
   readonly maxPduLength?: number;
-  readonly logger: Logger;
 }
 
 export interface StoreItem {

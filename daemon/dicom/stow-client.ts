@@ -9,6 +9,7 @@ import { Agent, request } from 'undici';
 import { DataDictionary, Tag } from '../core/data-dictionary.ts';
 import { EdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { ClientTlsMaterial } from '../core/tls-material.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './association.ts';
 import type { InstanceTransport } from './pacs-forwarder.ts';
 import type { StoreItem, StoreOutcome } from './store-scu.ts';
@@ -16,7 +17,7 @@ import type { StoreItem, StoreOutcome } from './store-scu.ts';
 export interface StowClientOptions {
   /** The studies endpoint, e.g. https://pacs/dicom-web/studies. */
   readonly url: string;
-  readonly tls?: { ca: Buffer; cert: Buffer; key: Buffer; minVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string; ecdhCurve?: string };
+  readonly tls?: ClientTlsMaterial;
   /** Read per request, so a rotated token file takes effect without a restart. */
   readonly bearerToken: (() => string) | undefined;
   readonly connectTimeoutMs: number;
@@ -136,9 +137,9 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
       // 401/403: a rotated or not yet provisioned token or certificate, fixed without touching the
       // images; 408/429: the server's momentary trouble. Retry those instead of dead-lettering images.
       if (statusCode >= 500 || statusCode === 401 || statusCode === 403 || statusCode === 408 || statusCode === 429) {
-        return { error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`), reachedPeer: true };
+        return { error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
       }
-      return { error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`), reachedPeer: true };
+      return { error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
     });
   };
 }

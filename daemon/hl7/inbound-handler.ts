@@ -134,7 +134,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       location: formatLocation(error.location!),
       subjects: [],
     });
-    ctx.logger.warn('hl7.message.parse_failed', { peer, controlId: headerControlId, code });
+    ctx.logger.warn('hl7.message.parse-failed', { peer, controlId: headerControlId, code });
     return reply(header, charset ? Ack.ApplicationReject : Ack.ApplicationError, charset ? Text.Charset : Text.Invalid, error);
   }
   const controlId = clip(message.controlId);
@@ -147,7 +147,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       controlId,
       claimed: clip(`${message.msh.rawFields[3] ?? ''}^${message.msh.rawFields[4] ?? ''}`, 80),
     });
-    ctx.logger.warn('hl7.message.sender_mismatch', { peer, controlId });
+    ctx.logger.warn('hl7.message.sender-mismatch', { peer, controlId });
     return reply(message, Ack.ApplicationReject, Text.SenderMismatch, {
       condition: MessageErrorCondition.TableValueNotFound,
       location: { segment: 'MSH', sequence: 1, field: applicationMatches ? 4 : 3 },
@@ -216,7 +216,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
     emit({ type: 'apply-failed', peer, controlId, code, subjects });
-    ctx.logger.error('hl7.message.apply_failed', { peer, controlId, code });
+    ctx.logger.error('hl7.message.apply-failed', { peer, controlId, code });
     // AE: nothing was committed; the RIS resends the message later.
     return reply(message, Ack.ApplicationError, Text.Transient, {
       condition: MessageErrorCondition.ApplicationInternalError,

@@ -73,8 +73,6 @@ async function startListener(overrides: Partial<Hl7ListenerOptions> = {}): Promi
     maxConnections: 10,
     maxConnectionsPerPeer: 4,
     ackWriteTimeoutMs: 5_000,
-    receivingApplication: 'EDGE',
-    receivingFacility: 'RAD1',
     identifyPeer: ({ certificate }) =>
       certificate.subjectCN === 'MODALITY1'
         ? { peer: { name: 'ris', sendingApplication: 'RIS', sendingFacility: 'GENHOSP' } }

@@ -60,9 +60,6 @@ export interface Hl7ListenerOptions {
   readonly ackWriteTimeoutMs: number;
   /** TLS handshake must complete within this; default min(idleTimeoutMs, 30 s). */
   readonly handshakeTimeoutMs?: number;
-  /** This box's MSH-5/MSH-6 as the RIS addresses it (documented; the ACK echoes the request's). */
-  readonly receivingApplication: string;
-  readonly receivingFacility: string;
   readonly identifyPeer: IdentifyPeer;
   readonly repository: OrderRepository;
   readonly logger: Logger;
@@ -134,13 +131,13 @@ export class Hl7Listener {
       const reason = (err as NodeJS.ErrnoException).code ?? 'tls-handshake-failed';
       const remoteAddress = failedHandshakeAddress(socket);
       o.onEvent({ type: 'peer-refused', reason, remoteAddress });
-      this.#log.warn('hl7.peer.tls_refused', { reason, remoteAddress });
+      this.#log.warn('hl7.peer.tls-refused', { reason, remoteAddress });
       // Handling this event takes over node's default, which destroys the socket: do it here.
       socket.destroy();
     });
     server.on('drop', (data) => {
       o.onEvent({ type: 'peer-refused', reason: 'connection-limit', remoteAddress: data?.remoteAddress ?? '' });
-      this.#log.warn('hl7.peer.connection_limit', { remoteAddress: data?.remoteAddress ?? '' });
+      this.#log.warn('hl7.peer.connection-limit', { remoteAddress: data?.remoteAddress ?? '' });
     });
     server.on('error', (err) => this.#log.error('hl7.listener.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
     await new Promise<void>((resolve, reject) => {
@@ -215,7 +212,7 @@ export class Hl7Listener {
     const refusal = tlsRefusal(socket);
     if (refusal !== undefined) {
       o.onEvent({ type: 'peer-refused', reason: refusal.reason, remoteAddress, ...(refusal.subject === '' ? {} : { subject: refusal.subject }) });
-      this.#log.warn('hl7.peer.tls_refused', { reason: refusal.reason, remoteAddress, subject: refusal.subject });
+      this.#log.warn('hl7.peer.tls-refused', { reason: refusal.reason, remoteAddress, subject: refusal.subject });
       socket.destroy();
       return;
     }
@@ -229,7 +226,7 @@ export class Hl7Listener {
     try {
       identity = o.identifyPeer({ certificate, remoteAddress });
     } catch (err) {
-      this.#log.error('hl7.peer.identify_failed', { code: isEdgeError(err) ? err.code : 'unexpected' });
+      this.#log.error('hl7.peer.identify-failed', { code: isEdgeError(err) ? err.code : 'unexpected' });
       identity = { refused: 'identify-failed' };
     }
     if ('refused' in identity) {
@@ -242,7 +239,7 @@ export class Hl7Listener {
     const count = this.#perPeer.get(peer.name) ?? 0;
     if (count >= o.maxConnectionsPerPeer && !this.#yieldOldestIdle(peer.name, remoteAddress)) {
       o.onEvent({ type: 'peer-refused', reason: 'peer-connection-limit', remoteAddress, peer: peer.name });
-      this.#log.warn('hl7.peer.connection_limit', { peer: peer.name, remoteAddress });
+      this.#log.warn('hl7.peer.connection-limit', { peer: peer.name, remoteAddress });
       socket.destroy();
       return;
     }
@@ -389,7 +386,7 @@ class Connection {
 
   #framingError(code: ErrorCode): void {
     this.#o.onEvent({ type: 'framing-error', peer: this.#peer.name, remoteAddress: this.#remoteAddress, code });
-    this.#log.warn('hl7.connection.framing_error', { code });
+    this.#log.warn('hl7.connection.framing-error', { code });
     // Nothing is answered for bytes that are not a frame; a new connection starts clean.
     this.destroy('framing-error');
   }
@@ -453,7 +450,7 @@ class Connection {
     if (this.#closed) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
-        this.#log.warn('hl7.connection.ack_write_timeout', {});
+        this.#log.warn('hl7.connection.ack-write-timeout', {});
         this.destroy('ack-write-timeout');
         resolve(false);
       }, this.#o.ackWriteTimeoutMs);

@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.ts';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { deliverInOrder } from '../core/outbox-dispatcher.ts';
 import type { DeliveryResult, OutboxEntry, OutboxError, OutboxSender } from '../core/outbox.ts';
+import type { ClientTlsMaterial } from '../core/tls-material.ts';
 import { MllpDecoder, encodeMllpFrame } from './mllp-framing.ts';
 import { parseHl7Message } from './message.ts';
 import { type StatusMessageStyle, buildStatusMessage } from './outbound-status-message.ts';
@@ -20,7 +21,7 @@ export interface MllpStatusSenderOptions {
   readonly host: string;
   readonly port: number;
   /** Mutual TLS material (the box's certificate as client certificate); undefined = plain TCP. */
-  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer; readonly minVersion: 'TLSv1.2' | 'TLSv1.3'; readonly ciphers?: string; readonly ecdhCurve?: string } | undefined;
+  readonly tls: ClientTlsMaterial | undefined;
   readonly connectTimeoutMs: number;
   readonly ackTimeoutMs: number;
   readonly maxAckBytes?: number;
@@ -50,7 +51,7 @@ export class MllpStatusSender implements OutboxSender {
     } catch (err) {
       const error = outboxError(err, 'EDGE_HL7_OUTBOUND_CONNECT');
       this.#o.logger.info('hl7.outbound.connect-failed', { destination: this.destination, code: error.code, reason: error.message });
-      return entries.map(() => ({ outcome: 'retry', error }));
+      return entries.map(() => ({ outcome: 'failed', error }));
     }
     try {
       return await deliverInOrder(entries, signal, (entry) => this.#sendOne(conn, entry, signal));
@@ -75,15 +76,15 @@ export class MllpStatusSender implements OutboxSender {
     } catch (err) {
       const error = outboxError(err, 'EDGE_HL7_OUTBOUND_TIMEOUT');
       this.#o.logger.info('hl7.outbound.no-ack', { destination: this.destination, id: entry.id, code: error.code });
-      return { outcome: 'retry', error, stopBatch: true };
+      return { outcome: 'failed', error, stopBatch: true };
     }
     const verdict = readAck(ack, controlId);
-    if (verdict.outcome === 'retry') {
+    if (verdict.outcome === 'failed' && verdict.error.code === 'EDGE_HL7_OUTBOUND_ACK_INVALID') {
       this.#o.logger.warn('hl7.outbound.ack-invalid', { destination: this.destination, id: entry.id, reason: verdict.error.message });
       return { ...verdict, stopBatch: true };
     }
-    if (verdict.outcome === 'rejected') {
-      this.#o.logger.warn('hl7.outbound.rejected', { destination: this.destination, id: entry.id, code: verdict.error.code });
+    if (verdict.outcome === 'failed') {
+      this.#o.logger.warn('hl7.outbound.rejected', { destination: this.destination, id: entry.id, code: verdict.error.code, peerStatus: verdict.error.peerStatus ?? '' });
     } else {
       this.#o.logger.debug('hl7.outbound.delivered', { destination: this.destination, id: entry.id });
     }
@@ -109,10 +110,10 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
     err = e === undefined ? '' : [e.get(3, 1, 1), e.get(3, 1, 2), e.get(8), e.get(1, 1, 4, 1), e.get(1, 1, 4, 2)].filter((x) => x !== '').join(' ');
     errCode = e === undefined ? '' : (e.get(3, 1, 1) || e.get(1, 1, 4, 1)).trim();
   } catch {
-    return { outcome: 'retry', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'the answer is not an HL7 message', at } };
+    return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'the answer is not an HL7 message', at } };
   }
   if (acked !== controlId) {
-    return { outcome: 'retry', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'MSA-2 names another message', at } };
+    return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'MSA-2 names another message', at } };
   }
   if (code === 'AA' || code === 'CA') return { outcome: 'delivered' };
   // HL7 table 0357 code 205 (duplicate key identifier): the RIS already holds this MSH-10, i.e. an earlier
@@ -121,13 +122,14 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
   if (code === 'AE' || code === 'AR' || code === 'CE' || code === 'CR') {
     // The RIS's own words: they name its reason, not the patient (kept short for the dead-letter list).
     const reason = [text, err].filter((x) => x !== '').join('; ').slice(0, 200) || 'no reason given';
-    return { outcome: 'rejected', error: { code: `HL7_${code}`, message: `RIS answered ${code}: ${reason}`, at } };
+    return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_REJECTED', peerStatus: code, message: `RIS answered ${code}: ${reason}`, at } };
   }
-  return { outcome: 'retry', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: `unknown MSA-1 ${code.slice(0, 4)}`, at } };
+  return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: `unknown MSA-1 ${code.slice(0, 4)}`, at } };
 }
 
+/** A connection or ACK failure is retried: a permanent code from below (e.g. TLS material) takes `fallback`'s. */
 function outboxError(err: unknown, fallback: ErrorCode): OutboxError {
-  if (isEdgeError(err)) return { code: err.code, message: err.message, at: Date.now() };
+  if (isEdgeError(err)) return { code: err.kind === 'permanent' ? fallback : err.code, message: err.message, at: Date.now() };
   const e = err as NodeJS.ErrnoException;
   return { code: fallback, message: e?.code ?? (e instanceof Error ? e.message : String(err)), at: Date.now() };
 }

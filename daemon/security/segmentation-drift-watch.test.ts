@@ -2,7 +2,6 @@ import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../core/log.ts';
 import { SegmentationDriftWatch } from './segmentation-drift-watch.ts';
 import type { SegmentationState } from './segmentation-drift-watch.ts';
 
@@ -13,7 +12,7 @@ test('reports changes of state only: unknown, drift, ok, and stale results as un
   let now = Date.parse('2026-12-04T12:00:00Z');
   const seen: SegmentationState['state'][] = [];
   const watch = new SegmentationDriftWatch({
-    file, intervalMs: 3_600_000, staleAfterMs: 600_000, logger: silentLogger, now: () => now,
+    file, intervalMs: 3_600_000, staleAfterMs: 600_000, now: () => now,
     onChange: (s) => seen.push(s.state),
   });
   const write = (drift: boolean, at = new Date(now).toISOString()) =>

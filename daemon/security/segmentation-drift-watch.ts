@@ -3,7 +3,6 @@
 // FILE periodically. It reports changes of state only (ok → drift → ok), and a result that stops being
 // refreshed counts as unknown, not as ok.
 import { open } from 'node:fs/promises';
-import type { Logger } from '../core/log.ts';
 
 /** The verify result file is a few kilobytes; anything much larger is not one. */
 const maxResultBytes = 1_048_576;
@@ -18,7 +17,6 @@ export interface DriftWatchOptions {
   readonly intervalMs: number;
   /** A result older than this is stale (the verify timer stopped): unknown. */
   readonly staleAfterMs: number;
-  readonly logger: Logger;
   /** Called on every change of state, including the first reading. */
   readonly onChange: (current: SegmentationState, previous: SegmentationState | undefined) => void;
   readonly now?: () => number;

@@ -16,7 +16,7 @@ export interface SegmentationInput {
   };
   readonly upstream: {
     readonly ris?: { readonly host: string; readonly port: number } | undefined;
-    readonly pacs?: { readonly host: string; readonly port: number; readonly protocol: 'dimse' | 'stow'; readonly stowUrl?: string | undefined } | undefined;
+    readonly pacs?: { readonly protocol: 'dimse'; readonly host: string; readonly port: number } | { readonly protocol: 'stow'; readonly stowUrl: string } | undefined;
   };
   readonly audit: {
     readonly collectors: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;

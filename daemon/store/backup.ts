@@ -180,7 +180,7 @@ export async function openBackup(path: string): Promise<OpenedBackup> {
 
 export { unwrapForBox };
 
-/** What `edgectl restore` leaves in the data directory for the next start to audit (main-backup.ts). */
+/** What `edgectl restore` leaves in the data directory for the next start to audit (flows/backup.ts). */
 export interface RestoreMarker {
   readonly at: number;
   readonly backupCreatedAt: number;

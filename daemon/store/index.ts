@@ -1,4 +1,4 @@
-// The store: one database, one commit queue, the repositories on top. main.ts opens and closes it.
+// The store: one database, one commit queue, the repositories on top. flows/edge.ts opens it; it closes last.
 import type { DataKeyRing, KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { LevelAuditLog } from './audit-log.ts';
@@ -9,12 +9,15 @@ import { LevelOutboxStore } from './outbox-store.ts';
 import { LevelMppsRepository } from './mpps-repository.ts';
 import { Prefix, RecordKeys, rangeOf } from './record-keys.ts';
 import { ValueCodec } from './value-codec.ts';
+import { LevelUserRepository } from './user-repository.ts';
+import { Spool, type SpoolOptions } from './spool.ts';
 
 export { LevelAuditLog, hashRecord, auditKey, type AuditRecord, type ChainVerification, type DamagedRange } from './audit-log.ts';
 export { LevelOrderRepository } from './order-repository.ts';
 export { LevelOutboxStore, type StagedEnqueue } from './outbox-store.ts';
 export { LevelMppsRepository } from './mpps-repository.ts';
 export { ValueCodec } from './value-codec.ts';
+export { LevelUserRepository, type UserRecord } from './user-repository.ts';
 
 export interface StoreOptions {
   readonly dataDir: string;
@@ -29,6 +32,8 @@ export interface Store {
   readonly audit: LevelAuditLog;
   readonly outbox: LevelOutboxStore;
   readonly mpps: LevelMppsRepository;
+  /** Local accounts of the admin page. */
+  readonly users: LevelUserRepository;
   readonly queue: CommitQueue;
   /** For data-key rotation (rekey.ts). */
   readonly codec: ValueCodec;
@@ -39,6 +44,11 @@ export interface Store {
    * (at most 4 MiB) are counted once they reach a table.
    */
   auditBytes(): Promise<number>;
+  /**
+   * Opens the encrypted spool of large DICOM objects beside the database (its entries are in the
+   * database, staged with their outbox entries). A start step of its own: it reads the spool folder.
+   */
+  openSpool(options: SpoolOptions): Promise<Spool>;
   /**
    * After a failed synced write (disk full, I/O error): reopen the database (LevelDB refuses every write
    * after one failed, until it is reopened), prove with a synced write that it takes writes again, and
@@ -68,9 +78,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     audit,
     outbox,
     mpps,
+    users: new LevelUserRepository(queue, codec),
     queue,
     codec,
     keyRing: ring,
+    openSpool: (spoolOptions) => Spool.open(db, queue, codec, ring, keys, spoolOptions, outbox),
     auditBytes() {
       const range = rangeOf(Prefix.audit);
       return db.approximateSize(range.gte, range.lt);

@@ -45,7 +45,7 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
   await withDir(async (open) => {
     let store = await open();
     const [a, b, c] = await store.outbox.enqueue([entry('a', 1), entry('b', 2), entry('c', 3)]);
-    const err = { code: 'X', message: 'no', at: 1 };
+    const err = { code: 'EDGE_HL7_OUTBOUND_REJECTED', peerStatus: 'AR', message: 'no', at: 1 } as const;
     await store.outbox.settle([
       { outcome: 'delivered', entry: a! },
       { outcome: 'retry', entry: b!, error: err, nextAttemptAt: 99 },
@@ -54,7 +54,7 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
     await store.close();
     store = await open();
     t.deepEqual(store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.nextAttemptAt]), [[b!.id, 1, 99]]);
-    t.deepEqual(store.outbox.deadLetters().map((d) => [d.entry.id, d.reason.code]), [[c!.id, 'X']]);
+    t.deepEqual(store.outbox.deadLetters().map((d) => [d.entry.id, d.reason.code]), [[c!.id, 'EDGE_HL7_OUTBOUND_REJECTED']]);
     t.is(await store.outbox.requeue({ id: c!.id }, 5), 1);
     t.deepEqual(store.outbox.queued('ris').map((e) => e.id), [b!.id, c!.id]);
     // Dead-lettered at its refusal bound, then retried by a person: the bound starts again.

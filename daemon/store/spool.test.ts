@@ -2,7 +2,7 @@
 // the reused write buffers with background flushes, bounded memory, discard, and tamper detection.
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -178,4 +178,26 @@ test('several instances at once share the prepared files and the commit batches'
     t.is(h.digest('hex'), digest);
   }
   t.is(new Set(results.map((r) => r.instance.fileId)).size, 10);
+});
+
+test('a spool file that cannot be removed is logged with its errno, not swallowed; one already gone is not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'edge-spool-rm-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const warnings: Array<[string, unknown]> = [];
+  const logger = {
+    debug() {}, info() {}, error() {},
+    warn(event: string, fields?: unknown) { warnings.push([event, fields]); },
+    child() { return logger; },
+  };
+  const s = await openTestSpool(dir, { logger });
+  t.teardown(() => s.close());
+  // unlink(2) refuses a directory even for root: a stand-in for a read-only or failing file system.
+  const stuck = join(s.spoolDir, 'not-a-file');
+  await mkdir(stuck);
+  await s.spool.removeFile(stuck);
+  await s.spool.removeFile(join(s.spoolDir, 'gone-already'));
+  t.is(warnings.length, 1);
+  t.is(warnings[0]?.[0], 'spool.remove-failed');
+  t.like(warnings[0]?.[1] as object, { why: 'abandoned', file: 'not-a-file' });
+  t.regex(String((warnings[0]?.[1] as { code: string }).code), /^E[A-Z]+$/);
 });

@@ -109,8 +109,7 @@ export class Spool implements InstanceSpool, SpoolReader {
     let orphans = 0;
     for (const name of await readdir(options.dir)) {
       if (!FILE_NAME.test(name) || referenced.has(name)) continue;
-      await unlink(join(options.dir, name)).catch(() => undefined);
-      orphans++;
+      if (await removeSpoolFile(join(options.dir, name), options.logger, 'orphan')) orphans++;
     }
     options.logger.info('spool.opened', { instances: spool.#sizes.size, bytes: spool.#bytes, orphansRemoved: orphans });
     return spool;
@@ -255,7 +254,7 @@ export class Spool implements InstanceSpool, SpoolReader {
     if (staged !== undefined) this.#outbox?.publish(staged);
     this.#account(key, bytes);
     if (previous !== undefined && previous.fileId !== instance.fileId) {
-      await unlink(join(this.#options.dir, previous.fileId)).catch(() => undefined);
+      await removeSpoolFile(join(this.#options.dir, previous.fileId), this.#logger, 'replaced');
     }
     return { status: 'stored', instance, replaced: previous !== undefined };
   }
@@ -304,12 +303,12 @@ export class Spool implements InstanceSpool, SpoolReader {
     });
     if (!removed) return;
     this.#account(key, undefined);
-    await unlink(join(this.#options.dir, fileId)).catch(() => undefined);
+    await removeSpoolFile(join(this.#options.dir, fileId), this.#logger, 'forwarded');
   }
 
   /** Space of a file being abandoned. */
   async removeFile(path: string): Promise<void> {
-    await unlink(path).catch(() => undefined);
+    await removeSpoolFile(path, this.#logger, 'abandoned');
   }
 
   #account(key: string, bytes: number | undefined): void {
@@ -472,4 +471,20 @@ function auditIdentifiers(meta: SpooledInstanceMeta): Partial<SpooledInstanceMet
     if (v !== undefined && v !== '') out[k] = v;
   }
   return out;
+}
+
+/**
+ * Delete a spool file whose record is gone. Gone already is fine; any other failure leaves encrypted bytes
+ * the spool no longer counts (the next start removes them as orphans), so it is logged, not swallowed.
+ */
+async function removeSpoolFile(path: string, logger: Logger, why: 'orphan' | 'replaced' | 'forwarded' | 'abandoned'): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    logger.warn('spool.remove-failed', { why, file: path.slice(path.lastIndexOf('/') + 1), code: code ?? 'unexpected' });
+    return false;
+  }
 }

@@ -1,15 +1,15 @@
 // docs/audit-events.md lists every audit event the box emits. The event types are string literals in
-// daemon/main.ts (the only place that records them), so this test reads them from the source and fails
+// daemon/flows/ (the only place that records them), so this test reads them from the source and fails
 // when the page misses one, or names the wrong PS3.15 Event ID for it.
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { AuditEventId, type AuditEventIdName } from '../../daemon/core/audit.ts';
 
-// main.ts and its wiring parts (daemon/main-*.ts) are the only places that record audit events.
-const daemonDir = new URL('../../daemon/', import.meta.url);
-const source = readdirSync(daemonDir)
-  .filter((f) => f === 'main.ts' || /^main-[a-z-]+\.ts$/.test(f))
-  .map((f) => readFileSync(new URL(f, daemonDir), 'utf8'))
+// The flows (daemon/flows/, the composition) are the only places that record audit events.
+const flowsDir = new URL('../../daemon/flows/', import.meta.url);
+const source = readdirSync(flowsDir)
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  .map((f) => readFileSync(new URL(f, flowsDir), 'utf8'))
   .join('\n');
 const doc = readFileSync(new URL('../../docs/audit-events.md', import.meta.url), 'utf8');
 
@@ -54,13 +54,13 @@ function rowOf(type: string): string | undefined {
 
 const emitted = emittedEvents(source);
 
-test('the source scan finds the audit events of main.ts', (t) => {
+test('the source scan finds the audit events of the flows', (t) => {
   // Guards against a refactor that makes the scan below vacuous.
-  t.true(emitted.length >= 10, `only ${emitted.length} event types found in daemon/main.ts`);
+  t.true(emitted.length >= 10, `only ${emitted.length} event types found in daemon/flows/`);
   t.true(emitted.some((e) => e.type === 'hl7.order-committed'));
 });
 
-test('every audit event type emitted in daemon/main.ts has a row in docs/audit-events.md', (t) => {
+test('every audit event type emitted in daemon/flows/ has a row in docs/audit-events.md', (t) => {
   const missing = emitted.filter((e) => rowOf(e.type) === undefined).map((e) => e.type);
   t.deepEqual(missing, [], `add rows to docs/audit-events.md for: ${missing.join(', ')}`);
 });

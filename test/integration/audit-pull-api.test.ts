@@ -78,8 +78,13 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   t.is(body.firstSeq, 1);
   t.true(body.lastSeq >= 2);
   t.is((await get(port, '/v1/status', central, ca)).status, 404);
-  t.is((await get(port, '/v1/audit/bundle?fromSeq=abc', central, ca)).status, 400);
-  t.is((await get(port, '/v1/audit/bundle?fromSeq=999999', central, ca)).status, 404);
+  const malformed = await get(port, '/v1/audit/bundle?fromSeq=abc', central, ca);
+  t.is(malformed.status, 400);
+  t.is((JSON.parse(malformed.body.toString('utf8')) as { error: { code: string } }).error.code, 'EDGE_AUDIT_RANGE_INVALID');
+  // Told apart by its code, not by the wording of the message.
+  const empty = await get(port, '/v1/audit/bundle?fromSeq=999999', central, ca);
+  t.is(empty.status, 404);
+  t.is((JSON.parse(empty.body.toString('utf8')) as { error: { code: string } }).error.code, 'EDGE_AUDIT_RANGE_EMPTY');
 
   // Pull until the three refusals are in the bundle (they are recorded as the handshakes fail).
   let records = '';

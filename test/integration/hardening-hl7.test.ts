@@ -184,7 +184,7 @@ test.serial('four RIS connections sending one byte every 3 s: the RIS\'s newest 
   }
   t.is(await served(t, site, daemon, 'served after the slow senders'), undefined, 'served after the slow senders');
   t.true(daemon.process.events('hl7.connection.superseded').length >= 1, 'the yielding connection is logged');
-  t.true(daemon.process.events('hl7.connection.framing_error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
+  t.true(daemon.process.events('hl7.connection.framing-error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
   const trail = await auditTrail(site);
   t.true(trail.some((e) => e.type === 'hl7.connection-superseded'), 'the yielding connection is audited');

@@ -96,7 +96,8 @@ test.serial('a PACS answering 0xA700 for one study: the other studies arrive pro
   const letters = await dead();
   t.is(letters.length, 1);
   t.is(letters[0]?.['destination'], 'pacs');
-  t.is(letters[0]?.['reason']?.code, '0xa700');
+  t.is(letters[0]?.['reason']?.code, 'EDGE_STORE_SCU_REFUSED');
+  t.is(letters[0]?.['reason']?.peerStatus, '0xa700');
   t.regex(String(letters[0]?.['reason']?.message), /PACS answered 0xa700.*dead letter after 6 refusals/);
   t.is(refusals(), REFUSALS, 'attempted again after it became a dead letter');
   t.true(daemon.process.events('outbox.dead-lettered').length === 1);

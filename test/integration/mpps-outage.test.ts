@@ -97,7 +97,8 @@ test.serial('RIS answers AE: dead letters with its reason; retry-all after the f
     const body = await queue('dead');
     return body.deadLetters.length >= 2 ? body.deadLetters : undefined;
   }, 20_000, 'two dead letters');
-  t.is(dead[0].reason.code, 'HL7_AE');
+  t.is(dead[0].reason.code, 'EDGE_HL7_OUTBOUND_REJECTED');
+  t.is(dead[0].reason.peerStatus, 'AE');
   t.false(JSON.stringify(dead).includes('PATIENT'), 'the dead-letter list shows no patient data');
 
   await ris.stop();

@@ -125,7 +125,7 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['upstream'] = {
     pacs: {
-      host: '127.0.0.1', port: 104, aeTitle: 'ORTHANC', protocol: 'stow', stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
+      protocol: 'stow', stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
       bearerTokenFile: tokenFile, connectTimeoutMs: 2000, batchSize: 4, maxAssociations: 2,
     },
   };

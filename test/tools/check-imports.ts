@@ -1,6 +1,7 @@
 // Fails when an import points outward (DESIGN.md §3) or when modules import each other in a cycle.
-// daemon/core imports only core; each adapter imports only core and itself; only daemon/main.ts wires
-// adapters together; provisioning/ may use the daemon's modules, the daemon never uses provisioning/.
+// daemon/core imports only core; each adapter imports only core and itself; daemon/flows/ (one module
+// per flow) composes adapters and core; only daemon/main.ts (the process) imports the flows, and no
+// other daemon/main-*.ts may exist; provisioning/ may use the adapters, never the flows or main.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -19,23 +20,33 @@ function walk(dir: string, out: string[] = []): string[] {
 
 /** The architectural part a file belongs to: 'core', 'hl7', ..., 'main', 'provisioning', or 'test'. */
 function partOf(rel: string): string {
-  if (/^daemon\/main(-[a-z-]+)?\.ts$/.test(rel)) return 'main';
+  if (rel === 'daemon/main.ts') return 'main';
   const m = /^daemon\/([^/]+)\//.exec(rel);
   if (m) return m[1]!;
   if (rel.startsWith('provisioning/')) return 'provisioning';
   return 'test';
 }
 
+/** What the process may use besides the flows: the config it loads, the core, and its logger. */
+const MAIN_MAY_IMPORT: ReadonlySet<string> = new Set(['flows', 'config', 'core', 'observability']);
+const NOT_ADAPTERS: ReadonlySet<string> = new Set(['main', 'flows', 'provisioning', 'test']);
+
 function allowed(from: string, to: string): boolean {
   if (from === to) return true;
   if (to === 'core') return true;
-  if (from === 'main' || from === 'test') return to !== 'test' || from === 'test';
-  if (from === 'provisioning') return to !== 'main' && to !== 'test';
+  if (from === 'main') return MAIN_MAY_IMPORT.has(to);
+  if (from === 'flows') return !NOT_ADAPTERS.has(to);
+  if (from === 'test') return true;
+  if (from === 'provisioning') return !NOT_ADAPTERS.has(to);
   return false;
 }
 
 const files = [...walk(join(root, 'daemon')), ...walk(join(root, 'provisioning'))];
 const problems: string[] = [];
+// The composition lives in daemon/flows/, one module per flow; a daemon/main-*.ts is a second root.
+for (const name of readdirSync(join(root, 'daemon'))) {
+  if (/^main-.*\.ts$/.test(name)) problems.push(`daemon/${name}: composition belongs in daemon/flows/ (only daemon/main.ts is the process)`);
+}
 const graph = new Map<string, string[]>();
 
 for (const file of files) {

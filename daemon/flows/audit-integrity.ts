@@ -1,19 +1,20 @@
-// Part of main-audit.ts: the integrity of the stored chain. At every start it checks the chain's head
+// Part of the audit trail flow: the integrity of the stored chain. At every start it checks the chain's head
 // against the anchors outside the store (the head file; the TPM NV counter with the TPM backend) and
 // reads the chain back from where the last pass stopped (bounded in time, the rest in the background),
 // raising a Security Alert for a cut tail or damaged records. The box keeps serving: damage is taken
 // out of the chain (quarantined, never deleted), named in the chain, and the chain goes on.
 import { X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { AuditEvent, AuditParticipant } from './core/audit.ts';
-import type { AuditHeadAnchor } from './core/audit-trail.ts';
-import type { KeySource } from './core/keys.ts';
-import type { Logger } from './core/log.ts';
-import type { EdgeConfig } from './config/index.ts';
-import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from './audit/index.ts';
-import { TpmAuditCounter, counterProblem } from './security/tpm-audit-counter.ts';
-import { TpmKeySource } from './security/tpm-key-source.ts';
-import type { ChainVerification, DamagedRange, LevelAuditLog } from './store/index.ts';
+import type { AuditParticipant } from '../core/audit.ts';
+import type { AuditHeadAnchor } from '../core/audit-trail.ts';
+import type { KeySource } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from '../audit/index.ts';
+import { TpmAuditCounter, counterProblem } from '../security/tpm-audit-counter.ts';
+import { TpmKeySource } from '../security/tpm-key-source.ts';
+import type { ChainVerification, DamagedRange, LevelAuditLog } from '../store/index.ts';
+import { securityAlert } from './audit-mapping.ts';
 
 /** Start-up reads the stored chain back for at most this long; the background pass does the rest. */
 export const startVerifyBudgetMs = 500;
@@ -27,10 +28,6 @@ export interface AuditIntegrity {
   verifyThrough(toSeq: number): Promise<void>;
   status(): unknown;
   stop(): void;
-}
-
-function securityAlert(type: string, box: AuditParticipant, detail: string): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome: 12, at: Date.now(), participants: [box], detail };
 }
 
 const describe = (ranges: readonly DamagedRange[]): string => ranges.map((r) => `seq ${r.fromSeq}..${r.toSeq} ${r.problem}`).join('; ');
@@ -71,7 +68,7 @@ export async function startAuditIntegrity(o: {
   if (found.length > 0) {
     truncated = found.join('; ');
     log.error('audit.chain-truncated', { problem: truncated });
-    audit.record(securityAlert('audit.chain-truncated', box, `${truncated}; the chain continues from seq ${audit.openedSeq}`));
+    audit.record(securityAlert('audit.chain-truncated', [box], `${truncated}; the chain continues from seq ${audit.openedSeq}`, 12));
   }
 
   // A new device key since the newest checkpoint: bundles verified --after the older ones will fail
@@ -86,7 +83,7 @@ export async function startAuditIntegrity(o: {
       const fp = (c: X509Certificate): string => c.fingerprint256.replace(/:/g, '').toLowerCase();
       const detail = `the device key changed since the checkpoint at seq ${newest!.seq}: certificate ${fp(before)} → ${fp(now)} (${now.subject.replace(/\n/g, ', ')}); pin the new certificate with edgectl audit verify --device-cert`;
       log.warn('audit.signing-key-changed', { problem: detail });
-      audit.record(securityAlert('audit.signing-key-changed', box, detail));
+      audit.record(securityAlert('audit.signing-key-changed', [box], detail, 12));
     }
   }
 
@@ -96,12 +93,12 @@ export async function startAuditIntegrity(o: {
     if (ranges.length > 0) {
       const problem = `${describe(ranges)}; moved to quarantine (kept for forensics), left out of bundles, the chain continues`;
       log.error('audit.records-damaged', { problem });
-      audit.record(securityAlert('audit.records-damaged', box, problem));
+      audit.record(securityAlert('audit.records-damaged', [box], problem, 12));
     }
     if (v !== undefined && v.brokenLinks.length > 0) {
       const problem = `record(s) seq ${v.brokenLinks.join(', ')} do not link to the record before (altered by someone holding the data key)`;
       log.error('audit.chain-damaged', { problem });
-      audit.record(securityAlert('audit.chain-damaged', box, problem));
+      audit.record(securityAlert('audit.chain-damaged', [box], problem, 12));
     }
     if (v !== undefined) {
       if (v.done && !caughtUp && verifiedSeq !== 0) log.info('audit.verified', { throughSeq: v.verifiedSeq, done: true, background: true });

@@ -1,21 +1,20 @@
-// Part of main.ts: the store's way back from a failed write (store/store-recovery.ts), audited, and the
-// systemd watchdog (observability/systemd-watchdog.ts), which pings only while the store is not stuck
-// and the thread pool answers.
+// The store's way back from a failed write (store/store-recovery.ts), audited, and the systemd watchdog
+// (observability/systemd-watchdog.ts), which pings only while the store is not stuck and the thread
+// pool answers.
 import { statfs } from 'node:fs/promises';
-import type { AuditParticipant, AuditSink } from './core/audit.ts';
-import type { Logger } from './core/log.ts';
-import { SystemdWatchdog, watchdogIntervalMs } from './observability/systemd-watchdog.ts';
-import type { Store } from './store/index.ts';
-import { type StoreHealth, StoreRecovery } from './store/store-recovery.ts';
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { Logger } from '../core/log.ts';
+import { type Service, healthy } from '../core/service.ts';
+import { SystemdWatchdog, watchdogIntervalMs } from '../observability/systemd-watchdog.ts';
+import type { Store } from '../store/index.ts';
+import { type StoreHealth, StoreRecovery } from '../store/store-recovery.ts';
 
-export interface Health {
+export interface StoreRecoveryService extends Service {
   store(): StoreHealth;
-  /** After readiness: ping systemd's watchdog when WATCHDOG_USEC asks for it. */
-  startWatchdog(): void;
-  stop(): void;
 }
 
-export function startHealth(dataDir: string, store: Store, audit: AuditSink, box: AuditParticipant, logger: Logger): Health {
+/** Watches the store from the moment it is composed: a write can fail during the start already. */
+export function storeRecovery(dataDir: string, store: Store, audit: AuditSink, box: AuditParticipant, logger: Logger): StoreRecoveryService {
   const recovery = new StoreRecovery({
     store,
     dataDir,
@@ -42,16 +41,28 @@ export function startHealth(dataDir: string, store: Store, audit: AuditSink, box
       });
     },
   });
+  return {
+    name: 'store-recovery',
+    start: () => Promise.resolve(),
+    stop: async () => recovery.stop(),
+    health: () => {
+      const h = recovery.health();
+      return h.state === 'ok' ? healthy : { status: 'degraded', detail: `${h.code ?? 'EDGE_STORE_WRITE_FAILED'} since ${new Date(h.since ?? Date.now()).toISOString()}` };
+    },
+    store: () => recovery.health(),
+  };
+}
+
+/** The watchdog as the last service of the box: it pings from readiness on. */
+export function watchdogService(dataDir: string, logger: Logger, store: Pick<Store, 'queue'>): Service {
   let watchdog: SystemdWatchdog | undefined;
   return {
-    store: () => recovery.health(),
-    startWatchdog() {
-      watchdog ??= startWatchdog(dataDir, logger, store);
+    name: 'watchdog',
+    start: async () => {
+      watchdog = startWatchdog(dataDir, logger, store);
     },
-    stop() {
-      watchdog?.stop();
-      recovery.stop();
-    },
+    stop: async () => watchdog?.stop(),
+    health: () => (watchdog === undefined ? { status: 'ok', detail: 'off (no WATCHDOG_USEC)' } : healthy),
   };
 }
 

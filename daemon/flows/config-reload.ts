@@ -1,5 +1,4 @@
-// Part of main.ts (kept apart like main-outbound.ts): live config reload, asked for by
-// `POST /v1/config/reload` (edgectl peer add/remove) or SIGHUP.
+// Live config reload, asked for by `POST /v1/config/reload` (edgectl peer add/remove) or SIGHUP.
 //
 // What a reload changes: the inbound peer lists (hl7.peers, dicom.modalities). The listeners consult
 // the current PeerPolicies on every new connection or association, so an added peer is admitted at
@@ -9,65 +8,15 @@
 // upstream PACS/RIS, audit collectors, limits) is reported as a warning `restart-required` and keeps
 // its running value. A reload with any error changes nothing and reports every issue.
 import { resolve } from 'node:path';
-import type { AuditParticipant, AuditSink } from './core/audit.ts';
-import type { Logger } from './core/log.ts';
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { ControlRoute } from '../core/control-route.ts';
+import { EdgeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 import {
-  ConfigError, checkConfigFile, errorsIn,
-  type ConfigIssue, type DicomModalityConfig, type EdgeConfig, type Hl7PeerConfig,
-} from './config/index.ts';
-import { Hl7PeerPolicy, ModalityPolicy } from './security/peer-policy.ts';
-
-/** The peer policies in force; swapped whole by a reload, read per connection/association. */
-export class PeerPolicies {
-  #hl7Peers: readonly Hl7PeerConfig[] = [];
-  #modalities: readonly DicomModalityConfig[] = [];
-  #hl7 = new Hl7PeerPolicy([]);
-  #modality = new ModalityPolicy([]);
-  #byAe = new Map<string, DicomModalityConfig>();
-
-  constructor(hl7Peers: readonly Hl7PeerConfig[], modalities: readonly DicomModalityConfig[]) {
-    this.replace(hl7Peers, modalities);
-  }
-
-  get hl7(): Hl7PeerPolicy {
-    return this.#hl7;
-  }
-
-  get modality(): ModalityPolicy {
-    return this.#modality;
-  }
-
-  get hl7Peers(): readonly Hl7PeerConfig[] {
-    return this.#hl7Peers;
-  }
-
-  get modalities(): readonly DicomModalityConfig[] {
-    return this.#modalities;
-  }
-
-  /** The rule of an AE title the modality policy admitted. */
-  modalityRule(aeTitle: string): DicomModalityConfig | undefined {
-    return this.#byAe.get(aeTitle);
-  }
-
-  replace(hl7Peers: readonly Hl7PeerConfig[], modalities: readonly DicomModalityConfig[]): void {
-    // Build everything first: a constructor that throws leaves the old policies in force.
-    const hl7 = new Hl7PeerPolicy(hl7Peers);
-    const modality = new ModalityPolicy(modalities);
-    const byAe = new Map(modalities.map((m) => [m.aeTitle, m]));
-    this.#hl7 = hl7;
-    this.#modality = modality;
-    this.#byAe = byAe;
-    this.#hl7Peers = hl7Peers;
-    this.#modalities = modalities;
-  }
-}
-
-export interface PeerChanges {
-  readonly added: readonly string[];
-  readonly removed: readonly string[];
-  readonly changed: readonly string[];
-}
+  ConfigError, checkConfigFile, diffBy, errorsIn, restartRequired,
+  type ConfigIssue, type DicomModalityConfig, type EdgeConfig, type PeerChanges,
+} from '../config/index.ts';
+import type { BoxPeerPolicies } from './orders-worklist.ts';
 
 export interface ReloadResult {
   readonly applied: boolean;
@@ -81,7 +30,7 @@ export interface ReloadResult {
 export interface ConfigReloaderOptions {
   readonly configFile: string;
   readonly running: EdgeConfig;
-  readonly policies: PeerPolicies;
+  readonly policies: BoxPeerPolicies;
   /** Close HL7 connections of the peers (by name) `drop` selects; returns how many. */
   readonly closeHl7: (drop: (peerName: string) => boolean, reason: string) => number;
   /** Abort associations of the modalities (by their rule) `drop` selects; returns how many. */
@@ -167,47 +116,18 @@ export class ConfigReloader {
   }
 }
 
-/** Added / removed / changed entries of two peer lists, matched by `key`. */
-export function diffBy<T>(before: readonly T[], after: readonly T[], key: (t: T) => string): PeerChanges {
-  const old = new Map(before.map((t) => [key(t), t]));
-  const now = new Map(after.map((t) => [key(t), t]));
-  const added = [...now.keys()].filter((k) => !old.has(k));
-  const removed = [...old.keys()].filter((k) => !now.has(k));
-  const changed = [...now].filter(([k, t]) => old.has(k) && canonical(old.get(k)) !== canonical(t)).map(([k]) => k);
-  return { added, removed, changed };
+/** `POST /v1/config/reload`: 200 with what changed, 422 with every issue when nothing was applied. */
+export function reloadRoute(reload: () => Promise<ReloadResult>): ControlRoute {
+  return {
+    method: 'POST', path: '/v1/config/reload', permission: 'admin',
+    handle: async () => {
+      const result = await reload();
+      return { status: result.applied ? 200 : 422, body: result };
+    },
+  };
 }
 
-/** Everything but the peer lists takes effect only at restart: one warning per differing setting. */
-export function restartRequired(running: EdgeConfig, next: EdgeConfig): ConfigIssue[] {
-  const strip = (c: EdgeConfig): Record<string, unknown> =>
-    ({ ...c, hl7: { ...c.hl7, peers: undefined }, dicom: { ...c.dicom, modalities: undefined } });
-  const out: ConfigIssue[] = [];
-  walkDiff(strip(running), strip(next), '', out);
-  return out;
-}
-
-function walkDiff(a: unknown, b: unknown, path: string, out: ConfigIssue[]): void {
-  if (canonical(a) === canonical(b)) return;
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  // Listener sections and arrays are reported whole: half a listener change means nothing.
-  const whole = /(^|\.)(listen|tls|plain|pull)$/.test(path);
-  if (isObject(a) && isObject(b) && !whole) {
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walkDiff(a[k], b[k], path === '' ? k : `${path}.${k}`, out);
-    return;
-  }
-  const listener = /^(hl7\.listen|dicom\.tls|dicom\.plain|audit\.pull)/.test(path);
-  out.push({
-    severity: 'warning',
-    code: 'restart-required',
-    path,
-    message: listener ? 'listener changes need a restart of edged; the old listener keeps running' : 'takes effect only after a restart of edged; the running value is kept',
-  });
-}
-
-/** JSON with sorted keys, so that key order in the file does not count as a change. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, value: unknown) =>
-    typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-      : value) ?? 'undefined';
+/** A reload when edged was started without a config file is a caller mistake, reported by code. */
+export function noConfigFile(): Promise<ReloadResult> {
+  return Promise.reject(new EdgeError('EDGE_CONFIG_UNREADABLE', 'edged was started without a config file to reload'));
 }

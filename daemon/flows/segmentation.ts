@@ -1,22 +1,24 @@
-// Wiring of the firewall drift alarm: the watch (security/segmentation-drift-watch.ts) reads the result
-// the root verify timer writes; here its state changes become log lines and audit records.
-import type { AuditParticipant, AuditSink } from './core/audit.ts';
-import type { Logger } from './core/log.ts';
-import type { EdgeConfig } from './config/index.ts';
-import { SegmentationDriftWatch } from './security/segmentation-drift-watch.ts';
+// The firewall drift alarm: the watch (security/segmentation-drift-watch.ts) reads the result the root
+// verify timer writes; here its state changes become log lines and audit records.
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { Logger } from '../core/log.ts';
+import { type Service, type ServiceHealth, healthy } from '../core/service.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import { SegmentationDriftWatch } from '../security/segmentation-drift-watch.ts';
 
-/** Started when network.verifyResultFile is set; returns its stop. */
-export function watchSegmentation(config: EdgeConfig, audit: AuditSink, box: AuditParticipant, parent: Logger): () => Promise<void> {
+/** Watches when network.verifyResultFile is set; otherwise a service with nothing to do. */
+export function segmentationWatch(config: EdgeConfig, audit: AuditSink, box: AuditParticipant, parent: Logger): Service {
   const file = config.network.verifyResultFile;
-  if (file === undefined) return () => Promise.resolve();
+  if (file === undefined) return { name: 'segmentation-watch', start: () => Promise.resolve(), stop: () => Promise.resolve(), health: () => ({ status: 'ok', detail: 'off' }) };
+  let state: ServiceHealth = healthy;
   const logger = parent.child({ component: 'segmentation' });
   const watch = new SegmentationDriftWatch({
     file,
     intervalMs: config.network.verifyCheckIntervalMs,
     // The timer verifies every minute; three missed runs and a slow box are still within ten minutes.
     staleAfterMs: Math.max(600_000, 3 * config.network.verifyCheckIntervalMs),
-    logger,
     onChange(current, previous) {
+      state = current.state === 'ok' ? healthy : { status: 'degraded', detail: current.state === 'drift' ? 'firewall drift' : 'firewall state unknown' };
       if (current.state === 'drift') {
         const detail = current.absent ? 'table inet imaging_edge is not loaded'
           : `table inet imaging_edge differs from the plan: ${current.missing} planned line(s) missing, ${current.unexpected} unexpected`;
@@ -33,6 +35,10 @@ export function watchSegmentation(config: EdgeConfig, audit: AuditSink, box: Aud
       }
     },
   });
-  watch.start();
-  return () => watch.stop();
+  return {
+    name: 'segmentation-watch',
+    start: async () => watch.start(),
+    stop: () => watch.stop(),
+    health: () => state,
+  };
 }

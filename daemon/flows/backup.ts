@@ -1,17 +1,17 @@
-// Part of main.ts (kept apart like main-outbound.ts): `POST /v1/backup` (edgectl backup while edged
-// runs) and the audit record of a restore, which `edgectl restore` leaves as a marker file because the
+// Backup and restore as the running box sees them: `POST /v1/backup` (edgectl backup while edged runs)
+// and the audit record of a restore, which `edgectl restore` leaves as a marker file because the
 // restored chain is only opened by the next start.
 import { readFileSync, rmSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import type { ControlServer } from './admin/control-server.ts';
-import type { AuditParticipant, AuditSink } from './core/audit.ts';
-import { EdgeError, isEdgeError } from './core/errors.ts';
-import type { Logger } from './core/log.ts';
-import type { EdgeConfig } from './config/index.ts';
-import { escrow, type RecoveryPublic } from './security/tpm-recovery.ts';
-import { backupFiles, recoveryPublicOf, restoreMarkerPath, writeBackup, type BackupResult, type RestoreMarker } from './store/backup.ts';
-import type { RecoveryWrap } from './store/backup-format.ts';
-import type { Store } from './store/index.ts';
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { ControlRoute } from '../core/control-route.ts';
+import { EdgeError, isEdgeError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import { escrow, type RecoveryPublic } from '../security/tpm-recovery.ts';
+import { backupFiles, recoveryPublicOf, restoreMarkerPath, writeBackup, type BackupResult, type RestoreMarker } from '../store/backup.ts';
+import type { RecoveryWrap } from '../store/backup-format.ts';
+import type { Store } from '../store/index.ts';
 
 /** Moves a pending restore marker into the audit chain (Import, 110107). */
 export function recordRestore(dataDir: string, audit: AuditSink, box: AuditParticipant, logger: Logger): void {
@@ -44,9 +44,9 @@ export function recoveryEscrow(dataDir: string): ((cek: Buffer) => RecoveryWrap)
   return recovery === undefined ? undefined : (cek) => ({ recovery, envelope: escrow(recovery as RecoveryPublic, 'backup', cek) });
 }
 
-export function registerBackupRoute(control: ControlServer, d: BackupDeps): void {
+export function backupRoute(d: BackupDeps): ControlRoute {
   let busy = false;
-  control.route('POST', '/v1/backup', async (req) => {
+  const handle: ControlRoute['handle'] = async (req) => {
     const out = (req.body as { out?: unknown } | undefined)?.out;
     if (typeof out !== 'string' || !isAbsolute(out)) throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'body must be {"out": "/absolute/path"}');
     if (busy) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'a backup is already running');
@@ -76,5 +76,6 @@ export function registerBackupRoute(control: ControlServer, d: BackupDeps): void
     } finally {
       busy = false;
     }
-  });
+  };
+  return { method: 'POST', path: '/v1/backup', permission: 'admin', handle };
 }

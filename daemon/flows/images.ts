@@ -1,67 +1,50 @@
-// Part of main.ts (kept apart like main-outbound.ts): composes the image path — the encrypted spool, the
-// Storage SCP services, the PACS forwarder (C-STORE SCU or STOW-RS) as an outbox destination, their audit
-// events and the spool's control route. Like main.ts, it may import several adapters.
+// The image flow: the encrypted spool, the Storage SCP services, the PACS forwarder (C-STORE SCU or
+// STOW-RS) as an outbox destination with demographic reconciliation, their audit events and the
+// spool's control route.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditEvent, AuditParticipant, AuditSink } from './core/audit.ts';
-import { EdgeError } from './core/errors.ts';
-import type { Logger } from './core/log.ts';
-import type { DestinationOptions } from './core/outbox-dispatcher.ts';
-import type { EdgeConfig } from './config/index.ts';
-import type { ControlServer } from './admin/control-server.ts';
-import type { DimseService } from './dicom/index.ts';
-import { DemographicsReconciler } from './dicom/demographics-rewrite.ts';
-import { reconciliationAuditEvent } from './main-reconcile.ts';
-import { dimseTransport, PacsForwarder, type InstanceTransport } from './dicom/pacs-forwarder.ts';
-import { isWalkableTransferSyntax } from './dicom/dataset-walker.ts';
-import { storageServices, type StorageEvent } from './dicom/storage-service.ts';
-import { stowTransport } from './dicom/stow-client.ts';
-import type { Store } from './store/index.ts';
-import { RecordKeys } from './store/record-keys.ts';
-import { Spool } from './store/spool.ts';
-
-export const PACS_DESTINATION = 'pacs';
+import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { ControlRoute } from '../core/control-route.ts';
+import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
+import type { DimseService } from '../dicom/index.ts';
+import { DemographicsReconciler, type ReconciliationRecord } from '../dicom/demographics-rewrite.ts';
+import { dimseTransport, PacsForwarder, type InstanceTransport } from '../dicom/pacs-forwarder.ts';
+import { isWalkableTransferSyntax } from '../dicom/dataset-walker.ts';
+import { storageServices, type StorageEvent } from '../dicom/storage-service.ts';
+import { stowTransport } from '../dicom/stow-client.ts';
+import type { Spool } from '../store/spool.ts';
+import { clientTls } from '../security/tls-material.ts';
+import type { FlowContext } from './flow-context.ts';
+import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
 /** Empty spool files kept ready (durable directory entries): enough for a burst on several associations. */
 const PREPARED_SPOOL_FILES = 16;
 
-export interface ImagePath {
+export interface ImageFlow {
   readonly spool: Spool;
-  readonly services: readonly DimseService[];
+  readonly dimseServices: readonly DimseService[];
   /** Storage SOP classes → transfer syntaxes accepted as received (for the association policy). */
   readonly transferSyntaxesBySopClass: ReadonlyMap<string, readonly string[]>;
   /** The `pacs` destination for the outbox dispatcher (none when upstream.pacs is not configured). */
   readonly destinations: readonly DestinationOptions[];
-  registerRoutes(control: ControlServer): void;
+  readonly routes: readonly ControlRoute[];
 }
 
-export async function createImagePath(
-  config: EdgeConfig,
-  store: Store,
-  audit: AuditSink,
-  box: AuditParticipant,
-  tlsOptions: { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string; ecdhCurve: string },
-  logger: Logger,
-): Promise<ImagePath> {
+/** Opens the spool (a start step: it touches the file system) and builds what the image flow serves. */
+export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
+  const { config, store, audit, box, logger } = ctx;
+  const tls = clientTls(ctx.tls);
   const storage = config.dicom.storage;
   const pacs = config.upstream.pacs;
-  const spool = await Spool.open(
-    store.db,
-    store.queue,
-    store.codec,
-    store.keyRing,
-    new RecordKeys(store.keyRing.indexKey),
-    {
-      dir: storage.spool.directory ?? join(config.dataDir, 'spool'),
-      highWaterBytes: storage.spool.highWaterBytes,
-      minFreeBytes: storage.spool.minFreeBytes,
-      maxObjectBytes: storage.spool.maxObjectBytes,
-      destination: pacs === undefined ? undefined : PACS_DESTINATION,
-      // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
-      preparedFiles: PREPARED_SPOOL_FILES,
-      logger: logger.child({ component: 'spool' }),
-    },
-    store.outbox,
-  );
+  const spool = await store.openSpool({
+    dir: storage.spool.directory ?? join(config.dataDir, 'spool'),
+    highWaterBytes: storage.spool.highWaterBytes,
+    minFreeBytes: storage.spool.minFreeBytes,
+    maxObjectBytes: storage.spool.maxObjectBytes,
+    destination: pacs === undefined ? undefined : PACS_DESTINATION,
+    // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
+    preparedFiles: PREPARED_SPOOL_FILES,
+    logger: logger.child({ component: 'spool' }),
+  });
   const transferSyntaxes = storage.transferSyntaxes.filter(isWalkableTransferSyntax);
   const transferSyntaxesBySopClass = new Map<string, readonly string[]>(storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : []);
   let highWaterReported = false;
@@ -86,10 +69,9 @@ export async function createImagePath(
   if (pacs !== undefined) {
     let transport: InstanceTransport;
     if (pacs.protocol === 'stow') {
-      if (pacs.stowUrl === undefined) throw new EdgeError('EDGE_CONFIG_INVALID', 'upstream.pacs.protocol is "stow" but upstream.pacs.stowUrl is not set');
       transport = stowTransport({
         url: pacs.stowUrl,
-        tls: { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve },
+        tls,
         bearerToken: pacs.bearerTokenFile === undefined ? undefined : () => readFileSync(pacs.bearerTokenFile!, 'utf8').trim(),
         connectTimeoutMs: pacs.connectTimeoutMs,
         responseTimeoutMs: pacs.responseTimeoutMs,
@@ -101,14 +83,14 @@ export async function createImagePath(
         port: pacs.port,
         calledAeTitle: pacs.aeTitle,
         callingAeTitle: config.dicom.aeTitle,
-        ...(pacs.tls ? { tls: { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, minVersion: tlsOptions.minVersion, ciphers: tlsOptions.ciphers, ecdhCurve: tlsOptions.ecdhCurve } } : {}),
+        ...(pacs.tls ? { tls } : {}),
         connectTimeoutMs: pacs.connectTimeoutMs,
         responseTimeoutMs: pacs.responseTimeoutMs,
         maxPduLength: pacs.maxPduLength,
-        logger: logger.child({ component: 'store-scu' }),
       });
     }
-    const o = config.outbox;
+    // The PACS as audit participant: its AE title, or for STOW-RS the endpoint's host (it has no AE title).
+    const pacsId = pacs.protocol === 'dimse' ? pacs.aeTitle : new URL(pacs.stowUrl).host;
     const reconciler = pacs.reconcileDemographics
       ? new DemographicsReconciler({ orders: store.orders, logger: logger.child({ component: 'reconcile' }) })
       : undefined;
@@ -121,14 +103,14 @@ export async function createImagePath(
         logger: logger.child({ component: 'forward' }),
         onForwarded: (instance) => {
           const reconciled = reconciler?.forwarded(instance);
-          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }]));
+          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
           audit.record({
             eventId: 'DicomInstancesTransferred',
             type: 'pacs.instance-forwarded',
             action: 'R',
             outcome: 0,
             at: Date.now(),
-            participants: [box, { kind: 'dicom', id: pacs.aeTitle, requestor: false }],
+            participants: [box, { kind: 'dicom', id: pacsId, requestor: false }],
             ...instanceSubject(instance.studyInstanceUid, instance.accessionNumber, instance.patientId, instance.issuerOfPatientId),
             detail: `${instance.sopClassUid}; ${instance.bytes} bytes; spool ${instance.key.slice(2, 14)}`,
           });
@@ -136,21 +118,16 @@ export async function createImagePath(
       }),
       batchSize: pacs.batchSize,
       concurrency: pacs.maxAssociations,
-      deliveryTimeoutMs: o.deliveryTimeoutMs,
-      backoff: { initialDelayMs: o.initialDelayMs, maxDelayMs: o.maxDelayMs, multiplier: 2, jitter: o.jitterPercent / 100 },
-      downAfterFailures: o.downAfterFailures,
-      refusalBound: { maxAttempts: o.deadLetterAfterRefusals, maxAgeMs: o.deadLetterAfterRefusedMs },
+      ...destinationPolicy(config.outbox),
     });
   }
 
   return {
     spool,
-    services,
+    dimseServices: services,
     transferSyntaxesBySopClass,
     destinations,
-    registerRoutes(control) {
-      control.route('GET', '/v1/spool', () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }));
-    },
+    routes: [{ method: 'GET', path: '/v1/spool', permission: 'viewer', handle: () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }) }],
   };
 }
 
@@ -195,4 +172,39 @@ function auditStorage(audit: AuditSink, ourAe: string, e: StorageEvent): void {
     controlId: e.association.associationId,
     detail: `status 0x${e.status.toString(16).padStart(4, '0')}: ${e.why}`,
   });
+}
+
+/**
+ * The audit records of demographic reconciliation on forward (dicom/demographics-rewrite.ts). Old and new
+ * values go only into `changes`, which stays in the encrypted chain: the audit XML and the syslog stream
+ * render the attribute names, never values.
+ */
+function reconciliationAuditEvent(r: ReconciliationRecord, participants: readonly AuditParticipant[]): AuditEvent {
+  const o = r.outcome;
+  const subject = r.order === undefined
+    ? {}
+    : { patient: { id: r.order.patient.id, issuer: r.order.patient.issuer }, accessionNumber: r.order.accessionNumber, studyInstanceUid: r.order.studyInstanceUid };
+  if (o.kind === 'rewritten') {
+    return {
+      eventId: 'PatientRecord',
+      type: 'pacs.demographics-reconciled',
+      action: 'U',
+      outcome: 0,
+      at: Date.now(),
+      participants,
+      ...subject,
+      detail: `SOP Instance UID ${r.instance.sopInstanceUid}; changed from the order: ${o.changes.map((c) => c.attribute).join(', ')}`,
+      changes: o.changes,
+    };
+  }
+  return {
+    eventId: 'PatientRecord',
+    type: 'pacs.demographics-not-reconciled',
+    action: 'U',
+    outcome: 4,
+    at: Date.now(),
+    participants,
+    ...subject,
+    detail: `SOP Instance UID ${r.instance.sopInstanceUid}; forwarded unchanged: ${o.why}`,
+  };
 }

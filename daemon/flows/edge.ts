@@ -1,0 +1,151 @@
+// The box put together: the store first (every flow builds on its repositories), then each flow's
+// services in the order they start. ServiceSet stops them in reverse: the control API and the listeners
+// stop taking work and drain, the outbox settles its last batch, the audit guards write their summaries,
+// `application.stop` is recorded, the audit trail signs its head, and the store closes last.
+import type { AuditParticipant } from '../core/audit.ts';
+import type { Logger } from '../core/log.ts';
+import { type Service, ServiceSet, stopOnly } from '../core/service.ts';
+import { startStep } from '../core/start-step.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import { ensureNoCoreDumps } from '../security/core-dumps.ts';
+import { PeerPolicies } from '../security/peer-policies.ts';
+import { loadTlsMaterial } from '../security/tls-material.ts';
+import { openStore } from '../store/index.ts';
+import { appActivity } from './audit-mapping.ts';
+import { auditGuards } from './audit-guards.ts';
+import { auditTrail } from './audit-trail.ts';
+import { backupRoute, recordRestore } from './backup.ts';
+import { ConfigReloader, noConfigFile, reloadRoute, type ReloadResult } from './config-reload.ts';
+import { controlFlow } from './control.ts';
+import type { FlowContext } from './flow-context.ts';
+import { storeRecovery, watchdogService } from './health.ts';
+import { imageFlow } from './images.ts';
+import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
+import { modalityListeners } from './modality-associations.ts';
+import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
+import { outbox } from './outbox.ts';
+import { procedureStatusFlow } from './procedure-status.ts';
+import { segmentationWatch } from './segmentation.ts';
+
+export interface RunningEdge {
+  readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
+  readonly keysBackend: string;
+  stop(): Promise<void>;
+  /** Re-read the config file and apply peer changes (config-reload.ts); needs `configFile`. */
+  reload(): Promise<ReloadResult>;
+}
+
+export async function startEdge(config: EdgeConfig, logger: Logger, options: { configFile?: string } = {}): Promise<RunningEdge> {
+  const startedAt = Date.now();
+  const coreLimitBy = await ensureNoCoreDumps(logger);
+  const keySource = keySourceFor(config, logger);
+  const stepMs = config.startup.stepTimeoutMs;
+  const store = await startStep('open the store', stepMs, logger, () => openStore({
+    dataDir: config.dataDir,
+    keySource,
+    replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
+    logger: logger.child({ component: 'store' }),
+  }));
+  const audit = store.audit;
+  const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
+  const recovery = storeRecovery(config.dataDir, store, audit, box, logger);
+  let services: ServiceSet;
+  let ready = false;
+  try {
+    recordKeyAlarms(config.dataDir, keySource, coreLimitBy, audit, box);
+    recordRestore(config.dataDir, audit, box, logger);
+    const tls = await loadTlsMaterial(config.tls, keySource);
+    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger };
+    const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
+    const guards = auditGuards(config.audit, store, box, logger);
+    const trail = auditTrail(ctx);
+    const images = await startStep('open the spool', stepMs, logger, () => imageFlow(ctx));
+    const procedureStatus = procedureStatusFlow(ctx);
+    const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations]);
+    const hl7 = hl7Intake(ctx, policies, guards.sink);
+    const dicom = modalityListeners(ctx, policies, guards.sink, {
+      worklist: worklistService(ctx, guards.sink),
+      mpps: procedureStatus.mppsServices,
+      storage: images.dimseServices,
+      transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
+    });
+    const reloader = new ConfigReloader({
+      configFile: options.configFile ?? '', running: config, policies, audit, box, logger: logger.child({ component: 'config' }),
+      closeHl7: (drop, reason) => hl7.listener.closeWhere((peer) => drop(peer.name), reason),
+      closeModalities: (drop, reason) => dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
+    });
+    const reload = options.configFile === undefined ? noConfigFile : () => reloader.reload();
+    const ports = (): RunningEdge['ports'] => ({
+      hl7: hl7.port ?? 0,
+      ...Object.fromEntries(dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]]))),
+    });
+    const control = controlFlow(config.dataDir, logger, () => ({
+      site: config.site.name,
+      pid: process.pid,
+      uptimeMs: Date.now() - startedAt,
+      keysBackend: keySource.backend,
+      ports: ports(),
+      aeTitle: config.dicom.aeTitle,
+      auditSeq: audit.lastSeq,
+      store: recovery.store(),
+      audit: trail.status(),
+      auditDiskBudget: guards.status(),
+    }), () => services.status(), [
+      keyRotationRoute(store, keySource, audit, box, logger),
+      ...queues.routes,
+      backupRoute({ config, configFile: options.configFile, store, keysBackend: keySource.backend, audit, box, logger: logger.child({ component: 'backup' }) }),
+      reloadRoute(reload),
+      ...images.routes,
+    ]);
+    const applicationStop = stopOnly('application-activity', () => {
+      if (ready) audit.record(appActivity('application.stop', box));
+    });
+    const declared: Service[] = [
+      stopOnly('store', () => store.close()),
+      recovery,
+      withStartDeadline(trail, 'start the audit services', stepMs, logger),
+      applicationStop,
+      guards,
+      queues,
+      hl7,
+      ...dicom,
+      controlIdPrune(ctx),
+      control,
+      segmentationWatch(config, audit, box, logger),
+      watchdogService(config.dataDir, logger, store),
+    ];
+    services = new ServiceSet(declared, logger);
+    await services.start(config.shutdown.drainTimeoutMs);
+    ready = true;
+    audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
+    const bound = { ...ports(), ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }) };
+    let stopping: Promise<void> | undefined;
+    return {
+      ports: bound,
+      keysBackend: keySource.backend,
+      reload,
+      stop: () =>
+        (stopping ??= (async () => {
+          const deadline = config.shutdown.drainTimeoutMs;
+          logger.info('edged.stopping', { drainTimeoutMs: deadline });
+          await services.stop(deadline);
+          logger.info('edged.stopped', {});
+        })()),
+    };
+  } catch (err) {
+    // The set stopped what it had started; a composition that failed before it leaves these two to close.
+    await recovery.stop(0);
+    await store.close();
+    throw err;
+  }
+}
+
+/** A start that touches the file system runs under the start-step deadline (core/start-step.ts). */
+function withStartDeadline(service: Service, step: string, timeoutMs: number, logger: Logger): Service {
+  return {
+    name: service.name,
+    start: () => startStep(step, timeoutMs, logger, () => service.start()),
+    stop: (deadlineMs) => service.stop(deadlineMs),
+    health: () => service.health(),
+  };
+}

@@ -1,0 +1,19 @@
+// What every flow is built from: the config, the open store, the box's own audit identity, its TLS
+// material and key source, and a logger each flow hands its parts as a child.
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { KeySource } from '../core/keys.ts';
+import type { Logger } from '../core/log.ts';
+import type { TlsMaterial } from '../core/tls-material.ts';
+import type { EdgeConfig } from '../config/index.ts';
+import type { Store } from '../store/index.ts';
+
+export interface FlowContext {
+  readonly config: EdgeConfig;
+  readonly store: Store;
+  /** The audit chain itself (the listeners get the coalescing sink of audit-guards.ts instead). */
+  readonly audit: AuditSink;
+  readonly box: AuditParticipant;
+  readonly tls: TlsMaterial;
+  readonly keySource: KeySource;
+  readonly logger: Logger;
+}
