@@ -3,7 +3,8 @@
 // flow uses. The events are the adapters' own types, so this lives with the composition that joins them;
 // every type recorded here is listed in docs/audit-events.md (the doc test scans this folder).
 import type { AuditAction, AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
-import { Tag, textOf, type DataSet } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
+import { textOf, type DataSet } from '../core/dataset.ts';
 import type { Logger } from '../core/log.ts';
 import type { WorklistResponseOrigin } from '../core/worklist-query.ts';
 import type { AssociationContext, DicomEvent } from '../dicom/index.ts';
