@@ -5,7 +5,8 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { DataSet } from '../daemon/core/dataset.ts';
+import { DataDictionary, type Keyword } from '../daemon/core/data-dictionary.ts';
+import type { DataElement, DataSet } from '../daemon/core/dataset.ts';
 import { encodeAssociateRq, parseAssociateAc } from '../daemon/dicom/association-requestor.ts';
 import { encodeDataSet } from '../daemon/dicom/dataset-codec.ts';
 import { CommandDataSetTypePresent, CommandField, decodeCommand, encodeCommand, hasDataSet, Status, type Command } from '../daemon/dicom/dimse-command.ts';
@@ -38,21 +39,27 @@ export interface FindAnswer {
   readonly status: number;
 }
 
+/** One query key, with the VR of the box's data dictionary. */
+function key(keyword: Keyword, value: string | DataSet[]): [number, DataElement] {
+  const { tag, vr } = DataDictionary[keyword];
+  return [tag, { vr, value } as DataElement];
+}
+
 /** The identifier a modality at `station` sends for its steps on `date` (keys it wants back left empty). */
 export function stationQuery(station: string, date: string): DataSet {
   return new Map([
-    [0x00080005, { vr: 'CS', value: 'ISO_IR 100' }],
-    [0x00080050, { vr: 'SH', value: '' }],
-    [0x00100010, { vr: 'PN', value: '' }],
-    [0x00100020, { vr: 'LO', value: '' }],
-    [0x0020000d, { vr: 'UI', value: '' }],
-    [0x00400100, { vr: 'SQ', value: [new Map([
-      [0x00080060, { vr: 'CS', value: '' }],
-      [0x00400001, { vr: 'AE', value: station }],
-      [0x00400002, { vr: 'DA', value: date }],
-      [0x00400009, { vr: 'SH', value: '' }],
-    ])] }],
-  ] as const) as DataSet;
+    key('SpecificCharacterSet', 'ISO_IR 100'),
+    key('AccessionNumber', ''),
+    key('PatientName', ''),
+    key('PatientID', ''),
+    key('StudyInstanceUID', ''),
+    key('ScheduledProcedureStepSequence', [new Map([
+      key('Modality', ''),
+      key('ScheduledStationAETitle', station),
+      key('ScheduledProcedureStepStartDate', date),
+      key('ScheduledProcedureStepID', ''),
+    ])]),
+  ]);
 }
 
 export class MwlAssociation {

@@ -11,6 +11,7 @@ import { silentLogger } from '../core/log.ts';
 import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 import { AuditPullApi, type AuditPullEvent, type PreparedBundle } from './audit-pull-api.ts';
 import { eventually } from '../../test/support/wait.ts';
+import { TLS_CIPHERS, TLS_ECDH_CURVES } from '../security/tls-profile.ts';
 
 const BUNDLE_BYTES = 64 * 1024;
 
@@ -45,7 +46,7 @@ async function servingFromFifo(t: ExecutionContext, written: number) {
   const api = new AuditPullApi({
     host: '127.0.0.1',
     port: 0,
-    tls: { cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), centralCa: await readFile(pki.centralCa), minVersion: 'TLSv1.2' },
+    tls: { cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), centralCa: await readFile(pki.centralCa), minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, ecdhCurve: TLS_ECDH_CURVES },
     maxConnections: 4,
     requestTimeoutMs: 20_000,
     logger: silentLogger,

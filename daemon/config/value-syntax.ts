@@ -1,6 +1,6 @@
 // Syntax checks for config values. Each returns why a value is unacceptable, or undefined.
 import { isIP } from 'node:net';
-import { Tag } from '../core/dataset.ts';
+import { RETURN_KEY_KEYWORDS } from '../core/worklist-attributes.ts';
 
 /** PS3.5 6.2 AE: 1–16 characters of the default repertoire, no backslash, not only spaces. */
 export function aeTitleProblem(value: string): string | undefined {
@@ -61,9 +61,9 @@ export function uidProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** An attribute keyword the worklist knows (PS3.6 keyword, as in the core Tag table). */
+/** An attribute keyword a worklist return key may name (PS3.6 keyword). */
 export function keywordProblem(value: string): string | undefined {
-  return Object.hasOwn(Tag, value) ? undefined : 'is not an attribute keyword the worklist supports';
+  return (RETURN_KEY_KEYWORDS as ReadonlySet<string>).has(value) ? undefined : 'is not an attribute keyword the worklist supports';
 }
 
 /** A DICOM CS modality code such as CT or MR (PS3.3 C.7.3.1.1.1). */

@@ -22,75 +22,8 @@ export type DataElement =
   | { readonly vr: 'SQ'; readonly value: readonly DataSet[] }
   | { readonly vr: 'OB' | 'OD' | 'OF' | 'OL' | 'OV' | 'OW' | 'UN'; readonly value: Uint8Array };
 
-/** A data set keyed by tag (group << 16 | element). */
+/** A data set keyed by tag (group << 16 | element); data-dictionary.ts names the tags the box knows. */
 export type DataSet = Map<number, DataElement>;
-
-/** Tags the worklist uses, named as in PS3.6. */
-export const Tag = {
-  SpecificCharacterSet: 0x00080005,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  StudyDate: 0x00080020,
-  StudyTime: 0x00080030,
-  AccessionNumber: 0x00080050,
-  IssuerOfAccessionNumberSequence: 0x00080051,
-  Modality: 0x00080060,
-  InstitutionName: 0x00080080,
-  ReferringPhysicianName: 0x00080090,
-  CodeValue: 0x00080100,
-  CodingSchemeDesignator: 0x00080102,
-  CodingSchemeVersion: 0x00080103,
-  CodeMeaning: 0x00080104,
-  TimezoneOffsetFromUTC: 0x00080201,
-  StudyDescription: 0x00081030,
-  ReferencedStudySequence: 0x00081110,
-  ReferencedPatientSequence: 0x00081120,
-  ReferencedSOPClassUID: 0x00081150,
-  ReferencedSOPInstanceUID: 0x00081155,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  IssuerOfPatientID: 0x00100021,
-  PatientBirthDate: 0x00100030,
-  PatientSex: 0x00100040,
-  OtherPatientIDsSequence: 0x00101002,
-  PatientWeight: 0x00101030,
-  PatientSize: 0x00101020,
-  MedicalAlerts: 0x00102000,
-  Allergies: 0x00102110,
-  PregnancyStatus: 0x001021c0,
-  PatientComments: 0x00104000,
-  StudyInstanceUID: 0x0020000d,
-  StudyID: 0x00200010,
-  RequestingPhysician: 0x00321032,
-  RequestingService: 0x00321033,
-  RequestedProcedureDescription: 0x00321060,
-  RequestedProcedureCodeSequence: 0x00321064,
-  AdmissionID: 0x00380010,
-  CurrentPatientLocation: 0x00380300,
-  ScheduledStationAETitle: 0x00400001,
-  ScheduledProcedureStepStartDate: 0x00400002,
-  ScheduledProcedureStepStartTime: 0x00400003,
-  ScheduledProcedureStepEndDate: 0x00400004,
-  ScheduledProcedureStepEndTime: 0x00400005,
-  ScheduledPerformingPhysicianName: 0x00400006,
-  ScheduledProcedureStepDescription: 0x00400007,
-  ScheduledProtocolCodeSequence: 0x00400008,
-  ScheduledProcedureStepID: 0x00400009,
-  ScheduledStationName: 0x00400010,
-  ScheduledProcedureStepLocation: 0x00400011,
-  PreMedication: 0x00400012,
-  ScheduledProcedureStepStatus: 0x00400020,
-  ScheduledProcedureStepSequence: 0x00400100,
-  CommentsOnTheScheduledProcedureStep: 0x00400400,
-  RequestedProcedureID: 0x00401001,
-  ReasonForTheRequestedProcedure: 0x00401002,
-  RequestedProcedurePriority: 0x00401003,
-  PatientTransportArrangements: 0x00401004,
-  PlacerOrderNumberImagingServiceRequest: 0x00402016,
-  FillerOrderNumberImagingServiceRequest: 0x00402017,
-  ConfidentialityConstraintOnPatientDataDescription: 0x00403001,
-} as const;
-export type TagName = keyof typeof Tag;
 
 /** Text value of a tag, or undefined when absent or not text. */
 export function textOf(ds: DataSet, tag: number): string | undefined {

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import type { DataElement, DataSet, Vr } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
 import { isEdgeError } from './errors.ts';
 import { compileQuery, type CompileQueryOptions } from './matching.ts';
 
@@ -14,7 +15,7 @@ function ds(entries: readonly Entry[]): DataSet {
   return out;
 }
 
-const DateTimeTag = 0x0040a120; // a DT attribute, for DT range rows
+const DateTimeTag = Tag.DateTime; // a DT attribute, for DT range rows
 const SPS = Tag.ScheduledProcedureStepSequence;
 const DATE = Tag.ScheduledProcedureStepStartDate;
 const TIME = Tag.ScheduledProcedureStepStartTime;

@@ -25,7 +25,8 @@
 //   universal; otherwise all keys of the (first) query item must match within one candidate item.
 // - Specific Character Set (0008,0005) and group lengths are never matched (C.2.2.2).
 import { EdgeError } from './errors.ts';
-import { Tag, tagHex, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { tagHex, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
 import { foldPersonName, personNameGroups, splitValues, trimPadding } from './dicom-text.ts';
 import {
   candidatePoint,

@@ -3,32 +3,11 @@
 // attributes while it is IN PROGRESS and end it COMPLETED or DISCONTINUED, after which it is final.
 // The dicom adapter decodes the wire and maps refusals to DIMSE statuses; nothing here knows the wire.
 import type { CodedEntry, PatientIdentifier } from './order.ts';
-import { type DataSet, itemsOf, Tag, textOf } from './dataset.ts';
+import { type DataSet, itemsOf, textOf } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
 import type { NewOutboxEntry } from './outbox.ts';
 
 export const MppsSopClass = '1.2.840.10008.3.1.2.3.3';
-
-/** MPPS attributes, named as in PS3.6 (the worklist's `Tag` table holds the shared ones). */
-export const MppsTag = {
-  ProcedureCodeSequence: 0x00081032,
-  ReferencedImageSequence: 0x00081140,
-  SeriesDescription: 0x0008103e,
-  SeriesInstanceUID: 0x0020000e,
-  PerformedStationAETitle: 0x00400241,
-  PerformedStationName: 0x00400242,
-  PerformedLocation: 0x00400243,
-  PerformedProcedureStepStartDate: 0x00400244,
-  PerformedProcedureStepStartTime: 0x00400245,
-  PerformedProcedureStepEndDate: 0x00400250,
-  PerformedProcedureStepEndTime: 0x00400251,
-  PerformedProcedureStepStatus: 0x00400252,
-  PerformedProcedureStepID: 0x00400253,
-  PerformedProcedureStepDescription: 0x00400254,
-  ScheduledStepAttributesSequence: 0x00400270,
-  PerformedProcedureStepDiscontinuationReasonCodeSequence: 0x00400281,
-  PerformedSeriesSequence: 0x00400340,
-  ReferencedNonImageCompositeSOPInstanceSequence: 0x00400220,
-} as const;
 
 export const PpsStatus = { InProgress: 'IN PROGRESS', Completed: 'COMPLETED', Discontinued: 'DISCONTINUED' } as const;
 export type PpsStatus = (typeof PpsStatus)[keyof typeof PpsStatus];
@@ -116,11 +95,11 @@ export function isMppsRefusal(x: unknown): x is MppsRefusal {
 
 /** Attributes N-SET may not carry (PS3.4 Table F.7.2-1: "Not allowed" in N-SET). */
 const NOT_SETTABLE: readonly number[] = [
-  MppsTag.ScheduledStepAttributesSequence,
-  MppsTag.PerformedProcedureStepID,
-  MppsTag.PerformedProcedureStepStartDate,
-  MppsTag.PerformedProcedureStepStartTime,
-  MppsTag.PerformedStationAETitle,
+  Tag.ScheduledStepAttributesSequence,
+  Tag.PerformedProcedureStepID,
+  Tag.PerformedProcedureStepStartDate,
+  Tag.PerformedProcedureStepStartTime,
+  Tag.PerformedStationAETitle,
   Tag.PatientID,
   Tag.SOPInstanceUID,
 ];
@@ -143,9 +122,9 @@ function codedEntry(ds: DataSet | undefined): CodedEntry | undefined {
 }
 
 function performedSeriesOf(ds: DataSet): PerformedSeries[] {
-  return (itemsOf(ds, MppsTag.PerformedSeriesSequence) ?? []).map((item) => ({
-    seriesInstanceUid: text(item, MppsTag.SeriesInstanceUID),
-    instances: (itemsOf(item, MppsTag.ReferencedImageSequence)?.length ?? 0) + (itemsOf(item, MppsTag.ReferencedNonImageCompositeSOPInstanceSequence)?.length ?? 0),
+  return (itemsOf(ds, Tag.PerformedSeriesSequence) ?? []).map((item) => ({
+    seriesInstanceUid: text(item, Tag.SeriesInstanceUID),
+    instances: (itemsOf(item, Tag.ReferencedImageSequence)?.length ?? 0) + (itemsOf(item, Tag.ReferencedNonImageCompositeSOPInstanceSequence)?.length ?? 0),
   }));
 }
 
@@ -155,29 +134,29 @@ export function stepFromNCreate(
   ds: DataSet,
   ctx: { readonly callingAeTitle: string; readonly now: number },
 ): Omit<PerformedProcedureStep, 'linkedOrders' | 'unscheduled'> | MppsRefusal {
-  const statusEl = ds.get(MppsTag.PerformedProcedureStepStatus);
+  const statusEl = ds.get(Tag.PerformedProcedureStepStatus);
   if (statusEl === undefined) {
-    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Performed Procedure Step Status missing', tag: MppsTag.PerformedProcedureStepStatus };
+    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Performed Procedure Step Status missing', tag: Tag.PerformedProcedureStepStatus };
   }
-  const status = text(ds, MppsTag.PerformedProcedureStepStatus);
+  const status = text(ds, Tag.PerformedProcedureStepStatus);
   if (status !== PpsStatus.InProgress) {
-    return { refused: MppsRefusalReason.InvalidValue, comment: 'N-CREATE status must be IN PROGRESS', tag: MppsTag.PerformedProcedureStepStatus };
+    return { refused: MppsRefusalReason.InvalidValue, comment: 'N-CREATE status must be IN PROGRESS', tag: Tag.PerformedProcedureStepStatus };
   }
-  const ssas = itemsOf(ds, MppsTag.ScheduledStepAttributesSequence);
+  const ssas = itemsOf(ds, Tag.ScheduledStepAttributesSequence);
   if (ssas === undefined || ssas.length === 0) {
-    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Scheduled Step Attributes Sequence missing', tag: MppsTag.ScheduledStepAttributesSequence };
+    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Scheduled Step Attributes Sequence missing', tag: Tag.ScheduledStepAttributesSequence };
   }
   return {
     sopInstanceUid,
     status: PpsStatus.InProgress,
-    ppsId: text(ds, MppsTag.PerformedProcedureStepID),
+    ppsId: text(ds, Tag.PerformedProcedureStepID),
     modality: text(ds, Tag.Modality),
-    performedStationAeTitle: text(ds, MppsTag.PerformedStationAETitle),
-    startDate: text(ds, MppsTag.PerformedProcedureStepStartDate),
-    startTime: text(ds, MppsTag.PerformedProcedureStepStartTime),
-    endDate: text(ds, MppsTag.PerformedProcedureStepEndDate),
-    endTime: text(ds, MppsTag.PerformedProcedureStepEndTime),
-    description: text(ds, MppsTag.PerformedProcedureStepDescription),
+    performedStationAeTitle: text(ds, Tag.PerformedStationAETitle),
+    startDate: text(ds, Tag.PerformedProcedureStepStartDate),
+    startTime: text(ds, Tag.PerformedProcedureStepStartTime),
+    endDate: text(ds, Tag.PerformedProcedureStepEndDate),
+    endTime: text(ds, Tag.PerformedProcedureStepEndTime),
+    description: text(ds, Tag.PerformedProcedureStepDescription),
     scheduledSteps: ssas.map((item) => ({
       accessionNumber: text(item, Tag.AccessionNumber),
       requestedProcedureId: text(item, Tag.RequestedProcedureID),
@@ -185,7 +164,7 @@ export function stepFromNCreate(
       studyInstanceUid: text(item, Tag.StudyInstanceUID),
     })),
     performedSeries: performedSeriesOf(ds),
-    discontinuationReason: codedEntry(itemsOf(ds, MppsTag.PerformedProcedureStepDiscontinuationReasonCodeSequence)?.[0]),
+    discontinuationReason: codedEntry(itemsOf(ds, Tag.PerformedProcedureStepDiscontinuationReasonCodeSequence)?.[0]),
     createdBy: ctx.callingAeTitle,
     createdAt: ctx.now,
     updatedAt: ctx.now,
@@ -207,10 +186,10 @@ export function applyNSet(prev: PerformedProcedureStep, ds: DataSet, now: number
     if (ds.has(tag)) return { refused: MppsRefusalReason.NotSettable, comment: 'attribute may not be set by N-SET', tag };
   }
   let status = prev.status;
-  if (ds.has(MppsTag.PerformedProcedureStepStatus)) {
-    const v = text(ds, MppsTag.PerformedProcedureStepStatus);
+  if (ds.has(Tag.PerformedProcedureStepStatus)) {
+    const v = text(ds, Tag.PerformedProcedureStepStatus);
     if (v !== PpsStatus.InProgress && v !== PpsStatus.Completed && v !== PpsStatus.Discontinued) {
-      return { refused: MppsRefusalReason.InvalidValue, comment: 'Performed Procedure Step Status has an invalid value', tag: MppsTag.PerformedProcedureStepStatus };
+      return { refused: MppsRefusalReason.InvalidValue, comment: 'Performed Procedure Step Status has an invalid value', tag: Tag.PerformedProcedureStepStatus };
     }
     status = v;
   }
@@ -219,12 +198,12 @@ export function applyNSet(prev: PerformedProcedureStep, ds: DataSet, now: number
     ...prev,
     status,
     modality: set(Tag.Modality, prev.modality),
-    endDate: set(MppsTag.PerformedProcedureStepEndDate, prev.endDate),
-    endTime: set(MppsTag.PerformedProcedureStepEndTime, prev.endTime),
-    description: set(MppsTag.PerformedProcedureStepDescription, prev.description),
-    performedSeries: ds.has(MppsTag.PerformedSeriesSequence) ? performedSeriesOf(ds) : prev.performedSeries,
-    discontinuationReason: ds.has(MppsTag.PerformedProcedureStepDiscontinuationReasonCodeSequence)
-      ? codedEntry(itemsOf(ds, MppsTag.PerformedProcedureStepDiscontinuationReasonCodeSequence)?.[0])
+    endDate: set(Tag.PerformedProcedureStepEndDate, prev.endDate),
+    endTime: set(Tag.PerformedProcedureStepEndTime, prev.endTime),
+    description: set(Tag.PerformedProcedureStepDescription, prev.description),
+    performedSeries: ds.has(Tag.PerformedSeriesSequence) ? performedSeriesOf(ds) : prev.performedSeries,
+    discontinuationReason: ds.has(Tag.PerformedProcedureStepDiscontinuationReasonCodeSequence)
+      ? codedEntry(itemsOf(ds, Tag.PerformedProcedureStepDiscontinuationReasonCodeSequence)?.[0])
       : prev.discontinuationReason,
     updatedAt: now,
   };

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { itemsOf, Tag, textOf, type DataSet } from './dataset.ts';
-import { ExtraTag, WORKLIST_VRS, worklistItemToDataSet, worklistValueProblem } from './worklist-attributes.ts';
+import { itemsOf, textOf, type DataSet } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
+import { WORKLIST_VRS, worklistItemToDataSet, worklistValueProblem } from './worklist-attributes.ts';
 import { worklistItemForTests } from './test-support/in-memory-order-repository.ts';
 
 function only<T>(values: readonly T[] | undefined): T {
@@ -86,12 +87,12 @@ test('mapping: code sequences, other patient ids and long code values', (t) => {
   );
   const code = only(itemsOf(ds, Tag.RequestedProcedureCodeSequence));
   t.false(code.has(Tag.CodeValue));
-  t.is(textOf(code, ExtraTag.LongCodeValue), 'A-VERY-LONG-CODE-VALUE-1');
+  t.is(textOf(code, Tag.LongCodeValue), 'A-VERY-LONG-CODE-VALUE-1');
   t.is(textOf(code, Tag.CodingSchemeVersion), '2.7');
   const other = only(itemsOf(ds, Tag.OtherPatientIDsSequence));
   t.is(textOf(other, Tag.PatientID), 'NAT-42');
   t.is(textOf(other, Tag.IssuerOfPatientID), 'NATIONAL');
-  t.is(textOf(other, ExtraTag.TypeOfPatientID), 'TEXT');
+  t.is(textOf(other, Tag.TypeOfPatientID), 'TEXT');
 });
 
 test('mapping: unknown values are present and zero-length (Type 2)', (t) => {
@@ -150,7 +151,7 @@ test('worklistValueProblem: what the encoding cannot carry, per VR', (t) => {
   t.is(worklistValueProblem(Tag.PatientName, '😀'.repeat(16_384)), 'too-long', 'four UTF-8 bytes each');
   // Code values over 16 characters become Long Code Value (UC), whose length field has 32 bits.
   t.is(worklistValueProblem(Tag.CodeValue, 'C'.repeat(70_000)), undefined);
-  t.is(worklistValueProblem(ExtraTag.LongCodeValue, 'C'.repeat(70_000)), undefined);
+  t.is(worklistValueProblem(Tag.LongCodeValue, 'C'.repeat(70_000)), undefined);
   for (const c of ['\u0000', '\u0009', '\u000a', '\u001b', '\u007f', '\u0080', '\u0085', '\u009f']) {
     t.is(worklistValueProblem(Tag.PatientName, `DOE${c}^JANE`), 'control-character', `U+${c.codePointAt(0)!.toString(16)}`);
   }

@@ -2,62 +2,48 @@
 // PS3.4 Table K.6-1, filled the way IHE RAD TF-2 (RAD-5, Query Modality Worklist) and its HL7 → DICOM
 // mapping tables prescribe. Every supported attribute is present, zero-length when the RIS sent nothing
 // (Type 2 semantics): matching reads a missing attribute as "not supported", an empty one as "unknown".
-import { longExplicitVrs, MAX_SHORT_LENGTH_VALUE_BYTES, Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { longExplicitVrs, MAX_SHORT_LENGTH_VALUE_BYTES, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { DataDictionary, Tag, type Keyword } from './data-dictionary.ts';
 import type { CodedEntry, PatientIdentifier, WorklistItem } from './order.ts';
 
-/** Tags of PS3.6 the worklist needs that dataset.ts does not list. */
-export const ExtraTag = {
-  TypeOfPatientID: 0x00100022,
-  LongCodeValue: 0x00080119,
-} as const;
+/** Every attribute this mapping emits, at any nesting level. */
+const EMITTED: readonly Keyword[] = [
+  'SpecificCharacterSet', 'AccessionNumber', 'Modality', 'ReferringPhysicianName', 'CodeValue', 'LongCodeValue',
+  'CodingSchemeDesignator', 'CodingSchemeVersion', 'CodeMeaning', 'ReferencedStudySequence', 'ReferencedPatientSequence',
+  'PatientName', 'PatientID', 'IssuerOfPatientID', 'TypeOfPatientID', 'PatientBirthDate', 'PatientSex',
+  'OtherPatientIDsSequence', 'PatientSize', 'PatientWeight', 'MedicalAlerts', 'Allergies', 'PregnancyStatus',
+  'StudyInstanceUID', 'RequestingPhysician', 'RequestedProcedureDescription', 'RequestedProcedureCodeSequence',
+  'AdmissionID', 'CurrentPatientLocation', 'ScheduledStationAETitle', 'ScheduledProcedureStepStartDate',
+  'ScheduledProcedureStepStartTime', 'ScheduledPerformingPhysicianName', 'ScheduledProcedureStepDescription',
+  'ScheduledProtocolCodeSequence', 'ScheduledProcedureStepID', 'ScheduledStationName', 'ScheduledProcedureStepLocation',
+  'ScheduledProcedureStepStatus', 'ScheduledProcedureStepSequence', 'RequestedProcedureID', 'ReasonForTheRequestedProcedure',
+  'RequestedProcedurePriority', 'PlacerOrderNumberImagingServiceRequest', 'FillerOrderNumberImagingServiceRequest',
+];
 
-/** The VR of every attribute this mapping emits, at any nesting level (PS3.6). */
-export const WORKLIST_VRS: ReadonlyMap<number, Vr> = new Map<number, Vr>([
-  [Tag.SpecificCharacterSet, 'CS'],
-  [Tag.AccessionNumber, 'SH'],
-  [Tag.Modality, 'CS'],
-  [Tag.ReferringPhysicianName, 'PN'],
-  [Tag.CodeValue, 'SH'],
-  [ExtraTag.LongCodeValue, 'UC'],
-  [Tag.CodingSchemeDesignator, 'SH'],
-  [Tag.CodingSchemeVersion, 'SH'],
-  [Tag.CodeMeaning, 'LO'],
-  [Tag.ReferencedStudySequence, 'SQ'],
-  [Tag.ReferencedPatientSequence, 'SQ'],
-  [Tag.PatientName, 'PN'],
-  [Tag.PatientID, 'LO'],
-  [Tag.IssuerOfPatientID, 'LO'],
-  [ExtraTag.TypeOfPatientID, 'CS'],
-  [Tag.PatientBirthDate, 'DA'],
-  [Tag.PatientSex, 'CS'],
-  [Tag.OtherPatientIDsSequence, 'SQ'],
-  [Tag.PatientSize, 'DS'],
-  [Tag.PatientWeight, 'DS'],
-  [Tag.MedicalAlerts, 'LO'],
-  [Tag.Allergies, 'LO'],
-  [Tag.PregnancyStatus, 'US'],
-  [Tag.StudyInstanceUID, 'UI'],
-  [Tag.RequestingPhysician, 'PN'],
-  [Tag.RequestedProcedureDescription, 'LO'],
-  [Tag.RequestedProcedureCodeSequence, 'SQ'],
-  [Tag.AdmissionID, 'LO'],
-  [Tag.CurrentPatientLocation, 'LO'],
-  [Tag.ScheduledStationAETitle, 'AE'],
-  [Tag.ScheduledProcedureStepStartDate, 'DA'],
-  [Tag.ScheduledProcedureStepStartTime, 'TM'],
-  [Tag.ScheduledPerformingPhysicianName, 'PN'],
-  [Tag.ScheduledProcedureStepDescription, 'LO'],
-  [Tag.ScheduledProtocolCodeSequence, 'SQ'],
-  [Tag.ScheduledProcedureStepID, 'SH'],
-  [Tag.ScheduledStationName, 'SH'],
-  [Tag.ScheduledProcedureStepLocation, 'SH'],
-  [Tag.ScheduledProcedureStepStatus, 'CS'],
-  [Tag.ScheduledProcedureStepSequence, 'SQ'],
-  [Tag.RequestedProcedureID, 'SH'],
-  [Tag.ReasonForTheRequestedProcedure, 'LO'],
-  [Tag.RequestedProcedurePriority, 'SH'],
-  [Tag.PlacerOrderNumberImagingServiceRequest, 'LO'],
-  [Tag.FillerOrderNumberImagingServiceRequest, 'LO'],
+/** The VR of every attribute this mapping emits, at any nesting level, from the data dictionary. */
+export const WORKLIST_VRS: ReadonlyMap<number, Vr> = new Map<number, Vr>(EMITTED.map((k) => [DataDictionary[k].tag, DataDictionary[k].vr]));
+
+/**
+ * The keywords a site may name in `returnKeys` (data minimisation): the attributes of PS3.4 Table K.6-1
+ * and the Patient, Visit and Study attributes modalities ask for beside them. A key outside what the
+ * mapping emits is returned zero-length, as an unsupported key.
+ */
+export const RETURN_KEY_KEYWORDS: ReadonlySet<Keyword> = new Set<Keyword>([
+  'SpecificCharacterSet', 'SOPClassUID', 'SOPInstanceUID', 'StudyDate', 'StudyTime', 'AccessionNumber',
+  'IssuerOfAccessionNumberSequence', 'Modality', 'InstitutionName', 'ReferringPhysicianName', 'CodeValue',
+  'CodingSchemeDesignator', 'CodingSchemeVersion', 'CodeMeaning', 'TimezoneOffsetFromUTC', 'StudyDescription',
+  'ReferencedStudySequence', 'ReferencedPatientSequence', 'ReferencedSOPClassUID', 'ReferencedSOPInstanceUID',
+  'PatientName', 'PatientID', 'IssuerOfPatientID', 'PatientBirthDate', 'PatientSex', 'OtherPatientIDsSequence',
+  'PatientWeight', 'PatientSize', 'MedicalAlerts', 'Allergies', 'PregnancyStatus', 'PatientComments',
+  'StudyInstanceUID', 'StudyID', 'RequestingPhysician', 'RequestingService', 'RequestedProcedureDescription',
+  'RequestedProcedureCodeSequence', 'AdmissionID', 'CurrentPatientLocation', 'ScheduledStationAETitle',
+  'ScheduledProcedureStepStartDate', 'ScheduledProcedureStepStartTime', 'ScheduledProcedureStepEndDate',
+  'ScheduledProcedureStepEndTime', 'ScheduledPerformingPhysicianName', 'ScheduledProcedureStepDescription',
+  'ScheduledProtocolCodeSequence', 'ScheduledProcedureStepID', 'ScheduledStationName', 'ScheduledProcedureStepLocation',
+  'PreMedication', 'ScheduledProcedureStepStatus', 'ScheduledProcedureStepSequence', 'CommentsOnTheScheduledProcedureStep',
+  'RequestedProcedureID', 'ReasonForTheRequestedProcedure', 'RequestedProcedurePriority', 'PatientTransportArrangements',
+  'PlacerOrderNumberImagingServiceRequest', 'FillerOrderNumberImagingServiceRequest',
+  'ConfidentialityConstraintOnPatientDataDescription',
 ]);
 
 export function worklistVrOf(tag: number): Vr | undefined {
@@ -129,7 +115,7 @@ export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttribut
         [Tag.PatientID, other.id],
         [Tag.IssuerOfPatientID, issuer(other)],
         // PS3.3 C.7.1.1: TEXT for identifiers that are character strings.
-        [ExtraTag.TypeOfPatientID, 'TEXT'],
+        [Tag.TypeOfPatientID, 'TEXT'],
       ]),
     ),
   });
@@ -186,7 +172,7 @@ export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttribut
 /** Code Sequence Macro item (PS3.3 Table 8.8-1); values over 16 characters go to Long Code Value. */
 export function codeItem(code: CodedEntry): DataSet {
   const ds = items([
-    code.codeValue.length > 16 ? [ExtraTag.LongCodeValue, code.codeValue] : [Tag.CodeValue, code.codeValue],
+    code.codeValue.length > 16 ? [Tag.LongCodeValue, code.codeValue] : [Tag.CodeValue, code.codeValue],
     [Tag.CodingSchemeDesignator, code.codingSchemeDesignator],
     [Tag.CodeMeaning, code.codeMeaning],
   ]);

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { itemsOf, Tag, textOf, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { itemsOf, textOf, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
 import type { WorklistItem } from './order.ts';
 import { deriveWorklistFilter, findWorklist, type FindWorklistOptions, type WorklistScope, worklistResponseOrigin } from './worklist-query.ts';
 import { InMemoryOrderRepositoryForTests, worklistItemForTests } from './test-support/in-memory-order-repository.ts';

@@ -12,7 +12,8 @@
 // - Specific Character Set (0008,0005) = ISO_IR 192 is returned only when a returned text value is not
 //   ASCII, so modalities that only know the default repertoire keep working for ASCII worklists.
 // - The limit is reported only when a further matching item exists, not when exactly maxResults match.
-import { Tag, type DataElement, type DataSet, type Vr } from './dataset.ts';
+import type { DataElement, DataSet, Vr } from './dataset.ts';
+import { Tag } from './data-dictionary.ts';
 import { isAscii, splitValues, trimPadding } from './dicom-text.ts';
 import { compileQuery, hasWildcard, isUniversalValue, type CandidateMatcher, type CompileQueryOptions } from './matching.ts';
 import { parseQueryBounds } from './matching-date-time.ts';

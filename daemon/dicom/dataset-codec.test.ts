@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Buffer } from 'node:buffer';
 import type { DataSet } from '../core/dataset.ts';
-import { Tag } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { decodeDataSet, encodeDataSet } from './dataset-codec.ts';
 import { decodeCommand, encodeCommand, CommandField, Status } from './dimse-command.ts';

@@ -4,8 +4,8 @@
 import { Buffer } from 'node:buffer';
 import { EdgeError } from '../core/errors.ts';
 import type { DataElement, DataSet, Vr } from '../core/dataset.ts';
-import { Tag } from '../core/dataset.ts';
-import { vrOf } from './dictionary.ts';
+import { Tag } from '../core/data-dictionary.ts';
+import { implicitVrOf } from './implicit-vr.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
@@ -132,7 +132,7 @@ function readDataSet(
         headerLength = 8;
       }
     } else {
-      vr = vrOf(tag);
+      vr = implicitVrOf(tag);
       length = s.buf.readUInt32LE(pos + 4);
       headerLength = 8;
     }

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSet } from '../core/dataset.ts';
-import { Tag } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { silentLogger } from '../core/log.ts';
 import type { SpooledInstance } from '../core/instance-spool.ts';
 import type { OrderReference } from '../core/ports.ts';
@@ -43,7 +43,7 @@ function head(over: Partial<Record<'name' | 'id' | 'issuer' | 'charset', string 
   ds.set(Tag.PatientBirthDate, text('DA', '19800101'));
   ds.set(Tag.PatientSex, text('CS', 'F'));
   ds.set(Tag.StudyInstanceUID, text('UI', STUDY));
-  ds.set(0x0020000e, text('UI', `${STUDY}.1`));
+  ds.set(Tag.SeriesInstanceUID, text('UI', `${STUDY}.1`));
   return ds;
 }
 

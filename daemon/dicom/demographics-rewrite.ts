@@ -5,6 +5,7 @@
 // data included, streams through untouched. The SOP Instance UID and transfer syntax never change.
 import { Buffer } from 'node:buffer';
 import type { AuditValueChange } from '../core/audit.ts';
+import { DataDictionary, Tag } from '../core/data-dictionary.ts';
 import { personNameGroups, trimPadding } from '../core/dicom-text.ts';
 import type { Vr } from '../core/dataset.ts';
 import type { SpooledInstance } from '../core/instance-spool.ts';
@@ -15,20 +16,18 @@ import type { InstanceTransform } from './pacs-forwarder.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
-/** The Patient Module attributes reconciliation may change (PS3.3 C.7.1.1), in tag order. */
+/** The Patient Module attributes reconciliation may change (PS3.3 C.7.1.1), in tag order; maxChars per VR (PS3.5 6.2). */
 export const ReconciledAttribute = {
-  PatientName: { tag: 0x00100010, vr: 'PN', maxChars: 64 * 3 + 2 },
-  PatientID: { tag: 0x00100020, vr: 'LO', maxChars: 64 },
-  IssuerOfPatientID: { tag: 0x00100021, vr: 'LO', maxChars: 64 },
-  PatientBirthDate: { tag: 0x00100030, vr: 'DA', maxChars: 8 },
-  PatientSex: { tag: 0x00100040, vr: 'CS', maxChars: 16 },
+  PatientName: { ...DataDictionary.PatientName, maxChars: 64 * 3 + 2 },
+  PatientID: { ...DataDictionary.PatientID, maxChars: 64 },
+  IssuerOfPatientID: { ...DataDictionary.IssuerOfPatientID, maxChars: 64 },
+  PatientBirthDate: { ...DataDictionary.PatientBirthDate, maxChars: 8 },
+  PatientSex: { ...DataDictionary.PatientSex, maxChars: 16 },
 } as const satisfies Record<string, { tag: number; vr: Vr; maxChars: number }>;
 export type ReconciledKeyword = keyof typeof ReconciledAttribute;
 const KEYWORDS = Object.keys(ReconciledAttribute) as ReconciledKeyword[];
 
-const SpecificCharacterSet = 0x00080005;
-const AccessionNumber = 0x00080050;
-const StudyInstanceUID = 0x0020000d;
+const { SpecificCharacterSet, AccessionNumber, StudyInstanceUID } = Tag;
 const PatientGroupLength = 0x00100000;
 
 /** What the head of a data set says (values decoded per its Specific Character Set, padding removed). */
@@ -265,7 +264,7 @@ function readHead(head: Buffer, elements: readonly HeadElement[]): DatasetHead {
     const e = elements.find((x) => x.tag === tag);
     return e === undefined ? undefined : head.subarray(e.valueStart, e.end);
   };
-  const charset = trimPadding('CS', raw(SpecificCharacterSet)?.toString('latin1') ?? '');
+  const charset = trimPadding(DataDictionary.SpecificCharacterSet.vr, raw(SpecificCharacterSet)?.toString('latin1') ?? '');
   const codec = codecFor(charset);
   const patient: Partial<Record<ReconciledKeyword, string>> = {};
   for (const k of KEYWORDS) {
@@ -275,8 +274,8 @@ function readHead(head: Buffer, elements: readonly HeadElement[]): DatasetHead {
   }
   return {
     specificCharacterSet: charset,
-    accessionNumber: trimPadding('SH', raw(AccessionNumber)?.toString('latin1') ?? ''),
-    studyInstanceUid: trimPadding('UI', raw(StudyInstanceUID)?.toString('latin1') ?? ''),
+    accessionNumber: trimPadding(DataDictionary.AccessionNumber.vr, raw(AccessionNumber)?.toString('latin1') ?? ''),
+    studyInstanceUid: trimPadding(DataDictionary.StudyInstanceUID.vr, raw(StudyInstanceUID)?.toString('latin1') ?? ''),
     patient,
   };
 }

@@ -1,10 +1,10 @@
 // DIMSE command sets (PS3.7 9.3, 10.3, E.1): always Implicit VR Little Endian, group 0000, led by
 // CommandGroupLength. Fields carry the standard's names.
 import { Buffer } from 'node:buffer';
+import { DataDictionary, Tag } from '../core/data-dictionary.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { DataSet } from '../core/dataset.ts';
 import { decodeDataSet, encodeDataSet } from './dataset-codec.ts';
-import { CommandTag } from './dictionary.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 
 /** Command Field values (PS3.7 E.1). */
@@ -149,16 +149,16 @@ export function decodeCommand(bytes: Uint8Array): Command {
     if (typeof el.value !== 'string') throw invalid('command element has a wrong value');
     return el.value;
   };
-  const commandField = num(CommandTag.CommandField);
-  const dataSetType = num(CommandTag.CommandDataSetType);
+  const commandField = num(Tag.CommandField);
+  const dataSetType = num(Tag.CommandDataSetType);
   if (commandField === undefined || dataSetType === undefined) throw invalid('command set lacks CommandField or CommandDataSetType');
   const out: Record<string, string | number> = { CommandField: commandField, CommandDataSetType: dataSetType };
   for (const f of numericFields) {
-    const v = num(CommandTag[f]);
+    const v = num(Tag[f]);
     if (v !== undefined) out[f] = v;
   }
   for (const f of textFields) {
-    const v = text(CommandTag[f]);
+    const v = text(Tag[f]);
     if (v !== undefined) out[f] = v;
   }
   return out as unknown as Command;
@@ -167,17 +167,16 @@ export function decodeCommand(bytes: Uint8Array): Command {
 /** Encode a command set with its CommandGroupLength. */
 export function encodeCommand(command: Command): Buffer {
   const ds: DataSet = new Map();
-  ds.set(CommandTag.CommandField, { vr: 'US', value: String(command.CommandField) });
-  ds.set(CommandTag.CommandDataSetType, { vr: 'US', value: String(command.CommandDataSetType) });
+  ds.set(Tag.CommandField, { vr: DataDictionary.CommandField.vr, value: String(command.CommandField) });
+  ds.set(Tag.CommandDataSetType, { vr: DataDictionary.CommandDataSetType.vr, value: String(command.CommandDataSetType) });
   for (const f of numericFields) {
     const v = command[f];
-    if (v !== undefined) ds.set(CommandTag[f], { vr: 'US', value: String(v) });
+    if (v !== undefined) ds.set(Tag[f], { vr: DataDictionary[f].vr, value: String(v) });
   }
   for (const f of textFields) {
     const v = command[f];
     if (v === undefined) continue;
-    const vr = f === 'ErrorComment' ? 'LO' : f === 'MoveDestination' ? 'AE' : f === 'OffendingElement' || f === 'AttributeIdentifierList' ? 'AT' : 'UI';
-    ds.set(CommandTag[f], { vr, value: v });
+    ds.set(Tag[f], { vr: DataDictionary[f].vr, value: v });
   }
   const body = encodeDataSet(ds, TransferSyntax.ImplicitVRLittleEndian);
   const groupLength = Buffer.alloc(12);

@@ -1,7 +1,7 @@
 // Storage SOP Classes, SCP role (PS3.4 Annex B): each C-STORE data set streams fragment by fragment into
 // the encrypted spool (never whole in memory), its structure is checked on the way, and success is
 // answered only once the spool committed it durably. A full spool or file system answers 0xA700.
-import { Tag } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { InstanceSpool, SpoolCommitResult, SpooledInstanceMeta, SpoolWriter } from '../core/instance-spool.ts';
 import type { Logger } from '../core/log.ts';

@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
+import { DataDictionary, Tag } from '../core/data-dictionary.ts';
 import { EdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { ClientTlsMaterial } from '../core/tls-material.ts';
@@ -28,11 +29,12 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 /** PS3.10 7.1 File Meta Information in Explicit VR Little Endian, with preamble and "DICM". */
 export function part10Header(item: Pick<StoreItem, 'sopClassUid' | 'sopInstanceUid' | 'transferSyntaxUid'>): Buffer {
-  const el = (element: number, vr: string, value: Buffer): Buffer => {
+  const el = (keyword: FileMetaKeyword, value: Buffer): Buffer => {
+    const { tag, vr } = DataDictionary[keyword];
     const long = vr === 'OB';
     const h = Buffer.alloc(long ? 12 : 8);
-    h.writeUInt16LE(0x0002, 0);
-    h.writeUInt16LE(element, 2);
+    h.writeUInt16LE(tag >>> 16, 0);
+    h.writeUInt16LE(tag & 0xffff, 2);
     h.write(vr, 4, 'latin1');
     if (long) h.writeUInt32LE(value.length, 8);
     else h.writeUInt16LE(value.length, 6);
@@ -41,17 +43,21 @@ export function part10Header(item: Pick<StoreItem, 'sopClassUid' | 'sopInstanceU
   const ui = (s: string): Buffer => Buffer.from(s.length % 2 === 0 ? s : `${s}\0`, 'latin1');
   const sh = (s: string): Buffer => Buffer.from(s.length % 2 === 0 ? s : `${s} `, 'latin1');
   const body = Buffer.concat([
-    el(0x0001, 'OB', Buffer.from([0x00, 0x01])),
-    el(0x0002, 'UI', ui(item.sopClassUid)),
-    el(0x0003, 'UI', ui(item.sopInstanceUid)),
-    el(0x0010, 'UI', ui(item.transferSyntaxUid)),
-    el(0x0012, 'UI', ui(IMPLEMENTATION_CLASS_UID)),
-    el(0x0013, 'SH', sh(IMPLEMENTATION_VERSION_NAME)),
+    el('FileMetaInformationVersion', Buffer.from([0x00, 0x01])),
+    el('MediaStorageSOPClassUID', ui(item.sopClassUid)),
+    el('MediaStorageSOPInstanceUID', ui(item.sopInstanceUid)),
+    el('TransferSyntaxUID', ui(item.transferSyntaxUid)),
+    el('ImplementationClassUID', ui(IMPLEMENTATION_CLASS_UID)),
+    el('ImplementationVersionName', sh(IMPLEMENTATION_VERSION_NAME)),
   ]);
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(body.length, 0);
-  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), el(0x0000, 'UL', groupLength), body]);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), el('FileMetaInformationGroupLength', groupLength), body]);
 }
+
+type FileMetaKeyword =
+  | 'FileMetaInformationGroupLength' | 'FileMetaInformationVersion' | 'MediaStorageSOPClassUID' | 'MediaStorageSOPInstanceUID'
+  | 'TransferSyntaxUID' | 'ImplementationClassUID' | 'ImplementationVersionName';
 
 async function* multipartBody(items: readonly StoreItem[], boundary: string): AsyncGenerator<Uint8Array> {
   for (const it of items) {
@@ -68,11 +74,16 @@ interface DicomJsonValue {
 }
 type DicomJson = Record<string, DicomJsonValue | undefined>;
 
-function uidsIn(json: DicomJson, sequenceTag: string): Map<string, number | undefined> {
+/** The name of an attribute in the DICOM JSON Model: its tag as eight upper-case hex digits (PS3.18 F.2.1.1). */
+function jsonKey(tag: number): string {
+  return tag.toString(16).toUpperCase().padStart(8, '0');
+}
+
+function uidsIn(json: DicomJson, sequenceTag: number): Map<string, number | undefined> {
   const out = new Map<string, number | undefined>();
-  for (const item of (json[sequenceTag]?.Value ?? []) as DicomJson[]) {
-    const uid = item['00081155']?.Value?.[0];
-    const reason = item['00081197']?.Value?.[0];
+  for (const item of (json[jsonKey(sequenceTag)]?.Value ?? []) as DicomJson[]) {
+    const uid = item[jsonKey(Tag.ReferencedSOPInstanceUID)]?.Value?.[0];
+    const reason = item[jsonKey(Tag.FailureReason)]?.Value?.[0];
     if (typeof uid === 'string') out.set(uid, typeof reason === 'number' ? reason : undefined);
   }
   return out;
@@ -114,8 +125,8 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
       options.logger.warn('stow.failed', { code: e.code });
       return items.map(() => ({ error: e, reachedPeer: false }));
     }
-    const referenced = uidsIn(json, '00081199');
-    const failed = uidsIn(json, '00081198');
+    const referenced = uidsIn(json, Tag.ReferencedSOPSequence);
+    const failed = uidsIn(json, Tag.FailedSOPSequence);
     options.logger.info('stow.response', { statusCode, instances: items.length, referenced: referenced.size, failed: failed.size });
     return items.map((it): StoreOutcome => {
       if (failed.has(it.sopInstanceUid)) {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Buffer } from 'node:buffer';
 import type { DataSet } from '../core/dataset.ts';
-import { Tag } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { decodeDataSet, encodeDataSet } from './dataset-codec.ts';
 import { DataSetWalker } from './dataset-walker.ts';
 import { TransferSyntax } from './transfer-syntax.ts';

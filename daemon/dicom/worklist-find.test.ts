@@ -6,7 +6,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSet } from '../core/dataset.ts';
-import { itemsOf, Tag, textOf } from '../core/dataset.ts';
+import { itemsOf, textOf } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { silentLogger } from '../core/log.ts';
 import { decodeDataSet } from './dataset-codec.ts';
 import { CommandField, Status } from './dimse-command.ts';
@@ -51,7 +52,7 @@ async function readPart10(path: string): Promise<{ transferSyntax: string; dataS
   const metaLength = bytes.readUInt32LE(132 + 8);
   const metaEnd = 132 + 12 + metaLength;
   const meta = decodeDataSet(bytes.subarray(132, metaEnd), TransferSyntax.ExplicitVRLittleEndian);
-  const transferSyntax = textOf(meta, 0x00020010) ?? '';
+  const transferSyntax = textOf(meta, Tag.TransferSyntaxUID) ?? '';
   return { transferSyntax, dataSet: decodeDataSet(bytes.subarray(metaEnd), transferSyntax) };
 }
 

@@ -4,7 +4,8 @@
 // in the registry (core/audit-events.ts) and docs/audit-events.md.
 import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
 import { securityAlert } from '../core/audit-event-builders.ts';
-import { Tag, textOf, type DataSet } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
+import { textOf, type DataSet } from '../core/dataset.ts';
 import type { Logger } from '../core/log.ts';
 import type { WorklistResponseOrigin } from '../core/worklist-query.ts';
 import type { AssociationContext, DicomEvent } from '../dicom/index.ts';

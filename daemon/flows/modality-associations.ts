@@ -2,7 +2,7 @@
 // association policy that admits a calling AE title by its modality rule (deny by default), and the
 // services each flow brings (Verification, Modality Worklist, MPPS, Storage).
 import type { AuditSink } from '../core/audit.ts';
-import { Tag } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
 import { MppsSopClass } from '../core/mpps.ts';
 import { type ListenerService, listenerService } from '../core/service.ts';
 import {

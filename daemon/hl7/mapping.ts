@@ -20,8 +20,8 @@ import type {
   ScheduledProcedureStep,
 } from '../core/order.ts';
 import { OrderStatus as Status, StepStatus } from '../core/order.ts';
-import { Tag } from '../core/dataset.ts';
-import { ExtraTag, worklistValueProblem } from '../core/worklist-attributes.ts';
+import { Tag } from '../core/data-dictionary.ts';
+import { worklistValueProblem } from '../core/worklist-attributes.ts';
 import type { ErrorLocation } from './ack.ts';
 import { formatLocation, MessageErrorCondition } from './ack.ts';
 import type { Hl7Message, Hl7Segment } from './message.ts';
@@ -508,7 +508,7 @@ class Mapper {
     if (codeValue === '') return undefined;
     const text = (tag: number, component: number): string => this.#dicom(tag, segment.get(field, rep, component).trim(), segment, field, component);
     return {
-      codeValue: text(codeValue.length > 16 ? ExtraTag.LongCodeValue : Tag.CodeValue, offset + 1),
+      codeValue: text(codeValue.length > 16 ? Tag.LongCodeValue : Tag.CodeValue, offset + 1),
       codeMeaning: text(Tag.CodeMeaning, offset + 2),
       // HL7 table 0396 'L' (local) when the RIS names no coding system: DICOM requires a designator.
       codingSchemeDesignator: text(Tag.CodingSchemeDesignator, offset + 3) || 'L',

@@ -1,7 +1,7 @@
 // Test double for the worklist handler: fixed items, records the identifiers it was asked and whether
 // its iterator was closed early.
 import type { DataSet } from '../../core/dataset.ts';
-import { Tag } from '../../core/dataset.ts';
+import { Tag } from '../../core/data-dictionary.ts';
 import type { WorklistFindHandler } from '../worklist-find-service.ts';
 
 export const FAKE_PATIENT_NAME = 'Müller^Zoë=山田^太郎';

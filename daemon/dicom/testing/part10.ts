@@ -1,5 +1,6 @@
 // Test support: split a DICOM Part 10 file into its meta information and its data set bytes.
 import { Buffer } from 'node:buffer';
+import { Tag } from '../../core/data-dictionary.ts';
 
 export interface Part10 {
   readonly transferSyntaxUid: string;
@@ -14,7 +15,7 @@ export function splitPart10(file: Buffer): Part10 {
   let pos = 132;
   const meta = new Map<number, string>();
   while (pos + 8 <= file.length && file.readUInt16LE(pos) === 0x0002) {
-    const element = file.readUInt16LE(pos + 2);
+    const tag = (0x0002 << 16) | file.readUInt16LE(pos + 2);
     const vr = file.toString('latin1', pos + 4, pos + 6);
     let length: number;
     let header: number;
@@ -25,13 +26,13 @@ export function splitPart10(file: Buffer): Part10 {
       length = file.readUInt16LE(pos + 6);
       header = 8;
     }
-    meta.set(element, file.toString('latin1', pos + header, pos + header + length).replace(/[\0 ]+$/, ''));
+    meta.set(tag, file.toString('latin1', pos + header, pos + header + length).replace(/[\0 ]+$/, ''));
     pos += header + length;
   }
   return {
-    transferSyntaxUid: meta.get(0x0010) ?? '',
-    sopClassUid: meta.get(0x0002) ?? '',
-    sopInstanceUid: meta.get(0x0003) ?? '',
+    transferSyntaxUid: meta.get(Tag.TransferSyntaxUID) ?? '',
+    sopClassUid: meta.get(Tag.MediaStorageSOPClassUID) ?? '',
+    sopInstanceUid: meta.get(Tag.MediaStorageSOPInstanceUID) ?? '',
     dataSet: file.subarray(pos),
   };
 }
