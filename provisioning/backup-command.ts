@@ -5,6 +5,7 @@
 import { cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { auditEvent } from '../daemon/core/audit-event-builders.ts';
 import { isEdgeError } from '../daemon/core/errors.ts';
 import type { KeySource } from '../daemon/core/keys.ts';
 import type { Logger } from '../daemon/core/log.ts';
@@ -104,8 +105,8 @@ export async function backupCommand(args: string[]): Promise<number> {
         ...(recovery === undefined ? {} : { escrow: (cek: Buffer) => ({ recovery, envelope: escrow(recovery as RecoveryPublic, 'backup', cek) }) }),
       });
       // The same event edged records (main-backup.ts), written into the chain after the snapshot.
-      store.audit.record({ eventId: 'Export', type: 'backup.exported', action: 'R', outcome: 0, at: Date.now(), participants: [{ kind: 'system', id: config.site.name, requestor: false }],
-        detail: `${r.records} record(s), ${r.files} file(s), ${r.bytes} bytes, sha256 ${r.sha256.slice(0, 16)}…, audit through seq ${r.auditLastSeq} (edgectl, edged stopped)` });
+      store.audit.record(auditEvent('backup.exported', { at: Date.now(), participants: [{ kind: 'system', id: config.site.name, requestor: false }],
+        detail: `${r.records} record(s), ${r.files} file(s), ${r.bytes} bytes, sha256 ${r.sha256.slice(0, 16)}…, audit through seq ${r.auditLastSeq} (edgectl, edged stopped)` }));
       report('wrote', r, values.json === true);
       return 0;
     } finally {

@@ -3,6 +3,7 @@
 // as ciphertext nobody can open. Then it proves it: nothing the box holds unseals or opens a value.
 import { join } from 'node:path';
 import { loadConfig } from '../daemon/config/index.ts';
+import { auditEvent } from '../daemon/core/audit-event-builders.ts';
 import { silentLogger } from '../daemon/core/log.ts';
 import { isEdgeError } from '../daemon/core/errors.ts';
 import { TpmClient } from '../daemon/security/tpm-client.ts';
@@ -41,8 +42,8 @@ export async function decommission(configFile: string, confirm: string | undefin
   // The last audit record the box can write.
   try {
     const store = await openStore({ dataDir: config.dataDir, keySource: source, replayWindowMs: 3_600_000, logger: silentLogger });
-    store.audit.record({ eventId: 'SecurityAlert', type: 'decommission.crypto-erase', action: 'D', outcome: 0, at: Date.now(),
-      participants: [{ kind: 'system', id: config.site.name, requestor: false }], detail: 'sealed keys evicted; store becomes unreadable' });
+    store.audit.record(auditEvent('decommission.crypto-erase', { at: Date.now(),
+      participants: [{ kind: 'system', id: config.site.name, requestor: false }], detail: 'sealed keys evicted; store becomes unreadable' }));
     await store.close();
   } catch (err) {
     console.error(`edgectl: note: the audit record could not be written (${isEdgeError(err) ? err.code : (err as Error).message}); erasing anyway`);

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { AuditEvent } from '../daemon/core/audit.ts';
+import { appActivity, auditEvent } from '../daemon/core/audit-event-builders.ts';
 import { silentLogger } from '../daemon/core/log.ts';
 import { checkConfig, errorsIn, formatIssue } from '../daemon/config/index.ts';
 import { TpmClient } from '../daemon/security/tpm-client.ts';
@@ -104,6 +105,9 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
   }
 }
 
+/** The steps of provisioning, in order; each but the store step is recorded as `provision.<step>`. */
+type ProvisionStepName = 'hardware-check' | 'device-key' | 'keys-sealed' | 'certificate-files' | 'config-written' | 'store-and-admin' | 'self-test';
+
 export async function provision(profile: SiteProfile, baseDir: string, configFile: string): Promise<ProvisionReport> {
   const steps: ProvisionStep[] = [];
   const audits: AuditEvent[] = [];
@@ -117,12 +121,13 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
   const pcrs = profile.tpm?.pcrs ?? 'sha256:7';
   const tpm = new TpmClient({ tcti, commandTimeoutMs: profile.tpm?.commandTimeoutMs ?? 30_000 });
   const report = (extra: Partial<ProvisionReport>): ProvisionReport => ({ ok: false, configFile: configPath, steps, hardware, ...extra });
-  const step = async <T>(name: string, fn: () => Promise<{ value: T; detail: string }>): Promise<T> => {
+  const step = async <T>(name: ProvisionStepName, fn: () => Promise<{ value: T; detail: string }>): Promise<T> => {
     const t0 = Date.now();
     try {
       const { value, detail } = await fn();
       steps.push({ step: name, ok: true, ms: Date.now() - t0, detail });
-      audits.push({ eventId: 'ApplicationActivity', type: `provision.${name}`, action: 'E', outcome: 0, at: Date.now(), participants: [box], detail });
+      // The store step records what it did as provision.admin-created, inside the store it opens.
+      if (name !== 'store-and-admin') audits.push(appActivity(`provision.${name}`, [box], detail));
       return value;
     } catch (err) {
       steps.push({ step: name, ok: false, ms: Date.now() - t0, detail: (err as Error).message });
@@ -197,7 +202,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
         await store.queue.commit(async () => ({ ops: [{ type: 'del', key: probeKey }], result: undefined }));
         const { password } = await createAdminAccount(store, username);
         for (const e of audits) store.audit.record(e);
-        store.audit.record({ eventId: 'SecurityAlert', type: 'provision.admin-created', action: 'C', outcome: 0, at: Date.now(), participants: [box, { kind: 'user', id: username, requestor: false }], detail: 'one-time password, must change at first login' });
+        store.audit.record(auditEvent('provision.admin-created', { at: Date.now(), participants: [box, { kind: 'user', id: username, requestor: false }], detail: 'one-time password, must change at first login' }));
         return { value: { username, oneTimePassword: password }, detail: `sealed store write/read ok; admin account "${username}" created` };
       } finally {
         await store.close();
@@ -209,7 +214,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
       return { value: found, detail: `edged served: ${Object.entries(found).map(([k, v]) => `${k} ${v}`).join(', ')} answered on loopback` };
     });
 
-    await recordLater(dataDir, tpm, keysDir, { eventId: 'ApplicationActivity', type: 'provision.self-test', action: 'E', outcome: 0, at: Date.now(), participants: [box], detail: 'listeners answered' });
+    await recordLater(dataDir, tpm, keysDir, appActivity('provision.self-test', [box], 'listeners answered'));
     return { ...report({ csrFile, recoverySecret: sealed.recoverySecret, admin, ports }), ok: true };
   } catch (err) {
     const r = report({});

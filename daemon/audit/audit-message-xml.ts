@@ -1,23 +1,12 @@
 // DICOM PS3.15 A.5.1 audit message XML (the RFC 3881 descendant that IHE ATNA collectors store) for one
 // chain record. Local refinements of the event (our `type`) travel as an EventTypeCode in the local
-// coding scheme 99IMAGING-EDGE; well-known ones also get their DCM EventTypeCode (PS3.16 CID 401/402).
+// coding scheme 99IMAGING-EDGE; those the registry (core/audit-events.ts) gives a DCM EventTypeCode
+// (PS3.16 CID 401/402) also carry it. Event ID and action are the record's own, as it was signed.
 import type { AuditEvent, AuditParticipant } from '../core/audit.ts';
-import { AuditEventId } from '../core/audit.ts';
+import { AuditEventId, AuditEventTypeCode, auditEventSpec } from '../core/audit-events.ts';
 import type { AuditRecord } from '../core/audit-trail.ts';
 
 const LOCAL_SCHEME = '99IMAGING-EDGE';
-
-/** DCM EventTypeCodes for the event types that have one. */
-const EventTypeCode: Readonly<Record<string, readonly [string, string]>> = {
-  'application.start': ['110120', 'Application Start'],
-  'application.stop': ['110121', 'Application Stop'],
-  'hl7.peer-refused': ['110126', 'Node Authentication'],
-  'dicom.tls-handshake-failed': ['110126', 'Node Authentication'],
-  'dicom.association-rejected': ['110126', 'Node Authentication'],
-  'audit.pull-refused': ['110126', 'Node Authentication'],
-  'keys.development-backend': ['110129', 'Security Configuration'],
-  'audit.chain-damaged': ['110135', 'Object Security Attributes Changed'],
-};
 
 // Most values (codes, AE titles, UIDs, addresses) need no escaping: one test instead of two replaces
 // (bundle export renders a million messages).
@@ -104,11 +93,12 @@ function outcomeDescription(e: AuditEvent): string {
 export function auditMessageXml(record: AuditRecord, auditSourceId: string): string {
   const e = record.event;
   const id = AuditEventId[e.eventId];
-  const known = EventTypeCode[e.type];
+  const typeCodeName = auditEventSpec(e.type)?.eventTypeCode;
+  const known = typeCodeName === undefined ? undefined : AuditEventTypeCode[typeCodeName];
   return '<AuditMessage>'
     + `<EventIdentification EventActionCode="${e.action}" EventDateTime="${new Date(e.at).toISOString()}" EventOutcomeIndicator="${e.outcome}">`
     + `<EventID csd-code="${id.code}" codeSystemName="DCM" originalText="${id.meaning}"/>`
-    + (known === undefined ? '' : `<EventTypeCode csd-code="${known[0]}" codeSystemName="DCM" originalText="${known[1]}"/>`)
+    + (known === undefined ? '' : `<EventTypeCode csd-code="${known.code}" codeSystemName="DCM" originalText="${known.meaning}"/>`)
     + `<EventTypeCode${attr('csd-code', e.type)} codeSystemName="${LOCAL_SCHEME}"${attr('originalText', e.type)}/>`
     + (e.detail === undefined && e.occurrences === undefined ? '' : `<EventOutcomeDescription>${xmlEscape(outcomeDescription(e))}</EventOutcomeDescription>`)
     + '</EventIdentification>'

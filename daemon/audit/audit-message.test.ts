@@ -1,5 +1,7 @@
 import test from 'ava';
 import type { AuditEvent } from '../core/audit.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
+import { AuditEventTypeCode, AuditEvents, type AuditEventSpec, type AuditEventType } from '../core/audit-events.ts';
 import { auditMessageXml, xmlEscape } from './audit-message-xml.ts';
 import { octetFrame, parseSyslog, syslogMessage } from './syslog-message.ts';
 
@@ -55,4 +57,19 @@ test('a summary of coalesced refusals carries its count and span in the XML and 
 
   const p = parseSyslog(syslogMessage({ seq: 9, prevHash: '0'.repeat(64), event: summary }, 'cd'.repeat(32), { hostname: 'box', appName: 'edged', procId: '1' }));
   t.is(p!.structuredData, `[edge@32473 seq="9" hash="${'cd'.repeat(32)}" type="dicom.tls-handshake-failed" occurrences="4211"]`);
+});
+
+test('the DCM EventTypeCode comes from the registry; a type it does not hold renders without one', (t) => {
+  const at = Date.UTC(2024, 0, 1);
+  const render = (e: AuditEvent): string => auditMessageXml({ seq: 1, prevHash: '0'.repeat(64), event: e }, 'site-1');
+  for (const [type, spec] of Object.entries(AuditEvents) as [AuditEventType, AuditEventSpec][]) {
+    const dcm = render({ eventId: spec.eventIds[0], type, action: spec.actions[0], outcome: spec.outcome, at, participants: [] } as AuditEvent)
+      .match(/<EventTypeCode csd-code="(\d+)" codeSystemName="DCM"/)?.[1];
+    t.is(dcm, spec.eventTypeCode === undefined ? undefined : AuditEventTypeCode[spec.eventTypeCode].code, type);
+  }
+  t.regex(render(securityAlert('hl7.peer-refused', [], 'x', at)), /<EventTypeCode csd-code="110126" codeSystemName="DCM" originalText="Node Authentication"\/><EventTypeCode csd-code="hl7.peer-refused" codeSystemName="99IMAGING-EDGE"/);
+  // A record from an older version keeps its own Event ID and action, and its type in the local scheme.
+  const older = JSON.parse('{"eventId":"ProcedureRecord","type":"order.created","action":"C","outcome":0,"at":0,"participants":[]}') as AuditEvent;
+  const xml = render(older);
+  t.regex(xml, /EventActionCode="C"[^>]*><EventID csd-code="110111" codeSystemName="DCM" originalText="Procedure Record"\/><EventTypeCode csd-code="order.created" codeSystemName="99IMAGING-EDGE"/);
 });

@@ -1,6 +1,6 @@
 // RFC 5424 syslog messages carrying a DICOM audit message (the IHE ATNA "Record Audit Event" form), and
 // the RFC 5425 octet-counting frame they travel in over TLS.
-import type { AuditOutcome } from '../core/audit.ts';
+import type { AuditOutcome } from '../core/audit-events.ts';
 import type { AuditRecord } from '../core/audit-trail.ts';
 import { auditMessageXml } from './audit-message-xml.ts';
 

@@ -1,11 +1,12 @@
 import test from 'ava';
 import type { AuditEvent } from './audit.ts';
+import { auditEvent, securityAlert } from './audit-event-builders.ts';
 import { AuditCoalescer, OTHER_SOURCES } from './audit-coalescer.ts';
 
 const TYPES = new Set(['dicom.tls-handshake-failed', 'hl7.peer-refused']);
 
-function refusal(address: string, reason = 'ECONNRESET', type = 'dicom.tls-handshake-failed', at = 0): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome: 4, at, participants: [{ kind: 'dicom', id: 'unknown', address, requestor: true }], detail: reason };
+function refusal(address: string, reason = 'ECONNRESET', type: 'dicom.tls-handshake-failed' | 'hl7.peer-refused' = 'dicom.tls-handshake-failed', at = 0): AuditEvent {
+  return securityAlert(type, [{ kind: 'dicom', id: 'unknown', address, requestor: true }], reason, at);
 }
 
 function setup(maxKeys = 100) {
@@ -45,7 +46,7 @@ test('each source and reason has its own key; other event types pass straight th
     s.c.record(refusal('10.0.0.2'));
     s.c.record(refusal('10.0.0.1', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'));
     s.c.record(refusal('10.0.0.1', 'ECONNRESET', 'hl7.peer-refused'));
-    s.c.record({ ...refusal('10.0.0.1'), type: 'worklist.query' });
+    s.c.record(auditEvent('worklist.query', { at: 0, participants: [{ kind: 'dicom', id: 'CT01', address: '10.0.0.1', requestor: true }], detail: 'ECONNRESET' }));
   }
   t.is(s.recorded.length, 4 + 5, 'four firsts, five pass-throughs');
   s.c.stop();

@@ -1,27 +1,8 @@
 // Audit events in the shape of DICOM PS3.15 A.5 audit messages (event id, action, outcome, participants,
 // participant objects). The audit adapter turns them into DICOM audit XML and syslog; the core only says
 // what happened. Recording an event never blocks or fails a clinical flow.
+import type { ActionOf, AuditEventType, EventIdOf, OutcomeOf } from './audit-events.ts';
 import type { PatientIdentifier } from './order.ts';
-
-/** Event IDs (DCM codes, PS3.16 CID 400) the box emits. */
-export const AuditEventId = {
-  ApplicationActivity: { code: '110100', meaning: 'Application Activity' },
-  AuditLogUsed: { code: '110101', meaning: 'Audit Log Used' },
-  DicomInstancesTransferred: { code: '110104', meaning: 'DICOM Instances Transferred' },
-  Export: { code: '110106', meaning: 'Export' },
-  Import: { code: '110107', meaning: 'Import' },
-  PatientRecord: { code: '110110', meaning: 'Patient Record' },
-  ProcedureRecord: { code: '110111', meaning: 'Procedure Record' },
-  Query: { code: '110112', meaning: 'Query' },
-  SecurityAlert: { code: '110113', meaning: 'Security Alert' },
-  UserAuthentication: { code: '110114', meaning: 'User Authentication' },
-} as const;
-export type AuditEventIdName = keyof typeof AuditEventId;
-
-/** PS3.15 EventActionCode. */
-export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
-/** PS3.15 EventOutcomeIndicator: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
-export type AuditOutcome = 0 | 4 | 8 | 12;
 
 export interface AuditParticipant {
   /** 'hl7' → application^facility; 'dicom' → AE title; 'user' → user name; 'system' → this box. */
@@ -31,12 +12,17 @@ export interface AuditParticipant {
   readonly requestor: boolean;
 }
 
-export interface AuditEvent {
-  readonly eventId: AuditEventIdName;
-  /** A stable short name of what happened, e.g. `hl7.sender-refused`, `order.created`. */
-  readonly type: string;
-  readonly action: AuditAction;
-  readonly outcome: AuditOutcome;
+/**
+ * One audit record. `type` names it in the registry (audit-events.ts), which also fixes the Event IDs,
+ * actions and outcome a record of that type may carry; `AuditEvent<'hl7.peer-refused'>` is held to that
+ * entry, plain `AuditEvent` to any entry's.
+ */
+export interface AuditEvent<T extends AuditEventType = AuditEventType> {
+  readonly eventId: EventIdOf<T>;
+  /** A stable short name of what happened, `area.kebab-case`: a key of the registry. */
+  readonly type: T;
+  readonly action: ActionOf<T>;
+  readonly outcome: OutcomeOf<T>;
   /** ms since epoch */
   readonly at: number;
   readonly participants: readonly AuditParticipant[];
@@ -86,8 +72,8 @@ export interface AuditQuery {
 }
 
 export interface AuditSink {
-  /** Never throws, never awaits the disk. */
-  record(event: AuditEvent): void;
+  /** Never throws, never awaits the disk. Generic so that a literal record is held to its type's entry. */
+  record<T extends AuditEventType>(event: AuditEvent<T>): void;
 }
 
 export const nullAuditSink: AuditSink = { record() {} };

@@ -2,6 +2,7 @@
 // orders, and store it together with the status messages for the RIS in one durable commit. The DIMSE
 // answer (success or a refusal) is given only after that commit.
 import type { AuditParticipant, AuditSink } from './audit.ts';
+import { auditEvent } from './audit-event-builders.ts';
 import type { DataSet } from './dataset.ts';
 import type { Logger } from './log.ts';
 import { linkScheduledSteps } from './mpps-linking.ts';
@@ -57,7 +58,7 @@ export class MppsIntake {
     const created = await this.#o.repository.create(step, outbox);
     if (isMppsRefusal(created)) return this.#refused('N-CREATE', created, peer);
     this.#o.logger.info('mpps.created', { associationId: peer.associationId, linkedOrders: linkedOrders.length, unscheduled: step.unscheduled, statusMessages: outbox.length });
-    this.#audit('mpps.created', 'C', 0, step, peer, `IN PROGRESS; ${linkedOrders.length} linked order(s)${step.unscheduled ? '; UNSCHEDULED' : ''}; ${outbox.length} status message(s) queued`);
+    this.#audit('mpps.created', step, peer, `IN PROGRESS; ${linkedOrders.length} linked order(s)${step.unscheduled ? '; UNSCHEDULED' : ''}; ${outbox.length} status message(s) queued`);
     return { ok: step };
   }
 
@@ -76,43 +77,36 @@ export class MppsIntake {
     });
     if (isMppsRefusal(result)) return this.#refused('N-SET', result, peer);
     this.#o.logger.info('mpps.updated', { associationId: peer.associationId, status: result.status, statusChanged, statusMessages: queued });
-    this.#audit('mpps.updated', 'U', 0, result, peer, `${result.status}; ${queued} status message(s) queued`);
+    this.#audit('mpps.updated', result, peer, `${result.status}; ${queued} status message(s) queued`);
     return { ok: result };
   }
 
   #refused(op: string, r: MppsRefusal, peer: MppsPeer): MppsRefusal {
     this.#o.logger.warn('mpps.refused', { associationId: peer.associationId, op, reason: r.refused, ...(r.tag === undefined ? {} : { tag: r.tag.toString(16).padStart(8, '0') }) });
-    this.#o.audit.record({
-      eventId: 'ProcedureRecord',
-      type: 'mpps.refused',
+    this.#o.audit.record(auditEvent('mpps.refused', {
       action: op === 'N-CREATE' ? 'C' : 'U',
-      outcome: 4,
       at: this.#now(),
       participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
       controlId: peer.associationId,
       detail: `${op} refused: ${r.refused} (${r.comment})`,
-    });
+    }));
     return r;
   }
 
   /** One record per linked order (PS3.15 A.5.3.9 names one patient each); an unscheduled step names what it referenced. */
-  #audit(type: string, action: 'C' | 'U', outcome: 0 | 4, step: PerformedProcedureStep, peer: MppsPeer, detail: string): void {
+  #audit(type: 'mpps.created' | 'mpps.updated', step: PerformedProcedureStep, peer: MppsPeer, detail: string): void {
     const subjects: { patient?: { id: string; issuer: string }; accessionNumber?: string; studyInstanceUid?: string }[] =
       step.linkedOrders.length > 0
         ? step.linkedOrders.map((o) => ({ patient: { id: o.patient.id, issuer: o.patient.issuer }, accessionNumber: o.accessionNumber, studyInstanceUid: o.studyInstanceUid }))
         : [nonEmptyRef(step.scheduledSteps[0])];
     subjects.forEach((subject, i) => {
-      this.#o.audit.record({
-        eventId: 'ProcedureRecord',
-        type,
-        action,
-        outcome,
+      this.#o.audit.record(auditEvent(type, {
         at: this.#now(),
         participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
         ...subject,
         controlId: peer.associationId,
         detail: subjects.length > 1 ? `${detail} (${i + 1} of ${subjects.length})` : detail,
-      });
+      }));
     });
   }
 }

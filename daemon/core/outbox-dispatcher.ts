@@ -24,7 +24,8 @@
 // waits out its own back-off before the next attempt (one probe batch, not one per key). An entry the
 // peer answered but refused (`reachedPeer`) backs off alone, so one stuck study never holds up the
 // others, and after `refusalBound` it becomes a dead letter with the peer's reason.
-import type { AuditEvent, AuditParticipant, AuditSink } from './audit.ts';
+import type { AuditParticipant, AuditSink } from './audit.ts';
+import { appActivity, auditEvent } from './audit-event-builders.ts';
 import { EdgeError, ErrorKind, kindOf, type ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 import {
@@ -222,7 +223,7 @@ export class OutboxDispatcher {
     d.blockedUntil = 0;
     const n = await this.#repo.hurry(destination, this.#now());
     wake(d);
-    this.#operatorAudit('outbox.retry-now', 'E', actor, `${destination}: ${n} queued entr${n === 1 ? 'y' : 'ies'} made due`);
+    this.#operatorAudit('outbox.retry-now', actor, `${destination}: ${n} queued entr${n === 1 ? 'y' : 'ies'} made due`);
     return n;
   }
 
@@ -231,13 +232,13 @@ export class OutboxDispatcher {
     const dead = this.#repo.deadLetters().find((x) => x.entry.id === id);
     if (dead === undefined) throw new EdgeError('EDGE_OUTBOX_NOT_FOUND', `no dead letter ${id}`);
     await this.#repo.requeue({ id }, this.#now());
-    this.#operatorAudit('outbox.retry-one', 'U', actor, `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) requeued`);
+    this.#operatorAudit('outbox.retry-one', actor, `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) requeued`);
   }
 
   /** Put every dead letter of a destination back in the queue. */
   async retryAll(destination: string, actor: AuditParticipant): Promise<number> {
     const n = await this.#repo.requeue({ destination }, this.#now());
-    this.#operatorAudit('outbox.retry-all', 'U', actor, `${destination}: ${n} dead letter(s) requeued`);
+    this.#operatorAudit('outbox.retry-all', actor, `${destination}: ${n} dead letter(s) requeued`);
     return n;
   }
 
@@ -245,7 +246,7 @@ export class OutboxDispatcher {
   async discard(id: string, actor: AuditParticipant): Promise<void> {
     const dead = this.#repo.deadLetters().find((x) => x.entry.id === id);
     if (dead === undefined || !(await this.#repo.discard(id))) throw new EdgeError('EDGE_OUTBOX_NOT_FOUND', `no dead letter ${id}`);
-    this.#operatorAudit('outbox.discarded', 'D', actor, `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}`);
+    this.#operatorAudit('outbox.discarded', actor, `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}`);
   }
 
   #known(destination: string): Destination {
@@ -378,16 +379,13 @@ export class OutboxDispatcher {
     for (const s of settled) {
       if (s.outcome !== 'rejected') continue;
       this.#logger.warn('outbox.dead-lettered', { destination: d.name, id: s.entry.id, kind: s.entry.kind, code: s.error.code, ...(s.error.peerStatus === undefined ? {} : { peerStatus: s.error.peerStatus }) });
-      this.#audit.record({
+      this.#audit.record(auditEvent('outbox.dead-lettered', {
         eventId: s.entry.kind.startsWith('dicom') ? 'DicomInstancesTransferred' : 'ProcedureRecord',
-        type: 'outbox.dead-lettered',
-        action: 'E',
-        outcome: 8,
         at: now,
         participants: [this.#system, { kind: 'system', id: d.name, requestor: false }],
         controlId: s.entry.id,
         detail: `${d.name} refused ${s.entry.kind} ${s.entry.id}: ${s.error.code}${s.error.peerStatus === undefined ? '' : ` (${s.error.peerStatus})`} ${s.error.message}`.slice(0, 500),
-      });
+      }));
     }
     this.#logger.info('outbox.batch', { destination: d.name, size: batch.length, delivered, rejected, retried, ...(lastError === undefined ? {} : { code: lastError.code }) });
     this.#setState(d, this.#stop.signal.aborted ? d.state : nextState(d, retried > 0));
@@ -399,15 +397,12 @@ export class OutboxDispatcher {
     d.state = state;
     this.#logger.warn('outbox.circuit', { destination: d.name, from, to: state, failures: d.consecutiveFailures, code: d.lastError?.code });
     if (state === CircuitState.Down || from === CircuitState.Down) {
-      this.#audit.record({
-        eventId: 'ApplicationActivity',
-        type: state === CircuitState.Down ? 'outbox.destination-down' : 'outbox.destination-up',
-        action: 'E',
-        outcome: state === CircuitState.Down ? 4 : 0,
-        at: this.#now(),
-        participants: [this.#system, { kind: 'system', id: d.name, requestor: false }],
-        detail: `${d.name} ${from} → ${state}${d.lastError === undefined ? '' : `; last error ${d.lastError.code}`}`,
-      });
+      this.#audit.record(appActivity(
+        state === CircuitState.Down ? 'outbox.destination-down' : 'outbox.destination-up',
+        [this.#system, { kind: 'system', id: d.name, requestor: false }],
+        `${d.name} ${from} → ${state}${d.lastError === undefined ? '' : `; last error ${d.lastError.code}`}`,
+        this.#now(),
+      ));
     }
   }
 
@@ -426,9 +421,9 @@ export class OutboxDispatcher {
     });
   }
 
-  #operatorAudit(type: string, action: AuditEvent['action'], actor: AuditParticipant, detail: string): void {
+  #operatorAudit(type: 'outbox.retry-now' | 'outbox.retry-one' | 'outbox.retry-all' | 'outbox.discarded', actor: AuditParticipant, detail: string): void {
     this.#logger.info(type, { actor: actor.id });
-    this.#audit.record({ eventId: 'ApplicationActivity', type, action, outcome: 0, at: this.#now(), participants: [{ ...actor, requestor: true }, this.#system], detail });
+    this.#audit.record(auditEvent(type, { at: this.#now(), participants: [{ ...actor, requestor: true }, this.#system], detail }));
   }
 }
 

@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { Service } from '../core/service.ts';
 import type { EdgeConfig } from '../config/index.ts';
 import type { Store } from '../store/index.ts';
-import { securityAlert } from './audit-mapping.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
 
 /**
  * The audit types of connection-level refusals, which a peer can cause as often as it can connect: every
@@ -67,15 +67,15 @@ function budgetAlarm(audit: AuditSink, box: AuditParticipant, log: Logger, c: Au
   switch (c.to) {
     case 'exceeded':
       log.error('audit.disk-budget-exceeded', fields);
-      audit.record(securityAlert('audit.disk-budget-exceeded', [box], `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`, 8));
+      audit.record(securityAlert('audit.disk-budget-exceeded', [box], `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`));
       return;
     case 'warning':
       log.warn('audit.disk-budget-warning', fields);
-      audit.record(securityAlert('audit.disk-budget-warning', [box], `the audit chain uses ${usage}`, 4));
+      audit.record(securityAlert('audit.disk-budget-warning', [box], `the audit chain uses ${usage}`));
       return;
     case 'ok':
       log.info('audit.disk-budget-ok', fields);
-      audit.record(securityAlert('audit.disk-budget-ok', [box], `the audit chain uses ${usage} again`, 0));
+      audit.record(securityAlert('audit.disk-budget-ok', [box], `the audit chain uses ${usage} again`));
       return;
   }
 }

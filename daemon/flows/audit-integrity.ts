@@ -14,7 +14,7 @@ import { HeadFile, headFileProblem, pemCertificates, verifyDetached } from '../a
 import { TpmAuditCounter, counterProblem } from '../security/tpm-audit-counter.ts';
 import { TpmKeySource } from '../security/tpm-key-source.ts';
 import type { ChainVerification, DamagedRange, LevelAuditLog } from '../store/index.ts';
-import { securityAlert } from './audit-mapping.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
 
 /** Start-up reads the stored chain back for at most this long; the background pass does the rest. */
 export const startVerifyBudgetMs = 500;
@@ -68,7 +68,7 @@ export async function startAuditIntegrity(o: {
   if (found.length > 0) {
     truncated = found.join('; ');
     log.error('audit.chain-truncated', { problem: truncated });
-    audit.record(securityAlert('audit.chain-truncated', [box], `${truncated}; the chain continues from seq ${audit.openedSeq}`, 12));
+    audit.record(securityAlert('audit.chain-truncated', [box], `${truncated}; the chain continues from seq ${audit.openedSeq}`));
   }
 
   // A new device key since the newest checkpoint: bundles verified --after the older ones will fail
@@ -83,7 +83,7 @@ export async function startAuditIntegrity(o: {
       const fp = (c: X509Certificate): string => c.fingerprint256.replace(/:/g, '').toLowerCase();
       const detail = `the device key changed since the checkpoint at seq ${newest!.seq}: certificate ${fp(before)} → ${fp(now)} (${now.subject.replace(/\n/g, ', ')}); pin the new certificate with edgectl audit verify --device-cert`;
       log.warn('audit.signing-key-changed', { problem: detail });
-      audit.record(securityAlert('audit.signing-key-changed', [box], detail, 12));
+      audit.record(securityAlert('audit.signing-key-changed', [box], detail));
     }
   }
 
@@ -93,12 +93,12 @@ export async function startAuditIntegrity(o: {
     if (ranges.length > 0) {
       const problem = `${describe(ranges)}; moved to quarantine (kept for forensics), left out of bundles, the chain continues`;
       log.error('audit.records-damaged', { problem });
-      audit.record(securityAlert('audit.records-damaged', [box], problem, 12));
+      audit.record(securityAlert('audit.records-damaged', [box], problem));
     }
     if (v !== undefined && v.brokenLinks.length > 0) {
       const problem = `record(s) seq ${v.brokenLinks.join(', ')} do not link to the record before (altered by someone holding the data key)`;
       log.error('audit.chain-damaged', { problem });
-      audit.record(securityAlert('audit.chain-damaged', [box], problem, 12));
+      audit.record(securityAlert('audit.chain-damaged', [box], problem));
     }
     if (v !== undefined) {
       if (v.done && !caughtUp && verifiedSeq !== 0) log.info('audit.verified', { throughSeq: v.verifiedSeq, done: true, background: true });

@@ -1,8 +1,9 @@
 // How the events of the listeners become audit records (DICOM PS3.15 A.5): the HL7 listener's, the DICOM
-// associations', the worklist's (who a query named, who its answer disclosed), and the builders every
-// flow uses. The events are the adapters' own types, so this lives with the composition that joins them;
-// every type recorded here is listed in docs/audit-events.md (the doc test scans this folder).
-import type { AuditAction, AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
+// associations', and the worklist's (who a query named, who its answer disclosed). The events are the
+// adapters' own types, so this lives with the composition that joins them; every type recorded here is
+// in the registry (core/audit-events.ts) and docs/audit-events.md.
+import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
 import { Tag } from '../core/data-dictionary.ts';
 import { textOf, type DataSet } from '../core/dataset.ts';
 import type { Logger } from '../core/log.ts';
@@ -10,14 +11,6 @@ import type { WorklistResponseOrigin } from '../core/worklist-query.ts';
 import type { AssociationContext, DicomEvent } from '../dicom/index.ts';
 import type { Hl7ListenerEvent } from '../hl7/index.ts';
 import type { Hl7AuditSubject } from '../hl7/audit-subjects.ts';
-
-export function securityAlert(type: string, participants: AuditParticipant[], detail: string, outcome: AuditEvent['outcome'] = 4): AuditEvent {
-  return { eventId: 'SecurityAlert', type, action: 'E', outcome, at: Date.now(), participants, detail };
-}
-
-export function appActivity(type: string, box: AuditParticipant): AuditEvent {
-  return { eventId: 'ApplicationActivity', type, action: 'E', outcome: 0, at: Date.now(), participants: [box] };
-}
 
 export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
   const peerOf = (peer: string, address?: string): AuditParticipant => ({ kind: 'hl7', id: peer, requestor: true, ...(address === undefined ? {} : { address }) });
@@ -75,7 +68,7 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
 
 interface SubjectRecord extends Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
   readonly patientRecord: boolean;
-  readonly action: AuditAction;
+  readonly action: AuditEvent<'hl7.order-committed'>['action'];
   /** Appended to the event's detail: what was asked for the subject, and the placer order number. */
   readonly detail: string;
 }

@@ -12,7 +12,7 @@ import {
 } from '../audit/index.ts';
 import { clientTls, readTlsFile } from '../security/tls-material.ts';
 import { type AuditIntegrity, startAuditIntegrity } from './audit-integrity.ts';
-import { securityAlert } from './audit-mapping.ts';
+import { securityAlert } from '../core/audit-event-builders.ts';
 import type { FlowContext } from './flow-context.ts';
 
 export interface AuditTrail extends Service {
@@ -65,7 +65,7 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
       const damage = await audit.checkAgainstCheckpoints();
       if (damage !== undefined) {
         log.error('audit.chain-damaged', { problem: damage });
-        audit.record(securityAlert('audit.chain-damaged', [box], damage, 12));
+        audit.record(securityAlert('audit.chain-damaged', [box], damage));
       }
       integrity = await startAuditIntegrity({ config, audit, keySource: ctx.keySource, box, ca: tls.ca, cert: tls.cert, logger: log });
       checkpointer = new AuditCheckpointer({
@@ -142,7 +142,7 @@ function auditCollector(audit: AuditSink, box: AuditParticipant, e: SyslogSender
       audit.record(securityAlert('audit.collector-unreachable', [box, collector], `${e.reason}; ${e.failuresSinceLastAlert} failure(s) since the last alert`));
       return;
     case 'collector-restored':
-      audit.record(securityAlert('audit.collector-restored', [box, collector], `down ${e.downMs} ms; the stream resumed from its cursor`, 0));
+      audit.record(securityAlert('audit.collector-restored', [box, collector], `down ${e.downMs} ms; the stream resumed from its cursor`));
       return;
   }
 }
@@ -154,10 +154,10 @@ function auditCheckpointer(audit: AuditSink, box: AuditParticipant, e: Checkpoin
         detail: `${e.records} record(s) through seq ${e.throughSeq} older than ${e.olderThan} deleted; the chain continues from the signed checkpoint at seq ${e.throughSeq}` });
       return;
     case 'checkpoint-failed':
-      audit.record(securityAlert('audit.checkpoint-failed', [box], e.code, 8));
+      audit.record(securityAlert('audit.checkpoint-failed', [box], e.code));
       return;
     case 'prune-failed':
-      audit.record(securityAlert('audit.prune-failed', [box], e.code, 4));
+      audit.record(securityAlert('audit.prune-failed', [box], e.code));
       return;
   }
 }

@@ -11,7 +11,7 @@ import { ensureNoCoreDumps } from '../security/core-dumps.ts';
 import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
-import { appActivity } from './audit-mapping.ts';
+import { appActivity } from '../core/audit-event-builders.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -98,7 +98,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       ...images.routes,
     ]);
     const applicationStop = stopOnly('application-activity', () => {
-      if (ready) audit.record(appActivity('application.stop', box));
+      if (ready) audit.record(appActivity('application.stop', [box]));
     });
     const declared: Service[] = [
       stopOnly('store', () => store.close()),
@@ -117,7 +117,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     services = new ServiceSet(declared, logger);
     await services.start(config.shutdown.drainTimeoutMs);
     ready = true;
-    audit.record({ ...appActivity('application.start', box), detail: `keys.backend ${keySource.backend}` });
+    audit.record({ ...appActivity('application.start', [box]), detail: `keys.backend ${keySource.backend}` });
     const bound = { ...ports(), ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }) };
     let stopping: Promise<void> | undefined;
     return {

@@ -14,7 +14,7 @@ import { TpmKeySource } from '../security/tpm-key-source.ts';
 import { takeSafeModeEvents } from '../security/tpm-safe-mode.ts';
 import type { Store } from '../store/index.ts';
 import { rotateDataKey } from '../store/rekey.ts';
-import { appActivity, securityAlert } from './audit-mapping.ts';
+import { appActivity, securityAlert } from '../core/audit-event-builders.ts';
 
 export function keySourceFor(config: EdgeConfig, logger: Logger): KeySource {
   if (config.keys.backend === 'file') {
@@ -51,7 +51,7 @@ export function keyRotationRoute(store: Store, keySource: KeySource, audit: Audi
           onProgress: (p) => { if (p.rewritten % 20_000 < 2_000) logger.info('keys.rotation-progress', { ...p }); },
         });
         logger.info('keys.rotation-finished', { ...result, retiredKeyIds: result.retiredKeyIds.join(','), keptKeyIds: result.keptKeyIds.join(',') });
-        audit.record({ ...appActivity('keys.data-key-rotated', box),
+        audit.record({ ...appActivity('keys.data-key-rotated', [box]),
           detail: `new key id ${result.newKeyId}; retired ${result.retiredKeyIds.join(',') || 'none'}; ${result.rewritten} value(s) re-encrypted` });
         return { status: 200, body: result };
       } catch (err) {

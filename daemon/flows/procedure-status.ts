@@ -1,6 +1,6 @@
 // The procedure status flow (IHE RAD-6/7 in, RAD-13 style out): the MPPS intake the modalities report
 // to, and the RIS status sender it feeds through the outbox. Every audit event recorded here or by the
-// core parts it builds (core/mpps-intake.ts, core/outbox-dispatcher.ts) is listed in docs/audit-events.md.
+// core parts it builds (core/mpps-intake.ts, core/outbox-dispatcher.ts) is in the audit event registry.
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import { MppsIntake } from '../core/mpps-intake.ts';
 import { PROCEDURE_STATUS_KIND, type ProcedureStatusPayload } from '../core/mpps-status.ts';
@@ -13,26 +13,6 @@ import { MllpStatusSender } from '../hl7/outbound-mllp-sender.ts';
 import { clientTls } from '../security/tls-material.ts';
 import type { FlowContext } from './flow-context.ts';
 import { RIS_DESTINATION, destinationPolicy } from './outbox.ts';
-
-/**
- * Audit events the outbound half records through the sink handed over below (from core/mpps-intake.ts
- * and core/outbox-dispatcher.ts), listed here with their Event IDs so docs/audit-events.md stays complete.
- */
-export const OUTBOUND_AUDIT_EVENTS = [
-  { eventId: 'ApplicationActivity', type: 'outbox.destination-down' },
-  { eventId: 'ApplicationActivity', type: 'outbox.destination-up' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-now' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-one' },
-  { eventId: 'ApplicationActivity', type: 'outbox.retry-all' },
-  { eventId: 'ApplicationActivity', type: 'outbox.discarded' },
-  // Procedure records: what a modality reported, and status messages a destination refused for good
-  // (a refused image forward is recorded as DICOM Instances Transferred instead).
-  //
-  { eventId: 'ProcedureRecord', type: 'mpps.created' },
-  { eventId: 'ProcedureRecord', type: 'mpps.updated' },
-  { eventId: 'ProcedureRecord', type: 'mpps.refused' },
-  { eventId: ['ProcedureRecord', 'DicomInstancesTransferred'], type: 'outbox.dead-lettered' },
-] as const;
 
 export interface ProcedureStatusFlow {
   readonly mppsServices: readonly DimseService[];

@@ -134,7 +134,7 @@ test('a second store on the same data directory fails with a clear error', async
 
 test('the audit chain links each record to the one before, across reopen', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'edge-audit-'));
-  const ev = { eventId: 'SecurityAlert', type: 't', action: 'E', outcome: 0, at: 1, participants: [] } as const;
+  const ev = { eventId: 'SecurityAlert', type: 'config.reloaded', action: 'E', outcome: 0, at: 1, participants: [] } as const;
   let store = await openStore({ dataDir: dir, keySource, replayWindowMs: 1000, logger: silentLogger });
   store.audit.record(ev);
   store.audit.record(ev);
