@@ -131,10 +131,12 @@ const hl7LimitsSchema = object(
 );
 
 /** Connections before they authenticate, held apart from authenticated ones (core/pre-authentication-pool.ts). */
-function preAuthenticationSchema(until: string, timeoutMs: number, doc: string) {
+function preAuthenticationSchema(until: string, timeoutMs: number | string, doc: string) {
+  const what = `close a connection not authenticated this long after connect (${until})`;
   return object(
     {
-      timeoutMs: withDefault(ms(`close a connection not authenticated this long after connect (${until})`, 100, 600_000), timeoutMs),
+      // A string names a default that follows another setting (the listener applies it).
+      timeoutMs: typeof timeoutMs === 'number' ? withDefault(ms(what, 100, 600_000), timeoutMs) : optional(ms(`${what}; omitted = ${timeoutMs}`, 100, 600_000)),
       maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
       maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
     },
@@ -156,7 +158,7 @@ const hl7Schema = refine(
       maxConnections: withDefault(count('authenticated MLLP connections in total (connections still in their TLS handshake are in preAuthentication)', 4096), 32),
       maxConnectionsPerPeer: withDefault(count('authenticated MLLP connections per peer', 1024), 4),
       preAuthentication: withDefault(
-        preAuthenticationSchema('TLS handshake and peer check; also the TLS handshake timeout', 30_000, 'connections before their peer is identified, held apart from authenticated ones so strangers cannot keep the RIS out'),
+        preAuthenticationSchema('TLS handshake and peer check; also the TLS handshake timeout', 'min(hl7.idleTimeoutMs, 30 s)', 'connections before their peer is identified, held apart from authenticated ones so strangers cannot keep the RIS out'),
         {},
       ),
       replayWindowHours: withDefault(integer({ doc: 'how long a sender\'s MSH-10 is remembered to drop duplicates (hours)', min: 1, max: 8760 }), 168),
