@@ -14,6 +14,10 @@
 //
 // Usage: node bench/flood-bench.ts [--out FILE] [--daemon-log FILE] [--phase-ms 10000] [--count 5000]
 //          [--coalesce-ms 60000]
+// Env: FLOOD_NO_PREFILTER=1 adds an HL7 peer and a TLS modality without addresses (each connects from
+// anywhere, its certificate decides), which turns off the source pre-filter on the HL7 and DICOM TLS
+// ports, so the flood meets the TLS handshake and the pre-authentication pool instead (the plain port
+// keeps its pre-filter: plain modalities always list their addresses).
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -126,7 +130,13 @@ async function main(): Promise<void> {
   }
   const site = await createSite((config) => {
     Object.assign(config, benchConfig(config as Parameters<typeof benchConfig>[0]));
+    if (process.env['FLOOD_NO_PREFILTER'] === '1') {
+      const c = config as { hl7: { peers: object[] }; dicom: { modalities: object[] } };
+      c.hl7.peers.push({ name: 'anywhere-sender', certificateCn: 'ANYWHERE.BENCH', sendingApplication: 'ANYAPP', sendingFacility: 'ANYFAC' });
+      c.dicom.modalities.push({ name: 'anywhere-modality', aeTitle: 'ANYWHERE', transport: 'tls', certificateCn: 'ANYWHERE-MOD.BENCH' });
+    }
   });
+  if (process.env['FLOOD_NO_PREFILTER'] === '1') log('FLOOD_NO_PREFILTER=1: HL7 and DICOM TLS ports without source pre-filter');
   const info = JSON.parse(readFileSync(join(site.dir, 'site.json'), 'utf8')) as Site & { box: Site['box'] & { aeTitle: string } };
   const config = JSON.parse(readFileSync(site.configFile, 'utf8')) as { dataDir: string };
   const dataDir = resolve(site.dir, config.dataDir);

@@ -130,6 +130,20 @@ const hl7LimitsSchema = object(
   { doc: 'caps on the shape of one message: a message over any of them is answered AE with ERR naming the first position over the cap' },
 );
 
+/** Connections before they authenticate, held apart from authenticated ones (core/pre-authentication-pool.ts). */
+function preAuthenticationSchema(until: string, timeoutMs: number | string, doc: string) {
+  const what = `close a connection not authenticated this long after connect (${until})`;
+  return object(
+    {
+      // A string names a default that follows another setting (the listener applies it).
+      timeoutMs: typeof timeoutMs === 'number' ? withDefault(ms(what, 100, 600_000), timeoutMs) : optional(ms(`${what}; omitted = ${timeoutMs}`, 100, 600_000)),
+      maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
+      maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
+    },
+    { doc },
+  );
+}
+
 const hl7Schema = refine(
   object(
     {
@@ -141,8 +155,12 @@ const hl7Schema = refine(
       frameTimeoutMs: withDefault(ms('an MLLP frame must be completed this long after its first byte, however slowly the bytes come'), 30_000),
       limits: withDefault(hl7LimitsSchema, {}),
       ackWriteTimeoutMs: withDefault(ms('give up writing an ACK after'), 10_000),
-      maxConnections: withDefault(count('open MLLP connections in total', 4096), 32),
-      maxConnectionsPerPeer: withDefault(count('open MLLP connections per peer', 1024), 4),
+      maxConnections: withDefault(count('authenticated MLLP connections in total (connections still in their TLS handshake are in preAuthentication)', 4096), 32),
+      maxConnectionsPerPeer: withDefault(count('authenticated MLLP connections per peer', 1024), 4),
+      preAuthentication: withDefault(
+        preAuthenticationSchema('TLS handshake and peer check; also the TLS handshake timeout', 'min(hl7.idleTimeoutMs, 30 s)', 'connections before their peer is identified, held apart from authenticated ones so strangers cannot keep the RIS out'),
+        {},
+      ),
       replayWindowHours: withDefault(integer({ doc: 'how long a sender\'s MSH-10 is remembered to drop duplicates (hours)', min: 1, max: 8760 }), 168),
       peers: withDefault(
         array(hl7PeerSchema, {
@@ -202,14 +220,6 @@ const modalitySchema = tagged(
   { doc: 'a modality allowed to query the worklist (and later send MPPS and images)' },
 );
 
-const preAuthenticationSchema = object(
-  {
-    timeoutMs: withDefault(ms('close a connection not authenticated this long after connect (TLS handshake and A-ASSOCIATE-RQ included)', 100, 600_000), 10_000),
-    maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
-    maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
-  },
-  { doc: 'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out' },
-);
 
 const worklistSchema = object(
   {
@@ -231,7 +241,10 @@ const dicomSchema = refine(
       idleTimeoutMs: withDefault(ms('release an association idle this long'), 120_000),
       maxAssociations: withDefault(count('accepted associations in total', 4096), 32),
       maxAssociationsPerAddress: withDefault(count('accepted associations per source address', 1024), 8),
-      preAuthentication: withDefault(preAuthenticationSchema, {}),
+      preAuthentication: withDefault(
+        preAuthenticationSchema('TLS handshake and A-ASSOCIATE-RQ included', 10_000, 'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out'),
+        {},
+      ),
       transferSyntaxes: withDefault(
         array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), { doc: 'transfer syntaxes accepted, in order of preference', minItems: 1, unique: [{ key: (u) => u, what: 'transfer syntax' }] }),
         [ExplicitVrLittleEndian, ImplicitVrLittleEndian],

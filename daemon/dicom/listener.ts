@@ -3,17 +3,19 @@
 //
 // Two pools, so that strangers can never keep a known modality out:
 // - pre-authentication: every connection from TCP accept until its association is accepted (TLS
-//   handshake with a verified certificate, then the A-ASSOCIATE-RQ passing the policy). Bounded per
-//   source address and in total; when full, the OLDEST connection of that address (or of all) yields to
-//   the newcomer, and each one is closed at the pre-authentication deadline whatever it is doing.
+//   handshake with a verified certificate, then the A-ASSOCIATE-RQ passing the policy); see
+//   core/pre-authentication-pool.ts.
 // - authenticated: accepted associations, capped by maxAssociations / maxAssociationsPerAddress. Above
 //   the cap the A-ASSOCIATE-RQ is rejected (transient, local limit exceeded; PS3.8 Table 9-21).
+// Before either, when every modality of the listener declares its source addresses, a connection from
+// any other address is closed at accept: no TLS work is spent on it.
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError } from '../core/errors.ts';
 import { failedHandshakeAddress, tlsRefusal } from '../core/tls-refusal.ts';
 import type { Logger } from '../core/log.ts';
+import { connectionKey, PreAuthenticationPool, SOURCE_NOT_ALLOWED } from '../core/pre-authentication-pool.ts';
 import type { AssociationDecision, AssociationPolicy, AssociationRequest } from './association-policy.ts';
 import { RejectReason, RejectResult, RejectSource } from './association-policy.ts';
 import type { DicomEventListener } from './dicom-event.ts';
@@ -46,6 +48,11 @@ export interface DicomListenerOptions {
   /** Connections not yet authenticated, in total and per source address. */
   readonly maxPreAuthenticationConnections?: number;
   readonly maxPreAuthenticationConnectionsPerAddress?: number;
+  /**
+   * Whether a source address may start at all, asked at TCP accept (before any TLS work); consulted per
+   * connection so a reload of the peers takes effect at once. Omitted = every address may try.
+   */
+  readonly admitsSource?: (remoteAddress: string) => boolean;
   readonly associationRequestTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
   readonly maxDataSetBytes?: number;
@@ -69,12 +76,8 @@ export class DicomListener {
   #stopping: Promise<void> | undefined;
   #port = 0;
   readonly #sockets = new Set<Socket>();
-  /**
-   * Not yet authenticated, oldest first (Map keeps insertion order), by connection key (the TCP socket
-   * and the TLS socket wrapping it are different objects, so they are matched by address and port).
-   */
-  readonly #pending = new Map<string, { readonly socket: Socket; readonly remoteAddress: string; readonly timer: NodeJS.Timeout }>();
-  readonly #pendingPerAddress = new Map<string, number>();
+  /** Not yet authenticated, by connectionKey (the TCP socket and the TLS socket wrapping it differ). */
+  readonly #pending: PreAuthenticationPool<Socket>;
   readonly #authenticated = new Set<string>();
   readonly #authenticatedPerAddress = new Map<string, number>();
   readonly #associations = new Set<DicomAssociation>();
@@ -92,6 +95,14 @@ export class DicomListener {
     this.#options = options;
     this.#logger = options.logger.child({ component: 'dicom-listener', transport: options.transport });
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#pending = new PreAuthenticationPool<Socket>(
+      {
+        timeoutMs: this.#preAuthenticationTimeoutMs,
+        maxConnections: options.maxPreAuthenticationConnections ?? 64,
+        maxConnectionsPerAddress: options.maxPreAuthenticationConnectionsPerAddress ?? 8,
+      },
+      (socket, remoteAddress, why) => this.#refuse(socket, remoteAddress, why),
+    );
   }
 
   /** The bound port (0 before start). */
@@ -196,23 +207,16 @@ export class DicomListener {
       this.#refuse(socket, remoteAddress, 'stopping');
       return;
     }
-    const maxTotal = this.#options.maxPreAuthenticationConnections ?? 64;
-    const maxPerAddress = this.#options.maxPreAuthenticationConnectionsPerAddress ?? 8;
-    if ((this.#pendingPerAddress.get(remoteAddress) ?? 0) >= maxPerAddress) {
-      this.#evictOldest((address) => address === remoteAddress, 'pre-authentication connections per address: oldest closed');
+    if (this.#options.admitsSource !== undefined && !this.#options.admitsSource(remoteAddress)) {
+      this.#refuse(socket, remoteAddress, SOURCE_NOT_ALLOWED);
+      return;
     }
-    if (this.#pending.size >= maxTotal) this.#evictOldest(() => true, 'pre-authentication connections: oldest closed');
     this.#sockets.add(socket);
     const key = connectionKey(socket);
-    const timer = setTimeout(() => {
-      if (this.#pending.has(key)) this.#refuse(socket, remoteAddress, 'pre-authentication deadline');
-    }, this.#preAuthenticationTimeoutMs);
-    timer.unref();
-    this.#pending.set(key, { socket, remoteAddress, timer });
-    adjust(this.#pendingPerAddress, remoteAddress, 1);
+    this.#pending.admit(key, socket, remoteAddress);
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      this.#leavePending(key);
+      this.#pending.leave(key);
       if (this.#authenticated.delete(key)) adjust(this.#authenticatedPerAddress, remoteAddress, -1);
     });
     if (this.#options.transport === 'plain') this.#startAssociation(socket, { remoteAddress, transport: 'plain' });
@@ -223,23 +227,7 @@ export class DicomListener {
     this.#logger.warn('dicom.connection-refused', { remoteAddress, why });
     this.#onEvent({ type: 'connection-refused', remoteAddress, transport: this.#options.transport, why });
     socket.destroy();
-    this.#leavePending(key);
-  }
-
-  #evictOldest(of: (remoteAddress: string) => boolean, why: string): void {
-    for (const entry of this.#pending.values()) {
-      if (!of(entry.remoteAddress)) continue;
-      this.#refuse(entry.socket, entry.remoteAddress, why);
-      return;
-    }
-  }
-
-  #leavePending(key: string): void {
-    const entry = this.#pending.get(key);
-    if (entry === undefined) return;
-    clearTimeout(entry.timer);
-    this.#pending.delete(key);
-    adjust(this.#pendingPerAddress, entry.remoteAddress, -1);
+    this.#pending.leave(key);
   }
 
   /**
@@ -251,7 +239,7 @@ export class DicomListener {
     if (!this.#pending.has(key) || socket.destroyed) return 'connection closed';
     if (this.#authenticated.size >= (this.#options.maxAssociations ?? 32)) return 'max associations';
     if ((this.#authenticatedPerAddress.get(remoteAddress) ?? 0) >= (this.#options.maxAssociationsPerAddress ?? 4)) return 'max associations per address';
-    this.#leavePending(key);
+    this.#pending.leave(key);
     this.#authenticated.add(key);
     adjust(this.#authenticatedPerAddress, remoteAddress, 1);
     return undefined;
@@ -344,10 +332,6 @@ export class DicomListener {
     await serverClosed;
     this.#logger.info('dicom.stopped');
   }
-}
-
-function connectionKey(socket: Socket): string {
-  return `${socket.remoteAddress ?? 'unknown'}|${socket.remotePort ?? 0}`;
 }
 
 function adjust(counts: Map<string, number>, key: string, by: number): void {

@@ -81,6 +81,7 @@ export function modalityListeners(ctx: FlowContext, policies: BoxPeerPolicies, s
       preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
       maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
       maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
+      admitsSource: (address) => policies.modality.admitsSource(transport, address),
       associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
       idleTimeoutMs: dicom.idleTimeoutMs,
       services: dimse,

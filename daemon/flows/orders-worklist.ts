@@ -42,6 +42,8 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     maxConnections: config.hl7.maxConnections,
     maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
     ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
+    preAuthentication: config.hl7.preAuthentication,
+    admitsSource: (address) => policies.hl7.admitsSource(address),
     repository: store.orders,
     logger: logger.child({ component: 'hl7' }),
     identifyPeer: ({ certificate, remoteAddress }) => {

@@ -3,15 +3,19 @@
 // Messages of one connection are handled strictly one at a time, in order; the ACK for a message is
 // written only after the repository committed it.
 //
-// What a port scanner or a slow sender can hold is bounded: a connection that never completes its
-// handshake is closed at the handshake timeout, one that closes before it is closed at once (no
-// half-open socket before authentication), a frame must be completed within its deadline however many
-// bytes trickle in, and a peer at its connection cap gets in anyway: its oldest idle connection yields.
+// What a port scanner or a slow sender can hold is bounded: a connection from an address no peer may
+// connect from is closed at accept (when every peer declares its addresses), one that has not
+// authenticated waits in the pre-authentication pool (core/pre-authentication-pool.ts: per address and
+// in total, oldest yields, closed at the deadline) and never takes an authenticated slot, one that
+// closes before it is closed at once (no half-open socket before authentication), a frame must be
+// completed within its deadline however many bytes trickle in, and a peer at its connection cap gets in
+// anyway: its oldest idle connection yields.
 import type { AddressInfo, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { ErrorCode } from '../core/errors.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { connectionKey, PreAuthenticationPool, SOURCE_NOT_ALLOWED, type PreAuthenticationLimits } from '../core/pre-authentication-pool.ts';
 import type { OrderRepository } from '../core/ports.ts';
 import { failedHandshakeAddress, tlsRefusal } from '../core/tls-refusal.ts';
 import type { Hl7InboundEvent, Hl7Peer } from './inbound-handler.ts';
@@ -55,11 +59,22 @@ export interface Hl7ListenerOptions {
   readonly frameTimeoutMs?: number;
   /** Caps on one message's segments, order groups, fields, repetitions, components, sub-components. */
   readonly messageLimits?: Hl7MessageLimits;
+  /** Authenticated connections, in total and per peer (connections still authenticating do not count). */
   readonly maxConnections: number;
   readonly maxConnectionsPerPeer: number;
   readonly ackWriteTimeoutMs: number;
-  /** TLS handshake must complete within this; default min(idleTimeoutMs, 30 s). */
+  /** TLS handshake must complete within this; default the pre-authentication timeout. */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Connections until their peer is identified: timeout from TCP accept (default handshakeTimeoutMs,
+   * else min(idleTimeoutMs, 30 s)), caps in total and per source address (default 64 and 8).
+   */
+  readonly preAuthentication?: Partial<PreAuthenticationLimits>;
+  /**
+   * Whether a source address may start at all, asked at TCP accept (before any TLS work); consulted per
+   * connection so a reload of the peers takes effect at once. Omitted = every address may try.
+   */
+  readonly admitsSource?: (remoteAddress: string) => boolean;
   readonly identifyPeer: IdentifyPeer;
   readonly repository: OrderRepository;
   readonly logger: Logger;
@@ -81,7 +96,12 @@ export class Hl7Listener {
   readonly #connections = new Set<Connection>();
   /** Every accepted TCP connection until it closes, authenticated or not (stop() ends them all). */
   readonly #sockets = new Set<Socket>();
+  /** TCP connections closed (and audited) before their handshake ended: their tlsClientError is not news. */
+  readonly #closedBeforeTls = new WeakSet<Socket>();
   readonly #perPeer = new Map<string, number>();
+  /** Accepted TCP connections until their peer is identified, by connectionKey. */
+  readonly #pending: PreAuthenticationPool<Socket>;
+  readonly #preAuthenticationTimeoutMs: number;
 
   constructor(options: Hl7ListenerOptions) {
     for (const key of ['maxFrameBytes', 'idleTimeoutMs', 'maxConnections', 'maxConnectionsPerPeer', 'ackWriteTimeoutMs'] as const) {
@@ -89,6 +109,12 @@ export class Hl7Listener {
     }
     this.#options = options;
     this.#log = options.logger.child({ component: 'hl7-listener' });
+    const limits = options.preAuthentication;
+    this.#preAuthenticationTimeoutMs = limits?.timeoutMs ?? options.handshakeTimeoutMs ?? Math.min(options.idleTimeoutMs, 30_000);
+    this.#pending = new PreAuthenticationPool<Socket>(
+      { timeoutMs: this.#preAuthenticationTimeoutMs, maxConnections: limits?.maxConnections ?? 64, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 8 },
+      (socket, remoteAddress, why) => this.#refuseUnauthenticated(socket, remoteAddress, why),
+    );
   }
 
   /** The bound port (0 before start). */
@@ -117,27 +143,25 @@ export class Hl7Listener {
       // Verified in #onConnection instead, where the reason and the presented subject are known for
       // the audit record (OpenSSL's own refusal reaches node only as ECONNRESET).
       rejectUnauthorized: false,
-      handshakeTimeout: o.handshakeTimeoutMs ?? Math.min(o.idleTimeoutMs, 30_000),
+      handshakeTimeout: o.handshakeTimeoutMs ?? this.#preAuthenticationTimeoutMs,
     });
-    server.maxConnections = o.maxConnections;
-    server.on('connection', (socket: Socket) => {
-      // Read now: a handshake that fails later has lost the peer name (see failedHandshakeAddress).
-      void socket.remoteAddress;
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
+    // Not server.maxConnections: it counted handshakes in progress, so stalled ones kept the RIS out.
+    // Before the TLS server's own listener, so a refused source costs no handshake.
+    server.prependListener('connection', (socket: Socket) => this.#onTcpConnection(socket));
     server.on('secureConnection', (socket) => this.#onConnection(socket));
     server.on('tlsClientError', (err, socket) => {
+      // Closed by us at accept or by the pool, and audited there already.
+      const tcp = (socket as { _parent?: Socket })._parent;
+      if (tcp !== undefined && this.#closedBeforeTls.has(tcp)) {
+        socket.destroy();
+        return;
+      }
       const reason = (err as NodeJS.ErrnoException).code ?? 'tls-handshake-failed';
       const remoteAddress = failedHandshakeAddress(socket);
       o.onEvent({ type: 'peer-refused', reason, remoteAddress });
       this.#log.warn('hl7.peer.tls-refused', { reason, remoteAddress });
       // Handling this event takes over node's default, which destroys the socket: do it here.
       socket.destroy();
-    });
-    server.on('drop', (data) => {
-      o.onEvent({ type: 'peer-refused', reason: 'connection-limit', remoteAddress: data?.remoteAddress ?? '' });
-      this.#log.warn('hl7.peer.connection-limit', { remoteAddress: data?.remoteAddress ?? '' });
     });
     server.on('error', (err) => this.#log.error('hl7.listener.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
     await new Promise<void>((resolve, reject) => {
@@ -201,11 +225,51 @@ export class Hl7Listener {
     return n;
   }
 
+  #onTcpConnection(socket: Socket): void {
+    // Read now: a handshake that fails later has lost the peer name (see failedHandshakeAddress).
+    const remoteAddress = socket.remoteAddress ?? '';
+    if (this.#stopping !== undefined) {
+      this.#closedBeforeTls.add(socket);
+      socket.destroy();
+      return;
+    }
+    if (this.#options.admitsSource !== undefined && !this.#options.admitsSource(remoteAddress)) {
+      this.#refuseUnauthenticated(socket, remoteAddress, SOURCE_NOT_ALLOWED);
+      return;
+    }
+    const key = connectionKey(socket);
+    this.#sockets.add(socket);
+    this.#pending.admit(key, socket, remoteAddress);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#pending.leave(key);
+    });
+  }
+
+  /** Closed before its peer was identified: at accept (source not allowed) or by the pool. */
+  #refuseUnauthenticated(socket: Socket, remoteAddress: string, reason: string): void {
+    const key = connectionKey(socket); // before destroy(), which may forget the peer's address
+    this.#options.onEvent({ type: 'peer-refused', reason, remoteAddress });
+    this.#log.warn('hl7.peer.refused', { reason, remoteAddress });
+    this.#closedBeforeTls.add(socket);
+    socket.destroy();
+    this.#pending.leave(key);
+  }
+
+  /** Authenticated connections that are not closing. */
+  get #openConnections(): number {
+    let n = 0;
+    for (const c of this.#connections) if (!c.closed) n++;
+    return n;
+  }
+
   #onConnection(socket: tls.TLSSocket): void {
     const o = this.#options;
     const remoteAddress = socket.remoteAddress ?? '';
     socket.on('error', (err) => this.#log.debug('hl7.connection.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
-    if (this.#stopping !== undefined) {
+    const key = connectionKey(socket);
+    if (this.#stopping !== undefined || !this.#pending.has(key)) {
+      // Stopping, or the pool closed it (deadline, or it yielded to a newer connection).
       socket.destroy();
       return;
     }
@@ -243,6 +307,13 @@ export class Hl7Listener {
       socket.destroy();
       return;
     }
+    if (this.#openConnections >= o.maxConnections) {
+      o.onEvent({ type: 'peer-refused', reason: 'connection-limit', remoteAddress, peer: peer.name });
+      this.#log.warn('hl7.peer.connection-limit', { peer: peer.name, remoteAddress });
+      socket.destroy();
+      return;
+    }
+    this.#pending.leave(key);
     socket.allowHalfOpen = true;
     this.#perPeer.set(peer.name, count + 1);
     const connection = new Connection(socket, peer, o, this.#log.child({ peer: peer.name }), () => {

@@ -35,3 +35,24 @@ for (const [name, req, expected] of table) {
     t.is(isRefusal(r) ? r.reason : null, expected);
   });
 }
+
+test('source pre-filter: only when every peer of the listener declares its addresses', (t) => {
+  t.true(hl7.admitsSource('127.0.0.9'));
+  t.false(hl7.admitsSource('10.1.2.3'), 'no HL7 peer may connect from 10.1.2.3');
+  const open = new Hl7PeerPolicy([
+    { name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP', addresses: ['127.0.0.1/32'] },
+    { name: 'engine', certificateCn: 'ENGINE', sendingApplication: 'ENG', sendingFacility: 'GENHOSP' },
+  ]);
+  t.true(open.admitsSource('10.1.2.3'), 'a peer without addresses may come from anywhere: no pre-filter');
+  t.false(new Hl7PeerPolicy([]).admitsSource('127.0.0.1'), 'no peers: nobody');
+
+  t.true(mod.admitsSource('tls', '10.0.0.1'), 'CT01 (TLS) declares no addresses: no pre-filter on the TLS port');
+  t.true(mod.admitsSource('plain', '::ffff:127.0.0.1'));
+  t.false(mod.admitsSource('plain', '127.0.0.2'), 'the plain port only admits MR01\'s addresses');
+  const declared = new ModalityPolicy([
+    { name: 'ct', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP', addresses: ['10.20.1.0/24'] },
+    { name: 'mr', aeTitle: 'MR01', transport: 'plain', addresses: ['127.0.0.1/32'] },
+  ]);
+  t.true(declared.admitsSource('tls', '10.20.1.7'));
+  t.false(declared.admitsSource('tls', '127.0.0.1'), 'a plain modality\'s address does not open the TLS port');
+});

@@ -50,11 +50,26 @@ export function normaliseAddress(address: string): string {
   return m ? m[1]! : address;
 }
 
+/**
+ * The source pre-filter of one listener, asked at TCP accept before any TLS work: an address no peer of
+ * the listener may connect from is refused there. Only when EVERY peer declares its addresses — a peer
+ * without them may come from anywhere (its certificate decides), so then every address may try. No
+ * peers at all: nobody may.
+ */
+function admitsSource(allowlists: readonly AddressAllowlist[], remoteAddress: string): boolean {
+  return allowlists.some((a) => a.empty || a.allows(remoteAddress));
+}
+
 export class Hl7PeerPolicy {
   readonly #rules: ReadonlyArray<{ rule: Hl7PeerRule; addresses: AddressAllowlist }>;
 
   constructor(rules: readonly Hl7PeerRule[]) {
     this.#rules = rules.map((rule) => ({ rule, addresses: new AddressAllowlist(rule.addresses ?? []) }));
+  }
+
+  /** May a connection from this address start a TLS handshake on the HL7 port (see admitsSource). */
+  admitsSource(remoteAddress: string): boolean {
+    return admitsSource(this.#rules.map((r) => r.addresses), remoteAddress);
   }
 
   /** Identify the peer of an authenticated TLS connection. */
@@ -82,6 +97,15 @@ export class ModalityPolicy {
 
   constructor(rules: readonly ModalityRule[]) {
     this.#byAe = new Map(rules.map((rule) => [rule.aeTitle, { rule, addresses: new AddressAllowlist(rule.addresses ?? []) }]));
+  }
+
+  /**
+   * May a connection from this address reach the DICOM listener of `transport` (see admitsSource): only
+   * that transport's modalities count. A plain modality always lists its addresses.
+   */
+  admitsSource(transport: 'tls' | 'plain', remoteAddress: string): boolean {
+    const lists = [...this.#byAe.values()].filter((e) => e.rule.transport === transport).map((e) => e.addresses);
+    return admitsSource(lists, remoteAddress);
   }
 
   /**

@@ -110,6 +110,10 @@ interface FloodResult {
 async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string, any>) => void = () => undefined): Promise<FloodResult> {
   const site = await createSite((c) => {
     c['dicom'].maxAssociationsPerAddress = PER_ADDRESS_CAP;
+    // A sender and a TLS modality allowed from anywhere (their certificates decide) turn off the source
+    // pre-filter on the HL7 and DICOM TLS ports, so the flood reaches the TLS handshake it is made of.
+    c['hl7'].peers.push({ name: 'anywhere-sender', certificateCn: 'ANYWHERE.TEST', sendingApplication: 'ANYAPP', sendingFacility: 'ANYFAC' });
+    c['dicom'].modalities.push({ name: 'anywhere-modality', aeTitle: 'ANYWHERE', transport: 'tls', certificateCn: 'ANYWHERE-MOD.TEST' });
     adjust(c);
   });
   t.teardown(() => site.cleanup());

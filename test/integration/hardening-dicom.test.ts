@@ -17,6 +17,7 @@ import { openStore } from '../../daemon/store/index.ts';
 import { findscu } from '../support/dicom-peers.ts';
 import { run } from '../support/processes.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
+import { silentConnections } from '../support/loopback-sources.ts';
 import { testOrder } from '../support/orders.ts';
 import { createSite, Daemon, type SiteInfo } from '../support/site.ts';
 import { servingProblem } from '../support/still-serving.ts';
@@ -40,20 +41,7 @@ async function sendOne(site: SiteInfo, daemon: Daemon, message: string): Promise
 }
 
 /** Open `perSource` idle TCP connections from each source; resolves once all are connected. */
-async function holdIdle(port: number, perSource: number): Promise<net.Socket[]> {
-  const sockets: net.Socket[] = [];
-  await Promise.all(
-    ATTACK_SOURCES.flatMap((localAddress) =>
-      Array.from({ length: perSource }, async () => {
-        const s = net.connect({ host: '127.0.0.1', port, localAddress });
-        s.on('error', () => {});
-        sockets.push(s);
-        await Promise.race([once(s, 'connect'), once(s, 'close')]);
-      }),
-    ),
-  );
-  return sockets;
-}
+const holdIdle = (port: number, perSource: number): Promise<net.Socket[]> => silentConnections(port, ATTACK_SOURCES, perSource);
 
 function allClosed(sockets: readonly net.Socket[], timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {

@@ -4,9 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '../../daemon/core/audit.ts';
+import type { AuditRecord } from '../../daemon/core/audit-trail.ts';
 import type { KeySource } from '../../daemon/core/keys.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
-import { deriveKeyRing } from '../../daemon/security/file-key-source.ts';
+import { FileKeySource, deriveKeyRing } from '../../daemon/security/file-key-source.ts';
 import { type Store, openStore } from '../../daemon/store/index.ts';
 
 export function sampleEvent(i: number, at = Date.now()): AuditEvent {
@@ -49,4 +50,16 @@ export async function tempStore(): Promise<{ store: Store; dir: string; reopen()
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every audit event of a stopped dev site (`edgectl dev-site` layout), read with the site's own key. */
+export async function siteAuditEvents(siteDir: string): Promise<AuditEvent[]> {
+  const store = await openStore({ dataDir: join(siteDir, 'data'), keySource: new FileKeySource(join(siteDir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  const events: AuditEvent[] = [];
+  try {
+    for await (const r of store.audit.read(1)) events.push((JSON.parse(r.line) as AuditRecord).event);
+  } finally {
+    await store.close();
+  }
+  return events;
 }
