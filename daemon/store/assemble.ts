@@ -39,6 +39,7 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
   const audit = await LevelAuditLog.open(db, queue, codec, options.logger);
   const outbox = await LevelOutboxStore.open(db, queue, codec, options.logger);
   const mpps = new LevelMppsRepository(queue, codec, keys, outbox);
+  // Throws, and the queue stays failed, when the reopened database does not take the probe write.
   const recover = (): Promise<void> =>
     queue.recover(async () => {
       await db.close();
@@ -74,7 +75,6 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
       await queue.commit(async () => ({ ops: [{ type: 'del', key: SELF_TEST_KEY }], result: undefined }));
     },
     watchRecovery: (recoveryOptions) => new StoreRecovery({ ...recoveryOptions, store: { writes: queue, recover } }),
-    recover,
     async close() {
       if (closed) return;
       closed = true;

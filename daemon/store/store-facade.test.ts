@@ -20,7 +20,7 @@ test('openStore exposes repositories and named operations, not the database, que
   const store = await openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   t.teardown(() => store.close());
   t.deepEqual(Object.keys(store).sort(), [
-    'audit', 'auditBytes', 'close', 'flush', 'mpps', 'openSpool', 'orders', 'outbox', 'recover', 'rotateDataKey',
+    'audit', 'auditBytes', 'close', 'flush', 'mpps', 'openSpool', 'orders', 'outbox', 'rotateDataKey',
     'selfTest', 'users', 'watchRecovery', 'writeAgeMs', 'writeBackup',
   ]);
   const values = Object.values(store) as unknown[];

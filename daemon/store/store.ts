@@ -54,15 +54,11 @@ export interface Store {
   /** Seals, writes, reads back and deletes a probe value: throws when the store does not round-trip. */
   selfTest(): Promise<void>;
   /**
-   * Watches for a failed synced write and brings the store back (reopen, probe, take writes) when the
-   * disk has room again (store-recovery.ts).
+   * Watches for a failed synced write (disk full, I/O error) and brings the store back without a restart
+   * once the disk has room (store-recovery.ts): reopen the database (LevelDB refuses every write after
+   * one failed, until it is reopened), prove with a synced write that it takes writes again, and let the
+   * commit queue take writes again.
    */
   watchRecovery(options: Omit<StoreRecoveryOptions, 'store'>): StoreRecovery;
-  /**
-   * After a failed synced write (disk full, I/O error): reopen the database (LevelDB refuses every write
-   * after one failed, until it is reopened), prove with a synced write that it takes writes again, and
-   * let the commit queue take writes again. Throws, and stays failed, when it does not.
-   */
-  recover(): Promise<void>;
   close(): Promise<void>;
 }
