@@ -75,7 +75,7 @@ while (performance.now() - started < APPEND_MS / 2) {
   while (paced < due) store.audit.record(sampleEvent(++paced));
   await new Promise((r) => setTimeout(r, 1));
 }
-await store.queue.drain();
+await store.flush();
 const pacedSeconds = (performance.now() - started) / 1000;
 const atTarget = await writers.stop();
 const pacedRate = paced / pacedSeconds;
@@ -91,7 +91,7 @@ while (performance.now() - started < APPEND_MS) {
   recordMs += performance.now() - t;
   await tick();
 }
-await store.queue.drain();
+await store.flush();
 const appendSeconds = (performance.now() - started) / 1000;
 const busy = await writers.stop();
 const appendRate = appended / appendSeconds;
@@ -103,7 +103,7 @@ while (store.audit.lastSeq < RECORDS) {
   for (let i = 0; i < 5000 && store.audit.lastSeq < RECORDS; i++) store.audit.record(sampleEvent(store.audit.lastSeq + 1));
   await tick();
 }
-await store.queue.drain();
+await store.flush();
 
 // 2. Export + sign.
 const bundle = join(work, 'bundle.tar');

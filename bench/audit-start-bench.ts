@@ -23,9 +23,9 @@ try {
   const store = await openStore({ dataDir, keySource: new FileKeySource(join(site.dir, 'keys/data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
   for (let i = 1; i <= RECORDS; i++) {
     store.audit.record(sampleEvent(i));
-    if (i % 10_000 === 0) await store.queue.drain();
+    if (i % 10_000 === 0) await store.flush();
   }
-  await store.queue.drain();
+  await store.flush();
   await store.close();
   const preloadMs = performance.now() - t0;
 

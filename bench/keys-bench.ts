@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../daemon/core/log.ts';
 import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { TpmKeySource } from '../daemon/security/tpm-key-source.ts';
-import { openStore } from '../daemon/store/index.ts';
+import { openStoreWithInternals } from '../daemon/store/testing/store-internals.ts';
 import { makeCa } from '../provisioning/dev-pki.ts';
 import { MllpTlsClient, msa, ormNew } from '../test/support/hl7-peers.ts';
 import { run } from '../test/support/processes.ts';
@@ -58,13 +58,13 @@ try {
   out['startupProcessWallMedianMs'] = median(wallMs);
 
   // Seed `orders` sealed values (~1 KiB each, the size of a stored order) straight through the store.
-  const store = await openStore({ dataDir: site.dataDir, keySource: new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
+  const { store, internals } = await openStoreWithInternals({ dataDir: site.dataDir, keySource: new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
   const filler = randomBytes(700).toString('base64');
   for (let i = 0; i < orders; i += 5000) {
-    await store.queue.commit(async () => ({
+    await internals.queue.commit(async () => ({
       ops: Array.from({ length: Math.min(5000, orders - i) }, (_, j) => {
         const key = `o\u0000bench${String(i + j).padStart(8, '0')}`;
-        return { type: 'put' as const, key, value: store.codec.seal(key, Buffer.from(JSON.stringify({ n: i + j, filler }))) };
+        return { type: 'put' as const, key, value: internals.codec.seal(key, Buffer.from(JSON.stringify({ n: i + j, filler }))) };
       }),
       result: undefined,
     }));

@@ -16,7 +16,7 @@ import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { TpmKeySource, resealWithRecovery } from '../daemon/security/tpm-key-source.ts';
 import { RecoveryOpener, escrow, type RecoveryPublic } from '../daemon/security/tpm-recovery.ts';
 import {
-  backupFiles, openBackup, recoveryPublicOf, restoreMarkerPath, unwrapForBox, verifyStore, writeBackup, type BackupResult, type RestoreMarker,
+  backupFiles, openBackup, recoveryPublicOf, restoreMarkerPath, unwrapForBox, verifyStore, type BackupResult, type RestoreMarker,
 } from '../daemon/store/backup.ts';
 import { openDatabase } from '../daemon/store/database.ts';
 import { openStore } from '../daemon/store/index.ts';
@@ -99,8 +99,8 @@ export async function backupCommand(args: string[]): Promise<number> {
     const store = await openStore({ dataDir: config.dataDir, keySource: keySourceOf(config, join(config.dataDir, 'keys'), logger), replayWindowMs: config.hl7.replayWindowHours * 3_600_000, logger });
     try {
       const recovery = recoveryPublicOf(config.dataDir);
-      const r = await writeBackup(out, {
-        db: store.db, ring: store.keyRing, site: config.site.name, keysBackend: config.keys.backend,
+      const r = await store.writeBackup(out, {
+        site: config.site.name, keysBackend: config.keys.backend,
         files: await backupFiles(config.dataDir, config.dicom.storage.spool.directory, configFile), configName: 'config.json', auditLastSeq: store.audit.lastSeq,
         ...(recovery === undefined ? {} : { escrow: (cek: Buffer) => ({ recovery, envelope: escrow(recovery as RecoveryPublic, 'backup', cek) }) }),
       });

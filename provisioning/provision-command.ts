@@ -194,12 +194,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
     const admin = await step('store-and-admin', async () => {
       const store = await openStore({ dataDir, keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
       try {
-        const probeKey = 'z\u0000provision-self-test';
-        const payload = Buffer.from(`self-test ${Date.now()}`);
-        await store.queue.commit(async () => ({ ops: [{ type: 'put', key: probeKey, value: store.codec.seal(probeKey, payload) }], result: undefined }));
-        const back = await store.queue.get(probeKey);
-        if (back === undefined || !store.codec.open(probeKey, back).equals(payload)) throw new Error('store self-test: what was written does not read back');
-        await store.queue.commit(async () => ({ ops: [{ type: 'del', key: probeKey }], result: undefined }));
+        await store.selfTest();
         const { password } = await createAdminAccount(store, username);
         for (const e of audits) store.audit.record(e);
         store.audit.record(auditEvent('provision.admin-created', { at: Date.now(), participants: [box, { kind: 'user', id: username, requestor: false }], detail: 'one-time password, must change at first login' }));

@@ -21,7 +21,7 @@ const ctx = await tempStore();
 // More than one read batch (1,000) so chunks spread over several workers and must come back in order.
 const RECORDS = 3_500;
 for (let i = 1; i <= RECORDS; i++) ctx.store.audit.record(sampleEvent(i, Date.UTC(2025, 0, 1) + i));
-await ctx.store.queue.drain();
+await ctx.store.flush();
 
 test.after.always(async () => {
   await ctx.cleanup();
@@ -125,7 +125,7 @@ test('a large XML entry is digested in a worker thread alongside the chain check
   const many = await tempStore();
   t.teardown(() => many.cleanup());
   for (let i = 1; i <= 8_500; i++) many.store.audit.record(sampleEvent(i));
-  await many.store.queue.drain();
+  await many.store.flush();
   const path = join(many.dir, 'big.tar');
   const r = await exportBundle({ trail: many.store.audit, signer, site: 'edge-test', fromSeq: 1, toSeq: 8_500, path });
   t.true(r.manifest.files[BundleFile.xml].bytes >= 16 * 1024 * 1024);

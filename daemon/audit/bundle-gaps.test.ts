@@ -21,7 +21,7 @@ test('damage at the start, in the middle and at the end of a range is declared, 
   const ctx = await tempStore();
   t.teardown(() => ctx.cleanup());
   for (let i = 1; i <= 30; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await ctx.store.close();
   const db = await openDatabase(join(ctx.dir, 'data'));
   for (const seq of [5, 12, 13, 20]) {

@@ -26,13 +26,13 @@ test('retention prunes through a signed checkpoint; the rest stays verifiable fr
   const events: CheckpointerEvent[] = [];
   const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: 10 * DAY, logger: silentLogger, onEvent: (e) => events.push(e), now: () => now });
   for (let i = 1; i <= 10; i++) ctx.store.audit.record(sampleEvent(i, now));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   const first = await cp.checkpoint();
   t.is(first?.seq, 10);
   t.is(checkpointProblem(first!, [ca]), undefined);
   now += 5 * DAY;
   for (let i = 11; i <= 20; i++) ctx.store.audit.record(sampleEvent(i, now));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await cp.checkpoint();
   t.is(await cp.prune(), 0, 'nothing is older than 10 days yet');
   now += 6 * DAY;
@@ -71,7 +71,7 @@ test('a failed retention prune is reported (for the audit trail), not swallowed,
   const events: CheckpointerEvent[] = [];
   const cp = new AuditCheckpointer({ trail, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: DAY, pruneIntervalMs: 20, logger: silentLogger, onEvent: (e) => events.push(e), now: () => now });
   for (let i = 1; i <= 5; i++) ctx.store.audit.record(sampleEvent(i, now));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await cp.checkpoint();
   now += 2 * DAY;
   await cp.start();
@@ -90,12 +90,11 @@ test('a tail truncated behind the box is found against the latest checkpoint', a
   t.teardown(() => ctx.cleanup());
   const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: 365 * DAY, logger: silentLogger, onEvent: () => undefined });
   for (let i = 1; i <= 8; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await cp.checkpoint();
   t.is(await ctx.store.audit.checkAgainstCheckpoints(), undefined);
   // Someone with the data key deletes the last three records directly in the database.
-  await ctx.store.db.batch([6, 7, 8].map((s) => ({ type: 'del' as const, key: auditKey(s) })));
-  const store = await ctx.reopen();
+  const store = await ctx.tamper((db) => db.batch([6, 7, 8].map((s) => ({ type: 'del' as const, key: auditKey(s) }))));
   t.regex((await store.audit.checkAgainstCheckpoints()) ?? '', /ends at seq 5 but a signed checkpoint covers seq 8/);
 });
 
@@ -107,7 +106,7 @@ test('checkpoints follow the chain head by count', async (t) => {
   // In three turns: records of one turn become durable (and are announced) together.
   for (let turn = 0; turn < 3; turn++) {
     for (let i = 1; i <= 40; i++) ctx.store.audit.record(sampleEvent(turn * 40 + i));
-    await ctx.store.queue.drain();
+    await ctx.store.flush();
   }
   await cp.stop();
   const all = await ctx.store.audit.checkpoints();

@@ -127,7 +127,7 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
     async stop(deadlineMs: number) {
       await pull?.stop();
       // The last records (application.stop) are durable before the streams close and the head is signed.
-      await store.queue.drain();
+      await store.flush();
       await Promise.all(senders.map((s) => s.stop(Math.min(deadlineMs, 5000))));
       await checkpointer?.stop();
       integrity?.stop();

@@ -9,7 +9,7 @@ import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { EdgeConfig } from '../config/index.ts';
 import { escrow, type RecoveryPublic } from '../security/tpm-recovery.ts';
-import { backupFiles, recoveryPublicOf, restoreMarkerPath, writeBackup, type BackupResult, type RestoreMarker } from '../store/backup.ts';
+import { backupFiles, recoveryPublicOf, restoreMarkerPath, type BackupResult, type RestoreMarker } from '../store/backup.ts';
 import type { RecoveryWrap } from '../store/backup-format.ts';
 import type { Store } from '../store/index.ts';
 
@@ -53,11 +53,9 @@ export function backupRoute(d: BackupDeps): ControlRoute {
     busy = true;
     try {
       // Everything acknowledged so far is in the snapshot the iterator reads.
-      await d.store.queue.drain();
+      await d.store.flush();
       const esc = recoveryEscrow(d.config.dataDir);
-      const result: BackupResult = await writeBackup(out, {
-        db: d.store.db,
-        ring: d.store.keyRing,
+      const result: BackupResult = await d.store.writeBackup(out, {
         site: d.config.site.name,
         keysBackend: d.keysBackend,
         files: await backupFiles(d.config.dataDir, d.config.dicom.storage.spool.directory, d.configFile),

@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.ts';
 import { type Service, healthy } from '../core/service.ts';
 import { SystemdWatchdog, watchdogIntervalMs } from '../observability/systemd-watchdog.ts';
 import type { Store } from '../store/index.ts';
-import { type StoreHealth, StoreRecovery } from '../store/store-recovery.ts';
+import type { StoreHealth } from '../store/store-recovery.ts';
 
 export interface StoreRecoveryService extends Service {
   store(): StoreHealth;
@@ -15,8 +15,7 @@ export interface StoreRecoveryService extends Service {
 
 /** Watches the store from the moment it is composed: a write can fail during the start already. */
 export function storeRecovery(dataDir: string, store: Store, audit: AuditSink, box: AuditParticipant, logger: Logger): StoreRecoveryService {
-  const recovery = new StoreRecovery({
-    store,
+  const recovery = store.watchRecovery({
     dataDir,
     logger: logger.child({ component: 'store' }),
     // Recorded once the store takes writes again: while it is degraded no record can be written.
@@ -54,7 +53,7 @@ export function storeRecovery(dataDir: string, store: Store, audit: AuditSink, b
 }
 
 /** The watchdog as the last service of the box: it pings from readiness on. */
-export function watchdogService(dataDir: string, logger: Logger, store: Pick<Store, 'queue'>): Service {
+export function watchdogService(dataDir: string, logger: Logger, store: Pick<Store, 'writeAgeMs'>): Service {
   let watchdog: SystemdWatchdog | undefined;
   return {
     name: 'watchdog',
@@ -70,7 +69,7 @@ export function watchdogService(dataDir: string, logger: Logger, store: Pick<Sto
  * Ping systemd's watchdog when WATCHDOG_USEC asks for it (also in safe mode, where no store is open:
  * then only the event loop and the thread pool are checked). Undefined when the watchdog is off.
  */
-export function startWatchdog(dataDir: string, logger: Logger, store?: Pick<Store, 'queue'>): SystemdWatchdog | undefined {
+export function startWatchdog(dataDir: string, logger: Logger, store?: Pick<Store, 'writeAgeMs'>): SystemdWatchdog | undefined {
   const intervalMs = watchdogIntervalMs();
   if (intervalMs === undefined) return undefined;
   // A synced write running for a whole watchdog period is a hung disk, not a slow one.
@@ -79,7 +78,7 @@ export function startWatchdog(dataDir: string, logger: Logger, store?: Pick<Stor
     intervalMs,
     logger,
     check: async () => {
-      const age = store?.queue.writeAgeMs() ?? 0;
+      const age = store?.writeAgeMs() ?? 0;
       if (age > stuckWriteMs) return `a synced write has been running for ${age} ms`;
       // A round trip through libuv's thread pool, which every database and spool operation needs.
       await statfs(dataDir);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import type { ControlRoute } from '../core/control-route.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
-import { KeyRing, type KeySource } from '../core/keys.ts';
+import type { KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import type { EdgeConfig } from '../config/index.ts';
 import { FileKeySource } from '../security/file-key-source.ts';
@@ -13,7 +13,6 @@ import { TpmClient } from '../security/tpm-client.ts';
 import { TpmKeySource } from '../security/tpm-key-source.ts';
 import { takeSafeModeEvents } from '../security/tpm-safe-mode.ts';
 import type { Store } from '../store/index.ts';
-import { rotateDataKey } from '../store/rekey.ts';
 import { appActivity, securityAlert } from '../core/audit-event-builders.ts';
 
 export function keySourceFor(config: EdgeConfig, logger: Logger): KeySource {
@@ -41,13 +40,12 @@ export function keyRotationRoute(store: Store, keySource: KeySource, audit: Audi
   return {
     method: 'POST', path: '/v1/keys/rotate-data-key', permission: 'admin',
     handle: async () => {
-      const ring = store.keyRing;
-      if (keySource.rotation === undefined || !(ring instanceof KeyRing)) {
+      if (keySource.rotation === undefined) {
         throw new EdgeError('EDGE_KEYS_ROTATION_UNSUPPORTED', `keys.backend "${keySource.backend}" cannot rotate the data key`);
       }
-      logger.info('keys.rotation-started', { keyIds: ring.keyIds.join(',') });
       try {
-        const result = await rotateDataKey(store, ring, keySource.rotation, {
+        const result = await store.rotateDataKey(keySource.rotation, {
+          onStarted: (keyIds) => logger.info('keys.rotation-started', { keyIds: keyIds.join(',') }),
           onProgress: (p) => { if (p.rewritten % 20_000 < 2_000) logger.info('keys.rotation-progress', { ...p }); },
         });
         logger.info('keys.rotation-finished', { ...result, retiredKeyIds: result.retiredKeyIds.join(','), keptKeyIds: result.keptKeyIds.join(',') });

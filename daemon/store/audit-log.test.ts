@@ -29,7 +29,7 @@ test('a damaged middle record is found by the read-back, quarantined, and not re
   const ctx = await tempStore();
   t.teardown(() => ctx.cleanup());
   for (let i = 1; i <= 3000; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await ctx.store.close();
   const damaged = await flip(`${ctx.dir}/data`, 1500);
   const store = await ctx.reopen();
@@ -42,7 +42,7 @@ test('a damaged middle record is found by the read-back, quarantined, and not re
   t.deepEqual(v.brokenLinks, []);
   // The read-back resumes from its cursor: nothing new, nothing re-reported.
   for (let i = 3001; i <= 3010; i++) store.audit.record(sampleEvent(i));
-  await store.queue.drain();
+  await store.flush();
   const again = await store.audit.verifyStored();
   t.deepEqual(again.damaged, []);
   t.is(again.verifiedSeq, 3010);
@@ -56,7 +56,7 @@ test('damaged newest records do not stop the store from opening; the next record
   const ctx = await tempStore();
   t.teardown(() => ctx.cleanup());
   for (let i = 1; i <= 20; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await ctx.store.close();
   await flip(`${ctx.dir}/data`, 19);
   await flip(`${ctx.dir}/data`, 20);
@@ -66,7 +66,7 @@ test('damaged newest records do not stop the store from opening; the next record
   let hash18 = '';
   for await (const r of store.audit.read(18, 18)) hash18 = r.hash;
   store.audit.record(sampleEvent(21));
-  await store.queue.drain();
+  await store.flush();
   const records = [];
   for await (const r of store.audit.read(1)) records.push(JSON.parse(r.line) as { seq: number; prevHash: string });
   t.deepEqual(records.map((r) => r.seq).slice(-2), [18, 21]);

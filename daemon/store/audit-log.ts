@@ -421,8 +421,8 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     }
   }
 
-  /** Records in sequence order, decrypted. (The database argument is kept for older callers.) */
-  async *records(_db?: Database): AsyncIterable<AuditRecord> {
+  /** Records in sequence order, decrypted. */
+  async *records(): AsyncIterable<AuditRecord> {
     for await (const r of this.read(1)) yield JSON.parse(r.line) as AuditRecord;
   }
 

@@ -10,6 +10,7 @@ import type { WorklistFilter } from '../core/ports.ts';
 import { deriveKeyRing } from '../security/file-key-source.ts';
 import { testOrder, testPatient, testStep } from '../../test/support/orders.ts';
 import { openStore, type Store } from './index.ts';
+import { withDatabaseFiles } from './testing/store-internals.ts';
 
 const secret = randomBytes(32);
 const keySource: KeySource = { backend: 'memory-for-tests', load: async () => deriveKeyRing(secret) };
@@ -103,15 +104,21 @@ test('a generated Study Instance UID survives an order replacement', async (t) =
 });
 
 test('keys hold no patient data in clear and values are encrypted', async (t) => {
-  await withStore(async (store) => {
+  await withStore(async (store, dir) => {
     const order = testOrder('SECRETACC', { patient: testPatient({ id: 'PATIENTXYZ', name: 'ZEBRA^QUINN' }) });
     await store.orders.apply([{ type: 'order-upsert', order }], receipt('MSGSECRET'));
-    for await (const [k, v] of store.db.iterator()) {
-      for (const needle of ['PATIENTXYZ', 'ZEBRA', 'SECRETACC', 'MSGSECRET']) {
-        t.false(k.includes(needle), `key leaks ${needle}`);
-        t.false(v.toString('latin1').includes(needle), `value leaks ${needle}`);
+    await store.close();
+    let entries = 0;
+    await withDatabaseFiles(dir, async (db) => {
+      for await (const [k, v] of db.iterator()) {
+        entries++;
+        for (const needle of ['PATIENTXYZ', 'ZEBRA', 'SECRETACC', 'MSGSECRET']) {
+          t.false(k.includes(needle), `key leaks ${needle}`);
+          t.false(v.toString('latin1').includes(needle), `value leaks ${needle}`);
+        }
       }
-    }
+    });
+    t.true(entries > 0, 'the database files hold the order');
   });
 });
 
@@ -141,10 +148,10 @@ test('the audit chain links each record to the one before, across reopen', async
   await store.close();
   store = await openStore({ dataDir: dir, keySource, replayWindowMs: 1000, logger: silentLogger });
   store.audit.record(ev);
-  await store.queue.drain();
+  await store.flush();
   const { hashRecord } = await import('./audit-log.ts');
   const recs = [];
-  for await (const r of store.audit.records(store.db)) recs.push(r);
+  for await (const r of store.audit.records()) recs.push(r);
   t.deepEqual(recs.map((r) => r.seq), [1, 2, 3]);
   t.is(recs[2]?.prevHash, hashRecord(recs[1]!));
   t.is(recs[1]?.prevHash, hashRecord(recs[0]!));

@@ -7,16 +7,17 @@ import type { KeySource } from '../core/keys.ts';
 import { silentLogger } from '../core/log.ts';
 import { deriveKeyRing } from '../security/file-key-source.ts';
 import { openStore, type Store } from './index.ts';
+import { openStoreWithInternals, withDatabaseFiles } from './testing/store-internals.ts';
 import { queuedKey } from './outbox-store.ts';
 
 const secret = randomBytes(32);
 const keySource: KeySource = { backend: 'memory-for-tests', load: async () => deriveKeyRing(secret) };
 
-async function withDir(fn: (open: () => Promise<Store>) => Promise<void>): Promise<void> {
+async function withDir(fn: (open: () => Promise<Store>, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-outbox-'));
   const open = () => openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   try {
-    await fn(open);
+    await fn(open, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -25,14 +26,14 @@ async function withDir(fn: (open: () => Promise<Store>) => Promise<void>): Promi
 const entry = (key: string, n: number) => ({ destination: 'ris', orderingKey: key, kind: 'test', payload: { n, patient: 'DOE^JANE' } });
 
 test('entries survive a restart in id order, encrypted, and ids keep increasing after it', async (t) => {
-  await withDir(async (open) => {
+  await withDir(async (open, dir) => {
     let store = await open();
     const made = await store.outbox.enqueue([entry('a', 1), entry('b', 2), entry('a', 3)]);
     t.deepEqual(made.map((e) => e.attempts), [0, 0, 0]);
     t.true(made[0]!.id < made[1]!.id && made[1]!.id < made[2]!.id);
-    const raw = await store.db.get(queuedKey('ris', made[0]!.id));
-    t.false(raw!.toString('latin1').includes('DOE^JANE'), 'payload is sealed');
     await store.close();
+    const raw = await withDatabaseFiles(dir, (db) => db.get(queuedKey('ris', made[0]!.id)));
+    t.false(raw!.toString('latin1').includes('DOE^JANE'), 'payload is sealed');
     store = await open();
     t.deepEqual(store.outbox.queued('ris').map((e) => (e.payload as { n: number }).n), [1, 2, 3]);
     const later = await store.outbox.enqueue([entry('c', 4)]);
@@ -75,9 +76,10 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
 });
 
 test('entries staged inside another commit become durable with it and visible on publish', async (t) => {
-  await withDir(async (open) => {
-    const store = await open();
-    const staged = await store.queue.commit(async () => {
+  await withDir(async (_open, dir) => {
+    // Another repository's commit: the commit queue is below the facade.
+    const { store, internals } = await openStoreWithInternals({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
+    const staged = await internals.queue.commit(async () => {
       const s = store.outbox.stage([entry('a', 1)], Date.now());
       return { ops: [{ type: 'put' as const, key: 'z\u0000test', value: Buffer.from('x') }, ...s.ops], result: s };
     });

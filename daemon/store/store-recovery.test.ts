@@ -5,7 +5,6 @@ import { silentLogger } from '../core/log.ts';
 import { GENESIS_HASH } from '../core/audit-trail.ts';
 import { sampleEvent, tempStore } from '../../test/support/audit-store.ts';
 import { poll } from '../../test/support/wait.ts';
-import { StoreRecovery } from './store-recovery.ts';
 
 const put = (key: string) => ({ type: 'put' as const, key, value: Buffer.from(key) });
 
@@ -13,15 +12,16 @@ test('a failed write degrades the store; once writes succeed again it recovers b
   const ts = await tempStore();
   t.teardown(() => ts.cleanup());
   const { store } = ts;
+  const { queue } = ts.internals;
   const recovered: number[] = [];
-  const recovery = new StoreRecovery({ store, dataDir: ts.dir, logger: silentLogger, checkIntervalMs: 50, minFreeBytes: 0, onRecovered: (_was, ms) => recovered.push(ms) });
+  const recovery = store.watchRecovery({ dataDir: ts.dir, logger: silentLogger, checkIntervalMs: 50, minFreeBytes: 0, onRecovered: (_was, ms) => recovered.push(ms) });
   t.teardown(() => recovery.stop());
 
   for (let i = 0; i < 5; i++) store.audit.record(sampleEvent(i));
-  await store.queue.commit(async () => ({ ops: [put('y\u0000before')], result: undefined }));
+  await queue.commit(async () => ({ ops: [put('y\u0000before')], result: undefined }));
 
   // The disk fails: LevelDB answers every write with its sticky error until reopened.
-  const db = store.db as unknown as Record<'batch' | 'del', (...args: unknown[]) => Promise<void>>;
+  const db = ts.internals.db as unknown as Record<'batch' | 'del', (...args: unknown[]) => Promise<void>>;
   let diskFull = true;
   for (const method of ['batch', 'del'] as const) {
     const real = db[method].bind(db);
@@ -30,9 +30,9 @@ test('a failed write degrades the store; once writes succeed again it recovers b
       return real(...args);
     };
   }
-  await t.throwsAsync(store.queue.commit(async () => ({ ops: [put('y\u0000failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
+  await t.throwsAsync(queue.commit(async () => ({ ops: [put('y\u0000failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
   for (let i = 5; i < 8; i++) store.audit.record(sampleEvent(i));
-  await t.throwsAsync(store.queue.commit(async () => ({ ops: [put('y\u0000while-failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
+  await t.throwsAsync(queue.commit(async () => ({ ops: [put('y\u0000while-failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
   t.is(recovery.health().state, 'degraded');
   t.regex(recovery.health().reason ?? '', /LEVEL_IO_ERROR: IO error: .*No space left on device/);
   await new Promise((r) => setTimeout(r, 200));
@@ -42,13 +42,13 @@ test('a failed write degrades the store; once writes succeed again it recovers b
   await poll(() => recovery.health().state === 'ok', 5000, 20);
   t.is(recovery.health().state, 'ok');
   t.is(recovered.length, 1);
-  await store.queue.commit(async () => ({ ops: [put('y\u0000after')], result: undefined }));
-  t.truthy(await store.queue.get('y\u0000before'));
-  t.is(await store.queue.get('y\u0000failed'), undefined, 'a write that failed became visible');
-  t.truthy(await store.queue.get('y\u0000after'));
+  await queue.commit(async () => ({ ops: [put('y\u0000after')], result: undefined }));
+  t.truthy(await queue.get('y\u0000before'));
+  t.is(await queue.get('y\u0000failed'), undefined, 'a write that failed became visible');
+  t.truthy(await queue.get('y\u0000after'));
 
   for (let i = 8; i < 11; i++) store.audit.record(sampleEvent(i));
-  await store.queue.drain();
+  await store.flush();
   const chain = async (): Promise<number[]> => {
     const seqs: number[] = [];
     let prev = GENESIS_HASH;
@@ -64,5 +64,5 @@ test('a failed write degrades the store; once writes succeed again it recovers b
   t.is(store.audit.failedAppends, 3);
   await ts.reopen();
   t.deepEqual(await chain(), [1, 2, 3, 4, 5, 6, 7, 8]);
-  t.truthy(await ts.store.queue.get('y\u0000after'));
+  t.truthy(await ts.internals.queue.get('y\u0000after'));
 });

@@ -6,8 +6,7 @@
 import { statfs } from 'node:fs/promises';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { WriteFailure } from './commit-queue.ts';
-import type { Store } from './index.ts';
+import type { CommitQueue, WriteFailure } from './commit-queue.ts';
 
 const MiB = 1024 * 1024;
 
@@ -32,7 +31,8 @@ export interface StoreHealth {
 }
 
 export interface StoreRecoveryOptions {
-  readonly store: Pick<Store, 'queue' | 'recover'>;
+  /** The store's commit queue (its failures) and its way back (assemble.ts: reopen, probe, resume). */
+  readonly store: { readonly writes: Pick<CommitQueue, 'onFailure' | 'failure'>; recover(): Promise<void> };
   readonly dataDir: string;
   readonly logger: Logger;
   readonly onDegraded?: (health: StoreHealth) => void;
@@ -52,8 +52,8 @@ export class StoreRecovery {
 
   constructor(options: StoreRecoveryOptions) {
     this.#o = options;
-    options.store.queue.onFailure((failure) => this.#failed(failure));
-    const already = options.store.queue.failure;
+    options.store.writes.onFailure((failure) => this.#failed(failure));
+    const already = options.store.writes.failure;
     if (already !== undefined) this.#failed(already);
   }
 

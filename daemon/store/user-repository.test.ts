@@ -7,6 +7,7 @@ import type { KeySource } from '../core/keys.ts';
 import { silentLogger } from '../core/log.ts';
 import { deriveKeyRing } from '../security/file-key-source.ts';
 import { openStore } from './index.ts';
+import { withDatabaseFiles } from './testing/store-internals.ts';
 import { type UserRecord, userKey } from './user-repository.ts';
 
 const secret = randomBytes(32);
@@ -26,9 +27,10 @@ test('a user is written sealed, read back after a reopen, and a second one of th
   const store = await openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   await store.users.create(admin);
   await t.throwsAsync(store.users.create({ ...admin, role: 'viewer' }), { message: /exists/ });
-  const raw = await store.db.get(userKey(admin.username));
-  t.false(Buffer.from(raw as Uint8Array).toString('latin1').includes('scrypt'), 'the record is sealed at rest');
   await store.close();
+  const raw = await withDatabaseFiles(dir, (db) => db.get(userKey(admin.username)));
+  t.truthy(raw, 'the record is in the database files');
+  t.false(Buffer.from(raw as Uint8Array).toString('latin1').includes('scrypt'), 'the record is sealed at rest');
 
   const again = await openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   t.teardown(() => again.close());

@@ -17,7 +17,7 @@ const pki = makeAuditTestPki();
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
 const ctx = await tempStore();
 for (let i = 1; i <= 40; i++) ctx.store.audit.record(sampleEvent(i));
-await ctx.store.queue.drain();
+await ctx.store.flush();
 const work = await mkdtemp(join(ctx.dir, 'bundles-'));
 const first = join(work, 'b1.tar');
 const second = join(work, 'b2.tar');

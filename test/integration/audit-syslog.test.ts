@@ -69,7 +69,7 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
 
   await rsyslog.stop();
   for (let i = 6; i <= 1005; i++) ctx.store.audit.record(sampleEvent(i));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   await eventually(() => events.some((e) => e.type === 'collector-unreachable'), 30_000, 'the outage alert', 50);
   // Several reconnect attempts fail while it is down; only one alert is raised for them.
   await new Promise((r) => setTimeout(r, 800));
@@ -88,7 +88,7 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
   // The cursor is durable: a new sender (a restarted box) sends only what is new.
   await sender.stop(1000);
   ctx.store.audit.record(sampleEvent(1006));
-  await ctx.store.queue.drain();
+  await ctx.store.flush();
   const again = new SyslogSender({
     collector: { name: 'central', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' },
     trail: ctx.store.audit,

@@ -35,7 +35,7 @@ const edgectl = (...args: string[]) => run(join(repoRoot, 'bin/edgectl'), ['audi
 async function preload(dataDir: string, keySource: KeySource, count: number): Promise<void> {
   const store = await openStore({ dataDir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   for (let i = 1; i <= count; i++) store.audit.record(sampleEvent(i));
-  await store.queue.drain();
+  await store.flush();
   await store.close();
 }
 

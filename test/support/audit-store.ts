@@ -9,6 +9,8 @@ import type { KeySource } from '../../daemon/core/keys.ts';
 import { silentLogger } from '../../daemon/core/log.ts';
 import { FileKeySource, deriveKeyRing } from '../../daemon/security/file-key-source.ts';
 import { type Store, openStore } from '../../daemon/store/index.ts';
+import { type StoreInternals, openStoreWithInternals, withDatabaseFiles } from '../../daemon/store/testing/store-internals.ts';
+import type { Database } from '../../daemon/store/database.ts';
 
 export function sampleEvent(i: number, at = Date.now()): AuditEvent {
   return {
@@ -29,21 +31,46 @@ export function sampleEvent(i: number, at = Date.now()): AuditEvent {
   };
 }
 
-export async function tempStore(): Promise<{ store: Store; dir: string; reopen(): Promise<Store>; cleanup(): Promise<void> }> {
+export interface TempStore {
+  readonly store: Store;
+  /** Test-only: the parts below the facade, for a disk that fails a write. */
+  readonly internals: StoreInternals;
+  readonly dir: string;
+  reopen(): Promise<Store>;
+  /** Closes the store, edits its database files as someone with the disk would, and opens it again. */
+  tamper(edit: (db: Database) => Promise<void>): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export async function tempStore(): Promise<TempStore> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-audit-store-'));
   const secret = randomBytes(32);
   const keySource: KeySource = { backend: 'memory-for-tests', load: async () => deriveKeyRing(secret) };
-  const open = () => openStore({ dataDir: join(dir, 'data'), keySource, replayWindowMs: 3_600_000, logger: silentLogger });
-  let store = await open();
+  const dataDir = join(dir, 'data');
+  const open = () => openStoreWithInternals({ dataDir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
+  let opened = await open();
+  let store = opened.store;
+  const reopen = async (): Promise<Store> => {
+    opened = await open();
+    store = opened.store;
+    return store;
+  };
   return {
     get store() {
       return store;
     },
+    get internals() {
+      return opened.internals;
+    },
     dir,
     async reopen() {
       await store.close();
-      store = await open();
-      return store;
+      return reopen();
+    },
+    async tamper(edit) {
+      await store.close();
+      await withDatabaseFiles(dataDir, edit);
+      return reopen();
     },
     async cleanup() {
       await store.close();

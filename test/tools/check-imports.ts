@@ -61,6 +61,10 @@ for (const file of files) {
     const target = relative(root, resolve(dirname(file), spec));
     const to = partOf(target);
     if (!isTest && !allowed(from, to)) problems.push(`${rel}: imports ${target} (${from} → ${to} points outward)`);
+    // Outside store/ the store is its facade (store/index.ts); its parts are for tests and benches only.
+    if (!isTest && !rel.startsWith('daemon/store/') && /^daemon\/store\/(assemble\.ts|testing\/)/.test(target)) {
+      problems.push(`${rel}: imports ${target} (the store's parts are reached through openStore; store/testing/ is for tests)`);
+    }
     if (!isTest && !target.endsWith('.test.ts')) edges.push(target);
   }
   if (!isTest) graph.set(rel, edges);
