@@ -9,7 +9,7 @@ DEV_SITE ?= .dev-site
 BASE_PORT ?= 12575
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: help deps deb-deps npm-deps run test check typecheck lint check-imports unit bench dev-site clean
+.PHONY: help deps deb-deps npm-deps run test check typecheck lint format format-check check-imports unit bench dev-site clean
 
 help:
 	@echo "make run    start the box on a development site in $(DEV_SITE) (installs what is missing)"
@@ -47,10 +47,18 @@ typecheck: npm-deps
 lint: npm-deps
 	npx eslint .
 
+# prettier formats the TypeScript and JavaScript (.prettierrc.json); `make format` rewrites, the check fails
+# on any file it would change.
+format: npm-deps
+	npx prettier --write --log-level warn "**/*.{ts,js}"
+
+format-check: npm-deps
+	npx prettier --check --log-level warn "**/*.{ts,js}"
+
 check-imports: npm-deps
 	npx node test/tools/check-imports.ts
 
-check: typecheck lint check-imports
+check: typecheck lint format-check check-imports
 
 unit: deps
 	npx ava
