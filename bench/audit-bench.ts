@@ -41,7 +41,11 @@ function orderWriters(tag: string): { stop(): Promise<{ orders: number; p50: num
     for (let i = 0; !stopped; i++) {
       const n = `${tag}${w}-${i}`;
       const t = performance.now();
-      await store.orders.apply([{ type: 'order-upsert', order: testOrder(n) }], { sender: 'RIS^HOSP', controlId: `B${n}`, receivedAt: Date.now() });
+      await store.orders.apply([{ type: 'order-upsert', order: testOrder(n) }], {
+        sender: 'RIS^HOSP',
+        controlId: `B${n}`,
+        receivedAt: Date.now(),
+      });
       latencies.push(performance.now() - t);
     }
   });
@@ -122,22 +126,67 @@ const verifySeconds = (performance.now() - t0) / 1000;
 
 const n = exported.manifest.count;
 const rows = [
-  ['orders alone (8 writers, anchor)', `${aloneRate.toFixed(0)} orders/s, commit p50 ${alone.p50.toFixed(1)} ms p99 ${alone.p99.toFixed(1)} ms`, '', undefined],
-  [`orders + audit paced at ${TARGET_RATE}/s`, `${atTargetRate.toFixed(0)} orders/s, commit p50 ${atTarget.p50.toFixed(1)} ms p99 ${atTarget.p99.toFixed(1)} ms; ${Math.round(pacedRate)} events/s kept`, '≥ 20,000 events/s', pacedRate >= TARGET_RATE * 0.98],
-  ['orders + audit unpaced (max rate)', `${busyRate.toFixed(0)} orders/s, commit p50 ${busy.p50.toFixed(1)} ms p99 ${busy.p99.toFixed(1)} ms`, '', undefined],
-  ['audit append unpaced, serving orders', `${Math.round(appendRate)} events/s (record() ${perEventUs.toFixed(1)} µs/event on the main thread)`, '≥ 20,000 events/s', appendRate >= 20_000],
-  [`export + sign ${n} records`, `${exportSeconds.toFixed(1)} s (${(bundleBytes / 1048576).toFixed(0)} MiB, ${(bundleBytes / n).toFixed(0)} B/record, CPU ${((exportCpu.user + exportCpu.system) / 1e6).toFixed(1)} s on ${availableParallelism()} CPUs)`, RECORDS >= 1_000_000 ? '≤ 20 s' : '(scaled run)', exportSeconds <= 20],
-  [`verify ${n} records`, `${verifySeconds.toFixed(1)} s${report.ok ? '' : ' FAILED'}`, RECORDS >= 1_000_000 ? '≤ 20 s' : '(scaled run)', verifySeconds <= 20 && report.ok],
+  [
+    'orders alone (8 writers, anchor)',
+    `${aloneRate.toFixed(0)} orders/s, commit p50 ${alone.p50.toFixed(1)} ms p99 ${alone.p99.toFixed(1)} ms`,
+    '',
+    undefined,
+  ],
+  [
+    `orders + audit paced at ${TARGET_RATE}/s`,
+    `${atTargetRate.toFixed(0)} orders/s, commit p50 ${atTarget.p50.toFixed(1)} ms p99 ${atTarget.p99.toFixed(1)} ms; ${Math.round(pacedRate)} events/s kept`,
+    '≥ 20,000 events/s',
+    pacedRate >= TARGET_RATE * 0.98,
+  ],
+  [
+    'orders + audit unpaced (max rate)',
+    `${busyRate.toFixed(0)} orders/s, commit p50 ${busy.p50.toFixed(1)} ms p99 ${busy.p99.toFixed(1)} ms`,
+    '',
+    undefined,
+  ],
+  [
+    'audit append unpaced, serving orders',
+    `${Math.round(appendRate)} events/s (record() ${perEventUs.toFixed(1)} µs/event on the main thread)`,
+    '≥ 20,000 events/s',
+    appendRate >= 20_000,
+  ],
+  [
+    `export + sign ${n} records`,
+    `${exportSeconds.toFixed(1)} s (${(bundleBytes / 1048576).toFixed(0)} MiB, ${(bundleBytes / n).toFixed(0)} B/record, CPU ${((exportCpu.user + exportCpu.system) / 1e6).toFixed(1)} s on ${availableParallelism()} CPUs)`,
+    RECORDS >= 1_000_000 ? '≤ 20 s' : '(scaled run)',
+    exportSeconds <= 20,
+  ],
+  [
+    `verify ${n} records`,
+    `${verifySeconds.toFixed(1)} s${report.ok ? '' : ' FAILED'}`,
+    RECORDS >= 1_000_000 ? '≤ 20 s' : '(scaled run)',
+    verifySeconds <= 20 && report.ok,
+  ],
 ] as const;
 for (const [what, measured, target, met] of rows) {
-  process.stdout.write(`${what.padEnd(36)} ${measured.padEnd(92)} ${target.padEnd(18)} ${met === undefined ? '' : met ? 'met' : 'NOT MET'}\n`);
+  process.stdout.write(
+    `${what.padEnd(36)} ${measured.padEnd(92)} ${target.padEnd(18)} ${met === undefined ? '' : met ? 'met' : 'NOT MET'}\n`,
+  );
 }
-process.stdout.write(`audit-bench ${JSON.stringify({
-  appendRate: Math.round(appendRate), recordUsPerEvent: Number(perEventUs.toFixed(2)), pacedRate: Math.round(pacedRate),
-  ordersAlone: Math.round(aloneRate), ordersAloneP99Ms: Number(alone.p99.toFixed(2)),
-  ordersAtTarget: Math.round(atTargetRate), ordersAtTargetP99Ms: Number(atTarget.p99.toFixed(2)),
-  ordersUnpaced: Math.round(busyRate), ordersUnpacedP99Ms: Number(busy.p99.toFixed(2)),
-  records: n, exportSeconds, exportCpuSeconds: (exportCpu.user + exportCpu.system) / 1e6, verifySeconds, bundleBytes, verified: report.ok, cpus: availableParallelism(),
-})}\n`);
+process.stdout.write(
+  `audit-bench ${JSON.stringify({
+    appendRate: Math.round(appendRate),
+    recordUsPerEvent: Number(perEventUs.toFixed(2)),
+    pacedRate: Math.round(pacedRate),
+    ordersAlone: Math.round(aloneRate),
+    ordersAloneP99Ms: Number(alone.p99.toFixed(2)),
+    ordersAtTarget: Math.round(atTargetRate),
+    ordersAtTargetP99Ms: Number(atTarget.p99.toFixed(2)),
+    ordersUnpaced: Math.round(busyRate),
+    ordersUnpacedP99Ms: Number(busy.p99.toFixed(2)),
+    records: n,
+    exportSeconds,
+    exportCpuSeconds: (exportCpu.user + exportCpu.system) / 1e6,
+    verifySeconds,
+    bundleBytes,
+    verified: report.ok,
+    cpus: availableParallelism(),
+  })}\n`,
+);
 await rm(work, { recursive: true, force: true });
 pki.cleanup();

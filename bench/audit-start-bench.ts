@@ -20,7 +20,12 @@ const site = await createSite();
 try {
   const dataDir = join(site.dir, 'data');
   const t0 = performance.now();
-  const store = await openStore({ dataDir, keySource: new FileKeySource(join(site.dir, 'keys/data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir,
+    keySource: new FileKeySource(join(site.dir, 'keys/data.key')),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   for (let i = 1; i <= RECORDS; i++) {
     store.audit.record(sampleEvent(i));
     if (i % 10_000 === 0) await store.flush();
@@ -42,8 +47,12 @@ try {
       caughtUpMs = Math.round(performance.now() - t);
     }
     if ((await d.stop()) !== 0) throw new Error('edged did not stop cleanly');
-    return { wallMs: Math.round(wallMs), startMs: Number(ready['startMs']), verified: verified === undefined ? null : { throughSeq: verified['throughSeq'], done: verified['done'], ms: verified['ms'] },
-      ...(caughtUpMs === undefined ? {} : { caughtUpMs }) };
+    return {
+      wallMs: Math.round(wallMs),
+      startMs: Number(ready['startMs']),
+      verified: verified === undefined ? null : { throughSeq: verified['throughSeq'], done: verified['done'], ms: verified['ms'] },
+      ...(caughtUpMs === undefined ? {} : { caughtUpMs }),
+    };
   };
   // First start: nothing verified yet (the chain is read back in the background until the head).
   const first = await start(process.env['AUDIT_START_BEFORE'] === undefined);
@@ -62,7 +71,11 @@ try {
         await counter.advance(true);
         times.push(performance.now() - t);
       }
-      anchor = { advances: times.length, meanMs: Math.round(times.reduce((a, b) => a + b, 0) / times.length), maxMs: Math.round(Math.max(...times)) };
+      anchor = {
+        advances: times.length,
+        meanMs: Math.round(times.reduce((a, b) => a + b, 0) / times.length),
+        maxMs: Math.round(Math.max(...times)),
+      };
     } finally {
       await swtpm.stop();
     }

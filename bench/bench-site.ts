@@ -28,14 +28,20 @@ export const BENCH_HL7_CONNECTIONS_PER_PEER = 16;
 
 export function benchConfig(config: EdgeJson): EdgeJson {
   const existing = config.dicom.modalities.map((m) =>
-    m.transport === 'tls' ? { ...m, worklistScope: { stationAeTitles: [QUERY_STATION] } } : m);
+    m.transport === 'tls' ? { ...m, worklistScope: { stationAeTitles: [QUERY_STATION] } } : m,
+  );
   const taken = new Set(existing.map((m) => m.aeTitle));
   const stations: ModalityEntry[] = [];
   for (let s = 0; s < STATION_COUNT; s++) {
     const aeTitle = stationAeTitle(s);
     if (taken.has(aeTitle)) continue;
-    stations.push({ name: `bench-${aeTitle.toLowerCase()}`, aeTitle, transport: 'plain', addresses: ['127.0.0.1/32'],
-      worklistScope: { stationAeTitles: [aeTitle] } });
+    stations.push({
+      name: `bench-${aeTitle.toLowerCase()}`,
+      aeTitle,
+      transport: 'plain',
+      addresses: ['127.0.0.1/32'],
+      worklistScope: { stationAeTitles: [aeTitle] },
+    });
   }
   return {
     ...config,

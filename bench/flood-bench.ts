@@ -114,7 +114,8 @@ function closeWaitCount(ports: readonly number[]): Promise<number | null> {
   const filter = ports.map((p) => `sport = :${p}`).join(' or ');
   return new Promise((resolve) => {
     execFile('ss', ['-Htn', 'state', 'close-wait', `( ${filter} )`], { timeout: 10_000 }, (err, stdout) =>
-      resolve(err === null ? stdout.split('\n').filter((l) => l.trim() !== '').length : null));
+      resolve(err === null ? stdout.split('\n').filter((l) => l.trim() !== '').length : null),
+    );
   });
 }
 
@@ -132,7 +133,12 @@ async function main(): Promise<void> {
     Object.assign(config, benchConfig(config as Parameters<typeof benchConfig>[0]));
     if (process.env['FLOOD_NO_PREFILTER'] === '1') {
       const c = config as { hl7: { peers: object[] }; dicom: { modalities: object[] } };
-      c.hl7.peers.push({ name: 'anywhere-sender', certificateCn: 'ANYWHERE.BENCH', sendingApplication: 'ANYAPP', sendingFacility: 'ANYFAC' });
+      c.hl7.peers.push({
+        name: 'anywhere-sender',
+        certificateCn: 'ANYWHERE.BENCH',
+        sendingApplication: 'ANYAPP',
+        sendingFacility: 'ANYFAC',
+      });
       c.dicom.modalities.push({ name: 'anywhere-modality', aeTitle: 'ANYWHERE', transport: 'tls', certificateCn: 'ANYWHERE-MOD.BENCH' });
     }
   });
@@ -152,17 +158,43 @@ async function main(): Promise<void> {
     const today = localToday();
     const nonce = `F${Date.now().toString(36).slice(-5).toUpperCase()}`;
     log(`daemon ${pid} on hl7 ${d.ports.hl7}, dicom tls ${d.ports.dicomTls}, plain ${d.ports.dicomPlain}; storing ${PRELOAD} orders`);
-    const pre = await runLoad({ site: box, today, from: 0, count: PRELOAD, connections: 4, durationMs: 120_000, nonce: `${nonce}P`, label: 'preload' });
+    const pre = await runLoad({
+      site: box,
+      today,
+      from: 0,
+      count: PRELOAD,
+      connections: 4,
+      durationMs: 120_000,
+      nonce: `${nonce}P`,
+      label: 'preload',
+    });
     if (pre.errors > 0) throw new Error(`preload refused: ${pre.firstError ?? ''}`);
 
     const ct01 = site.modalities.find((m) => m.aeTitle === 'CT01');
     if (ct01?.certFile === undefined || ct01.keyFile === undefined) throw new Error('the dev site has no CT01 TLS modality');
-    const modalityTls = { ca: readFileSync(site.pki.caCert), cert: readFileSync(ct01.certFile), key: readFileSync(ct01.keyFile), servername: 'localhost' };
-    const openAssociation = () => MwlAssociation.open({ host: '127.0.0.1', port: d.ports.dicomTls, callingAeTitle: 'CT01', calledAeTitle: info.box.aeTitle,
-      tls: modalityTls, timeoutMs: REQUEST_TIMEOUT_MS });
+    const modalityTls = {
+      ca: readFileSync(site.pki.caCert),
+      cert: readFileSync(ct01.certFile),
+      key: readFileSync(ct01.keyFile),
+      servername: 'localhost',
+    };
+    const openAssociation = () =>
+      MwlAssociation.open({
+        host: '127.0.0.1',
+        port: d.ports.dicomTls,
+        callingAeTitle: 'CT01',
+        calledAeTitle: info.box.aeTitle,
+        tls: modalityTls,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+      });
     const identifier = stationQuery(QUERY_STATION, today);
-    const header: MessageHeader = { sendingApplication: site.ris.sendingApplication, sendingFacility: site.ris.sendingFacility,
-      receivingApplication: info.box.receivingApplication, receivingFacility: info.box.receivingFacility, timestamp: timestampNow() };
+    const header: MessageHeader = {
+      sendingApplication: site.ris.sendingApplication,
+      sendingFacility: site.ris.sendingFacility,
+      receivingApplication: info.box.receivingApplication,
+      receivingFacility: info.box.receivingFacility,
+      timestamp: timestampNow(),
+    };
     let orderIndex = 2_000_000;
     const order = async (c: MllpConnection): Promise<void> => {
       const i = orderIndex++;
@@ -171,12 +203,22 @@ async function main(): Promise<void> {
     };
     const timeouts = { connectMs: REQUEST_TIMEOUT_MS, ackMs: REQUEST_TIMEOUT_MS };
     const findscuProbe = async (): Promise<void> => {
-      const r = await findscu({ port: d.ports.dicomTls, callingAe: 'CT01', calledAe: info.box.aeTitle,
+      const r = await findscu({
+        port: d.ports.dicomTls,
+        callingAe: 'CT01',
+        calledAe: info.box.aeTitle,
         tls: { certFile: ct01.certFile!, keyFile: ct01.keyFile!, caFile: site.pki.caCert },
-        keys: [`ScheduledProcedureStepSequence[0].ScheduledStationAETitle=${QUERY_STATION}`, `ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=${today}`, 'AccessionNumber'],
-        extra: ['-to', '5', '-ta', '5', '-td', '5'] });
+        keys: [
+          `ScheduledProcedureStepSequence[0].ScheduledStationAETitle=${QUERY_STATION}`,
+          `ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=${today}`,
+          'AccessionNumber',
+        ],
+        extra: ['-to', '5', '-ta', '5', '-td', '5'],
+      });
       if (r.responses.length !== SLICE_SIZE || r.finalStatus === undefined || !/Success/i.test(r.finalStatus)) {
-        throw new Error(`findscu: ${r.responses.length} responses, final ${r.finalStatus ?? 'none'}${r.associationRejected ? ', association rejected' : ''}`);
+        throw new Error(
+          `findscu: ${r.responses.length} responses, final ${r.finalStatus ?? 'none'}${r.associationRejected ? ', association rejected' : ''}`,
+        );
       }
     };
     const freshOrder = async (): Promise<void> => {
@@ -193,7 +235,8 @@ async function main(): Promise<void> {
       const a = await openAssociation();
       const answer = await a.find(identifier);
       await a.release();
-      if (answer.matches !== SLICE_SIZE || answer.status !== 0) throw new Error(`the worklist query answered ${answer.matches} (status ${answer.status}), expected ${SLICE_SIZE}`);
+      if (answer.matches !== SLICE_SIZE || answer.status !== 0)
+        throw new Error(`the worklist query answered ${answer.matches} (status ${answer.status}), expected ${SLICE_SIZE}`);
       await findscuProbe();
     }
 
@@ -209,7 +252,11 @@ async function main(): Promise<void> {
     };
 
     /** One phase of legitimate load; `during` runs beside it (the flood) and is awaited too. */
-    const phase = async (name: string, durationMs: number, during?: () => Promise<void>): Promise<{ figures: PhaseFigures; seq: [number, number] }> => {
+    const phase = async (
+      name: string,
+      durationMs: number,
+      during?: () => Promise<void>,
+    ): Promise<{ figures: PhaseFigures; seq: [number, number] }> => {
       const seq0 = await auditSeq();
       const du0 = await duBytes(dbDir);
       const until = performance.now() + durationMs;
@@ -239,7 +286,8 @@ async function main(): Promise<void> {
           try {
             modality ??= await openAssociation();
             const answer = await modality.find(identifier);
-            if (answer.matches !== SLICE_SIZE || answer.status !== 0) throw new Error(`query answered ${answer.matches} (status 0x${answer.status.toString(16)})`);
+            if (answer.matches !== SLICE_SIZE || answer.status !== 0)
+              throw new Error(`query answered ${answer.matches} (status 0x${answer.status.toString(16)})`);
           } catch (err) {
             modality?.destroy();
             modality = undefined;
@@ -255,14 +303,24 @@ async function main(): Promise<void> {
       const seq1 = await auditSeq();
       const du1 = await duBytes(dbDir);
       const loops = { ack, query, freshAck, freshQuery };
-      const firstFailure = Object.entries(loops).map(([k, l]) => (l.firstFailure === undefined ? undefined : `${k}: ${l.firstFailure}`)).find((x) => x !== undefined);
+      const firstFailure = Object.entries(loops)
+        .map(([k, l]) => (l.firstFailure === undefined ? undefined : `${k}: ${l.firstFailure}`))
+        .find((x) => x !== undefined);
       const figures: PhaseFigures = {
-        ack: summarize(ack.latencies), query: summarize(query.latencies), freshAck: summarize(freshAck.latencies), freshQuery: summarize(freshQuery.latencies),
+        ack: summarize(ack.latencies),
+        query: summarize(query.latencies),
+        freshAck: summarize(freshAck.latencies),
+        freshQuery: summarize(freshQuery.latencies),
         failed: { ack: ack.failed, query: query.failed, freshAck: freshAck.failed, freshQuery: freshQuery.failed },
         ...(firstFailure === undefined ? {} : { firstFailure }),
-        auditRecords: seq1 - seq0, auditBytes: 0, dbGrowthBytes: du1 - du0, vmHwmKb: vmHwmKb(pid),
+        auditRecords: seq1 - seq0,
+        auditBytes: 0,
+        dbGrowthBytes: du1 - du0,
+        vmHwmKb: vmHwmKb(pid),
       };
-      log(`${name}: ACK p99 ${figures.ack.p99} ms (n ${figures.ack.n}), query p99 ${figures.query.p99} ms (n ${figures.query.n}), failed ${JSON.stringify(figures.failed)}, audit +${figures.auditRecords}`);
+      log(
+        `${name}: ACK p99 ${figures.ack.p99} ms (n ${figures.ack.n}), query p99 ${figures.query.p99} ms (n ${figures.query.n}), failed ${JSON.stringify(figures.failed)}, audit +${figures.auditRecords}`,
+      );
       return { figures, seq: [seq0, seq1] };
     };
 
@@ -272,9 +330,27 @@ async function main(): Promise<void> {
     const a = await phase('A (no flood)', phaseMs);
     let floodReport: { launched?: number } & Record<string, unknown> = {};
     const b = await phase('B (flood)', phaseMs, async () => {
-      const args = ['bench/flood-gen.ts', '--host', '127.0.0.1', '--count', String(floodCount), '--duration-ms', String(phaseMs),
-        '--target', `hl7:tls:${d.ports.hl7}`, '--target', `dicomTls:tls:${d.ports.dicomTls}`, '--target', `dicomPlain:plain:${d.ports.dicomPlain}`,
-        '--ca', site.pki.caCert, '--rogue-cert', site.rogue.certFile, '--rogue-key', site.rogue.keyFile];
+      const args = [
+        'bench/flood-gen.ts',
+        '--host',
+        '127.0.0.1',
+        '--count',
+        String(floodCount),
+        '--duration-ms',
+        String(phaseMs),
+        '--target',
+        `hl7:tls:${d.ports.hl7}`,
+        '--target',
+        `dicomTls:tls:${d.ports.dicomTls}`,
+        '--target',
+        `dicomPlain:plain:${d.ports.dicomPlain}`,
+        '--ca',
+        site.pki.caCert,
+        '--rogue-cert',
+        site.rogue.certFile,
+        '--rogue-key',
+        site.rogue.keyFile,
+      ];
       flood = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       flood.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -302,12 +378,19 @@ async function main(): Promise<void> {
     const problems: string[] = [];
     const risResults = await Promise.allSettled(Array.from({ length: AFTER_RIS_CONNECTIONS }, () => freshOrder()));
     for (const r of risResults) if (r.status === 'rejected') problems.push(`RIS: ${(r.reason as Error).message}`);
-    const modalityServed = await findscuProbe().then(() => true, (err: Error) => {
-      problems.push(`CT01: ${err.message}`);
-      return false;
-    });
-    const after = { risTried: AFTER_RIS_CONNECTIONS, risServed: risResults.filter((r) => r.status === 'fulfilled').length, modalityServed,
-      ...(problems.length > 0 ? { detail: [...new Set(problems)].join('; ') } : {}) };
+    const modalityServed = await findscuProbe().then(
+      () => true,
+      (err: Error) => {
+        problems.push(`CT01: ${err.message}`);
+        return false;
+      },
+    );
+    const after = {
+      risTried: AFTER_RIS_CONNECTIONS,
+      risServed: risResults.filter((r) => r.status === 'fulfilled').length,
+      modalityServed,
+      ...(problems.length > 0 ? { detail: [...new Set(problems)].join('; ') } : {}),
+    };
 
     log('stopping the daemon with one SIGTERM');
     const t0 = performance.now();
@@ -329,7 +412,8 @@ async function main(): Promise<void> {
     const storedBytes = async ([from, to]: [number, number]): Promise<number> => {
       if (!Number.isInteger(from) || !Number.isInteger(to)) return Number.NaN;
       let bytes = 0;
-      for await (const [key, value] of db.iterator({ gt: auditKey(from), lte: auditKey(to) })) bytes += Buffer.byteLength(key) + value.length;
+      for await (const [key, value] of db.iterator({ gt: auditKey(from), lte: auditKey(to) }))
+        bytes += Buffer.byteLength(key) + value.length;
       return bytes;
     };
     const baseline = { ...a.figures, auditBytes: await storedBytes(a.seq) };
@@ -337,16 +421,35 @@ async function main(): Promise<void> {
     await db.close();
 
     const figures: FloodFigures = {
-      phaseMs, baseline, flood: flooded, floodConnections: Number(floodReport.launched ?? 0),
-      auditBound: auditRecordBound({ transports: ['tls', 'tls', 'plain'], sources: FLOOD_SOURCES.length, floodMs: phaseMs, coalesceMs }), coalesceMs,
-      after, stop: { exitCode, ms: stopMs, completed, firstSigtermClean: exitCode === 0 && completed && stopMs < STOP_TIMEOUT_MS }, leftOpen: { fds, closeWait },
+      phaseMs,
+      baseline,
+      flood: flooded,
+      floodConnections: Number(floodReport.launched ?? 0),
+      auditBound: auditRecordBound({ transports: ['tls', 'tls', 'plain'], sources: FLOOD_SOURCES.length, floodMs: phaseMs, coalesceMs }),
+      coalesceMs,
+      after,
+      stop: { exitCode, ms: stopMs, completed, firstSigtermClean: exitCode === 0 && completed && stopMs < STOP_TIMEOUT_MS },
+      leftOpen: { fds, closeWait },
     };
     const metrics = floodMetrics(figures);
-    const result = { generatedAt: new Date().toISOString(), node: process.version, loadAverage: { before: loadBefore, after: loadavg() }, preload: PRELOAD, rates: { ordersPerS: ORDER_RATE_PER_S, queriesPerS: QUERY_RATE_PER_S },
-      floodPerPort: floodCount, figures, flood: floodReport, daemonLogEvents: events, metrics };
+    const result = {
+      generatedAt: new Date().toISOString(),
+      node: process.version,
+      loadAverage: { before: loadBefore, after: loadavg() },
+      preload: PRELOAD,
+      rates: { ordersPerS: ORDER_RATE_PER_S, queriesPerS: QUERY_RATE_PER_S },
+      floodPerPort: floodCount,
+      figures,
+      flood: floodReport,
+      daemonLogEvents: events,
+      metrics,
+    };
     if (values.out !== undefined) writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`\n${formatTable(metrics)}\n`);
-    for (const [label, p] of [['no flood', baseline], ['flood', flooded]] as const) {
+    for (const [label, p] of [
+      ['no flood', baseline],
+      ['flood', flooded],
+    ] as const) {
       if (p.firstFailure !== undefined) process.stdout.write(`first failure (${label}): ${p.firstFailure}\n`);
     }
     if (after.detail !== undefined) process.stdout.write(`after the flood: ${after.detail}\n`);

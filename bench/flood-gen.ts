@@ -66,7 +66,8 @@ function main(): void {
   const count = Number(values.count);
   const durationMs = Number(values['duration-ms']);
   const holdMs = Math.min(Number(values['hold-ms']), ATTEMPT_TIMEOUT_MS - 500);
-  if (!(count > 0 && count <= 20_000) || !(durationMs >= 1000 && durationMs <= 60_000)) throw new Error('--count 1..20000, --duration-ms 1000..60000');
+  if (!(count > 0 && count <= 20_000) || !(durationMs >= 1000 && durationMs <= 60_000))
+    throw new Error('--count 1..20000, --duration-ms 1000..60000');
   const ca = readFileSync(values.ca);
   const rogue = { cert: readFileSync(values['rogue-cert']), key: readFileSync(values['rogue-key']) };
 
@@ -87,7 +88,13 @@ function main(): void {
     const useTls = kind === FloodKind.TlsNoCert || kind === FloodKind.TlsRogueCert;
     const base = { host, port: target.port, localAddress: source };
     const socket: net.Socket = useTls
-      ? tls.connect({ ...base, ca, servername: values.servername, rejectUnauthorized: false, ...(kind === FloodKind.TlsRogueCert ? rogue : {}) })
+      ? tls.connect({
+          ...base,
+          ca,
+          servername: values.servername,
+          rejectUnauthorized: false,
+          ...(kind === FloodKind.TlsRogueCert ? rogue : {}),
+        })
       : net.connect(base);
     open.add(socket);
     let done = false;
@@ -116,15 +123,23 @@ function main(): void {
         socket.destroy();
       });
     } else if (kind === FloodKind.Silent) {
-      socket.once('connect', () => timers.push(setTimeout(() => {
-        weClosed = true;
-        socket.destroy();
-      }, holdMs)));
+      socket.once('connect', () =>
+        timers.push(
+          setTimeout(() => {
+            weClosed = true;
+            socket.destroy();
+          }, holdMs),
+        ),
+      );
     } else {
-      socket.once('secureConnect', () => timers.push(setTimeout(() => {
-        weClosed = true;
-        socket.destroy();
-      }, VERDICT_MS)));
+      socket.once('secureConnect', () =>
+        timers.push(
+          setTimeout(() => {
+            weClosed = true;
+            socket.destroy();
+          }, VERDICT_MS),
+        ),
+      );
     }
   };
 

@@ -1,7 +1,17 @@
 import test from 'ava';
 import {
-  auditRecordBound, dueCount, FLOOD_SOURCES, floodAttempt, FloodKind, floodMetrics, isLoopbackV4, kindsFor, percentile, summarize,
-  type FloodFigures, type PhaseFigures,
+  auditRecordBound,
+  dueCount,
+  FLOOD_SOURCES,
+  floodAttempt,
+  FloodKind,
+  floodMetrics,
+  isLoopbackV4,
+  kindsFor,
+  percentile,
+  summarize,
+  type FloodFigures,
+  type PhaseFigures,
 } from './flood-plan.ts';
 
 test('the flood comes from 127.0.0.2-.9 only, and every source sends every kind', (t) => {
@@ -22,7 +32,8 @@ test('the flood comes from 127.0.0.2-.9 only, and every source sends every kind'
 
 test('isLoopbackV4 refuses anything outside 127/8', (t) => {
   for (const a of ['127.0.0.1', '127.0.0.9', '127.255.255.254']) t.true(isLoopbackV4(a), a);
-  for (const a of ['10.0.0.1', '0.0.0.0', '128.0.0.1', '127.0.0', '127.0.0.256', '::1', '127.0.0.1.5', 'localhost']) t.false(isLoopbackV4(a), a);
+  for (const a of ['10.0.0.1', '0.0.0.0', '128.0.0.1', '127.0.0', '127.0.0.256', '::1', '127.0.0.1.5', 'localhost'])
+    t.false(isLoopbackV4(a), a);
 });
 
 test('dueCount spreads the count evenly and never exceeds it', (t) => {
@@ -56,12 +67,27 @@ test('the audit bound depends on sources, kinds and intervals, not on the number
 });
 
 const phase = (over: Partial<PhaseFigures> = {}): PhaseFigures => ({
-  ack: summarize([2, 3, 4, 10]), query: summarize([5, 6, 7, 20]), freshAck: summarize([30]), freshQuery: summarize([100]),
-  failed: { ack: 0, query: 0, freshAck: 0, freshQuery: 0 }, auditRecords: 100, auditBytes: 60_000, dbGrowthBytes: 200_000, vmHwmKb: 140_000, ...over,
+  ack: summarize([2, 3, 4, 10]),
+  query: summarize([5, 6, 7, 20]),
+  freshAck: summarize([30]),
+  freshQuery: summarize([100]),
+  failed: { ack: 0, query: 0, freshAck: 0, freshQuery: 0 },
+  auditRecords: 100,
+  auditBytes: 60_000,
+  dbGrowthBytes: 200_000,
+  vmHwmKb: 140_000,
+  ...over,
 });
 const figures = (flood: PhaseFigures): FloodFigures => ({
-  phaseMs: 10_000, baseline: phase(), flood, floodConnections: 15_000, auditBound: 160, coalesceMs: 60_000,
-  after: { risTried: 4, risServed: 4, modalityServed: true }, stop: { exitCode: 0, ms: 200, completed: true, firstSigtermClean: true }, leftOpen: { fds: 40, closeWait: 0 },
+  phaseMs: 10_000,
+  baseline: phase(),
+  flood,
+  floodConnections: 15_000,
+  auditBound: 160,
+  coalesceMs: 60_000,
+  after: { risTried: 4, risServed: 4, modalityServed: true },
+  stop: { exitCode: 0, ms: 200, completed: true, firstSigtermClean: true },
+  leftOpen: { fds: 40, closeWait: 0 },
 });
 const met = (rows: ReturnType<typeof floodMetrics>, id: string) => rows.find((r) => r.id === id)?.met;
 
@@ -76,8 +102,16 @@ test('verdicts: within 2x and bounded audit pass', (t) => {
 });
 
 test('verdicts: a slow, failing, audit-flooding box misses', (t) => {
-  const rows = floodMetrics(figures(phase({ ack: summarize([2, 3, 4, 21]), failed: { ack: 0, query: 2, freshAck: 9, freshQuery: 0 },
-    auditRecords: 18_000, auditBytes: 7_000_000 })));
+  const rows = floodMetrics(
+    figures(
+      phase({
+        ack: summarize([2, 3, 4, 21]),
+        failed: { ack: 0, query: 2, freshAck: 9, freshQuery: 0 },
+        auditRecords: 18_000,
+        auditBytes: 7_000_000,
+      }),
+    ),
+  );
   t.false(met(rows, 'flood.ack.p99'), '21 ms vs 10 ms is over 2x');
   t.false(met(rows, 'flood.query.p99'), 'the p99 of answered queries hides the failed ones');
   t.false(met(rows, 'flood.failed'));

@@ -105,7 +105,12 @@ export interface FloodFigures {
   /** After the flood: of `risTried` new RIS connections opened at once (the per-peer default), how many got an AA. */
   readonly after: { readonly risTried: number; readonly risServed: number; readonly modalityServed: boolean; readonly detail?: string };
   /** `completed`: the daemon logged edged.stopped (its orderly shutdown ran to the end, store closed). */
-  readonly stop: { readonly exitCode: number | null; readonly ms: number; readonly completed: boolean; readonly firstSigtermClean: boolean };
+  readonly stop: {
+    readonly exitCode: number | null;
+    readonly ms: number;
+    readonly completed: boolean;
+    readonly firstSigtermClean: boolean;
+  };
   readonly leftOpen: { readonly fds: number | null; readonly closeWait: number | null };
 }
 
@@ -123,45 +128,139 @@ export function floodMetrics(f: FloodFigures): Metric[] {
   /** A p99 over the answered requests only means something when none of that client's requests failed. */
   const vs = (id: string, metric: string, pick: (p: PhaseFigures) => number | null, failedOf?: (p: PhaseFigures) => number) => {
     const r = ratio(pick(b), pick(a));
-    rows.push({ id, metric, unit: 'ms', box: pick(b), anchor: pick(a), anchorLabel: 'no flood', ratio: r, ratioLabel: 'flood/none',
-      target: failedOf === undefined ? '- (info)' : '<= 2x', met: failedOf === undefined ? null : r !== null && r <= 2 && failedOf(a) + failedOf(b) === 0 });
+    rows.push({
+      id,
+      metric,
+      unit: 'ms',
+      box: pick(b),
+      anchor: pick(a),
+      anchorLabel: 'no flood',
+      ratio: r,
+      ratioLabel: 'flood/none',
+      target: failedOf === undefined ? '- (info)' : '<= 2x',
+      met: failedOf === undefined ? null : r !== null && r <= 2 && failedOf(a) + failedOf(b) === 0,
+    });
   };
   // A paced client that falls behind sends fewer requests: the counts show how far.
-  vs('flood.ack.p99', `HL7 ACK p99, RIS on its open connection (${b.ack.n} vs ${a.ack.n} answered)`, (p) => p.ack.p99, (p) => p.failed.ack);
-  vs('flood.query.p99', `MWL query p99, CT01 on its open association (${b.query.n} vs ${a.query.n} answered)`, (p) => p.query.p99, (p) => p.failed.query);
+  vs(
+    'flood.ack.p99',
+    `HL7 ACK p99, RIS on its open connection (${b.ack.n} vs ${a.ack.n} answered)`,
+    (p) => p.ack.p99,
+    (p) => p.failed.ack,
+  );
+  vs(
+    'flood.query.p99',
+    `MWL query p99, CT01 on its open association (${b.query.n} vs ${a.query.n} answered)`,
+    (p) => p.query.p99,
+    (p) => p.failed.query,
+  );
   vs('flood.ack.p50', 'HL7 ACK p50, open connection', (p) => p.ack.p50);
   vs('flood.query.p50', 'MWL query p50, open association', (p) => p.query.p50);
   vs('flood.fresh-ack.p99', 'new MLLP/TLS connection + order, p99', (p) => p.freshAck.p99);
   vs('flood.fresh-query.p99', 'whole findscu run (new TLS association), p99', (p) => p.freshQuery.p99);
   const sent = (p: PhaseFigures) => p.ack.n + p.query.n + p.freshAck.n + p.freshQuery.n + failures(p);
   const { ack, query, freshAck, freshQuery } = b.failed;
-  rows.push({ id: 'flood.failed',
+  rows.push({
+    id: 'flood.failed',
     metric: `legitimate requests failed under flood (of ${sent(b)}: ${ack} orders, ${query} queries, ${freshAck} new RIS connections, ${freshQuery} new associations)`,
-    unit: 'count', box: failures(b), anchor: failures(a),
-    anchorLabel: 'no flood', ratio: null, ratioLabel: '-', target: '0', met: failures(b) === 0 && failures(a) === 0 });
+    unit: 'count',
+    box: failures(b),
+    anchor: failures(a),
+    anchorLabel: 'no flood',
+    ratio: null,
+    ratioLabel: '-',
+    target: '0',
+    met: failures(b) === 0 && failures(a) === 0,
+  });
   const extraRecords = Math.max(0, b.auditRecords - a.auditRecords);
-  rows.push({ id: 'flood.audit.records', metric: `audit records written in ${f.phaseMs / 1000} s (flood adds ${extraRecords})`, unit: 'records',
-    box: b.auditRecords, anchor: a.auditRecords, anchorLabel: 'no flood', ratio: ratio(b.auditRecords, a.auditRecords), ratioLabel: 'flood/none',
-    target: `added <= ${f.auditBound}`, met: extraRecords <= f.auditBound });
+  rows.push({
+    id: 'flood.audit.records',
+    metric: `audit records written in ${f.phaseMs / 1000} s (flood adds ${extraRecords})`,
+    unit: 'records',
+    box: b.auditRecords,
+    anchor: a.auditRecords,
+    anchorLabel: 'no flood',
+    ratio: ratio(b.auditRecords, a.auditRecords),
+    ratioLabel: 'flood/none',
+    target: `added <= ${f.auditBound}`,
+    met: extraRecords <= f.auditBound,
+  });
   const extraBytes = Math.max(0, b.auditBytes - a.auditBytes);
   const perRecord = a.auditRecords > 0 ? a.auditBytes / a.auditRecords : 0;
   const byteBound = Math.round(f.auditBound * perRecord * 2);
-  rows.push({ id: 'flood.audit.bytes', metric: `audit bytes stored (flood adds ${extraBytes}, ${f.floodConnections > 0 ? Math.round(extraBytes / f.floodConnections) : 0} per connection)`,
-    unit: 'bytes', box: b.auditBytes, anchor: a.auditBytes, anchorLabel: 'no flood', ratio: ratio(b.auditBytes, a.auditBytes), ratioLabel: 'flood/none',
-    target: `added <= ${byteBound}`, met: a.auditRecords > 0 ? extraBytes <= byteBound : null });
-  rows.push({ id: 'flood.db.growth', metric: 'database directory growth (du)', unit: 'bytes', box: b.dbGrowthBytes, anchor: a.dbGrowthBytes,
-    anchorLabel: 'no flood', ratio: ratio(b.dbGrowthBytes, a.dbGrowthBytes), ratioLabel: 'flood/none', target: '- (info)', met: null });
+  rows.push({
+    id: 'flood.audit.bytes',
+    metric: `audit bytes stored (flood adds ${extraBytes}, ${f.floodConnections > 0 ? Math.round(extraBytes / f.floodConnections) : 0} per connection)`,
+    unit: 'bytes',
+    box: b.auditBytes,
+    anchor: a.auditBytes,
+    anchorLabel: 'no flood',
+    ratio: ratio(b.auditBytes, a.auditBytes),
+    ratioLabel: 'flood/none',
+    target: `added <= ${byteBound}`,
+    met: a.auditRecords > 0 ? extraBytes <= byteBound : null,
+  });
+  rows.push({
+    id: 'flood.db.growth',
+    metric: 'database directory growth (du)',
+    unit: 'bytes',
+    box: b.dbGrowthBytes,
+    anchor: a.dbGrowthBytes,
+    anchorLabel: 'no flood',
+    ratio: ratio(b.dbGrowthBytes, a.dbGrowthBytes),
+    ratioLabel: 'flood/none',
+    target: '- (info)',
+    met: null,
+  });
   const mb = (kb: number) => Math.round(kb / 102.4) / 10;
-  rows.push({ id: 'flood.rss.peak', metric: 'daemon RSS peak (VmHWM) at the end of the phase', unit: 'MB', box: mb(b.vmHwmKb), anchor: mb(a.vmHwmKb),
-    anchorLabel: 'no flood', ratio: ratio(b.vmHwmKb, a.vmHwmKb), ratioLabel: 'flood/none', target: '- (info)', met: null });
+  rows.push({
+    id: 'flood.rss.peak',
+    metric: 'daemon RSS peak (VmHWM) at the end of the phase',
+    unit: 'MB',
+    box: mb(b.vmHwmKb),
+    anchor: mb(a.vmHwmKb),
+    anchorLabel: 'no flood',
+    ratio: ratio(b.vmHwmKb, a.vmHwmKb),
+    ratioLabel: 'flood/none',
+    target: '- (info)',
+    met: null,
+  });
   const served = f.after.risServed === f.after.risTried && f.after.modalityServed;
-  rows.push({ id: 'flood.after',
+  rows.push({
+    id: 'flood.after',
     metric: `after the flood: ${f.after.risServed} of ${f.after.risTried} new RIS connections ACKed, new association ${f.after.modalityServed ? 'answers' : 'fails'}`,
-    unit: 'yes/no', box: served ? 1 : 0, anchor: null, anchorLabel: '-', ratio: null, ratioLabel: '-', target: '1 (yes)', met: served });
-  rows.push({ id: 'flood.left-open', metric: 'daemon fds / CLOSE-WAIT sockets on its ports after the flood', unit: 'count', box: f.leftOpen.fds,
-    anchor: f.leftOpen.closeWait, anchorLabel: 'CLOSE-WAIT', ratio: null, ratioLabel: '-', target: '- (info)', met: null });
-  rows.push({ id: 'flood.stop',
-    metric: `first SIGTERM stops the box (exit ${f.stop.exitCode ?? 'none'} after ${f.stop.ms} ms, edged.stopped ${f.stop.completed ? '' : 'not '}logged)`, unit: 'yes/no',
-    box: f.stop.firstSigtermClean ? 1 : 0, anchor: null, anchorLabel: '-', ratio: null, ratioLabel: '-', target: '1 (yes)', met: f.stop.firstSigtermClean });
+    unit: 'yes/no',
+    box: served ? 1 : 0,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '1 (yes)',
+    met: served,
+  });
+  rows.push({
+    id: 'flood.left-open',
+    metric: 'daemon fds / CLOSE-WAIT sockets on its ports after the flood',
+    unit: 'count',
+    box: f.leftOpen.fds,
+    anchor: f.leftOpen.closeWait,
+    anchorLabel: 'CLOSE-WAIT',
+    ratio: null,
+    ratioLabel: '-',
+    target: '- (info)',
+    met: null,
+  });
+  rows.push({
+    id: 'flood.stop',
+    metric: `first SIGTERM stops the box (exit ${f.stop.exitCode ?? 'none'} after ${f.stop.ms} ms, edged.stopped ${f.stop.completed ? '' : 'not '}logged)`,
+    unit: 'yes/no',
+    box: f.stop.firstSigtermClean ? 1 : 0,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '1 (yes)',
+    met: f.stop.firstSigtermClean,
+  });
   return rows;
 }

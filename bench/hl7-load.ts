@@ -57,7 +57,10 @@ export class MllpConnection {
     socket.on('close', () => this.#fail(new Error('connection closed by the box')));
   }
 
-  static open(site: Site, timeouts: ConnectionTimeouts = { connectMs: CONNECT_TIMEOUT_MS, ackMs: ACK_TIMEOUT_MS }): Promise<MllpConnection> {
+  static open(
+    site: Site,
+    timeouts: ConnectionTimeouts = { connectMs: CONNECT_TIMEOUT_MS, ackMs: ACK_TIMEOUT_MS },
+  ): Promise<MllpConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect({
         host: site.box.host,
@@ -245,7 +248,9 @@ async function main(): Promise<void> {
     },
   });
   if (values.site === undefined || values.today === undefined || values.count === undefined) {
-    throw new Error('usage: hl7-load.ts --site SITE.json --today YYYYMMDD --count N [--from I] [--connections C] [--duration-ms MS] [--out FILE]');
+    throw new Error(
+      'usage: hl7-load.ts --site SITE.json --today YYYYMMDD --count N [--from I] [--connections C] [--duration-ms MS] [--out FILE]',
+    );
   }
   const connections = Number(values.connections);
   if (!Number.isInteger(connections) || connections < 1 || connections > 64) throw new Error('--connections must be 1..64');

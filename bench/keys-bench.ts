@@ -28,11 +28,21 @@ const out: Record<string, unknown> = { orders };
   try {
     await mkdir(join(dir, 'pki'));
     const ca = await makeCa(join(dir, 'pki'), 'ca', 'Bench CA', 30);
-    const profile = { site: { name: 'BENCH' }, dataDir: './data', caFile: ca.certFile, tpm: { tcti: swtpm.tcti },
-      device: { hostname: 'localhost', addresses: ['127.0.0.1'] }, config: { hl7: { listen: { host: '127.0.0.1', port: 0 } }, dicom: { tls: { host: '127.0.0.1', port: 0 } } } };
+    const profile = {
+      site: { name: 'BENCH' },
+      dataDir: './data',
+      caFile: ca.certFile,
+      tpm: { tcti: swtpm.tcti },
+      device: { hostname: 'localhost', addresses: ['127.0.0.1'] },
+      config: { hl7: { listen: { host: '127.0.0.1', port: 0 } }, dicom: { tls: { host: '127.0.0.1', port: 0 } } },
+    };
     await writeFile(join(dir, 'profile.json'), JSON.stringify(profile));
     const t0 = Date.now();
-    const r = await run(join(repoRoot, 'bin/edgectl'), ['provision', '--profile', join(dir, 'profile.json'), '--config', join(dir, 'edge.json'), '--json'], { timeoutMs: 120_000 });
+    const r = await run(
+      join(repoRoot, 'bin/edgectl'),
+      ['provision', '--profile', join(dir, 'profile.json'), '--config', join(dir, 'edge.json'), '--json'],
+      { timeoutMs: 120_000 },
+    );
     out['provisionMs'] = Date.now() - t0;
     out['provisionOk'] = r.code === 0;
   } finally {
@@ -58,7 +68,12 @@ try {
   out['startupProcessWallMedianMs'] = median(wallMs);
 
   // Seed `orders` sealed values (~1 KiB each, the size of a stored order) straight through the store.
-  const { store, internals } = await openStoreWithInternals({ dataDir: site.dataDir, keySource: new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
+  const { store, internals } = await openStoreWithInternals({
+    dataDir: site.dataDir,
+    keySource: new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger }),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   const filler = randomBytes(700).toString('base64');
   for (let i = 0; i < orders; i += 5000) {
     await internals.queue.commit(async () => ({
@@ -72,7 +87,11 @@ try {
   await store.close();
 
   const d = await Daemon.start(site.configFile);
-  const client = await MllpTlsClient.connect(d.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
+  const client = await MllpTlsClient.connect(d.ports.hl7, {
+    certFile: site.ris.certFile,
+    keyFile: site.ris.keyFile,
+    caFile: site.pki.caCert,
+  });
   let stop = false;
   const latencies: number[] = [];
   let refused = 0;
@@ -84,7 +103,9 @@ try {
     }
   })();
   const t0 = Date.now();
-  const r = await run(join(repoRoot, 'bin/edgectl'), ['keys', 'rotate-data-key', '--config', site.configFile, '--json'], { timeoutMs: 600_000 });
+  const r = await run(join(repoRoot, 'bin/edgectl'), ['keys', 'rotate-data-key', '--config', site.configFile, '--json'], {
+    timeoutMs: 600_000,
+  });
   out['rotationWallMs'] = Date.now() - t0;
   stop = true;
   await traffic;

@@ -9,7 +9,15 @@ import { DataDictionary, type Keyword } from '../daemon/core/data-dictionary.ts'
 import type { DataElement, DataSet } from '../daemon/core/dataset.ts';
 import { encodeAssociateRq, parseAssociateAc } from '../daemon/dicom/association-requestor.ts';
 import { encodeDataSet } from '../daemon/dicom/dataset-codec.ts';
-import { CommandDataSetTypePresent, CommandField, decodeCommand, encodeCommand, hasDataSet, Status, type Command } from '../daemon/dicom/dimse-command.ts';
+import {
+  CommandDataSetTypePresent,
+  CommandField,
+  decodeCommand,
+  encodeCommand,
+  hasDataSet,
+  Status,
+  type Command,
+} from '../daemon/dicom/dimse-command.ts';
 import { SopClass } from '../daemon/dicom/dimse-service.ts';
 import { encodePData, encodeReleaseRq, parsePDataTf, type Pdu, PduReader, PduType } from '../daemon/dicom/pdu.ts';
 import { TransferSyntax } from '../daemon/dicom/transfer-syntax.ts';
@@ -53,18 +61,22 @@ export function stationQuery(station: string, date: string): DataSet {
     key('PatientName', ''),
     key('PatientID', ''),
     key('StudyInstanceUID', ''),
-    key('ScheduledProcedureStepSequence', [new Map([
-      key('Modality', ''),
-      key('ScheduledStationAETitle', station),
-      key('ScheduledProcedureStepStartDate', date),
-      key('ScheduledProcedureStepID', ''),
-    ])]),
+    key('ScheduledProcedureStepSequence', [
+      new Map([
+        key('Modality', ''),
+        key('ScheduledStationAETitle', station),
+        key('ScheduledProcedureStepStartDate', date),
+        key('ScheduledProcedureStepID', ''),
+      ]),
+    ]),
   ]);
 }
 
 export class MwlAssociation {
   readonly #socket: net.Socket;
-  readonly #reader = new PduReader((type) => (type === PduType.AssociateAc ? 64 * 1024 : type === PduType.AssociateRq ? undefined : MAX_PDU + 64));
+  readonly #reader = new PduReader((type) =>
+    type === PduType.AssociateAc ? 64 * 1024 : type === PduType.AssociateRq ? undefined : MAX_PDU + 64,
+  );
   readonly #pdus: Pdu[] = [];
   readonly #timeoutMs: number;
   #wake: (() => void) | undefined;
@@ -119,15 +131,23 @@ export class MwlAssociation {
 
   async #associate(o: MwlScuOptions): Promise<void> {
     const deadline = performance.now() + this.#timeoutMs;
-    this.#socket.write(encodeAssociateRq({
-      callingAeTitle: o.callingAeTitle,
-      calledAeTitle: o.calledAeTitle,
-      contexts: [{ id: CONTEXT_ID, abstractSyntax: SopClass.ModalityWorklistInformationModelFind,
-        transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian] }],
-      maxPduLength: MAX_PDU,
-    }));
+    this.#socket.write(
+      encodeAssociateRq({
+        callingAeTitle: o.callingAeTitle,
+        calledAeTitle: o.calledAeTitle,
+        contexts: [
+          {
+            id: CONTEXT_ID,
+            abstractSyntax: SopClass.ModalityWorklistInformationModelFind,
+            transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian],
+          },
+        ],
+        maxPduLength: MAX_PDU,
+      }),
+    );
     const pdu = await this.#next(deadline);
-    if (pdu.type === PduType.AssociateRj) throw new Error(`association rejected (result/source/reason ${[...pdu.body.subarray(1, 4)].join('/')})`);
+    if (pdu.type === PduType.AssociateRj)
+      throw new Error(`association rejected (result/source/reason ${[...pdu.body.subarray(1, 4)].join('/')})`);
     if (pdu.type !== PduType.AssociateAc) throw new Error(`answered the A-ASSOCIATE-RQ with PDU type ${pdu.type}`);
     const ac = parseAssociateAc(pdu.body);
     const ts = ac.accepted.get(CONTEXT_ID);
@@ -140,14 +160,21 @@ export class MwlAssociation {
   async find(identifier: DataSet): Promise<FindAnswer> {
     const deadline = performance.now() + this.#timeoutMs;
     const messageId = (this.#messageId = (this.#messageId % 0xffff) + 1);
-    const command = encodeCommand({ CommandField: CommandField.CFindRq, MessageID: messageId, Priority: 0,
-      AffectedSOPClassUID: SopClass.ModalityWorklistInformationModelFind, CommandDataSetType: CommandDataSetTypePresent });
+    const command = encodeCommand({
+      CommandField: CommandField.CFindRq,
+      MessageID: messageId,
+      Priority: 0,
+      AffectedSOPClassUID: SopClass.ModalityWorklistInformationModelFind,
+      CommandDataSetType: CommandDataSetTypePresent,
+    });
     const data = encodeDataSet(identifier, this.#transferSyntax);
-    for (const p of [...encodePData(CONTEXT_ID, true, command, this.#peerMax), ...encodePData(CONTEXT_ID, false, data, this.#peerMax)]) this.#socket.write(p);
+    for (const p of [...encodePData(CONTEXT_ID, true, command, this.#peerMax), ...encodePData(CONTEXT_ID, false, data, this.#peerMax)])
+      this.#socket.write(p);
     let matches = 0;
     for (;;) {
       const rsp = await this.#readMessage(deadline);
-      if (rsp.CommandField !== CommandField.CFindRsp || rsp.MessageIDBeingRespondedTo !== messageId) throw new Error('unexpected DIMSE message');
+      if (rsp.CommandField !== CommandField.CFindRsp || rsp.MessageIDBeingRespondedTo !== messageId)
+        throw new Error('unexpected DIMSE message');
       const status = rsp.Status ?? -1;
       if (status === Status.Pending || status === Status.PendingWarning) matches++;
       else return { matches, status };
@@ -185,7 +212,8 @@ export class MwlAssociation {
     let size = 0;
     for (;;) {
       const pdu = await this.#next(deadline);
-      if (pdu.type !== PduType.PDataTf) throw new Error(pdu.type === PduType.Abort ? 'the box aborted the association' : `unexpected PDU type ${pdu.type}`);
+      if (pdu.type !== PduType.PDataTf)
+        throw new Error(pdu.type === PduType.Abort ? 'the box aborted the association' : `unexpected PDU type ${pdu.type}`);
       for (const pdv of parsePDataTf(pdu.body)) {
         if (pdv.isCommand !== isCommand) throw new Error('command and data set fragments interleaved');
         parts.push(pdv.data);

@@ -116,47 +116,184 @@ export function buildMetrics(work: string): { meta: Meta; metrics: Metric[]; raw
   const add = (m: Metric) => metrics.push(m);
   const wl = 'wlmscpfs';
 
-  add({ id: 'query.empty', metric: 'MWL per query, plain, empty box (0 matches)', unit: 'ms', box: v(boxEmpty), anchor: null, anchorLabel: '-',
-    ratio: null, ratioLabel: '-', target: '-', met: null });
-  add({ id: 'query.small', metric: `MWL per query, plain @${small}`, unit: 'ms', box: v(boxSmall), anchor: v(anchorSmall), anchorLabel: wl,
-    ratio: ratioOf(v(anchorSmall), v(boxSmall)), ratioLabel: 'anchor/box', target: '-', met: null });
+  add({
+    id: 'query.empty',
+    metric: 'MWL per query, plain, empty box (0 matches)',
+    unit: 'ms',
+    box: v(boxEmpty),
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '-',
+    met: null,
+  });
+  add({
+    id: 'query.small',
+    metric: `MWL per query, plain @${small}`,
+    unit: 'ms',
+    box: v(boxSmall),
+    anchor: v(anchorSmall),
+    anchorLabel: wl,
+    ratio: ratioOf(v(anchorSmall), v(boxSmall)),
+    ratioLabel: 'anchor/box',
+    target: '-',
+    met: null,
+  });
   const r10 = ratioOf(v(anchorMedium), v(boxMedium));
-  add({ id: 'query.medium', metric: `MWL per query, plain @${medium}`, unit: 'ms', box: v(boxMedium), anchor: v(anchorMedium), anchorLabel: wl,
-    ratio: r10, ratioLabel: 'anchor/box', target: 'anchor/box >= 100x', met: ge(r10, 100) });
-  add({ id: 'query.large', metric: `MWL per query, plain @${large}`, unit: 'ms', box: v(boxLarge), anchor: v(anchorLarge), anchorLabel: wl,
-    ratio: ratioOf(v(anchorLarge), v(boxLarge)), ratioLabel: 'anchor/box', target: '-', met: null });
-  add({ id: 'query.tls.medium', metric: `MWL per query, TLS @${medium}`, unit: 'ms', box: v(boxTls), anchor: null, anchorLabel: '-',
-    ratio: ratioOf(v(boxTls), v(boxMedium)), ratioLabel: 'TLS/plain', target: '-', met: null });
+  add({
+    id: 'query.medium',
+    metric: `MWL per query, plain @${medium}`,
+    unit: 'ms',
+    box: v(boxMedium),
+    anchor: v(anchorMedium),
+    anchorLabel: wl,
+    ratio: r10,
+    ratioLabel: 'anchor/box',
+    target: 'anchor/box >= 100x',
+    met: ge(r10, 100),
+  });
+  add({
+    id: 'query.large',
+    metric: `MWL per query, plain @${large}`,
+    unit: 'ms',
+    box: v(boxLarge),
+    anchor: v(anchorLarge),
+    anchorLabel: wl,
+    ratio: ratioOf(v(anchorLarge), v(boxLarge)),
+    ratioLabel: 'anchor/box',
+    target: '-',
+    met: null,
+  });
+  add({
+    id: 'query.tls.medium',
+    metric: `MWL per query, TLS @${medium}`,
+    unit: 'ms',
+    box: v(boxTls),
+    anchor: null,
+    anchorLabel: '-',
+    ratio: ratioOf(v(boxTls), v(boxMedium)),
+    ratioLabel: 'TLS/plain',
+    target: '-',
+    met: null,
+  });
   const growth = ratioOf(v(boxLarge), v(boxSmall));
-  add({ id: 'query.growth', metric: `box per query @${large} / @${small}`, unit: 'x', box: growth, anchor: ratioOf(v(anchorLarge), v(anchorSmall)),
-    anchorLabel: wl, ratio: growth, ratioLabel: 'box large/small', target: '<= 2x', met: le(growth, 2) });
-  add({ id: 'query.whole.medium', metric: `whole findscu run @${medium}`, unit: 'ms', box: boxMedium?.singleMs ?? null,
-    anchor: anchorMedium?.singleMs ?? null, anchorLabel: wl, ratio: ratioOf(anchorMedium?.singleMs, boxMedium?.singleMs), ratioLabel: 'anchor/box',
-    target: '-', met: null });
+  add({
+    id: 'query.growth',
+    metric: `box per query @${large} / @${small}`,
+    unit: 'x',
+    box: growth,
+    anchor: ratioOf(v(anchorLarge), v(anchorSmall)),
+    anchorLabel: wl,
+    ratio: growth,
+    ratioLabel: 'box large/small',
+    target: '<= 2x',
+    met: le(growth, 2),
+  });
+  add({
+    id: 'query.whole.medium',
+    metric: `whole findscu run @${medium}`,
+    unit: 'ms',
+    box: boxMedium?.singleMs ?? null,
+    anchor: anchorMedium?.singleMs ?? null,
+    anchorLabel: wl,
+    ratio: ratioOf(anchorMedium?.singleMs, boxMedium?.singleMs),
+    ratioLabel: 'anchor/box',
+    target: '-',
+    met: null,
+  });
   const wholeRatio = ratioOf(wholeLoaded, wholeEmpty);
-  add({ id: 'query.whole.vs-empty', metric: `whole findscu run @${medium} vs empty box`, unit: 'ms', box: wholeLoaded, anchor: wholeEmpty,
-    anchorLabel: 'empty box', ratio: wholeRatio, ratioLabel: 'loaded/empty', target: '<= 1.2x', met: le(wholeRatio, 1.2) });
+  add({
+    id: 'query.whole.vs-empty',
+    metric: `whole findscu run @${medium} vs empty box`,
+    unit: 'ms',
+    box: wholeLoaded,
+    anchor: wholeEmpty,
+    anchorLabel: 'empty box',
+    ratio: wholeRatio,
+    ratioLabel: 'loaded/empty',
+    target: '<= 1.2x',
+    met: le(wholeRatio, 1.2),
+  });
   const i1 = ingest1?.messagesPerSecond ?? null;
   const i8 = ingest8?.messagesPerSecond ?? null;
-  add({ id: 'ingest.1', metric: 'ORM ingest, 1 TLS connection', unit: 'msg/s', box: i1, anchor: store?.put.opsPerSecond ?? null,
-    anchorLabel: 'LevelDB put sync', ratio: ratioOf(i1, store?.put.opsPerSecond), ratioLabel: 'box/raw', target: '>= 1500',
-    met: ingest1 !== undefined && ingest1.errors > 0 ? false : ge(i1, 1500) });
-  add({ id: 'ingest.8', metric: 'ORM ingest, 8 TLS connections', unit: 'msg/s', box: i8, anchor: store?.batch100.opsPerSecond ?? null,
-    anchorLabel: 'LevelDB batch100 sync', ratio: ratioOf(i8, store?.batch100.opsPerSecond), ratioLabel: 'box/raw', target: '>= 4000',
-    met: ingest8 !== undefined && ingest8.errors > 0 ? false : ge(i8, 4000) });
+  add({
+    id: 'ingest.1',
+    metric: 'ORM ingest, 1 TLS connection',
+    unit: 'msg/s',
+    box: i1,
+    anchor: store?.put.opsPerSecond ?? null,
+    anchorLabel: 'LevelDB put sync',
+    ratio: ratioOf(i1, store?.put.opsPerSecond),
+    ratioLabel: 'box/raw',
+    target: '>= 1500',
+    met: ingest1 !== undefined && ingest1.errors > 0 ? false : ge(i1, 1500),
+  });
+  add({
+    id: 'ingest.8',
+    metric: 'ORM ingest, 8 TLS connections',
+    unit: 'msg/s',
+    box: i8,
+    anchor: store?.batch100.opsPerSecond ?? null,
+    anchorLabel: 'LevelDB batch100 sync',
+    ratio: ratioOf(i8, store?.batch100.opsPerSecond),
+    ratioLabel: 'box/raw',
+    target: '>= 4000',
+    met: ingest8 !== undefined && ingest8.errors > 0 ? false : ge(i8, 4000),
+  });
   const rssMb = rss === undefined ? null : round(rss.maxVmRssKb / 1024);
   const hwmMb = rss === undefined ? null : round(rss.vmHwmKb / 1024);
-  add({ id: 'memory.rss', metric: `RSS under query load, ${large} orders (max VmRSS)`, unit: 'MB', box: rssMb, anchor: null, anchorLabel: '-',
-    ratio: null, ratioLabel: '-', target: '<= 150', met: le(rssMb, 150) });
-  add({ id: 'memory.hwm', metric: `peak RSS since start, ${large} orders (VmHWM)`, unit: 'MB', box: hwmMb, anchor: null, anchorLabel: '-',
-    ratio: null, ratioLabel: '-', target: '<= 150', met: le(hwmMb, 150) });
+  add({
+    id: 'memory.rss',
+    metric: `RSS under query load, ${large} orders (max VmRSS)`,
+    unit: 'MB',
+    box: rssMb,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '<= 150',
+    met: le(rssMb, 150),
+  });
+  add({
+    id: 'memory.hwm',
+    metric: `peak RSS since start, ${large} orders (VmHWM)`,
+    unit: 'MB',
+    box: hwmMb,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '<= 150',
+    met: le(hwmMb, 150),
+  });
   const loadRss = part<{ maxVmRssKb: number; vmHwmKb: number }>('load-rss');
   const loadHwmMb = loadRss === undefined ? null : round(loadRss.vmHwmKb / 1024);
-  add({ id: 'memory.hwm.loading', metric: `peak RSS while loading ${medium}..${large} (VmHWM)`, unit: 'MB', box: loadHwmMb, anchor: null,
-    anchorLabel: '-', ratio: null, ratioLabel: '-', target: '- (info)', met: null });
+  add({
+    id: 'memory.hwm.loading',
+    metric: `peak RSS while loading ${medium}..${large} (VmHWM)`,
+    unit: 'MB',
+    box: loadHwmMb,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '- (info)',
+    met: null,
+  });
   const start = startup?.medianMs ?? null;
-  add({ id: 'startup.ready', metric: `start-up to ready, ${large} orders (median of ${startup?.readyMs.length ?? 0})`, unit: 'ms', box: start,
-    anchor: null, anchorLabel: '-', ratio: null, ratioLabel: '-', target: '<= 1500', met: le(start, 1500) });
+  add({
+    id: 'startup.ready',
+    metric: `start-up to ready, ${large} orders (median of ${startup?.readyMs.length ?? 0})`,
+    unit: 'ms',
+    box: start,
+    anchor: null,
+    anchorLabel: '-',
+    ratio: null,
+    ratioLabel: '-',
+    target: '<= 1500',
+    met: le(start, 1500),
+  });
 
   const raw: Record<string, unknown> = {
     perQuery: { anchorSmall, anchorMedium, anchorLarge, boxEmpty, boxSmall, boxMedium, boxLarge, boxTls },
@@ -191,7 +328,11 @@ export function formatTable(metrics: readonly Metric[]): string {
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]) => r.map((x, c) => x.padEnd(widths[c] ?? 0)).join(' | ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((x, c) => x.padEnd(widths[c] ?? 0))
+      .join(' | ')
+      .trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
 }
 

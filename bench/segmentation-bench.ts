@@ -58,7 +58,8 @@ if (process.getuid?.() !== 0 || !nftCommand.startsWith('/')) {
 }
 const P = `sb${process.pid % 100000}`;
 const [BOX, MOD] = [`${P}-box`, `${P}-mod`];
-const inNs = (ns: string, cmd: string, args: readonly string[], timeoutMs = 600_000) => run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs });
+const inNs = (ns: string, cmd: string, args: readonly string[], timeoutMs = 600_000) =>
+  run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs });
 const out: Record<string, unknown> = {};
 const started: Supervised[] = [];
 const site = await createSite((c) => {
@@ -78,12 +79,17 @@ try {
   const applyMs = JSON.parse(applies.stdout) as number[];
   out['applyFiftyModalitiesMedianMs'] = Number(median(applyMs).toFixed(1));
   out['applyFiftyModalitiesMaxMs'] = Number(Math.max(...applyMs).toFixed(1));
-  const cli = await inNs(BOX, 'bash', ['-c', `t0=$(date +%s%N); ${join(repoRoot, 'bin/edgectl')} segmentation apply --config ${site.configFile} >/dev/null && echo $(( ($(date +%s%N)-t0)/1000000 ))`]);
+  const cli = await inNs(BOX, 'bash', [
+    '-c',
+    `t0=$(date +%s%N); ${join(repoRoot, 'bin/edgectl')} segmentation apply --config ${site.configFile} >/dev/null && echo $(( ($(date +%s%N)-t0)/1000000 ))`,
+  ]);
   out['edgectlApplyDevSiteMs'] = Number(cli.stdout.trim());
   await inNs(BOX, nftCommand, ['delete', 'table', 'inet', 'imaging_edge']);
 
   // 2. Connection setup for the allowed modality, to edged's plain DICOM port, without/with the ruleset.
-  const daemon = new Supervised('ip', ['netns', 'exec', BOX, join(repoRoot, 'bin/edged'), '--config', site.configFile], { env: { ...process.env } });
+  const daemon = new Supervised('ip', ['netns', 'exec', BOX, join(repoRoot, 'bin/edged'), '--config', site.configFile], {
+    env: { ...process.env },
+  });
   started.push(daemon);
   await daemon.waitForEvent('edged.ready', 60_000);
   const connects = env('SEG_BENCH_CONNECTS', 500);

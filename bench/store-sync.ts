@@ -14,7 +14,13 @@ import { ClassicLevel } from 'classic-level';
 export interface StoreSyncResult {
   readonly valueBytes: number;
   readonly put: { readonly ops: number; readonly elapsedMs: number; readonly opsPerSecond: number };
-  readonly batch100: { readonly batches: number; readonly ops: number; readonly elapsedMs: number; readonly opsPerSecond: number; readonly batchesPerSecond: number };
+  readonly batch100: {
+    readonly batches: number;
+    readonly ops: number;
+    readonly elapsedMs: number;
+    readonly opsPerSecond: number;
+    readonly batchesPerSecond: number;
+  };
 }
 
 export async function measureStoreSync(durationMs: number, maxOps: number, valueBytes: number): Promise<StoreSyncResult> {

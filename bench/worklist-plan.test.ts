@@ -51,8 +51,23 @@ test('addDays crosses month and year ends', (t) => {
 
 test('ORM^O01 puts the step where the box maps it from', (t) => {
   const item = plannedItem(7, today);
-  const message = ormO01(item, { sendingApplication: 'RIS', sendingFacility: 'GENHOSP', receivingApplication: 'EDGE', receivingFacility: 'RAD1', timestamp: '20261125080000' }, 'B1X7');
-  const segments = new Map(message.split('\r').filter((s) => s !== '').map((s) => [s.slice(0, 3), s.split('|')]));
+  const message = ormO01(
+    item,
+    {
+      sendingApplication: 'RIS',
+      sendingFacility: 'GENHOSP',
+      receivingApplication: 'EDGE',
+      receivingFacility: 'RAD1',
+      timestamp: '20261125080000',
+    },
+    'B1X7',
+  );
+  const segments = new Map(
+    message
+      .split('\r')
+      .filter((s) => s !== '')
+      .map((s) => [s.slice(0, 3), s.split('|')]),
+  );
   t.is(segments.get('MSH')?.[9], 'B1X7');
   const obr = segments.get('OBR') ?? [];
   t.is(obr[18], item.accessionNumber);
@@ -82,7 +97,19 @@ test('bench site: a scoped plain modality per station, TLS modality answers for 
 test('per query = (21 queries - 1 query) / 20, and the table marks misses', (t) => {
   const run = (median: number) => ({ command: '', median, min: median, max: median, mean: median, stddev: 0 });
   t.true(Math.abs(perQueryMs(run(0.03), run(0.07)) - 2) < 1e-9);
-  const table = formatTable([{ id: 'x', metric: 'm', unit: 'ms', box: 2, anchor: 100, anchorLabel: 'wlmscpfs', ratio: 50, ratioLabel: 'anchor/box',
-    target: '>= 100x', met: false }]);
+  const table = formatTable([
+    {
+      id: 'x',
+      metric: 'm',
+      unit: 'ms',
+      box: 2,
+      anchor: 100,
+      anchorLabel: 'wlmscpfs',
+      ratio: 50,
+      ratioLabel: 'anchor/box',
+      target: '>= 100x',
+      met: false,
+    },
+  ]);
   t.regex(table, /NO$/m);
 });

@@ -49,7 +49,11 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const issue of loaded.issues) log.warn('config.warning', { path: issue.path, code: issue.code, message: issue.message });
   } catch (err) {
     const issues = (err as { issues?: Parameters<typeof formatIssue>[0][] }).issues ?? [];
-    log.error('config.invalid', { code: isEdgeError(err) ? err.code : 'unexpected', error: (err as Error).message, issues: errorsIn(issues).length });
+    log.error('config.invalid', {
+      code: isEdgeError(err) ? err.code : 'unexpected',
+      error: (err as Error).message,
+      issues: errorsIn(issues).length,
+    });
     for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`);
     return ExitCode.Config;
   }
@@ -109,8 +113,11 @@ async function main(argv: readonly string[]): Promise<number> {
     const onHangup = (): void => {
       log.info('edged.signal', { signal: 'SIGHUP' });
       edge.reload().then(
-        (r) => { if (!r.applied) log.warn('config.reload-refused', { errors: errorsIn(r.issues).length }); },
-        (err: unknown) => log.error('config.reload-failed', { code: isEdgeError(err) ? err.code : 'unexpected', error: (err as Error).message }),
+        (r) => {
+          if (!r.applied) log.warn('config.reload-refused', { errors: errorsIn(r.issues).length });
+        },
+        (err: unknown) =>
+          log.error('config.reload-failed', { code: isEdgeError(err) ? err.code : 'unexpected', error: (err as Error).message }),
       );
     };
     process.on('SIGTERM', onSignal);
@@ -133,7 +140,10 @@ async function runSafeMode(config: EdgeConfig, log: Logger, code: string, messag
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       log.info('edged.signal', { signal });
-      (safe?.stop() ?? Promise.resolve()).then(() => resolve(ExitCode.NoPermission), () => resolve(ExitCode.NoPermission));
+      (safe?.stop() ?? Promise.resolve()).then(
+        () => resolve(ExitCode.NoPermission),
+        () => resolve(ExitCode.NoPermission),
+      );
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
@@ -145,7 +155,9 @@ async function runSafeMode(config: EdgeConfig, log: Logger, code: string, messag
 
 if (import.meta.main) {
   process.on('unhandledRejection', (reason) => {
-    process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.unhandled-rejection', error: String(reason instanceof Error ? reason.message : reason) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'edged.unhandled-rejection', error: String(reason instanceof Error ? reason.message : reason) })}\n`,
+    );
     process.exit(ExitCode.Software);
   });
   // main() ends with an explicit exit. An event loop that runs dry before that means a start or a stop

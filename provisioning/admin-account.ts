@@ -7,7 +7,12 @@ import type { LevelUserRepository, UserRecord } from '../daemon/store/user-repos
 
 export type { UserRecord } from '../daemon/store/user-repository.ts';
 
-const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, len: number, o: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const scryptAsync = promisify(scrypt) as (
+  pw: string,
+  salt: Buffer,
+  len: number,
+  o: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
 const params = { N: 32_768, r: 8, p: 1 } as const;
 
 async function hash(password: string, salt: Buffer): Promise<Buffer> {
@@ -19,7 +24,8 @@ export function oneTimePassword(): string {
 }
 
 export async function createAdminAccount(store: { readonly users: LevelUserRepository }, username: string): Promise<{ password: string }> {
-  if (!/^[a-z][a-z0-9._-]{1,31}$/.test(username)) throw new Error(`user name "${username}" must be 2–32 of a-z 0-9 . _ - starting with a letter`);
+  if (!/^[a-z][a-z0-9._-]{1,31}$/.test(username))
+    throw new Error(`user name "${username}" must be 2–32 of a-z 0-9 . _ - starting with a letter`);
   const password = oneTimePassword();
   const salt = randomBytes(16);
   const record: UserRecord = {

@@ -46,7 +46,13 @@ export async function auditCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { ca: { type: 'string' }, after: { type: 'string' }, 'device-cert': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ca: { type: 'string' },
+        after: { type: 'string' },
+        'device-cert': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -99,7 +105,10 @@ export async function auditCommand(args: string[]): Promise<number> {
       const index = await readTarIndex(values.after);
       const m = index.find((e) => e.name === BundleFile.manifest);
       const s = index.find((e) => e.name === BundleFile.signature);
-      const v = m === undefined || s === undefined ? { ok: false, problem: 'no manifest or signature' } : verifyDetached(await readEntry(values.after, s), await readEntry(values.after, m), anchors);
+      const v =
+        m === undefined || s === undefined
+          ? { ok: false, problem: 'no manifest or signature' }
+          : verifyDetached(await readEntry(values.after, s), await readEntry(values.after, m), anchors);
       if (!v.ok) problems.push({ where: `previous bundle ${values.after}`, what: `signature: ${v.problem ?? 'invalid'}` });
       else if ('signer' in v) afterSigner = v.signer;
     } catch (err) {
@@ -115,12 +124,31 @@ export async function auditCommand(args: string[]): Promise<number> {
   });
   problems.push(...report.problems);
   const ok = problems.length === 0;
-  const status = !ok ? VerifyExit.failed
-    : !report.deviceVerified ? VerifyExit.signerNotVerified
-      : report.damaged.length > 0 ? VerifyExit.verifiedWithGaps : VerifyExit.verified;
+  const status = !ok
+    ? VerifyExit.failed
+    : !report.deviceVerified
+      ? VerifyExit.signerNotVerified
+      : report.damaged.length > 0
+        ? VerifyExit.verifiedWithGaps
+        : VerifyExit.verified;
   if (values.json === true) {
-    console.log(JSON.stringify({ ok, status, trusted: report.trusted, deviceVerified: report.deviceVerified, signer: report.signer, manifest: report.manifest,
-      damaged: report.damaged, problems, firstBadRecord: report.firstBadRecord }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          ok,
+          status,
+          trusted: report.trusted,
+          deviceVerified: report.deviceVerified,
+          signer: report.signer,
+          manifest: report.manifest,
+          damaged: report.damaged,
+          problems,
+          firstBadRecord: report.firstBadRecord,
+        },
+        null,
+        2,
+      ),
+    );
     return status;
   }
   const m = report.manifest;
@@ -131,16 +159,22 @@ export async function auditCommand(args: string[]): Promise<number> {
     console.log(`hashes     previous ${m.previousHash.slice(0, 16)}… last ${m.lastHash.slice(0, 16)}…`);
   }
   for (const p of problems) console.log(`FAIL  ${p.where}: ${p.what}`);
-  for (const d of report.damaged) console.log(`GAP  seq ${d.fromSeq}..${d.toSeq}: the device declares these records damaged and kept them aside (${d.problem})`);
+  for (const d of report.damaged)
+    console.log(`GAP  seq ${d.fromSeq}..${d.toSeq}: the device declares these records damaged and kept them aside (${d.problem})`);
   if (report.firstBadRecord !== undefined) {
     const b = report.firstBadRecord;
     console.log(`first bad record: line ${b.line}${b.seq === undefined ? '' : `, seq ${b.seq}`}${b.text === '' ? '' : `\n  ${b.text}`}`);
   }
   if (status === VerifyExit.verified || status === VerifyExit.verifiedWithGaps) {
-    const gaps = status === VerifyExit.verifiedWithGaps ? `, except the ${report.damaged.length} damaged range(s) the device declares (GAP above)` : '';
+    const gaps =
+      status === VerifyExit.verifiedWithGaps
+        ? `, except the ${report.damaged.length} damaged range(s) the device declares (GAP above)`
+        : '';
     console.log(`OK: signed by the device (${report.deviceBy ?? ''}; chains to --ca), manifest, digests and chain verified${gaps}`);
   } else if (status === VerifyExit.signerNotVerified) {
-    const why = !report.trusted ? 'the signer was not checked against a CA (use --ca)' : 'the device is not pinned (use --device-cert, or --after the previous bundle)';
+    const why = !report.trusted
+      ? 'the signer was not checked against a CA (use --ca)'
+      : 'the device is not pinned (use --device-cert, or --after the previous bundle)';
     console.log(`NOT VERIFIED AS THE DEVICE: manifest, digests and chain are intact, but ${why}`);
   }
   return status;

@@ -16,7 +16,14 @@ import { TpmClient } from '../daemon/security/tpm-client.ts';
 import { TpmKeySource, resealWithRecovery } from '../daemon/security/tpm-key-source.ts';
 import { RecoveryOpener, escrow, type RecoveryPublic } from '../daemon/security/tpm-recovery.ts';
 import {
-  backupFiles, openBackup, recoveryPublicOf, restoreMarkerPath, unwrapForBox, verifyStore, type BackupResult, type RestoreMarker,
+  backupFiles,
+  openBackup,
+  recoveryPublicOf,
+  restoreMarkerPath,
+  unwrapForBox,
+  verifyStore,
+  type BackupResult,
+  type RestoreMarker,
 } from '../daemon/store/backup.ts';
 import { openDatabase } from '../daemon/store/database.ts';
 import { openStore } from '../daemon/store/index.ts';
@@ -68,7 +75,11 @@ function report(what: string, r: BackupResult, json: boolean): void {
 export async function backupCommand(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args, options: { config: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { config: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -96,17 +107,32 @@ export async function backupCommand(args: string[]): Promise<number> {
     }
     // edged is stopped: open the store here (its lock keeps a starting edged out meanwhile).
     const logger = cliLogger();
-    const store = await openStore({ dataDir: config.dataDir, keySource: keySourceOf(config, join(config.dataDir, 'keys'), logger), replayWindowMs: config.hl7.replayWindowHours * 3_600_000, logger });
+    const store = await openStore({
+      dataDir: config.dataDir,
+      keySource: keySourceOf(config, join(config.dataDir, 'keys'), logger),
+      replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
+      logger,
+    });
     try {
       const recovery = recoveryPublicOf(config.dataDir);
       const r = await store.writeBackup(out, {
-        site: config.site.name, keysBackend: config.keys.backend,
-        files: await backupFiles(config.dataDir, config.dicom.storage.spool.directory, configFile), configName: 'config.json', auditLastSeq: store.audit.lastSeq,
-        ...(recovery === undefined ? {} : { escrow: (cek: Buffer) => ({ recovery, envelope: escrow(recovery as RecoveryPublic, 'backup', cek) }) }),
+        site: config.site.name,
+        keysBackend: config.keys.backend,
+        files: await backupFiles(config.dataDir, config.dicom.storage.spool.directory, configFile),
+        configName: 'config.json',
+        auditLastSeq: store.audit.lastSeq,
+        ...(recovery === undefined
+          ? {}
+          : { escrow: (cek: Buffer) => ({ recovery, envelope: escrow(recovery as RecoveryPublic, 'backup', cek) }) }),
       });
       // The same event edged records (main-backup.ts), written into the chain after the snapshot.
-      store.audit.record(auditEvent('backup.exported', { at: Date.now(), participants: [{ kind: 'system', id: config.site.name, requestor: false }],
-        detail: `${r.records} record(s), ${r.files} file(s), ${r.bytes} bytes, sha256 ${r.sha256.slice(0, 16)}…, audit through seq ${r.auditLastSeq} (edgectl, edged stopped)` }));
+      store.audit.record(
+        auditEvent('backup.exported', {
+          at: Date.now(),
+          participants: [{ kind: 'system', id: config.site.name, requestor: false }],
+          detail: `${r.records} record(s), ${r.files} file(s), ${r.bytes} bytes, sha256 ${r.sha256.slice(0, 16)}…, audit through seq ${r.auditLastSeq} (edgectl, edged stopped)`,
+        }),
+      );
       report('wrote', r, values.json === true);
       return 0;
     } finally {
@@ -118,16 +144,27 @@ export async function backupCommand(args: string[]): Promise<number> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function restoreCommand(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args, options: {
-      config: { type: 'string' }, in: { type: 'string' }, 'recovery-secret-file': { type: 'string' }, 'keep-config': { type: 'boolean' },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string' },
+        in: { type: 'string' },
+        'recovery-secret-file': { type: 'string' },
+        'keep-config': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -161,7 +198,8 @@ export async function restoreCommand(args: string[]): Promise<number> {
 
     const backup = await openBackup(resolve(values.in));
     try {
-      const recoverySecret = values['recovery-secret-file'] === undefined ? undefined : (await readFile(values['recovery-secret-file'], 'utf8')).trim();
+      const recoverySecret =
+        values['recovery-secret-file'] === undefined ? undefined : (await readFile(values['recovery-secret-file'], 'utf8')).trim();
       if (recoverySecret !== undefined && config.keys.backend !== 'tpm') {
         console.error('edgectl: --recovery-secret-file needs keys.backend "tpm" (a file-backend box restores with its key file)');
         return 1;
@@ -189,15 +227,18 @@ export async function restoreCommand(args: string[]): Promise<number> {
         }
       }
       const restoreDir = join(staging, '.restore');
-      const result = await backup.restoreInto({
-        stagingDir: staging,
-        placeFile: (name) => {
-          if (name === 'config.json') return join(restoreDir, 'config.json');
-          if (name === 'keys/keyring.json') return recoverySecret === undefined ? undefined : join(staging!, 'keys', 'keyring.json');
-          if (name.startsWith('spool/')) return spoolDir === undefined ? join(staging!, name) : join(restoreDir, name);
-          return undefined;
+      const result = await backup.restoreInto(
+        {
+          stagingDir: staging,
+          placeFile: (name) => {
+            if (name === 'config.json') return join(restoreDir, 'config.json');
+            if (name === 'keys/keyring.json') return recoverySecret === undefined ? undefined : join(staging!, 'keys', 'keyring.json');
+            if (name.startsWith('spool/')) return spoolDir === undefined ? join(staging!, name) : join(restoreDir, name);
+            return undefined;
+          },
         },
-      }, cek);
+        cek,
+      );
       cek.fill(0);
 
       if (recoverySecret !== undefined) {
@@ -232,8 +273,13 @@ export async function restoreCommand(args: string[]): Promise<number> {
       await rename(staging, dataDir);
       staging = undefined;
       const marker: RestoreMarker = {
-        at: Date.now(), backupCreatedAt: backup.header.createdAt, site: backup.header.site, records: result.manifest.records,
-        files: result.manifest.files, sha256: result.manifest.sha256, via: recoverySecret === undefined ? 'box-keys' : 'recovery-secret',
+        at: Date.now(),
+        backupCreatedAt: backup.header.createdAt,
+        site: backup.header.site,
+        records: result.manifest.records,
+        files: result.manifest.files,
+        sha256: result.manifest.sha256,
+        via: recoverySecret === undefined ? 'box-keys' : 'recovery-secret',
       };
       await writeFile(restoreMarkerPath(dataDir), JSON.stringify(marker), { mode: 0o600 });
 
@@ -255,7 +301,9 @@ export async function restoreCommand(args: string[]): Promise<number> {
       if (values.json === true) console.log(JSON.stringify(summary, null, 2));
       else {
         console.log(`restored ${result.manifest.records} record(s) and ${result.files.length} file(s) into ${dataDir}`);
-        console.log(`verified: ${verified.values} value(s) open, audit chain whole (${verified.auditRecords} record(s) through seq ${verified.auditLastSeq})`);
+        console.log(
+          `verified: ${verified.values} value(s) open, audit chain whole (${verified.auditRecords} record(s) through seq ${verified.auditLastSeq})`,
+        );
         if (kept !== undefined) console.log(`previous data directory kept as ${kept}`);
         console.log(configNote);
         console.log('start edged now');

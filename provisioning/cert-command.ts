@@ -41,13 +41,19 @@ async function boxPublicKey(config: EdgeConfig): Promise<KeyObject> {
 }
 
 /** Every reason the certificate cannot be installed (empty: it can). */
-export async function certificateProblems(config: EdgeConfig, certPem: string, chainPem: string | undefined, now = Date.now()): Promise<string[]> {
+export async function certificateProblems(
+  config: EdgeConfig,
+  certPem: string,
+  chainPem: string | undefined,
+  now = Date.now(),
+): Promise<string[]> {
   const problems: string[] = [];
   const leafPem = splitPem(certPem)[0];
   if (leafPem === undefined) return ['CERT holds no PEM certificate'];
   const cert = new X509Certificate(leafPem);
   const mine = (await boxPublicKey(config)).export({ type: 'spki', format: 'der' });
-  if (!cert.publicKey.export({ type: 'spki', format: 'der' }).equals(mine)) problems.push('the certificate is for another key, not the device key sealed in this box');
+  if (!cert.publicKey.export({ type: 'spki', format: 'der' }).equals(mine))
+    problems.push('the certificate is for another key, not the device key sealed in this box');
   if (Date.parse(cert.validTo) < now) problems.push(`the certificate expired on ${cert.validTo}`);
   if (Date.parse(cert.validFrom) > now) problems.push(`the certificate is not valid before ${cert.validFrom}`);
   const eku = cert.keyUsage ?? [];
@@ -115,11 +121,21 @@ export interface CertStatus {
 
 export function certificateStatus(config: EdgeConfig, now = Date.now()): CertStatus[] {
   const out: CertStatus[] = [];
-  for (const [file, role] of [[config.tls.certFile, 'box'], [config.tls.caFile, 'trusted']] as const) {
+  for (const [file, role] of [
+    [config.tls.certFile, 'box'],
+    [config.tls.caFile, 'trusted'],
+  ] as const) {
     for (const pem of splitPem(readFileSync(file, 'utf8'))) {
       const c = new X509Certificate(pem);
       const daysLeft = Math.floor((Date.parse(c.validTo) - now) / 86_400_000);
-      out.push({ file, role, subject: c.subject.replace(/\n/g, ', '), notAfter: c.validTo, daysLeft, state: daysLeft < 0 ? 'expired' : daysLeft < warnDays ? 'expiring' : 'ok' });
+      out.push({
+        file,
+        role,
+        subject: c.subject.replace(/\n/g, ', '),
+        notAfter: c.validTo,
+        daysLeft,
+        state: daysLeft < 0 ? 'expired' : daysLeft < warnDays ? 'expiring' : 'ok',
+      });
     }
   }
   return out;
@@ -129,6 +145,10 @@ export function certStatus(configFile: string, json: boolean): number {
   const { config } = loadConfig(configFile);
   const list = certificateStatus(config);
   if (json) console.log(JSON.stringify(list, null, 2));
-  else for (const c of list) console.log(`${c.state === 'ok' ? 'ok      ' : c.state === 'expiring' ? 'WARNING ' : 'EXPIRED '} ${c.role.padEnd(7)} ${String(c.daysLeft).padStart(5)} days  ${c.notAfter}  ${c.subject}`);
+  else
+    for (const c of list)
+      console.log(
+        `${c.state === 'ok' ? 'ok      ' : c.state === 'expiring' ? 'WARNING ' : 'EXPIRED '} ${c.role.padEnd(7)} ${String(c.daysLeft).padStart(5)} days  ${c.notAfter}  ${c.subject}`,
+      );
   return list.some((c) => c.state === 'expired') ? 1 : 0;
 }

@@ -13,7 +13,13 @@ export class DaemonNotRunningError extends Error {
   }
 }
 
-export function controlRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<ControlReply> {
+export function controlRequest(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 120_000,
+): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(

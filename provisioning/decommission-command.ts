@@ -42,13 +42,23 @@ export async function decommission(configFile: string, confirm: string | undefin
   // The last audit record the box can write.
   try {
     const store = await openStore({ dataDir: config.dataDir, keySource: source, replayWindowMs: 3_600_000, logger: silentLogger });
-    store.audit.record(auditEvent('decommission.crypto-erase', { at: Date.now(),
-      participants: [{ kind: 'system', id: config.site.name, requestor: false }], detail: 'sealed keys evicted; store becomes unreadable' }));
+    store.audit.record(
+      auditEvent('decommission.crypto-erase', {
+        at: Date.now(),
+        participants: [{ kind: 'system', id: config.site.name, requestor: false }],
+        detail: 'sealed keys evicted; store becomes unreadable',
+      }),
+    );
     await store.close();
   } catch (err) {
-    console.error(`edgectl: note: the audit record could not be written (${isEdgeError(err) ? err.code : (err as Error).message}); erasing anyway`);
+    console.error(
+      `edgectl: note: the audit record could not be written (${isEdgeError(err) ? err.code : (err as Error).message}); erasing anyway`,
+    );
   }
-  const handles = await readManifest(keysDir).then((m) => [m.index.handle, ...m.data.map((d) => d.handle), ...(m.tls === undefined ? [] : [m.tls.handle])], () => [] as number[]);
+  const handles = await readManifest(keysDir).then(
+    (m) => [m.index.handle, ...m.data.map((d) => d.handle), ...(m.tls === undefined ? [] : [m.tls.handle])],
+    () => [] as number[],
+  );
   const evicted = await eraseSealedKeys({ tpm, keysDir });
   console.log(`evicted ${evicted.length} sealed key(s) from the TPM: ${evicted.map((h) => `0x${h.toString(16)}`).join(', ') || 'none'}`);
   // Verification: the handles are gone and no key source can open the store.

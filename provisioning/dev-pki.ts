@@ -11,13 +11,18 @@ const opensslTimeoutMs = 30_000;
 
 export function openssl(args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('openssl', args, { timeout: opensslTimeoutMs, maxBuffer: 1_048_576, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err !== null) {
-        reject(new Error(`openssl ${args[0] ?? ''} failed: ${stderr.trim() || err.message}`, { cause: err }));
-        return;
-      }
-      resolve(stdout);
-    });
+    const child = execFile(
+      'openssl',
+      args,
+      { timeout: opensslTimeoutMs, maxBuffer: 1_048_576, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err !== null) {
+          reject(new Error(`openssl ${args[0] ?? ''} failed: ${stderr.trim() || err.message}`, { cause: err }));
+          return;
+        }
+        resolve(stdout);
+      },
+    );
     // Nothing is ever fed to openssl; a closed stdin makes a mistaken prompt fail instead of hang.
     child.stdin?.destroy();
   });
@@ -64,12 +69,41 @@ export async function makeCa(dir: string, name: string, cn: string, days: number
   await writePrivateKey(pair.keyFile);
   await withWorkDir(async (work) => {
     const cnf = join(work, 'ca.cnf');
-    await writeFile(cnf, [
-      '[req]', 'distinguished_name = dn', 'prompt = no', 'x509_extensions = v3', '',
-      '[dn]', `O = ${organisation}`, `CN = ${cn}`, '',
-      '[v3]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash', '',
-    ].join('\n'));
-    await openssl(['req', '-x509', '-new', '-config', cnf, '-key', pair.keyFile, '-sha256', '-days', String(days), '-set_serial', serial(), '-out', pair.certFile]);
+    await writeFile(
+      cnf,
+      [
+        '[req]',
+        'distinguished_name = dn',
+        'prompt = no',
+        'x509_extensions = v3',
+        '',
+        '[dn]',
+        `O = ${organisation}`,
+        `CN = ${cn}`,
+        '',
+        '[v3]',
+        'basicConstraints = critical,CA:TRUE',
+        'keyUsage = critical,keyCertSign,cRLSign',
+        'subjectKeyIdentifier = hash',
+        '',
+      ].join('\n'),
+    );
+    await openssl([
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      cnf,
+      '-key',
+      pair.keyFile,
+      '-sha256',
+      '-days',
+      String(days),
+      '-set_serial',
+      serial(),
+      '-out',
+      pair.certFile,
+    ]);
   });
   return pair;
 }
@@ -89,10 +123,28 @@ export async function makeLeaf(dir: string, name: string, ca: KeyPair, opts: Lea
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid',
     ];
-    if (opts.subjectAltNames !== undefined && opts.subjectAltNames.length > 0) lines.push(`subjectAltName = ${opts.subjectAltNames.join(',')}`);
+    if (opts.subjectAltNames !== undefined && opts.subjectAltNames.length > 0)
+      lines.push(`subjectAltName = ${opts.subjectAltNames.join(',')}`);
     await writeFile(ext, `${lines.join('\n')}\n`);
-    await openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', serial(), '-sha256',
-      '-days', String(days), '-extfile', ext, '-out', pair.certFile]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-set_serial',
+      serial(),
+      '-sha256',
+      '-days',
+      String(days),
+      '-extfile',
+      ext,
+      '-out',
+      pair.certFile,
+    ]);
   });
   return pair;
 }

@@ -67,7 +67,13 @@ export interface SiteDescription {
   /** Signed by the site CA but in no peer list: must be refused. */
   readonly stranger: { readonly certFile: string; readonly keyFile: string; readonly certificateCn: string };
   /** Signed by an unrelated CA, with the RIS's CN: must fail the TLS handshake. */
-  readonly rogue: { readonly caCert: string; readonly caKey: string; readonly certFile: string; readonly keyFile: string; readonly certificateCn: string };
+  readonly rogue: {
+    readonly caCert: string;
+    readonly caKey: string;
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly certificateCn: string;
+  };
   readonly upstream: {
     readonly ris?: { readonly host: string; readonly port: number };
     readonly pacs?: { readonly host: string; readonly port: number; readonly aeTitle: string };
@@ -112,11 +118,21 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
   await mkdir(pkiDir, { mode: 0o700 });
 
   const ca = await makeCa(pkiDir, 'ca', 'Imaging Edge Development CA', days);
-  const server = await makeLeaf(pkiDir, 'server', ca,
-    { cn: 'localhost', extendedKeyUsage: ['serverAuth', 'clientAuth'], subjectAltNames: ['DNS:localhost', `IP:${host}`] }, days);
+  const server = await makeLeaf(
+    pkiDir,
+    'server',
+    ca,
+    { cn: 'localhost', extendedKeyUsage: ['serverAuth', 'clientAuth'], subjectAltNames: ['DNS:localhost', `IP:${host}`] },
+    days,
+  );
   // The RIS also runs the status receiver the box connects to, so it gets serverAuth and a SAN too.
-  const ris = await makeLeaf(pkiDir, 'ris', ca,
-    { cn: risPeer.certificateCn, extendedKeyUsage: ['clientAuth', 'serverAuth'], subjectAltNames: ['DNS:localhost', `IP:${host}`] }, days);
+  const ris = await makeLeaf(
+    pkiDir,
+    'ris',
+    ca,
+    { cn: risPeer.certificateCn, extendedKeyUsage: ['clientAuth', 'serverAuth'], subjectAltNames: ['DNS:localhost', `IP:${host}`] },
+    days,
+  );
   const ct01 = await makeLeaf(pkiDir, 'ct01', ca, { cn: ct.certificateCn, extendedKeyUsage: ['clientAuth'] }, days);
   const strangerPair = await makeLeaf(pkiDir, 'stranger', ca, { cn: stranger.certificateCn, extendedKeyUsage: ['clientAuth'] }, days);
   const rogueCa = await makeCa(pkiDir, 'rogue-ca', 'Rogue CA', days);
@@ -151,10 +167,15 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
       tls: { host, port: ports.dicomTls },
       plain: { host, port: ports.dicomPlain },
       modalities: [
-        { name: ct.name, aeTitle: ct.aeTitle, transport: 'tls', certificateCn: ct.certificateCn, addresses: [`${host}/32`],
-          worklistScope: { modalities: [ct.modality] } },
-        { name: mr.name, aeTitle: mr.aeTitle, transport: 'plain', addresses: [`${host}/32`],
-          worklistScope: { modalities: [mr.modality] } },
+        {
+          name: ct.name,
+          aeTitle: ct.aeTitle,
+          transport: 'tls',
+          certificateCn: ct.certificateCn,
+          addresses: [`${host}/32`],
+          worklistScope: { modalities: [ct.modality] },
+        },
+        { name: mr.name, aeTitle: mr.aeTitle, transport: 'plain', addresses: [`${host}/32`], worklistScope: { modalities: [mr.modality] } },
       ],
     },
     upstream,
@@ -170,19 +191,46 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
 
   const site: SiteDescription = {
     configFile,
-    box: { host, serverName: 'localhost', hl7Port: ports.hl7, dicomTlsPort: ports.dicomTls, dicomPlainPort: ports.dicomPlain,
-      aeTitle: box.aeTitle, receivingApplication: box.receivingApplication, receivingFacility: box.receivingFacility },
+    box: {
+      host,
+      serverName: 'localhost',
+      hl7Port: ports.hl7,
+      dicomTlsPort: ports.dicomTls,
+      dicomPlainPort: ports.dicomPlain,
+      aeTitle: box.aeTitle,
+      receivingApplication: box.receivingApplication,
+      receivingFacility: box.receivingFacility,
+    },
     pki: { caCert: ca.certFile, caKey: ca.keyFile, serverCert: server.certFile, serverKey: server.keyFile },
     dataKeyFile,
-    ris: { name: risPeer.name, certFile: ris.certFile, keyFile: ris.keyFile, certificateCn: risPeer.certificateCn,
-      sendingApplication: risPeer.sendingApplication, sendingFacility: risPeer.sendingFacility },
+    ris: {
+      name: risPeer.name,
+      certFile: ris.certFile,
+      keyFile: ris.keyFile,
+      certificateCn: risPeer.certificateCn,
+      sendingApplication: risPeer.sendingApplication,
+      sendingFacility: risPeer.sendingFacility,
+    },
     modalities: [
-      { name: ct.name, aeTitle: ct.aeTitle, transport: 'tls', modality: ct.modality, certFile: ct01.certFile, keyFile: ct01.keyFile,
-        certificateCn: ct.certificateCn },
+      {
+        name: ct.name,
+        aeTitle: ct.aeTitle,
+        transport: 'tls',
+        modality: ct.modality,
+        certFile: ct01.certFile,
+        keyFile: ct01.keyFile,
+        certificateCn: ct.certificateCn,
+      },
       { name: mr.name, aeTitle: mr.aeTitle, transport: 'plain', modality: mr.modality },
     ],
     stranger: { certFile: strangerPair.certFile, keyFile: strangerPair.keyFile, certificateCn: stranger.certificateCn },
-    rogue: { caCert: rogueCa.certFile, caKey: rogueCa.keyFile, certFile: rogue.certFile, keyFile: rogue.keyFile, certificateCn: risPeer.certificateCn },
+    rogue: {
+      caCert: rogueCa.certFile,
+      caKey: rogueCa.keyFile,
+      certFile: rogue.certFile,
+      keyFile: rogue.keyFile,
+      certificateCn: risPeer.certificateCn,
+    },
     upstream: { ...(opts.ris === undefined ? {} : { ris: opts.ris }), ...(opts.pacs === undefined ? {} : { pacs: opts.pacs }) },
   };
   await writeFile(join(dir, 'site.json'), `${JSON.stringify(site, null, 2)}\n`, { flag: 'wx' });

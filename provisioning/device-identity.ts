@@ -8,7 +8,13 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { EcPublicJwk } from '../daemon/security/tpm-key-source.ts';
 
-pkijs.setEngine('node-webcrypto', new pkijs.CryptoEngine({ name: 'node-webcrypto', crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'] }));
+pkijs.setEngine(
+  'node-webcrypto',
+  new pkijs.CryptoEngine({
+    name: 'node-webcrypto',
+    crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'],
+  }),
+);
 
 export interface Subject {
   readonly CN: string;
@@ -29,10 +35,18 @@ export interface DeviceIdentity {
 }
 
 const oid = {
-  CN: '2.5.4.3', O: '2.5.4.10', OU: '2.5.4.11', L: '2.5.4.7', C: '2.5.4.6',
+  CN: '2.5.4.3',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+  L: '2.5.4.7',
+  C: '2.5.4.6',
   extensionRequest: '1.2.840.113549.1.9.14',
-  subjectAltName: '2.5.29.17', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37', basicConstraints: '2.5.29.19',
-  serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2',
+  subjectAltName: '2.5.29.17',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  basicConstraints: '2.5.29.19',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
 } as const;
 
 function name(subject: Subject): pkijs.RelativeDistinguishedNames {
@@ -73,19 +87,38 @@ function extensions(hostnames: readonly string[], addresses: readonly string[], 
   const keyUsage = new asn1js.BitString({ valueHex: new Uint8Array([0x80]).buffer, unusedBits: 7 });
   const out = [
     new pkijs.Extension({ extnID: oid.keyUsage, critical: true, extnValue: keyUsage.toBER(false), parsedValue: keyUsage }),
-    new pkijs.Extension({ extnID: oid.extKeyUsage, critical: false, extnValue: new pkijs.ExtKeyUsage({ keyPurposes: [oid.serverAuth, oid.clientAuth] }).toSchema().toBER(false) }),
+    new pkijs.Extension({
+      extnID: oid.extKeyUsage,
+      critical: false,
+      extnValue: new pkijs.ExtKeyUsage({ keyPurposes: [oid.serverAuth, oid.clientAuth] }).toSchema().toBER(false),
+    }),
     new pkijs.Extension({ extnID: oid.subjectAltName, critical: false, extnValue: san.toSchema().toBER(false) }),
   ];
-  if (withBasic) out.unshift(new pkijs.Extension({ extnID: oid.basicConstraints, critical: true, extnValue: new pkijs.BasicConstraints({ cA: false }).toSchema().toBER(false) }));
+  if (withBasic)
+    out.unshift(
+      new pkijs.Extension({
+        extnID: oid.basicConstraints,
+        critical: true,
+        extnValue: new pkijs.BasicConstraints({ cA: false }).toSchema().toBER(false),
+      }),
+    );
   return out;
 }
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-export async function makeDeviceIdentity(o: { subject: Subject; hostnames: readonly string[]; addresses: readonly string[]; selfSignedDays?: number }): Promise<DeviceIdentity> {
+export async function makeDeviceIdentity(o: {
+  subject: Subject;
+  hostnames: readonly string[];
+  addresses: readonly string[];
+  selfSignedDays?: number;
+}): Promise<DeviceIdentity> {
   const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
 
   const csr = new pkijs.CertificationRequest();
@@ -93,7 +126,10 @@ export async function makeDeviceIdentity(o: { subject: Subject; hostnames: reado
   csr.subject = name(o.subject);
   await csr.subjectPublicKeyInfo.importKey(keys.publicKey);
   csr.attributes = [
-    new pkijs.Attribute({ type: oid.extensionRequest, values: [new pkijs.Extensions({ extensions: extensions(o.hostnames, o.addresses, false) }).toSchema()] }),
+    new pkijs.Attribute({
+      type: oid.extensionRequest,
+      values: [new pkijs.Extensions({ extensions: extensions(o.hostnames, o.addresses, false) }).toSchema()],
+    }),
   ];
   await csr.sign(keys.privateKey, 'SHA-256');
 

@@ -37,7 +37,17 @@ let sitePromise: Promise<{ dir: string; site: SiteDescription; result: Run }> | 
 function sharedSite() {
   sitePromise ??= (async () => {
     const dir = join(tempDir(), 'site');
-    const result = await run(edgectl, ['dev-site', '--dir', dir, '--base-port', '22575', '--ris', '127.0.0.1:2576', '--pacs', '127.0.0.1:4242:ORTHANC']);
+    const result = await run(edgectl, [
+      'dev-site',
+      '--dir',
+      dir,
+      '--base-port',
+      '22575',
+      '--ris',
+      '127.0.0.1:2576',
+      '--pacs',
+      '127.0.0.1:4242:ORTHANC',
+    ]);
     const site = result.code === 0 ? (JSON.parse(readFileSync(join(dir, 'site.json'), 'utf8')) as SiteDescription) : undefined;
     if (site === undefined) throw new Error(`dev-site failed: ${result.stderr}`);
     return { dir, site, result };
@@ -48,17 +58,29 @@ function sharedSite() {
 test('dev-site writes a site whose config passes the check with zero errors', async (t) => {
   const { dir, site } = await sharedSite();
   const { config, issues } = loadConfig(join(dir, 'edge.json'));
-  t.deepEqual(issues.filter((i) => i.severity === 'error'), []);
+  t.deepEqual(
+    issues.filter((i) => i.severity === 'error'),
+    [],
+  );
   t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 22575, allowAllInterfaces: false });
   t.deepEqual(config.dicom.tls, { host: '127.0.0.1', port: 22576, allowAllInterfaces: false });
   t.deepEqual(config.dicom.plain, { host: '127.0.0.1', port: 22577, allowAllInterfaces: false });
   t.is(config.upstream.ris?.port, 2576);
   t.is(config.upstream.pacs?.protocol === 'dimse' ? config.upstream.pacs.aeTitle : undefined, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);
-  t.deepEqual(config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`), ['CT01/tls', 'MR01/plain']);
+  t.deepEqual(
+    config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`),
+    ['CT01/tls', 'MR01/plain'],
+  );
   t.deepEqual(site.box, {
-    host: '127.0.0.1', serverName: 'localhost', hl7Port: 22575, dicomTlsPort: 22576, dicomPlainPort: 22577,
-    aeTitle: 'EDGE', receivingApplication: 'EDGE', receivingFacility: 'RAD1',
+    host: '127.0.0.1',
+    serverName: 'localhost',
+    hl7Port: 22575,
+    dicomTlsPort: 22576,
+    dicomPlainPort: 22577,
+    aeTitle: 'EDGE',
+    receivingApplication: 'EDGE',
+    receivingFacility: 'RAD1',
   });
   const check = await run(edgectl, ['config', 'check', join(dir, 'edge.json')]);
   t.is(check.code, 0, check.stdout);
@@ -70,7 +92,15 @@ test('dev-site writes a site whose config passes the check with zero errors', as
 
 test('dev-site: private keys 0600, key folder 0700, a 32-byte data key', async (t) => {
   const { dir, site } = await sharedSite();
-  for (const key of [site.pki.caKey, site.pki.serverKey, site.ris.keyFile, site.modalities[0]?.keyFile ?? '', site.rogue.keyFile, site.rogue.caKey, site.stranger.keyFile]) {
+  for (const key of [
+    site.pki.caKey,
+    site.pki.serverKey,
+    site.ris.keyFile,
+    site.modalities[0]?.keyFile ?? '',
+    site.rogue.keyFile,
+    site.rogue.caKey,
+    site.stranger.keyFile,
+  ]) {
     t.is(mode(key), 0o600, key);
   }
   t.is(mode(join(dir, 'keys')), 0o700);
@@ -81,7 +111,15 @@ test('dev-site: private keys 0600, key folder 0700, a 32-byte data key', async (
 test('dev-site certificates chain to the site CA; the rogue one does not', async (t) => {
   const { site } = await sharedSite();
   const ct01 = site.modalities.find((m) => m.aeTitle === 'CT01')?.certFile ?? '';
-  const good = await run('openssl', ['verify', '-CAfile', site.pki.caCert, site.pki.serverCert, site.ris.certFile, ct01, site.stranger.certFile]);
+  const good = await run('openssl', [
+    'verify',
+    '-CAfile',
+    site.pki.caCert,
+    site.pki.serverCert,
+    site.ris.certFile,
+    ct01,
+    site.stranger.certFile,
+  ]);
   t.is(good.code, 0, good.stderr);
   const rogue = await run('openssl', ['verify', '-CAfile', site.pki.caCert, site.rogue.certFile]);
   t.not(rogue.code, 0);
@@ -89,8 +127,12 @@ test('dev-site certificates chain to the site CA; the rogue one does not', async
 
 async function handshake(site: SiteDescription, client: { certFile: string; keyFile: string }): Promise<string | Error> {
   const server = createServer({
-    cert: readFileSync(site.pki.serverCert), key: readFileSync(site.pki.serverKey), ca: readFileSync(site.pki.caCert),
-    requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+    cert: readFileSync(site.pki.serverCert),
+    key: readFileSync(site.pki.serverKey),
+    ca: readFileSync(site.pki.caCert),
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
   });
   const accepted = new Promise<string>((resolve) => {
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -102,8 +144,12 @@ async function handshake(site: SiteDescription, client: { certFile: string; keyF
   await once(server, 'listening');
   try {
     const socket = connect({
-      host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: site.box.serverName,
-      ca: readFileSync(site.pki.caCert), cert: readFileSync(client.certFile), key: readFileSync(client.keyFile),
+      host: '127.0.0.1',
+      port: (server.address() as AddressInfo).port,
+      servername: site.box.serverName,
+      ca: readFileSync(site.pki.caCert),
+      cert: readFileSync(client.certFile),
+      key: readFileSync(client.keyFile),
     });
     const outcome = await Promise.race([
       accepted,
@@ -143,11 +189,17 @@ test('dev-site refuses to overwrite a site without --force; --force keeps the da
 test('config check: exit 1 with every issue listed, 1 for an unreadable file', async (t) => {
   const dir = tempDir();
   const file = join(dir, 'edge.json');
-  writeFileSync(file, JSON.stringify({ site: { name: 'X' }, keys: { backend: 'tpm' }, tls: { caFile: 'ca.crt', certFile: 'c', keyFile: 'k' }, bogus: 1 }));
+  writeFileSync(
+    file,
+    JSON.stringify({ site: { name: 'X' }, keys: { backend: 'tpm' }, tls: { caFile: 'ca.crt', certFile: 'c', keyFile: 'k' }, bogus: 1 }),
+  );
   const bad = await run(edgectl, ['config', 'check', file]);
   t.is(bad.code, 1);
   for (const path of ['bogus', 'tls.caFile', 'tls.certFile', 'tls.keyFile']) t.true(bad.stdout.includes(`error: ${path}:`), path);
-  const json = JSON.parse((await run(edgectl, ['config', 'check', file, '--json'])).stdout) as { ok: boolean; issues: Array<{ severity: string }> };
+  const json = JSON.parse((await run(edgectl, ['config', 'check', file, '--json'])).stdout) as {
+    ok: boolean;
+    issues: Array<{ severity: string }>;
+  };
   t.false(json.ok);
   t.is(json.issues.filter((i) => i.severity === 'error').length, 4);
   const missing = await run(edgectl, ['config', 'check', join(dir, 'nope.json')]);
@@ -213,10 +265,27 @@ test('peer add pacs --replace over a STOW-RS route writes a clean DIMSE route; p
   writeFileSync(file, JSON.stringify(raw, null, 2));
   const stow = await run(edgectl, ['peer', 'list', '--config', file]);
   t.regex(stow.stdout, /PACS: STOW-RS https:\/\/pacs\.example\/dicom-web\/studies/);
-  const add = await run(edgectl, ['peer', 'add', 'pacs', '--config', file, '--host', '127.0.0.1', '--port', '4242', '--ae', 'ORTHANC', '--replace']);
+  const add = await run(edgectl, [
+    'peer',
+    'add',
+    'pacs',
+    '--config',
+    file,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '4242',
+    '--ae',
+    'ORTHANC',
+    '--replace',
+  ]);
   t.is(add.code, 0, add.stderr);
   const { config, issues } = loadConfig(file);
-  t.deepEqual(issues.filter((i) => i.path.startsWith('upstream')), [], 'no STOW-RS leftovers in the DIMSE route');
+  t.deepEqual(
+    issues.filter((i) => i.path.startsWith('upstream')),
+    [],
+    'no STOW-RS leftovers in the DIMSE route',
+  );
   t.like(config.upstream.pacs, { protocol: 'dimse', host: '127.0.0.1', port: 4242, aeTitle: 'ORTHANC', batchSize: 8 });
   t.regex((await run(edgectl, ['peer', 'list', '--config', file])).stdout, /PACS: ORTHANC@127\.0\.0\.1:4242 tls/);
 });

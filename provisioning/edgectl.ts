@@ -5,9 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
-import {
-  ConfigError, IssueCode, bindCheck, checkConfigFile, errorsIn, formatIssue, renderConfigDocs,
-} from '../daemon/config/index.ts';
+import { ConfigError, IssueCode, bindCheck, checkConfigFile, errorsIn, formatIssue, renderConfigDocs } from '../daemon/config/index.ts';
 import type { ConfigIssue } from '../daemon/config/index.ts';
 import { isEdgeError } from '../daemon/core/errors.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
@@ -154,13 +152,17 @@ function splitEndpoint(text: string, option: string, parts: 2 | 3): string[] {
 }
 
 async function devSite(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    dir: { type: 'string' },
-    'base-port': { type: 'string' },
-    ris: { type: 'string' },
-    pacs: { type: 'string' },
-    force: { type: 'boolean' },
-  }, 'dev-site');
+  const { values, positionals } = parse(
+    args,
+    {
+      dir: { type: 'string' },
+      'base-port': { type: 'string' },
+      ris: { type: 'string' },
+      pacs: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+    'dev-site',
+  );
   if (values.help === true) return showHelp('dev-site');
   if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0] ?? ''}`, 'dev-site');
   if (values.dir === undefined || values.dir === '') throw new UsageError('dev-site needs --dir DIR', 'dev-site');
@@ -176,12 +178,19 @@ async function devSite(args: string[]): Promise<number> {
     pacs = { host: h, port: parsePort(p, '--pacs'), aeTitle: aet };
   }
   try {
-    const site = await writeDevSite({ dir: values.dir, basePort, force: values.force === true,
-      ...(ris === undefined ? {} : { ris }), ...(pacs === undefined ? {} : { pacs }) });
+    const site = await writeDevSite({
+      dir: values.dir,
+      basePort,
+      force: values.force === true,
+      ...(ris === undefined ? {} : { ris }),
+      ...(pacs === undefined ? {} : { pacs }),
+    });
     console.log(`wrote a development site to ${dirname(site.configFile)}`);
     console.log(`  config  ${site.configFile}`);
     console.log(`  peers   ${resolve(dirname(site.configFile), 'site.json')}`);
-    console.log(`  hl7 ${site.box.host}:${site.box.hl7Port}  dicom tls ${site.box.dicomTlsPort}  plain ${site.box.dicomPlainPort}  AE ${site.box.aeTitle}`);
+    console.log(
+      `  hl7 ${site.box.host}:${site.box.hl7Port}  dicom tls ${site.box.dicomTlsPort}  plain ${site.box.dicomPlainPort}  AE ${site.box.aeTitle}`,
+    );
     console.log('  keys.backend is "file": for development only');
     return 0;
   } catch (err) {

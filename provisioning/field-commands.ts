@@ -6,7 +6,11 @@ import { decommission, decommissionHelp } from './decommission-command.ts';
 import { keysHelp, keysReseal, keysRotate } from './keys-command.ts';
 import { printReport, promptProfile, provision, provisionHelp, readProfile } from './provision-command.ts';
 
-function parse(args: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options'], help: string): ReturnType<typeof parseArgs> | number {
+function parse(
+  args: string[],
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+  help: string,
+): ReturnType<typeof parseArgs> | number {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {
@@ -52,7 +56,11 @@ export async function certCommand(args: string[]): Promise<number> {
 
 export async function keysCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const p = parse(rest, { config: { type: 'string' }, json: { type: 'boolean' }, 'recovery-secret-file': { type: 'string' }, pcrs: { type: 'string' } }, keysHelp);
+  const p = parse(
+    rest,
+    { config: { type: 'string' }, json: { type: 'boolean' }, 'recovery-secret-file': { type: 'string' }, pcrs: { type: 'string' } },
+    keysHelp,
+  );
   if (typeof p === 'number') return p;
   if (p.values['help'] === true || sub === '--help' || sub === '-h') return (console.log(keysHelp), 0);
   const config = p.values['config'];

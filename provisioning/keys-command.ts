@@ -50,7 +50,12 @@ export async function keysReseal(configFile: string, secretFile: string | undefi
     rl.close();
   }
   const tpm = new TpmClient({ tcti: config.keys.tpm.tcti, commandTimeoutMs: config.keys.tpm.commandTimeoutMs });
-  const m = await resealWithRecovery({ tpm, keysDir: join(config.dataDir, 'keys'), recoverySecret: secret, ...(pcrs === undefined ? {} : { pcrs }) });
+  const m = await resealWithRecovery({
+    tpm,
+    keysDir: join(config.dataDir, 'keys'),
+    recoverySecret: secret,
+    ...(pcrs === undefined ? {} : { pcrs }),
+  });
   console.log(`resealed ${m.data.length + 1 + (m.tls === undefined ? 0 : 1)} key(s) under ${m.pcrs}; restart edged`);
   return 0;
 }
@@ -61,7 +66,9 @@ export async function keysRotate(configFile: string, json: boolean): Promise<num
   if (json) console.log(JSON.stringify(reply.body, null, 2));
   else if (reply.status === 200) {
     const r = reply.body as { newKeyId: number; retiredKeyIds: number[]; keptKeyIds: number[]; rewritten: number; ms: number };
-    console.log(`data key ${r.newKeyId} active; ${r.rewritten} value(s) re-encrypted in ${r.ms} ms; retired ${r.retiredKeyIds.join(', ') || 'none'}${r.keptKeyIds.length > 0 ? `; kept ${r.keptKeyIds.join(', ')} (still in use)` : ''}`);
+    console.log(
+      `data key ${r.newKeyId} active; ${r.rewritten} value(s) re-encrypted in ${r.ms} ms; retired ${r.retiredKeyIds.join(', ') || 'none'}${r.keptKeyIds.length > 0 ? `; kept ${r.keptKeyIds.join(', ')} (still in use)` : ''}`,
+    );
   } else {
     console.error(`edgectl: rotation failed: ${JSON.stringify(reply.body)}`);
   }

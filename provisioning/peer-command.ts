@@ -5,9 +5,7 @@
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  ConfigError, checkConfig, errorsIn, formatIssue, readConfigDocument, type ConfigIssue,
-} from '../daemon/config/index.ts';
+import { ConfigError, checkConfig, errorsIn, formatIssue, readConfigDocument, type ConfigIssue } from '../daemon/config/index.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
 import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
@@ -118,7 +116,8 @@ export async function peerCommand(args: string[]): Promise<number> {
 }
 
 function asObject(v: unknown): Doc {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('EDGE_CONFIG_INVALID', 'the configuration is not a JSON object', []);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new ConfigError('EDGE_CONFIG_INVALID', 'the configuration is not a JSON object', []);
   return v as Doc;
 }
 
@@ -128,7 +127,8 @@ function section(doc: Doc, ...path: string[]): Doc {
   for (const key of path) {
     const next = at[key];
     if (next === undefined) at[key] = {};
-    else if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new Usage(`${path.join('.')} in the config is not an object`);
+    else if (typeof next !== 'object' || next === null || Array.isArray(next))
+      throw new Usage(`${path.join('.')} in the config is not an object`);
     at = at[key] as Doc;
   }
   return at;
@@ -157,7 +157,13 @@ function add(doc: Doc, kind: Kind, v: Values): string {
   const addresses = v.address !== undefined && v.address.length > 0 ? { addresses: v.address } : {};
   switch (kind) {
     case 'ris': {
-      const peer = { name: need(v, 'name', kind), certificateCn: need(v, 'cn', kind), sendingApplication: need(v, 'application', kind), sendingFacility: need(v, 'facility', kind), ...addresses };
+      const peer = {
+        name: need(v, 'name', kind),
+        certificateCn: need(v, 'cn', kind),
+        sendingApplication: need(v, 'application', kind),
+        sendingFacility: need(v, 'facility', kind),
+        ...addresses,
+      };
       listAt(doc, ['hl7'], 'peers').push(peer);
       return `added HL7 peer ${peer.name}`;
     }
@@ -184,11 +190,22 @@ function add(doc: Doc, kind: Kind, v: Values): string {
       if (upstream['pacs'] !== undefined && v.replace !== true) throw new Usage('upstream.pacs is already set: use --replace to change it');
       // A DIMSE route: the STOW-RS fields of a route it replaces would only draw warnings.
       const { protocol: _protocol, stowUrl: _stowUrl, bearerTokenFile: _token, ...old } = (upstream['pacs'] ?? {}) as Doc;
-      upstream['pacs'] = { ...old, host: need(v, 'host', kind), port: portOf(need(v, 'port', kind)), aeTitle: need(v, 'ae', kind), tls: v.plain !== true };
+      upstream['pacs'] = {
+        ...old,
+        host: need(v, 'host', kind),
+        port: portOf(need(v, 'port', kind)),
+        aeTitle: need(v, 'ae', kind),
+        tls: v.plain !== true,
+      };
       return `set PACS ${need(v, 'ae', kind)}@${need(v, 'host', kind)}:${need(v, 'port', kind)}`;
     }
     case 'collector': {
-      const c = { name: need(v, 'name', kind), host: need(v, 'host', kind), port: portOf(need(v, 'port', kind)), ...(v['server-name'] !== undefined ? { serverName: v['server-name'] } : {}) };
+      const c = {
+        name: need(v, 'name', kind),
+        host: need(v, 'host', kind),
+        port: portOf(need(v, 'port', kind)),
+        ...(v['server-name'] !== undefined ? { serverName: v['server-name'] } : {}),
+      };
       listAt(doc, ['audit'], 'collectors').push(c);
       return `added audit collector ${c.name}`;
     }
@@ -207,7 +224,12 @@ function remove(doc: Doc, kind: Kind, name: string): string | undefined {
     case 'ris':
       return drop(['hl7'], 'peers', (p) => p['name'] === name, 'HL7 peer');
     case 'modality':
-      return drop(['dicom'], 'modalities', (p) => p['name'] === name || (typeof p['aeTitle'] === 'string' && p['aeTitle'].trim() === name.trim()), 'modality');
+      return drop(
+        ['dicom'],
+        'modalities',
+        (p) => p['name'] === name || (typeof p['aeTitle'] === 'string' && p['aeTitle'].trim() === name.trim()),
+        'modality',
+      );
     case 'collector':
       return drop(['audit'], 'collectors', (p) => p['name'] === name, 'audit collector');
     case 'pacs': {
@@ -241,7 +263,8 @@ async function apply(file: string, doc: Doc, what: string, reload: boolean): Pro
     console.log('edged is not running: the change takes effect when it starts');
     return 0;
   }
-  const body = reply.body as { applied?: boolean; issues?: ConfigIssue[]; closed?: number; error?: { code: string; message: string } } | undefined;
+  const body = reply.body as
+    { applied?: boolean; issues?: ConfigIssue[]; closed?: number; error?: { code: string; message: string } } | undefined;
   if (reply.status === 200 && body?.applied === true) {
     console.log(`edged reloaded the configuration; ${body.closed ?? 0} connection(s) of removed or changed peers closed`);
     const warnings = (body.issues ?? []).filter((i) => i.code === 'restart-required');
@@ -259,7 +282,10 @@ async function apply(file: string, doc: Doc, what: string, reload: boolean): Pro
 
 /** Temp file beside, fsynced, renamed over; the old file copied to FILE.bak first; mode kept. */
 export async function writeAtomically(file: string, text: string): Promise<void> {
-  const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o600);
+  const mode = await stat(file).then(
+    (s) => s.mode & 0o777,
+    () => 0o600,
+  );
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
@@ -292,7 +318,8 @@ async function list(file: string, json: boolean): Promise<number> {
     console.error(`edgectl: ${err.message}`);
     return 1;
   }
-  const get = (path: string[]): unknown => path.reduce<unknown>((at, k) => (typeof at === 'object' && at !== null ? (at as Doc)[k] : undefined), doc);
+  const get = (path: string[]): unknown =>
+    path.reduce<unknown>((at, k) => (typeof at === 'object' && at !== null ? (at as Doc)[k] : undefined), doc);
   const arr = (path: string[]): Doc[] => (Array.isArray(get(path)) ? (get(path) as Doc[]) : []);
   const peers = {
     ris: arr(['hl7', 'peers']),
@@ -306,18 +333,29 @@ async function list(file: string, json: boolean): Promise<number> {
   }
   const s = (v: unknown): string => (Array.isArray(v) ? v.join(',') : typeof v === 'string' || typeof v === 'number' ? String(v) : '-');
   console.log(`RIS / HL7 senders (${peers.ris.length})`);
-  for (const p of peers.ris) console.log(`  ${s(p['name'])}  cn=${s(p['certificateCn'])}  msh3/4=${s(p['sendingApplication'])}^${s(p['sendingFacility'])}  addresses=${s(p['addresses'])}`);
+  for (const p of peers.ris)
+    console.log(
+      `  ${s(p['name'])}  cn=${s(p['certificateCn'])}  msh3/4=${s(p['sendingApplication'])}^${s(p['sendingFacility'])}  addresses=${s(p['addresses'])}`,
+    );
   console.log(`Modalities (${peers.modalities.length})`);
   for (const p of peers.modalities) {
     const scope = (p['worklistScope'] ?? {}) as Doc;
-    console.log(`  ${s(p['name'])}  ae=${s(p['aeTitle'])}  ${s(p['transport'])}  cn=${s(p['certificateCn'])}  addresses=${s(p['addresses'])}  scope: stations=${s(scope['stationAeTitles'])} modalities=${s(scope['modalities'])}`);
+    console.log(
+      `  ${s(p['name'])}  ae=${s(p['aeTitle'])}  ${s(p['transport'])}  cn=${s(p['certificateCn'])}  addresses=${s(p['addresses'])}  scope: stations=${s(scope['stationAeTitles'])} modalities=${s(scope['modalities'])}`,
+    );
   }
   const pacs = peers.pacs;
-  const route = pacs === null ? '(none)'
-    : pacs['protocol'] === 'stow' ? `STOW-RS ${s(pacs['stowUrl'])}`
-      : `${s(pacs['aeTitle'])}@${s(pacs['host'])}:${s(pacs['port'])} ${pacs['tls'] === false ? 'plain' : 'tls'}`;
+  const route =
+    pacs === null
+      ? '(none)'
+      : pacs['protocol'] === 'stow'
+        ? `STOW-RS ${s(pacs['stowUrl'])}`
+        : `${s(pacs['aeTitle'])}@${s(pacs['host'])}:${s(pacs['port'])} ${pacs['tls'] === false ? 'plain' : 'tls'}`;
   console.log(`PACS: ${route}`);
   console.log(`Audit collectors (${peers.collectors.length})`);
-  for (const c of peers.collectors) console.log(`  ${s(c['name'])}  ${s(c['host'])}:${s(c['port'])}${c['serverName'] === undefined ? '' : `  serverName=${s(c['serverName'])}`}`);
+  for (const c of peers.collectors)
+    console.log(
+      `  ${s(c['name'])}  ${s(c['host'])}:${s(c['port'])}${c['serverName'] === undefined ? '' : `  serverName=${s(c['serverName'])}`}`,
+    );
   return 0;
 }

@@ -79,7 +79,12 @@ const edgedBin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'bin', '
 export async function readProfile(file: string): Promise<{ profile: SiteProfile; baseDir: string }> {
   const path = resolve(file);
   const profile = JSON.parse(await readFile(path, 'utf8')) as SiteProfile;
-  for (const [k, v] of [['site.name', profile.site?.name], ['dataDir', profile.dataDir], ['caFile', profile.caFile], ['device.hostname', profile.device?.hostname]] as const) {
+  for (const [k, v] of [
+    ['site.name', profile.site?.name],
+    ['dataDir', profile.dataDir],
+    ['caFile', profile.caFile],
+    ['device.hostname', profile.device?.hostname],
+  ] as const) {
     if (typeof v !== 'string' || v === '') throw new Error(`the profile lacks ${k}`);
   }
   return { profile, baseDir: dirname(path) };
@@ -94,19 +99,32 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
     };
     const name = await ask('site name (e.g. RAD-EAST)');
     const hostname = await ask('host name of the box (certificate SAN)');
-    const addresses = (await ask('its IP addresses, comma-separated', '')).split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const addresses = (await ask('its IP addresses, comma-separated', ''))
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const caFile = await ask('site CA bundle (PEM file)');
     const dataDir = await ask('data directory', ApplianceLayout.dataDir);
     const tcti = await ask('TPM TCTI', 'device:/dev/tpmrm0');
     const org = await ask('organisation (certificate O)', '');
-    return { profile: { site: { name }, dataDir, caFile, tpm: { tcti }, device: { hostname, addresses, ...(org === '' ? {} : { subject: { O: org } }) } }, baseDir: process.cwd() };
+    return {
+      profile: {
+        site: { name },
+        dataDir,
+        caFile,
+        tpm: { tcti },
+        device: { hostname, addresses, ...(org === '' ? {} : { subject: { O: org } }) },
+      },
+      baseDir: process.cwd(),
+    };
   } finally {
     rl.close();
   }
 }
 
 /** The steps of provisioning, in order; each but the store step is recorded as `provision.<step>`. */
-type ProvisionStepName = 'hardware-check' | 'device-key' | 'keys-sealed' | 'certificate-files' | 'config-written' | 'store-and-admin' | 'self-test';
+type ProvisionStepName =
+  'hardware-check' | 'device-key' | 'keys-sealed' | 'certificate-files' | 'config-written' | 'store-and-admin' | 'self-test';
 
 export async function provision(profile: SiteProfile, baseDir: string, configFile: string): Promise<ProvisionReport> {
   const steps: ProvisionStep[] = [];
@@ -160,7 +178,10 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
     const sealed = await step('keys-sealed', async () => {
       try {
         const r = await sealNewKeyring({ tpm, keysDir, pcrs, tls: { d: identity.d, publicJwk: identity.publicJwk } });
-        return { value: r, detail: `index key, data key 1 and TLS key sealed under ${pcrs} at ${[r.manifest.index.handle, ...r.manifest.data.map((d) => d.handle), r.manifest.tls?.handle ?? 0].map((h) => `0x${h.toString(16)}`).join(', ')}` };
+        return {
+          value: r,
+          detail: `index key, data key 1 and TLS key sealed under ${pcrs} at ${[r.manifest.index.handle, ...r.manifest.data.map((d) => d.handle), r.manifest.tls?.handle ?? 0].map((h) => `0x${h.toString(16)}`).join(', ')}`,
+        };
       } finally {
         identity.d.fill(0);
       }
@@ -180,7 +201,10 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
         ...(profile.config ?? {}),
         site: { name: profile.site.name },
         dataDir,
-        keys: { backend: 'tpm', tpm: { tcti, pcrs, ...(profile.tpm?.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: profile.tpm.commandTimeoutMs }) } },
+        keys: {
+          backend: 'tpm',
+          tpm: { tcti, pcrs, ...(profile.tpm?.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: profile.tpm.commandTimeoutMs }) },
+        },
         tls: { caFile: './pki/ca.crt', certFile: './pki/device.crt', ...((profile.config?.['tls'] as object | undefined) ?? {}) },
       };
       const check = checkConfig(config, { baseDir: configDir });
@@ -192,13 +216,27 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
 
     const username = profile.admin?.username ?? 'admin';
     const admin = await step('store-and-admin', async () => {
-      const store = await openStore({ dataDir, keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
+      const store = await openStore({
+        dataDir,
+        keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }),
+        replayWindowMs: 3_600_000,
+        logger: silentLogger,
+      });
       try {
         await store.selfTest();
         const { password } = await createAdminAccount(store, username);
         for (const e of audits) store.audit.record(e);
-        store.audit.record(auditEvent('provision.admin-created', { at: Date.now(), participants: [box, { kind: 'user', id: username, requestor: false }], detail: 'one-time password, must change at first login' }));
-        return { value: { username, oneTimePassword: password }, detail: `sealed store write/read ok; admin account "${username}" created` };
+        store.audit.record(
+          auditEvent('provision.admin-created', {
+            at: Date.now(),
+            participants: [box, { kind: 'user', id: username, requestor: false }],
+            detail: 'one-time password, must change at first login',
+          }),
+        );
+        return {
+          value: { username, oneTimePassword: password },
+          detail: `sealed store write/read ok; admin account "${username}" created`,
+        };
       } finally {
         await store.close();
       }
@@ -206,7 +244,12 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
 
     const ports = await step('self-test', async () => {
       const found = await selfTestDaemon(configPath, new X509Certificate(identity.selfSigned).fingerprint256);
-      return { value: found, detail: `edged served: ${Object.entries(found).map(([k, v]) => `${k} ${v}`).join(', ')} answered on loopback` };
+      return {
+        value: found,
+        detail: `edged served: ${Object.entries(found)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} answered on loopback`,
+      };
     });
 
     await recordLater(dataDir, tpm, keysDir, appActivity('provision.self-test', [box], 'listeners answered'));
@@ -219,7 +262,12 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
 }
 
 async function recordLater(dataDir: string, tpm: TpmClient, keysDir: string, event: AuditEvent): Promise<void> {
-  const store = await openStore({ dataDir, keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir,
+    keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   try {
     store.audit.record(event);
   } finally {
@@ -299,11 +347,13 @@ function tlsPresents(port: number, fingerprint256: string): Promise<void> {
 
 export function printReport(r: ProvisionReport & { error?: string }): void {
   console.log(r.ok ? 'PROVISIONED' : 'PROVISIONING FAILED');
-  for (const h of r.hardware) console.log(`  hw   ${h.ok ? 'ok  ' : h.severity === 'error' ? 'FAIL' : 'warn'} ${h.name.padEnd(8)} ${h.detail}`);
+  for (const h of r.hardware)
+    console.log(`  hw   ${h.ok ? 'ok  ' : h.severity === 'error' ? 'FAIL' : 'warn'} ${h.name.padEnd(8)} ${h.detail}`);
   for (const s of r.steps) console.log(`  step ${s.ok ? 'ok  ' : 'FAIL'} ${s.step.padEnd(18)} ${String(s.ms).padStart(6)} ms  ${s.detail}`);
   if (r.error !== undefined) console.log(`  error: ${r.error}`);
   console.log(`  config ${r.configFile}`);
-  if (r.csrFile !== undefined) console.log(`  CSR    ${r.csrFile}  (have the site CA sign it, then: edgectl cert install CERT [CHAIN] --config ${r.configFile})`);
+  if (r.csrFile !== undefined)
+    console.log(`  CSR    ${r.csrFile}  (have the site CA sign it, then: edgectl cert install CERT [CHAIN] --config ${r.configFile})`);
   if (r.admin !== undefined) {
     console.log(`  admin  ${r.admin.username}  one-time password: ${r.admin.oneTimePassword}  (must be changed at first login)`);
   }

@@ -71,16 +71,26 @@ export async function queueCommand(args: string[]): Promise<number> {
   const dest = values.destination;
   switch (action) {
     case 'list': {
-      const r = dest === undefined ? await call('GET', '/v1/queues') : await call('GET', `/v1/queues/entries?destination=${encodeURIComponent(dest)}`);
+      const r =
+        dest === undefined
+          ? await call('GET', '/v1/queues')
+          : await call('GET', `/v1/queues/entries?destination=${encodeURIComponent(dest)}`);
       if (r.status !== 200) return 1;
       if (values.json === true) console.log(JSON.stringify(r.body, null, 2));
       else if (dest === undefined) {
-        console.log(`${'destination'.padEnd(12)} ${'state'.padEnd(9)} ${'queued'.padStart(7)} ${'dead'.padStart(6)}  last delivered            last error`);
+        console.log(
+          `${'destination'.padEnd(12)} ${'state'.padEnd(9)} ${'queued'.padStart(7)} ${'dead'.padStart(6)}  last delivered            last error`,
+        );
         for (const d of r.body.destinations) {
-          console.log(`${String(d.destination).padEnd(12)} ${String(d.state).padEnd(9)} ${String(d.queued).padStart(7)} ${String(d.deadLetters).padStart(6)}  ${when(d.lastDeliveredAt).padEnd(25)} ${d.lastError === undefined ? '-' : `${withPeer(d.lastError)}: ${d.lastError.message}`}`);
+          console.log(
+            `${String(d.destination).padEnd(12)} ${String(d.state).padEnd(9)} ${String(d.queued).padStart(7)} ${String(d.deadLetters).padStart(6)}  ${when(d.lastDeliveredAt).padEnd(25)} ${d.lastError === undefined ? '-' : `${withPeer(d.lastError)}: ${d.lastError.message}`}`,
+          );
         }
       } else {
-        for (const e of r.body.entries) console.log(`${e.id}  ${e.kind}  attempts ${e.attempts}  next ${when(e.nextAttemptAt)}  ${e.lastError === undefined ? '' : `${withPeer(e.lastError)}: ${e.lastError.message}`}`);
+        for (const e of r.body.entries)
+          console.log(
+            `${e.id}  ${e.kind}  attempts ${e.attempts}  next ${when(e.nextAttemptAt)}  ${e.lastError === undefined ? '' : `${withPeer(e.lastError)}: ${e.lastError.message}`}`,
+          );
       }
       return 0;
     }
@@ -88,14 +98,23 @@ export async function queueCommand(args: string[]): Promise<number> {
       const r = await call('GET', `/v1/queues/dead${dest === undefined ? '' : `?destination=${encodeURIComponent(dest)}`}`);
       if (r.status !== 200) return 1;
       if (values.json === true) console.log(JSON.stringify(r.body, null, 2));
-      else for (const d of r.body.deadLetters) console.log(`${d.id}  ${d.destination}  ${d.kind}  dead since ${when(d.deadAt)}  ${withPeer(d.reason)}: ${d.reason.message}`);
+      else
+        for (const d of r.body.deadLetters)
+          console.log(`${d.id}  ${d.destination}  ${d.kind}  dead since ${when(d.deadAt)}  ${withPeer(d.reason)}: ${d.reason.message}`);
       return 0;
     }
     case 'retry': {
       if ((values.id === undefined) === (dest === undefined)) return usage('queue retry needs exactly one of --id ID or --destination D');
-      const r = values.id !== undefined ? await call('POST', '/v1/queues/retry-one', { id: values.id, user }) : await call('POST', '/v1/queues/retry-now', { destination: dest, user });
+      const r =
+        values.id !== undefined
+          ? await call('POST', '/v1/queues/retry-one', { id: values.id, user })
+          : await call('POST', '/v1/queues/retry-now', { destination: dest, user });
       if (r.status !== 200) return 1;
-      console.log(values.id !== undefined ? `requeued ${values.id}` : `${r.body.due} queued entr${r.body.due === 1 ? 'y' : 'ies'} of ${dest} made due`);
+      console.log(
+        values.id !== undefined
+          ? `requeued ${values.id}`
+          : `${r.body.due} queued entr${r.body.due === 1 ? 'y' : 'ies'} of ${dest} made due`,
+      );
       return 0;
     }
     case 'retry-all': {

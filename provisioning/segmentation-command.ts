@@ -74,13 +74,18 @@ export async function segmentationCommand(args: string[]): Promise<number> {
     switch (action) {
       case 'plan':
         if (values.json === true) console.log(JSON.stringify({ plan, ruleset: renderLoadScript(plan) }, null, 2));
-        else process.stdout.write(`${describePlan(plan)}\n# The ruleset (loaded with nft -f by 'edgectl segmentation apply'):\n${renderLoadScript(plan)}`);
+        else
+          process.stdout.write(
+            `${describePlan(plan)}\n# The ruleset (loaded with nft -f by 'edgectl segmentation apply'):\n${renderLoadScript(plan)}`,
+          );
         return 0;
       case 'apply': {
         const t0 = performance.now();
         const { checkMs, loadMs } = await checkAndLoad(renderLoadScript(plan));
         const drift = await verify(plan, values.result);
-        console.log(`applied table inet imaging_edge: ${plan.ingress.length} listener(s), ${plan.egress.length} destination(s); nft -c ${checkMs.toFixed(0)} ms, nft -f ${loadMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`);
+        console.log(
+          `applied table inet imaging_edge: ${plan.ingress.length} listener(s), ${plan.egress.length} destination(s); nft -c ${checkMs.toFixed(0)} ms, nft -f ${loadMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`,
+        );
         for (const w of plan.warnings) console.log(`warning: ${w}`);
         if (drift.drift) {
           console.error('edgectl: EDGE_FIREWALL_DRIFT: the table listed after loading differs from the plan');
@@ -106,7 +111,8 @@ export async function segmentationCommand(args: string[]): Promise<number> {
         if (values.json === true) console.log(JSON.stringify({ counters }, null, 2));
         else {
           console.log(`${'chain'.padEnd(8)} ${'packets'.padStart(10)} ${'bytes'.padStart(12)}  rule`);
-          for (const c of counters) console.log(`${c.chain.padEnd(8)} ${String(c.packets).padStart(10)} ${String(c.bytes).padStart(12)}  ${c.comment}`);
+          for (const c of counters)
+            console.log(`${c.chain.padEnd(8)} ${String(c.packets).padStart(10)} ${String(c.bytes).padStart(12)}  ${c.comment}`);
         }
         return 0;
       }
@@ -150,7 +156,9 @@ async function verify(plan: SegmentationPlan, resultFile: string | undefined): P
 }
 
 function printDrift(drift: SegmentationDrift): void {
-  console.log(drift.absent ? 'DRIFT: table inet imaging_edge is not loaded' : 'DRIFT: the loaded table inet imaging_edge differs from the plan');
+  console.log(
+    drift.absent ? 'DRIFT: table inet imaging_edge is not loaded' : 'DRIFT: the loaded table inet imaging_edge differs from the plan',
+  );
   if (!drift.absent) {
     for (const l of drift.missing) console.log(`  - planned, not loaded: ${l}`);
     for (const l of drift.unexpected) console.log(`  + loaded, not planned: ${l}`);

@@ -16,9 +16,15 @@ interface SiteJson {
 export function siteInfo(dir: string): number {
   const s = JSON.parse(readFileSync(join(dir, 'site.json'), 'utf8')) as SiteJson;
   const b = s.box;
-  const list = (t: string) => s.modalities.filter((m) => m.transport === t).map((m) => m.aeTitle + (m.certFile === undefined ? '' : ` (${m.certFile})`)).join(', ');
+  const list = (t: string) =>
+    s.modalities
+      .filter((m) => m.transport === t)
+      .map((m) => m.aeTitle + (m.certFile === undefined ? '' : ` (${m.certFile})`))
+      .join(', ');
   console.log(`Imaging Edge development site (${join(dir, 'site.json')} lists everything a peer needs)`);
-  console.log(`  HL7 MLLP+TLS  ${b.host}:${b.hl7Port}  as the RIS: ${s.ris.certFile}, MSH-3/4 ${s.ris.sendingApplication}/${s.ris.sendingFacility}`);
+  console.log(
+    `  HL7 MLLP+TLS  ${b.host}:${b.hl7Port}  as the RIS: ${s.ris.certFile}, MSH-3/4 ${s.ris.sendingApplication}/${s.ris.sendingFacility}`,
+  );
   console.log(`  DICOM TLS     ${b.host}:${b.dicomTlsPort}  called AE ${b.aeTitle}; modalities ${list('tls')}`);
   console.log(`  DICOM plain   ${b.host}:${b.dicomPlainPort}  called AE ${b.aeTitle}; allowlisted ${list('plain')}`);
   console.log(`  site CA       ${s.pki.caCert}`);

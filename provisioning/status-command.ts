@@ -19,7 +19,8 @@ export async function status(configFile: string, json: boolean): Promise<number>
     }
     // One line per part of the box, in start order: what the operator looks at first when something is off.
     const services = (reply.body as { services?: { name: string; state: string; status: string; detail?: string }[] }).services ?? [];
-    for (const s of services) console.log(`service      ${s.name.padEnd(22)} ${s.state.padEnd(8)} ${s.status}${s.detail === undefined ? '' : ` (${s.detail})`}`);
+    for (const s of services)
+      console.log(`service      ${s.name.padEnd(22)} ${s.state.padEnd(8)} ${s.status}${s.detail === undefined ? '' : ` (${s.detail})`}`);
   }
   return reply.status === 200 ? 0 : 1;
 }

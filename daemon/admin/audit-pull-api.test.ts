@@ -16,19 +16,26 @@ import { TLS_CIPHERS, TLS_ECDH_CURVES } from '../security/tls-profile.ts';
 const BUNDLE_BYTES = 64 * 1024;
 
 /** A download of /v1/audit/bundle that closes the connection once `closeAfter` bytes have arrived. */
-function downloadAndClose(port: number, client: { cert: Buffer; key: Buffer; ca: Buffer }, closeAfter: number): Promise<{ contentLength: number; received: number }> {
+function downloadAndClose(
+  port: number,
+  client: { cert: Buffer; key: Buffer; ca: Buffer },
+  closeAfter: number,
+): Promise<{ contentLength: number; received: number }> {
   return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/v1/audit/bundle', servername: 'localhost', ...client, agent: false, timeout: 20_000 }, (res) => {
-      let received = 0;
-      res.on('data', (c: Buffer) => {
-        received += c.length;
-        if (received >= closeAfter) {
-          req.destroy();
-          resolve({ contentLength: Number(res.headers['content-length']), received });
-        }
-      });
-      res.on('error', () => undefined);
-    });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/v1/audit/bundle', servername: 'localhost', ...client, agent: false, timeout: 20_000 },
+      (res) => {
+        let received = 0;
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          if (received >= closeAfter) {
+            req.destroy();
+            resolve({ contentLength: Number(res.headers['content-length']), received });
+          }
+        });
+        res.on('error', () => undefined);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => {
       if (!req.destroyed || (err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
@@ -46,7 +53,14 @@ async function servingFromFifo(t: ExecutionContext, written: number) {
   const api = new AuditPullApi({
     host: '127.0.0.1',
     port: 0,
-    tls: { cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), centralCa: await readFile(pki.centralCa), minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, ecdhCurve: TLS_ECDH_CURVES },
+    tls: {
+      cert: await readFile(pki.device.cert),
+      key: await readFile(pki.device.key),
+      centralCa: await readFile(pki.centralCa),
+      minVersion: 'TLSv1.2',
+      ciphers: TLS_CIPHERS,
+      ecdhCurve: TLS_ECDH_CURVES,
+    },
     maxConnections: 4,
     requestTimeoutMs: 20_000,
     logger: silentLogger,
@@ -77,7 +91,11 @@ test('every byte handed over, the client closes before the stream ends: recorded
   const got = await downloadAndClose(port, client, BUNDLE_BYTES);
   t.is(got.contentLength, BUNDLE_BYTES);
   t.is(got.received, BUNDLE_BYTES);
-  const outcome = await eventually(() => events.find((e) => e.type === 'bundle-pulled' || e.type === 'bundle-failed'), 10_000, 'the pull to be accounted');
+  const outcome = await eventually(
+    () => events.find((e) => e.type === 'bundle-pulled' || e.type === 'bundle-failed'),
+    10_000,
+    'the pull to be accounted',
+  );
   t.like(outcome, { type: 'bundle-pulled', fromSeq: 1, toSeq: 10, count: 10, client: { cn: 'central-soc' } });
 });
 
@@ -85,7 +103,11 @@ test('the client closes halfway through the download: recorded as failed, not pu
   const { port, client, events } = await servingFromFifo(t, BUNDLE_BYTES / 2);
   const got = await downloadAndClose(port, client, BUNDLE_BYTES / 2);
   t.is(got.received, BUNDLE_BYTES / 2);
-  const outcome = await eventually(() => events.find((e) => e.type === 'bundle-pulled' || e.type === 'bundle-failed'), 10_000, 'the pull to be accounted');
+  const outcome = await eventually(
+    () => events.find((e) => e.type === 'bundle-pulled' || e.type === 'bundle-failed'),
+    10_000,
+    'the pull to be accounted',
+  );
   t.like(outcome, { type: 'bundle-failed', code: 'EDGE_AUDIT_BUNDLE_INVALID' });
   t.false(events.some((e) => e.type === 'bundle-pulled'));
 });

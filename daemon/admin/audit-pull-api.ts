@@ -36,7 +36,13 @@ export interface PreparedBundle {
 export type AuditPullEvent =
   | { readonly type: 'refused'; readonly address: string; readonly reason: string; readonly cn?: string }
   | { readonly type: 'ranges-viewed'; readonly client: PullClient }
-  | { readonly type: 'bundle-pulled'; readonly client: PullClient; readonly fromSeq: number; readonly toSeq: number; readonly count: number }
+  | {
+      readonly type: 'bundle-pulled';
+      readonly client: PullClient;
+      readonly fromSeq: number;
+      readonly toSeq: number;
+      readonly count: number;
+    }
   | { readonly type: 'bundle-failed'; readonly client: PullClient; readonly code: string };
 
 export interface AuditPullApiOptions {
@@ -70,7 +76,8 @@ function timeParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
   const t = Date.parse(v);
-  if (!/^\d{4}-\d\d-\d\dT/.test(v) || Number.isNaN(t)) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `${name} must be an ISO 8601 date-time`);
+  if (!/^\d{4}-\d\d-\d\dT/.test(v) || Number.isNaN(t))
+    throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `${name} must be an ISO 8601 date-time`);
   return t;
 }
 
@@ -134,7 +141,9 @@ export class AuditPullApi {
       o.onEvent({ type: 'refused', address, reason });
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new EdgeError('EDGE_LISTEN_FAILED', `audit pull API cannot listen on ${o.host}:${o.port}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(new EdgeError('EDGE_LISTEN_FAILED', `audit pull API cannot listen on ${o.host}:${o.port}`, { cause: err })),
+      );
       server.listen(o.port, o.host, () => resolve());
     });
     this.#server = server;
@@ -198,7 +207,14 @@ export class AuditPullApi {
         res.destroy();
         return;
       }
-      const status = code === 'EDGE_AUDIT_RANGE_EMPTY' ? 404 : code === 'EDGE_AUDIT_RANGE_INVALID' ? 400 : code === 'EDGE_AUDIT_CHAIN_BROKEN' ? 409 : 500;
+      const status =
+        code === 'EDGE_AUDIT_RANGE_EMPTY'
+          ? 404
+          : code === 'EDGE_AUDIT_RANGE_INVALID'
+            ? 400
+            : code === 'EDGE_AUDIT_CHAIN_BROKEN'
+              ? 409
+              : 500;
       send(res, status, { error: { code, message: isEdgeError(err) ? err.message : 'internal error' } });
     }
   }
@@ -224,7 +240,11 @@ export class AuditPullApi {
         res.on('finish', () => resolve());
         // A client that has the whole content-length may close before the file stream's 'end' (and so
         // res.end() and 'finish') reaches us: every byte was handed over, so that pull happened.
-        res.on('close', () => (res.writableFinished || stream.bytesRead === bundle.bytes ? resolve() : reject(new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', 'the client went away during the download'))));
+        res.on('close', () =>
+          res.writableFinished || stream.bytesRead === bundle.bytes
+            ? resolve()
+            : reject(new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', 'the client went away during the download')),
+        );
         stream.pipe(res);
       });
       this.#o.onEvent({ type: 'bundle-pulled', client, fromSeq: bundle.fromSeq, toSeq: bundle.toSeq, count: bundle.count });

@@ -11,9 +11,15 @@ function ask(socketPath: string, method: string, path: string): Promise<{ status
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path, timeout: 10_000 }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error?: { code: string } } }));
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => (text += c))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error?: { code: string } } }));
     });
-    req.on('timeout', () => req.destroy(new Error('timeout'))).on('error', reject).end();
+    req
+      .on('timeout', () => req.destroy(new Error('timeout')))
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -44,7 +50,13 @@ test('every route declares a known permission, and a route is mounted once', (t)
   const server = new ControlServer({ socketPath: '/nonexistent/control.sock', logger: silentLogger });
   const handle = () => ({ status: 200, body: {} });
   server.add({ method: 'GET', path: '/v1/status', permission: 'viewer', handle });
-  t.throws(() => server.add({ method: 'GET', path: '/v1/other', permission: 'root' as 'admin', handle }), { instanceOf: TypeError, message: /unknown permission/ });
-  t.throws(() => server.add({ method: 'GET', path: '/v1/status', permission: 'viewer', handle }), { instanceOf: TypeError, message: /twice/ });
+  t.throws(() => server.add({ method: 'GET', path: '/v1/other', permission: 'root' as 'admin', handle }), {
+    instanceOf: TypeError,
+    message: /unknown permission/,
+  });
+  t.throws(() => server.add({ method: 'GET', path: '/v1/status', permission: 'viewer', handle }), {
+    instanceOf: TypeError,
+    message: /twice/,
+  });
   t.deepEqual(server.routes(), [{ method: 'GET', path: '/v1/status', permission: 'viewer' }]);
 });

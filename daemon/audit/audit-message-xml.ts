@@ -14,9 +14,12 @@ const NEEDS_ESCAPE = /[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
 export function xmlEscape(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text;
-  return text.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'))
-    // XML 1.0 forbids most C0 controls even escaped; audit text never needs them.
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd');
+  return (
+    text
+      .replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'))
+      // XML 1.0 forbids most C0 controls even escaped; audit text never needs them.
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd')
+  );
 }
 
 /** ParticipantObjectDetail values are xs:base64Binary. */
@@ -42,42 +45,48 @@ function objectsXml(event: AuditEvent, seq: number): string {
   let out = '';
   if (event.patient !== undefined) {
     const id = event.patient.issuer === '' ? event.patient.id : `${event.patient.id}^^^${event.patient.issuer}`;
-    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', id)} ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1">`
-      + '<ParticipantObjectIDTypeCode csd-code="2" codeSystemName="RFC-3881" originalText="Patient Number"/></ParticipantObjectIdentification>';
+    out +=
+      `<ParticipantObjectIdentification${attr('ParticipantObjectID', id)} ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1">` +
+      '<ParticipantObjectIDTypeCode csd-code="2" codeSystemName="RFC-3881" originalText="Patient Number"/></ParticipantObjectIdentification>';
   }
   if (event.studyInstanceUid !== undefined || event.accessionNumber !== undefined) {
-    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.studyInstanceUid ?? '')} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">`
-      + '<ParticipantObjectIDTypeCode csd-code="110180" codeSystemName="DCM" originalText="Study Instance UID"/>'
-      + (event.accessionNumber === undefined ? '' : `<Accession${attr('Number', event.accessionNumber)}/>`)
-      + '</ParticipantObjectIdentification>';
+    out +=
+      `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.studyInstanceUid ?? '')} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">` +
+      '<ParticipantObjectIDTypeCode csd-code="110180" codeSystemName="DCM" originalText="Study Instance UID"/>' +
+      (event.accessionNumber === undefined ? '' : `<Accession${attr('Number', event.accessionNumber)}/>`) +
+      '</ParticipantObjectIdentification>';
   }
   if (event.query !== undefined) {
     // PS3.15 A.5.3.12: the SOP Class queried, the query data set and its transfer syntax (both base64).
-    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.query.sopClassUid)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">`
-      + '<ParticipantObjectIDTypeCode csd-code="110181" codeSystemName="DCM" originalText="SOP Class UID"/>'
-      + `<ParticipantObjectQuery>${xmlEscape(event.query.dataSet)}</ParticipantObjectQuery>`
-      + `<ParticipantObjectDetail type="TransferSyntax" value="${base64(event.query.transferSyntaxUid)}"/>`
-      + '</ParticipantObjectIdentification>';
+    out +=
+      `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.query.sopClassUid)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">` +
+      '<ParticipantObjectIDTypeCode csd-code="110181" codeSystemName="DCM" originalText="SOP Class UID"/>' +
+      `<ParticipantObjectQuery>${xmlEscape(event.query.dataSet)}</ParticipantObjectQuery>` +
+      `<ParticipantObjectDetail type="TransferSyntax" value="${base64(event.query.transferSyntaxUid)}"/>` +
+      '</ParticipantObjectIdentification>';
   }
   if (event.controlId !== undefined && event.controlId !== '') {
     // The HL7 message control id (MSH-10) or DICOM association id, so one accession can be followed
     // from order to image to status across records.
-    out += `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.controlId)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">`
-      + `<ParticipantObjectIDTypeCode csd-code="control-id" codeSystemName="${LOCAL_SCHEME}" originalText="Message or association id"/>`
-      + '</ParticipantObjectIdentification>';
+    out +=
+      `<ParticipantObjectIdentification${attr('ParticipantObjectID', event.controlId)} ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">` +
+      `<ParticipantObjectIDTypeCode csd-code="control-id" codeSystemName="${LOCAL_SCHEME}" originalText="Message or association id"/>` +
+      '</ParticipantObjectIdentification>';
   }
   if (event.occurrences !== undefined) {
     // A summary of repeats (audit-coalescer.ts): how many, and when the first and last of them happened.
     const o = event.occurrences;
-    out += `<ParticipantObjectIdentification ParticipantObjectID="${o.count}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">`
-      + `<ParticipantObjectIDTypeCode csd-code="occurrences" codeSystemName="${LOCAL_SCHEME}" originalText="Further occurrences of this event"/>`
-      + `<ParticipantObjectDetail type="FirstOccurrence" value="${base64(new Date(o.firstAt).toISOString())}"/>`
-      + `<ParticipantObjectDetail type="LastOccurrence" value="${base64(new Date(o.lastAt).toISOString())}"/>`
-      + '</ParticipantObjectIdentification>';
+    out +=
+      `<ParticipantObjectIdentification ParticipantObjectID="${o.count}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="4">` +
+      `<ParticipantObjectIDTypeCode csd-code="occurrences" codeSystemName="${LOCAL_SCHEME}" originalText="Further occurrences of this event"/>` +
+      `<ParticipantObjectDetail type="FirstOccurrence" value="${base64(new Date(o.firstAt).toISOString())}"/>` +
+      `<ParticipantObjectDetail type="LastOccurrence" value="${base64(new Date(o.lastAt).toISOString())}"/>` +
+      '</ParticipantObjectIdentification>';
   }
-  out += `<ParticipantObjectIdentification ParticipantObjectID="${seq}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13">`
-    + `<ParticipantObjectIDTypeCode csd-code="audit-seq" codeSystemName="${LOCAL_SCHEME}" originalText="Audit chain sequence number"/>`
-    + '</ParticipantObjectIdentification>';
+  out +=
+    `<ParticipantObjectIdentification ParticipantObjectID="${seq}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13">` +
+    `<ParticipantObjectIDTypeCode csd-code="audit-seq" codeSystemName="${LOCAL_SCHEME}" originalText="Audit chain sequence number"/>` +
+    '</ParticipantObjectIdentification>';
   return out;
 }
 
@@ -95,17 +104,21 @@ export function auditMessageXml(record: AuditRecord, auditSourceId: string): str
   const id = AuditEventId[e.eventId];
   const typeCodeName = auditEventSpec(e.type)?.eventTypeCode;
   const known = typeCodeName === undefined ? undefined : AuditEventTypeCode[typeCodeName];
-  return '<AuditMessage>'
-    + `<EventIdentification EventActionCode="${e.action}" EventDateTime="${new Date(e.at).toISOString()}" EventOutcomeIndicator="${e.outcome}">`
-    + `<EventID csd-code="${id.code}" codeSystemName="DCM" originalText="${id.meaning}"/>`
-    + (known === undefined ? '' : `<EventTypeCode csd-code="${known.code}" codeSystemName="DCM" originalText="${known.meaning}"/>`)
-    + `<EventTypeCode${attr('csd-code', e.type)} codeSystemName="${LOCAL_SCHEME}"${attr('originalText', e.type)}/>`
-    + (e.detail === undefined && e.occurrences === undefined ? '' : `<EventOutcomeDescription>${xmlEscape(outcomeDescription(e))}</EventOutcomeDescription>`)
-    + '</EventIdentification>'
-    + e.participants.map((p) => participantXml(p, e)).join('')
-    + `<AuditSourceIdentification${attr('AuditSourceID', auditSourceId)}><AuditSourceTypeCode csd-code="4" codeSystemName="DCM" originalText="Application Server"/></AuditSourceIdentification>`
-    + objectsXml(e, record.seq)
-    + '</AuditMessage>';
+  return (
+    '<AuditMessage>' +
+    `<EventIdentification EventActionCode="${e.action}" EventDateTime="${new Date(e.at).toISOString()}" EventOutcomeIndicator="${e.outcome}">` +
+    `<EventID csd-code="${id.code}" codeSystemName="DCM" originalText="${id.meaning}"/>` +
+    (known === undefined ? '' : `<EventTypeCode csd-code="${known.code}" codeSystemName="DCM" originalText="${known.meaning}"/>`) +
+    `<EventTypeCode${attr('csd-code', e.type)} codeSystemName="${LOCAL_SCHEME}"${attr('originalText', e.type)}/>` +
+    (e.detail === undefined && e.occurrences === undefined
+      ? ''
+      : `<EventOutcomeDescription>${xmlEscape(outcomeDescription(e))}</EventOutcomeDescription>`) +
+    '</EventIdentification>' +
+    e.participants.map((p) => participantXml(p, e)).join('') +
+    `<AuditSourceIdentification${attr('AuditSourceID', auditSourceId)}><AuditSourceTypeCode csd-code="4" codeSystemName="DCM" originalText="Application Server"/></AuditSourceIdentification>` +
+    objectsXml(e, record.seq) +
+    '</AuditMessage>'
+  );
 }
 
 /**

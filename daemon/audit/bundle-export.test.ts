@@ -43,8 +43,13 @@ test('XML rendered in worker threads is byte for byte the inline rendering, in s
     t.true(parts.get(w)!.get(BundleFile.records)!.equals(inline.get(BundleFile.records)!), `records with ${w} workers`);
   }
   const xml = inline.get(BundleFile.xml)!.toString('utf8');
-  const seqs = [...xml.matchAll(/ParticipantObjectID="(\d+)" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13"/g)].map((m) => Number(m[1]));
-  t.deepEqual(seqs, Array.from({ length: RECORDS }, (_, i) => i + 1));
+  const seqs = [...xml.matchAll(/ParticipantObjectID="(\d+)" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13"/g)].map((m) =>
+    Number(m[1]),
+  );
+  t.deepEqual(
+    seqs,
+    Array.from({ length: RECORDS }, (_, i) => i + 1),
+  );
   t.true(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<AuditMessages>\n<AuditMessage>'));
   t.true(xml.endsWith('</AuditMessage>\n</AuditMessages>\n'));
 });
@@ -56,13 +61,17 @@ test('a record that cannot be rendered fails the export and leaves no file behin
     firstSeq: 1,
     async *readBatches() {
       const line = recordLine({ seq: 1, prevHash: '0'.repeat(64), event: sampleEvent(1) });
-      yield [{ seq: 1, line, hash: createHash('sha256').update(line).digest('hex') },
-        { seq: 2, line: `{"seq":2,"prevHash":"${createHash('sha256').update(line).digest('hex')}",not json`, hash: '0'.repeat(64) }];
+      yield [
+        { seq: 1, line, hash: createHash('sha256').update(line).digest('hex') },
+        { seq: 2, line: `{"seq":2,"prevHash":"${createHash('sha256').update(line).digest('hex')}",not json`, hash: '0'.repeat(64) },
+      ];
     },
   } as unknown as typeof ctx.store.audit;
   const path = join(ctx.dir, 'broken.tar');
   for (const renderWorkers of [0, 1]) {
-    await t.throwsAsync(exportBundle({ trail: broken, signer, site: 'edge-test', fromSeq: 1, toSeq: 2, path, renderWorkers }), { code: 'EDGE_AUDIT_CHAIN_BROKEN' });
+    await t.throwsAsync(exportBundle({ trail: broken, signer, site: 'edge-test', fromSeq: 1, toSeq: 2, path, renderWorkers }), {
+      code: 'EDGE_AUDIT_CHAIN_BROKEN',
+    });
     t.throws(() => readFileSync(path), { code: 'ENOENT' });
   }
 });
@@ -94,12 +103,25 @@ async function tampered(name: string, edit: (records: string) => string): Promis
   const entries = await readTar(source);
   const out = join(ctx.dir, name);
   const names = [BundleFile.records, BundleFile.xml, BundleFile.manifest, BundleFile.signature];
-  writeFileSync(out, tarBytes(names.map((n) => ({ name: n, data: n === BundleFile.records ? Buffer.from(edit(entries.get(n)!.toString('utf8'))) : entries.get(n)! }))));
+  writeFileSync(
+    out,
+    tarBytes(
+      names.map((n) => ({
+        name: n,
+        data: n === BundleFile.records ? Buffer.from(edit(entries.get(n)!.toString('utf8'))) : entries.get(n)!,
+      })),
+    ),
+  );
   return out;
 }
 
-const breakJson = (lineIndex: number) => (records: string): string =>
-  records.split('\n').map((l, i) => (i === lineIndex ? l.replace(/}}$/, '}') : l)).join('\n');
+const breakJson =
+  (lineIndex: number) =>
+  (records: string): string =>
+    records
+      .split('\n')
+      .map((l, i) => (i === lineIndex ? l.replace(/}}$/, '}') : l))
+      .join('\n');
 
 test('a line that starts like a record but is not JSON is named as such, in the middle and at the end', async (t) => {
   const middle = await verifyBundle(await tampered('json-middle.tar', breakJson(4)), { trustAnchors: ca });
@@ -117,7 +139,10 @@ test('a line that starts like a record but is not JSON is named as such, in the 
 test('line ends converted to CRLF leave the chain intact and fail the digest', async (t) => {
   const r = await verifyBundle(await tampered('crlf.tar', (s) => s.replaceAll('\n', '\r\n')), { trustAnchors: ca });
   t.false(r.ok);
-  t.deepEqual(r.problems.map((p) => p.where), [BundleFile.records]);
+  t.deepEqual(
+    r.problems.map((p) => p.where),
+    [BundleFile.records],
+  );
 });
 
 test('a large XML entry is digested in a worker thread alongside the chain check', async (t) => {

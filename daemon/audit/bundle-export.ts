@@ -151,7 +151,8 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     let firstHash = '';
     let firstLine = '';
     let lastLine = '';
-    const damaged = (o.damaged ?? []).filter((d) => d.toSeq >= o.fromSeq && d.fromSeq <= o.toSeq)
+    const damaged = (o.damaged ?? [])
+      .filter((d) => d.toSeq >= o.fromSeq && d.fromSeq <= o.toSeq)
       .map((d) => ({ ...d, fromSeq: Math.max(d.fromSeq, o.fromSeq), toSeq: Math.min(d.toSeq, o.toSeq) }));
     /** Step `expected` over declared damaged ranges that start there; true when it stepped. */
     const skipDamaged = (): boolean => {
@@ -170,7 +171,8 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
         const link = linkOf(r.line);
         // After a damaged range the record links to a record left out: its prevHash cannot be checked.
         const afterGap = skipDamaged();
-        if (r.seq !== expected || link.seq !== r.seq) throw new EdgeError('EDGE_AUDIT_CHAIN_BROKEN', `expected seq ${expected}, found ${r.seq}`);
+        if (r.seq !== expected || link.seq !== r.seq)
+          throw new EdgeError('EDGE_AUDIT_CHAIN_BROKEN', `expected seq ${expected}, found ${r.seq}`);
         if (count === 0) {
           previousHash = link.prevHash;
           firstHash = r.hash;
@@ -223,7 +225,11 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     const leaf = new X509Certificate(o.signer.certificates[0]!);
     const manifest: BundleManifest = {
       format: BundleFormat,
-      device: { site: o.site, certificateSubject: leaf.subject.replace(/\n/g, ', '), certificateSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase() },
+      device: {
+        site: o.site,
+        certificateSubject: leaf.subject.replace(/\n/g, ', '),
+        certificateSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
+      },
       createdAt: new Date(mtime).toISOString(),
       range: { fromSeq: o.fromSeq, toSeq: expected - 1, fromTime: new Date(fromAt).toISOString(), toTime: new Date(toAt).toISOString() },
       count,
@@ -241,8 +247,12 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     const cms = await signDetached(o.signer, manifestBytes);
     const tail = Buffer.concat([
       padding(records.bytes),
-      ustarHeader(BundleFile.manifest, manifestBytes.length, mtime), manifestBytes, padding(manifestBytes.length),
-      ustarHeader(BundleFile.signature, cms.length, mtime), cms, padding(cms.length),
+      ustarHeader(BundleFile.manifest, manifestBytes.length, mtime),
+      manifestBytes,
+      padding(manifestBytes.length),
+      ustarHeader(BundleFile.signature, cms.length, mtime),
+      cms,
+      padding(cms.length),
       Buffer.alloc(BLOCK * 2, 0),
     ]);
     await out.write(tail, 0, tail.length, pos);
@@ -264,7 +274,11 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
 }
 
 /** The sequence range of durable records whose event time is within [from, to] (a scan: records are in time order). */
-export async function seqRangeForTime(trail: AuditTrail, from: number | undefined, to: number | undefined): Promise<{ fromSeq: number; toSeq: number } | undefined> {
+export async function seqRangeForTime(
+  trail: AuditTrail,
+  from: number | undefined,
+  to: number | undefined,
+): Promise<{ fromSeq: number; toSeq: number } | undefined> {
   let fromSeq: number | undefined;
   let toSeq: number | undefined;
   for await (const r of trail.read(trail.firstSeq)) {

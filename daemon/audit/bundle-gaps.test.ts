@@ -15,7 +15,10 @@ import { makeAuditTestPki } from '../../test/support/test-pki.ts';
 const pki = makeAuditTestPki();
 test.after.always(() => pki.cleanup());
 const signer = keyFileSigner(pki.device.cert, pki.device.key);
-const trust = { trustAnchors: [new X509Certificate(readFileSync(pki.siteCa))], deviceCert: new X509Certificate(readFileSync(pki.device.cert)) };
+const trust = {
+  trustAnchors: [new X509Certificate(readFileSync(pki.siteCa))],
+  deviceCert: new X509Certificate(readFileSync(pki.device.cert)),
+};
 
 test('damage at the start, in the middle and at the end of a range is declared, and the rest verifies', async (t) => {
   const ctx = await tempStore();
@@ -32,18 +35,42 @@ test('damage at the start, in the middle and at the end of a range is declared, 
   await db.close();
   const store = await ctx.reopen();
   const found = await store.audit.verifyStored();
-  t.deepEqual(found.damaged.map((d) => [d.fromSeq, d.toSeq]), [[5, 5], [12, 13], [20, 20]]);
+  t.deepEqual(
+    found.damaged.map((d) => [d.fromSeq, d.toSeq]),
+    [
+      [5, 5],
+      [12, 13],
+      [20, 20],
+    ],
+  );
 
   const path = join(ctx.dir, 'gaps.tar');
-  const r = await exportBundle({ trail: store.audit, signer, site: 'edge-test', fromSeq: 5, toSeq: 20, path, damaged: store.audit.damaged });
+  const r = await exportBundle({
+    trail: store.audit,
+    signer,
+    site: 'edge-test',
+    fromSeq: 5,
+    toSeq: 20,
+    path,
+    damaged: store.audit.damaged,
+  });
   t.deepEqual(r.manifest.range, { ...r.manifest.range, fromSeq: 5, toSeq: 20 });
   t.is(r.manifest.count, 12);
   const report = await verifyBundle(path, trust);
   t.deepEqual(report.problems, []);
   t.true(report.deviceVerified);
-  t.deepEqual(report.damaged.map((d) => [d.fromSeq, d.toSeq]), [[5, 5], [12, 13], [20, 20]]);
+  t.deepEqual(
+    report.damaged.map((d) => [d.fromSeq, d.toSeq]),
+    [
+      [5, 5],
+      [12, 13],
+      [20, 20],
+    ],
+  );
 
   // Without the declaration the same records are a deletion, as before.
   const undeclared = join(ctx.dir, 'undeclared.tar');
-  await t.throwsAsync(exportBundle({ trail: store.audit, signer, site: 'edge-test', fromSeq: 6, toSeq: 19, path: undeclared }), { message: /expected seq 12, found 14/ });
+  await t.throwsAsync(exportBundle({ trail: store.audit, signer, site: 'edge-test', fromSeq: 6, toSeq: 19, path: undeclared }), {
+    message: /expected seq 12, found 14/,
+  });
 });

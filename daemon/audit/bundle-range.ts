@@ -13,7 +13,11 @@ export interface BundleRangeRequest {
   readonly to?: number | undefined;
 }
 
-export async function bundleRange(trail: AuditTrail, req: BundleRangeRequest, maxRecords: number): Promise<{ fromSeq: number; toSeq: number }> {
+export async function bundleRange(
+  trail: AuditTrail,
+  req: BundleRangeRequest,
+  maxRecords: number,
+): Promise<{ fromSeq: number; toSeq: number }> {
   let fromSeq = req.fromSeq ?? trail.firstSeq;
   let toSeq = req.toSeq ?? trail.durableSeq;
   if (req.from !== undefined || req.to !== undefined) {
@@ -25,6 +29,7 @@ export async function bundleRange(trail: AuditTrail, req: BundleRangeRequest, ma
   if (fromSeq < trail.firstSeq) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `records before seq ${trail.firstSeq} were pruned`);
   toSeq = Math.min(toSeq, trail.durableSeq);
   if (toSeq < fromSeq) throw new EdgeError('EDGE_AUDIT_RANGE_EMPTY', `no records in ${fromSeq}..${toSeq}`);
-  if (toSeq - fromSeq + 1 > maxRecords) throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `over ${maxRecords} records: ask for a smaller range`);
+  if (toSeq - fromSeq + 1 > maxRecords)
+    throw new EdgeError('EDGE_AUDIT_RANGE_INVALID', `over ${maxRecords} records: ask for a smaller range`);
   return { fromSeq, toSeq };
 }

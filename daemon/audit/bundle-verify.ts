@@ -58,8 +58,19 @@ function manifestProblem(m: unknown): string | undefined {
   const r = x.range;
   if (r === undefined || !Number.isSafeInteger(r.fromSeq) || !Number.isSafeInteger(r.toSeq) || r.toSeq < r.fromSeq) return 'bad range';
   const damaged = x.damaged ?? [];
-  if (!Array.isArray(damaged) || damaged.some((d, i) => !Number.isSafeInteger(d?.fromSeq) || !Number.isSafeInteger(d?.toSeq) || d.toSeq < d.fromSeq
-    || d.fromSeq < r.fromSeq || d.toSeq > r.toSeq || (i > 0 && d.fromSeq <= damaged[i - 1]!.toSeq))) return 'bad damaged ranges';
+  if (
+    !Array.isArray(damaged) ||
+    damaged.some(
+      (d, i) =>
+        !Number.isSafeInteger(d?.fromSeq) ||
+        !Number.isSafeInteger(d?.toSeq) ||
+        d.toSeq < d.fromSeq ||
+        d.fromSeq < r.fromSeq ||
+        d.toSeq > r.toSeq ||
+        (i > 0 && d.fromSeq <= damaged[i - 1]!.toSeq),
+    )
+  )
+    return 'bad damaged ranges';
   const left = damaged.reduce((n, d) => n + d.toSeq - d.fromSeq + 1, 0);
   if (x.count !== r.toSeq - r.fromSeq + 1 - left) return 'count does not match the range';
   for (const k of ['previousHash', 'firstHash', 'lastHash'] as const) if (typeof x[k] !== 'string' || !HEX64.test(x[k])) return `bad ${k}`;
@@ -143,21 +154,33 @@ function checkLine(line: string, st: ChainState, manifest: BundleManifest, bad: 
   }
   const seq = typeof rec.seq === 'number' ? rec.seq : undefined;
   if (seq !== st.expectedSeq) {
-    bad(st.lineNo, seq, seq !== undefined && seq > st.expectedSeq ? `expected seq ${st.expectedSeq}: record(s) deleted` : `expected seq ${st.expectedSeq}: records out of order or edited`, line);
+    bad(
+      st.lineNo,
+      seq,
+      seq !== undefined && seq > st.expectedSeq
+        ? `expected seq ${st.expectedSeq}: record(s) deleted`
+        : `expected seq ${st.expectedSeq}: records out of order or edited`,
+      line,
+    );
     st.chainBroken = true;
     return;
   }
   if (!st.afterGap && rec.prevHash !== st.prevHash) {
-    bad(st.lineNo, seq, st.lineNo === 1
-      ? 'prevHash does not match the manifest\'s previousHash'
-      : `prevHash does not match the hash of line ${st.lineNo - 1}: line ${st.lineNo - 1} or this record was altered`, line);
+    bad(
+      st.lineNo,
+      seq,
+      st.lineNo === 1
+        ? "prevHash does not match the manifest's previousHash"
+        : `prevHash does not match the hash of line ${st.lineNo - 1}: line ${st.lineNo - 1} or this record was altered`,
+      line,
+    );
     st.chainBroken = true;
     return;
   }
   st.afterGap = false;
   st.prevHash = createHash('sha256').update(line, 'utf8').digest('hex');
   if (st.lineNo === 1 && st.prevHash !== manifest.firstHash) {
-    bad(st.lineNo, seq, 'hash differs from the signed manifest\'s firstHash (altered, or the chain was re-hashed)', line);
+    bad(st.lineNo, seq, "hash differs from the signed manifest's firstHash (altered, or the chain was re-hashed)", line);
     st.chainBroken = true;
     return;
   }
@@ -170,9 +193,20 @@ function checkLine(line: string, st: ChainState, manifest: BundleManifest, bad: 
  * manifest, already proves the device wrote those exact bytes). At the first doubt the line before and
  * this one are checked again in full, so the report names the same place and damage as a full check.
  */
-async function checkRecords(path: string, entry: TarEntry, manifest: BundleManifest, bad: Bad): Promise<{ st: ChainState; sha256: string; bytes: number }> {
+async function checkRecords(
+  path: string,
+  entry: TarEntry,
+  manifest: BundleManifest,
+  bad: Bad,
+): Promise<{ st: ChainState; sha256: string; bytes: number }> {
   const damaged = manifest.damaged ?? [];
-  const st: ChainState = { lineNo: 0, prevHash: manifest.previousHash, expectedSeq: manifest.range.fromSeq, chainBroken: false, afterGap: false };
+  const st: ChainState = {
+    lineNo: 0,
+    prevHash: manifest.previousHash,
+    expectedSeq: manifest.range.fromSeq,
+    chainBroken: false,
+    afterGap: false,
+  };
   const hash = createHash('sha256');
   let bytes = 0;
   // The last line accepted on the fast path and the state before it, to re-check it in full.
@@ -182,7 +216,11 @@ async function checkRecords(path: string, entry: TarEntry, manifest: BundleManif
     if (st.chainBroken) return;
     enterGaps(st, damaged);
     const link = chainLinkOfBytes(buf, start, end);
-    if (link !== undefined && link.seq === st.expectedSeq && (st.afterGap || buf.toString('latin1', link.prevHashAt, link.prevHashAt + 64) === st.prevHash)) {
+    if (
+      link !== undefined &&
+      link.seq === st.expectedSeq &&
+      (st.afterGap || buf.toString('latin1', link.prevHashAt, link.prevHashAt + 64) === st.prevHash)
+    ) {
       const h = sha256Once('sha256', buf.subarray(start, end), 'hex');
       if (st.lineNo !== 1 || h === manifest.firstHash) {
         last = { buf, start, end, before: { ...st } };
@@ -256,12 +294,19 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   try {
     index = await readTarIndex(path);
   } catch (err) {
-    return { ok: false, trusted: false, deviceVerified: false, damaged: [], problems: [{ where: 'bundle', what: isEdgeError(err) ? err.message : `cannot read: ${(err as Error).message}` }] };
+    return {
+      ok: false,
+      trusted: false,
+      deviceVerified: false,
+      damaged: [],
+      problems: [{ where: 'bundle', what: isEdgeError(err) ? err.message : `cannot read: ${(err as Error).message}` }],
+    };
   }
   const entry = (name: string): TarEntry | undefined => index.find((e) => e.name === name);
   const names = index.map((e) => e.name).sort();
   const expectedNames = Object.values(BundleFile).slice().sort();
-  if (names.join('\n') !== expectedNames.join('\n')) fail('bundle', `expected entries ${expectedNames.join(', ')}; found ${names.join(', ')}`);
+  if (names.join('\n') !== expectedNames.join('\n'))
+    fail('bundle', `expected entries ${expectedNames.join(', ')}; found ${names.join(', ')}`);
   const mEntry = entry(BundleFile.manifest);
   const sEntry = entry(BundleFile.signature);
   if (mEntry === undefined || sEntry === undefined) return { ok: false, trusted: false, deviceVerified: false, damaged: [], problems };
@@ -281,7 +326,8 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
   }
   const mp = manifest === undefined ? undefined : manifestProblem(manifest);
   if (mp !== undefined) fail('manifest', mp);
-  if (manifest === undefined || mp !== undefined) return { ok: false, trusted: false, deviceVerified: false, damaged: [], ...(signer === undefined ? {} : { signer }), problems };
+  if (manifest === undefined || mp !== undefined)
+    return { ok: false, trusted: false, deviceVerified: false, damaged: [], ...(signer === undefined ? {} : { signer }), problems };
   if (sig.signer !== undefined && manifest.device.certificateSha256 !== sig.signer.fingerprint256.replace(/:/g, '').toLowerCase()) {
     fail('manifest', 'the device certificate named in the manifest is not the signer');
   }
@@ -292,7 +338,13 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
     const pinned = options.deviceCert ?? options.afterSigner;
     if (notDevice !== undefined) fail('signer', notDevice);
     else if (pinned !== undefined) {
-      const c = deviceContinuity(pinned, options.deviceCert === undefined ? 'after' : 'device-cert', sig.signer, manifest.keyChanges, options.trustAnchors);
+      const c = deviceContinuity(
+        pinned,
+        options.deviceCert === undefined ? 'after' : 'device-cert',
+        sig.signer,
+        manifest.keyChanges,
+        options.trustAnchors,
+      );
       if (c.ok) deviceBy = c.how;
       else fail('signer', c.problem);
     }
@@ -316,11 +368,21 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
     if (!st.chainBroken) {
       const lastSeq = st.expectedSeq - 1;
       if (lastSeq < manifest.range.toSeq) {
-        bad(st.lineNo + 1, lastSeq + 1, `records end at seq ${lastSeq} (line ${st.lineNo}) but the signed manifest says toSeq ${manifest.range.toSeq}: tail truncated`, '');
+        bad(
+          st.lineNo + 1,
+          lastSeq + 1,
+          `records end at seq ${lastSeq} (line ${st.lineNo}) but the signed manifest says toSeq ${manifest.range.toSeq}: tail truncated`,
+          '',
+        );
       } else if (lastSeq > manifest.range.toSeq) {
         bad(st.lineNo, lastSeq, `records continue past the signed manifest's toSeq ${manifest.range.toSeq}`, '');
       } else if (st.prevHash !== manifest.lastHash) {
-        bad(st.lineNo, lastSeq, 'the last record\'s hash differs from the signed manifest\'s lastHash (the chain was re-hashed or altered)', '');
+        bad(
+          st.lineNo,
+          lastSeq,
+          "the last record's hash differs from the signed manifest's lastHash (the chain was re-hashed or altered)",
+          '',
+        );
       }
     }
     const declared = manifest.files[BundleFile.records];
@@ -334,17 +396,19 @@ export async function verifyBundle(path: string, options: VerifyOptions = {}): P
     } catch (err) {
       fail(BundleFile.xml, `cannot read: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (digest !== undefined && (xEntry.size !== declared.bytes || digest.sha256 !== declared.sha256)) fail(BundleFile.xml, 'digest does not match the signed manifest');
+    if (digest !== undefined && (xEntry.size !== declared.bytes || digest.sha256 !== declared.sha256))
+      fail(BundleFile.xml, 'digest does not match the signed manifest');
   }
 
   // 4. Contiguity with the previous bundle.
   if (options.after !== undefined) {
     const prev = options.after;
-    if (prev.device.site !== manifest.device.site) fail('previous bundle', `comes from site ${prev.device.site}, this one from ${manifest.device.site}`);
+    if (prev.device.site !== manifest.device.site)
+      fail('previous bundle', `comes from site ${prev.device.site}, this one from ${manifest.device.site}`);
     if (manifest.range.fromSeq !== prev.range.toSeq + 1) {
       fail('previous bundle', `ends at seq ${prev.range.toSeq} but this bundle starts at seq ${manifest.range.fromSeq}: not contiguous`);
     } else if (manifest.previousHash !== prev.lastHash) {
-      fail('previous bundle', 'its lastHash is not this bundle\'s previousHash: the chain between them was altered');
+      fail('previous bundle', "its lastHash is not this bundle's previousHash: the chain between them was altered");
     }
   }
   const ok = problems.length === 0;

@@ -52,7 +52,8 @@ export function chainLinkOfBytes(buf: Buffer, start: number, end: number): { seq
     seq = seq * 10 + (c - 48);
     i++;
   }
-  if (i === digitsFrom || i - digitsFrom > MAX_SEQ_DIGITS || (buf[digitsFrom] === 48 && i - digitsFrom > 1) || !Number.isSafeInteger(seq)) return undefined;
+  if (i === digitsFrom || i - digitsFrom > MAX_SEQ_DIGITS || (buf[digitsFrom] === 48 && i - digitsFrom > 1) || !Number.isSafeInteger(seq))
+    return undefined;
   if (i + PREV_BYTES.length + 65 > end) return undefined;
   if (buf.compare(PREV_BYTES, 0, PREV_BYTES.length, i, i + PREV_BYTES.length) !== 0) return undefined;
   const h = i + PREV_BYTES.length;

@@ -24,7 +24,17 @@ test('retention prunes through a signed checkpoint; the rest stays verifiable fr
   t.teardown(() => ctx.cleanup());
   let now = Date.now();
   const events: CheckpointerEvent[] = [];
-  const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: 10 * DAY, logger: silentLogger, onEvent: (e) => events.push(e), now: () => now });
+  const cp = new AuditCheckpointer({
+    trail: ctx.store.audit,
+    signer,
+    site: 'edge-test',
+    everyRecords: 1e9,
+    everyMs: 3_600_000,
+    retentionMs: 10 * DAY,
+    logger: silentLogger,
+    onEvent: (e) => events.push(e),
+    now: () => now,
+  });
   for (let i = 1; i <= 10; i++) ctx.store.audit.record(sampleEvent(i, now));
   await ctx.store.flush();
   const first = await cp.checkpoint();
@@ -37,13 +47,24 @@ test('retention prunes through a signed checkpoint; the rest stays verifiable fr
   t.is(await cp.prune(), 0, 'nothing is older than 10 days yet');
   now += 6 * DAY;
   t.is(await cp.prune(), 10);
-  t.deepEqual(events.map((e) => e.type), ['pruned']);
+  t.deepEqual(
+    events.map((e) => e.type),
+    ['pruned'],
+  );
   t.is(ctx.store.audit.firstSeq, 11);
   t.is(ctx.store.audit.anchorHash, first!.hash);
 
   // A bundle of what is left starts right after the anchor and carries it.
   const path = join(ctx.dir, 'after-prune.tar');
-  const r = await exportBundle({ trail: ctx.store.audit, signer, site: 'edge-test', fromSeq: 11, toSeq: 20, path, anchor: ctx.store.audit.anchor! });
+  const r = await exportBundle({
+    trail: ctx.store.audit,
+    signer,
+    site: 'edge-test',
+    fromSeq: 11,
+    toSeq: 20,
+    path,
+    anchor: ctx.store.audit.anchor!,
+  });
   t.is(r.manifest.previousHash, first!.hash);
   t.is(r.manifest.anchor?.seq, 10);
   t.true((await verifyBundle(path, { trustAnchors: [ca] })).ok);
@@ -63,13 +84,27 @@ test('a failed retention prune is reported (for the audit trail), not swallowed,
   // The real store, except that deleting fails while `failing` (a full or broken disk).
   const trail = new Proxy(ctx.store.audit, {
     get(target, key) {
-      if (key === 'pruneThrough' && failing) return async () => { throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'disk'); };
+      if (key === 'pruneThrough' && failing)
+        return async () => {
+          throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'disk');
+        };
       const v = Reflect.get(target, key, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
   const events: CheckpointerEvent[] = [];
-  const cp = new AuditCheckpointer({ trail, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: DAY, pruneIntervalMs: 20, logger: silentLogger, onEvent: (e) => events.push(e), now: () => now });
+  const cp = new AuditCheckpointer({
+    trail,
+    signer,
+    site: 'edge-test',
+    everyRecords: 1e9,
+    everyMs: 3_600_000,
+    retentionMs: DAY,
+    pruneIntervalMs: 20,
+    logger: silentLogger,
+    onEvent: (e) => events.push(e),
+    now: () => now,
+  });
   for (let i = 1; i <= 5; i++) ctx.store.audit.record(sampleEvent(i, now));
   await ctx.store.flush();
   await cp.checkpoint();
@@ -78,17 +113,32 @@ test('a failed retention prune is reported (for the audit trail), not swallowed,
   t.teardown(() => cp.stop());
   const deadline = Date.now() + 10_000;
   while (!events.some((e) => e.type === 'prune-failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.deepEqual(events.find((e) => e.type === 'prune-failed'), { type: 'prune-failed', code: 'EDGE_STORE_WRITE_FAILED' });
+  t.deepEqual(
+    events.find((e) => e.type === 'prune-failed'),
+    { type: 'prune-failed', code: 'EDGE_STORE_WRITE_FAILED' },
+  );
   t.is(ctx.store.audit.firstSeq, 1, 'nothing was deleted');
   failing = false;
   while (!events.some((e) => e.type === 'pruned') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.true(events.some((e) => e.type === 'pruned'), 'the next prune deletes what is due');
+  t.true(
+    events.some((e) => e.type === 'pruned'),
+    'the next prune deletes what is due',
+  );
 });
 
 test('a tail truncated behind the box is found against the latest checkpoint', async (t) => {
   const ctx = await tempStore();
   t.teardown(() => ctx.cleanup());
-  const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 1e9, everyMs: 3_600_000, retentionMs: 365 * DAY, logger: silentLogger, onEvent: () => undefined });
+  const cp = new AuditCheckpointer({
+    trail: ctx.store.audit,
+    signer,
+    site: 'edge-test',
+    everyRecords: 1e9,
+    everyMs: 3_600_000,
+    retentionMs: 365 * DAY,
+    logger: silentLogger,
+    onEvent: () => undefined,
+  });
   for (let i = 1; i <= 8; i++) ctx.store.audit.record(sampleEvent(i));
   await ctx.store.flush();
   await cp.checkpoint();
@@ -101,7 +151,16 @@ test('a tail truncated behind the box is found against the latest checkpoint', a
 test('checkpoints follow the chain head by count', async (t) => {
   const ctx = await tempStore();
   t.teardown(() => ctx.cleanup());
-  const cp = new AuditCheckpointer({ trail: ctx.store.audit, signer, site: 'edge-test', everyRecords: 50, everyMs: 3_600_000, retentionMs: DAY, logger: silentLogger, onEvent: () => undefined });
+  const cp = new AuditCheckpointer({
+    trail: ctx.store.audit,
+    signer,
+    site: 'edge-test',
+    everyRecords: 50,
+    everyMs: 3_600_000,
+    retentionMs: DAY,
+    logger: silentLogger,
+    onEvent: () => undefined,
+  });
   await cp.start();
   // In three turns: records of one turn become durable (and are announced) together.
   for (let turn = 0; turn < 3; turn++) {

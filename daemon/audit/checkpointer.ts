@@ -65,7 +65,9 @@ export class AuditCheckpointer {
   #kick(): void {
     if (this.#busy) return;
     this.#busy = true;
-    this.#running = this.checkpoint().then(() => undefined).finally(() => (this.#busy = false));
+    this.#running = this.checkpoint()
+      .then(() => undefined)
+      .finally(() => (this.#busy = false));
   }
 
   /** Sign the durable head now (no-op when nothing new). */
@@ -80,9 +82,23 @@ export class AuditCheckpointer {
       // ahead of the newest checkpoint (the lag the start check allows), never behind.
       const counter = await this.#o.headAnchor?.advance(final);
       const at = (this.#o.now ?? Date.now)();
-      const statement = JSON.stringify({ format: CheckpointFormat, site: this.#o.site, seq, hash, at: new Date(at).toISOString(), ...(counter === undefined ? {} : { counter }) });
+      const statement = JSON.stringify({
+        format: CheckpointFormat,
+        site: this.#o.site,
+        seq,
+        hash,
+        at: new Date(at).toISOString(),
+        ...(counter === undefined ? {} : { counter }),
+      });
       const cms = await signDetached(this.#o.signer, Buffer.from(statement, 'utf8'), new Date(at));
-      const checkpoint: AuditCheckpoint = { seq, hash, at, statement, cms: cms.toString('base64'), ...(counter === undefined ? {} : { counter }) };
+      const checkpoint: AuditCheckpoint = {
+        seq,
+        hash,
+        at,
+        statement,
+        cms: cms.toString('base64'),
+        ...(counter === undefined ? {} : { counter }),
+      };
       await this.#o.trail.saveCheckpoint(checkpoint);
       await this.#o.headAnchor?.recorded(checkpoint);
       this.#lastSeq = seq;
@@ -101,7 +117,10 @@ export class AuditCheckpointer {
       await this.prune();
     } catch (err) {
       const code = isEdgeError(err) ? err.code : 'unexpected';
-      this.#o.logger.error('audit.prune-failed', { code, ...(isEdgeError(err) ? {} : { reason: err instanceof Error ? err.message : String(err) }) });
+      this.#o.logger.error('audit.prune-failed', {
+        code,
+        ...(isEdgeError(err) ? {} : { reason: err instanceof Error ? err.message : String(err) }),
+      });
       this.#o.onEvent({ type: 'prune-failed', code });
     }
   }

@@ -22,8 +22,27 @@ test('a detached signature verifies here and with openssl cms -verify', async (t
   writeFileSync(join(pki.dir, 'm.json'), content);
   writeFileSync(join(pki.dir, 'm.p7s'), cms);
   t.notThrows(() =>
-    execFileSync('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', join(pki.dir, 'm.p7s'), '-content', join(pki.dir, 'm.json'),
-      '-CAfile', pki.siteCa, '-purpose', 'any', '-out', '/dev/null'], { stdio: 'pipe' }),
+    execFileSync(
+      'openssl',
+      [
+        'cms',
+        '-verify',
+        '-binary',
+        '-inform',
+        'DER',
+        '-in',
+        join(pki.dir, 'm.p7s'),
+        '-content',
+        join(pki.dir, 'm.json'),
+        '-CAfile',
+        pki.siteCa,
+        '-purpose',
+        'any',
+        '-out',
+        '/dev/null',
+      ],
+      { stdio: 'pipe' },
+    ),
   );
 });
 

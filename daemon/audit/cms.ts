@@ -81,18 +81,24 @@ export function verifyDetached(cms: Uint8Array, content: Uint8Array, trustAnchor
     if (contentInfo.contentType !== Oid.signedData) return { ok: false, trusted: false, problem: 'not a CMS SignedData' };
     signedData = new pkijs.SignedData({ schema: contentInfo.content });
   } catch (err) {
-    return { ok: false, trusted: false, problem: `the signature file is not valid CMS (${err instanceof Error ? err.message : String(err)})` };
+    return {
+      ok: false,
+      trusted: false,
+      problem: `the signature file is not valid CMS (${err instanceof Error ? err.message : String(err)})`,
+    };
   }
   const si = signedData.signerInfos[0];
   if (si === undefined || signedData.signerInfos.length !== 1) return { ok: false, trusted: false, problem: 'expected exactly one signer' };
   const certs = (signedData.certificates ?? [])
     .filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate)
     .map((c) => ({ pkijs: c, x509: new X509Certificate(Buffer.from(c.toSchema().toBER(false))) }));
-  if (!(si.sid instanceof pkijs.IssuerAndSerialNumber)) return { ok: false, trusted: false, problem: 'signer identified by key id: not supported' };
+  if (!(si.sid instanceof pkijs.IssuerAndSerialNumber))
+    return { ok: false, trusted: false, problem: 'signer identified by key id: not supported' };
   const sid = si.sid;
   const signerCert = certs.find((c) => c.pkijs.issuer.isEqual(sid.issuer) && c.pkijs.serialNumber.isEqual(sid.serialNumber))?.x509;
   if (signerCert === undefined) return { ok: false, trusted: false, problem: "the signer's certificate is not in the signature" };
-  if (si.digestAlgorithm.algorithmId !== Oid.sha256) return { ok: false, trusted: false, signer: signerCert, problem: 'digest algorithm is not SHA-256' };
+  if (si.digestAlgorithm.algorithmId !== Oid.sha256)
+    return { ok: false, trusted: false, signer: signerCert, problem: 'digest algorithm is not SHA-256' };
   const attrs = si.signedAttrs;
   if (attrs === undefined) return { ok: false, trusted: false, signer: signerCert, problem: 'no signed attributes' };
   const attr = (oid: string) => attrs.attributes.find((a) => a.type === oid)?.values[0] as unknown;
@@ -115,7 +121,12 @@ export function verifyDetached(cms: Uint8Array, content: Uint8Array, trustAnchor
   if (!signatureOk) return { ok: false, trusted: false, ...base, problem: 'the signature does not verify with the signer certificate' };
   if (trustAnchors === undefined) return { ok: true, trusted: false, ...base };
   const at = signingTime ?? new Date();
-  const problem = chainProblem(signerCert, certs.map((c) => c.x509), trustAnchors, at);
+  const problem = chainProblem(
+    signerCert,
+    certs.map((c) => c.x509),
+    trustAnchors,
+    at,
+  );
   return problem === undefined ? { ok: true, trusted: true, ...base } : { ok: false, trusted: false, ...base, problem };
 }
 
@@ -123,7 +134,12 @@ function validAt(cert: X509Certificate, at: Date): boolean {
   return new Date(cert.validFrom) <= at && at <= new Date(cert.validTo);
 }
 
-function chainProblem(leaf: X509Certificate, pool: readonly X509Certificate[], anchors: readonly X509Certificate[], at: Date): string | undefined {
+function chainProblem(
+  leaf: X509Certificate,
+  pool: readonly X509Certificate[],
+  anchors: readonly X509Certificate[],
+  at: Date,
+): string | undefined {
   let current = leaf;
   for (let depth = 0; depth < 8; depth++) {
     if (!validAt(current, at)) return `certificate ${current.subject.replace(/\n/g, ', ')} was not valid at the signing time`;

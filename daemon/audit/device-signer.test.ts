@@ -17,7 +17,13 @@ const collector = cert(pki.collector.cert);
 const ca = [cert(pki.siteCa)];
 
 async function proof(by: { cert: string; key: string }, from: X509Certificate, to: X509Certificate): Promise<KeyChangeProof> {
-  const statement = JSON.stringify({ format: KeyChangeFormat, site: 'edge-test', fromCertificateSha256: fingerprintOf(from), toCertificateSha256: fingerprintOf(to), at: new Date().toISOString() });
+  const statement = JSON.stringify({
+    format: KeyChangeFormat,
+    site: 'edge-test',
+    fromCertificateSha256: fingerprintOf(from),
+    toCertificateSha256: fingerprintOf(to),
+    at: new Date().toISOString(),
+  });
   return { statement, cms: (await signDetached(keyFileSigner(by.cert, by.key), Buffer.from(statement))).toString('base64') };
 }
 
@@ -31,7 +37,10 @@ test('the pinned certificate is the device; another key is refused unless the pi
   t.true(deviceContinuity(device, 'device-cert', device, undefined, ca).ok);
   const refused = deviceContinuity(device, 'after', collector, undefined, ca);
   t.false(refused.ok);
-  t.regex(refused.ok ? '' : refused.problem, /changed since the previous bundle .* without a key-change statement signed by the previous device key/);
+  t.regex(
+    refused.ok ? '' : refused.problem,
+    /changed since the previous bundle .* without a key-change statement signed by the previous device key/,
+  );
   const signed = deviceContinuity(device, 'after', collector, [await proof(pki.device, device, collector)], ca);
   t.true(signed.ok, signed.ok ? '' : signed.problem);
   t.regex(signed.ok ? signed.how : '', /key change\(s\) signed by the previous device key/);

@@ -34,7 +34,10 @@ export type Continuity = { readonly ok: true; readonly how: string } | { readonl
  * ('device-cert' or 'after') for the message.
  */
 export function deviceContinuity(
-  pinned: X509Certificate, pinnedBy: 'device-cert' | 'after', signer: X509Certificate, proofs: readonly KeyChangeProof[] | undefined,
+  pinned: X509Certificate,
+  pinnedBy: 'device-cert' | 'after',
+  signer: X509Certificate,
+  proofs: readonly KeyChangeProof[] | undefined,
   trustAnchors: readonly X509Certificate[] | undefined,
 ): Continuity {
   if (fingerprintOf(signer) === fingerprintOf(pinned)) return { ok: true, how: 'the pinned device certificate' };
@@ -52,9 +55,10 @@ export function deviceContinuity(
   const change = `${fingerprintOf(pinned).slice(0, 16)}… → ${fingerprintOf(signer).slice(0, 16)}… (${subjectOf(signer)})`;
   return {
     ok: false,
-    problem: pinnedBy === 'after'
-      ? `the signing certificate changed since the previous bundle (${change}) without a key-change statement signed by the previous device key`
-      : `${subjectOf(signer)} is not the pinned device certificate (${change}) and no key-change statement signed by the pinned key leads to it`,
+    problem:
+      pinnedBy === 'after'
+        ? `the signing certificate changed since the previous bundle (${change}) without a key-change statement signed by the previous device key`
+        : `${subjectOf(signer)} is not the pinned device certificate (${change}) and no key-change statement signed by the pinned key leads to it`,
   };
 }
 
@@ -71,4 +75,3 @@ function keyChangeStep(proof: KeyChangeProof, from: string, trustAnchors: readon
   if (!v.ok || v.signer === undefined || fingerprintOf(v.signer) !== from) return undefined;
   return s.toCertificateSha256;
 }
-

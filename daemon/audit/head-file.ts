@@ -51,7 +51,10 @@ export class HeadFile implements AuditHeadAnchor {
  * the chain holds with another hash) means the tail was cut. `hashAt` gives a stored record's hash.
  */
 export async function headFileProblem(
-  file: HeadFile, storedHeadSeq: number, hashAt: (seq: number) => Promise<string | undefined>, trustAnchors: readonly X509Certificate[],
+  file: HeadFile,
+  storedHeadSeq: number,
+  hashAt: (seq: number) => Promise<string | undefined>,
+  trustAnchors: readonly X509Certificate[],
 ): Promise<string | undefined> {
   let head: AuditCheckpoint | undefined;
   try {

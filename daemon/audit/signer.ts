@@ -23,7 +23,9 @@ export interface Signer {
 
 /** PEM certificates in file order, as DER. */
 export function pemCertificates(pem: string): Buffer[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) =>
+    Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'),
+  );
 }
 
 /** A signer over a PEM key file and its PEM certificate chain (the box's TLS identity). */
@@ -50,9 +52,11 @@ export function keyMaterialSigner(certPem: string | Buffer, keyPem: string | Buf
   }
   const leaf = certificates[0];
   if (leaf === undefined) throw new EdgeError('EDGE_TLS_MATERIAL', 'no device certificate for audit signing');
-  if (!new X509Certificate(leaf).checkPrivateKey(key)) throw new EdgeError('EDGE_TLS_MATERIAL', 'the device key does not match its certificate');
+  if (!new X509Certificate(leaf).checkPrivateKey(key))
+    throw new EdgeError('EDGE_TLS_MATERIAL', 'the device key does not match its certificate');
   const type = key.asymmetricKeyType;
-  if (type !== 'ec' && type !== 'rsa') throw new EdgeError('EDGE_TLS_MATERIAL', `device key type ${type ?? 'unknown'} cannot sign audit bundles`);
+  if (type !== 'ec' && type !== 'rsa')
+    throw new EdgeError('EDGE_TLS_MATERIAL', `device key type ${type ?? 'unknown'} cannot sign audit bundles`);
   return {
     certificates,
     signatureAlgorithm: type === 'ec' ? SignatureAlgorithm.EcdsaSha256 : SignatureAlgorithm.RsaSha256,

@@ -63,13 +63,23 @@ export interface ParsedSyslog {
 
 /** A strict RFC 5424 parse (for tests and tools): undefined when the line does not conform. */
 export function parseSyslog(line: string): ParsedSyslog | undefined {
-  const m = /^<(\d{1,3})>([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[[^ \]=]+(?: [^ =\]]+="(?:[^"\\\]]|\\["\\\]])*")*\])+)(?: (.*))?$/s.exec(line);
+  const m =
+    /^<(\d{1,3})>([1-9]\d{0,2}) (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[[^ \]=]+(?: [^ =\]]+="(?:[^"\\\]]|\\["\\\]])*")*\])+)(?: (.*))?$/s.exec(
+      line,
+    );
   if (m === null) return undefined;
   const pri = Number(m[1]);
   if (pri > 191) return undefined;
   if (m[3] !== '-' && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/.test(m[3]!)) return undefined;
   return {
-    pri, version: Number(m[2]), timestamp: m[3]!, hostname: m[4]!, appName: m[5]!, procId: m[6]!, msgId: m[7]!, structuredData: m[8]!,
+    pri,
+    version: Number(m[2]),
+    timestamp: m[3]!,
+    hostname: m[4]!,
+    appName: m[5]!,
+    procId: m[6]!,
+    msgId: m[7]!,
+    structuredData: m[8]!,
     msg: (m[9] ?? '').replace(/^\ufeff/, ''),
   };
 }

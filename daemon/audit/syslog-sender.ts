@@ -113,8 +113,14 @@ export class SyslogSender {
       const sent = this.#sent;
       const closedByPeer = new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), deadlineMs);
-        socket.once('end', () => { clearTimeout(timer); resolve(true); });
-        socket.once('close', () => { clearTimeout(timer); resolve(false); });
+        socket.once('end', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        socket.once('close', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
       });
       socket.end();
       if (await closedByPeer) this.#setConfirmed(sent);
@@ -182,7 +188,12 @@ export class SyslogSender {
       this.#lastAlertAt = now;
       this.#alerted = true;
       this.#log.error('audit.collector-unreachable', { collector: this.#o.collector.name, reason, failures: this.#failuresSinceAlert });
-      this.#o.onEvent({ type: 'collector-unreachable', collector: this.#o.collector.name, reason, failuresSinceLastAlert: this.#failuresSinceAlert });
+      this.#o.onEvent({
+        type: 'collector-unreachable',
+        collector: this.#o.collector.name,
+        reason,
+        failuresSinceLastAlert: this.#failuresSinceAlert,
+      });
       this.#failuresSinceAlert = 0;
     }
     const delay = this.#retryMs;
@@ -201,7 +212,10 @@ export class SyslogSender {
       },
       (err: unknown) => {
         this.#pumping = false;
-        this.#log.error('audit.stream-read-failed', { collector: this.#o.collector.name, code: err instanceof EdgeError ? err.code : 'unexpected' });
+        this.#log.error('audit.stream-read-failed', {
+          collector: this.#o.collector.name,
+          code: err instanceof EdgeError ? err.code : 'unexpected',
+        });
         this.#socket?.destroy();
       },
     );
@@ -234,7 +248,11 @@ export class SyslogSender {
       this.#marks.push({ seq: last, at: Date.now() });
       if (!flushed) {
         await new Promise<void>((resolve) => {
-          const done = (): void => { socket.off('drain', done); socket.off('close', done); resolve(); };
+          const done = (): void => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            resolve();
+          };
           socket.on('drain', done);
           socket.on('close', done);
         });
@@ -251,10 +269,13 @@ export class SyslogSender {
   #setConfirmed(seq: number): void {
     if (seq <= this.#confirmed) return;
     this.#confirmed = seq;
-    this.#saving = this.#saving.then(
-      () => this.#o.trail.setCursor(this.#cursorName, this.#confirmed),
-    ).catch((err: unknown) => {
-      this.#log.error('audit.cursor-save-failed', { collector: this.#o.collector.name, code: err instanceof EdgeError ? err.code : 'unexpected' });
-    });
+    this.#saving = this.#saving
+      .then(() => this.#o.trail.setCursor(this.#cursorName, this.#confirmed))
+      .catch((err: unknown) => {
+        this.#log.error('audit.cursor-save-failed', {
+          collector: this.#o.collector.name,
+          code: err instanceof EdgeError ? err.code : 'unexpected',
+        });
+      });
   }
 }

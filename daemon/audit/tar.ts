@@ -15,7 +15,13 @@ export function ustarHeader(name: string, size: number, mtimeMs: number): Buffer
   h.write('0000000\0', 108, 'ascii');
   h.write('0000000\0', 116, 'ascii');
   h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
-  h.write(`${Math.floor(mtimeMs / 1000).toString(8).padStart(11, '0')}\0`, 136, 'ascii');
+  h.write(
+    `${Math.floor(mtimeMs / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+    'ascii',
+  );
   h.write('        ', 148, 'ascii');
   h.write('0', 156, 'ascii');
   h.write('ustar\0', 257, 'ascii');
@@ -57,8 +63,10 @@ export async function readTarIndex(path: string): Promise<TarEntry[]> {
       const name = h.toString('utf8', 0, 100).replace(/\0.*$/s, '');
       const size = parseInt(h.toString('ascii', 124, 136).replace(/\0.*$/s, '').trim(), 8);
       const type = String.fromCharCode(h[156]!);
-      if (!Number.isSafeInteger(size) || size < 0) throw new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', `tar header at byte ${off} has a bad size`);
-      if (off + BLOCK + size > fileSize) throw new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', `tar entry ${name} runs past the end of the file (truncated)`);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', `tar header at byte ${off} has a bad size`);
+      if (off + BLOCK + size > fileSize)
+        throw new EdgeError('EDGE_AUDIT_BUNDLE_INVALID', `tar entry ${name} runs past the end of the file (truncated)`);
       if (type === '0' || type === '\0') entries.push({ name, offset: off + BLOCK, size });
       off += BLOCK + size + padding(size).length;
     }

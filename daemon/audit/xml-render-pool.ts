@@ -57,7 +57,12 @@ export class XmlRenderPool {
       try {
         return Promise.resolve({ xml: renderAuditMessages(lines, this.#auditSourceId), lines: bytes });
       } catch (err) {
-        return Promise.reject(new EdgeError('EDGE_AUDIT_CHAIN_BROKEN', `a chain record cannot be rendered: ${err instanceof Error ? err.message : String(err)}`));
+        return Promise.reject(
+          new EdgeError(
+            'EDGE_AUDIT_CHAIN_BROKEN',
+            `a chain record cannot be rendered: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        );
       }
     }
     const slot = this.#slots[this.#next++ % this.#slots.length]!;

@@ -10,7 +10,8 @@ export interface RenderRequest {
 }
 
 /** The XML, and the request's bytes handed back (both moved, not copied). */
-export type RenderResponse = { readonly id: number; readonly xml: Uint8Array; readonly lines: Uint8Array } | { readonly id: number; readonly error: string };
+export type RenderResponse =
+  { readonly id: number; readonly xml: Uint8Array; readonly lines: Uint8Array } | { readonly id: number; readonly error: string };
 
 const auditSourceId = (workerData as { auditSourceId: string }).auditSourceId;
 const decoder = new TextDecoder();

@@ -19,14 +19,17 @@ function configWith(hl7Port: number, dicomTlsPort: number): EdgeConfig {
   return config;
 }
 
-test('a taken port is reported at its listener\'s path; free ones pass', async (t) => {
+test("a taken port is reported at its listener's path; free ones pass", async (t) => {
   const holder = createServer();
   holder.listen(0, '127.0.0.1');
   await once(holder, 'listening');
   t.teardown(() => holder.close());
   const taken = (holder.address() as AddressInfo).port;
   const issues = await bindCheck(configWith(0, taken));
-  t.deepEqual(issues.map((i) => `${i.path}:${i.code}`), ['dicom.tls.port:bind-failed']);
+  t.deepEqual(
+    issues.map((i) => `${i.path}:${i.code}`),
+    ['dicom.tls.port:bind-failed'],
+  );
   t.regex(issues[0]?.message ?? '', /EADDRINUSE/);
   t.deepEqual(await bindCheck(configWith(0, 0)), []);
 });

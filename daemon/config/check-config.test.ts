@@ -34,7 +34,10 @@ test('a minimal config gets every default, and only the development warnings', (
   const { config, issues } = checkConfig(minimal(), { baseDir: dir });
   t.truthy(config);
   t.deepEqual(errors(issues), []);
-  t.deepEqual(issues.map((i) => `${i.path}:${i.code}`), ['keys.backend:development-only', 'hl7.peers:no-peers', 'dicom:inconsistent']);
+  t.deepEqual(
+    issues.map((i) => `${i.path}:${i.code}`),
+    ['keys.backend:development-only', 'hl7.peers:no-peers', 'dicom:inconsistent'],
+  );
   if (config === undefined) return;
   t.deepEqual(config.hl7.listen, { host: '127.0.0.1', port: 2575, allowAllInterfaces: false });
   t.is(config.hl7.maxFrameBytes, 1_048_576);
@@ -55,11 +58,18 @@ test('dataDir and the spool folder must be folders the daemon can create or use:
   const dir = siteDir();
   writeFileSync(join(dir, 'occupied'), 'not a folder');
   const errorsAt = (raw: Record<string, unknown>) =>
-    checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.severity === 'error').map((i) => `${i.path} ${i.code}`);
+    checkConfig(raw, { baseDir: dir })
+      .issues.filter((i) => i.severity === 'error')
+      .map((i) => `${i.path} ${i.code}`);
   t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied' }), ['dataDir file-not-found']);
   t.deepEqual(errorsAt({ ...minimal(), dataDir: 'occupied/db' }), ['dataDir file-not-found']);
-  t.deepEqual(errorsAt({ ...minimal(), dicom: { storage: { spool: { directory: 'occupied/spool' } } } }), ['dicom.storage.spool.directory file-not-found']);
-  t.regex(checkConfig({ ...minimal(), dataDir: 'occupied/db' }, { baseDir: dir }).issues.find((i) => i.path === 'dataDir')?.message ?? '', /occupied is not a folder, so .*occupied\/db cannot be created/);
+  t.deepEqual(errorsAt({ ...minimal(), dicom: { storage: { spool: { directory: 'occupied/spool' } } } }), [
+    'dicom.storage.spool.directory file-not-found',
+  ]);
+  t.regex(
+    checkConfig({ ...minimal(), dataDir: 'occupied/db' }, { baseDir: dir }).issues.find((i) => i.path === 'dataDir')?.message ?? '',
+    /occupied is not a folder, so .*occupied\/db cannot be created/,
+  );
   // Missing is fine (the daemon creates it), and without file checks nothing is looked at.
   t.deepEqual(errorsAt({ ...minimal(), dataDir: 'new/deeper/db' }), []);
   t.truthy(checkConfig({ ...minimal(), dataDir: 'occupied' }, { baseDir: dir, checkFiles: false }).config);
@@ -120,15 +130,17 @@ test('every issue is collected at once, each with its path', (t) => {
     ['dicom.modalities[3].returnKeys[1]', 'invalid-value'],
   ];
   for (const [path, code] of expected) {
-    t.true(at(issues, path).some((i) => i.code === code && i.severity === 'error'), `${path} ${code}`);
+    t.true(
+      at(issues, path).some((i) => i.code === code && i.severity === 'error'),
+      `${path} ${code}`,
+    );
   }
   t.is(errors(issues).length, expected.length, JSON.stringify(errors(issues), null, 1));
 });
 
 test('AE titles: length, backslash, control characters, only spaces', (t) => {
   const dir = siteDir();
-  const check = (aeTitle: unknown) =>
-    at(checkConfig({ ...minimal(), dicom: { aeTitle } }, { baseDir: dir }).issues, 'dicom.aeTitle');
+  const check = (aeTitle: unknown) => at(checkConfig({ ...minimal(), dicom: { aeTitle } }, { baseDir: dir }).issues, 'dicom.aeTitle');
   t.deepEqual(check('EDGE_1 '), []);
   t.deepEqual(check('A'.repeat(16)), []);
   t.is(check('A'.repeat(17))[0]?.code, 'out-of-range');
@@ -145,7 +157,12 @@ test('duplicate AE titles, names, CNs and senders are errors at the later item',
   const peer = { certificateCn: 'RIS', sendingApplication: 'RIS', sendingFacility: 'GENHOSP' };
   const raw = {
     ...minimal(),
-    hl7: { peers: [{ name: 'ris', ...peer }, { name: 'ris', ...peer, certificateCn: 'OTHER' }] },
+    hl7: {
+      peers: [
+        { name: 'ris', ...peer },
+        { name: 'ris', ...peer, certificateCn: 'OTHER' },
+      ],
+    },
     dicom: {
       aeTitle: 'EDGE',
       tls: { port: 11112 },
@@ -159,7 +176,10 @@ test('duplicate AE titles, names, CNs and senders are errors at the later item',
   };
   const { config, issues } = checkConfig(raw, { baseDir: dir });
   t.is(config, undefined);
-  const dupes = issues.filter((i) => i.code === 'duplicate').map((i) => i.path).sort();
+  const dupes = issues
+    .filter((i) => i.code === 'duplicate')
+    .map((i) => i.path)
+    .sort();
   t.deepEqual(dupes, [
     'dicom.modalities[1].aeTitle',
     'dicom.modalities[2].aeTitle',
@@ -170,7 +190,7 @@ test('duplicate AE titles, names, CNs and senders are errors at the later item',
   ]);
 });
 
-test('listeners: a modality needs its transport\'s listener; hl7 and dicom cannot share a port', (t) => {
+test("listeners: a modality needs its transport's listener; hl7 and dicom cannot share a port", (t) => {
   const dir = siteDir();
   const raw = {
     ...minimal(),
@@ -192,7 +212,10 @@ test('listeners: a modality needs its transport\'s listener; hl7 and dicom canno
 test('addresses: CIDR and single addresses, IPv6, host bits, garbage', (t) => {
   const dir = siteDir();
   const check = (address: string) => {
-    const raw = { ...minimal(), hl7: { peers: [{ name: 'r', certificateCn: 'R', sendingApplication: 'A', sendingFacility: 'F', addresses: [address] }] } };
+    const raw = {
+      ...minimal(),
+      hl7: { peers: [{ name: 'r', certificateCn: 'R', sendingApplication: 'A', sendingFacility: 'F', addresses: [address] }] },
+    };
     return at(checkConfig(raw, { baseDir: dir }).issues, 'hl7.peers[0].addresses[0]').map((i) => i.code);
   };
   t.deepEqual(check('127.0.0.1/32'), []);
@@ -214,7 +237,10 @@ test('referenced files must exist; private keys readable by others draw a warnin
   const issues = checkConfig(raw, { baseDir: dir }).issues;
   t.is(at(issues, 'tls.caFile')[0]?.code, 'file-not-found');
   t.is(at(issues, 'tls.certFile')[0]?.code, 'file-not-found');
-  t.deepEqual(at(issues, 'tls.keyFile').map((i) => `${i.severity}:${i.code}`), ['warning:file-permissions']);
+  t.deepEqual(
+    at(issues, 'tls.keyFile').map((i) => `${i.severity}:${i.code}`),
+    ['warning:file-permissions'],
+  );
   // checkFiles: false checks the shape only.
   t.deepEqual(errors(checkConfig(raw, { baseDir: dir, checkFiles: false }).issues), []);
 });
@@ -234,7 +260,9 @@ test('not an object at all, and keys that look like prototypes', (t) => {
   t.is(checkConfig([], { checkFiles: false }).issues[0]?.code, 'wrong-type');
   t.is(checkConfig(null, { checkFiles: false }).issues[0]?.code, 'wrong-type');
   const raw = JSON.parse('{"__proto__": {"x": 1}, "constructor": 1}') as unknown;
-  const paths = checkConfig(raw, { checkFiles: false }).issues.filter((i) => i.code === 'unknown-key').map((i) => i.path);
+  const paths = checkConfig(raw, { checkFiles: false })
+    .issues.filter((i) => i.code === 'unknown-key')
+    .map((i) => i.path);
   t.deepEqual(paths.sort(), ['__proto__', 'constructor']);
 });
 
@@ -252,7 +280,10 @@ test('upstream: validated now, with TLS on by default and a warning without it',
   t.is(config?.upstream.ris?.ackTimeoutMs, 30_000);
   t.is(at(issues, 'upstream.pacs.tls')[0]?.code, 'insecure');
   const bad = checkConfig({ ...minimal(), upstream: { pacs: { host: 'bad host', port: 0, aeTitle: 'X' } } }, { baseDir: dir });
-  t.deepEqual(bad.issues.filter((i) => i.severity === 'error').map((i) => i.path), ['upstream.pacs.host', 'upstream.pacs.port']);
+  t.deepEqual(
+    bad.issues.filter((i) => i.severity === 'error').map((i) => i.path),
+    ['upstream.pacs.host', 'upstream.pacs.port'],
+  );
 });
 
 test('upstream.pacs: a STOW-RS route is reported without its URL and needs no DIMSE address; no protocol means DIMSE', (t) => {
@@ -267,34 +298,70 @@ test('upstream.pacs: a STOW-RS route is reported without its URL and needs no DI
 
   const stow = pacs({ protocol: 'stow', stowUrl: 'https://pacs.genhosp.example/dicom-web/studies' });
   t.deepEqual(errors(stow), []);
-  t.deepEqual(stow.issues.filter((i) => i.path.startsWith('upstream')), []);
+  t.deepEqual(
+    stow.issues.filter((i) => i.path.startsWith('upstream')),
+    [],
+  );
   t.is(stow.config?.upstream.pacs?.protocol, 'stow');
   t.false(stow.config?.upstream.pacs !== undefined && 'host' in stow.config.upstream.pacs);
 
   // Written when a STOW-RS route still needed DIMSE fields: still valid, each dummy named in a warning.
-  const legacy = pacs({ host: '127.0.0.1', port: 104, aeTitle: 'ORTHANC', tls: true, protocol: 'stow', stowUrl: 'https://pacs.genhosp.example/dicom-web/studies' });
+  const legacy = pacs({
+    host: '127.0.0.1',
+    port: 104,
+    aeTitle: 'ORTHANC',
+    tls: true,
+    protocol: 'stow',
+    stowUrl: 'https://pacs.genhosp.example/dicom-web/studies',
+  });
   t.truthy(legacy.config);
-  t.deepEqual(legacy.issues.filter((i) => i.path.startsWith('upstream')).map((i) => `${i.severity} ${i.path} ${i.code}`).sort(),
-    ['warning upstream.pacs.aeTitle ignored-key', 'warning upstream.pacs.host ignored-key', 'warning upstream.pacs.port ignored-key', 'warning upstream.pacs.tls ignored-key']);
-  t.deepEqual(Object.keys(legacy.config?.upstream.pacs ?? {}).filter((k) => ['host', 'port', 'aeTitle', 'tls'].includes(k)), []);
+  t.deepEqual(
+    legacy.issues
+      .filter((i) => i.path.startsWith('upstream'))
+      .map((i) => `${i.severity} ${i.path} ${i.code}`)
+      .sort(),
+    [
+      'warning upstream.pacs.aeTitle ignored-key',
+      'warning upstream.pacs.host ignored-key',
+      'warning upstream.pacs.port ignored-key',
+      'warning upstream.pacs.tls ignored-key',
+    ],
+  );
+  t.deepEqual(
+    Object.keys(legacy.config?.upstream.pacs ?? {}).filter((k) => ['host', 'port', 'aeTitle', 'tls'].includes(k)),
+    [],
+  );
 
   t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
   t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'ftp://pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
-  t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'https://u:p@pacs.genhosp.example/studies' })), ['upstream.pacs.stowUrl invalid-value']);
+  t.deepEqual(errors(pacs({ protocol: 'stow', stowUrl: 'https://u:p@pacs.genhosp.example/studies' })), [
+    'upstream.pacs.stowUrl invalid-value',
+  ]);
   t.is(at(pacs({ protocol: 'stow', stowUrl: 'http://pacs.genhosp.example/studies' }).issues, 'upstream.pacs.stowUrl')[0]?.code, 'insecure');
-  t.deepEqual(errors(pacs({ protocol: 'dicomweb', stowUrl: 'https://pacs.genhosp.example/studies' })), ['upstream.pacs.protocol invalid-value']);
+  t.deepEqual(errors(pacs({ protocol: 'dicomweb', stowUrl: 'https://pacs.genhosp.example/studies' })), [
+    'upstream.pacs.protocol invalid-value',
+  ]);
   // A DIMSE route does not take STOW-RS fields.
-  t.deepEqual(errors(pacs({ host: 'pacs', port: 104, aeTitle: 'PACS', stowUrl: 'https://pacs/studies' })), ['upstream.pacs.stowUrl unknown-key']);
+  t.deepEqual(errors(pacs({ host: 'pacs', port: 104, aeTitle: 'PACS', stowUrl: 'https://pacs/studies' })), [
+    'upstream.pacs.stowUrl unknown-key',
+  ]);
 
   const dimse = pacs({ host: 'pacs.genhosp.example', port: 104, aeTitle: 'PACS' });
   t.is(dimse.config?.upstream.pacs?.protocol, 'dimse');
-  t.deepEqual(errors(pacs({ protocol: 'dimse', stowUrl: 'https://pacs/studies' })),
-    ['upstream.pacs.stowUrl unknown-key', 'upstream.pacs.host required', 'upstream.pacs.port required', 'upstream.pacs.aeTitle required']);
+  t.deepEqual(errors(pacs({ protocol: 'dimse', stowUrl: 'https://pacs/studies' })), [
+    'upstream.pacs.stowUrl unknown-key',
+    'upstream.pacs.host required',
+    'upstream.pacs.port required',
+    'upstream.pacs.aeTitle required',
+  ]);
 });
 
 test('worklist return keys are checked against the core Tag table', (t) => {
   const dir = siteDir();
-  const ok = checkConfig({ ...minimal(), dicom: { worklist: { returnKeys: ['PatientName', 'ScheduledProcedureStepSequence'] } } }, { baseDir: dir });
+  const ok = checkConfig(
+    { ...minimal(), dicom: { worklist: { returnKeys: ['PatientName', 'ScheduledProcedureStepSequence'] } } },
+    { baseDir: dir },
+  );
   t.deepEqual(ok.config?.dicom.worklist.returnKeys, ['PatientName', 'ScheduledProcedureStepSequence']);
   const bad = checkConfig({ ...minimal(), dicom: { worklist: { returnKeys: ['patientname'] } } }, { baseDir: dir });
   t.is(at(bad.issues, 'dicom.worklist.returnKeys[0]')[0]?.code, 'invalid-value');
@@ -303,20 +370,31 @@ test('worklist return keys are checked against the core Tag table', (t) => {
 test('a wildcard host is refused on every listener, in every spelling, unless allowAllInterfaces', (t) => {
   const dir = siteDir();
   const hostIssues = (raw: Record<string, unknown>) =>
-    checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.code === 'all-interfaces').map((i) => `${i.severity}:${i.path}`);
+    checkConfig(raw, { baseDir: dir })
+      .issues.filter((i) => i.code === 'all-interfaces')
+      .map((i) => `${i.severity}:${i.path}`);
   const raw = {
     ...minimal(),
     hl7: { listen: { host: '0.0.0.0', port: 0 } },
     dicom: { tls: { host: '::', port: 0 }, plain: { host: '0:0:0:0:0:0:0:0', port: 0 } },
     audit: { pull: { listen: { host: '::ffff:0.0.0.0', port: 0 }, centralCaFile: './pki/ca.crt' } },
   };
-  t.deepEqual(hostIssues(raw).sort(), ['error:audit.pull.listen.host', 'error:dicom.plain.host', 'error:dicom.tls.host', 'error:hl7.listen.host']);
+  t.deepEqual(hostIssues(raw).sort(), [
+    'error:audit.pull.listen.host',
+    'error:dicom.plain.host',
+    'error:dicom.tls.host',
+    'error:hl7.listen.host',
+  ]);
   const allowed = structuredClone(raw) as Record<string, any>;
   allowed['hl7'].listen.allowAllInterfaces = true;
   t.deepEqual(hostIssues(allowed).sort(), ['error:audit.pull.listen.host', 'error:dicom.plain.host', 'error:dicom.tls.host']);
   // One interface, v4 or v6, is fine; an empty host is refused too.
   t.deepEqual(hostIssues({ ...minimal(), hl7: { listen: { host: '::1', port: 0 } }, dicom: { plain: { host: '10.0.0.5', port: 0 } } }), []);
-  t.true(checkConfig({ ...minimal(), dicom: { plain: { host: '', port: 0 } } }, { baseDir: dir }).issues.some((i) => i.path === 'dicom.plain.host' && i.severity === 'error'));
+  t.true(
+    checkConfig({ ...minimal(), dicom: { plain: { host: '', port: 0 } } }, { baseDir: dir }).issues.some(
+      (i) => i.path === 'dicom.plain.host' && i.severity === 'error',
+    ),
+  );
   const message = checkConfig(raw, { baseDir: dir }).issues.find((i) => i.path === 'dicom.tls.host')?.message ?? '';
   t.regex(message, /add "allowAllInterfaces": true to dicom\.tls/);
 });
@@ -326,9 +404,15 @@ test('plain modalities allowed from wider than /24 (IPv4) or /64 (IPv6) draw a w
   const raw = {
     ...minimal(),
     dicom: {
-      plain: { port: 0 }, tls: { port: 0 },
+      plain: { port: 0 },
+      tls: { port: 0 },
       modalities: [
-        { name: 'mr1', aeTitle: 'MR01', transport: 'plain', addresses: ['10.1.2.0/24', '0.0.0.0/0', '10.0.0.0/23', '10.1.2.7', 'fd00::/64', '::/0', 'fd00::/63'] },
+        {
+          name: 'mr1',
+          aeTitle: 'MR01',
+          transport: 'plain',
+          addresses: ['10.1.2.0/24', '0.0.0.0/0', '10.0.0.0/23', '10.1.2.7', 'fd00::/64', '::/0', 'fd00::/63'],
+        },
         { name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01', addresses: ['0.0.0.0/0'] },
       ],
     },
@@ -336,12 +420,15 @@ test('plain modalities allowed from wider than /24 (IPv4) or /64 (IPv6) draw a w
   const { config, issues } = checkConfig(raw, { baseDir: dir });
   t.truthy(config);
   const wide = issues.filter((i) => i.code === 'insecure');
-  t.deepEqual(wide.map((i) => `${i.severity}:${i.path}`), [
-    'warning:dicom.modalities[0].addresses[1]',
-    'warning:dicom.modalities[0].addresses[2]',
-    'warning:dicom.modalities[0].addresses[5]',
-    'warning:dicom.modalities[0].addresses[6]',
-  ]);
+  t.deepEqual(
+    wide.map((i) => `${i.severity}:${i.path}`),
+    [
+      'warning:dicom.modalities[0].addresses[1]',
+      'warning:dicom.modalities[0].addresses[2]',
+      'warning:dicom.modalities[0].addresses[5]',
+      'warning:dicom.modalities[0].addresses[6]',
+    ],
+  );
   t.regex(wide[0]?.message ?? '', /lets any host in 0\.0\.0\.0\/0 use the plain port as MR01 .* at most its \/24 segment/);
   t.regex(wide[2]?.message ?? '', /at most its \/64 segment/);
 });
@@ -350,7 +437,10 @@ test('TLS files and the data key are parsed: garbage, a foreign key and a short 
   const dir = siteDir();
   writeFileSync(join(dir, 'pki/server.crt'), 'not a certificate');
   writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(10), { mode: 0o600 });
-  const codes = (raw: Record<string, unknown>) => checkConfig(raw, { baseDir: dir }).issues.filter((i) => i.severity === 'error').map((i) => `${i.path}:${i.code}`);
+  const codes = (raw: Record<string, unknown>) =>
+    checkConfig(raw, { baseDir: dir })
+      .issues.filter((i) => i.severity === 'error')
+      .map((i) => `${i.path}:${i.code}`);
   t.deepEqual(codes(minimal()), ['keys.file.path:invalid-file-content', 'tls.certFile:invalid-file-content']);
   writeFileSync(join(dir, 'pki/server.crt'), tlsFiles().certificate);
   writeFileSync(join(dir, 'keys/data.key'), Buffer.alloc(32), { mode: 0o600 });

@@ -31,7 +31,9 @@ interface Row {
 
 /** Fields shared by every variant of a union are shown once; the others say which variant they belong to. */
 function addRow(rows: Row[], row: Row): void {
-  const same = rows.find((r) => r.path === row.path && r.type === row.type && r.presence === row.presence && r.description === row.description);
+  const same = rows.find(
+    (r) => r.path === row.path && r.type === row.type && r.presence === row.presence && r.description === row.description,
+  );
   if (same === undefined) rows.push(row);
   else if (same.when.length > 0) same.when.push(...row.when);
 }
@@ -45,7 +47,13 @@ function walk(schema: AnySchema, path: string, when: readonly string[], rows: Ro
   }
   for (const { key, schema: child } of doc.fields ?? []) {
     const childPath = path === '' ? key : `${path}.${key}`;
-    addRow(rows, { path: childPath, type: child.doc.type, presence: presenceOf(child), description: child.doc.description, when: [...when] });
+    addRow(rows, {
+      path: childPath,
+      type: child.doc.type,
+      presence: presenceOf(child),
+      description: child.doc.description,
+      when: [...when],
+    });
     walk(child, childPath, when, rows);
   }
   if (doc.variants !== undefined) {
@@ -66,7 +74,13 @@ function walk(schema: AnySchema, path: string, when: readonly string[], rows: Ro
       const only = [`${key} ${JSON.stringify(name)}`];
       walk(variant, path, only, rows);
       for (const [ignored, why] of Object.entries(variant.doc.ignoredKeys ?? {})) {
-        rows.push({ path: path === '' ? ignored : `${path}.${ignored}`, type: '—', presence: 'ignored (warning)', description: why, when: [...only] });
+        rows.push({
+          path: path === '' ? ignored : `${path}.${ignored}`,
+          type: '—',
+          presence: 'ignored (warning)',
+          description: why,
+          when: [...only],
+        });
       }
     }
     // A field present in every variant applies always.
@@ -141,7 +155,8 @@ const issueMeaning: Record<(typeof IssueCode)[keyof typeof IssueCode], string> =
   inconsistent: 'settings contradict each other (error or warning, as stated)',
   'file-not-found': 'a referenced file or folder does not exist or is of the wrong kind (error)',
   'permission-denied': 'a referenced file exists but this user cannot read it; the message names the user (error)',
-  'invalid-file-content': 'a certificate, key or data key file does not hold what it should: no PEM, unparsable, encrypted, too short (error)',
+  'invalid-file-content':
+    'a certificate, key or data key file does not hold what it should: no PEM, unparsable, encrypted, too short (error)',
   'key-mismatch': '`tls.keyFile` is not the private key of the certificate in `tls.certFile` (error)',
   'all-interfaces': 'a listener on a wildcard address (`0.0.0.0`, `::`) without `allowAllInterfaces: true` (error)',
   'unsafe-location': '`dataDir` or the spool folder is under /proc, /sys or /dev, also through a symbolic link (error)',
@@ -150,6 +165,7 @@ const issueMeaning: Record<(typeof IssueCode)[keyof typeof IssueCode], string> =
   insecure: 'an outbound leg without TLS, or a plain modality allowed from a block wider than /24 (IPv4) or /64 (IPv6) (warning)',
   'no-peers': 'no HL7 peer is configured, so every connection is refused (warning)',
   'bind-failed': '`--bind` only: a listener address cannot be bound (error)',
-  'ignored-key': 'a key the chosen variant does not read, accepted from configs written before the variant existed; its value is ignored (warning)',
+  'ignored-key':
+    'a key the chosen variant does not read, accepted from configs written before the variant existed; its value is ignored (warning)',
   unreadable: 'the file cannot be read or is not valid JSON (error)',
 };

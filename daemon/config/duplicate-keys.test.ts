@@ -12,15 +12,24 @@ test('a key twice in one object is found with its path and both lines', (t) => {
 
 test('paths go through arrays; equal keys in different objects are not duplicates', (t) => {
   const text = JSON.stringify({ a: [{ name: 'x' }, { name: 'y' }], b: { name: 'z' } }).replace('{"name":"y"}', '{"name":"y","name":"w"}');
-  t.deepEqual(findDuplicateKeys(text).map((d) => d.path), ['a[1].name']);
+  t.deepEqual(
+    findDuplicateKeys(text).map((d) => d.path),
+    ['a[1].name'],
+  );
   t.deepEqual(findDuplicateKeys(JSON.stringify({ a: [{ k: 1 }, { k: 2 }], b: { k: 3 }, k: [] })), []);
 });
 
 test('strings that look like structure, escapes and keys that differ only after decoding', (t) => {
   t.deepEqual(findDuplicateKeys('{"a":"}{,\\"a\\":","b":["{"],"c":1}'), []);
   // "\u0061" is "a": JSON.parse would keep only the second.
-  t.deepEqual(findDuplicateKeys('{"a":1,"\\u0061":2}').map((d) => d.path), ['a']);
-  t.deepEqual(findDuplicateKeys('{"x":{"":1,"":2}}').map((d) => d.path), ['x.']);
+  t.deepEqual(
+    findDuplicateKeys('{"a":1,"\\u0061":2}').map((d) => d.path),
+    ['a'],
+  );
+  t.deepEqual(
+    findDuplicateKeys('{"x":{"":1,"":2}}').map((d) => d.path),
+    ['x.'],
+  );
 });
 
 test('checkConfigFile reports duplicates as errors and returns no config', (t) => {

@@ -1,14 +1,37 @@
 // The one configuration schema of the box, defaults included. Types are derived from it, and so is
 // docs/config.md (`edgectl config docs`). Cross-field rules live beside the part they constrain.
 import {
-  IssueCode, array, boolean, childPath, filePath, integer, object, oneOf, optional, refine, string, tagged,
+  IssueCode,
+  array,
+  boolean,
+  childPath,
+  filePath,
+  integer,
+  object,
+  oneOf,
+  optional,
+  refine,
+  string,
+  tagged,
   withDefault,
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
-  aeTitleProblem, cidrProblem, commonNameProblem, hl7IdentifierProblem, hostProblem, interfaceNameProblem, ipAddressProblem,
-  isWildcardAddress, keywordProblem, modalityCodeProblem, normalizeAeTitle, peerNameProblem, prefixLengthOf, uidProblem,
+  aeTitleProblem,
+  cidrProblem,
+  commonNameProblem,
+  hl7IdentifierProblem,
+  hostProblem,
+  interfaceNameProblem,
+  ipAddressProblem,
+  isWildcardAddress,
+  keywordProblem,
+  modalityCodeProblem,
+  normalizeAeTitle,
+  peerNameProblem,
+  prefixLengthOf,
+  uidProblem,
 } from './value-syntax.ts';
 import { dataLocationProblem } from './file-access.ts';
 import { certificateFileProblem, dataKeyFileProblem, keyCertificateMismatch, privateKeyFileProblem } from './tls-material.ts';
@@ -31,17 +54,32 @@ const listener = (doc: string) =>
   refine(
     object(
       {
-        host: withDefault(string({ doc: 'local address to listen on (one interface; `0.0.0.0` or `::` only with allowAllInterfaces)', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), '127.0.0.1'),
+        host: withDefault(
+          string({
+            doc: 'local address to listen on (one interface; `0.0.0.0` or `::` only with allowAllInterfaces)',
+            maxLength: 45,
+            check: ipAddressProblem,
+            label: 'IP address',
+          }),
+          '127.0.0.1',
+        ),
         port: integer({ doc: 'TCP port to listen on (0 = any free port, for tests)', min: 0, max: 65535 }),
-        allowAllInterfaces: withDefault(boolean({ doc: 'allow a wildcard host (`0.0.0.0`, `::`): listen on every interface of the box' }), false),
+        allowAllInterfaces: withDefault(
+          boolean({ doc: 'allow a wildcard host (`0.0.0.0`, `::`): listen on every interface of the box' }),
+          false,
+        ),
       },
       { doc },
     ),
     (l, path, ctx) => {
       if (isWildcardAddress(l.host) && !l.allowAllInterfaces) {
-        ctx.report('error', IssueCode.AllInterfaces, childPath(path, 'host'),
-          `"${l.host}" listens on every interface of the box, also on networks no peer should reach it from; `
-          + `set the address of the interface the peers use, or add "allowAllInterfaces": true to ${path} if every interface is meant`);
+        ctx.report(
+          'error',
+          IssueCode.AllInterfaces,
+          childPath(path, 'host'),
+          `"${l.host}" listens on every interface of the box, also on networks no peer should reach it from; ` +
+            `set the address of the interface the peers use, or add "allowAllInterfaces": true to ${path} if every interface is meant`,
+        );
       }
     },
   );
@@ -61,7 +99,14 @@ const keysSchema = refine(
       file: object(
         {
           file: object(
-            { path: filePath({ doc: 'the data key (at least 32 random bytes), mode 0600', mustExist: 'file', secret: true, contents: dataKeyFileProblem }) },
+            {
+              path: filePath({
+                doc: 'the data key (at least 32 random bytes), mode 0600',
+                mustExist: 'file',
+                secret: true,
+                contents: dataKeyFileProblem,
+              }),
+            },
             { doc: 'the data key in a plain file (development only)' },
           ),
         },
@@ -73,7 +118,15 @@ const keysSchema = refine(
             object(
               {
                 tcti: withDefault(string({ doc: 'tpm2-tools TCTI string', maxLength: 256 }), 'device:/dev/tpmrm0'),
-                pcrs: withDefault(string({ doc: 'PCR selection the sealed keys are bound to (tpm2-tools syntax, e.g. `sha256:7` = Secure Boot state)', maxLength: 64, check: pcrSelectionProblem, label: 'PCR selection' }), 'sha256:7'),
+                pcrs: withDefault(
+                  string({
+                    doc: 'PCR selection the sealed keys are bound to (tpm2-tools syntax, e.g. `sha256:7` = Secure Boot state)',
+                    maxLength: 64,
+                    check: pcrSelectionProblem,
+                    label: 'PCR selection',
+                  }),
+                  'sha256:7',
+                ),
                 commandTimeoutMs: withDefault(ms('give up on one TPM command after'), 30_000),
               },
               { doc: 'where the TPM is' },
@@ -88,25 +141,44 @@ const keysSchema = refine(
   ),
   (keys, path, ctx) => {
     if (keys.backend === 'file') {
-      ctx.report('warning', IssueCode.DevelopmentOnly, childPath(path, 'backend'),
-        'keys.backend "file" keeps the data key unsealed on disk: for development only');
+      ctx.report(
+        'warning',
+        IssueCode.DevelopmentOnly,
+        childPath(path, 'backend'),
+        'keys.backend "file" keeps the data key unsealed on disk: for development only',
+      );
     }
   },
 );
 
 const tlsSchema = object(
   {
-    caFile: filePath({ doc: 'PEM bundle of the site CA(s) that peers\' certificates must chain to', mustExist: 'file', contents: certificateFileProblem }),
-    certFile: filePath({ doc: 'PEM certificate chain of the box (server and client), its own certificate first', mustExist: 'file', contents: certificateFileProblem }),
-    keyFile: optional(filePath({ doc: 'PEM private key of the box matching certFile, mode 0600 (omit with keys.backend "tpm": the key is sealed in the TPM)', mustExist: 'file', secret: true, contents: privateKeyFileProblem })),
+    caFile: filePath({
+      doc: "PEM bundle of the site CA(s) that peers' certificates must chain to",
+      mustExist: 'file',
+      contents: certificateFileProblem,
+    }),
+    certFile: filePath({
+      doc: 'PEM certificate chain of the box (server and client), its own certificate first',
+      mustExist: 'file',
+      contents: certificateFileProblem,
+    }),
+    keyFile: optional(
+      filePath({
+        doc: 'PEM private key of the box matching certFile, mode 0600 (omit with keys.backend "tpm": the key is sealed in the TPM)',
+        mustExist: 'file',
+        secret: true,
+        contents: privateKeyFileProblem,
+      }),
+    ),
     minVersion: withDefault(oneOf(['TLSv1.2', 'TLSv1.3'], { doc: 'lowest TLS version accepted (BCP 195)' }), 'TLSv1.2'),
   },
-  { doc: 'the box\'s TLS identity and trust anchors, used by every TLS listener and client' },
+  { doc: "the box's TLS identity and trust anchors, used by every TLS listener and client" },
 );
 
 const hl7PeerSchema = object(
   {
-    name: peerName('the peer\'s name in logs and on the admin page'),
+    name: peerName("the peer's name in logs and on the admin page"),
     certificateCn: commonName('CN its TLS client certificate must carry'),
     sendingApplication: hl7Id('MSH-3 namespace id it must send'),
     sendingFacility: hl7Id('MSH-4 namespace id it must send'),
@@ -136,9 +208,18 @@ function preAuthenticationSchema(until: string, timeoutMs: number | string, doc:
   return object(
     {
       // A string names a default that follows another setting (the listener applies it).
-      timeoutMs: typeof timeoutMs === 'number' ? withDefault(ms(what, 100, 600_000), timeoutMs) : optional(ms(`${what}; omitted = ${timeoutMs}`, 100, 600_000)),
-      maxConnections: withDefault(count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096), 64),
-      maxConnectionsPerAddress: withDefault(count('connections not yet authenticated per source address; when full that address\'s oldest is closed', 1024), 8),
+      timeoutMs:
+        typeof timeoutMs === 'number'
+          ? withDefault(ms(what, 100, 600_000), timeoutMs)
+          : optional(ms(`${what}; omitted = ${timeoutMs}`, 100, 600_000)),
+      maxConnections: withDefault(
+        count('connections not yet authenticated, in total per listener; when full the oldest is closed', 4096),
+        64,
+      ),
+      maxConnectionsPerAddress: withDefault(
+        count("connections not yet authenticated per source address; when full that address's oldest is closed", 1024),
+        8,
+      ),
     },
     { doc },
   );
@@ -148,27 +229,47 @@ const hl7Schema = refine(
   object(
     {
       listen: withDefault(listener('the MLLP+TLS listener'), { host: '127.0.0.1', port: 2575 }),
-      receivingApplication: withDefault(hl7Id('the box\'s HL7 application: MSH-3 of the procedure status it sends to upstream.ris (ACKs echo the MSH-5 the sender used)'), 'EDGE'),
-      receivingFacility: withDefault(hl7Id('the box\'s HL7 facility: MSH-4 of the procedure status it sends to upstream.ris'), 'RAD1'),
+      receivingApplication: withDefault(
+        hl7Id("the box's HL7 application: MSH-3 of the procedure status it sends to upstream.ris (ACKs echo the MSH-5 the sender used)"),
+        'EDGE',
+      ),
+      receivingFacility: withDefault(hl7Id("the box's HL7 facility: MSH-4 of the procedure status it sends to upstream.ris"), 'RAD1'),
       maxFrameBytes: withDefault(integer({ doc: 'largest MLLP frame accepted (bytes)', min: 1024, max: 67_108_864 }), 1_048_576),
       idleTimeoutMs: withDefault(ms('close a connection idle this long'), 300_000),
-      frameTimeoutMs: withDefault(ms('an MLLP frame must be completed this long after its first byte, however slowly the bytes come'), 30_000),
+      frameTimeoutMs: withDefault(
+        ms('an MLLP frame must be completed this long after its first byte, however slowly the bytes come'),
+        30_000,
+      ),
       limits: withDefault(hl7LimitsSchema, {}),
       ackWriteTimeoutMs: withDefault(ms('give up writing an ACK after'), 10_000),
-      maxConnections: withDefault(count('authenticated MLLP connections in total (connections still in their TLS handshake are in preAuthentication)', 4096), 32),
+      maxConnections: withDefault(
+        count('authenticated MLLP connections in total (connections still in their TLS handshake are in preAuthentication)', 4096),
+        32,
+      ),
       maxConnectionsPerPeer: withDefault(count('authenticated MLLP connections per peer', 1024), 4),
       preAuthentication: withDefault(
-        preAuthenticationSchema('TLS handshake and peer check; also the TLS handshake timeout', 'min(hl7.idleTimeoutMs, 30 s)', 'connections before their peer is identified, held apart from authenticated ones so strangers cannot keep the RIS out'),
+        preAuthenticationSchema(
+          'TLS handshake and peer check; also the TLS handshake timeout',
+          'min(hl7.idleTimeoutMs, 30 s)',
+          'connections before their peer is identified, held apart from authenticated ones so strangers cannot keep the RIS out',
+        ),
         {},
       ),
-      replayWindowHours: withDefault(integer({ doc: 'how long a sender\'s MSH-10 is remembered to drop duplicates (hours)', min: 1, max: 8760 }), 168),
+      replayWindowHours: withDefault(
+        integer({ doc: "how long a sender's MSH-10 is remembered to drop duplicates (hours)", min: 1, max: 8760 }),
+        168,
+      ),
       peers: withDefault(
         array(hl7PeerSchema, {
           doc: 'who may send HL7; everyone else is refused',
           unique: [
             { key: (p) => p.name, field: 'name' },
             { key: (p) => p.certificateCn, field: 'certificateCn' },
-            { key: (p) => `${p.sendingApplication}^${p.sendingFacility}`, field: 'sendingFacility', what: 'sendingApplication + sendingFacility' },
+            {
+              key: (p) => `${p.sendingApplication}^${p.sendingFacility}`,
+              field: 'sendingFacility',
+              what: 'sendingApplication + sendingFacility',
+            },
           ],
         }),
         [],
@@ -188,14 +289,21 @@ const hl7Schema = refine(
 
 const worklistScopeSchema = object(
   {
-    stationAeTitles: optional(array(aeTitle('a Scheduled Station AE Title'), { doc: 'only items for these Scheduled Station AE Titles (0040,0001)', minItems: 1 })),
-    modalities: optional(array(string({ doc: 'modality code', check: modalityCodeProblem, label: 'modality code' }), { doc: 'only items of these modalities (0008,0060)', minItems: 1 })),
+    stationAeTitles: optional(
+      array(aeTitle('a Scheduled Station AE Title'), { doc: 'only items for these Scheduled Station AE Titles (0040,0001)', minItems: 1 }),
+    ),
+    modalities: optional(
+      array(string({ doc: 'modality code', check: modalityCodeProblem, label: 'modality code' }), {
+        doc: 'only items of these modalities (0008,0060)',
+        minItems: 1,
+      }),
+    ),
   },
   { doc: 'limits what this modality sees in the worklist, whatever it asks for' },
 );
 
 const modalityCommon = {
-  name: peerName('the modality\'s name in logs and on the admin page'),
+  name: peerName("the modality's name in logs and on the admin page"),
   aeTitle: aeTitle('its calling AE title'),
   worklistScope: optional(worklistScopeSchema),
   returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
@@ -220,7 +328,6 @@ const modalitySchema = tagged(
   { doc: 'a modality allowed to query the worklist (and later send MPPS and images)' },
 );
 
-
 const worklistSchema = object(
   {
     enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
@@ -233,7 +340,7 @@ const worklistSchema = object(
 const dicomSchema = refine(
   object(
     {
-      aeTitle: withDefault(aeTitle('the box\'s AE title (called AE)'), 'EDGE'),
+      aeTitle: withDefault(aeTitle("the box's AE title (called AE)"), 'EDGE'),
       tls: optional(listener('the DICOM TLS listener; omitted = disabled')),
       plain: optional(listener('the plain DICOM listener for legacy modalities; omitted = disabled')),
       maxPduLength: withDefault(integer({ doc: 'largest P-DATA PDU the box receives (bytes)', min: 16_384, max: 131_072 }), 65_536),
@@ -242,11 +349,19 @@ const dicomSchema = refine(
       maxAssociations: withDefault(count('accepted associations in total', 4096), 32),
       maxAssociationsPerAddress: withDefault(count('accepted associations per source address', 1024), 8),
       preAuthentication: withDefault(
-        preAuthenticationSchema('TLS handshake and A-ASSOCIATE-RQ included', 10_000, 'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out'),
+        preAuthenticationSchema(
+          'TLS handshake and A-ASSOCIATE-RQ included',
+          10_000,
+          'connections before their association is accepted, held apart from authenticated associations so strangers cannot keep a known modality out',
+        ),
         {},
       ),
       transferSyntaxes: withDefault(
-        array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), { doc: 'transfer syntaxes accepted, in order of preference', minItems: 1, unique: [{ key: (u) => u, what: 'transfer syntax' }] }),
+        array(string({ doc: 'transfer syntax UID', check: uidProblem, label: 'UID' }), {
+          doc: 'transfer syntaxes accepted, in order of preference',
+          minItems: 1,
+          unique: [{ key: (u) => u, what: 'transfer syntax' }],
+        }),
         [ExplicitVrLittleEndian, ImplicitVrLittleEndian],
       ),
       worklist: withDefault(worklistSchema, {}),
@@ -269,13 +384,22 @@ const dicomSchema = refine(
     if (dicom.tls === undefined && dicom.plain === undefined) {
       ctx.report('warning', IssueCode.Inconsistent, path, 'neither dicom.tls nor dicom.plain is set: no DICOM listener');
     }
-    if (dicom.tls !== undefined && dicom.plain !== undefined && dicom.tls.port !== 0 && dicom.tls.port === dicom.plain.port
-        && hostsOverlap(dicom.tls.host, dicom.plain.host)) {
+    if (
+      dicom.tls !== undefined &&
+      dicom.plain !== undefined &&
+      dicom.tls.port !== 0 &&
+      dicom.tls.port === dicom.plain.port &&
+      hostsOverlap(dicom.tls.host, dicom.plain.host)
+    ) {
       ctx.report('error', IssueCode.Duplicate, childPath(childPath(path, 'plain'), 'port'), 'is the same as dicom.tls.port');
     }
     if (!dicom.transferSyntaxes.includes(ImplicitVrLittleEndian)) {
-      ctx.report('warning', IssueCode.Inconsistent, childPath(path, 'transferSyntaxes'),
-        `lacks Implicit VR Little Endian (${ImplicitVrLittleEndian}), the default every modality can fall back to`);
+      ctx.report(
+        'warning',
+        IssueCode.Inconsistent,
+        childPath(path, 'transferSyntaxes'),
+        `lacks Implicit VR Little Endian (${ImplicitVrLittleEndian}), the default every modality can fall back to`,
+      );
     }
     if (dicom.maxAssociationsPerAddress > dicom.maxAssociations) {
       ctx.report('warning', IssueCode.Inconsistent, childPath(path, 'maxAssociationsPerAddress'), 'is larger than maxAssociations');
@@ -284,22 +408,36 @@ const dicomSchema = refine(
     dicom.modalities.forEach((m, i) => {
       const at = `${modalitiesPath}[${i}]`;
       if (normalizeAeTitle(m.aeTitle) === own) {
-        ctx.report('error', IssueCode.Duplicate, childPath(at, 'aeTitle'), 'is the box\'s own AE title (dicom.aeTitle)');
+        ctx.report('error', IssueCode.Duplicate, childPath(at, 'aeTitle'), "is the box's own AE title (dicom.aeTitle)");
       }
       if (m.transport === 'tls' && dicom.tls === undefined) {
-        ctx.report('error', IssueCode.Inconsistent, childPath(at, 'transport'), 'is "tls" but dicom.tls (the TLS listener) is not configured');
+        ctx.report(
+          'error',
+          IssueCode.Inconsistent,
+          childPath(at, 'transport'),
+          'is "tls" but dicom.tls (the TLS listener) is not configured',
+        );
       }
       if (m.transport === 'plain' && dicom.plain === undefined) {
-        ctx.report('error', IssueCode.Inconsistent, childPath(at, 'transport'), 'is "plain" but dicom.plain (the plain listener) is not configured');
+        ctx.report(
+          'error',
+          IssueCode.Inconsistent,
+          childPath(at, 'transport'),
+          'is "plain" but dicom.plain (the plain listener) is not configured',
+        );
       }
       if (m.transport === 'plain') {
         m.addresses.forEach((address, j) => {
           const block = prefixLengthOf(address);
           const widest = block === undefined ? undefined : widestPlainModalityPrefix[block.family];
           if (block === undefined || widest === undefined || block.prefix >= widest) return;
-          ctx.report('warning', IssueCode.Insecure, `${at}.addresses[${j}]`,
-            `lets any host in ${address} use the plain port as ${m.aeTitle} (no certificate, no encryption); `
-            + `list the modality's own address, or at most its /${widest} segment`);
+          ctx.report(
+            'warning',
+            IssueCode.Insecure,
+            `${at}.addresses[${j}]`,
+            `lets any host in ${address} use the plain port as ${m.aeTitle} (no certificate, no encryption); ` +
+              `list the modality's own address, or at most its /${widest} segment`,
+          );
         });
       }
     });
@@ -310,15 +448,27 @@ const outboxSchema = object(
   {
     initialDelayMs: withDefault(ms('first retry after a failed delivery, before jitter'), 1000),
     maxDelayMs: withDefault(ms('retries back off exponentially (by backoffMultiplier) up to this'), 300_000),
-    backoffMultiplier: withDefault(integer({ doc: 'each retry waits this many times the delay before it, up to maxDelayMs', min: 1, max: 10 }), 2),
-    jitterPercent: withDefault(integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }), 50),
+    backoffMultiplier: withDefault(
+      integer({ doc: 'each retry waits this many times the delay before it, up to maxDelayMs', min: 1, max: 10 }),
+      2,
+    ),
+    jitterPercent: withDefault(
+      integer({ doc: 'share of each delay that is random (50 = between half and all of it)', min: 0, max: 100 }),
+      50,
+    ),
     downAfterFailures: withDefault(count('failed attempts in a row after which a destination is shown as down', 100), 3),
     deliveryTimeoutMs: withDefault(ms('a batch still not done after this is aborted and retried'), 600_000),
     deadLetterAfterRefusals: withDefault(
-      count('times a destination may answer one entry with a transient refusal (C-STORE 0xA700, STOW-RS 5xx) before it becomes a dead letter with that reason; attempts while the destination is unreachable do not count', 1000),
+      count(
+        'times a destination may answer one entry with a transient refusal (C-STORE 0xA700, STOW-RS 5xx) before it becomes a dead letter with that reason; attempts while the destination is unreachable do not count',
+        1000,
+      ),
       10,
     ),
-    deadLetterAfterRefusedMs: withDefault(ms('an entry still refused this long after its first refusal becomes a dead letter, whatever the count', 1000, 30 * 86_400_000), 86_400_000),
+    deadLetterAfterRefusedMs: withDefault(
+      ms('an entry still refused this long after its first refusal becomes a dead letter, whatever the count', 1000, 30 * 86_400_000),
+      86_400_000,
+    ),
   },
   { doc: 'store-and-forward queues of every outbound leg (see docs/outbox.md)' },
 );
@@ -366,7 +516,10 @@ const upstreamSchema = refine(
             receivingFacility: hl7Id('MSH-6 of messages sent to it'),
             connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
             ackTimeoutMs: withDefault(ms('wait this long for its ACK'), 30_000),
-            messageStyle: withDefault(oneOf(['orm-o01', 'omi-o23'], { doc: 'procedure status as ORM^O01 v2.3.1 (ORC-1 SC, ORC-5 IP/CM/DC) or OMI^O23 v2.5.1' }), 'orm-o01'),
+            messageStyle: withDefault(
+              oneOf(['orm-o01', 'omi-o23'], { doc: 'procedure status as ORM^O01 v2.3.1 (ORC-1 SC, ORC-5 IP/CM/DC) or OMI^O23 v2.5.1' }),
+              'orm-o01',
+            ),
             batchSize: withDefault(count('status messages sent on one connection before it is closed', 1000), 50),
           },
           { doc: 'where procedure status goes (HL7 over MLLP)' },
@@ -391,20 +544,46 @@ const upstreamSchema = refine(
 
 const auditSchema = object(
   {
-    retentionDays: withDefault(integer({ doc: 'keep audit records this long, then prune them through a signed checkpoint (days; 2192 = 6 years)', min: 1, max: 36_500 }), 2192),
+    retentionDays: withDefault(
+      integer({
+        doc: 'keep audit records this long, then prune them through a signed checkpoint (days; 2192 = 6 years)',
+        min: 1,
+        max: 36_500,
+      }),
+      2192,
+    ),
     checkpointEveryRecords: withDefault(count('sign a checkpoint of the chain head after this many new records', 10_000_000), 10_000),
     checkpointEveryMs: withDefault(ms('sign a checkpoint of the chain head at least this often when records were added', 1000), 60_000),
-    coalesceIntervalMs: withDefault(ms('connection refusals (port scans, failed TLS handshakes): the first of a source and reason is recorded at once, its repeats in one summary with their count after', 1000, 3_600_000), 60_000),
-    coalesceMaxSources: withDefault(count('source+reason keys counted at once; refusals beyond them share one "other sources" summary per event type', 100_000), 1024),
-    diskBudgetBytes: withDefault(integer({ doc: 'disk space the audit chain may take before an alarm (80 %: warning, 100 %: exceeded); recording never stops (bytes)', min: 1_048_576, max: Number.MAX_SAFE_INTEGER }), 17_179_869_184),
+    coalesceIntervalMs: withDefault(
+      ms(
+        'connection refusals (port scans, failed TLS handshakes): the first of a source and reason is recorded at once, its repeats in one summary with their count after',
+        1000,
+        3_600_000,
+      ),
+      60_000,
+    ),
+    coalesceMaxSources: withDefault(
+      count('source+reason keys counted at once; refusals beyond them share one "other sources" summary per event type', 100_000),
+      1024,
+    ),
+    diskBudgetBytes: withDefault(
+      integer({
+        doc: 'disk space the audit chain may take before an alarm (80 %: warning, 100 %: exceeded); recording never stops (bytes)',
+        min: 1_048_576,
+        max: Number.MAX_SAFE_INTEGER,
+      }),
+      17_179_869_184,
+    ),
     collectors: withDefault(
       array(
         object(
           {
-            name: peerName('the collector\'s name (its stream cursor and alerts use it)'),
+            name: peerName("the collector's name (its stream cursor and alerts use it)"),
             host: upstreamHost('the central syslog collector (RFC 5425 syslog over TLS, mutual authentication)'),
             port: upstreamPort('its syslog-TLS port (6514 by convention)'),
-            serverName: optional(string({ doc: 'name its server certificate must carry (default: host)', maxLength: 253, check: hostProblem, label: 'host' })),
+            serverName: optional(
+              string({ doc: 'name its server certificate must carry (default: host)', maxLength: 253, check: hostProblem, label: 'host' }),
+            ),
           },
           { doc: 'a central audit repository receiving the live stream; its certificate must chain to tls.caFile' },
         ),
@@ -416,7 +595,10 @@ const auditSchema = object(
       object(
         {
           connectTimeoutMs: withDefault(ms('give up a connection attempt after'), 10_000),
-          confirmAfterMs: withDefault(ms('count a record as delivered once it was written this long before the connection was still up', 100, 600_000), 2000),
+          confirmAfterMs: withDefault(
+            ms('count a record as delivered once it was written this long before the connection was still up', 100, 600_000),
+            2000,
+          ),
           retryMaxMs: withDefault(ms('longest wait between reconnect attempts'), 30_000),
           alertIntervalMs: withDefault(ms('at most one "collector unreachable" alert per collector per'), 300_000),
         },
@@ -428,8 +610,17 @@ const auditSchema = object(
       object(
         {
           listen: listener('the HTTPS pull API for central teams (client certificates from the central CA only)'),
-          centralCaFile: filePath({ doc: 'PEM CA(s) of the central security team: the only client certificates accepted', mustExist: 'file', contents: certificateFileProblem }),
-          allowedCns: optional(array(commonName('a client certificate CN'), { doc: 'only these client certificate CNs (any from the central CA when omitted)', minItems: 1 })),
+          centralCaFile: filePath({
+            doc: 'PEM CA(s) of the central security team: the only client certificates accepted',
+            mustExist: 'file',
+            contents: certificateFileProblem,
+          }),
+          allowedCns: optional(
+            array(commonName('a client certificate CN'), {
+              doc: 'only these client certificate CNs (any from the central CA when omitted)',
+              minItems: 1,
+            }),
+          ),
           maxBundleRecords: withDefault(integer({ doc: 'most records in one bundle', min: 1, max: 10_000_000 }), 1_000_000),
           requestTimeoutMs: withDefault(ms('a request (including the bundle download) must finish within'), 600_000),
           maxConnections: withDefault(count('open connections in total', 1024), 8),
@@ -441,8 +632,7 @@ const auditSchema = object(
   { doc: 'the audit trail: retention, signed checkpoints, the live syslog-TLS stream and the pull API' },
 );
 
-const interfaceName = (doc: string) =>
-  string({ doc, maxLength: 15, check: interfaceNameProblem, label: 'interface name' });
+const interfaceName = (doc: string) => string({ doc, maxLength: 15, check: interfaceNameProblem, label: 'interface name' });
 const ipAddresses = (doc: string) =>
   array(string({ doc: 'IP address', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), { doc, maxItems: 16 });
 
@@ -464,7 +654,9 @@ const networkSchema = object(
       ),
       [],
     ),
-    auditPullClients: optional(addresses('source addresses of the central security team allowed to reach the audit pull API (any when omitted)')),
+    auditPullClients: optional(
+      addresses('source addresses of the central security team allowed to reach the audit pull API (any when omitted)'),
+    ),
     interfaces: withDefault(
       object(
         {
@@ -477,29 +669,77 @@ const networkSchema = object(
       ),
       {},
     ),
-    verifyResultFile: optional(filePath({ doc: 'where the root `edgectl segmentation verify --result` (the edge-firewall-verify timer) writes its result; edged reads it and raises an alarm on drift (omitted = edged does not watch)', mustExist: 'nothing' })),
+    verifyResultFile: optional(
+      filePath({
+        doc: 'where the root `edgectl segmentation verify --result` (the edge-firewall-verify timer) writes its result; edged reads it and raises an alarm on drift (omitted = edged does not watch)',
+        mustExist: 'nothing',
+      }),
+    ),
     verifyCheckIntervalMs: withDefault(ms('how often edged reads the verify result', 1000, 3_600_000), 60_000),
-    dropLogPerMinute: withDefault(integer({ doc: 'dropped packets logged per minute and chain (the rest are only counted)', min: 1, max: 6000 }), 10),
+    dropLogPerMinute: withDefault(
+      integer({ doc: 'dropped packets logged per minute and chain (the rest are only counted)', min: 1, max: 6000 }),
+      10,
+    ),
   },
-  { doc: 'the box\'s own firewall (docs/segmentation.md): infrastructure it may reach, interfaces of its listeners' },
+  { doc: "the box's own firewall (docs/segmentation.md): infrastructure it may reach, interfaces of its listeners" },
 );
 
 export const edgeConfigSchema = refine(
   object(
     {
-      site: object({ name: string({ doc: 'this box\'s name in logs, audit records and the admin page', maxLength: 64, check: peerNameProblem, label: 'name' }) }, { doc: 'identity of this box' }),
-      dataDir: withDefault(filePath({ doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true }), './data'),
+      site: object(
+        {
+          name: string({
+            doc: "this box's name in logs, audit records and the admin page",
+            maxLength: 64,
+            check: peerNameProblem,
+            label: 'name',
+          }),
+        },
+        { doc: 'identity of this box' },
+      ),
+      dataDir: withDefault(
+        filePath({
+          doc: 'where the encrypted database and spool live (created if missing; not under /proc, /sys or /dev)',
+          mustExist: 'nothing',
+          location: dataLocationProblem,
+          createdFolder: true,
+        }),
+        './data',
+      ),
       keys: keysSchema,
       tls: tlsSchema,
-      log: withDefault(object({ level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') }, { doc: 'logging' }), {}),
+      log: withDefault(
+        object(
+          { level: withDefault(oneOf(['debug', 'info', 'warn', 'error'], { doc: 'lowest level written' }), 'info') },
+          { doc: 'logging' },
+        ),
+        {},
+      ),
       hl7: withDefault(hl7Schema, {}),
       dicom: withDefault(dicomSchema, {}),
       upstream: withDefault(upstreamSchema, {}),
       audit: withDefault(auditSchema, {}),
       outbox: withDefault(outboxSchema, {}),
-      startup: withDefault(object({ stepTimeoutMs: withDefault(ms('fail the start (log `edged.start-step-timeout` naming the step, then the process ends itself with SIGKILL) when one step that touches the file system (opening the store, the spool, the audit folders) takes longer than'), 60_000) }, { doc: 'starting' }), {}),
+      startup: withDefault(
+        object(
+          {
+            stepTimeoutMs: withDefault(
+              ms(
+                'fail the start (log `edged.start-step-timeout` naming the step, then the process ends itself with SIGKILL) when one step that touches the file system (opening the store, the spool, the audit folders) takes longer than',
+              ),
+              60_000,
+            ),
+          },
+          { doc: 'starting' },
+        ),
+        {},
+      ),
       network: withDefault(networkSchema, {}),
-      shutdown: withDefault(object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }), {}),
+      shutdown: withDefault(
+        object({ drainTimeoutMs: withDefault(ms('let in-flight work finish for at most'), 10_000) }, { doc: 'stopping' }),
+        {},
+      ),
     },
     { doc: 'the Imaging Edge configuration' },
   ),
@@ -513,7 +753,10 @@ export const edgeConfigSchema = refine(
     }
     // The HL7 and DICOM listeners cannot share a port on one address (tls vs plain is checked in dicom).
     const hl7 = config.hl7.listen;
-    for (const [name, l] of [['dicom.tls', config.dicom.tls], ['dicom.plain', config.dicom.plain]] as const) {
+    for (const [name, l] of [
+      ['dicom.tls', config.dicom.tls],
+      ['dicom.plain', config.dicom.plain],
+    ] as const) {
       if (l !== undefined && l.port !== 0 && l.port === hl7.port && hostsOverlap(l.host, hl7.host)) {
         ctx.report('error', IssueCode.Duplicate, `${name}.port`, 'is the same as hl7.listen.port');
       }

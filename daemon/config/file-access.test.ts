@@ -10,7 +10,8 @@ test('dataDir and the spool folder may not be under /proc, /sys or /dev', (t) =>
   for (const bad of ['/proc', '/proc/self/edge', '/sys/fs/edge', '/dev/shm/edge']) {
     t.regex(dataLocationProblem(bad, false) ?? '', /is under \/(proc|sys|dev), a kernel file system/, bad);
   }
-  for (const good of ['/var/lib/edge', '/processing', '/devices/edge', '/tmp/proc']) t.is(dataLocationProblem(good, false), undefined, good);
+  for (const good of ['/var/lib/edge', '/processing', '/devices/edge', '/tmp/proc'])
+    t.is(dataLocationProblem(good, false), undefined, good);
 });
 
 test('a symbolic link into /proc is followed when files are checked', (t) => {
@@ -23,16 +24,24 @@ test('a symbolic link into /proc is followed when files are checked', (t) => {
 
 test('the schema refuses such a dataDir and spool directory, at their paths', (t) => {
   const raw = {
-    site: { name: 'X' }, keys: { backend: 'tpm' }, tls: { caFile: 'a', certFile: 'b' },
-    dataDir: '/proc/edge', dicom: { storage: { spool: { directory: '/sys/edge-spool' } } },
+    site: { name: 'X' },
+    keys: { backend: 'tpm' },
+    tls: { caFile: 'a', certFile: 'b' },
+    dataDir: '/proc/edge',
+    dicom: { storage: { spool: { directory: '/sys/edge-spool' } } },
   };
-  const issues = checkConfig(raw, { checkFiles: false }).issues.filter((i) => i.code === 'unsafe-location').map((i) => i.path);
+  const issues = checkConfig(raw, { checkFiles: false })
+    .issues.filter((i) => i.code === 'unsafe-location')
+    .map((i) => i.path);
   t.deepEqual(issues, ['dataDir', 'dicom.storage.spool.directory']);
 });
 
 test('permission denied names the file and the user, and says what to change', (t) => {
   const m = unreadableFileMessage('/etc/edge/keys/data.key');
-  t.true(m.startsWith(`permission denied: /etc/edge/keys/data.key cannot be read by user ${userInfo().username} (uid ${userInfo().uid})`), m);
+  t.true(
+    m.startsWith(`permission denied: /etc/edge/keys/data.key cannot be read by user ${userInfo().username} (uid ${userInfo().uid})`),
+    m,
+  );
   t.regex(m, /give that user read access/);
 });
 

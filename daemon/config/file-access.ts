@@ -15,9 +15,11 @@ export function currentUser(): string {
 }
 
 export function unreadableFileMessage(absolute: string): string {
-  return `permission denied: ${absolute} cannot be read by user ${currentUser()}, the user this check runs as; `
-    + 'edged must run as a user who can read it: give that user read access to the file and search (x) access '
-    + 'to every folder above it (e.g. chown edge:edge FILE && chmod 600 FILE on the appliance)';
+  return (
+    `permission denied: ${absolute} cannot be read by user ${currentUser()}, the user this check runs as; ` +
+    'edged must run as a user who can read it: give that user read access to the file and search (x) access ' +
+    'to every folder above it (e.g. chown edge:edge FILE && chmod 600 FILE on the appliance)'
+  );
 }
 
 /** Kernel file systems: nothing there stores data, and some hang a recursive mkdir (seen under /proc). */
@@ -80,7 +82,10 @@ export function uncreatableFolderProblem(absolute: string): { readonly permissio
   for (;;) {
     try {
       if (!statSync(existing).isDirectory()) {
-        return { permission: false, message: existing === absolute ? `${absolute} is not a folder` : `${existing} is not a folder, so ${absolute} cannot be created` };
+        return {
+          permission: false,
+          message: existing === absolute ? `${absolute} is not a folder` : `${existing} is not a folder, so ${absolute} cannot be created`,
+        };
       }
       break;
     } catch {
@@ -93,7 +98,10 @@ export function uncreatableFolderProblem(absolute: string): { readonly permissio
     accessSync(existing, constants.W_OK | constants.X_OK);
   } catch {
     const what = existing === absolute ? absolute : `${existing} (where ${absolute} would be created)`;
-    return { permission: true, message: `permission denied: user ${currentUser()}, the user this check runs as, cannot write into ${what}; edged must run as a user who can` };
+    return {
+      permission: true,
+      message: `permission denied: user ${currentUser()}, the user this check runs as, cannot write into ${what}; edged must run as a user who can`,
+    };
   }
   return undefined;
 }

@@ -7,8 +7,22 @@ export type { ListenerAddress } from './bind-check.ts';
 export { renderConfigDocs } from './config-docs.ts';
 export { ExplicitVrLittleEndian, ImplicitVrLittleEndian, edgeConfigSchema } from './edge-config-schema.ts';
 export type {
-  DicomConfig, DicomModalityConfig, EdgeConfig, Hl7Config, Hl7PeerConfig, KeysConfig, ListenerConfig, LogConfig,
-  NetworkConfig, PacsUpstreamConfig, RisUpstreamConfig, ShutdownConfig, SiteConfig, TlsConfig, UpstreamConfig, WorklistConfig,
+  DicomConfig,
+  DicomModalityConfig,
+  EdgeConfig,
+  Hl7Config,
+  Hl7PeerConfig,
+  KeysConfig,
+  ListenerConfig,
+  LogConfig,
+  NetworkConfig,
+  PacsUpstreamConfig,
+  RisUpstreamConfig,
+  ShutdownConfig,
+  SiteConfig,
+  TlsConfig,
+  UpstreamConfig,
+  WorklistConfig,
   WorklistScopeConfig,
 } from './edge-config-schema.ts';
 export { IssueCode } from './schema-kit.ts';

@@ -25,7 +25,7 @@ const valid = {
   tls: { caFile: 'ca.crt', certFile: 'server.crt', keyFile: 'server.key' },
 };
 
-test('loads, resolving paths against the config file\'s folder, and returns the warnings', (t) => {
+test("loads, resolving paths against the config file's folder, and returns the warnings", (t) => {
   const { dir, file } = site(valid);
   const { config, issues } = loadConfig(file);
   t.is(config.tls.caFile, join(dir, 'etc', 'ca.crt'));
@@ -50,7 +50,13 @@ test('errors throw EDGE_CONFIG_INVALID with every issue attached', (t) => {
   t.true(isEdgeError(err, 'EDGE_CONFIG_INVALID'));
   t.true(err instanceof ConfigError);
   const issues = err instanceof ConfigError ? err.issues : [];
-  t.deepEqual(issues.filter((i) => i.severity === 'error').map((i) => i.path).sort(), ['extra', 'hl7.listen.port', 'site.name']);
+  t.deepEqual(
+    issues
+      .filter((i) => i.severity === 'error')
+      .map((i) => i.path)
+      .sort(),
+    ['extra', 'hl7.listen.port', 'site.name'],
+  );
   t.regex(err?.message ?? '', /and 2 more/);
   t.is((err as ConfigError).detail?.issues, issues.length);
 });

@@ -17,12 +17,7 @@ export const maxConfigBytes = 1_048_576;
 export class ConfigError extends EdgeError {
   readonly issues: readonly ConfigIssue[];
 
-  constructor(
-    code: 'EDGE_CONFIG_UNREADABLE' | 'EDGE_CONFIG_INVALID',
-    message: string,
-    issues: readonly ConfigIssue[],
-    cause?: unknown,
-  ) {
+  constructor(code: 'EDGE_CONFIG_UNREADABLE' | 'EDGE_CONFIG_INVALID', message: string, issues: readonly ConfigIssue[], cause?: unknown) {
     super(code, message, { cause, detail: { issues: issues.length } });
     this.name = 'ConfigError';
     this.issues = issues;
@@ -80,7 +75,10 @@ export function checkConfigFile(path: string, options: Omit<CheckOptions, 'baseD
  * Load the config file; relative paths inside it are resolved against its folder.
  * Returns the config and its warnings; throws ConfigError when it cannot be read or has errors.
  */
-export function loadConfig(path: string, options: Omit<CheckOptions, 'baseDir'> = {}): { config: EdgeConfig; issues: readonly ConfigIssue[] } {
+export function loadConfig(
+  path: string,
+  options: Omit<CheckOptions, 'baseDir'> = {},
+): { config: EdgeConfig; issues: readonly ConfigIssue[] } {
   const absolute = resolve(path);
   const { config, issues } = checkConfigFile(absolute, options);
   if (config === undefined) {

@@ -21,8 +21,11 @@ export function diffBy<T>(before: readonly T[], after: readonly T[], key: (t: T)
 
 /** Everything but the peer lists takes effect only at restart: one warning per differing setting. */
 export function restartRequired(running: EdgeConfig, next: EdgeConfig): ConfigIssue[] {
-  const strip = (c: EdgeConfig): Record<string, unknown> =>
-    ({ ...c, hl7: { ...c.hl7, peers: undefined }, dicom: { ...c.dicom, modalities: undefined } });
+  const strip = (c: EdgeConfig): Record<string, unknown> => ({
+    ...c,
+    hl7: { ...c.hl7, peers: undefined },
+    dicom: { ...c.dicom, modalities: undefined },
+  });
   const out: ConfigIssue[] = [];
   walkDiff(strip(running), strip(next), '', out);
   return out;
@@ -42,14 +45,19 @@ function walkDiff(a: unknown, b: unknown, path: string, out: ConfigIssue[]): voi
     severity: 'warning',
     code: 'restart-required',
     path,
-    message: listener ? 'listener changes need a restart of edged; the old listener keeps running' : 'takes effect only after a restart of edged; the running value is kept',
+    message: listener
+      ? 'listener changes need a restart of edged; the old listener keeps running'
+      : 'takes effect only after a restart of edged; the running value is kept',
   });
 }
 
 /** JSON with sorted keys, so that key order in the file does not count as a change. */
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, value: unknown) =>
-    typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-      : value) ?? 'undefined';
+  return (
+    JSON.stringify(v, (_k, value: unknown) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+        : value,
+    ) ?? 'undefined'
+  );
 }

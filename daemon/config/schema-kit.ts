@@ -228,7 +228,8 @@ export function filePath(opts: PathOptions): Schema<string> {
       }
       if (ctx.checkFiles && opts.createdFolder === true) {
         const problem = uncreatableFolderProblem(absolute);
-        if (problem !== undefined) ctx.report('error', problem.permission ? IssueCode.PermissionDenied : IssueCode.FileNotFound, path, problem.message);
+        if (problem !== undefined)
+          ctx.report('error', problem.permission ? IssueCode.PermissionDenied : IssueCode.FileNotFound, path, problem.message);
       }
       if (ctx.checkFiles && opts.mustExist !== 'nothing') {
         let stat;
@@ -245,8 +246,12 @@ export function filePath(opts: PathOptions): Schema<string> {
           ctx.report('error', IssueCode.FileNotFound, path, `${absolute} is not a directory`);
           return absolute;
         } else if (opts.secret === true && (stat.mode & 0o077) !== 0) {
-          ctx.report('warning', IssueCode.FilePermissions, path,
-            `${absolute} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); use 0600`);
+          ctx.report(
+            'warning',
+            IssueCode.FilePermissions,
+            path,
+            `${absolute} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); use 0600`,
+          );
         }
         if (opts.mustExist === 'file') {
           // Existing is not enough: the daemon must be able to read it (stat works without read permission).
@@ -257,7 +262,10 @@ export function filePath(opts: PathOptions): Schema<string> {
             reportUnreadable(ctx, path, absolute, err);
             return absolute;
           }
-          const problem = data === undefined ? `is larger than ${maxCheckedFileBytes} bytes: not a certificate, key or token file` : opts.contents?.(data);
+          const problem =
+            data === undefined
+              ? `is larger than ${maxCheckedFileBytes} bytes: not a certificate, key or token file`
+              : opts.contents?.(data);
           if (problem !== undefined) ctx.report('error', IssueCode.FileContent, path, `${absolute} ${problem}`);
         }
       }
@@ -271,7 +279,12 @@ function reportUnreadable(ctx: ParseContext, path: string, absolute: string, err
   if (code === 'EACCES' || code === 'EPERM') {
     ctx.report('error', IssueCode.PermissionDenied, path, unreadableFileMessage(absolute));
   } else if (code === 'ENOENT' || code === 'ENOTDIR') {
-    ctx.report('error', IssueCode.FileNotFound, path, `${absolute} does not exist; check the path (relative paths start at the config file's folder)`);
+    ctx.report(
+      'error',
+      IssueCode.FileNotFound,
+      path,
+      `${absolute} does not exist; check the path (relative paths start at the config file's folder)`,
+    );
   } else {
     ctx.report('error', IssueCode.FileNotFound, path, `cannot read ${absolute} (${code ?? (err as Error).message})`);
   }
@@ -331,7 +344,12 @@ export function array<T>(item: Schema<T>, opts: ArrayOptions<T>): Schema<readonl
             return;
           }
           const at = rule.field === undefined ? `${path}[${i}]` : `${path}[${i}].${rule.field}`;
-          ctx.report('error', IssueCode.Duplicate, at, `duplicate ${rule.what ?? rule.field ?? 'value'}: already used by ${path}[${first}]`);
+          ctx.report(
+            'error',
+            IssueCode.Duplicate,
+            at,
+            `duplicate ${rule.what ?? rule.field ?? 'value'}: already used by ${path}[${first}]`,
+          );
         });
       }
       return ok ? out : INVALID;
@@ -401,12 +419,20 @@ export interface TaggedOptions<V extends Variants> extends Common {
 }
 
 /** A union told apart by one key (e.g. `backend`); each variant is an object without that key. */
-export function tagged<const K extends string, const V extends Variants>(key: K, variants: V, opts: TaggedOptions<V>): Schema<TaggedOf<K, V>> {
+export function tagged<const K extends string, const V extends Variants>(
+  key: K,
+  variants: V,
+  opts: TaggedOptions<V>,
+): Schema<TaggedOf<K, V>> {
   const names = Object.keys(variants);
   const list = names.map((n) => JSON.stringify(n)).join(' | ');
   return {
     presence: 'required',
-    doc: { type: 'object', description: opts.doc, variants: { key, map: variants, ...(opts.defaultTag === undefined ? {} : { defaultTag: opts.defaultTag }) } },
+    doc: {
+      type: 'object',
+      description: opts.doc,
+      variants: { key, map: variants, ...(opts.defaultTag === undefined ? {} : { defaultTag: opts.defaultTag }) },
+    },
     parse(value, path, ctx) {
       if (!isPlainObject(value)) {
         ctx.report('error', IssueCode.WrongType, path, `expected an object, got ${describe(value)}`);

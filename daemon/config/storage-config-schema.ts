@@ -48,7 +48,11 @@ export const storageSchema = object(
   {
     enabled: withDefault(boolean({ doc: 'offer the Storage SOP classes (C-STORE SCP) to the configured modalities' }), true),
     sopClasses: withDefault(
-      array(uid('a Storage SOP Class UID'), { doc: 'SOP classes accepted; anything else is refused at association time', minItems: 1, unique: [{ key: (u) => u, what: 'SOP class' }] }),
+      array(uid('a Storage SOP Class UID'), {
+        doc: 'SOP classes accepted; anything else is refused at association time',
+        minItems: 1,
+        unique: [{ key: (u) => u, what: 'SOP class' }],
+      }),
       [...DEFAULT_STORAGE_SOP_CLASSES],
     ),
     transferSyntaxes: withDefault(
@@ -62,9 +66,22 @@ export const storageSchema = object(
     spool: withDefault(
       object(
         {
-          directory: optional(filePath({ doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)', mustExist: 'nothing', location: dataLocationProblem, createdFolder: true })),
-          highWaterBytes: withDefault(integer({ doc: 'spooled bytes above which new instances get 0xA700 until the PACS drains the spool', min: MiB, max: 2 ** 50 }), 20 * GiB),
-          minFreeBytes: withDefault(integer({ doc: 'free bytes the spool file system must keep; below it new instances get 0xA700', min: 0, max: 2 ** 50 }), GiB),
+          directory: optional(
+            filePath({
+              doc: 'where spool files live; default `<dataDir>/spool` (may be its own file system; not under /proc, /sys or /dev)',
+              mustExist: 'nothing',
+              location: dataLocationProblem,
+              createdFolder: true,
+            }),
+          ),
+          highWaterBytes: withDefault(
+            integer({ doc: 'spooled bytes above which new instances get 0xA700 until the PACS drains the spool', min: MiB, max: 2 ** 50 }),
+            20 * GiB,
+          ),
+          minFreeBytes: withDefault(
+            integer({ doc: 'free bytes the spool file system must keep; below it new instances get 0xA700', min: 0, max: 2 ** 50 }),
+            GiB,
+          ),
           maxObjectBytes: withDefault(integer({ doc: 'largest instance accepted (bytes)', min: MiB, max: 2 ** 40 }), 4 * GiB),
         },
         { doc: 'the encrypted spool of received instances' },
@@ -79,12 +96,22 @@ export const storageSchema = object(
 export const pacsCommonFields = {
   maxAssociations: withDefault(integer({ doc: 'associations (or STOW requests) in parallel', min: 1, max: 32 }), 4),
   batchSize: withDefault(integer({ doc: 'instances sent over one association (or one STOW-RS request)', min: 1, max: 1000 }), 50),
-  reconcileDemographics: withDefault(boolean({ doc: "on forward, correct Patient's Name, ID, Issuer, Birth Date and Sex in the object from the linked order when the RIS changed them (A08/A40); every change is audited" }), false),
+  reconcileDemographics: withDefault(
+    boolean({
+      doc: "on forward, correct Patient's Name, ID, Issuer, Birth Date and Sex in the object from the linked order when the RIS changed them (A08/A40); every change is audited",
+    }),
+    false,
+  ),
 } as const;
 
 /** Fields of the STOW-RS route only. */
 export const stowRouteFields = {
-  stowUrl: string({ doc: 'STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (the box\'s certificate is its TLS client certificate)', maxLength: 2048, check: stowUrlProblem, label: 'URL' }),
+  stowUrl: string({
+    doc: "STOW-RS studies endpoint, e.g. https://pacs.example/dicom-web/studies (the box's certificate is its TLS client certificate)",
+    maxLength: 2048,
+    check: stowUrlProblem,
+    label: 'URL',
+  }),
   bearerTokenFile: optional(filePath({ doc: 'file holding the bearer token for STOW-RS (mode 0600)', mustExist: 'file', secret: true })),
 } as const;
 

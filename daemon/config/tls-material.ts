@@ -42,7 +42,8 @@ export function privateKeyFileProblem(data: Buffer): string | undefined {
     parsePrivateKey(data);
   } catch (err) {
     const why = reason(err);
-    if (/passphrase/i.test(why)) return 'is an encrypted private key; the box needs it unencrypted (mode 0600) or sealed with keys.backend "tpm"';
+    if (/passphrase/i.test(why))
+      return 'is an encrypted private key; the box needs it unencrypted (mode 0600) or sealed with keys.backend "tpm"';
     return `is not a usable private key (${why}); replace it with the key the certificate request was made from`;
   }
   return undefined;
@@ -59,8 +60,10 @@ export function keyCertificateMismatch(certificateFile: string, keyFile: string)
     return undefined; // missing, unreadable or unparsable: already reported at the file itself
   }
   if (leaf === undefined || leaf.checkPrivateKey(key)) return undefined;
-  return `is not the private key of the certificate in tls.certFile (subject ${leaf.subject.replaceAll('\n', ', ')}); `
-    + 'configure the key the certificate was issued for, or install the certificate issued for this key';
+  return (
+    `is not the private key of the certificate in tls.certFile (subject ${leaf.subject.replaceAll('\n', ', ')}); ` +
+    'configure the key the certificate was issued for, or install the certificate issued for this key'
+  );
 }
 
 /** FileKeySource needs 32 bytes; a shorter secret would make a weak data key. */
@@ -68,7 +71,9 @@ export const minDataKeyBytes = 32;
 
 export function dataKeyFileProblem(data: Buffer): string | undefined {
   if (data.length >= minDataKeyBytes) return undefined;
-  return `holds ${data.length} bytes; the data key needs at least ${minDataKeyBytes} random bytes. If this box already has `
-    + 'data, restore its original key file (another key cannot open it); on a new box create one with '
-    + '`head -c 32 /dev/urandom > FILE && chmod 600 FILE`';
+  return (
+    `holds ${data.length} bytes; the data key needs at least ${minDataKeyBytes} random bytes. If this box already has ` +
+    'data, restore its original key file (another key cannot open it); on a new box create one with ' +
+    '`head -c 32 /dev/urandom > FILE && chmod 600 FILE`'
+  );
 }

@@ -22,7 +22,9 @@ export function ipAddressProblem(value: string): string | undefined {
 
 /** A Linux interface name (IFNAMSIZ 16 with the NUL): no slash, space or quote, which nft would misread. */
 export function interfaceNameProblem(value: string): string | undefined {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/.test(value) ? undefined : 'must be an interface name (letters, digits, ".", "_", "-"; at most 15)';
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/.test(value)
+    ? undefined
+    : 'must be an interface name (letters, digits, ".", "_", "-"; at most 15)';
 }
 
 const hostLabel = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
@@ -79,7 +81,9 @@ export function hl7IdentifierProblem(value: string): string | undefined {
 
 /** Names of peers and modalities, used in logs and the admin page. */
 export function peerNameProblem(value: string): string | undefined {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value) ? undefined : 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"';
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)
+    ? undefined
+    : 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"';
 }
 
 /** X.509 common names as configured; compared exactly with the presented certificate. */

@@ -5,7 +5,12 @@ import { AuditCoalescer, OTHER_SOURCES } from './audit-coalescer.ts';
 
 const TYPES = new Set(['dicom.tls-handshake-failed', 'hl7.peer-refused']);
 
-function refusal(address: string, reason = 'ECONNRESET', type: 'dicom.tls-handshake-failed' | 'hl7.peer-refused' = 'dicom.tls-handshake-failed', at = 0): AuditEvent {
+function refusal(
+  address: string,
+  reason = 'ECONNRESET',
+  type: 'dicom.tls-handshake-failed' | 'hl7.peer-refused' = 'dicom.tls-handshake-failed',
+  at = 0,
+): AuditEvent {
   return securityAlert(type, [{ kind: 'dicom', id: 'unknown', address, requestor: true }], reason, at);
 }
 
@@ -13,7 +18,14 @@ function setup(maxKeys = 100) {
   let clock = 1_000_000;
   const recorded: AuditEvent[] = [];
   const c = new AuditCoalescer({ sink: { record: (e) => recorded.push(e) }, types: TYPES, intervalMs: 60_000, maxKeys, now: () => clock });
-  return { c, recorded, advance: (ms: number) => (clock += ms), get now() { return clock; } };
+  return {
+    c,
+    recorded,
+    advance: (ms: number) => (clock += ms),
+    get now() {
+      return clock;
+    },
+  };
 }
 
 const total = (events: readonly AuditEvent[]): number => events.reduce((n, e) => n + (e.occurrences?.count ?? 1), 0);
@@ -23,7 +35,10 @@ test('the first occurrence is recorded at once, repeats within the interval beco
   s.c.record(refusal('10.0.0.1'));
   t.is(s.recorded.length, 1, 'visible immediately');
   const firstRepeat = s.advance(10);
-  for (let i = 0; i < 999; i++) { s.c.record(refusal('10.0.0.1')); s.advance(10); }
+  for (let i = 0; i < 999; i++) {
+    s.c.record(refusal('10.0.0.1'));
+    s.advance(10);
+  }
   const lastRepeat = s.now - 10;
   t.is(s.recorded.length, 1, 'repeats are counted, not recorded');
   s.advance(60_000);
@@ -46,12 +61,21 @@ test('each source and reason has its own key; other event types pass straight th
     s.c.record(refusal('10.0.0.2'));
     s.c.record(refusal('10.0.0.1', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'));
     s.c.record(refusal('10.0.0.1', 'ECONNRESET', 'hl7.peer-refused'));
-    s.c.record(auditEvent('worklist.query', { at: 0, participants: [{ kind: 'dicom', id: 'CT01', address: '10.0.0.1', requestor: true }], detail: 'ECONNRESET' }));
+    s.c.record(
+      auditEvent('worklist.query', {
+        at: 0,
+        participants: [{ kind: 'dicom', id: 'CT01', address: '10.0.0.1', requestor: true }],
+        detail: 'ECONNRESET',
+      }),
+    );
   }
   t.is(s.recorded.length, 4 + 5, 'four firsts, five pass-throughs');
   s.c.stop();
   t.is(s.recorded.length, 13, 'four summaries on stop');
-  t.deepEqual(s.recorded.filter((e) => e.occurrences !== undefined).map((e) => e.occurrences!.count), [4, 4, 4, 4]);
+  t.deepEqual(
+    s.recorded.filter((e) => e.occurrences !== undefined).map((e) => e.occurrences!.count),
+    [4, 4, 4, 4],
+  );
   t.is(total(s.recorded.filter((e) => e.type !== 'worklist.query')), 20);
 });
 
@@ -75,10 +99,16 @@ test('intervals end per key, not all at once', (t) => {
   s.c.record(refusal('10.0.0.2'));
   s.advance(30_000);
   s.c.flushDue();
-  t.deepEqual(s.recorded.filter((e) => e.occurrences).map((e) => e.participants[0]!.address), ['10.0.0.1']);
+  t.deepEqual(
+    s.recorded.filter((e) => e.occurrences).map((e) => e.participants[0]!.address),
+    ['10.0.0.1'],
+  );
   s.advance(30_000);
   s.c.flushDue();
-  t.deepEqual(s.recorded.filter((e) => e.occurrences).map((e) => e.participants[0]!.address), ['10.0.0.1', '10.0.0.2']);
+  t.deepEqual(
+    s.recorded.filter((e) => e.occurrences).map((e) => e.participants[0]!.address),
+    ['10.0.0.1', '10.0.0.2'],
+  );
 });
 
 test('beyond the key cap, new sources share one "other sources" key per type and memory stays bounded', (t) => {

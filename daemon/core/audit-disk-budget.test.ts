@@ -34,7 +34,10 @@ test('each change of level is reported once, and a failed measurement keeps the 
   await budget.start();
   t.like(budget.status, { usedBytes: 100, level: 'ok', measuredAt: 42, budgetBytes: 1000 });
   for (let i = 0; i < 4; i++) await budget.check();
-  t.deepEqual(changes.map((c) => `${c.from}>${c.to}@${c.usedBytes}`), ['ok>warning@850', 'warning>exceeded@1200']);
+  t.deepEqual(
+    changes.map((c) => `${c.from}>${c.to}@${c.usedBytes}`),
+    ['ok>warning@850', 'warning>exceeded@1200'],
+  );
   await budget.check();
   t.deepEqual(failures, ['database is not open']);
   t.like(budget.status, { level: 'exceeded', usedBytes: 1100, problem: 'database is not open' });
@@ -46,7 +49,15 @@ test('each change of level is reported once, and a failed measurement keeps the 
 
 test('concurrent checks share one measurement', async (t) => {
   let calls = 0;
-  const budget = new AuditDiskBudget({ budgetBytes: 1000, checkEveryMs: 3_600_000, measure: async () => { calls++; return 1; }, onChange: () => undefined });
+  const budget = new AuditDiskBudget({
+    budgetBytes: 1000,
+    checkEveryMs: 3_600_000,
+    measure: async () => {
+      calls++;
+      return 1;
+    },
+    onChange: () => undefined,
+  });
   await Promise.all([budget.check(), budget.check(), budget.check()]);
   t.is(calls, 1);
 });

@@ -11,9 +11,9 @@ type Choice<K extends string, Options extends readonly unknown[]> = Options exte
   ? { readonly [P in K]?: Options[number] }
   : { readonly [P in K]: Options[number] };
 
-export type AuditEventFields<T extends AuditEventType> = Omit<AuditEvent<T>, 'type' | 'eventId' | 'action' | 'outcome'>
-  & Choice<'eventId', Registry[T]['eventIds']>
-  & Choice<'action', Registry[T]['actions']>;
+export type AuditEventFields<T extends AuditEventType> = Omit<AuditEvent<T>, 'type' | 'eventId' | 'action' | 'outcome'> &
+  Choice<'eventId', Registry[T]['eventIds']> &
+  Choice<'action', Registry[T]['actions']>;
 
 /** A record of `type` with the Event ID, action and outcome its registry entry gives it. */
 export function auditEvent<T extends AuditEventType>(type: T, fields: AuditEventFields<T>): AuditEvent<T> {
@@ -24,17 +24,31 @@ export function auditEvent<T extends AuditEventType>(type: T, fields: AuditEvent
 
 /** The types whose only Event ID is `Id`, and whose only action is E (execute). */
 type ExecutedTypes<Id extends string> = {
-  [K in AuditEventType]: Registry[K]['eventIds'] extends readonly [Id] ? (Registry[K]['actions'] extends readonly ['E'] ? K : never) : never;
+  [K in AuditEventType]: Registry[K]['eventIds'] extends readonly [Id]
+    ? Registry[K]['actions'] extends readonly ['E']
+      ? K
+      : never
+    : never;
 }[AuditEventType];
 export type SecurityAlertType = ExecutedTypes<'SecurityAlert'>;
 export type ApplicationActivityType = ExecutedTypes<'ApplicationActivity'>;
 
 /** A Security Alert (110113) executed by or against the box: refusals, integrity alarms, their all-clears. */
-export function securityAlert<T extends SecurityAlertType>(type: T, participants: readonly AuditParticipant[], detail: string, at = Date.now()): AuditEvent<T> {
+export function securityAlert<T extends SecurityAlertType>(
+  type: T,
+  participants: readonly AuditParticipant[],
+  detail: string,
+  at = Date.now(),
+): AuditEvent<T> {
   return auditEvent<SecurityAlertType>(type, { at, participants, detail }) as AuditEvent<T>;
 }
 
 /** An Application Activity (110100) of the box: start, stop, its own state changes. */
-export function appActivity<T extends ApplicationActivityType>(type: T, participants: readonly AuditParticipant[], detail?: string, at = Date.now()): AuditEvent<T> {
+export function appActivity<T extends ApplicationActivityType>(
+  type: T,
+  participants: readonly AuditParticipant[],
+  detail?: string,
+  at = Date.now(),
+): AuditEvent<T> {
   return auditEvent<ApplicationActivityType>(type, { at, participants, ...(detail === undefined ? {} : { detail }) }) as AuditEvent<T>;
 }

@@ -32,7 +32,7 @@ export function recordsTheRegistryRejects(sink: AuditSink): void {
   void unknownType;
 }
 
-test('a builder takes Event ID, action and outcome from the registry, in the chain\'s key order', (t) => {
+test("a builder takes Event ID, action and outcome from the registry, in the chain's key order", (t) => {
   const e = auditEvent('audit.pruned', { at: 5, participants: [box], detail: 'd' });
   t.deepEqual(e, { eventId: 'AuditLogUsed', type: 'audit.pruned', action: 'D', outcome: 0, at: 5, participants: [box], detail: 'd' });
   t.deepEqual(Object.keys(e), ['eventId', 'type', 'action', 'outcome', 'at', 'participants', 'detail']);
@@ -42,10 +42,25 @@ test('a builder takes Event ID, action and outcome from the registry, in the cha
 });
 
 test('securityAlert and appActivity give each type its registered outcome', (t) => {
-  t.deepEqual(securityAlert('audit.chain-damaged', [box], 'x', 7), { eventId: 'SecurityAlert', type: 'audit.chain-damaged', action: 'E', outcome: 12, at: 7, participants: [box], detail: 'x' });
+  t.deepEqual(securityAlert('audit.chain-damaged', [box], 'x', 7), {
+    eventId: 'SecurityAlert',
+    type: 'audit.chain-damaged',
+    action: 'E',
+    outcome: 12,
+    at: 7,
+    participants: [box],
+    detail: 'x',
+  });
   t.is(securityAlert('audit.disk-budget-ok', [box], 'x').outcome, 0);
   t.is(securityAlert('hl7.peer-refused', [box], 'x').outcome, 4);
-  t.deepEqual(appActivity('application.stop', [box], undefined, 3), { eventId: 'ApplicationActivity', type: 'application.stop', action: 'E', outcome: 0, at: 3, participants: [box] });
+  t.deepEqual(appActivity('application.stop', [box], undefined, 3), {
+    eventId: 'ApplicationActivity',
+    type: 'application.stop',
+    action: 'E',
+    outcome: 0,
+    at: 3,
+    participants: [box],
+  });
   t.is(appActivity('outbox.destination-down', [box], 'x').outcome, 4);
 });
 

@@ -8,7 +8,10 @@ const entries = Object.entries(DataDictionary) as [Keyword, (typeof DataDictiona
 test('every tag has one keyword, and the entries are in tag order', (t) => {
   const tags = entries.map(([, e]) => e.tag);
   t.is(new Set(tags).size, tags.length, 'a tag is listed twice');
-  t.deepEqual(tags, [...tags].sort((a, b) => a - b));
+  t.deepEqual(
+    tags,
+    [...tags].sort((a, b) => a - b),
+  );
   for (const [keyword, e] of entries) {
     t.is(dictionaryEntryOf(e.tag)?.keyword, keyword);
     t.is(Tag[keyword], e.tag);
@@ -30,7 +33,10 @@ function dcmtkDictionaryPath(): string | undefined {
   if (fromEnv !== undefined) return fromEnv;
   const share = '/usr/share';
   if (!existsSync(share)) return undefined;
-  const dir = readdirSync(share).filter((d) => /^libdcmtk\d+$/.test(d)).sort().at(-1);
+  const dir = readdirSync(share)
+    .filter((d) => /^libdcmtk\d+$/.test(d))
+    .sort()
+    .at(-1);
   const path = dir === undefined ? undefined : join(share, dir, 'dicom.dic');
   return path !== undefined && existsSync(path) ? path : undefined;
 }
@@ -46,9 +52,10 @@ const DCMTK_VR_ALTERNATIVES: Readonly<Record<string, readonly string[]>> = {
 
 const dcmtkPath = dcmtkDictionaryPath();
 const dcmtkTest = dcmtkPath === undefined ? test.skip : test;
-const dcmtkTitle = dcmtkPath === undefined
-  ? 'every entry has the keyword and VR of DCMTK\'s dicom.dic (skipped: no dicom.dic, install dcmtk or set DCMDICTPATH)'
-  : `every entry has the keyword and VR of DCMTK's dicom.dic (${dcmtkPath})`;
+const dcmtkTitle =
+  dcmtkPath === undefined
+    ? "every entry has the keyword and VR of DCMTK's dicom.dic (skipped: no dicom.dic, install dcmtk or set DCMDICTPATH)"
+    : `every entry has the keyword and VR of DCMTK's dicom.dic (${dcmtkPath})`;
 
 dcmtkTest(dcmtkTitle, (t) => {
   const dcmtk = new Map<number, { readonly vr: string; readonly keyword: string }>();
@@ -65,7 +72,8 @@ dcmtkTest(dcmtkTitle, (t) => {
     const where = `${keyword} (${e.tag.toString(16).padStart(8, '0')})`;
     if (theirs === undefined) mismatches.push(`${where} is not in DCMTK's dictionary`);
     else if (theirs.keyword !== keyword) mismatches.push(`${where}: DCMTK's keyword is ${theirs.keyword}`);
-    else if (!(DCMTK_VR_ALTERNATIVES[theirs.vr] ?? [theirs.vr]).includes(e.vr)) mismatches.push(`${where}: VR ${e.vr}, DCMTK's is ${theirs.vr}`);
+    else if (!(DCMTK_VR_ALTERNATIVES[theirs.vr] ?? [theirs.vr]).includes(e.vr))
+      mismatches.push(`${where}: VR ${e.vr}, DCMTK's is ${theirs.vr}`);
   }
   t.deepEqual(mismatches, []);
 });

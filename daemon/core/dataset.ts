@@ -3,12 +3,57 @@
 // the dicom adapter handles transfer syntaxes and Specific Character Set.
 
 export type Vr =
-  | 'AE' | 'AS' | 'AT' | 'CS' | 'DA' | 'DS' | 'DT' | 'FD' | 'FL' | 'IS' | 'LO' | 'LT' | 'OB' | 'OD'
-  | 'OF' | 'OL' | 'OV' | 'OW' | 'PN' | 'SH' | 'SL' | 'SQ' | 'SS' | 'ST' | 'SV' | 'TM' | 'UC' | 'UI'
-  | 'UL' | 'UN' | 'UR' | 'US' | 'UT' | 'UV';
+  | 'AE'
+  | 'AS'
+  | 'AT'
+  | 'CS'
+  | 'DA'
+  | 'DS'
+  | 'DT'
+  | 'FD'
+  | 'FL'
+  | 'IS'
+  | 'LO'
+  | 'LT'
+  | 'OB'
+  | 'OD'
+  | 'OF'
+  | 'OL'
+  | 'OV'
+  | 'OW'
+  | 'PN'
+  | 'SH'
+  | 'SL'
+  | 'SQ'
+  | 'SS'
+  | 'ST'
+  | 'SV'
+  | 'TM'
+  | 'UC'
+  | 'UI'
+  | 'UL'
+  | 'UN'
+  | 'UR'
+  | 'US'
+  | 'UT'
+  | 'UV';
 
 /** VRs with a 2-byte reserved field and a 4-byte length in Explicit VR (PS3.5 Table 7.1-1). */
-export const longExplicitVrs: ReadonlySet<string> = new Set<Vr>(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+export const longExplicitVrs: ReadonlySet<string> = new Set<Vr>([
+  'OB',
+  'OD',
+  'OF',
+  'OL',
+  'OV',
+  'OW',
+  'SQ',
+  'SV',
+  'UC',
+  'UN',
+  'UR',
+  'UT',
+  'UV',
+]);
 
 /**
  * The longest value of the other VRs in Explicit VR: their length field has 16 bits and a value has an

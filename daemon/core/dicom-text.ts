@@ -5,9 +5,7 @@ import type { Vr } from './dataset.ts';
 const SINGLE_VALUED_TEXT: ReadonlySet<Vr> = new Set<Vr>(['LT', 'ST', 'UT', 'UR']);
 
 /** VRs whose leading spaces are insignificant (PS3.5 Table 6.2-1); all text VRs drop trailing padding. */
-const LEADING_SPACE_INSIGNIFICANT: ReadonlySet<Vr> = new Set<Vr>([
-  'AE', 'CS', 'DA', 'DS', 'DT', 'IS', 'LO', 'PN', 'SH', 'TM',
-]);
+const LEADING_SPACE_INSIGNIFICANT: ReadonlySet<Vr> = new Set<Vr>(['AE', 'CS', 'DA', 'DS', 'DT', 'IS', 'LO', 'PN', 'SH', 'TM']);
 
 export function isMultiValueVr(vr: Vr): boolean {
   return !SINGLE_VALUED_TEXT.has(vr);

@@ -34,7 +34,10 @@ export const ErrorCodes = {
   EDGE_HL7_FRAME_INVALID: { kind: 'permanent', summary: 'bytes outside an MLLP frame' },
   EDGE_HL7_FRAME_TIMEOUT: { kind: 'permanent', summary: 'an MLLP frame was not completed within the frame deadline' },
   EDGE_HL7_PARSE: { kind: 'permanent', summary: 'the message is not valid HL7 v2' },
-  EDGE_HL7_LIMIT_EXCEEDED: { kind: 'permanent', summary: 'the message has more segments, order groups, fields, repetitions, components or sub-components than the configured caps' },
+  EDGE_HL7_LIMIT_EXCEEDED: {
+    kind: 'permanent',
+    summary: 'the message has more segments, order groups, fields, repetitions, components or sub-components than the configured caps',
+  },
   EDGE_HL7_UNSUPPORTED_MESSAGE: { kind: 'permanent', summary: 'the message type or trigger event is not supported' },
   EDGE_HL7_REQUIRED_FIELD: { kind: 'permanent', summary: 'a required field is missing' },
   EDGE_HL7_INVALID_FIELD: { kind: 'permanent', summary: 'a field has an invalid value' },
@@ -51,16 +54,29 @@ export const ErrorCodes = {
   EDGE_CORE_DUMPS_ENABLED: { kind: 'permanent', summary: 'the process could dump core (RLIMIT_CORE is not 0) and could not disable it' },
   EDGE_WORKLIST_QUERY_INVALID: { kind: 'permanent', summary: 'a worklist query key has a value its VR does not allow' },
   EDGE_SPOOL_FULL: { kind: 'transient', summary: 'the spool file system has no space left for the instance' },
-  EDGE_SPOOL_HIGH_WATER: { kind: 'transient', summary: 'the spool is above its high-water mark; new instances are refused until it drains' },
+  EDGE_SPOOL_HIGH_WATER: {
+    kind: 'transient',
+    summary: 'the spool is above its high-water mark; new instances are refused until it drains',
+  },
   EDGE_SPOOL_OBJECT_TOO_LARGE: { kind: 'permanent', summary: 'an instance exceeds the configured maximum object size' },
   EDGE_STORE_SCU_REJECTED: { kind: 'permanent', summary: 'the PACS refused an instance with a failure status' },
-  EDGE_STORE_SCU_REFUSED: { kind: 'transient', summary: 'the PACS answered an instance with a transient failure status (0xA7xx out of resources, 0x0110 processing failure, 0x0213 resource limitation)' },
+  EDGE_STORE_SCU_REFUSED: {
+    kind: 'transient',
+    summary:
+      'the PACS answered an instance with a transient failure status (0xA7xx out of resources, 0x0110 processing failure, 0x0213 resource limitation)',
+  },
   EDGE_STORE_SCU_FAILED: { kind: 'transient', summary: 'the PACS could not be reached or the association failed' },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_OUTBOX_NOT_FOUND: { kind: 'permanent', summary: 'no outbox entry or dead letter with that id' },
-  EDGE_OUTBOX_NOT_ATTEMPTED: { kind: 'transient', summary: 'not sent because an earlier entry with the same ordering key was not delivered' },
-  EDGE_OUTBOX_PAYLOAD_INVALID: { kind: 'permanent', summary: 'an outbox entry holds no payload its destination can send (e.g. not a spooled instance)' },
+  EDGE_OUTBOX_NOT_ATTEMPTED: {
+    kind: 'transient',
+    summary: 'not sent because an earlier entry with the same ordering key was not delivered',
+  },
+  EDGE_OUTBOX_PAYLOAD_INVALID: {
+    kind: 'permanent',
+    summary: 'an outbox entry holds no payload its destination can send (e.g. not a spooled instance)',
+  },
   EDGE_OUTBOX_SENDER_FAILED: { kind: 'transient', summary: 'the sender of a destination failed unexpectedly' },
   EDGE_HL7_OUTBOUND_CONNECT: { kind: 'transient', summary: 'the RIS status receiver cannot be reached (connect or TLS failed)' },
   EDGE_HL7_OUTBOUND_REJECTED: { kind: 'permanent', summary: 'the RIS refused a status message (MSA-1 AE, AR, CE or CR)' },
@@ -72,10 +88,16 @@ export const ErrorCodes = {
   EDGE_AUDIT_RANGE_INVALID: { kind: 'permanent', summary: 'the requested audit range is malformed or too large' },
   EDGE_AUDIT_RANGE_EMPTY: { kind: 'permanent', summary: 'the box holds no audit records in the requested range' },
   EDGE_BACKUP_INVALID: { kind: 'permanent', summary: 'a backup file is malformed, truncated or altered' },
-  EDGE_BACKUP_KEY_MISMATCH: { kind: 'permanent', summary: 'neither the box\'s keys nor the recovery secret open the backup' },
-  EDGE_BACKUP_VERIFY_FAILED: { kind: 'permanent', summary: 'a restored store failed verification (unreadable value or broken audit chain)' },
+  EDGE_BACKUP_KEY_MISMATCH: { kind: 'permanent', summary: "neither the box's keys nor the recovery secret open the backup" },
+  EDGE_BACKUP_VERIFY_FAILED: {
+    kind: 'permanent',
+    summary: 'a restored store failed verification (unreadable value or broken audit chain)',
+  },
   EDGE_BACKUP_DAEMON_RUNNING: { kind: 'permanent', summary: 'restore refused: edged is running on the data directory' },
-  EDGE_FIREWALL_PLAN_INVALID: { kind: 'permanent', summary: 'the segmentation plan cannot be built from the configuration (a malformed address, a host name without addresses, port 0)' },
+  EDGE_FIREWALL_PLAN_INVALID: {
+    kind: 'permanent',
+    summary: 'the segmentation plan cannot be built from the configuration (a malformed address, a host name without addresses, port 0)',
+  },
   EDGE_FIREWALL_CHECK_FAILED: { kind: 'permanent', summary: 'nft -c refused the generated ruleset; nothing was loaded' },
   EDGE_FIREWALL_NFT_FAILED: { kind: 'transient', summary: 'the nft command failed or could not be run' },
   EDGE_FIREWALL_DRIFT: { kind: 'permanent', summary: 'the loaded firewall table differs from the plan rendered from the configuration' },
@@ -88,11 +110,7 @@ export class EdgeError extends Error {
   /** Extra identifiers for logs (never patient data). */
   readonly detail: Readonly<Record<string, string | number | boolean>> | undefined;
 
-  constructor(
-    code: ErrorCode,
-    message?: string,
-    options?: { cause?: unknown; detail?: Record<string, string | number | boolean> },
-  ) {
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; detail?: Record<string, string | number | boolean> }) {
     super(message ?? ErrorCodes[code].summary, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'EdgeError';
     this.code = code;

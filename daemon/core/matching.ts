@@ -242,10 +242,7 @@ function compileCombinedPair(
   if (dateValue.includes('\\') || timeValue.includes('\\') || !dateValue.includes('-') || !timeValue.includes('-')) {
     return undefined;
   }
-  const combined = combineDateAndTime(
-    parseBoundsOrThrow(dateTag, 'DA', dateValue),
-    parseBoundsOrThrow(timeTag, 'TM', timeValue),
-  );
+  const combined = combineDateAndTime(parseBoundsOrThrow(dateTag, 'DA', dateValue), parseBoundsOrThrow(timeTag, 'TM', timeValue));
   if (combined === undefined) return undefined;
   return (ds) => {
     const d = ds.get(dateTag);

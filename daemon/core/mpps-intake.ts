@@ -57,8 +57,18 @@ export class MppsIntake {
     const outbox = this.#o.statusDestination === undefined ? [] : procedureStatusEntries(step, this.#o.statusDestination, now);
     const created = await this.#o.repository.create(step, outbox);
     if (isMppsRefusal(created)) return this.#refused('N-CREATE', created, peer);
-    this.#o.logger.info('mpps.created', { associationId: peer.associationId, linkedOrders: linkedOrders.length, unscheduled: step.unscheduled, statusMessages: outbox.length });
-    this.#audit('mpps.created', step, peer, `IN PROGRESS; ${linkedOrders.length} linked order(s)${step.unscheduled ? '; UNSCHEDULED' : ''}; ${outbox.length} status message(s) queued`);
+    this.#o.logger.info('mpps.created', {
+      associationId: peer.associationId,
+      linkedOrders: linkedOrders.length,
+      unscheduled: step.unscheduled,
+      statusMessages: outbox.length,
+    });
+    this.#audit(
+      'mpps.created',
+      step,
+      peer,
+      `IN PROGRESS; ${linkedOrders.length} linked order(s)${step.unscheduled ? '; UNSCHEDULED' : ''}; ${outbox.length} status message(s) queued`,
+    );
     return { ok: step };
   }
 
@@ -71,25 +81,38 @@ export class MppsIntake {
       if (isMppsRefusal(t)) return t;
       statusChanged = t.statusChanged;
       // Attribute updates while IN PROGRESS tell the RIS nothing new; status changes do.
-      const outbox = t.statusChanged && this.#o.statusDestination !== undefined ? procedureStatusEntries(t.step, this.#o.statusDestination, now) : [];
+      const outbox =
+        t.statusChanged && this.#o.statusDestination !== undefined ? procedureStatusEntries(t.step, this.#o.statusDestination, now) : [];
       queued = outbox.length;
       return { step: t.step, outbox };
     });
     if (isMppsRefusal(result)) return this.#refused('N-SET', result, peer);
-    this.#o.logger.info('mpps.updated', { associationId: peer.associationId, status: result.status, statusChanged, statusMessages: queued });
+    this.#o.logger.info('mpps.updated', {
+      associationId: peer.associationId,
+      status: result.status,
+      statusChanged,
+      statusMessages: queued,
+    });
     this.#audit('mpps.updated', result, peer, `${result.status}; ${queued} status message(s) queued`);
     return { ok: result };
   }
 
   #refused(op: string, r: MppsRefusal, peer: MppsPeer): MppsRefusal {
-    this.#o.logger.warn('mpps.refused', { associationId: peer.associationId, op, reason: r.refused, ...(r.tag === undefined ? {} : { tag: r.tag.toString(16).padStart(8, '0') }) });
-    this.#o.audit.record(auditEvent('mpps.refused', {
-      action: op === 'N-CREATE' ? 'C' : 'U',
-      at: this.#now(),
-      participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
-      controlId: peer.associationId,
-      detail: `${op} refused: ${r.refused} (${r.comment})`,
-    }));
+    this.#o.logger.warn('mpps.refused', {
+      associationId: peer.associationId,
+      op,
+      reason: r.refused,
+      ...(r.tag === undefined ? {} : { tag: r.tag.toString(16).padStart(8, '0') }),
+    });
+    this.#o.audit.record(
+      auditEvent('mpps.refused', {
+        action: op === 'N-CREATE' ? 'C' : 'U',
+        at: this.#now(),
+        participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
+        controlId: peer.associationId,
+        detail: `${op} refused: ${r.refused} (${r.comment})`,
+      }),
+    );
     return r;
   }
 
@@ -97,16 +120,22 @@ export class MppsIntake {
   #audit(type: 'mpps.created' | 'mpps.updated', step: PerformedProcedureStep, peer: MppsPeer, detail: string): void {
     const subjects: { patient?: { id: string; issuer: string }; accessionNumber?: string; studyInstanceUid?: string }[] =
       step.linkedOrders.length > 0
-        ? step.linkedOrders.map((o) => ({ patient: { id: o.patient.id, issuer: o.patient.issuer }, accessionNumber: o.accessionNumber, studyInstanceUid: o.studyInstanceUid }))
+        ? step.linkedOrders.map((o) => ({
+            patient: { id: o.patient.id, issuer: o.patient.issuer },
+            accessionNumber: o.accessionNumber,
+            studyInstanceUid: o.studyInstanceUid,
+          }))
         : [nonEmptyRef(step.scheduledSteps[0])];
     subjects.forEach((subject, i) => {
-      this.#o.audit.record(auditEvent(type, {
-        at: this.#now(),
-        participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
-        ...subject,
-        controlId: peer.associationId,
-        detail: subjects.length > 1 ? `${detail} (${i + 1} of ${subjects.length})` : detail,
-      }));
+      this.#o.audit.record(
+        auditEvent(type, {
+          at: this.#now(),
+          participants: [{ kind: 'dicom', id: peer.callingAeTitle, address: peer.remoteAddress, requestor: true }, this.#o.box],
+          ...subject,
+          controlId: peer.associationId,
+          detail: subjects.length > 1 ? `${detail} (${i + 1} of ${subjects.length})` : detail,
+        }),
+      );
     });
   }
 }

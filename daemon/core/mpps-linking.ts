@@ -7,7 +7,6 @@ import type { WorklistItem } from './order.ts';
 import { orderIdentity } from './order.ts';
 import type { OrderLookup } from './ports.ts';
 
-
 /** How well a worklist item matches a reference; 0 = not at all. */
 export function matchScore(ref: ScheduledStepRef, item: WorklistItem): number {
   const o = item.order;

@@ -37,7 +37,11 @@ export function orderOrderingKey(order: Pick<LinkedOrder, 'placerOrderNumber' | 
 }
 
 /** One status message per linked order; none for an unscheduled step (no order to name). */
-export function procedureStatusEntries(step: PerformedProcedureStep, destination: string, at: number): NewOutboxEntry<ProcedureStatusPayload>[] {
+export function procedureStatusEntries(
+  step: PerformedProcedureStep,
+  destination: string,
+  at: number,
+): NewOutboxEntry<ProcedureStatusPayload>[] {
   return step.linkedOrders.map((o) => ({
     destination,
     orderingKey: orderOrderingKey(o),

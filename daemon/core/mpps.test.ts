@@ -9,7 +9,10 @@ const cs = (v: string) => ({ vr: 'CS' as const, value: v });
 const create = (status = 'IN PROGRESS'): DataSet =>
   new Map<number, any>([
     [Tag.PerformedProcedureStepStatus, cs(status)],
-    [Tag.ScheduledStepAttributesSequence, { vr: 'SQ', value: [new Map<number, any>([[Tag.AccessionNumber, { vr: 'SH', value: 'ACC1' }]])] }],
+    [
+      Tag.ScheduledStepAttributesSequence,
+      { vr: 'SQ', value: [new Map<number, any>([[Tag.AccessionNumber, { vr: 'SH', value: 'ACC1' }]])] },
+    ],
   ]);
 
 function created(): PerformedProcedureStep {
@@ -20,8 +23,12 @@ function created(): PerformedProcedureStep {
 
 test('N-CREATE must be IN PROGRESS with a Scheduled Step Attributes Sequence', (t) => {
   t.like(stepFromNCreate('1', create('COMPLETED'), { callingAeTitle: 'A', now: 0 }), { refused: 'invalid-value' });
-  t.like(stepFromNCreate('1', new Map([[Tag.PerformedProcedureStepStatus, cs('IN PROGRESS')]]), { callingAeTitle: 'A', now: 0 }), { refused: 'missing-attribute' });
-  t.deepEqual(created().scheduledSteps, [{ accessionNumber: 'ACC1', requestedProcedureId: '', scheduledProcedureStepId: '', studyInstanceUid: '' }]);
+  t.like(stepFromNCreate('1', new Map([[Tag.PerformedProcedureStepStatus, cs('IN PROGRESS')]]), { callingAeTitle: 'A', now: 0 }), {
+    refused: 'missing-attribute',
+  });
+  t.deepEqual(created().scheduledSteps, [
+    { accessionNumber: 'ACC1', requestedProcedureId: '', scheduledProcedureStepId: '', studyInstanceUid: '' },
+  ]);
 });
 
 test('N-SET: IN PROGRESS → COMPLETED once; then final; invalid status and not-settable attributes refused', (t) => {

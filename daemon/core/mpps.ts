@@ -124,7 +124,9 @@ function codedEntry(ds: DataSet | undefined): CodedEntry | undefined {
 function performedSeriesOf(ds: DataSet): PerformedSeries[] {
   return (itemsOf(ds, Tag.PerformedSeriesSequence) ?? []).map((item) => ({
     seriesInstanceUid: text(item, Tag.SeriesInstanceUID),
-    instances: (itemsOf(item, Tag.ReferencedImageSequence)?.length ?? 0) + (itemsOf(item, Tag.ReferencedNonImageCompositeSOPInstanceSequence)?.length ?? 0),
+    instances:
+      (itemsOf(item, Tag.ReferencedImageSequence)?.length ?? 0) +
+      (itemsOf(item, Tag.ReferencedNonImageCompositeSOPInstanceSequence)?.length ?? 0),
   }));
 }
 
@@ -136,15 +138,27 @@ export function stepFromNCreate(
 ): Omit<PerformedProcedureStep, 'linkedOrders' | 'unscheduled'> | MppsRefusal {
   const statusEl = ds.get(Tag.PerformedProcedureStepStatus);
   if (statusEl === undefined) {
-    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Performed Procedure Step Status missing', tag: Tag.PerformedProcedureStepStatus };
+    return {
+      refused: MppsRefusalReason.MissingAttribute,
+      comment: 'Performed Procedure Step Status missing',
+      tag: Tag.PerformedProcedureStepStatus,
+    };
   }
   const status = text(ds, Tag.PerformedProcedureStepStatus);
   if (status !== PpsStatus.InProgress) {
-    return { refused: MppsRefusalReason.InvalidValue, comment: 'N-CREATE status must be IN PROGRESS', tag: Tag.PerformedProcedureStepStatus };
+    return {
+      refused: MppsRefusalReason.InvalidValue,
+      comment: 'N-CREATE status must be IN PROGRESS',
+      tag: Tag.PerformedProcedureStepStatus,
+    };
   }
   const ssas = itemsOf(ds, Tag.ScheduledStepAttributesSequence);
   if (ssas === undefined || ssas.length === 0) {
-    return { refused: MppsRefusalReason.MissingAttribute, comment: 'Scheduled Step Attributes Sequence missing', tag: Tag.ScheduledStepAttributesSequence };
+    return {
+      refused: MppsRefusalReason.MissingAttribute,
+      comment: 'Scheduled Step Attributes Sequence missing',
+      tag: Tag.ScheduledStepAttributesSequence,
+    };
   }
   return {
     sopInstanceUid,
@@ -189,7 +203,11 @@ export function applyNSet(prev: PerformedProcedureStep, ds: DataSet, now: number
   if (ds.has(Tag.PerformedProcedureStepStatus)) {
     const v = text(ds, Tag.PerformedProcedureStepStatus);
     if (v !== PpsStatus.InProgress && v !== PpsStatus.Completed && v !== PpsStatus.Discontinued) {
-      return { refused: MppsRefusalReason.InvalidValue, comment: 'Performed Procedure Step Status has an invalid value', tag: Tag.PerformedProcedureStepStatus };
+      return {
+        refused: MppsRefusalReason.InvalidValue,
+        comment: 'Performed Procedure Step Status has an invalid value',
+        tag: Tag.PerformedProcedureStepStatus,
+      };
     }
     status = v;
   }
@@ -220,7 +238,9 @@ export interface MppsRepository {
   /** Read-check-write one step and queue its status messages, in one durable commit. */
   update(
     sopInstanceUid: string,
-    change: (prev: PerformedProcedureStep) => { readonly step: PerformedProcedureStep; readonly outbox: readonly NewOutboxEntry[] } | MppsRefusal,
+    change: (
+      prev: PerformedProcedureStep,
+    ) => { readonly step: PerformedProcedureStep; readonly outbox: readonly NewOutboxEntry[] } | MppsRefusal,
   ): Promise<PerformedProcedureStep | MppsRefusal>;
   get(sopInstanceUid: string): Promise<PerformedProcedureStep | undefined>;
 }

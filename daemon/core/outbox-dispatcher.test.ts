@@ -29,7 +29,8 @@ class MemoryOutbox implements OutboxRepository {
   async settle(outcomes: readonly SettledEntry[]) {
     for (const o of outcomes) {
       if (o.outcome === 'delivered') this.q.delete(o.entry.id);
-      else if (o.outcome === 'retry') this.q.set(o.entry.id, { ...o.entry, attempts: o.entry.attempts + 1, nextAttemptAt: o.nextAttemptAt, lastError: o.error });
+      else if (o.outcome === 'retry')
+        this.q.set(o.entry.id, { ...o.entry, attempts: o.entry.attempts + 1, nextAttemptAt: o.nextAttemptAt, lastError: o.error });
       else {
         this.q.delete(o.entry.id);
         this.dead.set(o.entry.id, { entry: o.entry, reason: o.error, deadAt: 0 });
@@ -62,7 +63,12 @@ class MemoryOutbox implements OutboxRepository {
   }
 }
 
-const err = (code: ErrorCode, peerStatus?: string) => ({ code, ...(peerStatus === undefined ? {} : { peerStatus }), message: code, at: Date.now() });
+const err = (code: ErrorCode, peerStatus?: string) => ({
+  code,
+  ...(peerStatus === undefined ? {} : { peerStatus }),
+  message: code,
+  at: Date.now(),
+});
 
 function dispatcher(
   repo: OutboxRepository,
@@ -102,10 +108,22 @@ function until(cond: () => boolean, ms = 5000): Promise<void> {
 
 test('backoff grows exponentially, is capped and jittered within [1-jitter, 1] of the delay', (t) => {
   const p = { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2, jitter: 0.5 };
-  t.is(backoffDelay(1, p, () => 1), 100);
-  t.is(backoffDelay(3, p, () => 1), 400);
-  t.is(backoffDelay(10, p, () => 1), 1000);
-  t.is(backoffDelay(10, p, () => 0), 500);
+  t.is(
+    backoffDelay(1, p, () => 1),
+    100,
+  );
+  t.is(
+    backoffDelay(3, p, () => 1),
+    400,
+  );
+  t.is(
+    backoffDelay(10, p, () => 1),
+    1000,
+  );
+  t.is(
+    backoffDelay(10, p, () => 0),
+    500,
+  );
 });
 
 test('an outage: nothing lost, per-key order kept, circuit goes down then up', async (t) => {
@@ -133,7 +151,11 @@ test('an outage: nothing lost, per-key order kept, circuit goes down then up', a
   t.is(received.length, 60);
   for (let k = 0; k < 10; k++) {
     const ns = received.filter(([key]) => key === `k${k}`).map(([, n]) => n);
-    t.deepEqual(ns, [...ns].sort((a, b) => a - b), `key k${k} in order`);
+    t.deepEqual(
+      ns,
+      [...ns].sort((a, b) => a - b),
+      `key k${k} in order`,
+    );
     t.is(ns.length, 6);
   }
   t.true(audit.some((e) => e.type === 'outbox.destination-down'));
@@ -162,7 +184,10 @@ test('a rejection dead-letters the entry with the reason; retry-one and discard 
     { destination: 'ris', orderingKey: 'k', kind: 'test', payload: {} },
   ]);
   await until(() => repo.q.size === 0);
-  t.deepEqual(d.deadLetters().map((x) => [x.id, x.reason.code, x.reason.peerStatus]), [[first!.id, 'EDGE_HL7_OUTBOUND_REJECTED', 'AR']]);
+  t.deepEqual(
+    d.deadLetters().map((x) => [x.id, x.reason.code, x.reason.peerStatus]),
+    [[first!.id, 'EDGE_HL7_OUTBOUND_REJECTED', 'AR']],
+  );
   const actor = { kind: 'user' as const, id: 'alice', requestor: true };
   await d.retryOne(first!.id, actor);
   await until(() => repo.q.size === 0 && repo.dead.size === 0);
@@ -180,7 +205,16 @@ test('a rejection dead-letters the entry with the reason; retry-one and discard 
 });
 
 test('deliverInOrder stops a key at its first failure but lets other keys go on', async (t) => {
-  const entries = ['a', 'a', 'b'].map((k, i) => ({ id: String(i), destination: 'x', orderingKey: k, kind: 't', payload: i, enqueuedAt: 0, attempts: 0, nextAttemptAt: 0 }));
+  const entries = ['a', 'a', 'b'].map((k, i) => ({
+    id: String(i),
+    destination: 'x',
+    orderingKey: k,
+    kind: 't',
+    payload: i,
+    enqueuedAt: 0,
+    attempts: 0,
+    nextAttemptAt: 0,
+  }));
   const tried: string[] = [];
   const results = await deliverInOrder(entries, new AbortController().signal, async (e) => {
     tried.push(e.id);
@@ -199,14 +233,22 @@ test('an entry the peer keeps refusing backs off alone, the destination stays re
     deliver: async (entries) =>
       entries.map((e): DeliveryResult => {
         attempts.set(e.orderingKey, (attempts.get(e.orderingKey) ?? 0) + 1);
-        if (e.orderingKey === 'stuck') return { outcome: 'failed', error: { code: 'EDGE_STORE_SCU_REFUSED', peerStatus: '0xa700', message: 'PACS answered 0xa700', at: Date.now() }, reachedPeer: true };
+        if (e.orderingKey === 'stuck')
+          return {
+            outcome: 'failed',
+            error: { code: 'EDGE_STORE_SCU_REFUSED', peerStatus: '0xa700', message: 'PACS answered 0xa700', at: Date.now() },
+            reachedPeer: true,
+          };
         deliveredAt.set(e.orderingKey, Date.now());
         return { outcome: 'delivered' };
       }),
   };
   const audit: AuditEvent[] = [];
   // A long back-off: were the refusals counted against the destination, the later keys would wait for it.
-  const d = dispatcher(repo, sender, audit, { backoff: { initialDelayMs: 300, maxDelayMs: 2000, multiplier: 2, jitter: 0 }, refusalBound: { maxAttempts: 3, maxAgeMs: 60_000 } });
+  const d = dispatcher(repo, sender, audit, {
+    backoff: { initialDelayMs: 300, maxDelayMs: 2000, multiplier: 2, jitter: 0 },
+    refusalBound: { maxAttempts: 3, maxAgeMs: 60_000 },
+  });
   d.start();
   await repo.enqueue([{ destination: 'pacs', orderingKey: 'stuck', kind: 'dicom-instance', payload: {} }]);
   await until(() => attempts.get('stuck') === 2);
@@ -222,7 +264,10 @@ test('an entry the peer keeps refusing backs off alone, the destination stays re
   t.is(dead.reason.code, 'EDGE_STORE_SCU_REFUSED');
   t.is(dead.reason.peerStatus, '0xa700');
   t.regex(dead.reason.message, /PACS answered 0xa700; dead letter after 3 refusals/);
-  t.deepEqual(audit.map((e) => e.type), ['outbox.dead-lettered']);
+  t.deepEqual(
+    audit.map((e) => e.type),
+    ['outbox.dead-lettered'],
+  );
 });
 
 test('attempts that reached nobody never dead-letter an entry, whatever the bound', async (t) => {
@@ -244,7 +289,7 @@ test('attempts that reached nobody never dead-letter an entry, whatever the boun
   t.is(repo.q.size, 1);
 });
 
-test('the dispatcher decides on the code\'s kind: permanent dead-letters, transient and ambiguous are retried', async (t) => {
+test("the dispatcher decides on the code's kind: permanent dead-letters, transient and ambiguous are retried", async (t) => {
   const repo = new MemoryOutbox();
   const tries = new Map<string, number>();
   // What each key's first attempt fails with; the second attempt of a retried entry is delivered.
@@ -269,9 +314,15 @@ test('the dispatcher decides on the code\'s kind: permanent dead-letters, transi
   await until(() => tries.get('unacknowledged') === 2 && tries.get('unreachable') === 2);
   await d.stop(1000);
   t.is(tries.get('refused'), 1, 'a permanent failure is not tried again');
-  t.deepEqual([...repo.dead.values()].map((x) => [x.entry.orderingKey, x.reason.code]), [['refused', 'EDGE_STORE_SCU_REJECTED']]);
+  t.deepEqual(
+    [...repo.dead.values()].map((x) => [x.entry.orderingKey, x.reason.code]),
+    [['refused', 'EDGE_STORE_SCU_REJECTED']],
+  );
   t.deepEqual(repo.queued('pacs'), []);
-  t.deepEqual(audit.map((e) => e.type), ['outbox.dead-lettered']);
+  t.deepEqual(
+    audit.map((e) => e.type),
+    ['outbox.dead-lettered'],
+  );
   t.is(decide({ outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_ACK_INVALID') }), 'retry');
   t.is(decide({ outcome: 'failed', error: err('EDGE_HL7_OUTBOUND_REJECTED', 'AE') }), 'rejected');
 });

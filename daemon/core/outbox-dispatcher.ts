@@ -246,7 +246,11 @@ export class OutboxDispatcher {
   async discard(id: string, actor: AuditParticipant): Promise<void> {
     const dead = this.#repo.deadLetters().find((x) => x.entry.id === id);
     if (dead === undefined || !(await this.#repo.discard(id))) throw new EdgeError('EDGE_OUTBOX_NOT_FOUND', `no dead letter ${id}`);
-    this.#operatorAudit('outbox.discarded', actor, `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}`);
+    this.#operatorAudit(
+      'outbox.discarded',
+      actor,
+      `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}`,
+    );
   }
 
   #known(destination: string): Destination {
@@ -317,7 +321,10 @@ export class OutboxDispatcher {
     try {
       // A sender that ignores its signal must not hold the worker forever.
       const late = new Promise<readonly DeliveryResult[]>((resolve) => {
-        guard = setTimeout(() => resolve(failAll('EDGE_OUTBOX_SENDER_FAILED', 'the sender did not return after its deadline')), d.options.deliveryTimeoutMs + 5000);
+        guard = setTimeout(
+          () => resolve(failAll('EDGE_OUTBOX_SENDER_FAILED', 'the sender did not return after its deadline')),
+          d.options.deliveryTimeoutMs + 5000,
+        );
       });
       const results = await Promise.race([d.options.sender.deliver(batch, signal), late]);
       if (results.length !== batch.length) return failAll('EDGE_OUTBOX_SENDER_FAILED', 'the sender returned a wrong number of results');
@@ -361,8 +368,10 @@ export class OutboxDispatcher {
       const r = results[i]!;
       if (r.outcome === 'delivered') return { outcome: 'delivered', entry };
       if (decisions[i] === 'rejected') return { outcome: 'rejected', entry, error: r.error };
-      if (kindOf(r.error.code) === ErrorKind.Ambiguous) this.#logger.info('outbox.ambiguous', { destination: d.name, id: entry.id, code: r.error.code });
-      if (r.reachedPeer === true && !this.#stop.signal.aborted) return refused(entry, r.error, now, d.options.refusalBound ?? DEFAULT_REFUSAL_BOUND, d.options.backoff, this.#random);
+      if (kindOf(r.error.code) === ErrorKind.Ambiguous)
+        this.#logger.info('outbox.ambiguous', { destination: d.name, id: entry.id, code: r.error.code });
+      if (r.reachedPeer === true && !this.#stop.signal.aborted)
+        return refused(entry, r.error, now, d.options.refusalBound ?? DEFAULT_REFUSAL_BOUND, d.options.backoff, this.#random);
       const own = backoffDelay(entry.attempts + 1, d.options.backoff, this.#random);
       const nextAttemptAt = this.#stop.signal.aborted ? entry.nextAttemptAt : now + Math.max(own, destinationDelay);
       return { outcome: 'retry', entry, error: r.error, nextAttemptAt };
@@ -378,16 +387,35 @@ export class OutboxDispatcher {
     if (lastError !== undefined) d.lastError = lastError;
     for (const s of settled) {
       if (s.outcome !== 'rejected') continue;
-      this.#logger.warn('outbox.dead-lettered', { destination: d.name, id: s.entry.id, kind: s.entry.kind, code: s.error.code, ...(s.error.peerStatus === undefined ? {} : { peerStatus: s.error.peerStatus }) });
-      this.#audit.record(auditEvent('outbox.dead-lettered', {
-        eventId: s.entry.kind.startsWith('dicom') ? 'DicomInstancesTransferred' : 'ProcedureRecord',
-        at: now,
-        participants: [this.#system, { kind: 'system', id: d.name, requestor: false }],
-        controlId: s.entry.id,
-        detail: `${d.name} refused ${s.entry.kind} ${s.entry.id}: ${s.error.code}${s.error.peerStatus === undefined ? '' : ` (${s.error.peerStatus})`} ${s.error.message}`.slice(0, 500),
-      }));
+      this.#logger.warn('outbox.dead-lettered', {
+        destination: d.name,
+        id: s.entry.id,
+        kind: s.entry.kind,
+        code: s.error.code,
+        ...(s.error.peerStatus === undefined ? {} : { peerStatus: s.error.peerStatus }),
+      });
+      this.#audit.record(
+        auditEvent('outbox.dead-lettered', {
+          eventId: s.entry.kind.startsWith('dicom') ? 'DicomInstancesTransferred' : 'ProcedureRecord',
+          at: now,
+          participants: [this.#system, { kind: 'system', id: d.name, requestor: false }],
+          controlId: s.entry.id,
+          detail:
+            `${d.name} refused ${s.entry.kind} ${s.entry.id}: ${s.error.code}${s.error.peerStatus === undefined ? '' : ` (${s.error.peerStatus})`} ${s.error.message}`.slice(
+              0,
+              500,
+            ),
+        }),
+      );
     }
-    this.#logger.info('outbox.batch', { destination: d.name, size: batch.length, delivered, rejected, retried, ...(lastError === undefined ? {} : { code: lastError.code }) });
+    this.#logger.info('outbox.batch', {
+      destination: d.name,
+      size: batch.length,
+      delivered,
+      rejected,
+      retried,
+      ...(lastError === undefined ? {} : { code: lastError.code }),
+    });
     this.#setState(d, this.#stop.signal.aborted ? d.state : nextState(d, retried > 0));
   }
 
@@ -397,12 +425,14 @@ export class OutboxDispatcher {
     d.state = state;
     this.#logger.warn('outbox.circuit', { destination: d.name, from, to: state, failures: d.consecutiveFailures, code: d.lastError?.code });
     if (state === CircuitState.Down || from === CircuitState.Down) {
-      this.#audit.record(appActivity(
-        state === CircuitState.Down ? 'outbox.destination-down' : 'outbox.destination-up',
-        [this.#system, { kind: 'system', id: d.name, requestor: false }],
-        `${d.name} ${from} → ${state}${d.lastError === undefined ? '' : `; last error ${d.lastError.code}`}`,
-        this.#now(),
-      ));
+      this.#audit.record(
+        appActivity(
+          state === CircuitState.Down ? 'outbox.destination-down' : 'outbox.destination-up',
+          [this.#system, { kind: 'system', id: d.name, requestor: false }],
+          `${d.name} ${from} → ${state}${d.lastError === undefined ? '' : `; last error ${d.lastError.code}`}`,
+          this.#now(),
+        ),
+      );
     }
   }
 
@@ -421,20 +451,35 @@ export class OutboxDispatcher {
     });
   }
 
-  #operatorAudit(type: 'outbox.retry-now' | 'outbox.retry-one' | 'outbox.retry-all' | 'outbox.discarded', actor: AuditParticipant, detail: string): void {
+  #operatorAudit(
+    type: 'outbox.retry-now' | 'outbox.retry-one' | 'outbox.retry-all' | 'outbox.discarded',
+    actor: AuditParticipant,
+    detail: string,
+  ): void {
     this.#logger.info(type, { actor: actor.id });
     this.#audit.record(auditEvent(type, { at: this.#now(), participants: [{ ...actor, requestor: true }, this.#system], detail }));
   }
 }
 
 /** The peer answered and refused `entry` once more: back it off alone, or dead-letter it past its bound. */
-function refused(entry: OutboxEntry, error: OutboxError, now: number, bound: RefusalBound, backoff: BackoffPolicy, random: () => number): SettledEntry {
+function refused(
+  entry: OutboxEntry,
+  error: OutboxError,
+  now: number,
+  bound: RefusalBound,
+  backoff: BackoffPolicy,
+  random: () => number,
+): SettledEntry {
   const refusals = (entry.refusals ?? 0) + 1;
   const firstRefusedAt = entry.firstRefusedAt ?? now;
   const counted: OutboxEntry = { ...entry, refusals, firstRefusedAt };
   if (refusals >= bound.maxAttempts || now - firstRefusedAt >= bound.maxAgeMs) {
     const over = refusals >= bound.maxAttempts ? `${refusals} refusals` : `refused for ${Math.round((now - firstRefusedAt) / 1000)} s`;
-    return { outcome: 'rejected', entry: counted, error: { ...error, message: `${error.message}; dead letter after ${over}`.slice(0, 500), at: now } };
+    return {
+      outcome: 'rejected',
+      entry: counted,
+      error: { ...error, message: `${error.message}; dead letter after ${over}`.slice(0, 500), at: now },
+    };
   }
   return { outcome: 'retry', entry: counted, error, nextAttemptAt: now + backoffDelay(refusals, backoff, random) };
 }
@@ -485,11 +530,21 @@ export async function deliverInOrder(
   for (const entry of entries) {
     if (stopped === undefined && signal.aborted) stopped = { code: 'EDGE_SHUTDOWN', message: 'delivery aborted', at: Date.now() };
     if (stopped !== undefined) {
-      results.push({ outcome: 'failed', error: { code: stopped.code === 'EDGE_SHUTDOWN' ? stopped.code : 'EDGE_OUTBOX_NOT_ATTEMPTED', message: stopped.message, at: stopped.at } });
+      results.push({
+        outcome: 'failed',
+        error: {
+          code: stopped.code === 'EDGE_SHUTDOWN' ? stopped.code : 'EDGE_OUTBOX_NOT_ATTEMPTED',
+          message: stopped.message,
+          at: stopped.at,
+        },
+      });
       continue;
     }
     if (failedKeys.has(entry.orderingKey)) {
-      results.push({ outcome: 'failed', error: { code: 'EDGE_OUTBOX_NOT_ATTEMPTED', message: 'an earlier entry with the same key was not delivered', at: Date.now() } });
+      results.push({
+        outcome: 'failed',
+        error: { code: 'EDGE_OUTBOX_NOT_ATTEMPTED', message: 'an earlier entry with the same key was not delivered', at: Date.now() },
+      });
       continue;
     }
     const r = await deliverOne(entry);

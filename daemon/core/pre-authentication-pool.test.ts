@@ -36,10 +36,14 @@ function manualTimers(): PoolTimers & { fire(): void; pending(): number } {
 function pool(limits = { timeoutMs: 1000, maxConnections: 4, maxConnectionsPerAddress: 2 }) {
   const timers = manualTimers();
   const expelled: Array<[string, string]> = [];
-  const p = new PreAuthenticationPool<FakeSocket>(limits, (s, _address, why) => {
-    s.destroy();
-    expelled.push([s.name, why]);
-  }, timers);
+  const p = new PreAuthenticationPool<FakeSocket>(
+    limits,
+    (s, _address, why) => {
+      s.destroy();
+      expelled.push([s.name, why]);
+    },
+    timers,
+  );
   const admit = (name: string, address: string): FakeSocket => {
     const s = new FakeSocket(name);
     p.admit(name, s, address);
@@ -61,7 +65,14 @@ test('a full address yields its oldest connection to the newcomer, other address
 
 test('a full pool yields its oldest connection whatever its address', (t) => {
   const { p, expelled, admit } = pool();
-  for (const [n, a] of [['a1', '1'], ['b1', '2'], ['c1', '3'], ['d1', '4'], ['e1', '5']] as const) admit(n, a);
+  for (const [n, a] of [
+    ['a1', '1'],
+    ['b1', '2'],
+    ['c1', '3'],
+    ['d1', '4'],
+    ['e1', '5'],
+  ] as const)
+    admit(n, a);
   t.deepEqual(expelled, [['a1', PoolExpulsion.Oldest]]);
   t.is(p.size, 4);
 });
@@ -76,10 +87,15 @@ test('the deadline closes what has not left; leaving clears its timer and its co
   admit('a3', '10.0.0.1');
   t.deepEqual(expelled, [], 'a1 no longer counts against its address');
   timers.fire();
-  t.deepEqual(expelled, [['a2', PoolExpulsion.Deadline], ['a3', PoolExpulsion.Deadline]]);
+  t.deepEqual(expelled, [
+    ['a2', PoolExpulsion.Deadline],
+    ['a3', PoolExpulsion.Deadline],
+  ]);
   t.is(p.size, 0);
 });
 
 test('limits must be positive integers', (t) => {
-  t.throws(() => new PreAuthenticationPool({ timeoutMs: 0, maxConnections: 1, maxConnectionsPerAddress: 1 }, () => {}), { instanceOf: TypeError });
+  t.throws(() => new PreAuthenticationPool({ timeoutMs: 0, maxConnections: 1, maxConnectionsPerAddress: 1 }, () => {}), {
+    instanceOf: TypeError,
+  });
 });

@@ -62,9 +62,14 @@ export class PreAuthenticationPool<S extends PoolSocket> {
    * `onExpel` is called after the pool has let go of the connection; it closes the socket and audits
    * the reason.
    */
-  constructor(limits: PreAuthenticationLimits, onExpel: (socket: S, remoteAddress: string, why: PoolExpulsion) => void, timers: PoolTimers = nodeTimers) {
+  constructor(
+    limits: PreAuthenticationLimits,
+    onExpel: (socket: S, remoteAddress: string, why: PoolExpulsion) => void,
+    timers: PoolTimers = nodeTimers,
+  ) {
     for (const key of ['timeoutMs', 'maxConnections', 'maxConnectionsPerAddress'] as const) {
-      if (!Number.isInteger(limits[key]) || limits[key] < 1) throw new TypeError(`PreAuthenticationPool: ${key} must be a positive integer`);
+      if (!Number.isInteger(limits[key]) || limits[key] < 1)
+        throw new TypeError(`PreAuthenticationPool: ${key} must be a positive integer`);
     }
     this.#limits = limits;
     this.#onExpel = onExpel;

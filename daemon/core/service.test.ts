@@ -3,7 +3,11 @@ import { silentLogger } from './log.ts';
 import { type Service, ServiceSet } from './service.ts';
 
 /** A service that writes what happens to it into `trail`. */
-function recorded(name: string, trail: string[], o: { failStart?: boolean; failStop?: boolean; stopMs?: number } = {}): Service & { deadlines: number[] } {
+function recorded(
+  name: string,
+  trail: string[],
+  o: { failStart?: boolean; failStop?: boolean; stopMs?: number } = {},
+): Service & { deadlines: number[] } {
   const deadlines: number[] = [];
   return {
     name,
@@ -24,9 +28,15 @@ function recorded(name: string, trail: string[], o: { failStart?: boolean; failS
 
 test('services start in the declared order and stop in the reverse order, once', async (t) => {
   const trail: string[] = [];
-  const set = new ServiceSet(['store', 'audit', 'listener'].map((n) => recorded(n, trail)), silentLogger);
+  const set = new ServiceSet(
+    ['store', 'audit', 'listener'].map((n) => recorded(n, trail)),
+    silentLogger,
+  );
   await set.start(1000);
-  t.deepEqual(set.status().map((s) => `${s.name} ${s.state} ${s.status}`), ['store running ok', 'audit running ok', 'listener running ok']);
+  t.deepEqual(
+    set.status().map((s) => `${s.name} ${s.state} ${s.status}`),
+    ['store running ok', 'audit running ok', 'listener running ok'],
+  );
   await Promise.all([set.stop(1000), set.stop(1000)]);
   t.deepEqual(trail, ['start store', 'start audit', 'start listener', 'stop listener', 'stop audit', 'stop store']);
   t.true(set.status().every((s) => s.state === 'stopped' && s.status === 'down'));
@@ -35,7 +45,10 @@ test('services start in the declared order and stop in the reverse order, once',
 test('a failed start stops what already started, in reverse, and rethrows its error', async (t) => {
   const trail: string[] = [];
   const never = recorded('control', trail);
-  const set = new ServiceSet([recorded('store', trail), recorded('audit', trail), recorded('hl7', trail, { failStart: true }), never], silentLogger);
+  const set = new ServiceSet(
+    [recorded('store', trail), recorded('audit', trail), recorded('hl7', trail, { failStart: true }), never],
+    silentLogger,
+  );
   await t.throwsAsync(set.start(1000), { message: 'hl7 cannot bind' });
   t.deepEqual(trail, ['start store', 'start audit', 'start hl7', 'stop audit', 'stop store']);
   t.deepEqual(never.deadlines, [], 'a service after the failed one is neither started nor stopped');

@@ -28,7 +28,11 @@ export interface ServiceStatus extends ServiceHealth {
 export const healthy: ServiceHealth = { status: 'ok' };
 
 /** A service for a part with nothing to start (or started while it was composed): only a stop. */
-export function stopOnly(name: string, stop: (deadlineMs: number) => Promise<void> | void, health: () => ServiceHealth = () => healthy): Service {
+export function stopOnly(
+  name: string,
+  stop: (deadlineMs: number) => Promise<void> | void,
+  health: () => ServiceHealth = () => healthy,
+): Service {
   return { name, start: () => Promise.resolve(), stop: async (deadlineMs) => stop(deadlineMs), health };
 }
 
@@ -60,7 +64,10 @@ export class ServiceSet {
         this.#states.delete(s.name);
         this.#logger.error('edged.service-start-failed', { service: s.name });
         // Each failure to stop was logged by stop(); the error that matters is the one that failed the start.
-        await this.stop(stopDeadlineMs).then(() => undefined, () => undefined);
+        await this.stop(stopDeadlineMs).then(
+          () => undefined,
+          () => undefined,
+        );
         throw err;
       }
       this.#started.push(s);
@@ -108,7 +115,10 @@ export interface ListenerService extends Service {
 }
 
 /** A network listener (HL7, DICOM) as a service: started it binds, stopped it drains. */
-export function listenerService(name: string, listener: { start(): Promise<number>; stop(deadlineMs: number): Promise<void> }): ListenerService {
+export function listenerService(
+  name: string,
+  listener: { start(): Promise<number>; stop(deadlineMs: number): Promise<void> },
+): ListenerService {
   let port: number | undefined;
   return {
     name,

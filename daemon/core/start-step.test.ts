@@ -5,9 +5,11 @@ import { startStep } from './start-step.ts';
 
 function recordingLogger(): { logger: Logger; lines: Array<{ level: string; event: string; fields: Record<string, unknown> }> } {
   const lines: Array<{ level: string; event: string; fields: Record<string, unknown> }> = [];
-  const at = (level: string) => (event: string, fields: Record<string, unknown> = {}) => {
-    lines.push({ level, event, fields });
-  };
+  const at =
+    (level: string) =>
+    (event: string, fields: Record<string, unknown> = {}) => {
+      lines.push({ level, event, fields });
+    };
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
   return { logger, lines };
 }

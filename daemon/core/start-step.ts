@@ -10,7 +10,11 @@ export async function startStep<T>(step: string, timeoutMs: number, logger: Logg
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       logger.error('edged.start-step-timeout', { step, timeoutMs });
-      reject(new EdgeError('EDGE_START_STEP_TIMEOUT', `start step "${step}" did not finish within ${timeoutMs} ms`, { detail: { step, timeoutMs } }));
+      reject(
+        new EdgeError('EDGE_START_STEP_TIMEOUT', `start step "${step}" did not finish within ${timeoutMs} ms`, {
+          detail: { step, timeoutMs },
+        }),
+      );
     }, timeoutMs);
   });
   try {

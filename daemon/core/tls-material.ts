@@ -13,4 +13,5 @@ export interface TlsMaterial {
 }
 
 /** A client's TLS: the box's material, or (in tests of one adapter) just the PEMs, taking Node's defaults. */
-export type ClientTlsMaterial = Pick<TlsMaterial, 'ca' | 'cert' | 'key'> & Partial<Pick<TlsMaterial, 'minVersion' | 'ciphers' | 'ecdhCurve'>>;
+export type ClientTlsMaterial = Pick<TlsMaterial, 'ca' | 'cert' | 'key'> &
+  Partial<Pick<TlsMaterial, 'minVersion' | 'ciphers' | 'ecdhCurve'>>;

@@ -11,8 +11,11 @@ test('a verified peer is no refusal', (t) => {
   t.is(tlsRefusal(socket(true, null, { CN: 'RIS.GENHOSP' })), undefined);
 });
 
-test('an unverified certificate: OpenSSL\'s code and the presented subject', (t) => {
-  t.deepEqual(tlsRefusal(socket(false, 'CERT_HAS_EXPIRED', { O: 'GENHOSP', CN: 'RIS.GENHOSP' })), { reason: 'CERT_HAS_EXPIRED', subject: 'O=GENHOSP,CN=RIS.GENHOSP' });
+test("an unverified certificate: OpenSSL's code and the presented subject", (t) => {
+  t.deepEqual(tlsRefusal(socket(false, 'CERT_HAS_EXPIRED', { O: 'GENHOSP', CN: 'RIS.GENHOSP' })), {
+    reason: 'CERT_HAS_EXPIRED',
+    subject: 'O=GENHOSP,CN=RIS.GENHOSP',
+  });
   const err = Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
   t.is(tlsRefusal(socket(false, err, { CN: 'x' }))?.reason, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
 });
@@ -38,10 +41,12 @@ test('a handshake reset by its client still names the client address (real tls.S
   const cert = pki.ca('box', { days: 1, subject: '/CN=box' });
   const server = tls.createServer({ key: readFileSync(pki.path('box.key')), cert: readFileSync(cert) });
   server.prependListener('connection', (raw: import('node:net').Socket) => void raw.remoteAddress);
-  const seen = new Promise<string>((resolve) => server.on('tlsClientError', (_err, socket) => {
-    resolve(failedHandshakeAddress(socket as unknown as FailedHandshakeSocket));
-    socket.destroy();
-  }));
+  const seen = new Promise<string>((resolve) =>
+    server.on('tlsClientError', (_err, socket) => {
+      resolve(failedHandshakeAddress(socket as unknown as FailedHandshakeSocket));
+      socket.destroy();
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as import('node:net').AddressInfo).port;

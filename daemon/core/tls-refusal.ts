@@ -30,7 +30,10 @@ export function tlsRefusal(socket: VerifiedTlsSocket): TlsRefusal | undefined {
   const subject = formatSubject(socket.getPeerCertificate(true)?.subject);
   const error = socket.authorizationError;
   // Without a certificate OpenSSL reports UNABLE_TO_GET_ISSUER_CERT, which would send the reader astray.
-  const reason = error === null || error === undefined || subject === '' ? 'NO_CLIENT_CERTIFICATE' : String(error instanceof Error ? ((error as { code?: string }).code ?? error.message) : error);
+  const reason =
+    error === null || error === undefined || subject === ''
+      ? 'NO_CLIENT_CERTIFICATE'
+      : String(error instanceof Error ? ((error as { code?: string }).code ?? error.message) : error);
   return { reason: clean(reason, 64), subject };
 }
 

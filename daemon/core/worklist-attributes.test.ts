@@ -44,7 +44,10 @@ test('mapping: top-level attributes carry the order, patient and visit values', 
 test('mapping: every element has the VR of PS3.6 and tags ascend at every level', (t) => {
   const check = (ds: DataSet): void => {
     const tags = [...ds.keys()];
-    t.deepEqual(tags, [...tags].sort((a, b) => a - b));
+    t.deepEqual(
+      tags,
+      [...tags].sort((a, b) => a - b),
+    );
     for (const [tag, element] of ds) {
       t.is(element.vr, WORKLIST_VRS.get(tag) ?? 'UN', tag.toString(16));
       if (element.vr === 'SQ') element.value.forEach(check);
@@ -113,8 +116,15 @@ test('mapping: unknown values are present and zero-length (Type 2)', (t) => {
     }),
   );
   for (const tag of [
-    Tag.PatientBirthDate, Tag.IssuerOfPatientID, Tag.MedicalAlerts, Tag.Allergies, Tag.PatientWeight,
-    Tag.PatientSize, Tag.PregnancyStatus, Tag.AdmissionID, Tag.ReferringPhysicianName,
+    Tag.PatientBirthDate,
+    Tag.IssuerOfPatientID,
+    Tag.MedicalAlerts,
+    Tag.Allergies,
+    Tag.PatientWeight,
+    Tag.PatientSize,
+    Tag.PregnancyStatus,
+    Tag.AdmissionID,
+    Tag.ReferringPhysicianName,
   ]) {
     t.is(textOf(ds, tag), '', tag.toString(16));
   }
@@ -126,10 +136,9 @@ test('mapping: unknown values are present and zero-length (Type 2)', (t) => {
 });
 
 test('mapping: a site default issuer fills only missing issuers', (t) => {
-  const ds = worklistItemToDataSet(
-    worklistItemForTests({ patient: { issuer: '', otherIds: [{ id: 'X', issuer: 'OTHER' }] } }),
-    { defaultIssuerOfPatientId: 'SITE' },
-  );
+  const ds = worklistItemToDataSet(worklistItemForTests({ patient: { issuer: '', otherIds: [{ id: 'X', issuer: 'OTHER' }] } }), {
+    defaultIssuerOfPatientId: 'SITE',
+  });
   t.is(textOf(ds, Tag.IssuerOfPatientID), 'SITE');
   t.is(textOf(only(itemsOf(ds, Tag.OtherPatientIDsSequence)), Tag.IssuerOfPatientID), 'OTHER');
 });

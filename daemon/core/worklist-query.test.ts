@@ -2,7 +2,13 @@ import test from 'ava';
 import { itemsOf, textOf, type DataElement, type DataSet, type Vr } from './dataset.ts';
 import { Tag } from './data-dictionary.ts';
 import type { WorklistItem } from './order.ts';
-import { deriveWorklistFilter, findWorklist, type FindWorklistOptions, type WorklistScope, worklistResponseOrigin } from './worklist-query.ts';
+import {
+  deriveWorklistFilter,
+  findWorklist,
+  type FindWorklistOptions,
+  type WorklistScope,
+  worklistResponseOrigin,
+} from './worklist-query.ts';
 import { InMemoryOrderRepositoryForTests, worklistItemForTests } from './test-support/in-memory-order-repository.ts';
 
 type Entry = readonly [number, Vr, string | readonly (readonly Entry[])[]];
@@ -34,8 +40,7 @@ const item = (id: string, modality: string, station: string, startDate = '202401
     step: { id, modality, stationAeTitle: station, startDate },
   });
 
-const accessions = (responses: readonly DataSet[]): (string | undefined)[] =>
-  responses.map((r) => textOf(r, Tag.AccessionNumber));
+const accessions = (responses: readonly DataSet[]): (string | undefined)[] => responses.map((r) => textOf(r, Tag.AccessionNumber));
 
 // --- filter derivation -------------------------------------------------------------------------------
 
@@ -46,18 +51,73 @@ const filterRows: readonly {
   readonly expected: ReturnType<typeof deriveWorklistFilter>;
 }[] = [
   { rule: 'no SPS keys: no filter', query: [[Tag.PatientName, 'PN', '']], expected: {} },
-  { rule: 'single date A → A..A', query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240105']])], expected: { startDateFrom: '20240105', startDateTo: '20240105' } },
-  { rule: 'range A-B', query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240101-20240131']])], expected: { startDateFrom: '20240101', startDateTo: '20240131' } },
+  {
+    rule: 'single date A → A..A',
+    query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240105']])],
+    expected: { startDateFrom: '20240105', startDateTo: '20240105' },
+  },
+  {
+    rule: 'range A-B',
+    query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240101-20240131']])],
+    expected: { startDateFrom: '20240101', startDateTo: '20240131' },
+  },
   { rule: 'range A-', query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240101-']])], expected: { startDateFrom: '20240101' } },
   { rule: 'range -B', query: [sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '-20240131']])], expected: { startDateTo: '20240131' } },
-  { rule: 'station AE and modality single values', query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT1'], [Tag.Modality, 'CS', 'CT']])], expected: { stationAeTitles: ['CT1'], modalities: ['CT'] } },
-  { rule: 'wildcards do not pre-filter', query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT*'], [Tag.Modality, 'CS', 'C?']])], expected: {} },
-  { rule: 'universal keys do not pre-filter', query: [sps([[Tag.ScheduledStationAETitle, 'AE', ''], [Tag.Modality, 'CS', '*']])], expected: {} },
+  {
+    rule: 'station AE and modality single values',
+    query: [
+      sps([
+        [Tag.ScheduledStationAETitle, 'AE', 'CT1'],
+        [Tag.Modality, 'CS', 'CT'],
+      ]),
+    ],
+    expected: { stationAeTitles: ['CT1'], modalities: ['CT'] },
+  },
+  {
+    rule: 'wildcards do not pre-filter',
+    query: [
+      sps([
+        [Tag.ScheduledStationAETitle, 'AE', 'CT*'],
+        [Tag.Modality, 'CS', 'C?'],
+      ]),
+    ],
+    expected: {},
+  },
+  {
+    rule: 'universal keys do not pre-filter',
+    query: [
+      sps([
+        [Tag.ScheduledStationAETitle, 'AE', ''],
+        [Tag.Modality, 'CS', '*'],
+      ]),
+    ],
+    expected: {},
+  },
   { rule: 'multiple modalities', query: [sps([[Tag.Modality, 'CS', 'CT\\MR']])], expected: { modalities: ['CT', 'MR'] } },
-  { rule: 'scope alone', query: [], scope: { stationAeTitles: ['CT1', 'CT2'], modalities: ['CT'] }, expected: { stationAeTitles: ['CT1', 'CT2'], modalities: ['CT'] } },
-  { rule: 'scope ∩ query', query: [sps([[Tag.Modality, 'CS', 'CT\\MR']])], scope: { modalities: ['CT', 'US'] }, expected: { modalities: ['CT'] } },
-  { rule: 'scope with a wildcard query stays the scope', query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT*']])], scope: { stationAeTitles: ['CT1'] }, expected: { stationAeTitles: ['CT1'] } },
-  { rule: 'query outside the scope: nothing', query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT2']])], scope: { stationAeTitles: ['CT1'] }, expected: null },
+  {
+    rule: 'scope alone',
+    query: [],
+    scope: { stationAeTitles: ['CT1', 'CT2'], modalities: ['CT'] },
+    expected: { stationAeTitles: ['CT1', 'CT2'], modalities: ['CT'] },
+  },
+  {
+    rule: 'scope ∩ query',
+    query: [sps([[Tag.Modality, 'CS', 'CT\\MR']])],
+    scope: { modalities: ['CT', 'US'] },
+    expected: { modalities: ['CT'] },
+  },
+  {
+    rule: 'scope with a wildcard query stays the scope',
+    query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT*']])],
+    scope: { stationAeTitles: ['CT1'] },
+    expected: { stationAeTitles: ['CT1'] },
+  },
+  {
+    rule: 'query outside the scope: nothing',
+    query: [sps([[Tag.ScheduledStationAETitle, 'AE', 'CT2']])],
+    scope: { stationAeTitles: ['CT1'] },
+    expected: null,
+  },
   { rule: 'empty scope: nothing', query: [], scope: { modalities: [] }, expected: null },
 ];
 
@@ -69,7 +129,15 @@ for (const row of filterRows) {
 
 test('filter: the store receives the derived filter', async (t) => {
   const repository = new InMemoryOrderRepositoryForTests([item('1', 'CT', 'CT1')]);
-  await collect(repository, ds([sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240105'], [Tag.Modality, 'CS', 'CT']])]));
+  await collect(
+    repository,
+    ds([
+      sps([
+        [Tag.ScheduledProcedureStepStartDate, 'DA', '20240105'],
+        [Tag.Modality, 'CS', 'CT'],
+      ]),
+    ]),
+  );
   t.deepEqual(repository.filters, [{ startDateFrom: '20240105', startDateTo: '20240105', modalities: ['CT'] }]);
 });
 
@@ -113,7 +181,13 @@ test('query: full matching runs on what the store returns', async (t) => {
   ]);
   const responses = await collect(
     repository,
-    ds([[Tag.AccessionNumber, 'SH', ''], sps([[Tag.ScheduledProcedureStepStartDate, 'DA', '20240105'], [Tag.Modality, 'CS', 'C*']])]),
+    ds([
+      [Tag.AccessionNumber, 'SH', ''],
+      sps([
+        [Tag.ScheduledProcedureStepStartDate, 'DA', '20240105'],
+        [Tag.Modality, 'CS', 'C*'],
+      ]),
+    ]),
   );
   t.deepEqual(accessions(responses), ['ACC-1']);
 });
@@ -129,7 +203,11 @@ test('response: only the requested keys, nested as asked, unknown keys zero-leng
       [Tag.PatientName, 'PN', ''],
       [Tag.PatientComments, 'LT', ''],
       [0x00091010, 'LO', ''], // a private key this SCP does not know
-      sps([[Tag.Modality, 'CS', ''], [Tag.ScheduledStationAETitle, 'AE', 'CT1'], [Tag.CommentsOnTheScheduledProcedureStep, 'LT', '']]),
+      sps([
+        [Tag.Modality, 'CS', ''],
+        [Tag.ScheduledStationAETitle, 'AE', 'CT1'],
+        [Tag.CommentsOnTheScheduledProcedureStep, 'LT', ''],
+      ]),
     ]),
   );
   if (response === undefined) return t.fail('no response');
@@ -155,15 +233,34 @@ test('response: a zero-item sequence key returns the whole sequence', async (t) 
 
 test('response: only the matching items of a multi-item sequence are returned', async (t) => {
   const base = worklistItemForTests({
-    patient: { otherIds: [{ id: 'A', issuer: 'ONE' }, { id: 'B', issuer: 'TWO' }] },
+    patient: {
+      otherIds: [
+        { id: 'A', issuer: 'ONE' },
+        { id: 'B', issuer: 'TWO' },
+      ],
+    },
   });
   const repository = new InMemoryOrderRepositoryForTests([base]);
   const [response] = await collect(
     repository,
-    ds([[Tag.OtherPatientIDsSequence, 'SQ', [[[Tag.PatientID, 'LO', ''], [Tag.IssuerOfPatientID, 'LO', 'TWO']]]]]),
+    ds([
+      [
+        Tag.OtherPatientIDsSequence,
+        'SQ',
+        [
+          [
+            [Tag.PatientID, 'LO', ''],
+            [Tag.IssuerOfPatientID, 'LO', 'TWO'],
+          ],
+        ],
+      ],
+    ]),
   );
   const others = (response && itemsOf(response, Tag.OtherPatientIDsSequence)) ?? [];
-  t.deepEqual(others.map((o) => textOf(o, Tag.PatientID)), ['B']);
+  t.deepEqual(
+    others.map((o) => textOf(o, Tag.PatientID)),
+    ['B'],
+  );
 });
 
 test('response: Specific Character Set only when a returned value is not ASCII', async (t) => {
@@ -171,7 +268,13 @@ test('response: Specific Character Set only when a returned value is not ASCII',
     item('1', 'CT', 'CT1'),
     worklistItemForTests({ patient: { name: 'MÜLLER^JÖRG' }, order: { accessionNumber: 'ACC-2' } }),
   ]);
-  const responses = await collect(repository, ds([[Tag.PatientName, 'PN', ''], [Tag.AccessionNumber, 'SH', '']]));
+  const responses = await collect(
+    repository,
+    ds([
+      [Tag.PatientName, 'PN', ''],
+      [Tag.AccessionNumber, 'SH', ''],
+    ]),
+  );
   t.false(responses[0]?.has(Tag.SpecificCharacterSet));
   t.deepEqual(responses[1]?.get(Tag.SpecificCharacterSet), { vr: 'CS', value: 'ISO_IR 192' });
   t.is([...(responses[1]?.keys() ?? [])][0], Tag.SpecificCharacterSet);
@@ -183,7 +286,11 @@ test('minimisation: keys outside returnKeys come back zero-length and are not ma
   const repository = new InMemoryOrderRepositoryForTests([item('1', 'CT', 'CT1')]);
   const responses = await collect(
     repository,
-    ds([[Tag.PatientName, 'PN', ''], [Tag.PatientBirthDate, 'DA', '19000101'], [Tag.OtherPatientIDsSequence, 'SQ', []]]),
+    ds([
+      [Tag.PatientName, 'PN', ''],
+      [Tag.PatientBirthDate, 'DA', '19000101'],
+      [Tag.OtherPatientIDsSequence, 'SQ', []],
+    ]),
     { returnKeys: new Set([Tag.PatientName, SPS]) },
   );
   t.is(responses.length, 1, 'a hidden key cannot be used to probe values');
@@ -280,6 +387,12 @@ test('each response names the order it came from, even when minimisation leaves 
   const responses = await collect(repository, ds([[Tag.PatientName, 'PN', '']]));
   t.is(responses.length, 2);
   t.false(responses[0]!.has(Tag.AccessionNumber), 'not asked, not returned');
-  t.deepEqual(responses.map((r) => [worklistResponseOrigin(r)?.accessionNumber, worklistResponseOrigin(r)?.scheduledProcedureStepId]), [['ACC-SPS-A', 'SPS-A'], ['ACC-SPS-B', 'SPS-B']]);
+  t.deepEqual(
+    responses.map((r) => [worklistResponseOrigin(r)?.accessionNumber, worklistResponseOrigin(r)?.scheduledProcedureStepId]),
+    [
+      ['ACC-SPS-A', 'SPS-A'],
+      ['ACC-SPS-B', 'SPS-B'],
+    ],
+  );
   t.is(worklistResponseOrigin(new Map()), undefined);
 });

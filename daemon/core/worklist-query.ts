@@ -132,9 +132,10 @@ export function deriveWorklistFilter(
   scope: WorklistScope | undefined,
   returnKeys?: ReadonlySet<number>,
 ): WorklistFilter | null {
-  const spsElement = returnKeys === undefined || returnKeys.has(Tag.ScheduledProcedureStepSequence)
-    ? identifier.get(Tag.ScheduledProcedureStepSequence)
-    : undefined;
+  const spsElement =
+    returnKeys === undefined || returnKeys.has(Tag.ScheduledProcedureStepSequence)
+      ? identifier.get(Tag.ScheduledProcedureStepSequence)
+      : undefined;
   const sps = spsElement?.vr === 'SQ' ? spsElement.value[0] : undefined;
   const stationAeTitles = intersect(exactValues(sps, Tag.ScheduledStationAETitle, 'AE'), scope?.stationAeTitles);
   const modalities = intersect(exactValues(sps, Tag.Modality, 'CS'), scope?.modalities);
@@ -178,8 +179,7 @@ function scopePredicate(scope: WorklistScope | undefined): (item: WorklistItem) 
   const stations = scope?.stationAeTitles === undefined ? undefined : new Set(scope.stationAeTitles);
   const modalities = scope?.modalities === undefined ? undefined : new Set(scope.modalities);
   return (item) =>
-    (stations === undefined || stations.has(item.step.stationAeTitle)) &&
-    (modalities === undefined || modalities.has(item.step.modality));
+    (stations === undefined || stations.has(item.step.stationAeTitle)) && (modalities === undefined || modalities.has(item.step.modality));
 }
 
 const ABORTED = Symbol('aborted');
@@ -188,10 +188,7 @@ function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
 
-function nextUnlessAborted<T>(
-  iterator: AsyncIterator<T>,
-  signal: AbortSignal | undefined,
-): Promise<IteratorResult<T> | typeof ABORTED> {
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal | undefined): Promise<IteratorResult<T> | typeof ABORTED> {
   if (signal === undefined) return iterator.next();
   if (signal.aborted) return Promise.resolve(ABORTED);
   const next = iterator.next();
@@ -276,7 +273,13 @@ function emptyElement(vr: Vr): DataElement {
   switch (vr) {
     case 'SQ':
       return { vr, value: [] };
-    case 'OB': case 'OD': case 'OF': case 'OL': case 'OV': case 'OW': case 'UN':
+    case 'OB':
+    case 'OD':
+    case 'OF':
+    case 'OL':
+    case 'OV':
+    case 'OW':
+    case 'UN':
       return { vr, value: new Uint8Array(0) };
     default:
       return { vr, value: '' };

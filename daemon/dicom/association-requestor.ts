@@ -2,7 +2,12 @@
 // read the acceptor's A-ASSOCIATE-AC. Used by the C-STORE SCU that forwards to the PACS.
 import { Buffer } from 'node:buffer';
 import { EdgeError } from '../core/errors.ts';
-import { DICOM_APPLICATION_CONTEXT, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, PresentationContextResult } from './association.ts';
+import {
+  DICOM_APPLICATION_CONTEXT,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION_NAME,
+  PresentationContextResult,
+} from './association.ts';
 import { encodePdu, PduType } from './pdu.ts';
 
 export interface RequestedContext {

@@ -12,9 +12,7 @@ import { seededRandom } from '../../test/support/seeded-random.ts';
 /** Maps compare by insertion order; the codec yields tag order. */
 function sorted(ds: DataSet): DataSet {
   return new Map(
-    [...ds]
-      .sort(([a], [b]) => a - b)
-      .map(([tag, el]) => [tag, el.vr === 'SQ' ? { vr: 'SQ' as const, value: el.value.map(sorted) } : el]),
+    [...ds].sort(([a], [b]) => a - b).map(([tag, el]) => [tag, el.vr === 'SQ' ? { vr: 'SQ' as const, value: el.value.map(sorted) } : el]),
   );
 }
 
@@ -84,7 +82,10 @@ test('character sets: ISO_IR 192 is UTF-8, ISO_IR 100 is latin1, unknown sets ar
   // Items inherit the character set of their parent.
   const nested: DataSet = new Map<number, import('../core/dataset.ts').DataElement>([
     [Tag.SpecificCharacterSet, { vr: 'CS', value: 'ISO_IR 192' }],
-    [Tag.ScheduledProcedureStepSequence, { vr: 'SQ', value: [new Map([[Tag.ScheduledPerformingPhysicianName, { vr: 'PN', value: 'Łukasz' }]])] }],
+    [
+      Tag.ScheduledProcedureStepSequence,
+      { vr: 'SQ', value: [new Map([[Tag.ScheduledPerformingPhysicianName, { vr: 'PN', value: 'Łukasz' }]])] },
+    ],
   ]);
   t.deepEqual(decodeDataSet(encodeDataSet(nested, TransferSyntax.ExplicitVRLittleEndian), TransferSyntax.ExplicitVRLittleEndian), nested);
 });

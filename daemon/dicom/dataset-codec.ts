@@ -9,11 +9,42 @@ import { implicitVrOf } from './implicit-vr.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
-
 const binaryVrs: ReadonlySet<Vr> = new Set<Vr>(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
 const allVrs: ReadonlySet<string> = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN',
-  'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'OB',
+  'OD',
+  'OF',
+  'OL',
+  'OV',
+  'OW',
+  'PN',
+  'SH',
+  'SL',
+  'SQ',
+  'SS',
+  'ST',
+  'SV',
+  'TM',
+  'UC',
+  'UI',
+  'UL',
+  'UN',
+  'UR',
+  'US',
+  'UT',
+  'UV',
 ]);
 /** VRs whose text is subject to Specific Character Set (PS3.5 6.1.2.3). */
 const charsetVrs: ReadonlySet<Vr> = new Set<Vr>(['PN', 'LO', 'SH', 'LT', 'ST', 'UT', 'UC']);
@@ -251,7 +282,13 @@ function readNumber(vr: Vr, raw: Buffer, off: number): string {
     case 'SV':
       return raw.readBigInt64LE(off).toString();
     case 'AT':
-      return (raw.readUInt16LE(off).toString(16).padStart(4, '0') + raw.readUInt16LE(off + 2).toString(16).padStart(4, '0')).toUpperCase();
+      return (
+        raw.readUInt16LE(off).toString(16).padStart(4, '0') +
+        raw
+          .readUInt16LE(off + 2)
+          .toString(16)
+          .padStart(4, '0')
+      ).toUpperCase();
     default:
       throw invalid(`not a numeric VR ${vr}`);
   }

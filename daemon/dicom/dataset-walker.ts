@@ -70,7 +70,12 @@ export class DataSetWalker {
 
   #endCapture(): void {
     if (this.#capture === undefined) return;
-    this.values.set(this.#capture.tag, Buffer.concat(this.#capture.parts).toString('latin1').replace(/[\0 ]+$/, ''));
+    this.values.set(
+      this.#capture.tag,
+      Buffer.concat(this.#capture.parts)
+        .toString('latin1')
+        .replace(/[\0 ]+$/, ''),
+    );
     this.#capture = undefined;
   }
 
@@ -98,7 +103,7 @@ export class DataSetWalker {
       return;
     }
     let length: number;
-    if (this.#explicit && (tag >>> 16) !== 0xfffe) {
+    if (this.#explicit && tag >>> 16 !== 0xfffe) {
       const vr = h.toString('latin1', 4, 6);
       if (!/^[A-Z]{2}$/.test(vr)) {
         this.#error = 'invalid VR';

@@ -35,7 +35,15 @@ function head(over: Partial<Record<'name' | 'id' | 'issuer' | 'charset', string 
   ds.set(Tag.SOPClassUID, text('UI', CT));
   ds.set(Tag.SOPInstanceUID, text('UI', SOP));
   ds.set(Tag.AccessionNumber, text('SH', 'ACC1'));
-  ds.set(Tag.ReferencedStudySequence, { vr: 'SQ', value: [new Map([[Tag.ReferencedSOPClassUID, text('UI', '1.2.840.10008.3.1.2.3.1')], [Tag.ReferencedSOPInstanceUID, text('UI', STUDY)]])] });
+  ds.set(Tag.ReferencedStudySequence, {
+    vr: 'SQ',
+    value: [
+      new Map([
+        [Tag.ReferencedSOPClassUID, text('UI', '1.2.840.10008.3.1.2.3.1')],
+        [Tag.ReferencedSOPInstanceUID, text('UI', STUDY)],
+      ]),
+    ],
+  });
   if (groupLength) ds.set(0x00100000, { vr: 'UL', value: '0' } as never);
   ds.set(Tag.PatientName, text('PN', over.name ?? 'OLD^NAME'));
   ds.set(Tag.PatientID, text('LO', over.id ?? 'PAT1'));
@@ -71,7 +79,13 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-const NEW: Replacement = { PatientName: 'NEW^NAME', PatientID: 'PAT9', IssuerOfPatientID: 'GENHOSP', PatientBirthDate: '19800101', PatientSex: 'F' };
+const NEW: Replacement = {
+  PatientName: 'NEW^NAME',
+  PatientID: 'PAT9',
+  IssuerOfPatientID: 'GENHOSP',
+  PatientBirthDate: '19800101',
+  PatientSex: 'F',
+};
 
 for (const ts of [EXPLICIT, IMPLICIT]) {
   const label = ts === EXPLICIT ? 'explicit' : 'implicit';
@@ -85,7 +99,14 @@ for (const ts of [EXPLICIT, IMPLICIT]) {
       const o = outcomes[0]!;
       t.is(o.kind, 'rewritten');
       if (o.kind === 'rewritten') {
-        t.deepEqual(o.changes.map((c) => [c.attribute, c.old, c.new]), [['PatientName', 'OLD^NAME', 'NEW^NAME'], ['PatientID', 'PAT1', 'PAT9'], ['IssuerOfPatientID', '', 'GENHOSP']]);
+        t.deepEqual(
+          o.changes.map((c) => [c.attribute, c.old, c.new]),
+          [
+            ['PatientName', 'OLD^NAME', 'NEW^NAME'],
+            ['PatientID', 'PAT1', 'PAT9'],
+            ['IssuerOfPatientID', '', 'GENHOSP'],
+          ],
+        );
       }
       const ds = decodeDataSet(out, ts);
       t.is((ds.get(Tag.PatientName) as { value: string }).value, 'NEW^NAME');
@@ -101,7 +122,9 @@ for (const ts of [EXPLICIT, IMPLICIT]) {
 test('undefined-length sequences in the head are walked; group length (0010,0000) is recomputed', async (t) => {
   const ds = head({}, true);
   const bytes = encodeDataSet(ds, EXPLICIT, { undefinedLengthSequences: true });
-  const out = await collect(rewriteDemographics(chunks([bytes], 5), EXPLICIT, async () => ({ PatientName: 'A^MUCH^LONGER^NAME^THAN^BEFORE' })));
+  const out = await collect(
+    rewriteDemographics(chunks([bytes], 5), EXPLICIT, async () => ({ PatientName: 'A^MUCH^LONGER^NAME^THAN^BEFORE' })),
+  );
   const at = out.indexOf(Buffer.from([0x10, 0x00, 0x00, 0x00, 0x55, 0x4c]));
   t.true(at > 0);
   const groupLength = out.readUInt32LE(at + 8);
@@ -124,7 +147,9 @@ test('deflated and big-endian objects pass through with a recorded reason', asyn
   for (const ts of ['1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']) {
     const outcomes: RewriteOutcome[] = [];
     let asked = false;
-    const out = await collect(rewriteDemographics(chunks([bytes], 4), ts, async () => ((asked = true), NEW), { onOutcome: (o) => outcomes.push(o) }));
+    const out = await collect(
+      rewriteDemographics(chunks([bytes], 4), ts, async () => ((asked = true), NEW), { onOutcome: (o) => outcomes.push(o) }),
+    );
     t.deepEqual(out, bytes);
     t.false(asked);
     t.is(outcomes[0]?.kind, 'skipped');
@@ -134,7 +159,11 @@ test('deflated and big-endian objects pass through with a recorded reason', asyn
 test('a name the object character set cannot hold is not written; UTF-8 objects take it', async (t) => {
   const ascii = encodeDataSet(head(), EXPLICIT);
   const outcomes: RewriteOutcome[] = [];
-  const out = await collect(rewriteDemographics(chunks([ascii], 50), EXPLICIT, async () => ({ PatientName: 'MÜLLER^JÖRG' }), { onOutcome: (o) => outcomes.push(o) }));
+  const out = await collect(
+    rewriteDemographics(chunks([ascii], 50), EXPLICIT, async () => ({ PatientName: 'MÜLLER^JÖRG' }), {
+      onOutcome: (o) => outcomes.push(o),
+    }),
+  );
   t.deepEqual(out, ascii);
   t.is(outcomes[0]?.kind, 'skipped');
   const utf8 = encodeDataSet(head({ charset: 'ISO_IR 192' }), EXPLICIT);
@@ -146,7 +175,9 @@ test('a name the object character set cannot hold is not written; UTF-8 objects 
 test('a head larger than the limit is forwarded unchanged', async (t) => {
   const bytes = encodeDataSet(head(), EXPLICIT);
   const outcomes: RewriteOutcome[] = [];
-  const out = await collect(rewriteDemographics(chunks([bytes], 16), EXPLICIT, async () => NEW, { maxHeadBytes: 64, onOutcome: (o) => outcomes.push(o) }));
+  const out = await collect(
+    rewriteDemographics(chunks([bytes], 16), EXPLICIT, async () => NEW, { maxHeadBytes: 64, onOutcome: (o) => outcomes.push(o) }),
+  );
   t.deepEqual(out, bytes);
   t.is(outcomes[0]?.kind, 'skipped');
 });
@@ -206,7 +237,9 @@ test('dcmdump reads the rewritten object as a valid Part 10 file', async (t) => 
   const dir = await mkdtemp(join(tmpdir(), 'edge-rewrite-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const ts of [EXPLICIT, IMPLICIT]) {
-    const out = await collect(rewriteDemographics(chunks([encodeDataSet(head({}, true), ts, { undefinedLengthSequences: true })], 9), ts, async () => NEW));
+    const out = await collect(
+      rewriteDemographics(chunks([encodeDataSet(head({}, true), ts, { undefinedLengthSequences: true })], 9), ts, async () => NEW),
+    );
     const file = join(dir, `${ts}.dcm`);
     await writeFile(file, Buffer.concat([part10Header({ sopClassUid: CT, sopInstanceUid: SOP, transferSyntaxUid: ts }), out]));
     const r = await runPeer('dcmdump', ['-E', '+L', file]);
@@ -217,7 +250,16 @@ test('dcmdump reads the rewritten object as a valid Part 10 file', async (t) => 
   }
 });
 
-const instance: SpooledInstance = { key: 'i:abc', fileId: 'f1', sopClassUid: CT, sopInstanceUid: SOP, transferSyntaxUid: EXPLICIT, callingAeTitle: 'CT01', bytes: 0, receivedAt: 0 };
+const instance: SpooledInstance = {
+  key: 'i:abc',
+  fileId: 'f1',
+  sopClassUid: CT,
+  sopInstanceUid: SOP,
+  transferSyntaxUid: EXPLICIT,
+  callingAeTitle: 'CT01',
+  bytes: 0,
+  receivedAt: 0,
+};
 
 test('reconciler: finds the order by accession, then Study Instance UID; records once, after the PACS confirmed', async (t) => {
   const asked: OrderReference[] = [];

@@ -251,7 +251,10 @@ function codecFor(specificCharacterSet: string): { decode(b: Buffer): string; en
     return { decode: (b) => b.toString('latin1'), encode: (s) => (/^[\x20-\x7e]*$/u.test(s) ? Buffer.from(s, 'latin1') : undefined) };
   }
   if (first === 'ISO_IR 100') {
-    return { decode: (b) => b.toString('latin1'), encode: (s) => (/^[\x20-\x7e\xa0-\xff]*$/u.test(s) ? Buffer.from(s, 'latin1') : undefined) };
+    return {
+      decode: (b) => b.toString('latin1'),
+      encode: (s) => (/^[\x20-\x7e\xa0-\xff]*$/u.test(s) ? Buffer.from(s, 'latin1') : undefined),
+    };
   }
   if (first === 'ISO_IR 192') {
     return { decode: (b) => b.toString('utf8'), encode: (s) => Buffer.from(s, 'utf8') };
@@ -281,7 +284,8 @@ function readHead(head: Buffer, elements: readonly HeadElement[]): DatasetHead {
 }
 
 function same(keyword: ReconciledKeyword, a: string, b: string): boolean {
-  if (keyword === 'PatientName') return personNameGroups(a).join('=').replace(/=+$/u, '') === personNameGroups(b).join('=').replace(/=+$/u, '');
+  if (keyword === 'PatientName')
+    return personNameGroups(a).join('=').replace(/=+$/u, '') === personNameGroups(b).join('=').replace(/=+$/u, '');
   return a === b;
 }
 
@@ -405,8 +409,12 @@ export class DemographicsReconciler {
   readonly #orderOf = new Map<string, Order>();
 
   async #decide(instance: SpooledInstance, head: DatasetHead): Promise<Replacement | { readonly skip: string } | undefined> {
-    const byAccession = head.accessionNumber === '' ? [] : await this.#o.orders.ordersByReference({ accessionNumber: head.accessionNumber });
-    const orders = byAccession.length > 0 || head.studyInstanceUid === '' ? byAccession : await this.#o.orders.ordersByReference({ studyInstanceUid: head.studyInstanceUid });
+    const byAccession =
+      head.accessionNumber === '' ? [] : await this.#o.orders.ordersByReference({ accessionNumber: head.accessionNumber });
+    const orders =
+      byAccession.length > 0 || head.studyInstanceUid === ''
+        ? byAccession
+        : await this.#o.orders.ordersByReference({ studyInstanceUid: head.studyInstanceUid });
     if (orders.length === 0) return undefined;
     const wanted = orders.map(demographicsOf);
     const first = JSON.stringify(wanted[0]);
@@ -425,7 +433,11 @@ export class DemographicsReconciler {
       this.#pending.delete(instance.key);
       return;
     }
-    this.#o.logger.info('reconcile.outcome', { spoolKey: instance.key, outcome: outcome.kind, ...(outcome.kind === 'rewritten' ? { attributes: outcome.changes.map((c) => c.attribute).join(',') } : { why: outcome.why }) });
+    this.#o.logger.info('reconcile.outcome', {
+      spoolKey: instance.key,
+      outcome: outcome.kind,
+      ...(outcome.kind === 'rewritten' ? { attributes: outcome.changes.map((c) => c.attribute).join(',') } : { why: outcome.why }),
+    });
     if (this.#pending.size >= DemographicsReconciler.MAX_PENDING) {
       const oldest = this.#pending.keys().next().value;
       if (oldest !== undefined) this.#pending.delete(oldest);
@@ -442,4 +454,3 @@ export class DemographicsReconciler {
     return r;
   }
 }
-

@@ -105,15 +105,7 @@ export function isRequest(commandField: number): boolean {
   return (commandField & 0x8000) === 0;
 }
 
-const numericFields = [
-  'MessageID',
-  'MessageIDBeingRespondedTo',
-  'Priority',
-  'Status',
-  'ErrorID',
-  'EventTypeID',
-  'ActionTypeID',
-] as const;
+const numericFields = ['MessageID', 'MessageIDBeingRespondedTo', 'Priority', 'Status', 'ErrorID', 'EventTypeID', 'ActionTypeID'] as const;
 const textFields = [
   'AffectedSOPClassUID',
   'RequestedSOPClassUID',

@@ -108,7 +108,10 @@ test('TLS: no client certificate, a rogue certificate or plain TCP are refused a
     t.not(rogue.code, 0);
     // The verification code and the presented subject, not the client's reset.
     const second = await s.waitForEvent((e) => e.type === 'tls-handshake-failed' && e !== first);
-    t.regex(second.type === 'tls-handshake-failed' ? second.reason : '', /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_GET_ISSUER_CERT)$/);
+    t.regex(
+      second.type === 'tls-handshake-failed' ? second.reason : '',
+      /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_GET_ISSUER_CERT)$/,
+    );
     t.regex(second.type === 'tls-handshake-failed' ? (second.subject ?? '') : '', /CN=/);
     const plain = await echo(s.port, ALLOWED_CALLING_AE, TEST_AE_TITLE);
     t.not(plain.code, 0);

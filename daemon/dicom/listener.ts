@@ -183,7 +183,13 @@ export class DicomListener {
     this.#server = server;
     return new Promise<number>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new EdgeError('EDGE_LISTEN_FAILED', `DICOM ${o.transport} listener cannot bind ${o.host}:${o.port} (${err.code ?? err.message})`, { cause: err, detail: { host: o.host, port: o.port, errno: err.code ?? 'unknown' } }));
+        reject(
+          new EdgeError(
+            'EDGE_LISTEN_FAILED',
+            `DICOM ${o.transport} listener cannot bind ${o.host}:${o.port} (${err.code ?? err.message})`,
+            { cause: err, detail: { host: o.host, port: o.port, errno: err.code ?? 'unknown' } },
+          ),
+        );
       };
       server.once('error', onError);
       server.listen({ host: o.host, port: o.port, exclusive: true }, () => {
@@ -238,7 +244,8 @@ export class DicomListener {
     const key = connectionKey(socket);
     if (!this.#pending.has(key) || socket.destroyed) return 'connection closed';
     if (this.#authenticated.size >= (this.#options.maxAssociations ?? 32)) return 'max associations';
-    if ((this.#authenticatedPerAddress.get(remoteAddress) ?? 0) >= (this.#options.maxAssociationsPerAddress ?? 4)) return 'max associations per address';
+    if ((this.#authenticatedPerAddress.get(remoteAddress) ?? 0) >= (this.#options.maxAssociationsPerAddress ?? 4))
+      return 'max associations per address';
     this.#pending.leave(key);
     this.#authenticated.add(key);
     adjust(this.#authenticatedPerAddress, remoteAddress, 1);
@@ -282,7 +289,13 @@ export class DicomListener {
         if (!decision.accept) return decision;
         const why = this.#authenticate(socket, transport.remoteAddress);
         if (why === undefined) return decision;
-        return { accept: false, result: RejectResult.Transient, source: RejectSource.ServiceProviderPresentation, reason: RejectReason.LocalLimitExceeded, why };
+        return {
+          accept: false,
+          result: RejectResult.Transient,
+          source: RejectSource.ServiceProviderPresentation,
+          reason: RejectReason.LocalLimitExceeded,
+          why,
+        };
       },
       onEvent: this.#onEvent,
       logger: this.#logger,
@@ -339,4 +352,3 @@ function adjust(counts: Map<string, number>, key: string, by: number): void {
   if (n <= 0) counts.delete(key);
   else counts.set(key, n);
 }
-

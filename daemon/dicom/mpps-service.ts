@@ -65,7 +65,9 @@ async function handle(op: 'N-CREATE' | 'N-SET', handler: MppsHandler, request: D
   }
   let outcome: 'ok' | MppsRefusal;
   try {
-    outcome = create ? await handler.nCreate(sopInstanceUid, ds, { association: exchange.association }) : await handler.nSet(sopInstanceUid, ds, { association: exchange.association });
+    outcome = create
+      ? await handler.nCreate(sopInstanceUid, ds, { association: exchange.association })
+      : await handler.nSet(sopInstanceUid, ds, { association: exchange.association });
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
     exchange.logger.error('dicom.mpps.failed', { op, code });

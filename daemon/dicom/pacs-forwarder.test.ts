@@ -81,7 +81,16 @@ for (const mode of ['plain', 'tls'] as const) {
         port: dicomPort,
         calledAeTitle: 'ORTHANC',
         callingAeTitle: 'EDGE',
-        ...(mode === 'tls' ? { tls: { ca: await readFile(pki.caCert), cert: await readFile(pki.clientCert), key: await readFile(pki.clientKey), servername: 'localhost' } } : {}),
+        ...(mode === 'tls'
+          ? {
+              tls: {
+                ca: await readFile(pki.caCert),
+                cert: await readFile(pki.clientCert),
+                key: await readFile(pki.clientKey),
+                servername: 'localhost',
+              },
+            }
+          : {}),
         connectTimeoutMs: 3000,
         responseTimeoutMs: 10_000,
       }),
@@ -102,7 +111,10 @@ for (const mode of ['plain', 'tls'] as const) {
       forwarder.deliver(entries.slice(0, half), new AbortController().signal),
       forwarder.deliver(entries.slice(half), new AbortController().signal),
     ]);
-    t.true([...a, ...b].every((r) => r.outcome === 'delivered'), JSON.stringify([...a, ...b].filter((r) => r.outcome !== 'delivered')));
+    t.true(
+      [...a, ...b].every((r) => r.outcome === 'delivered'),
+      JSON.stringify([...a, ...b].filter((r) => r.outcome !== 'delivered')),
+    );
     const inPacs = await orthanc.sopInstanceUids();
     for (const f of files) t.true(inPacs.has(splitPart10(await readFile(f)).sopInstanceUid));
     t.is(s.spool.usage().instances, 0);
@@ -115,7 +127,18 @@ for (const mode of ['plain', 'tls'] as const) {
 
 async function startOrthancOn(dir: string, dicomPort: number, tlsDir?: string): Promise<Orthanc> {
   const http = await freePort();
-  const r = await runPeer('env', [...(tlsDir === undefined ? [] : [`TLS_DIR=${tlsDir}`]), 'bash', `${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicomPort), dir], 60_000);
+  const r = await runPeer(
+    'env',
+    [
+      ...(tlsDir === undefined ? [] : [`TLS_DIR=${tlsDir}`]),
+      'bash',
+      `${PEERS}/orthanc/orthanc-start.sh`,
+      String(http),
+      String(dicomPort),
+      dir,
+    ],
+    60_000,
+  );
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
   const pid = r.stdout.trim().split('\n').pop() ?? '';
   return {

@@ -52,7 +52,10 @@ export class PacsForwarder implements OutboxSender {
     for (const [index, entry] of entries.entries()) {
       const ref = entry.payload as Partial<SpooledInstanceRef> | null;
       if (ref === null || typeof ref.key !== 'string' || typeof ref.fileId !== 'string') {
-        results[index] = { outcome: 'failed', error: outboxError('EDGE_OUTBOX_PAYLOAD_INVALID', 'entry payload is not a spooled instance') };
+        results[index] = {
+          outcome: 'failed',
+          error: outboxError('EDGE_OUTBOX_PAYLOAD_INVALID', 'entry payload is not a spooled instance'),
+        };
         continue;
       }
       let instance: SpooledInstance | undefined;
@@ -97,14 +100,23 @@ export class PacsForwarder implements OutboxSender {
       // the transport's, and an outage queues, it never dead-letters.
       const error = ENTRY_FAILURES.has(e.code) ? e : retried(e, 'EDGE_STORE_SCU_FAILED');
       const peerStatus = outcome.error.detail?.['httpStatus'];
-      return { outcome: 'failed', error: peerStatus === undefined ? error : { ...error, peerStatus: String(peerStatus) }, reachedPeer: outcome.reachedPeer };
+      return {
+        outcome: 'failed',
+        error: peerStatus === undefined ? error : { ...error, peerStatus: String(peerStatus) },
+        reachedPeer: outcome.reachedPeer,
+      };
     }
     const verdict = classifyStoreStatus(outcome.status);
     const hex = `0x${outcome.status.toString(16).padStart(4, '0')}`;
     if (verdict !== 'delivered') {
       this.#o.logger.warn('forward.status', { destination: this.destination, status: hex, verdict, spoolKey: instance.key });
       const code: ErrorCode = verdict === 'retry' ? 'EDGE_STORE_SCU_REFUSED' : 'EDGE_STORE_SCU_REJECTED';
-      const error: OutboxError = { code, peerStatus: hex, message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`, at: Date.now() };
+      const error: OutboxError = {
+        code,
+        peerStatus: hex,
+        message: `PACS answered ${hex}${outcome.errorComment === undefined ? '' : ` (${sanitize(outcome.errorComment)})`}`,
+        at: Date.now(),
+      };
       return { outcome: 'failed', error, reachedPeer: true };
     }
     try {

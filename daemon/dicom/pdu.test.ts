@@ -33,7 +33,10 @@ test('P-DATA fragments honour the peer maximum PDU length', (t) => {
   t.true(pdus.every((p) => p.length - 6 <= 4096));
   const pdvs = pdus.flatMap((p) => parsePDataTf(p.subarray(6)));
   t.deepEqual(Buffer.concat(pdvs.map((p) => p.data)), data);
-  t.deepEqual(pdvs.map((p) => p.isLast), [false, false, true]);
+  t.deepEqual(
+    pdvs.map((p) => p.isLast),
+    [false, false, true],
+  );
   t.true(pdvs.every((p) => p.presentationContextId === 3 && !p.isCommand));
 });
 
@@ -50,11 +53,10 @@ test('A-ASSOCIATE-RQ parsing and per-context answers (0 / 3 / 4)', (t) => {
   });
   const rq = parseAssociateRq(pdu.subarray(6));
   t.like(rq, { callingAeTitle: 'MOD', calledAeTitle: 'EDGE', maxPduLength: 32768, implementationClassUid: '1.2.3.4' });
-  const answers = negotiatePresentationContexts(
-    rq.presentationContexts,
-    new Set(['1.2.840.10008.1.1', '1.2.840.10008.5.1.4.31']),
-    ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2'],
-  );
+  const answers = negotiatePresentationContexts(rq.presentationContexts, new Set(['1.2.840.10008.1.1', '1.2.840.10008.5.1.4.31']), [
+    '1.2.840.10008.1.2.1',
+    '1.2.840.10008.1.2',
+  ]);
   t.deepEqual(
     answers.map((a) => [a.id, a.result, a.result === 0 ? a.transferSyntax : '']),
     [

@@ -30,7 +30,15 @@ import {
   isRequest,
   Status,
 } from './dimse-command.ts';
-import type { AssociationContext, DataSetSink, DimseExchange, DimseService, PeerCertificate, ResponseCommand, Transport } from './dimse-service.ts';
+import type {
+  AssociationContext,
+  DataSetSink,
+  DimseExchange,
+  DimseService,
+  PeerCertificate,
+  ResponseCommand,
+  Transport,
+} from './dimse-service.ts';
 import { serviceKey } from './dimse-service.ts';
 import type { Pdu } from './pdu.ts';
 import {
@@ -531,15 +539,30 @@ export class DicomAssociation {
     }
     this.#identity = { ...this.#identity, callingAeTitle: rq.callingAeTitle, calledAeTitle: rq.calledAeTitle };
     if ((rq.protocolVersion & 1) === 0) {
-      this.#reject(RejectResult.Permanent, RejectSource.ServiceProviderAcse, RejectReason.ProtocolVersionNotSupported, 'protocol version not supported');
+      this.#reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceProviderAcse,
+        RejectReason.ProtocolVersionNotSupported,
+        'protocol version not supported',
+      );
       return;
     }
     if (rq.applicationContextName !== DICOM_APPLICATION_CONTEXT) {
-      this.#reject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.ApplicationContextNameNotSupported, 'application context not supported');
+      this.#reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceUser,
+        RejectReason.ApplicationContextNameNotSupported,
+        'application context not supported',
+      );
       return;
     }
     if (rq.calledAeTitle !== this.#options.aeTitle) {
-      this.#reject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CalledAETitleNotRecognized, 'called AE title not recognized');
+      this.#reject(
+        RejectResult.Permanent,
+        RejectSource.ServiceUser,
+        RejectReason.CalledAETitleNotRecognized,
+        'called AE title not recognized',
+      );
       return;
     }
     let decision: AssociationDecision;
@@ -556,20 +579,29 @@ export class DicomAssociation {
       });
     } catch (err) {
       this.#logger.error('dicom.policy-failed', { code: isEdgeError(err) ? err.code : 'unknown' });
-      decision = { accept: false, result: RejectResult.Transient, source: RejectSource.ServiceUser, reason: RejectReason.NoReasonGiven, why: 'policy failed' };
+      decision = {
+        accept: false,
+        result: RejectResult.Transient,
+        source: RejectSource.ServiceUser,
+        reason: RejectReason.NoReasonGiven,
+        why: 'policy failed',
+      };
     }
     if (this.#state !== 'negotiating') return; // the peer aborted or the connection dropped meanwhile
     if (!decision.accept) {
       this.#reject(decision.result, decision.source, decision.reason, decision.why);
       return;
     }
-    const offered = new Set([...decision.abstractSyntaxes].filter((uid) => [...this.#services.values()].some((s) => s.sopClassUid === uid)));
+    const offered = new Set(
+      [...decision.abstractSyntaxes].filter((uid) => [...this.#services.values()].some((s) => s.sopClassUid === uid)),
+    );
     const transferSyntaxes = decision.transferSyntaxes.filter(isSupportedTransferSyntax);
     const asReceived = decision.transferSyntaxesByAbstractSyntax;
     const answers = negotiatePresentationContexts(rq.presentationContexts, offered, transferSyntaxes, asReceived);
     for (const a of answers) {
       const proposed = rq.presentationContexts.find((pc) => pc.id === a.id);
-      const usable = proposed !== undefined && (asReceived?.has(proposed.abstractSyntax) === true || isSupportedTransferSyntax(a.transferSyntax));
+      const usable =
+        proposed !== undefined && (asReceived?.has(proposed.abstractSyntax) === true || isSupportedTransferSyntax(a.transferSyntax));
       if (a.result === PresentationContextResult.Acceptance && proposed !== undefined && usable) {
         this.#contexts.set(a.id, { id: a.id, abstractSyntax: proposed.abstractSyntax, transferSyntax: a.transferSyntax });
       }
@@ -622,9 +654,7 @@ export class DicomAssociation {
     this.#arm(Math.min(1000, this.#options.associationRequestTimeoutMs), 'close after abort');
   }
 
-  #reportEnd(
-    event: { type: 'association-released' } | { type: 'association-aborted'; by: 'peer' | 'local'; why: string },
-  ): void {
+  #reportEnd(event: { type: 'association-released' } | { type: 'association-aborted'; by: 'peer' | 'local'; why: string }): void {
     if (this.#endReported) return;
     this.#endReported = true;
     // Connections that never asked to associate (port scans, TLS health checks) are not associations.

@@ -44,7 +44,9 @@ const storagePolicy: AssociationPolicy = (rq) =>
         accept: true,
         abstractSyntaxes: new Set(['1.2.840.10008.1.1', CT]),
         transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian],
-        transferSyntaxesByAbstractSyntax: new Map([[CT, [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian, JPEG_BASELINE]]]),
+        transferSyntaxesByAbstractSyntax: new Map([
+          [CT, [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian, JPEG_BASELINE]],
+        ]),
         peer: {},
       }
     : { accept: false, result: 1, source: 1, reason: 3, why: 'unknown' };
@@ -57,7 +59,10 @@ async function withScp(
   const s = await openTestSpool(dir, spoolOptions);
   const events: StorageEvent[] = [];
   const l = await startTestListener({
-    services: [verificationService, ...storageServices({ sopClassUids: [CT], spool: s.spool, onEvent: (e) => events.push(e), logger: silentLogger })],
+    services: [
+      verificationService,
+      ...storageServices({ sopClassUids: [CT], spool: s.spool, onEvent: (e) => events.push(e), logger: silentLogger }),
+    ],
     onAssociationRequest: storagePolicy,
     maxPduLength: 65536,
   });
@@ -69,7 +74,11 @@ async function withScp(
 }
 
 const storescu = (port: number, paths: string[], extra: string[] = []) =>
-  runPeer('storescu', ['-aet', ALLOWED_CALLING_AE, '-aec', TEST_AE_TITLE, '-to', '10', '-ta', '10', ...extra, '127.0.0.1', String(port), ...paths], 60_000);
+  runPeer(
+    'storescu',
+    ['-aet', ALLOWED_CALLING_AE, '-aec', TEST_AE_TITLE, '-to', '10', '-ta', '10', ...extra, '127.0.0.1', String(port), ...paths],
+    60_000,
+  );
 
 test('storescu: every instance is spooled encrypted, queued for the PACS, and reads back byte for byte', async (t) => {
   const { port, s, events } = await withScp(t);
@@ -152,7 +161,13 @@ test('oversized PDU: the association is aborted, the listener keeps serving', as
   const { port } = await withScp(t);
   const sock = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-  sock.write(buildAssociateRq({ calling: ALLOWED_CALLING_AE, called: TEST_AE_TITLE, contexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] }));
+  sock.write(
+    buildAssociateRq({
+      calling: ALLOWED_CALLING_AE,
+      called: TEST_AE_TITLE,
+      contexts: [{ id: 1, abstractSyntax: CT, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
+    }),
+  );
   const got = await readUntil(sock, (b) => b.length >= 6 && b.readUInt8(0) === 0x02);
   t.is(got.readUInt8(0), 0x02);
   const huge = Buffer.alloc(6);
@@ -199,7 +214,13 @@ async function rawStore(
   const sock = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
   try {
-    sock.write(buildAssociateRq({ calling: ALLOWED_CALLING_AE, called: TEST_AE_TITLE, contexts: [{ id: 1, abstractSyntax: sopClass, transferSyntaxes: [ts] }] }));
+    sock.write(
+      buildAssociateRq({
+        calling: ALLOWED_CALLING_AE,
+        called: TEST_AE_TITLE,
+        contexts: [{ id: 1, abstractSyntax: sopClass, transferSyntaxes: [ts] }],
+      }),
+    );
     const ac = await readUntil(sock, (b) => b.length >= 6 && b.length >= 6 + b.readUInt32BE(2));
     // Presentation context item 0x21: result byte at offset 2 of its value.
     const i = ac.indexOf(Buffer.from([0x21, 0x00]), 74);
@@ -225,7 +246,12 @@ async function rawStore(
     if (rsp.length < 12 || rsp.readUInt8(0) !== 0x04) return { result: 'closed' };
     // Status (0000,0900) US in the implicit-VR command: tag 00 00 00 09, length 02 00 00 00, value.
     const at = rsp.indexOf(Buffer.from([0x00, 0x00, 0x00, 0x09, 0x02, 0x00, 0x00, 0x00]));
-    return { result: `status:${rsp.readUInt16LE(at + 8).toString(16).padStart(4, '0')}` };
+    return {
+      result: `status:${rsp
+        .readUInt16LE(at + 8)
+        .toString(16)
+        .padStart(4, '0')}`,
+    };
   } finally {
     sock.destroy();
   }

@@ -54,7 +54,12 @@ class StoreSink implements DataSetSink {
 
   constructor(transferSyntax: string, writer: SpoolWriter | undefined, refusal: string | undefined) {
     this.walker = new DataSetWalker(transferSyntax, [
-      Tag.SOPClassUID, Tag.SOPInstanceUID, Tag.StudyInstanceUID, Tag.AccessionNumber, Tag.PatientID, Tag.IssuerOfPatientID,
+      Tag.SOPClassUID,
+      Tag.SOPInstanceUID,
+      Tag.StudyInstanceUID,
+      Tag.AccessionNumber,
+      Tag.PatientID,
+      Tag.IssuerOfPatientID,
     ]);
     this.writer = writer;
     this.refusal = refusal;
@@ -138,7 +143,11 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
   const dsInstance = inDataSet.get(Tag.SOPInstanceUID);
   if ((dsClass !== undefined && dsClass !== sopClassUid) || (dsInstance !== undefined && dsInstance !== sopInstanceUid)) {
     await writer.discard();
-    await refuse(Status.DataSetDoesNotMatchSOPClass, 'SOP Class/Instance UID in the data set differs from the command', 'data set does not match the command');
+    await refuse(
+      Status.DataSetDoesNotMatchSOPClass,
+      'SOP Class/Instance UID in the data set differs from the command',
+      'data set does not match the command',
+    );
     return;
   }
   let result: SpoolCommitResult;
@@ -153,7 +162,11 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
     if (code === 'EDGE_SPOOL_FULL' || code === 'EDGE_SPOOL_OBJECT_TOO_LARGE' || code === 'EDGE_SPOOL_HIGH_WATER') {
-      await refuse(Status.OutOfResources, code, code === 'EDGE_SPOOL_OBJECT_TOO_LARGE' ? 'out of resources: object too large' : 'out of resources: spool full');
+      await refuse(
+        Status.OutOfResources,
+        code,
+        code === 'EDGE_SPOOL_OBJECT_TOO_LARGE' ? 'out of resources: object too large' : 'out of resources: spool full',
+      );
     } else {
       exchange.logger.error('dicom.cstore.commit-failed', { code });
       await refuse(Status.ProcessingFailure, code, 'processing failure');
@@ -182,7 +195,9 @@ async function handleStore(options: StorageServiceOptions, request: DimseRequest
 }
 
 /** Identifiers from the header that the forward's audit record names (absent or empty ones left out). */
-function headerIdentifiers(values: ReadonlyMap<number, string>): Pick<SpooledInstanceMeta, 'studyInstanceUid' | 'accessionNumber' | 'patientId' | 'issuerOfPatientId'> {
+function headerIdentifiers(
+  values: ReadonlyMap<number, string>,
+): Pick<SpooledInstanceMeta, 'studyInstanceUid' | 'accessionNumber' | 'patientId' | 'issuerOfPatientId'> {
   const pick = (tag: number): string | undefined => {
     const v = values.get(tag);
     return v === undefined || v === '' ? undefined : v;

@@ -62,10 +62,12 @@ export async function storeBatch(options: StoreScuOptions, items: readonly Store
   try {
     let assoc: AcceptedAssociation;
     try {
-      assoc = await conn.associate([...contexts].map(([k, id]) => {
-        const [abstractSyntax, ts] = k.split('|') as [string, string];
-        return { id, abstractSyntax, transferSyntaxes: [ts] };
-      }));
+      assoc = await conn.associate(
+        [...contexts].map(([k, id]) => {
+          const [abstractSyntax, ts] = k.split('|') as [string, string];
+          return { id, abstractSyntax, transferSyntaxes: [ts] };
+        }),
+      );
     } catch (err) {
       const e = asScuError(err);
       return items.map(() => ({ error: e, reachedPeer: false }));
@@ -80,9 +82,13 @@ export async function storeBatch(options: StoreScuOptions, items: readonly Store
       const id = contexts.get(`${it.sopClassUid}|${it.transferSyntaxUid}`);
       if (id === undefined || !assoc.accepted.has(id)) {
         outcomes.push({
-          error: new EdgeError('EDGE_STORE_SCU_REJECTED', 'the PACS accepted no presentation context for this SOP class and transfer syntax', {
-            detail: { result: id === undefined ? -1 : (assoc.results.get(id) ?? -1) },
-          }),
+          error: new EdgeError(
+            'EDGE_STORE_SCU_REJECTED',
+            'the PACS accepted no presentation context for this SOP class and transfer syntax',
+            {
+              detail: { result: id === undefined ? -1 : (assoc.results.get(id) ?? -1) },
+            },
+          ),
           reachedPeer: true,
         });
         continue;
@@ -106,7 +112,10 @@ export async function storeBatch(options: StoreScuOptions, items: readonly Store
 function asScuError(err: unknown): EdgeError {
   if (isEdgeError(err)) return err;
   const e = err as NodeJS.ErrnoException;
-  return new EdgeError('EDGE_STORE_SCU_FAILED', `PACS connection failed (${e.code ?? e.message})`, { cause: err, detail: { errno: e.code ?? 'unknown' } });
+  return new EdgeError('EDGE_STORE_SCU_FAILED', `PACS connection failed (${e.code ?? e.message})`, {
+    cause: err,
+    detail: { errno: e.code ?? 'unknown' },
+  });
 }
 
 class ScuConnection {
@@ -122,7 +131,9 @@ class ScuConnection {
     this.#socket = socket;
     this.#options = options;
     const max = options.maxPduLength ?? DEFAULT_MAX_PDU;
-    this.#reader = new PduReader((type) => (type === PduType.AssociateAc ? 64 * 1024 : type === PduType.PDataTf ? max + 64 : type === PduType.AssociateRq ? undefined : 1024));
+    this.#reader = new PduReader((type) =>
+      type === PduType.AssociateAc ? 64 * 1024 : type === PduType.PDataTf ? max + 64 : type === PduType.AssociateRq ? undefined : 1024,
+    );
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const p of this.#reader.push(chunk)) this.#pdus.push(p);
@@ -141,10 +152,18 @@ class ScuConnection {
       const socket =
         options.tls === undefined
           ? net.connect({ host: options.host, port: options.port, noDelay: true })
-          : tls.connect({ ...options.tls, host: options.host, port: options.port, ...(net.isIP(options.host) === 0 ? { servername: options.host } : {}) });
+          : tls.connect({
+              ...options.tls,
+              host: options.host,
+              port: options.port,
+              ...(net.isIP(options.host) === 0 ? { servername: options.host } : {}),
+            });
       socket.setNoDelay(true);
       const ready = options.tls === undefined ? 'connect' : 'secureConnect';
-      const timer = setTimeout(() => fail(new EdgeError('EDGE_DICOM_TIMEOUT', 'connecting to the PACS timed out')), options.connectTimeoutMs);
+      const timer = setTimeout(
+        () => fail(new EdgeError('EDGE_DICOM_TIMEOUT', 'connecting to the PACS timed out')),
+        options.connectTimeoutMs,
+      );
       const onAbort = (): void => fail(new EdgeError('EDGE_SHUTDOWN', 'forwarding stopped'));
       const cleanup = (): void => {
         clearTimeout(timer);

@@ -56,8 +56,13 @@ export function part10Header(item: Pick<StoreItem, 'sopClassUid' | 'sopInstanceU
 }
 
 type FileMetaKeyword =
-  | 'FileMetaInformationGroupLength' | 'FileMetaInformationVersion' | 'MediaStorageSOPClassUID' | 'MediaStorageSOPInstanceUID'
-  | 'TransferSyntaxUID' | 'ImplementationClassUID' | 'ImplementationVersionName';
+  | 'FileMetaInformationGroupLength'
+  | 'FileMetaInformationVersion'
+  | 'MediaStorageSOPClassUID'
+  | 'MediaStorageSOPInstanceUID'
+  | 'TransferSyntaxUID'
+  | 'ImplementationClassUID'
+  | 'ImplementationVersionName';
 
 async function* multipartBody(items: readonly StoreItem[], boundary: string): AsyncGenerator<Uint8Array> {
   for (const it of items) {
@@ -91,7 +96,19 @@ function uidsIn(json: DicomJson, sequenceTag: number): Map<string, number | unde
 
 export function stowTransport(options: StowClientOptions): InstanceTransport {
   const agent = new Agent({
-    connect: { timeout: options.connectTimeoutMs, ...(options.tls === undefined ? {} : { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, minVersion: options.tls.minVersion ?? 'TLSv1.2', ...(options.tls.ciphers === undefined ? {} : { ciphers: options.tls.ciphers }), ...(options.tls.ecdhCurve === undefined ? {} : { ecdhCurve: options.tls.ecdhCurve }) }) },
+    connect: {
+      timeout: options.connectTimeoutMs,
+      ...(options.tls === undefined
+        ? {}
+        : {
+            ca: options.tls.ca,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            minVersion: options.tls.minVersion ?? 'TLSv1.2',
+            ...(options.tls.ciphers === undefined ? {} : { ciphers: options.tls.ciphers }),
+            ...(options.tls.ecdhCurve === undefined ? {} : { ecdhCurve: options.tls.ecdhCurve }),
+          }),
+    },
     headersTimeout: options.responseTimeoutMs,
     bodyTimeout: options.responseTimeoutMs,
   });
@@ -106,7 +123,13 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
     let statusCode: number;
     let json: DicomJson = {};
     try {
-      const res = await request(options.url, { method: 'POST', dispatcher: agent, headers, body: Readable.from(multipartBody(items, boundary), { objectMode: false }), signal });
+      const res = await request(options.url, {
+        method: 'POST',
+        dispatcher: agent,
+        headers,
+        body: Readable.from(multipartBody(items, boundary), { objectMode: false }),
+        signal,
+      });
       statusCode = res.statusCode;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -121,7 +144,10 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
         json = Array.isArray(parsed) ? (parsed[0] ?? {}) : parsed;
       }
     } catch (cause) {
-      const e = cause instanceof EdgeError ? cause : new EdgeError('EDGE_STOW_FAILED', `STOW-RS request failed (${(cause as { code?: string }).code ?? 'error'})`, { cause });
+      const e =
+        cause instanceof EdgeError
+          ? cause
+          : new EdgeError('EDGE_STOW_FAILED', `STOW-RS request failed (${(cause as { code?: string }).code ?? 'error'})`, { cause });
       options.logger.warn('stow.failed', { code: e.code });
       return items.map(() => ({ error: e, reachedPeer: false }));
     }
@@ -137,9 +163,15 @@ export function stowTransport(options: StowClientOptions): InstanceTransport {
       // 401/403: a rotated or not yet provisioned token or certificate, fixed without touching the
       // images; 408/429: the server's momentary trouble. Retry those instead of dead-lettering images.
       if (statusCode >= 500 || statusCode === 401 || statusCode === 403 || statusCode === 408 || statusCode === 429) {
-        return { error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
+        return {
+          error: new EdgeError('EDGE_STOW_FAILED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }),
+          reachedPeer: true,
+        };
       }
-      return { error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }), reachedPeer: true };
+      return {
+        error: new EdgeError('EDGE_STOW_REJECTED', `STOW-RS answered HTTP ${statusCode}`, { detail: { httpStatus: statusCode } }),
+        reachedPeer: true,
+      };
     });
   };
 }

@@ -34,10 +34,15 @@ function int64(value: bigint, signed: boolean): Buffer {
 
 /** Explicit VR Little Endian, written out by hand from PS3.5 Table 7.1-1 rather than by the codec. */
 const wire = Buffer.concat([
-  header(Tag.PatientID, 'LO', 4, false), Buffer.from('ID1 ', 'latin1'),
-  header(SelectorSVValue, 'SV', 16, true), int64(-2n, true), int64(-(2n ** 63n), true),
-  header(SelectorUVValue, 'UV', 8, true), int64(2n ** 63n + 1n, false),
-  header(StorageMediaFileSetUID, 'UI', 6, false), Buffer.from('1.2.34', 'latin1'),
+  header(Tag.PatientID, 'LO', 4, false),
+  Buffer.from('ID1 ', 'latin1'),
+  header(SelectorSVValue, 'SV', 16, true),
+  int64(-2n, true),
+  int64(-(2n ** 63n), true),
+  header(SelectorUVValue, 'UV', 8, true),
+  int64(2n ** 63n + 1n, false),
+  header(StorageMediaFileSetUID, 'UI', 6, false),
+  Buffer.from('1.2.34', 'latin1'),
 ]);
 
 const dataSet: DataSet = new Map([

@@ -24,7 +24,11 @@ export type WorklistFindHandler = (identifier: DataSet, ctx: WorklistFindContext
 
 export interface WorklistFindOptions {
   /** A result the codec refused (`code`) was left out of the answer; the owner names its order. */
-  readonly onItemSkipped?: (item: DataSet, code: string, ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string }) => void;
+  readonly onItemSkipped?: (
+    item: DataSet,
+    code: string,
+    ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string },
+  ) => void;
 }
 
 const ERROR_COMMENT_MAX = 64;
@@ -37,7 +41,12 @@ export function worklistFindService(handler: WorklistFindHandler, options: Workl
   };
 }
 
-async function handleFind(handler: WorklistFindHandler, options: WorklistFindOptions, request: DimseRequest, exchange: DimseExchange): Promise<void> {
+async function handleFind(
+  handler: WorklistFindHandler,
+  options: WorklistFindOptions,
+  request: DimseRequest,
+  exchange: DimseExchange,
+): Promise<void> {
   const response = (status: number, errorComment?: string) => ({
     CommandField: CommandField.CFindRsp,
     MessageIDBeingRespondedTo: request.command.MessageID ?? 0,

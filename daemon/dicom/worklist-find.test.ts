@@ -29,19 +29,43 @@ test.after.always(async () => {
 });
 
 const keys = [
-  '-k', 'SpecificCharacterSet',
-  '-k', 'PatientName',
-  '-k', 'PatientID',
-  '-k', 'AccessionNumber',
-  '-k', 'ScheduledProcedureStepSequence[0].Modality=CT',
-  '-k', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepID',
-  '-k', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate',
+  '-k',
+  'SpecificCharacterSet',
+  '-k',
+  'PatientName',
+  '-k',
+  'PatientID',
+  '-k',
+  'AccessionNumber',
+  '-k',
+  'ScheduledProcedureStepSequence[0].Modality=CT',
+  '-k',
+  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepID',
+  '-k',
+  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate',
 ];
 
 function findscu(port: number, outDir: string, extra: string[]) {
   return runPeer('findscu', [
-    '-W', '-v', '-aet', ALLOWED_CALLING_AE, '-aec', TEST_AE_TITLE, '-to', '10', '-ta', '10', '-td', '10',
-    ...extra, ...keys, '-X', '-od', outDir, '127.0.0.1', String(port),
+    '-W',
+    '-v',
+    '-aet',
+    ALLOWED_CALLING_AE,
+    '-aec',
+    TEST_AE_TITLE,
+    '-to',
+    '10',
+    '-ta',
+    '10',
+    '-td',
+    '10',
+    ...extra,
+    ...keys,
+    '-X',
+    '-od',
+    outDir,
+    '127.0.0.1',
+    String(port),
   ]);
 }
 
@@ -57,8 +81,18 @@ async function readPart10(path: string): Promise<{ transferSyntax: string; dataS
 }
 
 for (const [label, proposal, preference, expectedTs] of [
-  ['implicit VR (-xi)', '-xi', [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian], TransferSyntax.ImplicitVRLittleEndian],
-  ['explicit VR (-xe)', '-xe', [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian], TransferSyntax.ExplicitVRLittleEndian],
+  [
+    'implicit VR (-xi)',
+    '-xi',
+    [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian],
+    TransferSyntax.ImplicitVRLittleEndian,
+  ],
+  [
+    'explicit VR (-xe)',
+    '-xe',
+    [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian],
+    TransferSyntax.ExplicitVRLittleEndian,
+  ],
 ] as const) {
   test(`findscu -W ${label}: pending results with a UTF-8 name and nested SPS, then success`, async (t) => {
     const wl = fakeWorklist({ count: 3 });
@@ -131,7 +165,10 @@ test('findscu: a failing handler ends the query with UnableToProcess (0xC000)', 
   }
 });
 
-for (const [proposal, expected] of [['-xe', ['rsp0001.dcm', 'rsp0002.dcm']], ['-xi', ['rsp0001.dcm', 'rsp0002.dcm', 'rsp0003.dcm']]] as const) {
+for (const [proposal, expected] of [
+  ['-xe', ['rsp0001.dcm', 'rsp0002.dcm']],
+  ['-xi', ['rsp0001.dcm', 'rsp0002.dcm', 'rsp0003.dcm']],
+] as const) {
   test(`findscu ${proposal}: an item the codec cannot encode is skipped and reported, the others are answered, then Success`, async (t) => {
     // Item 2 has a 70,000-byte LO: too long for Explicit VR's 16-bit length field, fine in Implicit VR.
     const items = [1, 2, 3].map((n) => {
@@ -144,7 +181,10 @@ for (const [proposal, expected] of [['-xe', ['rsp0001.dcm', 'rsp0002.dcm']], ['-
       async function* () {
         yield* items;
       },
-      { onItemSkipped: (item, code, ctx) => skipped.push({ accession: textOf(item, Tag.AccessionNumber), code, transferSyntaxUid: ctx.transferSyntaxUid }) },
+      {
+        onItemSkipped: (item, code, ctx) =>
+          skipped.push({ accession: textOf(item, Tag.AccessionNumber), code, transferSyntaxUid: ctx.transferSyntaxUid }),
+      },
     );
     const s = await startTestListener({ services: [verificationService, service] });
     const outDir = await mkdtemp(join(workDir, 'skip-'));
@@ -152,9 +192,16 @@ for (const [proposal, expected] of [['-xe', ['rsp0001.dcm', 'rsp0002.dcm']], ['-
       const r = await findscu(s.port, outDir, [proposal]);
       t.regex(r.stderr + r.stdout, /Received Final Find Response \(Success\)/);
       t.deepEqual((await readdir(outDir)).sort(), [...expected]);
-      const accessions = await Promise.all((await readdir(outDir)).sort().map(async (f) => textOf((await readPart10(join(outDir, f))).dataSet, Tag.AccessionNumber)));
+      const accessions = await Promise.all(
+        (await readdir(outDir)).sort().map(async (f) => textOf((await readPart10(join(outDir, f))).dataSet, Tag.AccessionNumber)),
+      );
       t.deepEqual(accessions, proposal === '-xe' ? ['ACC1', 'ACC3'] : ['ACC1', 'ACC2', 'ACC3']);
-      t.deepEqual(skipped, proposal === '-xe' ? [{ accession: 'ACC2', code: 'EDGE_DICOM_DATASET_INVALID', transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian }] : []);
+      t.deepEqual(
+        skipped,
+        proposal === '-xe'
+          ? [{ accession: 'ACC2', code: 'EDGE_DICOM_DATASET_INVALID', transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian }]
+          : [],
+      );
       await s.waitForEvent((e) => e.type === 'association-released');
     } finally {
       await s.listener.stop(1000);
@@ -194,6 +241,10 @@ test('worklist service: an undecodable identifier gets IdentifierDoesNotMatchSOP
     exchange,
   );
   t.is(responses.length, 1);
-  t.like(responses[0], { CommandField: CommandField.CFindRsp, MessageIDBeingRespondedTo: 7, Status: Status.IdentifierDoesNotMatchSOPClass });
+  t.like(responses[0], {
+    CommandField: CommandField.CFindRsp,
+    MessageIDBeingRespondedTo: 7,
+    Status: Status.IdentifierDoesNotMatchSOPClass,
+  });
   t.is(wl.identifiers.length, 0);
 });

@@ -36,7 +36,12 @@ export interface AuditGuards extends Service {
 
 export function auditGuards(config: EdgeConfig['audit'], store: Store, box: AuditParticipant, logger: Logger): AuditGuards {
   const log = logger.child({ component: 'audit' });
-  const coalescer = new AuditCoalescer({ sink: store.audit, types: CONNECTION_REFUSAL_TYPES, intervalMs: config.coalesceIntervalMs, maxKeys: config.coalesceMaxSources });
+  const coalescer = new AuditCoalescer({
+    sink: store.audit,
+    types: CONNECTION_REFUSAL_TYPES,
+    intervalMs: config.coalesceIntervalMs,
+    maxKeys: config.coalesceMaxSources,
+  });
   const budget = new AuditDiskBudget({
     budgetBytes: config.diskBudgetBytes,
     measure: () => store.auditBytes(),
@@ -52,7 +57,8 @@ export function auditGuards(config: EdgeConfig['audit'], store: Store, box: Audi
       await budget.start();
     },
     status: () => ({ ...budget.status, coalescing: coalescer.trackedKeys }),
-    health: () => (budget.status.level === 'ok' ? { status: 'ok' } : { status: 'degraded', detail: `audit disk budget ${budget.status.level}` }),
+    health: () =>
+      budget.status.level === 'ok' ? { status: 'ok' } : { status: 'degraded', detail: `audit disk budget ${budget.status.level}` },
     async stop() {
       coalescer.stop();
       await budget.stop();
@@ -67,7 +73,13 @@ function budgetAlarm(audit: AuditSink, box: AuditParticipant, log: Logger, c: Au
   switch (c.to) {
     case 'exceeded':
       log.error('audit.disk-budget-exceeded', fields);
-      audit.record(securityAlert('audit.disk-budget-exceeded', [box], `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`));
+      audit.record(
+        securityAlert(
+          'audit.disk-budget-exceeded',
+          [box],
+          `the audit chain uses ${usage}; recording continues, nothing is pruned before its retention`,
+        ),
+      );
       return;
     case 'warning':
       log.warn('audit.disk-budget-warning', fields);

@@ -34,7 +34,8 @@ const describe = (ranges: readonly DamagedRange[]): string => ranges.map((r) => 
 
 export function headFileFor(config: EdgeConfig): HeadFile {
   // Beside the keys: with the file backend that is the key file's folder, outside the data directory.
-  const dir = config.keys.backend === 'file' && config.keys.file !== undefined ? dirname(config.keys.file.path) : join(config.dataDir, 'keys');
+  const dir =
+    config.keys.backend === 'file' && config.keys.file !== undefined ? dirname(config.keys.file.path) : join(config.dataDir, 'keys');
   return new HeadFile(join(dir, 'audit-head.json'));
 }
 
@@ -75,7 +76,8 @@ export async function startAuditIntegrity(o: {
   // until the central team pins the new certificate, so say it in the chain, where they look first.
   const newest = (await audit.checkpoints()).at(-1);
   const current = pemCertificates(o.cert.toString())[0];
-  const before = newest === undefined ? undefined : verifyDetached(Buffer.from(newest.cms, 'base64'), Buffer.from(newest.statement, 'utf8')).signer;
+  const before =
+    newest === undefined ? undefined : verifyDetached(Buffer.from(newest.cms, 'base64'), Buffer.from(newest.statement, 'utf8')).signer;
   if (before !== undefined && current !== undefined) {
     const now = new X509Certificate(current);
     const spki = (c: X509Certificate): Buffer => c.publicKey.export({ type: 'spki', format: 'der' });
@@ -113,13 +115,20 @@ export async function startAuditIntegrity(o: {
 
   // 3. The background pass: catch up in short slices, then keep up with what is appended.
   let busy = false;
-  const timer = setInterval(() => {
-    if (busy || (caughtUp && verifiedSeq >= audit.durableSeq)) return;
-    busy = true;
-    audit.verifyStored({ budgetMs: sliceBudgetMs })
-      .then((v) => report(v), (err: unknown) => log.error('audit.verify-failed', { error: err instanceof Error ? err.message : String(err) }))
-      .finally(() => (busy = false));
-  }, caughtUp ? o.config.audit.checkpointEveryMs : catchUpIntervalMs);
+  const timer = setInterval(
+    () => {
+      if (busy || (caughtUp && verifiedSeq >= audit.durableSeq)) return;
+      busy = true;
+      audit
+        .verifyStored({ budgetMs: sliceBudgetMs })
+        .then(
+          (v) => report(v),
+          (err: unknown) => log.error('audit.verify-failed', { error: err instanceof Error ? err.message : String(err) }),
+        )
+        .finally(() => (busy = false));
+    },
+    caughtUp ? o.config.audit.checkpointEveryMs : catchUpIntervalMs,
+  );
   timer.unref();
 
   const headAnchor: AuditHeadAnchor = {
@@ -130,7 +139,8 @@ export async function startAuditIntegrity(o: {
         await headFile.recorded(cp);
         headFileFailing = false;
       } catch (err) {
-        if (!headFileFailing) log.error('audit.head-file-failed', { path: headFile.path, error: err instanceof Error ? err.message : String(err) });
+        if (!headFileFailing)
+          log.error('audit.head-file-failed', { path: headFile.path, error: err instanceof Error ? err.message : String(err) });
         headFileFailing = true;
       }
     },
@@ -140,7 +150,12 @@ export async function startAuditIntegrity(o: {
     async verifyThrough(toSeq) {
       report(await audit.verifyStored({ throughSeq: toSeq }));
     },
-    status: () => ({ verifiedSeq, damaged: audit.damaged, truncated: truncated ?? null, headAnchor: counter === undefined ? 'head-file' : 'tpm-nv-counter+head-file' }),
+    status: () => ({
+      verifiedSeq,
+      damaged: audit.damaged,
+      truncated: truncated ?? null,
+      headAnchor: counter === undefined ? 'head-file' : 'tpm-nv-counter+head-file',
+    }),
     stop: () => clearInterval(timer),
   };
 }

@@ -13,33 +13,75 @@ import type { Hl7ListenerEvent } from '../hl7/index.ts';
 import type { Hl7AuditSubject } from '../hl7/audit-subjects.ts';
 
 export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
-  const peerOf = (peer: string, address?: string): AuditParticipant => ({ kind: 'hl7', id: peer, requestor: true, ...(address === undefined ? {} : { address }) });
+  const peerOf = (peer: string, address?: string): AuditParticipant => ({
+    kind: 'hl7',
+    id: peer,
+    requestor: true,
+    ...(address === undefined ? {} : { address }),
+  });
   switch (e.type) {
     case 'peer-refused':
-      audit.record(securityAlert('hl7.peer-refused', [peerOf(e.peer ?? 'unknown', e.remoteAddress)], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
+      audit.record(
+        securityAlert(
+          'hl7.peer-refused',
+          [peerOf(e.peer ?? 'unknown', e.remoteAddress)],
+          e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`,
+        ),
+      );
       return;
     case 'connection-superseded':
-      audit.record(securityAlert('hl7.connection-superseded', [peerOf(e.peer, e.remoteAddress)], 'oldest idle connection closed: the peer was at its connection cap and opened a new one'));
+      audit.record(
+        securityAlert(
+          'hl7.connection-superseded',
+          [peerOf(e.peer, e.remoteAddress)],
+          'oldest idle connection closed: the peer was at its connection cap and opened a new one',
+        ),
+      );
       return;
     case 'sender-mismatch':
-      audit.record({ ...securityAlert('hl7.sender-mismatch', [peerOf(e.peer, e.remoteAddress)], 'MSH-3/MSH-4 do not match the authenticated peer'), controlId: e.controlId });
+      audit.record({
+        ...securityAlert('hl7.sender-mismatch', [peerOf(e.peer, e.remoteAddress)], 'MSH-3/MSH-4 do not match the authenticated peer'),
+        controlId: e.controlId,
+      });
       return;
     case 'unsupported-message':
-      audit.record({ ...securityAlert('hl7.unsupported-message', [peerOf(e.peer, e.remoteAddress)], `${e.messageType} refused (${e.condition})`), controlId: e.controlId });
+      audit.record({
+        ...securityAlert('hl7.unsupported-message', [peerOf(e.peer, e.remoteAddress)], `${e.messageType} refused (${e.condition})`),
+        controlId: e.controlId,
+      });
       return;
     case 'duplicate':
-      audit.record({ ...securityAlert('hl7.duplicate-control-id', [peerOf(e.peer, e.remoteAddress)], 'replayed MSH-10 refused'), controlId: e.controlId });
+      audit.record({
+        ...securityAlert('hl7.duplicate-control-id', [peerOf(e.peer, e.remoteAddress)], 'replayed MSH-10 refused'),
+        controlId: e.controlId,
+      });
       return;
     case 'invalid-message':
       for (const { patientRecord, detail, ...subject } of subjectRecords(e.subjects)) {
-        audit.record({ eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
-          type: 'hl7.invalid-message', outcome: 4, at: Date.now(), participants: [peerOf(e.peer, e.remoteAddress)], ...subject, controlId: e.controlId, detail: `${e.code} at ${e.location}${detail}` });
+        audit.record({
+          eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
+          type: 'hl7.invalid-message',
+          outcome: 4,
+          at: Date.now(),
+          participants: [peerOf(e.peer, e.remoteAddress)],
+          ...subject,
+          controlId: e.controlId,
+          detail: `${e.code} at ${e.location}${detail}`,
+        });
       }
       return;
     case 'apply-failed':
       for (const { patientRecord, detail, ...subject } of subjectRecords(e.subjects)) {
-        audit.record({ eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
-          type: 'hl7.apply-failed', outcome: 8, at: Date.now(), participants: [peerOf(e.peer, e.remoteAddress)], ...subject, controlId: e.controlId, detail: `${e.code}${detail}` });
+        audit.record({
+          eventId: patientRecord ? 'PatientRecord' : 'ProcedureRecord',
+          type: 'hl7.apply-failed',
+          outcome: 8,
+          at: Date.now(),
+          participants: [peerOf(e.peer, e.remoteAddress)],
+          ...subject,
+          controlId: e.controlId,
+          detail: `${e.code}${detail}`,
+        });
       }
       return;
     case 'order-committed':
@@ -87,13 +129,26 @@ function subjectRecords(subjects: readonly Hl7AuditSubject[]): SubjectRecord[] {
       ...(s.studyInstanceUid === undefined ? {} : { studyInstanceUid: s.studyInstanceUid }),
     };
     if (s.kind === 'order') {
-      const placer = s.placerOrderNumber === undefined ? '' : ` placer ${s.placerOrderNumber}${s.placerIssuer === undefined || s.placerIssuer === '' ? '' : `^${s.placerIssuer}`}`;
-      records.push({ patientRecord: false, action: ORDER_UPDATES.has(s.action) ? 'U' : 'C', ...ids, detail: `; ORC-1 ${s.action || '-'}${placer}${of}` });
+      const placer =
+        s.placerOrderNumber === undefined
+          ? ''
+          : ` placer ${s.placerOrderNumber}${s.placerIssuer === undefined || s.placerIssuer === '' ? '' : `^${s.placerIssuer}`}`;
+      records.push({
+        patientRecord: false,
+        action: ORDER_UPDATES.has(s.action) ? 'U' : 'C',
+        ...ids,
+        detail: `; ORC-1 ${s.action || '-'}${placer}${of}`,
+      });
       return;
     }
     records.push({ patientRecord: true, action: 'U', ...ids, detail: `; ${s.action}${of}` });
     if (s.priorPatient !== undefined) {
-      records.push({ patientRecord: true, action: 'D', patient: s.priorPatient, detail: `; ${s.action}: merged into the surviving patient${of}` });
+      records.push({
+        patientRecord: true,
+        action: 'D',
+        patient: s.priorPatient,
+        detail: `; ${s.action}: merged into the surviving patient${of}`,
+      });
     }
   });
   return records;
@@ -108,8 +163,16 @@ export function auditSkippedItem(
   code: string,
   ctx: { readonly association: AssociationContext; readonly transferSyntaxUid: string },
 ): void {
-  const order = origin === undefined ? 'unknown order' : `placer order ${origin.placerOrderNumber}${origin.placerIssuer === '' ? '' : `^${origin.placerIssuer}`}, step ${origin.scheduledProcedureStepId}`;
-  logger.warn('worklist.item-skipped', { code, placerOrderNumber: origin?.placerOrderNumber ?? 'unknown', transferSyntaxUid: ctx.transferSyntaxUid, associationId: ctx.association.associationId });
+  const order =
+    origin === undefined
+      ? 'unknown order'
+      : `placer order ${origin.placerOrderNumber}${origin.placerIssuer === '' ? '' : `^${origin.placerIssuer}`}, step ${origin.scheduledProcedureStepId}`;
+  logger.warn('worklist.item-skipped', {
+    code,
+    placerOrderNumber: origin?.placerOrderNumber ?? 'unknown',
+    transferSyntaxUid: ctx.transferSyntaxUid,
+    associationId: ctx.association.associationId,
+  });
   audit.record({
     eventId: 'Query',
     type: 'worklist.item-skipped',
@@ -130,18 +193,36 @@ export function auditDicom(audit: AuditSink, e: DicomEvent): void {
   switch (e.type) {
     case 'association-rejected':
       audit.record(
-        securityAlert('dicom.association-rejected', [{ kind: 'dicom', id: e.callingAeTitle ?? 'unknown', address: e.remoteAddress, requestor: true }], e.why),
+        securityAlert(
+          'dicom.association-rejected',
+          [{ kind: 'dicom', id: e.callingAeTitle ?? 'unknown', address: e.remoteAddress, requestor: true }],
+          e.why,
+        ),
       );
       return;
     case 'tls-handshake-failed':
-      audit.record(securityAlert('dicom.tls-handshake-failed', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`));
+      audit.record(
+        securityAlert(
+          'dicom.tls-handshake-failed',
+          [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }],
+          e.subject === undefined ? e.reason : `${e.reason}; presented ${e.subject}`,
+        ),
+      );
       return;
     case 'connection-refused':
-      audit.record(securityAlert('dicom.connection-refused', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.why));
+      audit.record(
+        securityAlert('dicom.connection-refused', [{ kind: 'dicom', id: 'unknown', address: e.remoteAddress, requestor: true }], e.why),
+      );
       return;
     case 'association-aborted':
       if (e.by === 'local') {
-        audit.record(securityAlert('dicom.association-aborted', [{ kind: 'dicom', id: e.callingAeTitle ?? 'unknown', address: e.remoteAddress, requestor: true }], e.why));
+        audit.record(
+          securityAlert(
+            'dicom.association-aborted',
+            [{ kind: 'dicom', id: e.callingAeTitle ?? 'unknown', address: e.remoteAddress, requestor: true }],
+            e.why,
+          ),
+        );
       }
       return;
     case 'association-accepted':

@@ -8,7 +8,14 @@ import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import { type Service } from '../core/service.ts';
 import { AuditPullApi, type AuditPullEvent, type BundleRequest, type PreparedBundle } from '../admin/audit-pull-api.ts';
 import {
-  AuditCheckpointer, type CheckpointerEvent, type Signer, SyslogSender, type SyslogSenderEvent, bundleRange, exportBundle, keyMaterialSigner,
+  AuditCheckpointer,
+  type CheckpointerEvent,
+  type Signer,
+  SyslogSender,
+  type SyslogSenderEvent,
+  bundleRange,
+  exportBundle,
+  keyMaterialSigner,
 } from '../audit/index.ts';
 import { clientTls, readTlsFile } from '../security/tls-material.ts';
 import { type AuditIntegrity, startAuditIntegrity } from './audit-integrity.ts';
@@ -52,8 +59,24 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
     // Damage not yet found by the background pass is found (and quarantined) now, so the bundle
     // declares it instead of failing on it.
     await integrity?.verifyThrough(toSeq);
-    const r = await exportBundle({ trail: audit, signer, site: config.site.name, fromSeq, toSeq, path, damaged: audit.damaged, ...(audit.anchor === undefined ? {} : { anchor: audit.anchor }) });
-    return { path, fromSeq, toSeq: r.manifest.range.toSeq, count: r.manifest.count, bytes: r.bytes, cleanup: () => rm(path, { force: true }) };
+    const r = await exportBundle({
+      trail: audit,
+      signer,
+      site: config.site.name,
+      fromSeq,
+      toSeq,
+      path,
+      damaged: audit.damaged,
+      ...(audit.anchor === undefined ? {} : { anchor: audit.anchor }),
+    });
+    return {
+      path,
+      fromSeq,
+      toSeq: r.manifest.range.toSeq,
+      count: r.manifest.count,
+      bytes: r.bytes,
+      cleanup: () => rm(path, { force: true }),
+    };
   };
 
   return {
@@ -100,7 +123,10 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
             firstSeq: audit.firstSeq,
             lastSeq: audit.durableSeq,
             maxBundleRecords: p.maxBundleRecords,
-            anchor: audit.anchor === undefined ? null : { seq: audit.anchor.seq, hash: audit.anchor.hash, at: new Date(audit.anchor.at).toISOString() },
+            anchor:
+              audit.anchor === undefined
+                ? null
+                : { seq: audit.anchor.seq, hash: audit.anchor.hash, at: new Date(audit.anchor.at).toISOString() },
             checkpoints: checkpoints.slice(-100).map((c) => ({ seq: c.seq, hash: c.hash, at: new Date(c.at).toISOString() })),
             damaged: audit.damaged,
           };
@@ -139,7 +165,13 @@ function auditCollector(audit: AuditSink, box: AuditParticipant, e: SyslogSender
   const collector: AuditParticipant = { kind: 'system', id: e.collector, requestor: false };
   switch (e.type) {
     case 'collector-unreachable':
-      audit.record(securityAlert('audit.collector-unreachable', [box, collector], `${e.reason}; ${e.failuresSinceLastAlert} failure(s) since the last alert`));
+      audit.record(
+        securityAlert(
+          'audit.collector-unreachable',
+          [box, collector],
+          `${e.reason}; ${e.failuresSinceLastAlert} failure(s) since the last alert`,
+        ),
+      );
       return;
     case 'collector-restored':
       audit.record(securityAlert('audit.collector-restored', [box, collector], `down ${e.downMs} ms; the stream resumed from its cursor`));
@@ -150,8 +182,15 @@ function auditCollector(audit: AuditSink, box: AuditParticipant, e: SyslogSender
 function auditCheckpointer(audit: AuditSink, box: AuditParticipant, e: CheckpointerEvent): void {
   switch (e.type) {
     case 'pruned':
-      audit.record({ eventId: 'AuditLogUsed', type: 'audit.pruned', action: 'D', outcome: 0, at: Date.now(), participants: [box],
-        detail: `${e.records} record(s) through seq ${e.throughSeq} older than ${e.olderThan} deleted; the chain continues from the signed checkpoint at seq ${e.throughSeq}` });
+      audit.record({
+        eventId: 'AuditLogUsed',
+        type: 'audit.pruned',
+        action: 'D',
+        outcome: 0,
+        at: Date.now(),
+        participants: [box],
+        detail: `${e.records} record(s) through seq ${e.throughSeq} older than ${e.olderThan} deleted; the chain continues from the signed checkpoint at seq ${e.throughSeq}`,
+      });
       return;
     case 'checkpoint-failed':
       audit.record(securityAlert('audit.checkpoint-failed', [box], e.code));
@@ -169,14 +208,36 @@ function auditPull(audit: AuditSink, box: AuditParticipant, e: AuditPullEvent): 
       audit.record(securityAlert('audit.pull-refused', [user(e.cn ?? 'unknown', e.address), box], e.reason));
       return;
     case 'ranges-viewed':
-      audit.record({ eventId: 'AuditLogUsed', type: 'audit.ranges-viewed', action: 'R', outcome: 0, at: Date.now(), participants: [user(e.client.cn, e.client.address), box] });
+      audit.record({
+        eventId: 'AuditLogUsed',
+        type: 'audit.ranges-viewed',
+        action: 'R',
+        outcome: 0,
+        at: Date.now(),
+        participants: [user(e.client.cn, e.client.address), box],
+      });
       return;
     case 'bundle-pulled':
-      audit.record({ eventId: 'AuditLogUsed', type: 'audit.bundle-pulled', action: 'R', outcome: 0, at: Date.now(), participants: [user(e.client.cn, e.client.address), box],
-        detail: `seq ${e.fromSeq}..${e.toSeq} (${e.count} records)` });
+      audit.record({
+        eventId: 'AuditLogUsed',
+        type: 'audit.bundle-pulled',
+        action: 'R',
+        outcome: 0,
+        at: Date.now(),
+        participants: [user(e.client.cn, e.client.address), box],
+        detail: `seq ${e.fromSeq}..${e.toSeq} (${e.count} records)`,
+      });
       return;
     case 'bundle-failed':
-      audit.record({ eventId: 'AuditLogUsed', type: 'audit.bundle-failed', action: 'R', outcome: 8, at: Date.now(), participants: [user(e.client.cn, e.client.address), box], detail: e.code });
+      audit.record({
+        eventId: 'AuditLogUsed',
+        type: 'audit.bundle-failed',
+        action: 'R',
+        outcome: 8,
+        at: Date.now(),
+        participants: [user(e.client.cn, e.client.address), box],
+        detail: e.code,
+      });
       return;
   }
 }

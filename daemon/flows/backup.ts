@@ -20,11 +20,19 @@ export function recordRestore(dataDir: string, audit: AuditSink, box: AuditParti
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as RestoreMarker;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn('backup.restore-marker-unreadable', { error: (err as Error).message });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn('backup.restore-marker-unreadable', { error: (err as Error).message });
     return;
   }
-  audit.record({ eventId: 'Import', type: 'backup.restored', action: 'C', outcome: 0, at: m.at, participants: [box],
-    detail: `backup of ${m.site} made ${new Date(m.backupCreatedAt).toISOString()}: ${m.records} record(s), ${m.files} file(s), sha256 ${m.sha256.slice(0, 16)}…; opened with ${m.via}` });
+  audit.record({
+    eventId: 'Import',
+    type: 'backup.restored',
+    action: 'C',
+    outcome: 0,
+    at: m.at,
+    participants: [box],
+    detail: `backup of ${m.site} made ${new Date(m.backupCreatedAt).toISOString()}: ${m.records} record(s), ${m.files} file(s), sha256 ${m.sha256.slice(0, 16)}…; opened with ${m.via}`,
+  });
   rmSync(path, { force: true });
 }
 
@@ -48,7 +56,8 @@ export function backupRoute(d: BackupDeps): ControlRoute {
   let busy = false;
   const handle: ControlRoute['handle'] = async (req) => {
     const out = (req.body as { out?: unknown } | undefined)?.out;
-    if (typeof out !== 'string' || !isAbsolute(out)) throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'body must be {"out": "/absolute/path"}');
+    if (typeof out !== 'string' || !isAbsolute(out))
+      throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'body must be {"out": "/absolute/path"}');
     if (busy) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'a backup is already running');
     busy = true;
     try {
@@ -63,13 +72,27 @@ export function backupRoute(d: BackupDeps): ControlRoute {
         auditLastSeq: d.store.audit.durableSeq,
         ...(esc === undefined ? {} : { escrow: esc }),
       });
-      d.audit.record({ eventId: 'Export', type: 'backup.exported', action: 'R', outcome: 0, at: Date.now(), participants: [d.box],
-        detail: `${result.records} record(s), ${result.files} file(s), ${result.bytes} bytes, sha256 ${result.sha256.slice(0, 16)}…, audit through seq ${result.auditLastSeq}` });
+      d.audit.record({
+        eventId: 'Export',
+        type: 'backup.exported',
+        action: 'R',
+        outcome: 0,
+        at: Date.now(),
+        participants: [d.box],
+        detail: `${result.records} record(s), ${result.files} file(s), ${result.bytes} bytes, sha256 ${result.sha256.slice(0, 16)}…, audit through seq ${result.auditLastSeq}`,
+      });
       d.logger.info('backup.exported', { records: result.records, files: result.files, bytes: result.bytes, ms: result.ms });
       return { status: 200, body: result };
     } catch (err) {
-      d.audit.record({ eventId: 'Export', type: 'backup.export-failed', action: 'R', outcome: 8, at: Date.now(), participants: [d.box],
-        detail: isEdgeError(err) ? err.code : ((err as NodeJS.ErrnoException).code ?? 'unexpected') });
+      d.audit.record({
+        eventId: 'Export',
+        type: 'backup.export-failed',
+        action: 'R',
+        outcome: 8,
+        at: Date.now(),
+        participants: [d.box],
+        detail: isEdgeError(err) ? err.code : ((err as NodeJS.ErrnoException).code ?? 'unexpected'),
+      });
       throw err;
     } finally {
       busy = false;

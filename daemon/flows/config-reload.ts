@@ -13,8 +13,15 @@ import type { ControlRoute } from '../core/control-route.ts';
 import { EdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import {
-  ConfigError, checkConfigFile, diffBy, errorsIn, restartRequired,
-  type ConfigIssue, type DicomModalityConfig, type EdgeConfig, type PeerChanges,
+  ConfigError,
+  checkConfigFile,
+  diffBy,
+  errorsIn,
+  restartRequired,
+  type ConfigIssue,
+  type DicomModalityConfig,
+  type EdgeConfig,
+  type PeerChanges,
 } from '../config/index.ts';
 import type { BoxPeerPolicies } from './orders-worklist.ts';
 
@@ -54,7 +61,10 @@ export class ConfigReloader {
   }
 
   reload(): Promise<ReloadResult> {
-    const next = this.#last.then(() => this.#reload(), () => this.#reload());
+    const next = this.#last.then(
+      () => this.#reload(),
+      () => this.#reload(),
+    );
     this.#last = next.catch(() => undefined);
     return next;
   }
@@ -84,33 +94,66 @@ export class ConfigReloader {
       issues.push({ severity: 'error', code: 'invalid-value', path: '', message: `peer policy: ${(err as Error).message}` });
       return this.#refused(issues);
     }
-    this.#running = { ...this.#running, hl7: { ...this.#running.hl7, peers: next.hl7.peers }, dicom: { ...this.#running.dicom, modalities: next.dicom.modalities } };
+    this.#running = {
+      ...this.#running,
+      hl7: { ...this.#running.hl7, peers: next.hl7.peers },
+      dicom: { ...this.#running.dicom, modalities: next.dicom.modalities },
+    };
 
     // After the swap: new connections already meet the new policy while the old ones are closed.
     const goneHl7 = new Set([...hl7.removed, ...hl7.changed]);
     const goneAe = new Set([...modalities.removed, ...modalities.changed]);
     let closed = 0;
     if (goneHl7.size > 0) closed += o.closeHl7((name) => goneHl7.has(name), 'peer removed or changed by a config reload');
-    if (goneAe.size > 0) closed += o.closeModalities((rule) => goneAe.has(rule.aeTitle.trim()), 'modality removed or changed by a config reload');
+    if (goneAe.size > 0)
+      closed += o.closeModalities((rule) => goneAe.has(rule.aeTitle.trim()), 'modality removed or changed by a config reload');
 
     const summary = `hl7 +${hl7.added.length} -${hl7.removed.length} ~${hl7.changed.length}; modalities +${modalities.added.length} -${modalities.removed.length} ~${modalities.changed.length}`;
     const named = [
-      ...hl7.added.map((n) => `+hl7 ${n}`), ...hl7.removed.map((n) => `-hl7 ${n}`), ...hl7.changed.map((n) => `~hl7 ${n}`),
-      ...modalities.added.map((n) => `+ae ${n}`), ...modalities.removed.map((n) => `-ae ${n}`), ...modalities.changed.map((n) => `~ae ${n}`),
+      ...hl7.added.map((n) => `+hl7 ${n}`),
+      ...hl7.removed.map((n) => `-hl7 ${n}`),
+      ...hl7.changed.map((n) => `~hl7 ${n}`),
+      ...modalities.added.map((n) => `+ae ${n}`),
+      ...modalities.removed.map((n) => `-ae ${n}`),
+      ...modalities.changed.map((n) => `~ae ${n}`),
     ];
     const restart = issues.filter((i) => i.code === 'restart-required').map((i) => i.path);
-    o.audit.record({ eventId: 'SecurityAlert', type: 'config.reloaded', action: 'E', outcome: 0, at: Date.now(), participants: [o.box],
-      detail: `${summary}${named.length > 0 ? ` (${named.join(', ')})` : ''}; ${closed} connection(s) closed${restart.length > 0 ? `; restart required for ${restart.join(', ')}` : ''}` });
-    o.logger.info('config.reloaded', { hl7Added: hl7.added.length, hl7Removed: hl7.removed.length, hl7Changed: hl7.changed.length,
-      modalitiesAdded: modalities.added.length, modalitiesRemoved: modalities.removed.length, modalitiesChanged: modalities.changed.length,
-      closed, restartRequired: restart.length });
+    o.audit.record({
+      eventId: 'SecurityAlert',
+      type: 'config.reloaded',
+      action: 'E',
+      outcome: 0,
+      at: Date.now(),
+      participants: [o.box],
+      detail: `${summary}${named.length > 0 ? ` (${named.join(', ')})` : ''}; ${closed} connection(s) closed${restart.length > 0 ? `; restart required for ${restart.join(', ')}` : ''}`,
+    });
+    o.logger.info('config.reloaded', {
+      hl7Added: hl7.added.length,
+      hl7Removed: hl7.removed.length,
+      hl7Changed: hl7.changed.length,
+      modalitiesAdded: modalities.added.length,
+      modalitiesRemoved: modalities.removed.length,
+      modalitiesChanged: modalities.changed.length,
+      closed,
+      restartRequired: restart.length,
+    });
     return { applied: true, issues, hl7, modalities, closed };
   }
 
   #refused(issues: readonly ConfigIssue[]): ReloadResult {
     const errors = errorsIn(issues);
-    this.#o.audit.record({ eventId: 'SecurityAlert', type: 'config.reload-refused', action: 'E', outcome: 4, at: Date.now(), participants: [this.#o.box],
-      detail: `${errors.length} error(s): ${errors.slice(0, 5).map((i) => `${i.path || '(document)'} [${i.code}]`).join(', ')}` });
+    this.#o.audit.record({
+      eventId: 'SecurityAlert',
+      type: 'config.reload-refused',
+      action: 'E',
+      outcome: 4,
+      at: Date.now(),
+      participants: [this.#o.box],
+      detail: `${errors.length} error(s): ${errors
+        .slice(0, 5)
+        .map((i) => `${i.path || '(document)'} [${i.code}]`)
+        .join(', ')}`,
+    });
     this.#o.logger.warn('config.reload-refused', { errors: errors.length });
     return { applied: false, issues, hl7: noChanges, modalities: noChanges, closed: 0 };
   }
@@ -119,7 +162,9 @@ export class ConfigReloader {
 /** `POST /v1/config/reload`: 200 with what changed, 422 with every issue when nothing was applied. */
 export function reloadRoute(reload: () => Promise<ReloadResult>): ControlRoute {
   return {
-    method: 'POST', path: '/v1/config/reload', permission: 'admin',
+    method: 'POST',
+    path: '/v1/config/reload',
+    permission: 'admin',
     handle: async () => {
       const result = await reload();
       return { status: result.applied ? 200 : 422, body: result };

@@ -14,10 +14,21 @@ export interface ControlFlow extends Service {
  * `status` answers `GET /v1/status` with the box's own fields and `services` (name, lifecycle state,
  * health of each part, in start order).
  */
-export function controlFlow(dataDir: string, logger: Logger, status: () => Record<string, unknown>, services: () => ServiceStatus[], routes: readonly ControlRoute[]): ControlFlow {
+export function controlFlow(
+  dataDir: string,
+  logger: Logger,
+  status: () => Record<string, unknown>,
+  services: () => ServiceStatus[],
+  routes: readonly ControlRoute[],
+): ControlFlow {
   const server = new ControlServer({ socketPath: controlSocketPath(dataDir), logger: logger.child({ component: 'control' }) });
   server.add(
-    { method: 'GET', path: '/v1/status', permission: 'viewer', handle: () => ({ status: 200, body: { ...status(), services: services() } }) },
+    {
+      method: 'GET',
+      path: '/v1/status',
+      permission: 'viewer',
+      handle: () => ({ status: 200, body: { ...status(), services: services() } }),
+    },
     ...routes,
   );
   return {

@@ -40,12 +40,14 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
   const coreLimitBy = await ensureNoCoreDumps(logger);
   const keySource = keySourceFor(config, logger);
   const stepMs = config.startup.stepTimeoutMs;
-  const store = await startStep('open the store', stepMs, logger, () => openStore({
-    dataDir: config.dataDir,
-    keySource,
-    replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
-    logger: logger.child({ component: 'store' }),
-  }));
+  const store = await startStep('open the store', stepMs, logger, () =>
+    openStore({
+      dataDir: config.dataDir,
+      keySource,
+      replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
+      logger: logger.child({ component: 'store' }),
+    }),
+  );
   const audit = store.audit;
   const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
   const recovery = storeRecovery(config.dataDir, store, audit, box, logger);
@@ -70,33 +72,55 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
     const reloader = new ConfigReloader({
-      configFile: options.configFile ?? '', running: config, policies, audit, box, logger: logger.child({ component: 'config' }),
+      configFile: options.configFile ?? '',
+      running: config,
+      policies,
+      audit,
+      box,
+      logger: logger.child({ component: 'config' }),
       closeHl7: (drop, reason) => hl7.listener.closeWhere((peer) => drop(peer.name), reason),
-      closeModalities: (drop, reason) => dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
+      closeModalities: (drop, reason) =>
+        dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
     });
     const reload = options.configFile === undefined ? noConfigFile : () => reloader.reload();
     const ports = (): RunningEdge['ports'] => ({
       hl7: hl7.port ?? 0,
-      ...Object.fromEntries(dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]]))),
+      ...Object.fromEntries(
+        dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]])),
+      ),
     });
-    const control = controlFlow(config.dataDir, logger, () => ({
-      site: config.site.name,
-      pid: process.pid,
-      uptimeMs: Date.now() - startedAt,
-      keysBackend: keySource.backend,
-      ports: ports(),
-      aeTitle: config.dicom.aeTitle,
-      auditSeq: audit.lastSeq,
-      store: recovery.store(),
-      audit: trail.status(),
-      auditDiskBudget: guards.status(),
-    }), () => services.status(), [
-      keyRotationRoute(store, keySource, audit, box, logger),
-      ...queues.routes,
-      backupRoute({ config, configFile: options.configFile, store, keysBackend: keySource.backend, audit, box, logger: logger.child({ component: 'backup' }) }),
-      reloadRoute(reload),
-      ...images.routes,
-    ]);
+    const control = controlFlow(
+      config.dataDir,
+      logger,
+      () => ({
+        site: config.site.name,
+        pid: process.pid,
+        uptimeMs: Date.now() - startedAt,
+        keysBackend: keySource.backend,
+        ports: ports(),
+        aeTitle: config.dicom.aeTitle,
+        auditSeq: audit.lastSeq,
+        store: recovery.store(),
+        audit: trail.status(),
+        auditDiskBudget: guards.status(),
+      }),
+      () => services.status(),
+      [
+        keyRotationRoute(store, keySource, audit, box, logger),
+        ...queues.routes,
+        backupRoute({
+          config,
+          configFile: options.configFile,
+          store,
+          keysBackend: keySource.backend,
+          audit,
+          box,
+          logger: logger.child({ component: 'backup' }),
+        }),
+        reloadRoute(reload),
+        ...images.routes,
+      ],
+    );
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });

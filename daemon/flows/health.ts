@@ -14,7 +14,13 @@ export interface StoreRecoveryService extends Service {
 }
 
 /** Watches the store from the moment it is composed: a write can fail during the start already. */
-export function storeRecovery(dataDir: string, store: Store, audit: AuditSink, box: AuditParticipant, logger: Logger): StoreRecoveryService {
+export function storeRecovery(
+  dataDir: string,
+  store: Store,
+  audit: AuditSink,
+  box: AuditParticipant,
+  logger: Logger,
+): StoreRecoveryService {
   const recovery = store.watchRecovery({
     dataDir,
     logger: logger.child({ component: 'store' }),
@@ -46,7 +52,9 @@ export function storeRecovery(dataDir: string, store: Store, audit: AuditSink, b
     stop: async () => recovery.stop(),
     health: () => {
       const h = recovery.health();
-      return h.state === 'ok' ? healthy : { status: 'degraded', detail: `${h.code ?? 'EDGE_STORE_WRITE_FAILED'} since ${new Date(h.since ?? Date.now()).toISOString()}` };
+      return h.state === 'ok'
+        ? healthy
+        : { status: 'degraded', detail: `${h.code ?? 'EDGE_STORE_WRITE_FAILED'} since ${new Date(h.since ?? Date.now()).toISOString()}` };
     },
     store: () => recovery.health(),
   };

@@ -46,7 +46,9 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     logger: logger.child({ component: 'spool' }),
   });
   const transferSyntaxes = storage.transferSyntaxes.filter(isWalkableTransferSyntax);
-  const transferSyntaxesBySopClass = new Map<string, readonly string[]>(storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : []);
+  const transferSyntaxesBySopClass = new Map<string, readonly string[]>(
+    storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : [],
+  );
   let highWaterReported = false;
   const services = storage.enabled
     ? storageServices({
@@ -103,7 +105,8 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         logger: logger.child({ component: 'forward' }),
         onForwarded: (instance) => {
           const reconciled = reconciler?.forwarded(instance);
-          if (reconciled !== undefined) audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
+          if (reconciled !== undefined)
+            audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
           audit.record({
             eventId: 'DicomInstancesTransferred',
             type: 'pacs.instance-forwarded',
@@ -127,7 +130,14 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     dimseServices: services,
     transferSyntaxesBySopClass,
     destinations,
-    routes: [{ method: 'GET', path: '/v1/spool', permission: 'viewer', handle: () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }) }],
+    routes: [
+      {
+        method: 'GET',
+        path: '/v1/spool',
+        permission: 'viewer',
+        handle: () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }),
+      },
+    ],
   };
 }
 
@@ -146,7 +156,12 @@ function instanceSubject(
 }
 
 function auditStorage(audit: AuditSink, ourAe: string, e: StorageEvent): void {
-  const modality: AuditParticipant = { kind: 'dicom', id: e.association.callingAeTitle, address: e.association.remoteAddress, requestor: true };
+  const modality: AuditParticipant = {
+    kind: 'dicom',
+    id: e.association.callingAeTitle,
+    address: e.association.remoteAddress,
+    requestor: true,
+  };
   const us: AuditParticipant = { kind: 'dicom', id: ourAe, requestor: false };
   if (e.type === 'instance-stored') {
     audit.record({
@@ -181,9 +196,14 @@ function auditStorage(audit: AuditSink, ourAe: string, e: StorageEvent): void {
  */
 function reconciliationAuditEvent(r: ReconciliationRecord, participants: readonly AuditParticipant[]): AuditEvent {
   const o = r.outcome;
-  const subject = r.order === undefined
-    ? {}
-    : { patient: { id: r.order.patient.id, issuer: r.order.patient.issuer }, accessionNumber: r.order.accessionNumber, studyInstanceUid: r.order.studyInstanceUid };
+  const subject =
+    r.order === undefined
+      ? {}
+      : {
+          patient: { id: r.order.patient.id, issuer: r.order.patient.issuer },
+          accessionNumber: r.order.accessionNumber,
+          studyInstanceUid: r.order.studyInstanceUid,
+        };
   if (o.kind === 'rewritten') {
     return {
       eventId: 'PatientRecord',

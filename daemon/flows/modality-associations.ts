@@ -6,7 +6,14 @@ import { Tag } from '../core/data-dictionary.ts';
 import { MppsSopClass } from '../core/mpps.ts';
 import { type ListenerService, listenerService } from '../core/service.ts';
 import {
-  type AssociationDecision, type AssociationRequest, type DimseService, DicomListener, RejectReason, RejectResult, RejectSource, SopClass,
+  type AssociationDecision,
+  type AssociationRequest,
+  type DimseService,
+  DicomListener,
+  RejectReason,
+  RejectResult,
+  RejectSource,
+  SopClass,
   verificationService,
 } from '../dicom/index.ts';
 import { isRefusal } from '../security/peer-policy.ts';
@@ -28,7 +35,12 @@ export interface ModalityServices {
   readonly transferSyntaxesBySopClass: ReadonlyMap<string, readonly string[]>;
 }
 
-export function modalityListeners(ctx: FlowContext, policies: BoxPeerPolicies, sink: AuditSink, services: ModalityServices): ModalityListener[] {
+export function modalityListeners(
+  ctx: FlowContext,
+  policies: BoxPeerPolicies,
+  sink: AuditSink,
+  services: ModalityServices,
+): ModalityListener[] {
   const { config, tls, logger } = ctx;
   const dicom = config.dicom;
   const keysOf = (names: readonly string[] | undefined): ReadonlySet<number> | undefined =>
@@ -58,7 +70,11 @@ export function modalityListeners(ctx: FlowContext, policies: BoxPeerPolicies, s
     const rule = policies.modalityRule(found.aeTitle)!;
     const peer: ModalityPeer = { rule, returnKeys: keysOf(rule.returnKeys) ?? defaultReturnKeys };
     return {
-      accept: true, abstractSyntaxes, transferSyntaxes: [...dicom.transferSyntaxes], transferSyntaxesByAbstractSyntax: services.transferSyntaxesBySopClass, peer,
+      accept: true,
+      abstractSyntaxes,
+      transferSyntaxes: [...dicom.transferSyntaxes],
+      transferSyntaxesByAbstractSyntax: services.transferSyntaxesBySopClass,
+      peer,
     };
   };
 

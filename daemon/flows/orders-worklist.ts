@@ -60,41 +60,55 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
 export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService {
   const { config, store, logger } = ctx;
   const dicom = config.dicom;
-  return worklistFindService((identifier, q) => {
-    const peer = q.association.peer as ModalityPeer;
-    let count = 0;
-    const scope = peer.rule.worklistScope;
-    // Copied now: the request's bytes are not ours once the query has started answering.
-    const query = q.query.dataSet.length <= MAX_AUDITED_QUERY_BYTES
-      ? { sopClassUid: SopClass.ModalityWorklistInformationModelFind, transferSyntaxUid: q.query.transferSyntaxUid, dataSet: q.query.dataSet.toString('base64') }
-      : undefined;
-    const results = findWorklist(store.orders, identifier, {
-      ...(scope === undefined ? {} : { scope }),
-      ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
-      maxResults: dicom.worklist.maxResults,
-      signal: q.signal,
-      onLimit: () => logger.warn('worklist.result-limit', { aeTitle: peer.rule.aeTitle, maxResults: dicom.worklist.maxResults }),
-    });
-    const answered = new AnsweredSubject();
-    return countingThrough(results, (item) => { count++; answered.add(item); }, () =>
-      sink.record({
-        eventId: 'Query',
-        type: 'worklist.query',
-        action: 'E',
-        outcome: 0,
-        at: Date.now(),
-        participants: [
-          { kind: 'dicom', id: peer.rule.aeTitle, address: q.association.remoteAddress, requestor: true },
-          { kind: 'dicom', id: dicom.aeTitle, requestor: false },
-        ],
-        ...queriedSubject(identifier),
-        ...answered.subject(),
-        ...(query === undefined ? {} : { query }),
-        controlId: q.association.associationId,
-        detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
-      }),
-    );
-  }, { onItemSkipped: (item, code, c) => auditSkippedItem(sink, logger, dicom.aeTitle, worklistResponseOrigin(item), code, c) });
+  return worklistFindService(
+    (identifier, q) => {
+      const peer = q.association.peer as ModalityPeer;
+      let count = 0;
+      const scope = peer.rule.worklistScope;
+      // Copied now: the request's bytes are not ours once the query has started answering.
+      const query =
+        q.query.dataSet.length <= MAX_AUDITED_QUERY_BYTES
+          ? {
+              sopClassUid: SopClass.ModalityWorklistInformationModelFind,
+              transferSyntaxUid: q.query.transferSyntaxUid,
+              dataSet: q.query.dataSet.toString('base64'),
+            }
+          : undefined;
+      const results = findWorklist(store.orders, identifier, {
+        ...(scope === undefined ? {} : { scope }),
+        ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
+        maxResults: dicom.worklist.maxResults,
+        signal: q.signal,
+        onLimit: () => logger.warn('worklist.result-limit', { aeTitle: peer.rule.aeTitle, maxResults: dicom.worklist.maxResults }),
+      });
+      const answered = new AnsweredSubject();
+      return countingThrough(
+        results,
+        (item) => {
+          count++;
+          answered.add(item);
+        },
+        () =>
+          sink.record({
+            eventId: 'Query',
+            type: 'worklist.query',
+            action: 'E',
+            outcome: 0,
+            at: Date.now(),
+            participants: [
+              { kind: 'dicom', id: peer.rule.aeTitle, address: q.association.remoteAddress, requestor: true },
+              { kind: 'dicom', id: dicom.aeTitle, requestor: false },
+            ],
+            ...queriedSubject(identifier),
+            ...answered.subject(),
+            ...(query === undefined ? {} : { query }),
+            controlId: q.association.associationId,
+            detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
+          }),
+      );
+    },
+    { onItemSkipped: (item, code, c) => auditSkippedItem(sink, logger, dicom.aeTitle, worklistResponseOrigin(item), code, c) },
+  );
 }
 
 /** The hourly prune of MSH-10 replay records older than the replay window. */

@@ -17,7 +17,9 @@ export function backoffPolicy(o: EdgeConfig['outbox']): BackoffPolicy {
 }
 
 /** What every destination takes from `outbox`: its timeout, retry policy, down threshold and dead-letter bound. */
-export function destinationPolicy(o: EdgeConfig['outbox']): Pick<DestinationOptions, 'deliveryTimeoutMs' | 'backoff' | 'downAfterFailures' | 'refusalBound'> {
+export function destinationPolicy(
+  o: EdgeConfig['outbox'],
+): Pick<DestinationOptions, 'deliveryTimeoutMs' | 'backoff' | 'downAfterFailures' | 'refusalBound'> {
   return {
     deliveryTimeoutMs: o.deliveryTimeoutMs,
     backoff: backoffPolicy(o),
@@ -32,7 +34,13 @@ export interface Outbox extends Service {
 }
 
 export function outbox(ctx: FlowContext, destinations: readonly DestinationOptions[]): Outbox {
-  const dispatcher = new OutboxDispatcher({ repository: ctx.store.outbox, destinations, audit: ctx.audit, logger: ctx.logger.child({ component: 'outbox' }), system: ctx.box });
+  const dispatcher = new OutboxDispatcher({
+    repository: ctx.store.outbox,
+    destinations,
+    audit: ctx.audit,
+    logger: ctx.logger.child({ component: 'outbox' }),
+    system: ctx.box,
+  });
   return {
     name: 'outbox',
     dispatcher,
@@ -41,7 +49,10 @@ export function outbox(ctx: FlowContext, destinations: readonly DestinationOptio
     // After the listeners (no new MPPS), before the store closes (settles its last batch).
     stop: (deadlineMs) => dispatcher.stop(deadlineMs),
     health: () => {
-      const down = dispatcher.status().filter((d) => d.state !== 'up').map((d) => `${d.destination} ${d.state}`);
+      const down = dispatcher
+        .status()
+        .filter((d) => d.state !== 'up')
+        .map((d) => `${d.destination} ${d.state}`);
       return down.length === 0 ? { status: 'ok' } : { status: 'degraded', detail: down.join(', ') };
     },
   };
@@ -49,7 +60,10 @@ export function outbox(ctx: FlowContext, destinations: readonly DestinationOptio
 
 function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
   const actorOf = (body: unknown): AuditParticipant => {
-    const user = typeof body === 'object' && body !== null && typeof (body as { user?: unknown }).user === 'string' ? (body as { user: string }).user.slice(0, 64) : 'local-console';
+    const user =
+      typeof body === 'object' && body !== null && typeof (body as { user?: unknown }).user === 'string'
+        ? (body as { user: string }).user.slice(0, 64)
+        : 'local-console';
     return { kind: 'user', id: user, requestor: true };
   };
   const field = (body: unknown, name: string): string => {
@@ -61,33 +75,45 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
   return [
     { method: 'GET', path: '/v1/queues', permission: 'viewer', handle: () => ({ status: 200, body: { destinations: d.status() } }) },
     {
-      method: 'GET', path: '/v1/queues/entries', permission: 'viewer',
+      method: 'GET',
+      path: '/v1/queues/entries',
+      permission: 'viewer',
       handle: (req) => {
         const destination = req.query.get('destination') ?? RIS_DESTINATION;
         return { status: 200, body: { destination, entries: d.list(destination, limit(req.query)) } };
       },
     },
     {
-      method: 'GET', path: '/v1/queues/dead', permission: 'viewer',
+      method: 'GET',
+      path: '/v1/queues/dead',
+      permission: 'viewer',
       handle: (req) => ({ status: 200, body: { deadLetters: d.deadLetters(req.query.get('destination') ?? undefined, limit(req.query)) } }),
     },
     {
-      method: 'POST', path: '/v1/queues/retry-now', permission: 'operator',
+      method: 'POST',
+      path: '/v1/queues/retry-now',
+      permission: 'operator',
       handle: async (req) => ({ status: 200, body: { due: await d.retryNow(field(req.body, 'destination'), actorOf(req.body)) } }),
     },
     {
-      method: 'POST', path: '/v1/queues/retry-one', permission: 'operator',
+      method: 'POST',
+      path: '/v1/queues/retry-one',
+      permission: 'operator',
       handle: async (req) => {
         await d.retryOne(field(req.body, 'id'), actorOf(req.body));
         return { status: 200, body: { requeued: 1 } };
       },
     },
     {
-      method: 'POST', path: '/v1/queues/retry-all', permission: 'operator',
+      method: 'POST',
+      path: '/v1/queues/retry-all',
+      permission: 'operator',
       handle: async (req) => ({ status: 200, body: { requeued: await d.retryAll(field(req.body, 'destination'), actorOf(req.body)) } }),
     },
     {
-      method: 'POST', path: '/v1/queues/discard', permission: 'operator',
+      method: 'POST',
+      path: '/v1/queues/discard',
+      permission: 'operator',
       handle: async (req) => {
         await d.discard(field(req.body, 'id'), actorOf(req.body));
         return { status: 200, body: { discarded: 1 } };

@@ -39,9 +39,19 @@ export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
       receivingFacility: ris.receivingFacility,
       logger: logger.child({ component: 'hl7-out' }),
     });
-    const risPeer: AuditParticipant = { kind: 'hl7', id: `${ris.receivingApplication}^${ris.receivingFacility}`, address: ris.host, requestor: false };
+    const risPeer: AuditParticipant = {
+      kind: 'hl7',
+      id: `${ris.receivingApplication}^${ris.receivingFacility}`,
+      address: ris.host,
+      requestor: false,
+    };
     // One connection, one message in flight: the RIS sees each order's messages strictly in order.
-    destinations.push({ sender: auditedStatusSender(sender, audit, box, risPeer), batchSize: ris.batchSize, concurrency: 1, ...destinationPolicy(config.outbox) });
+    destinations.push({
+      sender: auditedStatusSender(sender, audit, box, risPeer),
+      batchSize: ris.batchSize,
+      concurrency: 1,
+      ...destinationPolicy(config.outbox),
+    });
   }
   const intake = new MppsIntake({
     repository: store.mpps,
@@ -54,12 +64,20 @@ export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
   const handler: MppsHandler = {
     async nCreate(uid, ds, ctx) {
       const a = ctx.association;
-      const r = await intake.nCreate(uid, ds, { callingAeTitle: a.callingAeTitle, remoteAddress: a.remoteAddress, associationId: a.associationId });
+      const r = await intake.nCreate(uid, ds, {
+        callingAeTitle: a.callingAeTitle,
+        remoteAddress: a.remoteAddress,
+        associationId: a.associationId,
+      });
       return isMppsRefusal(r) ? r : 'ok';
     },
     async nSet(uid, ds, ctx) {
       const a = ctx.association;
-      const r = await intake.nSet(uid, ds, { callingAeTitle: a.callingAeTitle, remoteAddress: a.remoteAddress, associationId: a.associationId });
+      const r = await intake.nSet(uid, ds, {
+        callingAeTitle: a.callingAeTitle,
+        remoteAddress: a.remoteAddress,
+        associationId: a.associationId,
+      });
       return isMppsRefusal(r) ? r : 'ok';
     },
   };

@@ -20,7 +20,12 @@ export async function startSafeMode(config: EdgeConfig, log: Logger, code: strin
     log.error('edged.safe-mode-record-failed', { error: (err as Error).message });
   }
   const control = safeModeControl(config.dataDir, log, {
-    site: config.site.name, pid: process.pid, mode: 'safe', keysBackend: config.keys.backend, since, reason: { code, message },
+    site: config.site.name,
+    pid: process.pid,
+    mode: 'safe',
+    keysBackend: config.keys.backend,
+    since,
+    reason: { code, message },
     recovery: 'see docs/provisioning.md: edgectl keys reseal with the recovery secret, then restart edged',
   });
   await control.start();

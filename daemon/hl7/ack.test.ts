@@ -36,7 +36,11 @@ test('control ids are unique', (t) => {
 test('v2.3.1 AE puts location and code into ERR-1', (t) => {
   const req = parseHl7Message(fixture('bad-missing-obr.hl7'));
   const ack = parseHl7Message(
-    buildAck(req, { code: AckCode.ApplicationError, text: 'Message invalid', error: { condition: 100, location: { segment: 'OBR', sequence: 1 } } }),
+    buildAck(req, {
+      code: AckCode.ApplicationError,
+      text: 'Message invalid',
+      error: { condition: 100, location: { segment: 'OBR', sequence: 1 } },
+    }),
   );
   t.is(ack.get('MSA', 1), 'AE');
   t.is(ack.get('MSA', 2), 'MSG00007');
@@ -57,7 +61,10 @@ test('v2.5.1 AR uses ERR-2 (ERL), ERR-3 (HL7 table 0357) and ERR-4 severity; UTF
   t.is(ack.get('MSH', 18), 'UNICODE UTF-8');
   t.is(ack.get('MSH', 9, 1, 2), 'O23');
   t.is(ack.get('MSA', 1), 'AR');
-  t.deepEqual([1, 2, 3, 4, 5].map((c) => ack.get('ERR', 2, 1, c)), ['IPC', '1', '5', '1', '1']);
+  t.deepEqual(
+    [1, 2, 3, 4, 5].map((c) => ack.get('ERR', 2, 1, c)),
+    ['IPC', '1', '5', '1', '1'],
+  );
   t.is(ack.get('ERR', 3, 1, 1), '101');
   t.is(ack.get('ERR', 3, 1, 3), 'HL70357');
   t.is(ack.get('ERR', 4), 'E');
@@ -75,7 +82,10 @@ test('the request delimiters are used, texts are escaped', (t) => {
 test('ACK from a header only (body not decodable) is ASCII', (t) => {
   const raw = Buffer.from('MSH|^~\\&|RIS|H|E|R|1||ORM^O01|C9|P|2.3.1||||||ISO IR87\rPID|1');
   const ack = parseHl7Message(
-    buildAck(parseMessageHeader(raw), { code: AckCode.ApplicationReject, error: { condition: 103, location: { segment: 'MSH', sequence: 1, field: 18 } } }),
+    buildAck(parseMessageHeader(raw), {
+      code: AckCode.ApplicationReject,
+      error: { condition: 103, location: { segment: 'MSH', sequence: 1, field: 18 } },
+    }),
   );
   t.is(ack.get('MSH', 18), '');
   t.is(ack.get('MSA', 2), 'C9');
@@ -84,6 +94,10 @@ test('ACK from a header only (body not decodable) is ASCII', (t) => {
 
 test('v2.5.1 ERR-2 names repetition and sub-component when the location has them', (t) => {
   const request = parseHl7Message(Buffer.from('MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125||ORM^O01|X1|P|2.5.1\rPID|1\r', 'latin1'));
-  const ack = buildAck(request, { code: AckCode.ApplicationError, text: 'Message invalid', error: { condition: 102, location: { segment: 'PID', sequence: 1, field: 5, repetition: 2, component: 1, subcomponent: 33 } } });
+  const ack = buildAck(request, {
+    code: AckCode.ApplicationError,
+    text: 'Message invalid',
+    error: { condition: 102, location: { segment: 'PID', sequence: 1, field: 5, repetition: 2, component: 1, subcomponent: 33 } },
+  });
   t.regex(ack.toString('latin1'), /\rERR\|\|PID\^1\^5\^2\^1\^33\|102\^Data type error\^HL70357\|E\r/);
 });

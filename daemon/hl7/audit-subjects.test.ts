@@ -27,13 +27,24 @@ test('a new order names its patient, placer, accession and the Study Instance UI
 
 test('OMI: accession and Study Instance UID from IPC', (t) => {
   const { message, commands } = mapped('omi-o23-new-us.hl7');
-  t.like(auditSubjects(message, commands)[0], { action: 'NW', accessionNumber: 'ACC0003', studyInstanceUid: '1.2.826.0.1.3680043.9.7433.1.1003' });
+  t.like(auditSubjects(message, commands)[0], {
+    action: 'NW',
+    accessionNumber: 'ACC0003',
+    studyInstanceUid: '1.2.826.0.1.3680043.9.7433.1.1003',
+  });
 });
 
 test('a cancel takes patient and accession from its ORC group', (t) => {
   const { message, commands } = mapped('orm-o01-cancel.hl7');
   t.deepEqual(auditSubjects(message, commands), [
-    { kind: 'order', action: 'CA', patient: { id: 'PAT10001', issuer: 'GENHOSP' }, placerOrderNumber: 'PLC0001', placerIssuer: '', accessionNumber: 'ACC0001' },
+    {
+      kind: 'order',
+      action: 'CA',
+      patient: { id: 'PAT10001', issuer: 'GENHOSP' },
+      placerOrderNumber: 'PLC0001',
+      placerIssuer: '',
+      accessionNumber: 'ACC0001',
+    },
   ]);
 });
 

@@ -129,7 +129,12 @@ export function auditSubjects(message: Hl7Message, commands?: readonly OrderComm
         subjects.push({ kind: 'patient', action: clip(message.triggerEvent), patient: { id: c.patient.id, issuer: c.patient.issuer } });
         break;
       case 'patient-merge':
-        subjects.push({ kind: 'patient', action: clip(message.triggerEvent), patient: { id: c.surviving.id, issuer: c.surviving.issuer }, priorPatient: c.prior });
+        subjects.push({
+          kind: 'patient',
+          action: clip(message.triggerEvent),
+          patient: { id: c.surviving.id, issuer: c.surviving.issuer },
+          priorPatient: c.prior,
+        });
         break;
     }
   }

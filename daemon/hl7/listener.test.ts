@@ -186,7 +186,15 @@ test.serial('messages on one connection are answered in order; every fixture get
   const h = await startListener();
   const c = new Client(h.port);
   await c.ready();
-  const names = ['orm-o01-new-ct.hl7', 'orm-o01-new-mr-escapes.hl7', 'omi-o23-new-us.hl7', 'adt-a08-update.hl7', 'adt-a40-merge.hl7', 'orm-o01-cancel.hl7', 'bad-missing-obr.hl7'];
+  const names = [
+    'orm-o01-new-ct.hl7',
+    'orm-o01-new-mr-escapes.hl7',
+    'omi-o23-new-us.hl7',
+    'adt-a08-update.hl7',
+    'adt-a40-merge.hl7',
+    'orm-o01-cancel.hl7',
+    'bad-missing-obr.hl7',
+  ];
   c.socket.write(Buffer.concat(names.map((n) => encodeMllpFrame(fixture(n)))));
   const codes: string[] = [];
   for (const n of names) {
@@ -384,28 +392,31 @@ test.serial('CR/LF padding between frames does not keep an idle connection open'
   await h.listener.stop(1000);
 });
 
-test.serial('a connection that never finishes its handshake is closed at the handshake timeout; one closed before it leaves nothing', async (t) => {
-  const h = await startListener({ handshakeTimeoutMs: 500 });
-  const { connect } = await import('node:net');
-  const quick = connect(h.port, '127.0.0.1');
-  await once(quick, 'connect');
-  quick.destroy();
-  const stalled = connect(h.port, '127.0.0.1');
-  stalled.on('error', () => undefined);
-  const started = Date.now();
-  await once(stalled, 'close');
-  t.true(Date.now() - started < 5000);
-  // The pre-authentication deadline and the TLS handshake timeout are the same by default: either closes it.
-  t.true(h.events.some((e) => e.type === 'peer-refused' && /^(pre-authentication deadline|ERR_TLS_HANDSHAKE_TIMEOUT)$/.test(e.reason)));
-  // Handshakes in progress do not hold stop().
-  const third = connect(h.port, '127.0.0.1');
-  third.on('error', () => undefined);
-  await once(third, 'connect');
-  const stopping = Date.now();
-  await h.listener.stop(0);
-  t.true(Date.now() - stopping < 400, 'stop() did not wait for the handshake timeout');
-  third.destroy();
-});
+test.serial(
+  'a connection that never finishes its handshake is closed at the handshake timeout; one closed before it leaves nothing',
+  async (t) => {
+    const h = await startListener({ handshakeTimeoutMs: 500 });
+    const { connect } = await import('node:net');
+    const quick = connect(h.port, '127.0.0.1');
+    await once(quick, 'connect');
+    quick.destroy();
+    const stalled = connect(h.port, '127.0.0.1');
+    stalled.on('error', () => undefined);
+    const started = Date.now();
+    await once(stalled, 'close');
+    t.true(Date.now() - started < 5000);
+    // The pre-authentication deadline and the TLS handshake timeout are the same by default: either closes it.
+    t.true(h.events.some((e) => e.type === 'peer-refused' && /^(pre-authentication deadline|ERR_TLS_HANDSHAKE_TIMEOUT)$/.test(e.reason)));
+    // Handshakes in progress do not hold stop().
+    const third = connect(h.port, '127.0.0.1');
+    third.on('error', () => undefined);
+    await once(third, 'connect');
+    const stopping = Date.now();
+    await h.listener.stop(0);
+    t.true(Date.now() - stopping < 400, 'stop() did not wait for the handshake timeout');
+    third.destroy();
+  },
+);
 
 test.serial('a sender that half-closes after its message still gets the ACK', async (t) => {
   const h = await startListener();

@@ -112,7 +112,11 @@ export class Hl7Listener {
     const limits = options.preAuthentication;
     this.#preAuthenticationTimeoutMs = limits?.timeoutMs ?? options.handshakeTimeoutMs ?? Math.min(options.idleTimeoutMs, 30_000);
     this.#pending = new PreAuthenticationPool<Socket>(
-      { timeoutMs: this.#preAuthenticationTimeoutMs, maxConnections: limits?.maxConnections ?? 64, maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 8 },
+      {
+        timeoutMs: this.#preAuthenticationTimeoutMs,
+        maxConnections: limits?.maxConnections ?? 64,
+        maxConnectionsPerAddress: limits?.maxConnectionsPerAddress ?? 8,
+      },
       (socket, remoteAddress, why) => this.#refuseUnauthenticated(socket, remoteAddress, why),
     );
   }
@@ -166,7 +170,13 @@ export class Hl7Listener {
     server.on('error', (err) => this.#log.error('hl7.listener.error', { code: (err as NodeJS.ErrnoException).code ?? '' }));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void =>
-        reject(new EdgeError('EDGE_LISTEN_FAILED', `HL7 listener cannot bind ${o.host}:${o.port} (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err, detail: { host: o.host, port: o.port } }));
+        reject(
+          new EdgeError(
+            'EDGE_LISTEN_FAILED',
+            `HL7 listener cannot bind ${o.host}:${o.port} (${(err as NodeJS.ErrnoException).code ?? err.message})`,
+            { cause: err, detail: { host: o.host, port: o.port } },
+          ),
+        );
       server.once('error', onError);
       server.listen({ host: o.host, port: o.port, exclusive: true }, () => {
         server.off('error', onError);
@@ -192,8 +202,7 @@ export class Hl7Listener {
   async #stop(deadlineMs: number): Promise<void> {
     if (this.#starting !== undefined) await this.#starting.catch(() => undefined);
     const server = this.#server;
-    const closed =
-      server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
     const finishing = [...this.#connections].map((c) => c.finish());
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -275,7 +284,12 @@ export class Hl7Listener {
     }
     const refusal = tlsRefusal(socket);
     if (refusal !== undefined) {
-      o.onEvent({ type: 'peer-refused', reason: refusal.reason, remoteAddress, ...(refusal.subject === '' ? {} : { subject: refusal.subject }) });
+      o.onEvent({
+        type: 'peer-refused',
+        reason: refusal.reason,
+        remoteAddress,
+        ...(refusal.subject === '' ? {} : { subject: refusal.subject }),
+      });
       this.#log.warn('hl7.peer.tls-refused', { reason: refusal.reason, remoteAddress, subject: refusal.subject });
       socket.destroy();
       return;

@@ -99,7 +99,10 @@ test('ORC-1 DC and SC with ORC-5', (t) => {
   t.is(status('ORC|DC|PLC0001|FIL0001||DC'), 'discontinued');
   const expected = { IP: 'in-progress', CM: 'completed', HD: 'held', SC: 'scheduled', CA: 'cancelled', DC: 'discontinued' };
   for (const [orc5, s] of Object.entries(expected)) t.is(status(`ORC|SC|PLC0001|FIL0001||${orc5}`), s);
-  t.deepEqual(failureOf(edit('orm-o01-cancel.hl7', 'ORC|CA|PLC0001|FIL0001||CA', 'ORC|SC|PLC0001|FIL0001||ZZ')), { condition: 103, where: 'ORC-5' });
+  t.deepEqual(failureOf(edit('orm-o01-cancel.hl7', 'ORC|CA|PLC0001|FIL0001||CA', 'ORC|SC|PLC0001|FIL0001||ZZ')), {
+    condition: 103,
+    where: 'ORC-5',
+  });
   t.deepEqual(failureOf(edit('orm-o01-cancel.hl7', 'ORC|CA|', 'ORC|OK|')), { condition: 103, where: 'ORC-1' });
 });
 
@@ -125,8 +128,18 @@ test('omi-o23-new-us: US step at 11:30 for US01 with name groups kept', (t) => {
 });
 
 test('OMI: one step per IPC; IPC-5 required', (t) => {
-  const two = edit('omi-o23-new-us.hl7', 'US01\r', 'US01\rIPC|ACC0003|RP0003|1.2.826.0.1.3680043.9.7433.1.1003|SPS0004|US||US ROOM 2||US02\r');
-  t.deepEqual(upsert(two).steps.map((s) => [s.id, s.stationAeTitle]), [['SPS0003', 'US01'], ['SPS0004', 'US02']]);
+  const two = edit(
+    'omi-o23-new-us.hl7',
+    'US01\r',
+    'US01\rIPC|ACC0003|RP0003|1.2.826.0.1.3680043.9.7433.1.1003|SPS0004|US||US ROOM 2||US02\r',
+  );
+  t.deepEqual(
+    upsert(two).steps.map((s) => [s.id, s.stationAeTitle]),
+    [
+      ['SPS0003', 'US01'],
+      ['SPS0004', 'US02'],
+    ],
+  );
   t.deepEqual(failureOf(edit('omi-o23-new-us.hl7', '|SPS0003|US|', '|SPS0003||')), { condition: 101, where: 'IPC-5' });
   t.deepEqual(failureOf(edit('omi-o23-new-us.hl7', '|1.2.826.0.1.3680043.9.7433.1.1003|', '|1.2.X|')), { condition: 102, where: 'IPC-3' });
 });
@@ -160,10 +173,10 @@ test('required fields are named', (t) => {
   t.deepEqual(failureOf(edit(ct, 'PID|1||PAT10001^^^GENHOSP^MR|', 'PID|1|||')), { condition: 101, where: 'PID-3' });
   t.deepEqual(failureOf(edit(ct, 'CTCHEST^CT CHEST W/O CONTRAST^L|||2026', '|||2026')), { condition: 101, where: 'OBR-4' });
   t.deepEqual(failureOf(edit(ct, '||||CT|||', '|||||||')), { condition: 101, where: 'OBR-24' });
-  t.deepEqual(
-    failureOf(edit(edit(ct, 'CT|||^^^20261125090000^^R', 'CT|||'), '^^^20261125090000^^R||2026', '||2026')),
-    { condition: 101, where: 'OBR-27' },
-  );
+  t.deepEqual(failureOf(edit(edit(ct, 'CT|||^^^20261125090000^^R', 'CT|||'), '^^^20261125090000^^R||2026', '||2026')), {
+    condition: 101,
+    where: 'OBR-27',
+  });
   t.deepEqual(failureOf(edit(edit(ct, 'ORC|NW|PLC0001', 'ORC|NW|'), 'OBR|1|PLC0001', 'OBR|1|')), { condition: 101, where: 'ORC-2' });
   t.deepEqual(failureOf(edit('adt-a08-update.hl7', 'PID|1||PAT10002^^^GENHOSP^MR', 'PID|1||')), { condition: 101, where: 'PID-3' });
 });
@@ -182,7 +195,9 @@ test('malformed dates are data type errors (102)', (t) => {
 });
 
 test('SPS start falls back to ORC-7.4; priority from the TQ', (t) => {
-  const o = upsert(edit(edit('orm-o01-new-ct.hl7', 'CT|||^^^20261125090000^^R', 'CT|||'), '^^^20261125090000^^R||2026', '^^^202611251015^^S||2026'));
+  const o = upsert(
+    edit(edit('orm-o01-new-ct.hl7', 'CT|||^^^20261125090000^^R', 'CT|||'), '^^^20261125090000^^R||2026', '^^^202611251015^^S||2026'),
+  );
   t.is(o.steps[0]!.startTime, '1015');
   t.is(o.requestedProcedurePriority, 'STAT');
 });
@@ -216,7 +231,10 @@ const failureAt = (bytes: Buffer): string => {
 
 test('a value too long for its Explicit VR length field fails at the field it came from', (t) => {
   const long = 'D'.repeat(70_000);
-  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`)), '102 EDGE_HL7_INVALID_FIELD OBR-4.2');
+  t.is(
+    failureAt(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`)),
+    '102 EDGE_HL7_INVALID_FIELD OBR-4.2',
+  );
   t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_INVALID_FIELD OBR-18');
   t.is(failureAt(edit('omi-o23-new-us.hl7', 'US ROOM 1', long)), '102 EDGE_HL7_INVALID_FIELD IPC-7.1');
   // 25,000 escaped separators unescape to 75,000 characters: the decoded length counts.
@@ -224,8 +242,16 @@ test('a value too long for its Explicit VR length field fails at the field it ca
   // In UTF-8 a character of ISO 8859-1 above 0x7F takes two bytes: 33,000 of them are 66,000 bytes.
   t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', `${'Ü'.repeat(33_000)}^`)), '102 EDGE_HL7_INVALID_FIELD PID-5');
   // Exactly at the limit is fine, and so is a long code value (Long Code Value is UC, with a 32-bit length).
-  t.is(upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${'D'.repeat(65_534)}^L|||`)).requestedProcedureDescription.length, 65_534);
-  t.is(upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `${'C'.repeat(70_000)}^CT CHEST^L|||`)).requestedProcedureCode?.codeValue.length, 70_000);
+  t.is(
+    upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${'D'.repeat(65_534)}^L|||`))
+      .requestedProcedureDescription.length,
+    65_534,
+  );
+  t.is(
+    upsert(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `${'C'.repeat(70_000)}^CT CHEST^L|||`)).requestedProcedureCode
+      ?.codeValue.length,
+    70_000,
+  );
 });
 
 test('control characters: NUL, ESC, DEL and C1 fail at the field; layout controls become spaces', (t) => {

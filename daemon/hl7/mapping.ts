@@ -36,8 +36,7 @@ export interface MappingFailure {
 }
 
 export type MappingResult =
-  | { readonly ok: true; readonly commands: readonly OrderCommand[] }
-  | { readonly ok: false; readonly failure: MappingFailure };
+  { readonly ok: true; readonly commands: readonly OrderCommand[] } | { readonly ok: false; readonly failure: MappingFailure };
 
 export interface MappingContext {
   readonly receivedAt: number;
@@ -219,9 +218,7 @@ class Mapper {
   }
 
   #missingSegment(name: string, sequence = 1): never {
-    throw new Invalid(
-      fail(MessageErrorCondition.SegmentSequenceError, name, sequence, undefined, undefined, 'EDGE_HL7_REQUIRED_FIELD'),
-    );
+    throw new Invalid(fail(MessageErrorCondition.SegmentSequenceError, name, sequence, undefined, undefined, 'EDGE_HL7_REQUIRED_FIELD'));
   }
 
   // ---- ADT --------------------------------------------------------------------------------------
@@ -398,16 +395,12 @@ class Mapper {
     if (!start.ok) this.#malformed(startSegment, startField, startField === 7 && startSegment === tq1 ? undefined : 4);
 
     const priorityCode =
-      (omi ? tq1?.get(9, 1, 1).trim() : undefined) ||
-      obr.get(27, 1, 6).trim() ||
-      orc.get(7, 1, 6).trim() ||
-      obr.get(5).trim();
+      (omi ? tq1?.get(9, 1, 1).trim() : undefined) || obr.get(27, 1, 6).trim() || orc.get(7, 1, 6).trim() || obr.get(5).trim();
     const requestedProcedureCode = this.#coded(obr, 44) ?? this.#coded(obr, 4);
     const description = this.#dicom(Tag.RequestedProcedureDescription, obr.get(4, 1, 2).trim(), obr, 4, 2);
     const protocol = obr.get(4, 1, 4).trim() !== '' ? this.#coded(obr, 4, 3) : this.#coded(obr, 4);
-    const stepDescription = obr.get(4, 1, 5).trim() !== ''
-      ? this.#dicom(Tag.ScheduledProcedureStepDescription, obr.get(4, 1, 5).trim(), obr, 4, 5)
-      : description;
+    const stepDescription =
+      obr.get(4, 1, 5).trim() !== '' ? this.#dicom(Tag.ScheduledProcedureStepDescription, obr.get(4, 1, 5).trim(), obr, 4, 5) : description;
 
     const stepBase = {
       startDate: start.date,
@@ -463,9 +456,10 @@ class Mapper {
         modality,
         stationName: '',
         location: '',
-        stationAeTitle: orc.get(18, 1, 1).trim() !== ''
-          ? this.#dicom(Tag.ScheduledStationAETitle, orc.get(18, 1, 1).trim(), orc, 18, 1)
-          : this.#dicom(Tag.ScheduledStationAETitle, obr.get(21).trim(), obr, 21),
+        stationAeTitle:
+          orc.get(18, 1, 1).trim() !== ''
+            ? this.#dicom(Tag.ScheduledStationAETitle, orc.get(18, 1, 1).trim(), orc, 18, 1)
+            : this.#dicom(Tag.ScheduledStationAETitle, obr.get(21).trim(), obr, 21),
         protocolCodes: protocol === undefined ? [] : [protocol],
       });
     }
@@ -492,7 +486,12 @@ class Mapper {
       studyInstanceUid,
       studyInstanceUidGenerated,
       referringPhysicianName: pv1 === undefined ? '' : this.#dicom(Tag.ReferringPhysicianName, xcnToPersonName(pv1, 8), pv1, 8),
-      requestingPhysician: this.#dicom(Tag.RequestingPhysician, xcnToPersonName(requestingFrom, requestingFrom === obr ? 16 : 12), requestingFrom, requestingFrom === obr ? 16 : 12),
+      requestingPhysician: this.#dicom(
+        Tag.RequestingPhysician,
+        xcnToPersonName(requestingFrom, requestingFrom === obr ? 16 : 12),
+        requestingFrom,
+        requestingFrom === obr ? 16 : 12,
+      ),
       admissionId: pv1 === undefined ? '' : this.#dicom(Tag.AdmissionID, pv1.get(19, 1, 1).trim(), pv1, 19, 1),
       currentPatientLocation: pv1 === undefined ? '' : this.#dicom(Tag.CurrentPatientLocation, pointOfCare(pv1), pv1, 3),
       patient,
@@ -506,7 +505,8 @@ class Mapper {
   #coded(segment: Hl7Segment, field: number, offset = 0, rep = 1): CodedEntry | undefined {
     const codeValue = segment.get(field, rep, offset + 1).trim();
     if (codeValue === '') return undefined;
-    const text = (tag: number, component: number): string => this.#dicom(tag, segment.get(field, rep, component).trim(), segment, field, component);
+    const text = (tag: number, component: number): string =>
+      this.#dicom(tag, segment.get(field, rep, component).trim(), segment, field, component);
     return {
       codeValue: text(codeValue.length > 16 ? Tag.LongCodeValue : Tag.CodeValue, offset + 1),
       codeMeaning: text(Tag.CodeMeaning, offset + 2),

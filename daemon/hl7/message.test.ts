@@ -127,7 +127,14 @@ test('limits: a message within every cap parses as without them', (t) => {
 test('limits: the first position over each cap is named as ERR-2 would', (t) => {
   t.deepEqual(limitDetail(header + 'PID|1||A~B~C~D\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 4 });
   t.deepEqual(limitDetail(header + 'PID|1||A~B^1^2^3^4^5\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 2, component: 6 });
-  t.deepEqual(limitDetail(header + 'PID|1||A^B&1&2&3&4\n'), { segment: 'PID', sequence: 1, field: 3, repetition: 1, component: 2, subcomponent: 5 });
+  t.deepEqual(limitDetail(header + 'PID|1||A^B&1&2&3&4\n'), {
+    segment: 'PID',
+    sequence: 1,
+    field: 3,
+    repetition: 1,
+    component: 2,
+    subcomponent: 5,
+  });
   t.deepEqual(limitDetail(header + 'NTE|1\nNTE|2' + '|'.repeat(20) + '\n'), { segment: 'NTE', sequence: 2, field: 21 });
   t.deepEqual(limitDetail(header + 'ORC|NW\nOBR|1\nORC|NW\nOBR|2\nORC|NW\n'), { segment: 'ORC', sequence: 3 });
   t.deepEqual(limitDetail(header + 'NTE|1\n'.repeat(10)), { segment: 'NTE', sequence: 10 });

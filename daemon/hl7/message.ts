@@ -306,9 +306,7 @@ function splitSegment(line: string, enc: EncodingCharacters, unescape: (s: strin
 }
 
 function splitField(raw: string, enc: EncodingCharacters, unescape: (s: string) => string): Hl7Field {
-  return raw
-    .split(enc.repetition)
-    .map((rep) => rep.split(enc.component).map((comp) => comp.split(enc.subcomponent).map(unescape)));
+  return raw.split(enc.repetition).map((rep) => rep.split(enc.component).map((comp) => comp.split(enc.subcomponent).map(unescape)));
 }
 
 const FORMATTING_TO_NEWLINE = new Set(['.br', '.sp']);

@@ -41,7 +41,7 @@ test('random chunkings of many frames merged in one stream', (t) => {
   const { next } = seededRandom(t, 42);
   for (let round = 0; round < 300; round++) {
     const chunks: Buffer[] = [];
-    for (let i = 0; i < all.length; ) {
+    for (let i = 0; i < all.length;) {
       const n = 1 + Math.floor(next() * 64);
       chunks.push(all.subarray(i, i + n));
       i += n;
@@ -59,7 +59,10 @@ test('several frames in one chunk, with stray CR/LF between them', (t) => {
 });
 
 test('an empty frame is a frame (the parser rejects it later)', (t) => {
-  t.deepEqual(decodeAll([encodeMllpFrame(Buffer.alloc(0))]).map((f) => f.length), [0]);
+  t.deepEqual(
+    decodeAll([encodeMllpFrame(Buffer.alloc(0))]).map((f) => f.length),
+    [0],
+  );
 });
 
 test('garbage outside a frame fails and stays failed', (t) => {

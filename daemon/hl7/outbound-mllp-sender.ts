@@ -84,7 +84,12 @@ export class MllpStatusSender implements OutboxSender {
       return { ...verdict, stopBatch: true };
     }
     if (verdict.outcome === 'failed') {
-      this.#o.logger.warn('hl7.outbound.rejected', { destination: this.destination, id: entry.id, code: verdict.error.code, peerStatus: verdict.error.peerStatus ?? '' });
+      this.#o.logger.warn('hl7.outbound.rejected', {
+        destination: this.destination,
+        id: entry.id,
+        code: verdict.error.code,
+        peerStatus: verdict.error.peerStatus ?? '',
+      });
     } else {
       this.#o.logger.debug('hl7.outbound.delivered', { destination: this.destination, id: entry.id });
     }
@@ -107,7 +112,10 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
     text = m.get('MSA', 3).trim();
     const e = m.segment('ERR');
     // v2.5: ERR-3 (HL7 error code, CWE) and ERR-8 (user message); v2.3.1: ERR-1 (ELD, 4th component code).
-    err = e === undefined ? '' : [e.get(3, 1, 1), e.get(3, 1, 2), e.get(8), e.get(1, 1, 4, 1), e.get(1, 1, 4, 2)].filter((x) => x !== '').join(' ');
+    err =
+      e === undefined
+        ? ''
+        : [e.get(3, 1, 1), e.get(3, 1, 2), e.get(8), e.get(1, 1, 4, 1), e.get(1, 1, 4, 2)].filter((x) => x !== '').join(' ');
     errCode = e === undefined ? '' : (e.get(3, 1, 1) || e.get(1, 1, 4, 1)).trim();
   } catch {
     return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: 'the answer is not an HL7 message', at } };
@@ -121,8 +129,15 @@ export function readAck(payload: Buffer, controlId: string): DeliveryResult {
   if ((code === 'AR' || code === 'AE' || code === 'CR' || code === 'CE') && errCode === '205') return { outcome: 'delivered' };
   if (code === 'AE' || code === 'AR' || code === 'CE' || code === 'CR') {
     // The RIS's own words: they name its reason, not the patient (kept short for the dead-letter list).
-    const reason = [text, err].filter((x) => x !== '').join('; ').slice(0, 200) || 'no reason given';
-    return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_REJECTED', peerStatus: code, message: `RIS answered ${code}: ${reason}`, at } };
+    const reason =
+      [text, err]
+        .filter((x) => x !== '')
+        .join('; ')
+        .slice(0, 200) || 'no reason given';
+    return {
+      outcome: 'failed',
+      error: { code: 'EDGE_HL7_OUTBOUND_REJECTED', peerStatus: code, message: `RIS answered ${code}: ${reason}`, at },
+    };
   }
   return { outcome: 'failed', error: { code: 'EDGE_HL7_OUTBOUND_ACK_INVALID', message: `unknown MSA-1 ${code.slice(0, 4)}`, at } };
 }
@@ -187,9 +202,13 @@ class MllpConnection {
           reject(err);
         }
       };
-      const onError = (err: Error): void => done(new EdgeError('EDGE_HL7_OUTBOUND_CONNECT', (err as NodeJS.ErrnoException).code ?? err.message, { cause: err }));
+      const onError = (err: Error): void =>
+        done(new EdgeError('EDGE_HL7_OUTBOUND_CONNECT', (err as NodeJS.ErrnoException).code ?? err.message, { cause: err }));
       const onAbort = (): void => done(new EdgeError('EDGE_SHUTDOWN', 'connect aborted'));
-      const timer = setTimeout(() => done(new EdgeError('EDGE_HL7_OUTBOUND_CONNECT', `no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+      const timer = setTimeout(
+        () => done(new EdgeError('EDGE_HL7_OUTBOUND_CONNECT', `no connection within ${o.connectTimeoutMs} ms`)),
+        o.connectTimeoutMs,
+      );
       socket.once('error', onError);
       signal.addEventListener('abort', onAbort, { once: true });
       socket.once(o.tls === undefined ? 'connect' : 'secureConnect', () => done());

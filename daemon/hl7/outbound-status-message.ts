@@ -65,24 +65,24 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
   const ascii = (x: string): boolean => /^[\x00-\x7f]*$/.test(x);
   if (!ascii(p.patient.name) || !ascii(p.requestedProcedureDescription)) msh.push('', '', '', '', '', 'UNICODE UTF-8');
   const pid = `PID|1||${e(p.patient.id)}^^^${e(p.patient.issuer)}||${xpn(p.patient.name)}`;
-  const orc = [
-    'ORC',
-    'SC',
-    ei(p.placerOrderNumber, p.placerIssuer),
-    e(p.fillerOrderNumber),
-    '',
-    p.orderStatus,
-    '',
-    '',
-    '',
-    at,
-  ].join('|');
+  const orc = ['ORC', 'SC', ei(p.placerOrderNumber, p.placerIssuer), e(p.fillerOrderNumber), '', p.orderStatus, '', '', '', at].join('|');
   const service = ce(p.requestedProcedureCode, p.requestedProcedureDescription);
   const segments = [msh.join('|'), pid, orc];
   if (v251) {
     segments.push(`TQ1|1||||||${at}`);
     segments.push(`OBR|1|${ei(p.placerOrderNumber, p.placerIssuer)}|${e(p.fillerOrderNumber)}|${service}`);
-    const ipc = ['IPC', e(p.accessionNumber), e(p.requestedProcedureId), e(p.studyInstanceUid), e(p.scheduledProcedureStepId), e(p.modality), '', '', '', e(p.performedStationAeTitle)];
+    const ipc = [
+      'IPC',
+      e(p.accessionNumber),
+      e(p.requestedProcedureId),
+      e(p.studyInstanceUid),
+      e(p.scheduledProcedureStepId),
+      e(p.modality),
+      '',
+      '',
+      '',
+      e(p.performedStationAeTitle),
+    ];
     segments.push(ipc.join('|'));
   } else {
     const obr: string[] = ['OBR', '1', ei(p.placerOrderNumber, p.placerIssuer), e(p.fillerOrderNumber), service];

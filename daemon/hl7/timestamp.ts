@@ -2,9 +2,7 @@
 // The offset is dropped: modalities compare worklist times with their local clock, and the RIS sends
 // local time for the department it schedules.
 
-export type TimestampResult =
-  | { readonly ok: true; readonly date: string; readonly time: string }
-  | { readonly ok: false };
+export type TimestampResult = { readonly ok: true; readonly date: string; readonly time: string } | { readonly ok: false };
 
 const TS = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$/;
 

@@ -31,7 +31,12 @@ test('pings while the check is healthy, none while it hangs or names a reason, a
   const watchdog = new SystemdWatchdog({
     intervalMs: 200,
     logger: silentLogger,
-    check: () => (mode === 'healthy' ? Promise.resolve(undefined) : mode === 'hang' ? new Promise<undefined>(() => undefined) : Promise.resolve('a synced write has been running for 61000 ms')),
+    check: () =>
+      mode === 'healthy'
+        ? Promise.resolve(undefined)
+        : mode === 'hang'
+          ? new Promise<undefined>(() => undefined)
+          : Promise.resolve('a synced write has been running for 61000 ms'),
   });
   watchdog.start();
   t.teardown(() => watchdog.stop());

@@ -57,7 +57,10 @@ export class SystemdWatchdog {
     const late = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`the health check did not finish within ${deadline} ms`), deadline);
     });
-    const why = await Promise.race([this.#o.check(deadline).catch((err: unknown) => `the health check failed: ${err instanceof Error ? err.message : String(err)}`), late]);
+    const why = await Promise.race([
+      this.#o.check(deadline).catch((err: unknown) => `the health check failed: ${err instanceof Error ? err.message : String(err)}`),
+      late,
+    ]);
     clearTimeout(timer);
     if (this.#stopped) return;
     if (why === undefined) {

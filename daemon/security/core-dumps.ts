@@ -31,7 +31,7 @@ async function ownCoreLimit(): Promise<CoreLimit | undefined> {
 function lowerWithPrlimit(timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile('prlimit', [`--pid=${process.pid}`, '--core=0:0'], { timeout: timeoutMs }, (err, _stdout, stderr) => {
-      resolve(err === null ? undefined : (stderr.trim() || err.message));
+      resolve(err === null ? undefined : stderr.trim() || err.message);
     });
   });
 }
@@ -51,12 +51,15 @@ export async function ensureNoCoreDumps(logger: Logger, timeoutMs = 5000): Promi
     const after = await ownCoreLimit();
     if (after?.soft !== '0') {
       const was = before === undefined ? 'unknown (/proc/self/limits unreadable)' : before.soft;
-      throw new EdgeError('EDGE_CORE_DUMPS_ENABLED',
-        `core dumps are enabled (core limit ${was}) and could not be disabled (${failed ?? 'limit unchanged'}); `
-        + 'start edged with bin/edged or systemd (LimitCORE=0), or run `ulimit -c 0` first');
+      throw new EdgeError(
+        'EDGE_CORE_DUMPS_ENABLED',
+        `core dumps are enabled (core limit ${was}) and could not be disabled (${failed ?? 'limit unchanged'}); ` +
+          'start edged with bin/edged or systemd (LimitCORE=0), or run `ulimit -c 0` first',
+      );
     }
     logger.warn('process.core-dumps-disabled', {
-      by, was: before?.soft ?? 'unknown',
+      by,
+      was: before?.soft ?? 'unknown',
       message: 'edged was started with core dumps enabled (not through bin/edged or the unit); it set its own core limit to 0',
     });
   }
@@ -80,6 +83,7 @@ async function warnOnPipedCoreHandler(logger: Logger): Promise<void> {
   if (/\/systemd-coredump$/.test(handler)) return;
   logger.warn('process.core-handler-unverified', {
     handler,
-    message: 'kernel.core_pattern pipes crashes to a handler that receives the memory image even with core limit 0; make sure it honours the limit (%c) or set kernel.core_pattern to a file name',
+    message:
+      'kernel.core_pattern pipes crashes to a handler that receives the memory image even with core limit 0; make sure it honours the limit (%c) or set kernel.core_pattern to a file name',
   });
 }

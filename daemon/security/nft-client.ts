@@ -45,7 +45,8 @@ export async function checkAndLoad(script: string, command = nftCommand): Promis
     if (check.code !== 0) throw new EdgeError('EDGE_FIREWALL_CHECK_FAILED', `nft -c refused the ruleset: ${check.stderr.trim()}`);
     const load = await nft(['-f', file], command);
     const t2 = performance.now();
-    if (load.code !== 0) throw new EdgeError('EDGE_FIREWALL_NFT_FAILED', `nft -f failed (the previous table is unchanged): ${load.stderr.trim()}`);
+    if (load.code !== 0)
+      throw new EdgeError('EDGE_FIREWALL_NFT_FAILED', `nft -f failed (the previous table is unchanged): ${load.stderr.trim()}`);
     return { checkMs: t1 - t0, loadMs: t2 - t1 };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 import test from 'ava';
 import { Hl7PeerPolicy, ModalityPolicy, type RefusalReason, isRefusal } from './peer-policy.ts';
 
-const hl7 = new Hl7PeerPolicy([{ name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP', addresses: ['127.0.0.0/8'] }]);
+const hl7 = new Hl7PeerPolicy([
+  { name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP', addresses: ['127.0.0.0/8'] },
+]);
 
 test('HL7 peer: certificate and address must both match', (t) => {
   const ok = hl7.identify('RIS.GENHOSP', '::ffff:127.0.0.5');
@@ -20,8 +22,16 @@ const mod = new ModalityPolicy([
 ]);
 
 const table: Array<[string, Parameters<ModalityPolicy['admit']>[0], RefusalReason | null]> = [
-  ['tls modality with its certificate', { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP', remoteAddress: '10.0.0.1' }, null],
-  ['tls modality with another certificate', { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'MR01', remoteAddress: '127.0.0.1' }, 'unknown-certificate'],
+  [
+    'tls modality with its certificate',
+    { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP', remoteAddress: '10.0.0.1' },
+    null,
+  ],
+  [
+    'tls modality with another certificate',
+    { callingAeTitle: 'CT01', transport: 'tls', certificateCn: 'MR01', remoteAddress: '127.0.0.1' },
+    'unknown-certificate',
+  ],
   ['tls modality on the plain port', { callingAeTitle: 'CT01', transport: 'plain', remoteAddress: '127.0.0.1' }, 'transport-not-allowed'],
   ['plain modality from its address', { callingAeTitle: 'MR01', transport: 'plain', remoteAddress: '127.0.0.1' }, null],
   ['plain modality from IPv6 loopback', { callingAeTitle: 'MR01', transport: 'plain', remoteAddress: '::1' }, null],
@@ -48,11 +58,11 @@ test('source pre-filter: only when every peer of the listener declares its addre
 
   t.true(mod.admitsSource('tls', '10.0.0.1'), 'CT01 (TLS) declares no addresses: no pre-filter on the TLS port');
   t.true(mod.admitsSource('plain', '::ffff:127.0.0.1'));
-  t.false(mod.admitsSource('plain', '127.0.0.2'), 'the plain port only admits MR01\'s addresses');
+  t.false(mod.admitsSource('plain', '127.0.0.2'), "the plain port only admits MR01's addresses");
   const declared = new ModalityPolicy([
     { name: 'ct', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP', addresses: ['10.20.1.0/24'] },
     { name: 'mr', aeTitle: 'MR01', transport: 'plain', addresses: ['127.0.0.1/32'] },
   ]);
   t.true(declared.admitsSource('tls', '10.20.1.7'));
-  t.false(declared.admitsSource('tls', '127.0.0.1'), 'a plain modality\'s address does not open the TLS port');
+  t.false(declared.admitsSource('tls', '127.0.0.1'), "a plain modality's address does not open the TLS port");
 });

@@ -21,7 +21,8 @@ export interface ModalityRule {
 }
 
 export type Refusal = { readonly refused: true; readonly why: string; readonly reason: RefusalReason };
-export type RefusalReason = 'unknown-certificate' | 'address-not-allowed' | 'calling-ae-unknown' | 'transport-not-allowed' | 'no-certificate';
+export type RefusalReason =
+  'unknown-certificate' | 'address-not-allowed' | 'calling-ae-unknown' | 'transport-not-allowed' | 'no-certificate';
 
 /** An allowlist of addresses and CIDR blocks, IPv4 and IPv6; `::ffff:a.b.c.d` is treated as a.b.c.d. */
 export class AddressAllowlist {
@@ -69,17 +70,26 @@ export class Hl7PeerPolicy {
 
   /** May a connection from this address start a TLS handshake on the HL7 port (see admitsSource). */
   admitsSource(remoteAddress: string): boolean {
-    return admitsSource(this.#rules.map((r) => r.addresses), remoteAddress);
+    return admitsSource(
+      this.#rules.map((r) => r.addresses),
+      remoteAddress,
+    );
   }
 
   /** Identify the peer of an authenticated TLS connection. */
   identify(certificateCn: string | undefined, remoteAddress: string | undefined): Hl7PeerRule | Refusal {
-    if (certificateCn === undefined || certificateCn === '') return { refused: true, reason: 'no-certificate', why: 'no client certificate' };
+    if (certificateCn === undefined || certificateCn === '')
+      return { refused: true, reason: 'no-certificate', why: 'no client certificate' };
     const byCert = this.#rules.filter((r) => r.rule.certificateCn === certificateCn);
-    if (byCert.length === 0) return { refused: true, reason: 'unknown-certificate', why: `certificate CN ${certificateCn} is not a configured HL7 peer` };
+    if (byCert.length === 0)
+      return { refused: true, reason: 'unknown-certificate', why: `certificate CN ${certificateCn} is not a configured HL7 peer` };
     const match = byCert.find((r) => r.addresses.empty || r.addresses.allows(remoteAddress));
     if (match === undefined) {
-      return { refused: true, reason: 'address-not-allowed', why: `HL7 peer ${byCert[0]!.rule.name} connected from ${remoteAddress ?? '?'}, not an allowed address` };
+      return {
+        refused: true,
+        reason: 'address-not-allowed',
+        why: `HL7 peer ${byCert[0]!.rule.name} connected from ${remoteAddress ?? '?'}, not an allowed address`,
+      };
     }
     return match.rule;
   }
@@ -114,22 +124,39 @@ export class ModalityPolicy {
    */
   admit(req: ModalityRequest): ModalityRule | Refusal {
     const entry = this.#byAe.get(req.callingAeTitle.trim());
-    if (entry === undefined) return { refused: true, reason: 'calling-ae-unknown', why: `calling AE title ${req.callingAeTitle.trim()} is not configured` };
+    if (entry === undefined)
+      return { refused: true, reason: 'calling-ae-unknown', why: `calling AE title ${req.callingAeTitle.trim()} is not configured` };
     const { rule, addresses } = entry;
     if (rule.transport !== req.transport) {
-      return { refused: true, reason: 'transport-not-allowed', why: `AE ${rule.aeTitle} is configured for ${rule.transport}, came over ${req.transport}` };
+      return {
+        refused: true,
+        reason: 'transport-not-allowed',
+        why: `AE ${rule.aeTitle} is configured for ${rule.transport}, came over ${req.transport}`,
+      };
     }
     if (req.transport === 'tls') {
       if (req.certificateCn !== rule.certificateCn) {
-        return { refused: true, reason: 'unknown-certificate', why: `AE ${rule.aeTitle} presented certificate CN ${req.certificateCn ?? '(none)'}` };
+        return {
+          refused: true,
+          reason: 'unknown-certificate',
+          why: `AE ${rule.aeTitle} presented certificate CN ${req.certificateCn ?? '(none)'}`,
+        };
       }
       if (!addresses.empty && !addresses.allows(req.remoteAddress)) {
-        return { refused: true, reason: 'address-not-allowed', why: `AE ${rule.aeTitle} from ${req.remoteAddress ?? '?'} is not an allowed address` };
+        return {
+          refused: true,
+          reason: 'address-not-allowed',
+          why: `AE ${rule.aeTitle} from ${req.remoteAddress ?? '?'} is not an allowed address`,
+        };
       }
       return rule;
     }
     if (!addresses.allows(req.remoteAddress)) {
-      return { refused: true, reason: 'address-not-allowed', why: `AE ${rule.aeTitle} from ${req.remoteAddress ?? '?'} is not an allowed address` };
+      return {
+        refused: true,
+        reason: 'address-not-allowed',
+        why: `AE ${rule.aeTitle} from ${req.remoteAddress ?? '?'} is not an allowed address`,
+      };
     }
     return rule;
   }

@@ -12,7 +12,10 @@ test('reports changes of state only: unknown, drift, ok, and stale results as un
   let now = Date.parse('2026-12-04T12:00:00Z');
   const seen: SegmentationState['state'][] = [];
   const watch = new SegmentationDriftWatch({
-    file, intervalMs: 3_600_000, staleAfterMs: 600_000, now: () => now,
+    file,
+    intervalMs: 3_600_000,
+    staleAfterMs: 600_000,
+    now: () => now,
     onChange: (s) => seen.push(s.state),
   });
   const write = (drift: boolean, at = new Date(now).toISOString()) =>

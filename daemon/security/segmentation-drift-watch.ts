@@ -68,7 +68,7 @@ export class SegmentationDriftWatch {
       try {
         const { size } = await handle.stat();
         if (size > maxResultBytes) return { state: 'unknown', reason: `result larger than ${maxResultBytes} bytes` };
-        text = (await handle.readFile({ encoding: 'utf8' }));
+        text = await handle.readFile({ encoding: 'utf8' });
       } finally {
         await handle.close();
       }
@@ -83,11 +83,15 @@ export class SegmentationDriftWatch {
     }
     const at = typeof r.at === 'string' ? Date.parse(r.at) : Number.NaN;
     if (Number.isNaN(at) || typeof r.drift !== 'boolean') return { state: 'unknown', reason: 'the verify result lacks "at" or "drift"' };
-    if ((this.#o.now ?? Date.now)() - at > this.#o.staleAfterMs) return { state: 'unknown', reason: `the verify result is stale (from ${String(r.at)})` };
+    if ((this.#o.now ?? Date.now)() - at > this.#o.staleAfterMs)
+      return { state: 'unknown', reason: `the verify result is stale (from ${String(r.at)})` };
     if (!r.drift) return { state: 'ok', at: String(r.at) };
     return {
-      state: 'drift', at: String(r.at), absent: r.absent === true,
-      missing: Array.isArray(r.missing) ? r.missing.length : 0, unexpected: Array.isArray(r.unexpected) ? r.unexpected.length : 0,
+      state: 'drift',
+      at: String(r.at),
+      absent: r.absent === true,
+      missing: Array.isArray(r.missing) ? r.missing.length : 0,
+      unexpected: Array.isArray(r.unexpected) ? r.unexpected.length : 0,
     };
   }
 }

@@ -12,11 +12,18 @@ export interface SegmentationInput {
   readonly dicom: {
     readonly tls?: ListenInput | undefined;
     readonly plain?: ListenInput | undefined;
-    readonly modalities: ReadonlyArray<{ readonly name: string; readonly transport: 'tls' | 'plain'; readonly addresses?: readonly string[] | undefined }>;
+    readonly modalities: ReadonlyArray<{
+      readonly name: string;
+      readonly transport: 'tls' | 'plain';
+      readonly addresses?: readonly string[] | undefined;
+    }>;
   };
   readonly upstream: {
     readonly ris?: { readonly host: string; readonly port: number } | undefined;
-    readonly pacs?: { readonly protocol: 'dimse'; readonly host: string; readonly port: number } | { readonly protocol: 'stow'; readonly stowUrl: string } | undefined;
+    readonly pacs?:
+      | { readonly protocol: 'dimse'; readonly host: string; readonly port: number }
+      | { readonly protocol: 'stow'; readonly stowUrl: string }
+      | undefined;
   };
   readonly audit: {
     readonly collectors: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
@@ -27,7 +34,12 @@ export interface SegmentationInput {
     readonly dnsServers: readonly string[];
     readonly hostAddresses: ReadonlyArray<{ readonly host: string; readonly addresses: readonly string[] }>;
     readonly auditPullClients?: readonly string[] | undefined;
-    readonly interfaces: { readonly hl7?: string | undefined; readonly dicomTls?: string | undefined; readonly dicomPlain?: string | undefined; readonly auditPull?: string | undefined };
+    readonly interfaces: {
+      readonly hl7?: string | undefined;
+      readonly dicomTls?: string | undefined;
+      readonly dicomPlain?: string | undefined;
+      readonly auditPull?: string | undefined;
+    };
     readonly dropLogPerMinute: number;
   };
 }
@@ -84,7 +96,8 @@ export interface PlanProblem {
   readonly message: string;
 }
 
-export type PlanResult = { readonly ok: true; readonly plan: SegmentationPlan } | { readonly ok: false; readonly problems: readonly PlanProblem[] };
+export type PlanResult =
+  { readonly ok: true; readonly plan: SegmentationPlan } | { readonly ok: false; readonly problems: readonly PlanProblem[] };
 
 /**
  * Builds the plan, or every problem found (a malformed address names its config field). Nothing is
@@ -106,7 +119,11 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
   };
 
   const addIngress = (
-    id: string, service: string, field: string, listen: ListenInput, iface: string | undefined,
+    id: string,
+    service: string,
+    field: string,
+    listen: ListenInput,
+    iface: string | undefined,
     peers: ReadonlyArray<{ name: string; field: string; addresses?: readonly string[] | undefined }>,
   ): void => {
     const port = listenerPort(field, listen);
@@ -121,28 +138,54 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
       });
     }
     if (open.length > 0) {
-      warnings.push(`${service} (${field}, port ${port}) is open to any source: ${open.join(', ')} ${open.length === 1 ? 'has' : 'have'} no addresses`);
+      warnings.push(
+        `${service} (${field}, port ${port}) is open to any source: ${open.join(', ')} ${open.length === 1 ? 'has' : 'have'} no addresses`,
+      );
     }
     ingress.push({
-      id, service, field, port, ...(iface === undefined ? {} : { iface }),
-      sources: open.length > 0 ? 'any' : addressSet(blocks), peers: peers.map((p) => ({ name: p.name, addresses: p.addresses ?? 'any' })),
+      id,
+      service,
+      field,
+      port,
+      ...(iface === undefined ? {} : { iface }),
+      sources: open.length > 0 ? 'any' : addressSet(blocks),
+      peers: peers.map((p) => ({ name: p.name, addresses: p.addresses ?? 'any' })),
     });
   };
 
-  addIngress('hl7', 'HL7 MLLP/TLS (RIS)', 'hl7.listen', input.hl7.listen, ifaces.hl7,
-    input.hl7.peers.map((p, i) => ({ name: p.name, field: `hl7.peers[${i}]`, addresses: p.addresses })));
+  addIngress(
+    'hl7',
+    'HL7 MLLP/TLS (RIS)',
+    'hl7.listen',
+    input.hl7.listen,
+    ifaces.hl7,
+    input.hl7.peers.map((p, i) => ({ name: p.name, field: `hl7.peers[${i}]`, addresses: p.addresses })),
+  );
   const modalities = input.dicom.modalities.map((m, i) => ({ ...m, field: `dicom.modalities[${i}]` }));
   if (input.dicom.tls !== undefined) {
-    addIngress('dicom_tls', 'DICOM TLS (modalities)', 'dicom.tls', input.dicom.tls, ifaces.dicomTls,
-      modalities.filter((m) => m.transport === 'tls'));
+    addIngress(
+      'dicom_tls',
+      'DICOM TLS (modalities)',
+      'dicom.tls',
+      input.dicom.tls,
+      ifaces.dicomTls,
+      modalities.filter((m) => m.transport === 'tls'),
+    );
   }
   if (input.dicom.plain !== undefined) {
-    addIngress('dicom_plain', 'DICOM plain (legacy modalities)', 'dicom.plain', input.dicom.plain, ifaces.dicomPlain,
-      modalities.filter((m) => m.transport === 'plain'));
+    addIngress(
+      'dicom_plain',
+      'DICOM plain (legacy modalities)',
+      'dicom.plain',
+      input.dicom.plain,
+      ifaces.dicomPlain,
+      modalities.filter((m) => m.transport === 'plain'),
+    );
   }
   if (input.audit.pull !== undefined) {
-    addIngress('audit_pull', 'audit pull API (central security team)', 'audit.pull.listen', input.audit.pull.listen, ifaces.auditPull,
-      [{ name: 'central security team', field: 'network.auditPullClients', addresses: input.network.auditPullClients }]);
+    addIngress('audit_pull', 'audit pull API (central security team)', 'audit.pull.listen', input.audit.pull.listen, ifaces.auditPull, [
+      { name: 'central security team', field: 'network.auditPullClients', addresses: input.network.auditPullClients },
+    ]);
   }
   // The admin HTTPS listener is not built yet. When it is, its rule goes here: addIngress('admin', ...,
   // its listen config, ifaces.admin, the admin segment's addresses). Until then its port stays closed.
@@ -152,7 +195,10 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
     if (isIP(host) !== 0) return [host];
     const entry = named.get(host.toLowerCase());
     if (entry === undefined) {
-      problems.push({ field, message: `"${host}" is a host name: list its addresses in network.hostAddresses (the firewall matches addresses)` });
+      problems.push({
+        field,
+        message: `"${host}" is a host name: list its addresses in network.hostAddresses (the firewall matches addresses)`,
+      });
       return undefined;
     }
     const index = input.network.hostAddresses.indexOf(entry);
@@ -164,14 +210,22 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
     });
     return good;
   };
-  const addEgress = (id: string, purpose: string, field: string, host: string, port: number, protocols: ReadonlyArray<'tcp' | 'udp'>): void => {
+  const addEgress = (
+    id: string,
+    purpose: string,
+    field: string,
+    host: string,
+    port: number,
+    protocols: ReadonlyArray<'tcp' | 'udp'>,
+  ): void => {
     const addresses = resolve(field, host);
     if (addresses !== undefined) egress.push({ id, purpose, field, protocols, port, destinations: addressSet(addresses) });
   };
 
   const { ris, pacs } = input.upstream;
   if (ris !== undefined) addEgress('ris', 'RIS procedure status (MLLP)', 'upstream.ris.host', ris.host, ris.port, ['tcp']);
-  if (pacs !== undefined && pacs.protocol === 'dimse') addEgress('pacs', 'PACS C-STORE', 'upstream.pacs.host', pacs.host, pacs.port, ['tcp']);
+  if (pacs !== undefined && pacs.protocol === 'dimse')
+    addEgress('pacs', 'PACS C-STORE', 'upstream.pacs.host', pacs.host, pacs.port, ['tcp']);
   if (pacs !== undefined && pacs.protocol === 'stow') {
     const target = stowTarget(pacs.stowUrl);
     if (target === undefined) problems.push({ field: 'upstream.pacs.stowUrl', message: 'must be an http(s) URL for protocol "stow"' });
@@ -180,7 +234,14 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
   input.audit.collectors.forEach((c, i) => {
     addEgress(`syslog_${i}`, `audit stream to ${c.name} (syslog-TLS)`, `audit.collectors[${i}].host`, c.host, c.port, ['tcp']);
   });
-  const infrastructure = (id: string, purpose: string, field: string, list: readonly string[], port: number, protocols: ReadonlyArray<'tcp' | 'udp'>) => {
+  const infrastructure = (
+    id: string,
+    purpose: string,
+    field: string,
+    list: readonly string[],
+    port: number,
+    protocols: ReadonlyArray<'tcp' | 'udp'>,
+  ) => {
     const good: string[] = [];
     list.forEach((a, i) => {
       if (isIP(a) === 0) problems.push({ field: `${field}[${i}]`, message: `"${a}" must be an IPv4 or IPv6 address literal` });
@@ -242,7 +303,8 @@ function parseCidr(value: string): Block | string {
 export function addressSet(values: readonly string[]): AddressSet {
   const blocks = values.map(parseCidr).filter((b): b is Block => typeof b !== 'string');
   const pick = (family: 4 | 6): string[] => {
-    const sorted = blocks.filter((b) => b.family === family)
+    const sorted = blocks
+      .filter((b) => b.family === family)
       .sort((a, b) => (a.first === b.first ? (a.last > b.last ? -1 : a.last < b.last ? 1 : 0) : a.first < b.first ? -1 : 1));
     const kept: Block[] = [];
     for (const b of sorted) {

@@ -54,7 +54,10 @@ test('a malformed peer address is an error naming the config field, and nothing 
   const r = buildSegmentationPlan({ ...input, hl7, dicom: { ...input.dicom, modalities } });
   t.false(r.ok);
   if (r.ok) return;
-  t.deepEqual(r.problems.map((p) => p.field), ['hl7.peers[0].addresses[0]', 'dicom.modalities[7].addresses[0]']);
+  t.deepEqual(
+    r.problems.map((p) => p.field),
+    ['hl7.peers[0].addresses[0]', 'dicom.modalities[7].addresses[0]'],
+  );
   t.regex(r.problems[1]?.message ?? '', /10\.30\.1\.300/);
 });
 
@@ -66,7 +69,11 @@ test('an upstream host name without addresses, and a listener on port 0, are err
     upstream: { ...input.upstream, ris: { host: 'ris.example', port: 2576 } },
   });
   t.false(r.ok);
-  if (!r.ok) t.deepEqual(r.problems.map((p) => p.field), ['hl7.listen.port', 'upstream.ris.host']);
+  if (!r.ok)
+    t.deepEqual(
+      r.problems.map((p) => p.field),
+      ['hl7.listen.port', 'upstream.ris.host'],
+    );
 });
 
 test('a peer without addresses opens its listener to any source, with a warning', (t) => {
@@ -80,7 +87,8 @@ test('drift: counters and wrapped set elements are not drift, a changed or missi
   const script = renderLoadScript(planOf(fiftyModalitySite()));
   const table = script.slice(script.indexOf('table inet imaging_edge {'));
   // nft wraps long element lists after a comma.
-  const listed = table.replace('counter accept comment "established"', 'counter packets 12 bytes 960 accept comment "established"')
+  const listed = table
+    .replace('counter accept comment "established"', 'counter packets 12 bytes 960 accept comment "established"')
     .replaceAll(', 10.30.1.', ',\n\t\t\t     10.30.1.');
   t.not(listed, table);
   t.false(compareTables(table, listed).drift);
@@ -93,10 +101,18 @@ test('drift: counters and wrapped set elements are not drift, a changed or missi
 });
 
 test('counters are read per commented rule from nft JSON', (t) => {
-  const json = JSON.stringify({ nftables: [
-    { metainfo: { json_schema_version: 1 } },
-    { rule: { chain: 'input', comment: 'hl7: source not allowed', expr: [{ match: {} }, { counter: { packets: 3, bytes: 180 } }, { goto: { target: 'refuse_input' } }] } },
-    { rule: { chain: 'refuse_input', expr: [{ drop: null }] } },
-  ] });
+  const json = JSON.stringify({
+    nftables: [
+      { metainfo: { json_schema_version: 1 } },
+      {
+        rule: {
+          chain: 'input',
+          comment: 'hl7: source not allowed',
+          expr: [{ match: {} }, { counter: { packets: 3, bytes: 180 } }, { goto: { target: 'refuse_input' } }],
+        },
+      },
+      { rule: { chain: 'refuse_input', expr: [{ drop: null }] } },
+    ],
+  });
   t.deepEqual(ruleCounters(json), [{ chain: 'input', comment: 'hl7: source not allowed', packets: 3, bytes: 180 }]);
 });

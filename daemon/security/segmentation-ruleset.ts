@@ -29,15 +29,20 @@ export function renderTable(plan: SegmentationPlan): string {
   for (const s of sets) out.push(...s, '');
 
   out.push(...chain('input', 'type filter hook input priority filter; policy drop;', inputRules(plan)), '');
-  out.push(...chain('forward', 'type filter hook forward priority filter; policy drop;', [
-    'counter goto refuse_forward comment "forward: the box does not route between segments"',
-  ]), '');
+  out.push(
+    ...chain('forward', 'type filter hook forward priority filter; policy drop;', [
+      'counter goto refuse_forward comment "forward: the box does not route between segments"',
+    ]),
+    '',
+  );
   out.push(...chain('output', 'type filter hook output priority filter; policy drop;', outputRules(plan)), '');
   for (const hook of ['input', 'forward', 'output'] as const) {
-    out.push(...chain(`refuse_${hook}`, undefined, [
-      `limit rate ${plan.dropLogPerMinute}/minute log prefix "imaging-edge drop ${hook}: "`,
-      'drop',
-    ]));
+    out.push(
+      ...chain(`refuse_${hook}`, undefined, [
+        `limit rate ${plan.dropLogPerMinute}/minute log prefix "imaging-edge drop ${hook}: "`,
+        'drop',
+      ]),
+    );
     if (hook !== 'output') out.push('');
   }
   out.push('}', '');
@@ -50,7 +55,10 @@ function chain(name: string, head: string | undefined, rules: readonly string[])
 
 function setBlocks(name: string, set: AddressSet): string[][] {
   const blocks: string[][] = [];
-  for (const [family, elements] of [['v4', set.v4], ['v6', set.v6]] as const) {
+  for (const [family, elements] of [
+    ['v4', set.v4],
+    ['v6', set.v6],
+  ] as const) {
     if (elements.length === 0) continue;
     blocks.push([
       `\tset ${name}_${family} {`,
@@ -113,8 +121,10 @@ function egressRules(r: EgressRule): string[] {
   const rules: string[] = [];
   for (const protocol of r.protocols) {
     const comment = r.protocols.length > 1 ? `${r.id} ${protocol}` : r.id;
-    if (r.destinations.v4.length > 0) rules.push(`ip daddr @out_${r.id}_v4 ${protocol} dport ${r.port} ct state new counter accept comment "${comment}"`);
-    if (r.destinations.v6.length > 0) rules.push(`ip6 daddr @out_${r.id}_v6 ${protocol} dport ${r.port} ct state new counter accept comment "${comment}"`);
+    if (r.destinations.v4.length > 0)
+      rules.push(`ip daddr @out_${r.id}_v4 ${protocol} dport ${r.port} ct state new counter accept comment "${comment}"`);
+    if (r.destinations.v6.length > 0)
+      rules.push(`ip6 daddr @out_${r.id}_v6 ${protocol} dport ${r.port} ct state new counter accept comment "${comment}"`);
   }
   return rules;
 }

@@ -5,17 +5,32 @@ import type { AddressSet, SegmentationPlan } from './segmentation-plan.ts';
 export function describePlan(plan: SegmentationPlan): string {
   const lines: string[] = ['Who may reach the box (everything else is dropped, logged and counted):', ''];
   const inbound = plan.ingress.map((r) => [
-    r.service, `tcp/${r.port}`, r.iface ?? 'any', r.sources === 'any' ? 'ANY SOURCE' : addresses(r.sources), abbreviate(r.peers.map((p) => p.name)) || '(no peers: closed)', r.id,
+    r.service,
+    `tcp/${r.port}`,
+    r.iface ?? 'any',
+    r.sources === 'any' ? 'ANY SOURCE' : addresses(r.sources),
+    abbreviate(r.peers.map((p) => p.name)) || '(no peers: closed)',
+    r.id,
   ]);
   lines.push(...columns(['listener', 'port', 'interface', 'sources', 'peers', 'rule'], inbound), '');
   lines.push('Each peer:', '');
-  const peers = plan.ingress.flatMap((r) => r.peers.map((p) => [p.name, `tcp/${r.port}`, p.addresses === 'any' ? 'ANY SOURCE' : p.addresses.join(', ')]));
+  const peers = plan.ingress.flatMap((r) =>
+    r.peers.map((p) => [p.name, `tcp/${r.port}`, p.addresses === 'any' ? 'ANY SOURCE' : p.addresses.join(', ')]),
+  );
   lines.push(...columns(['peer', 'may reach', 'from'], peers), '');
   lines.push('What the box may reach (everything else is dropped, logged and counted):', '');
-  const outbound = plan.egress.map((r) => [r.purpose, r.protocols.map((p) => `${p}/${r.port}`).join(' '), addresses(r.destinations), r.field, r.id]);
+  const outbound = plan.egress.map((r) => [
+    r.purpose,
+    r.protocols.map((p) => `${p}/${r.port}`).join(' '),
+    addresses(r.destinations),
+    r.field,
+    r.id,
+  ]);
   lines.push(...columns(['destination', 'port', 'addresses', 'from config', 'rule'], outbound), '');
-  lines.push('Always: replies to established connections, loopback, ICMP errors, IPv6 neighbour discovery,',
-    'echo requests at most 5/s. Never: forwarding between segments.');
+  lines.push(
+    'Always: replies to established connections, loopback, ICMP errors, IPv6 neighbour discovery,',
+    'echo requests at most 5/s. Never: forwarding between segments.',
+  );
   if (plan.warnings.length > 0) lines.push('', ...plan.warnings.map((w) => `warning: ${w}`));
   return `${lines.join('\n')}\n`;
 }

@@ -42,6 +42,7 @@ export function readTlsFile(path: string, what: string): Buffer {
 
 /** The TLS private key sealed in the TPM, unsealed into memory for the TLS contexts only. */
 async function sealedTlsKey(keySource: KeySource): Promise<Buffer> {
-  if (keySource.tlsPrivateKey === undefined) throw new EdgeError('EDGE_TLS_MATERIAL', 'tls.keyFile is not set and the key backend holds no TLS key');
+  if (keySource.tlsPrivateKey === undefined)
+    throw new EdgeError('EDGE_TLS_MATERIAL', 'tls.keyFile is not set and the key backend holds no TLS key');
   return keySource.tlsPrivateKey();
 }

@@ -55,11 +55,19 @@ export class TpmAuditCounter implements AuditHeadAnchor {
  * The start check: the counter against the newest stored checkpoint's counter. One step of lag is a
  * crash between advancing and saving; more means checkpoints were removed. Undefined when consistent.
  */
-export function counterProblem(tpmValue: number | undefined, newest: AuditCheckpoint | undefined, storedHeadSeq: number): string | undefined {
+export function counterProblem(
+  tpmValue: number | undefined,
+  newest: AuditCheckpoint | undefined,
+  storedHeadSeq: number,
+): string | undefined {
   if (tpmValue === undefined) return undefined;
   const stored = newest?.counter;
   if (stored !== undefined && tpmValue - stored <= 1) return undefined;
-  const where = newest === undefined ? 'no checkpoint is left in the store' : stored === undefined
-    ? `the newest stored checkpoint (seq ${newest.seq}) carries no counter` : `the newest stored checkpoint (seq ${newest.seq}) carries counter ${stored}`;
+  const where =
+    newest === undefined
+      ? 'no checkpoint is left in the store'
+      : stored === undefined
+        ? `the newest stored checkpoint (seq ${newest.seq}) carries no counter`
+        : `the newest stored checkpoint (seq ${newest.seq}) carries counter ${stored}`;
   return `the audit chain was cut: the TPM NV counter is at ${tpmValue} but ${where}; records after seq ${storedHeadSeq} were removed with their checkpoints`;
 }

@@ -84,7 +84,11 @@ export class TpmClient {
         const object = join(dir, 'seal.ctx');
         await this.#tool('tpm2_createprimary', ['-Q', '-C', 'o', '-g', 'sha256', '-G', 'ecc256', '-c', primary]);
         await this.#tool('tpm2_createpolicy', ['-Q', '--policy-pcr', '-l', pcrs, '-L', policy]);
-        await this.#tool('tpm2_create', ['-Q', '-C', primary, '-g', 'sha256', '-L', policy, '-a', 'fixedtpm|fixedparent', '-i', '-', '-c', object], secret);
+        await this.#tool(
+          'tpm2_create',
+          ['-Q', '-C', primary, '-g', 'sha256', '-L', policy, '-a', 'fixedtpm|fixedparent', '-i', '-', '-c', object],
+          secret,
+        );
         await this.#tool('tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', object, hex(handle)]);
       }),
     );
@@ -106,7 +110,9 @@ export class TpmClient {
    */
   async nvDefineCounter(index: number): Promise<boolean> {
     try {
-      await this.#exclusive(() => this.#tool('tpm2_nvdefine', ['-Q', hex(index), '-C', 'o', '-s', '8', '-a', 'ownerread|ownerwrite|nt=counter']));
+      await this.#exclusive(() =>
+        this.#tool('tpm2_nvdefine', ['-Q', hex(index), '-C', 'o', '-s', '8', '-a', 'ownerread|ownerwrite|nt=counter']),
+      );
       return true;
     } catch (err) {
       if (rcOf(err) === 0x14c) return false;
@@ -193,7 +199,9 @@ export class TpmClient {
       child.stdin.end(input === undefined ? undefined : Buffer.from(input));
       child.on('error', (cause: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new EdgeError('EDGE_TPM_UNAVAILABLE', `cannot run ${tool} (${cause.code ?? cause.message}): is tpm2-tools installed?`, { cause }));
+        reject(
+          new EdgeError('EDGE_TPM_UNAVAILABLE', `cannot run ${tool} (${cause.code ?? cause.message}): is tpm2-tools installed?`, { cause }),
+        );
       });
       child.on('close', (code) => {
         clearTimeout(timer);
@@ -217,9 +225,14 @@ export class TpmClient {
 /** Map tpm2-tools' stderr to a stable code and a message that says which command failed and why. */
 export function classifyFailure(tool: string, exitCode: number | null, stderr: string): EdgeError {
   const rc = /ErrorCode \((0x[0-9a-fA-F]+)\)/.exec(stderr)?.[1] ?? /\((0x[0-9a-fA-F]+)\) -/.exec(stderr)?.[1];
-  const reason = /ERROR: [^\n]*\(0x[0-9A-Fa-f]+\) - ([^\n]+)/.exec(stderr)?.[1]?.trim()
-    ?? stderr.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('ERROR')).pop()
-    ?? `exit status ${exitCode ?? 'signal'}`;
+  const reason =
+    /ERROR: [^\n]*\(0x[0-9A-Fa-f]+\) - ([^\n]+)/.exec(stderr)?.[1]?.trim() ??
+    stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('ERROR'))
+      .pop() ??
+    `exit status ${exitCode ?? 'signal'}`;
   const detail = { tool, ...(rc === undefined ? {} : { rc }) };
   const n = rc === undefined ? undefined : Number(rc) & 0xfff;
   if (/Could not load tcti|Cannot connect|Failed to connect|tcti/i.test(stderr) && rc === undefined) {
@@ -229,7 +242,11 @@ export function classifyFailure(tool: string, exitCode: number | null, stderr: s
     return new EdgeError('EDGE_TPM_LOCKOUT', `${tool}: the TPM is in dictionary-attack lockout (${reason})`, { detail });
   }
   if (n === 0x99d || /policy check failed/.test(stderr)) {
-    return new EdgeError('EDGE_TPM_POLICY_MISMATCH', `${tool}: PCR policy check failed; the boot state differs from the one the key was sealed to`, { detail });
+    return new EdgeError(
+      'EDGE_TPM_POLICY_MISMATCH',
+      `${tool}: PCR policy check failed; the boot state differs from the one the key was sealed to`,
+      { detail },
+    );
   }
   if (n === 0x18b) {
     return new EdgeError('EDGE_TPM_OBJECT_MISSING', `${tool}: the sealed object is not in this TPM (${reason})`, { detail });

@@ -80,7 +80,7 @@ async function freeHandles(tpm: TpmClient, taken: readonly number[], count: numb
     const h = handleBase + i;
     if (!used.has(h)) out.push(h);
   }
-  if (out.length < count) throw new EdgeError('EDGE_TPM_COMMAND_FAILED', 'no free persistent handle in the box\'s range');
+  if (out.length < count) throw new EdgeError('EDGE_TPM_COMMAND_FAILED', "no free persistent handle in the box's range");
   return out;
 }
 
@@ -150,7 +150,12 @@ export async function sealNewKeyring(o: SealNewOptions): Promise<{ recoverySecre
  * After the boot state changed (PCR mismatch): open the escrow with the recovery secret and seal every
  * key again under the current PCR values (and `pcrs`, if the policy itself changes).
  */
-export async function resealWithRecovery(o: { tpm: TpmClient; keysDir: string; recoverySecret: string; pcrs?: string }): Promise<KeyringManifest> {
+export async function resealWithRecovery(o: {
+  tpm: TpmClient;
+  keysDir: string;
+  recoverySecret: string;
+  pcrs?: string;
+}): Promise<KeyringManifest> {
   const old = await readManifest(o.keysDir);
   const opener = new RecoveryOpener(o.recoverySecret, old.recovery);
   const pcrs = o.pcrs ?? old.pcrs;
@@ -248,7 +253,10 @@ export class TpmKeySource implements KeySource {
     const manifest = await readManifest(keysDir);
     const lockout = await tpm.lockoutStatus();
     if (lockout.inLockout) {
-      throw new EdgeError('EDGE_TPM_LOCKOUT', `the TPM is in dictionary-attack lockout (${lockout.failedTries}/${lockout.maxTries} failed authorisations; recovery interval ${lockout.recoverySeconds} s)`);
+      throw new EdgeError(
+        'EDGE_TPM_LOCKOUT',
+        `the TPM is in dictionary-attack lockout (${lockout.failedTries}/${lockout.maxTries} failed authorisations; recovery interval ${lockout.recoverySeconds} s)`,
+      );
     }
     const indexKey = await tpm.unseal(manifest.index.handle, manifest.pcrs);
     const keys: Array<[number, Uint8Array]> = [];
@@ -265,7 +273,8 @@ export class TpmKeySource implements KeySource {
 
   async tlsPrivateKey(): Promise<Buffer> {
     const manifest = await readManifest(this.#o.keysDir);
-    if (manifest.tls === undefined) throw new EdgeError('EDGE_KEYS_UNAVAILABLE', 'no TLS key is sealed in the TPM (provision with a device key)');
+    if (manifest.tls === undefined)
+      throw new EdgeError('EDGE_KEYS_UNAVAILABLE', 'no TLS key is sealed in the TPM (provision with a device key)');
     const d = await this.#o.tpm.unseal(manifest.tls.handle, manifest.pcrs);
     try {
       const key = createPrivateKey({ format: 'jwk', key: { ...manifest.tls.publicJwk, d: d.toString('base64url') } });

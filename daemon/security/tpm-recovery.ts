@@ -4,8 +4,16 @@
 // during rotation without knowing the secret, and only someone holding the secret can reseal the keys
 // after the boot state changed (`edgectl keys reseal`).
 import {
-  createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync,
-  randomBytes, scryptSync, type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  scryptSync,
+  type KeyObject,
 } from 'node:crypto';
 import { EdgeError } from '../core/errors.ts';
 
@@ -75,7 +83,12 @@ export function escrow(pub: RecoveryPublic, label: string, secret: Uint8Array): 
   cipher.setAAD(Buffer.from(label, 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(secret), cipher.final()]);
   key.fill(0);
-  return { epk: epk.toString('base64'), nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
+  return {
+    epk: epk.toString('base64'),
+    nonce: nonce.toString('base64'),
+    ciphertext: ciphertext.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+  };
 }
 
 /** Opens escrowed secrets with the recovery secret; throws EDGE_KEYS_RECOVERY_FAILED on a wrong one. */
@@ -87,7 +100,8 @@ export class RecoveryOpener {
     this.#key = privateKeyFrom(secret, pub);
     this.#recipient = Buffer.from(pub.publicKey, 'base64');
     const derived = createPublicKey(this.#key).export({ type: 'spki', format: 'der' });
-    if (!derived.equals(this.#recipient)) throw new EdgeError('EDGE_KEYS_RECOVERY_FAILED', 'the recovery secret does not belong to this box');
+    if (!derived.equals(this.#recipient))
+      throw new EdgeError('EDGE_KEYS_RECOVERY_FAILED', 'the recovery secret does not belong to this box');
   }
 
   open(label: string, env: Envelope): Buffer {

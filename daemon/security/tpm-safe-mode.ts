@@ -12,8 +12,13 @@ export interface SafeModeEvent {
 
 /** Error codes that put the daemon into safe mode instead of serving (keys.backend "tpm"). */
 export const safeModeCodes: ReadonlySet<string> = new Set([
-  'EDGE_TPM_UNAVAILABLE', 'EDGE_TPM_COMMAND_FAILED', 'EDGE_TPM_TIMEOUT', 'EDGE_TPM_POLICY_MISMATCH', 'EDGE_TPM_LOCKOUT',
-  'EDGE_TPM_OBJECT_MISSING', 'EDGE_KEYS_UNAVAILABLE',
+  'EDGE_TPM_UNAVAILABLE',
+  'EDGE_TPM_COMMAND_FAILED',
+  'EDGE_TPM_TIMEOUT',
+  'EDGE_TPM_POLICY_MISMATCH',
+  'EDGE_TPM_LOCKOUT',
+  'EDGE_TPM_OBJECT_MISSING',
+  'EDGE_KEYS_UNAVAILABLE',
 ]);
 
 function path(dataDir: string): string {

@@ -69,9 +69,13 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
     },
     async selfTest() {
       const payload = Buffer.from(`self-test ${Date.now()}`);
-      await queue.commit(async () => ({ ops: [{ type: 'put', key: SELF_TEST_KEY, value: codec.seal(SELF_TEST_KEY, payload) }], result: undefined }));
+      await queue.commit(async () => ({
+        ops: [{ type: 'put', key: SELF_TEST_KEY, value: codec.seal(SELF_TEST_KEY, payload) }],
+        result: undefined,
+      }));
       const back = await queue.get(SELF_TEST_KEY);
-      if (back === undefined || !codec.open(SELF_TEST_KEY, back).equals(payload)) throw new Error('store self-test: what was written does not read back');
+      if (back === undefined || !codec.open(SELF_TEST_KEY, back).equals(payload))
+        throw new Error('store self-test: what was written does not read back');
       await queue.commit(async () => ({ ops: [{ type: 'del', key: SELF_TEST_KEY }], result: undefined }));
     },
     watchRecovery: (recoveryOptions) => new StoreRecovery({ ...recoveryOptions, store: { writes: queue, recover } }),

@@ -37,7 +37,10 @@ test('a damaged middle record is found by the read-back, quarantined, and not re
   const v = await store.audit.verifyStored();
   t.true(v.done);
   t.is(v.verifiedSeq, 3000);
-  t.deepEqual(v.damaged.map((d) => [d.fromSeq, d.toSeq]), [[1500, 1500]]);
+  t.deepEqual(
+    v.damaged.map((d) => [d.fromSeq, d.toSeq]),
+    [[1500, 1500]],
+  );
   t.regex(v.damaged[0]!.problem, /unreadable \(EDGE_STORE_DECRYPT_FAILED\)/);
   t.deepEqual(v.brokenLinks, []);
   // The read-back resumes from its cursor: nothing new, nothing re-reported.
@@ -49,7 +52,10 @@ test('a damaged middle record is found by the read-back, quarantined, and not re
   await ctx.store.close();
   t.deepEqual(await quarantined(`${ctx.dir}/data`, 1500), damaged);
   const reopened = await ctx.reopen();
-  t.deepEqual(reopened.audit.damaged.map((d) => d.fromSeq), [1500]);
+  t.deepEqual(
+    reopened.audit.damaged.map((d) => d.fromSeq),
+    [1500],
+  );
 });
 
 test('damaged newest records do not stop the store from opening; the next record takes the next seq and links over them', async (t) => {
@@ -61,7 +67,10 @@ test('damaged newest records do not stop the store from opening; the next record
   await flip(`${ctx.dir}/data`, 19);
   await flip(`${ctx.dir}/data`, 20);
   const store = await ctx.reopen();
-  t.deepEqual(store.audit.damagedAtOpen.map((d) => [d.fromSeq, d.toSeq]), [[19, 20]]);
+  t.deepEqual(
+    store.audit.damagedAtOpen.map((d) => [d.fromSeq, d.toSeq]),
+    [[19, 20]],
+  );
   t.is(store.audit.lastSeq, 20);
   let hash18 = '';
   for await (const r of store.audit.read(18, 18)) hash18 = r.hash;

@@ -4,9 +4,7 @@
 // ride along with the next synced batch and never hold up a clinical write.
 import { hash as sha256Once } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../core/audit.ts';
-import {
-  type AuditCheckpoint, type AuditRecord, type AuditTrail, type ChainedRecord, GENESIS_HASH,
-} from '../core/audit-trail.ts';
+import { type AuditCheckpoint, type AuditRecord, type AuditTrail, type ChainedRecord, GENESIS_HASH } from '../core/audit-trail.ts';
 import type { Logger } from '../core/log.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
@@ -91,7 +89,7 @@ function openLine(codec: ValueCodec, key: string, value: Buffer, seq: number): {
   const head = LINE_HEAD.exec(line);
   let r: { seq?: unknown; prevHash?: unknown };
   try {
-    r = head === null ? JSON.parse(line) as typeof r : { seq: Number(head[1]), prevHash: head[2] };
+    r = head === null ? (JSON.parse(line) as typeof r) : { seq: Number(head[1]), prevHash: head[2] };
   } catch {
     return { problem: 'not a JSON record' };
   }
@@ -244,10 +242,14 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     const started = performance.now();
     const last = Math.min(options.throughSeq ?? Number.MAX_SAFE_INTEGER, this.#durableSeq);
     const cursorValue = await this.#queue.get(META_VERIFIED);
-    let cursor = cursorValue === undefined ? undefined : JSON.parse(this.#codec.open(META_VERIFIED, cursorValue).toString('utf8')) as { seq: number; hash: string | null };
+    let cursor =
+      cursorValue === undefined
+        ? undefined
+        : (JSON.parse(this.#codec.open(META_VERIFIED, cursorValue).toString('utf8')) as { seq: number; hash: string | null });
     // No cursor, one behind what pruning left, or one beyond the chain (its tail was cut, and new records
     // now take those seqs): read back from the start of what is held.
-    if (cursor === undefined || cursor.seq < this.#firstSeq - 1 || cursor.seq > this.#durableSeq) cursor = { seq: this.#firstSeq - 1, hash: this.anchorHash };
+    if (cursor === undefined || cursor.seq < this.#firstSeq - 1 || cursor.seq > this.#durableSeq)
+      cursor = { seq: this.#firstSeq - 1, hash: this.anchorHash };
     let expected = cursor.seq + 1;
     let prevHash: string | null = cursor.hash;
     const found: Array<{ seq: number; problem: string }> = [];
@@ -296,7 +298,8 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     await this.#quarantine(ranges);
     const verified = { seq: expected - 1, hash: prevHash };
     await this.#queue.commit(async () => ({
-      ops: [{ type: 'put', key: META_VERIFIED, value: this.#codec.seal(META_VERIFIED, Buffer.from(JSON.stringify(verified), 'utf8')) }], result: undefined,
+      ops: [{ type: 'put', key: META_VERIFIED, value: this.#codec.seal(META_VERIFIED, Buffer.from(JSON.stringify(verified), 'utf8')) }],
+      result: undefined,
     }));
     return { verifiedSeq: verified.seq, damaged: ranges, brokenLinks, done };
   }
@@ -434,7 +437,10 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
 
   async setCursor(name: string, seq: number): Promise<void> {
     const key = `${META_CURSOR}${name}`;
-    await this.#queue.commit(async () => ({ ops: [{ type: 'put', key, value: this.#codec.seal(key, Buffer.from(String(seq))) }], result: undefined }));
+    await this.#queue.commit(async () => ({
+      ops: [{ type: 'put', key, value: this.#codec.seal(key, Buffer.from(String(seq))) }],
+      result: undefined,
+    }));
   }
 
   async saveCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
@@ -459,7 +465,8 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     const all = await this.checkpoints();
     const latest = all.at(-1);
     if (latest === undefined) return undefined;
-    if (latest.seq > this.#seq) return `the chain ends at seq ${this.#seq} but a signed checkpoint covers seq ${latest.seq} (tail truncated)`;
+    if (latest.seq > this.#seq)
+      return `the chain ends at seq ${this.#seq} but a signed checkpoint covers seq ${latest.seq} (tail truncated)`;
     if (latest.seq < this.#firstSeq) return undefined;
     if (this.#damaged.some((d) => d.fromSeq <= latest.seq && latest.seq <= d.toSeq)) return undefined;
     for await (const r of this.read(latest.seq, latest.seq)) {
@@ -480,7 +487,8 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
       for await (const key of this.#db.keys({ gte: auditKey(start), lte: auditKey(end) })) ops.push({ type: 'del', key });
       if (end === checkpoint.seq) {
         ops.push({ type: 'put', key: META_ANCHOR, value: this.#codec.seal(META_ANCHOR, Buffer.from(JSON.stringify(checkpoint), 'utf8')) });
-        for await (const key of this.#db.keys({ gte: META_CHECKPOINT, lt: `${META_CHECKPOINT}${pad(checkpoint.seq)}` })) ops.push({ type: 'del', key });
+        for await (const key of this.#db.keys({ gte: META_CHECKPOINT, lt: `${META_CHECKPOINT}${pad(checkpoint.seq)}` }))
+          ops.push({ type: 'del', key });
       }
       await this.#queue.commit(async () => ({ ops, result: undefined }));
       deleted += ops.filter((o) => o.type === 'del' && o.key.startsWith(`${Prefix.audit}${SEP}`)).length;

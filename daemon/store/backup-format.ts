@@ -26,7 +26,11 @@ export interface KeyWrap {
 
 /** The escrow envelope and recovery public key, as daemon/security/tpm-recovery.ts makes them. */
 export interface RecoveryWrap {
-  readonly recovery: { readonly publicKey: string; readonly salt: string; readonly scrypt: { readonly N: number; readonly r: number; readonly p: number } };
+  readonly recovery: {
+    readonly publicKey: string;
+    readonly salt: string;
+    readonly scrypt: { readonly N: number; readonly r: number; readonly p: number };
+  };
   readonly envelope: { readonly epk: string; readonly nonce: string; readonly ciphertext: string; readonly tag: string };
 }
 
@@ -69,7 +73,12 @@ export function wrapForBox(indexKey: Uint8Array, cek: Buffer): KeyWrap {
   cipher.setAAD(Buffer.from('imaging-edge backup', 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(cek), cipher.final()]);
   key.fill(0);
-  return { salt: salt.toString('base64'), nonce: nonce.toString('base64'), ciphertext: ciphertext.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
+  return {
+    salt: salt.toString('base64'),
+    nonce: nonce.toString('base64'),
+    ciphertext: ciphertext.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+  };
 }
 
 /** The CEK, or EDGE_BACKUP_KEY_MISMATCH when this index key did not make the wrap. */
@@ -81,7 +90,11 @@ export function unwrapForBox(indexKey: Uint8Array, wrap: KeyWrap): Buffer {
   try {
     return Buffer.concat([decipher.update(Buffer.from(wrap.ciphertext, 'base64')), decipher.final()]);
   } catch (cause) {
-    throw new EdgeError('EDGE_BACKUP_KEY_MISMATCH', 'this box\'s keys do not open the backup (another box, or keys changed since); use the recovery secret', { cause });
+    throw new EdgeError(
+      'EDGE_BACKUP_KEY_MISMATCH',
+      "this box's keys do not open the backup (another box, or keys changed since); use the recovery secret",
+      { cause },
+    );
   } finally {
     key.fill(0);
   }
@@ -154,7 +167,13 @@ export class BackupWriter {
   }
 
   async finish(extra: Omit<BackupManifest, 'records' | 'files' | 'plaintextBytes' | 'sha256'>): Promise<BackupManifest> {
-    const manifest: BackupManifest = { records: this.#records, files: this.#files, plaintextBytes: this.#bytes, sha256: this.#hash.digest('hex'), ...extra };
+    const manifest: BackupManifest = {
+      records: this.#records,
+      files: this.#files,
+      plaintextBytes: this.#bytes,
+      sha256: this.#hash.digest('hex'),
+      ...extra,
+    };
     await this.#push(frame(RecordType.Manifest, Buffer.from(JSON.stringify(manifest), 'utf8')), false);
     await this.#seal(true);
     this.#cek.fill(0);
@@ -196,7 +215,8 @@ function invalid(message: string, cause?: unknown): EdgeError {
 export async function readBackupHeader(fh: FileHandle): Promise<{ header: BackupHeader; headerHash: Buffer; offset: number }> {
   const head = Buffer.alloc(BACKUP_MAGIC.length + 4);
   const { bytesRead } = await fh.read(head, 0, head.length, 0);
-  if (bytesRead < head.length || !head.subarray(0, BACKUP_MAGIC.length).equals(BACKUP_MAGIC)) throw invalid('not an Imaging Edge backup file');
+  if (bytesRead < head.length || !head.subarray(0, BACKUP_MAGIC.length).equals(BACKUP_MAGIC))
+    throw invalid('not an Imaging Edge backup file');
   const len = head.readUInt32BE(BACKUP_MAGIC.length);
   if (len > MAX_HEADER_BYTES) throw invalid('backup header too large');
   const json = Buffer.alloc(len);
@@ -216,7 +236,12 @@ export async function readBackupHeader(fh: FileHandle): Promise<{ header: Backup
  * Decrypts and parses the record stream, yielding each record; checks the manifest (counts and SHA-256)
  * at the end and returns it. Any alteration throws EDGE_BACKUP_INVALID.
  */
-export async function* readBackupRecords(fh: FileHandle, cek: Buffer, headerHash: Buffer, offset: number): AsyncGenerator<BackupRecord, BackupManifest> {
+export async function* readBackupRecords(
+  fh: FileHandle,
+  cek: Buffer,
+  headerHash: Buffer,
+  offset: number,
+): AsyncGenerator<BackupRecord, BackupManifest> {
   const size = (await fh.stat()).size;
   let pos = offset;
   let index = 0;

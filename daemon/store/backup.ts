@@ -13,8 +13,14 @@ import type { DataKeyRing } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
 import { LevelAuditLog } from './audit-log.ts';
 import {
-  BackupWriter, readBackupHeader, readBackupRecords, unwrapForBox, wrapForBox,
-  type BackupHeader, type BackupManifest, type RecoveryWrap,
+  BackupWriter,
+  readBackupHeader,
+  readBackupRecords,
+  unwrapForBox,
+  wrapForBox,
+  type BackupHeader,
+  type BackupManifest,
+  type RecoveryWrap,
 } from './backup-format.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { type Database, openDatabase } from './database.ts';
@@ -154,7 +160,8 @@ export async function openBackup(path: string): Promise<OpenedBackup> {
               }
               continue;
             }
-            if (r.name.includes('..') || r.name.startsWith('/')) throw new EdgeError('EDGE_BACKUP_INVALID', `file name ${r.name} escapes the data directory`);
+            if (r.name.includes('..') || r.name.startsWith('/'))
+              throw new EdgeError('EDGE_BACKUP_INVALID', `file name ${r.name} escapes the data directory`);
             const to = target.placeFile(r.name);
             if (to === undefined) continue;
             await mkdir(join(to, '..'), { recursive: true, mode: 0o700 });
@@ -196,7 +203,11 @@ export function restoreMarkerPath(dataDir: string): string {
 }
 
 /** The files a backup carries beside the database: config, the sealed-key manifest (TPM), spool files. */
-export async function backupFiles(dataDir: string, spoolDir: string | undefined, configFile: string | undefined): Promise<Array<{ name: string; path: string }>> {
+export async function backupFiles(
+  dataDir: string,
+  spoolDir: string | undefined,
+  configFile: string | undefined,
+): Promise<Array<{ name: string; path: string }>> {
   return [
     ...(configFile === undefined ? [] : [{ name: 'config.json', path: configFile }]),
     ...(await filesIn(join(dataDir, 'keys'), 'keys')).filter((f) => f.name === 'keys/keyring.json'),
@@ -234,7 +245,9 @@ export async function verifyStore(dataDir: string, ring: DataKeyRing, logger: Lo
       try {
         codec.open(key, value).fill(0);
       } catch (cause) {
-        throw new EdgeError('EDGE_BACKUP_VERIFY_FAILED', `a value (family "${key[0] ?? '?'}") does not open with this box's keys`, { cause });
+        throw new EdgeError('EDGE_BACKUP_VERIFY_FAILED', `a value (family "${key[0] ?? '?'}") does not open with this box's keys`, {
+          cause,
+        });
       }
       values++;
     }

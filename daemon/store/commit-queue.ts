@@ -67,7 +67,8 @@ export class CommitQueue {
    */
   async commit<T>(prepare: () => Promise<{ ops: Op[]; result: T } | { ops: null; result: T }>): Promise<T> {
     const staged = this.#prepareChain.then(async () => {
-      if (this.#failed !== undefined) throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause });
+      if (this.#failed !== undefined)
+        throw new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause });
       const prepared = await prepare();
       if (prepared.ops === null || prepared.ops.length === 0) return { result: prepared.result, durable: Promise.resolve() };
       return { result: prepared.result, durable: this.#stage(prepared.ops) };
@@ -80,7 +81,10 @@ export class CommitQueue {
 
   /** Stage ops without waiting for durability (audit records ride along with the next batch). */
   stageDetached(ops: Op[], onDone?: (durable: boolean) => void): void {
-    this.#stage(ops).then(() => onDone?.(true), () => onDone?.(false));
+    this.#stage(ops).then(
+      () => onDone?.(true),
+      () => onDone?.(false),
+    );
   }
 
   /** Set while writes are refused after a failed synced write, until recover() succeeds. */
@@ -125,7 +129,10 @@ export class CommitQueue {
 
   #stage(ops: Op[]): Promise<void> {
     // Nothing joins the overlay while failed: recover() must find only the failed batches' entries there.
-    if (this.#failed !== undefined) return Promise.reject(new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause }));
+    if (this.#failed !== undefined)
+      return Promise.reject(
+        new EdgeError('EDGE_STORE_WRITE_FAILED', 'the store stopped after a failed write', { cause: this.#failed.cause }),
+      );
     const batch = this.#batchNo;
     for (const op of ops) this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : null, batch });
     for (const op of ops) this.#pending.ops.push(op);

@@ -16,7 +16,9 @@ export async function openDatabase(dataDir: string): Promise<Database> {
   } catch (cause) {
     const code = (cause as { cause?: { code?: string } }).cause?.code;
     if (code === 'LEVEL_LOCKED') {
-      throw new EdgeError('EDGE_STORE_LOCKED', `another process is using the data directory ${dataDir}; is a second edged running?`, { cause });
+      throw new EdgeError('EDGE_STORE_LOCKED', `another process is using the data directory ${dataDir}; is a second edged running?`, {
+        cause,
+      });
     }
     throw new EdgeError('EDGE_STORE_WRITE_FAILED', `cannot open the database in ${dataDir}`, { cause });
   }

@@ -39,7 +39,9 @@ export class LevelMppsRepository implements MppsRepository {
 
   async update(
     sopInstanceUid: string,
-    change: (prev: PerformedProcedureStep) => { readonly step: PerformedProcedureStep; readonly outbox: readonly NewOutboxEntry[] } | MppsRefusal,
+    change: (
+      prev: PerformedProcedureStep,
+    ) => { readonly step: PerformedProcedureStep; readonly outbox: readonly NewOutboxEntry[] } | MppsRefusal,
   ): Promise<PerformedProcedureStep | MppsRefusal> {
     const result = await this.#queue.commit<{ step: PerformedProcedureStep; staged: StagedEnqueue } | MppsRefusal>(async () => {
       const key = this.#key(sopInstanceUid);

@@ -40,7 +40,10 @@ test('an upserted order appears on the worklist, once per step, and a cancel rem
     const r = await store.orders.apply([{ type: 'order-upsert', order }], receipt('1'));
     t.deepEqual(r, { status: 'committed', changedItems: 2, unknownOrders: 0 });
     t.is((await items(store)).length, 2);
-    t.deepEqual((await items(store, { stationAeTitles: ['CT02'] })).map((i) => i.step.id), ['B']);
+    t.deepEqual(
+      (await items(store, { stationAeTitles: ['CT02'] })).map((i) => i.step.id),
+      ['B'],
+    );
     await store.orders.apply(
       [{ type: 'order-status', placerOrderNumber: 'PLC1', placerIssuer: '', status: 'cancelled', source: order.source }],
       receipt('2'),
@@ -67,7 +70,10 @@ test('date range and station filters narrow the scan', async (t) => {
     for (const d of dates) {
       for (const st of ['CT01', 'CT02']) {
         n++;
-        await store.orders.apply([{ type: 'order-upsert', order: testOrder(n, { steps: [testStep({ startDate: d, stationAeTitle: st })] }) }], receipt(String(n)));
+        await store.orders.apply(
+          [{ type: 'order-upsert', order: testOrder(n, { steps: [testStep({ startDate: d, stationAeTitle: st })] }) }],
+          receipt(String(n)),
+        );
       }
     }
     t.is((await items(store, { startDateFrom: '20261125', startDateTo: '20261125' })).length, 2);
@@ -83,23 +89,58 @@ test('A08 updates every order of the patient; A40 moves orders to the surviving 
     await store.orders.apply([{ type: 'order-upsert', order: testOrder(1, { patient: testPatient({ id: 'P1' }) }) }], receipt('1'));
     await store.orders.apply([{ type: 'order-upsert', order: testOrder(2, { patient: testPatient({ id: 'P1' }) }) }], receipt('2'));
     const src = testOrder(0).source;
-    await store.orders.apply([{ type: 'patient-update', patient: testPatient({ id: 'P1', name: 'SMITH^JANE', birthDate: '' }), source: src }], receipt('3'));
+    await store.orders.apply(
+      [{ type: 'patient-update', patient: testPatient({ id: 'P1', name: 'SMITH^JANE', birthDate: '' }), source: src }],
+      receipt('3'),
+    );
     const after = await items(store);
-    t.deepEqual(after.map((i) => i.order.patient.name), ['SMITH^JANE', 'SMITH^JANE']);
-    t.deepEqual(after.map((i) => i.order.patient.birthDate), ['19800101', '19800101'], 'empty fields keep their value');
-    await store.orders.apply([{ type: 'patient-merge', surviving: testPatient({ id: 'P9', name: 'SMITH^J' }), prior: { id: 'P1', issuer: 'GENHOSP' }, source: src }], receipt('4'));
-    t.deepEqual((await items(store)).map((i) => i.order.patient.id), ['P9', 'P9']);
+    t.deepEqual(
+      after.map((i) => i.order.patient.name),
+      ['SMITH^JANE', 'SMITH^JANE'],
+    );
+    t.deepEqual(
+      after.map((i) => i.order.patient.birthDate),
+      ['19800101', '19800101'],
+      'empty fields keep their value',
+    );
+    await store.orders.apply(
+      [
+        {
+          type: 'patient-merge',
+          surviving: testPatient({ id: 'P9', name: 'SMITH^J' }),
+          prior: { id: 'P1', issuer: 'GENHOSP' },
+          source: src,
+        },
+      ],
+      receipt('4'),
+    );
+    t.deepEqual(
+      (await items(store)).map((i) => i.order.patient.id),
+      ['P9', 'P9'],
+    );
     // A later update to the prior id finds nothing; an update to the survivor reaches both orders.
-    const r = await store.orders.apply([{ type: 'patient-update', patient: testPatient({ id: 'P9', name: 'SMITH^JOAN' }), source: src }], receipt('5'));
+    const r = await store.orders.apply(
+      [{ type: 'patient-update', patient: testPatient({ id: 'P9', name: 'SMITH^JOAN' }), source: src }],
+      receipt('5'),
+    );
     t.is(r.status === 'committed' ? r.changedItems : -1, 2);
   });
 });
 
 test('a generated Study Instance UID survives an order replacement', async (t) => {
   await withStore(async (store) => {
-    await store.orders.apply([{ type: 'order-upsert', order: testOrder(1, { studyInstanceUid: '2.25.1', studyInstanceUidGenerated: true }) }], receipt('1'));
-    await store.orders.apply([{ type: 'order-upsert', order: testOrder(1, { studyInstanceUid: '2.25.2', studyInstanceUidGenerated: true }) }], receipt('2'));
-    t.deepEqual((await items(store)).map((i) => i.order.studyInstanceUid), ['2.25.1']);
+    await store.orders.apply(
+      [{ type: 'order-upsert', order: testOrder(1, { studyInstanceUid: '2.25.1', studyInstanceUidGenerated: true }) }],
+      receipt('1'),
+    );
+    await store.orders.apply(
+      [{ type: 'order-upsert', order: testOrder(1, { studyInstanceUid: '2.25.2', studyInstanceUidGenerated: true }) }],
+      receipt('2'),
+    );
+    t.deepEqual(
+      (await items(store)).map((i) => i.order.studyInstanceUid),
+      ['2.25.1'],
+    );
   });
 });
 
@@ -152,7 +193,10 @@ test('the audit chain links each record to the one before, across reopen', async
   const { hashRecord } = await import('./audit-log.ts');
   const recs = [];
   for await (const r of store.audit.records()) recs.push(r);
-  t.deepEqual(recs.map((r) => r.seq), [1, 2, 3]);
+  t.deepEqual(
+    recs.map((r) => r.seq),
+    [1, 2, 3],
+  );
   t.is(recs[2]?.prevHash, hashRecord(recs[1]!));
   t.is(recs[1]?.prevHash, hashRecord(recs[0]!));
   await store.close();
@@ -161,12 +205,27 @@ test('the audit chain links each record to the one before, across reopen', async
 
 test('orders are found by accession number or Study Instance UID, whatever their status, and the index follows changes', async (t) => {
   await withStore(async (store) => {
-    await store.orders.apply([{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A7', studyInstanceUid: '1.2.7' }) }], receipt('r1'));
-    t.deepEqual((await store.orders.ordersByReference({ accessionNumber: 'A7' })).map((o) => o.placerOrderNumber), ['PLC7']);
-    t.deepEqual((await store.orders.ordersByReference({ studyInstanceUid: '1.2.7' })).map((o) => o.placerOrderNumber), ['PLC7']);
-    await store.orders.apply([{ type: 'order-status', placerOrderNumber: 'PLC7', placerIssuer: '', status: 'completed', source: testOrder(7).source }], receipt('r2'));
+    await store.orders.apply(
+      [{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A7', studyInstanceUid: '1.2.7' }) }],
+      receipt('r1'),
+    );
+    t.deepEqual(
+      (await store.orders.ordersByReference({ accessionNumber: 'A7' })).map((o) => o.placerOrderNumber),
+      ['PLC7'],
+    );
+    t.deepEqual(
+      (await store.orders.ordersByReference({ studyInstanceUid: '1.2.7' })).map((o) => o.placerOrderNumber),
+      ['PLC7'],
+    );
+    await store.orders.apply(
+      [{ type: 'order-status', placerOrderNumber: 'PLC7', placerIssuer: '', status: 'completed', source: testOrder(7).source }],
+      receipt('r2'),
+    );
     t.is((await store.orders.ordersByReference({ accessionNumber: 'A7' }))[0]?.status, 'completed');
-    await store.orders.apply([{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A8', studyInstanceUid: '1.2.7' }) }], receipt('r3'));
+    await store.orders.apply(
+      [{ type: 'order-upsert', order: testOrder(7, { accessionNumber: 'A8', studyInstanceUid: '1.2.7' }) }],
+      receipt('r3'),
+    );
     t.deepEqual(await store.orders.ordersByReference({ accessionNumber: 'A7' }), []);
     t.is((await store.orders.ordersByReference({ accessionNumber: 'A8' })).length, 1);
     t.deepEqual(await store.orders.ordersByReference({ accessionNumber: 'nope' }), []);

@@ -29,13 +29,19 @@ test('entries survive a restart in id order, encrypted, and ids keep increasing 
   await withDir(async (open, dir) => {
     let store = await open();
     const made = await store.outbox.enqueue([entry('a', 1), entry('b', 2), entry('a', 3)]);
-    t.deepEqual(made.map((e) => e.attempts), [0, 0, 0]);
+    t.deepEqual(
+      made.map((e) => e.attempts),
+      [0, 0, 0],
+    );
     t.true(made[0]!.id < made[1]!.id && made[1]!.id < made[2]!.id);
     await store.close();
     const raw = await withDatabaseFiles(dir, (db) => db.get(queuedKey('ris', made[0]!.id)));
     t.false(raw!.toString('latin1').includes('DOE^JANE'), 'payload is sealed');
     store = await open();
-    t.deepEqual(store.outbox.queued('ris').map((e) => (e.payload as { n: number }).n), [1, 2, 3]);
+    t.deepEqual(
+      store.outbox.queued('ris').map((e) => (e.payload as { n: number }).n),
+      [1, 2, 3],
+    );
     const later = await store.outbox.enqueue([entry('c', 4)]);
     t.true(later[0]!.id > made[2]!.id);
     await store.close();
@@ -54,15 +60,35 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
     ]);
     await store.close();
     store = await open();
-    t.deepEqual(store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.nextAttemptAt]), [[b!.id, 1, 99]]);
-    t.deepEqual(store.outbox.deadLetters().map((d) => [d.entry.id, d.reason.code]), [[c!.id, 'EDGE_HL7_OUTBOUND_REJECTED']]);
+    t.deepEqual(
+      store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.nextAttemptAt]),
+      [[b!.id, 1, 99]],
+    );
+    t.deepEqual(
+      store.outbox.deadLetters().map((d) => [d.entry.id, d.reason.code]),
+      [[c!.id, 'EDGE_HL7_OUTBOUND_REJECTED']],
+    );
     t.is(await store.outbox.requeue({ id: c!.id }, 5), 1);
-    t.deepEqual(store.outbox.queued('ris').map((e) => e.id), [b!.id, c!.id]);
+    t.deepEqual(
+      store.outbox.queued('ris').map((e) => e.id),
+      [b!.id, c!.id],
+    );
     // Dead-lettered at its refusal bound, then retried by a person: the bound starts again.
-    await store.outbox.settle([{ outcome: 'rejected', entry: { ...store.outbox.queued('ris')[1]!, refusals: 10, firstRefusedAt: 1 }, error: err }]);
-    t.deepEqual(store.outbox.deadLetters().map((d) => d.entry.refusals), [10]);
+    await store.outbox.settle([
+      { outcome: 'rejected', entry: { ...store.outbox.queued('ris')[1]!, refusals: 10, firstRefusedAt: 1 }, error: err },
+    ]);
+    t.deepEqual(
+      store.outbox.deadLetters().map((d) => d.entry.refusals),
+      [10],
+    );
     t.is(await store.outbox.requeue({ id: c!.id }, 5), 1);
-    t.deepEqual(store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.refusals, e.firstRefusedAt]), [[b!.id, 1, undefined, undefined], [c!.id, 0, undefined, undefined]]);
+    t.deepEqual(
+      store.outbox.queued('ris').map((e) => [e.id, e.attempts, e.refusals, e.firstRefusedAt]),
+      [
+        [b!.id, 1, undefined, undefined],
+        [c!.id, 0, undefined, undefined],
+      ],
+    );
     await store.outbox.settle([{ outcome: 'rejected', entry: store.outbox.queued('ris')[1]!, error: err }]);
     t.true(await store.outbox.discard(c!.id));
     t.false(await store.outbox.discard(c!.id));
@@ -70,7 +96,10 @@ test('settle deletes delivered, reschedules retried and dead-letters rejected; r
     await store.close();
     store = await open();
     t.deepEqual(store.outbox.deadLetters(), []);
-    t.deepEqual(store.outbox.queued('ris').map((e) => e.nextAttemptAt), [10]);
+    t.deepEqual(
+      store.outbox.queued('ris').map((e) => e.nextAttemptAt),
+      [10],
+    );
     await store.close();
   });
 });

@@ -20,14 +20,7 @@
 // (entries are small: large objects live in the spool and are referenced by id).
 import type { Logger } from '../core/log.ts';
 import { EdgeError } from '../core/errors.ts';
-import type {
-  DeadLetter,
-  NewOutboxEntry,
-  OutboxEntry,
-  OutboxError,
-  OutboxRepository,
-  SettledEntry,
-} from '../core/outbox.ts';
+import type { DeadLetter, NewOutboxEntry, OutboxEntry, OutboxError, OutboxRepository, SettledEntry } from '../core/outbox.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
 import { Prefix, rangeOf } from './record-keys.ts';
@@ -166,7 +159,11 @@ export class LevelOutboxStore implements OutboxRepository {
             ops.push(this.#put(key, retried(o.entry, o.error, o.nextAttemptAt)));
             break;
           case 'rejected': {
-            const record: DeadRecord = { entry: { ...o.entry, attempts: o.entry.attempts + 1, lastError: o.error }, reason: o.error, deadAt: now };
+            const record: DeadRecord = {
+              entry: { ...o.entry, attempts: o.entry.attempts + 1, lastError: o.error },
+              reason: o.error,
+              deadAt: now,
+            };
             ops.push({ type: 'del', key }, this.#put(deadKey(o.entry.destination, o.entry.id), record));
             break;
           }
@@ -186,7 +183,11 @@ export class LevelOutboxStore implements OutboxRepository {
           break;
         case 'rejected':
           m?.delete(o.entry.id);
-          this.#dead.set(o.entry.id, { entry: { ...o.entry, attempts: o.entry.attempts + 1, lastError: o.error }, reason: o.error, deadAt: now });
+          this.#dead.set(o.entry.id, {
+            entry: { ...o.entry, attempts: o.entry.attempts + 1, lastError: o.error },
+            reason: o.error,
+            deadAt: now,
+          });
           break;
       }
     }

@@ -33,7 +33,10 @@ export class RecordKeys {
   }
 
   hash(purpose: string, ...parts: readonly string[]): string {
-    return createHmac('sha256', this.#indexKey).update(`${purpose}${SEP}${parts.join(SEP)}`).digest('hex').slice(0, 32);
+    return createHmac('sha256', this.#indexKey)
+      .update(`${purpose}${SEP}${parts.join(SEP)}`)
+      .digest('hex')
+      .slice(0, 32);
   }
 
   order(orderHash: string): string {

@@ -18,7 +18,8 @@ test('rotation re-encrypts every value while writers keep committing; the index 
   const indexKey = ring.indexKey;
   const queue = new CommitQueue(db);
   const codec = new ValueCodec(ring);
-  const put = (k: string, v: string) => queue.commit(async () => ({ ops: [{ type: 'put' as const, key: k, value: codec.seal(k, Buffer.from(v)) }], result: undefined }));
+  const put = (k: string, v: string) =>
+    queue.commit(async () => ({ ops: [{ type: 'put' as const, key: k, value: codec.seal(k, Buffer.from(v)) }], result: undefined }));
   for (let i = 0; i < 5000; i++) await put(`o\u0000${i}`, `v${i}`);
   await queue.commit(async () => ({ ops: [{ type: 'put' as const, key: 'p\u0000idx', value: Buffer.alloc(0) }], result: undefined }));
   const retired: number[] = [];
@@ -50,7 +51,14 @@ test('rotation re-encrypts every value while writers keep committing; the index 
 
 test('KeyRing refuses to remove the active key and zeroes removed keys', (t) => {
   const k1 = key(1);
-  const ring = new KeyRing(key(9), [[1, k1], [2, key(2)]], 2);
+  const ring = new KeyRing(
+    key(9),
+    [
+      [1, k1],
+      [2, key(2)],
+    ],
+    2,
+  );
   t.throws(() => ring.remove(2));
   ring.remove(1);
   t.true(k1.every((b) => b === 0));

@@ -118,7 +118,10 @@ export async function rotateDataKey(
     const left = await countByKeyId(t.db);
     const remaining = [...old].filter((id) => (left.get(id) ?? 0) > 0);
     if (remaining.length > 0) {
-      throw new EdgeError('EDGE_STORE_WRITE_FAILED', `values under key id(s) ${remaining.join(',')} remain after re-encryption; old keys kept`);
+      throw new EdgeError(
+        'EDGE_STORE_WRITE_FAILED',
+        `values under key id(s) ${remaining.join(',')} remain after re-encryption; old keys kept`,
+      );
     }
     const retiredKeyIds: number[] = [];
     const keptKeyIds: number[] = [];

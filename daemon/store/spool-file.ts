@@ -101,7 +101,10 @@ function isNoSpace(err: unknown): boolean {
 export function spoolWriteError(err: unknown): EdgeError {
   if (err instanceof EdgeError) return err;
   if (isNoSpace(err)) return new EdgeError('EDGE_SPOOL_FULL', undefined, { cause: err });
-  return new EdgeError('EDGE_STORE_WRITE_FAILED', 'spool file write failed', { cause: err, detail: { errno: (err as NodeJS.ErrnoException).code ?? 'unknown' } });
+  return new EdgeError('EDGE_STORE_WRITE_FAILED', 'spool file write failed', {
+    cause: err,
+    detail: { errno: (err as NodeJS.ErrnoException).code ?? 'unknown' },
+  });
 }
 
 /** An empty spool file, open for writing, named by its file id. */

@@ -120,30 +120,33 @@ test('without prepared files every instance creates its own file (and nothing is
 });
 
 // Serial: ava runs serial tests alone, so the process's array buffers are this test's.
-test.serial('a large object streams through bounded write buffers (back-pressure, background flushes) and reads back byte for byte', async (t) => {
-  const dir = await tempDir(t);
-  const s = await openTestSpool(dir, { preparedFiles: 2 });
-  t.teardown(() => s.close());
-  const total = 4 * EARLY_SYNC_BYTES + 123_457;
-  const w = s.spool.begin();
-  let waits = 0;
-  let peakBuffers = 0;
-  const digest = await feed(w, total, () => {
-    waits++;
-    peakBuffers = Math.max(peakBuffers, process.memoryUsage().arrayBuffers);
-  });
-  const { instance } = await w.commit(meta('1.2.3.3'));
-  t.is(instance.bytes, total);
-  t.true(waits > 0, 'the writer asked its feeder to wait at least once');
-  // Header, 1 MiB chunks with their tags, terminator tag.
-  const chunks = Math.ceil(total / (1024 * 1024));
-  t.is((await stat(join(s.spoolDir, instance.fileId))).size, 64 + total + 16 * chunks + 16);
-  const h = createHash('sha256');
-  for await (const c of s.spool.read(instance)) h.update(c);
-  t.is(h.digest('hex'), digest);
-  // The feeder's own 1 MiB block plus a few write buffers and short-lived garbage: nowhere near the object's size.
-  t.true(peakBuffers < total / 3, `array buffers peaked at ${peakBuffers} bytes while spooling ${total}`);
-});
+test.serial(
+  'a large object streams through bounded write buffers (back-pressure, background flushes) and reads back byte for byte',
+  async (t) => {
+    const dir = await tempDir(t);
+    const s = await openTestSpool(dir, { preparedFiles: 2 });
+    t.teardown(() => s.close());
+    const total = 4 * EARLY_SYNC_BYTES + 123_457;
+    const w = s.spool.begin();
+    let waits = 0;
+    let peakBuffers = 0;
+    const digest = await feed(w, total, () => {
+      waits++;
+      peakBuffers = Math.max(peakBuffers, process.memoryUsage().arrayBuffers);
+    });
+    const { instance } = await w.commit(meta('1.2.3.3'));
+    t.is(instance.bytes, total);
+    t.true(waits > 0, 'the writer asked its feeder to wait at least once');
+    // Header, 1 MiB chunks with their tags, terminator tag.
+    const chunks = Math.ceil(total / (1024 * 1024));
+    t.is((await stat(join(s.spoolDir, instance.fileId))).size, 64 + total + 16 * chunks + 16);
+    const h = createHash('sha256');
+    for await (const c of s.spool.read(instance)) h.update(c);
+    t.is(h.digest('hex'), digest);
+    // The feeder's own 1 MiB block plus a few write buffers and short-lived garbage: nowhere near the object's size.
+    t.true(peakBuffers < total / 3, `array buffers peaked at ${peakBuffers} bytes while spooling ${total}`);
+  },
+);
 
 test('a truncated spool file fails authentication instead of yielding a partial object', async (t) => {
   const dir = await tempDir(t);
@@ -186,9 +189,15 @@ test('a spool file that cannot be removed is logged with its errno, not swallowe
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const warnings: Array<[string, unknown]> = [];
   const logger = {
-    debug() {}, info() {}, error() {},
-    warn(event: string, fields?: unknown) { warnings.push([event, fields]); },
-    child() { return logger; },
+    debug() {},
+    info() {},
+    error() {},
+    warn(event: string, fields?: unknown) {
+      warnings.push([event, fields]);
+    },
+    child() {
+      return logger;
+    },
   };
   const s = await openTestSpool(dir, { logger });
   t.teardown(() => s.close());

@@ -79,7 +79,14 @@ export class Spool implements InstanceSpool, SpoolReader {
   #writers = 0;
   #idleTimer: NodeJS.Timeout | undefined;
 
-  private constructor(queue: CommitQueue, codec: ValueCodec, ring: DataKeyRing, keys: RecordKeys, options: SpoolOptions, outbox: OutboxStaging | undefined) {
+  private constructor(
+    queue: CommitQueue,
+    codec: ValueCodec,
+    ring: DataKeyRing,
+    keys: RecordKeys,
+    options: SpoolOptions,
+    outbox: OutboxStaging | undefined,
+  ) {
     this.#queue = queue;
     this.#codec = codec;
     this.#ring = ring;
@@ -133,7 +140,10 @@ export class Spool implements InstanceSpool, SpoolReader {
 
   admission(): SpoolAdmission {
     if (this.#bytes + this.#inflight >= this.#options.highWaterBytes) {
-      return { accept: false, why: `spool above its high-water mark (${this.#bytes} of ${this.#options.highWaterBytes} bytes waiting for the PACS)` };
+      return {
+        accept: false,
+        why: `spool above its high-water mark (${this.#bytes} of ${this.#options.highWaterBytes} bytes waiting for the PACS)`,
+      };
     }
     const free = this.#freeBytes();
     if (free < this.#options.minFreeBytes) {
@@ -246,7 +256,10 @@ export class Spool implements InstanceSpool, SpoolReader {
         const payload: SpooledInstanceRef = { key, fileId: instance.fileId };
         // One ordering key per instance: instances are independent, so they may go out in parallel;
         // a second copy of the same SOP Instance UID waits behind the first.
-        staged = this.#outbox.stage([{ destination: this.#options.destination, orderingKey: key, kind: DICOM_INSTANCE_KIND, payload }], Date.now());
+        staged = this.#outbox.stage(
+          [{ destination: this.#options.destination, orderingKey: key, kind: DICOM_INSTANCE_KIND, payload }],
+          Date.now(),
+        );
         ops.push(...staged.ops);
       }
       return { ops, result: { previous, staged } };

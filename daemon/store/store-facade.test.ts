@@ -20,12 +20,27 @@ test('openStore exposes repositories and named operations, not the database, que
   const store = await openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   t.teardown(() => store.close());
   t.deepEqual(Object.keys(store).sort(), [
-    'audit', 'auditBytes', 'close', 'flush', 'mpps', 'openSpool', 'orders', 'outbox', 'rotateDataKey',
-    'selfTest', 'users', 'watchRecovery', 'writeAgeMs', 'writeBackup',
+    'audit',
+    'auditBytes',
+    'close',
+    'flush',
+    'mpps',
+    'openSpool',
+    'orders',
+    'outbox',
+    'rotateDataKey',
+    'selfTest',
+    'users',
+    'watchRecovery',
+    'writeAgeMs',
+    'writeBackup',
   ]);
   const values = Object.values(store) as unknown[];
   for (const internal of ['ClassicLevel', 'CommitQueue', 'ValueCodec', 'KeyRing']) {
-    t.false(values.some((v) => (v as object | null)?.constructor?.name === internal), `the facade hands out a ${internal}`);
+    t.false(
+      values.some((v) => (v as object | null)?.constructor?.name === internal),
+      `the facade hands out a ${internal}`,
+    );
   }
 });
 
@@ -40,5 +55,8 @@ test('the self-test round-trips a sealed value and leaves nothing behind', async
     for await (const k of db.keys()) out.push(k);
     return out;
   });
-  t.false(keys.some((k) => k.includes('self-test')), 'the probe value stayed in the database');
+  t.false(
+    keys.some((k) => k.includes('self-test')),
+    'the probe value stayed in the database',
+  );
 });

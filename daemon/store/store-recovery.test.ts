@@ -14,7 +14,13 @@ test('a failed write degrades the store; once writes succeed again it recovers b
   const { store } = ts;
   const { queue } = ts.internals;
   const recovered: number[] = [];
-  const recovery = store.watchRecovery({ dataDir: ts.dir, logger: silentLogger, checkIntervalMs: 50, minFreeBytes: 0, onRecovered: (_was, ms) => recovered.push(ms) });
+  const recovery = store.watchRecovery({
+    dataDir: ts.dir,
+    logger: silentLogger,
+    checkIntervalMs: 50,
+    minFreeBytes: 0,
+    onRecovered: (_was, ms) => recovered.push(ms),
+  });
   t.teardown(() => recovery.stop());
 
   for (let i = 0; i < 5; i++) store.audit.record(sampleEvent(i));
@@ -30,9 +36,15 @@ test('a failed write degrades the store; once writes succeed again it recovers b
       return real(...args);
     };
   }
-  await t.throwsAsync(queue.commit(async () => ({ ops: [put('y\u0000failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
+  await t.throwsAsync(
+    queue.commit(async () => ({ ops: [put('y\u0000failed')], result: undefined })),
+    { code: 'EDGE_STORE_WRITE_FAILED' } as never,
+  );
   for (let i = 5; i < 8; i++) store.audit.record(sampleEvent(i));
-  await t.throwsAsync(queue.commit(async () => ({ ops: [put('y\u0000while-failed')], result: undefined })), { code: 'EDGE_STORE_WRITE_FAILED' } as never);
+  await t.throwsAsync(
+    queue.commit(async () => ({ ops: [put('y\u0000while-failed')], result: undefined })),
+    { code: 'EDGE_STORE_WRITE_FAILED' } as never,
+  );
   t.is(recovery.health().state, 'degraded');
   t.regex(recovery.health().reason ?? '', /LEVEL_IO_ERROR: IO error: .*No space left on device/);
   await new Promise((r) => setTimeout(r, 200));

@@ -50,7 +50,10 @@ export interface Store {
    * Online data-key rotation (rekey.ts). Refused with EDGE_KEYS_ROTATION_UNSUPPORTED when the key ring
    * cannot take a new key; `onStarted` is told the key ids in use before anything changes.
    */
-  rotateDataKey(rotation: DataKeyRotation, options?: RekeyOptions & { onStarted?: (keyIds: readonly number[]) => void }): Promise<RotationResult>;
+  rotateDataKey(
+    rotation: DataKeyRotation,
+    options?: RekeyOptions & { onStarted?: (keyIds: readonly number[]) => void },
+  ): Promise<RotationResult>;
   /** Seals, writes, reads back and deletes a probe value: throws when the store does not round-trip. */
   selfTest(): Promise<void>;
   /**

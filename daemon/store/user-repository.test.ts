@@ -30,7 +30,12 @@ test('a user is written sealed, read back after a reopen, and a second one of th
   await store.close();
   const raw = await withDatabaseFiles(dir, (db) => db.get(userKey(admin.username)));
   t.truthy(raw, 'the record is in the database files');
-  t.false(Buffer.from(raw as Uint8Array).toString('latin1').includes('scrypt'), 'the record is sealed at rest');
+  t.false(
+    Buffer.from(raw as Uint8Array)
+      .toString('latin1')
+      .includes('scrypt'),
+    'the record is sealed at rest',
+  );
 
   const again = await openStore({ dataDir: dir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   t.teardown(() => again.close());

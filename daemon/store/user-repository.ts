@@ -7,7 +7,14 @@ import type { ValueCodec } from './value-codec.ts';
 export interface UserRecord {
   readonly username: string;
   readonly role: 'admin' | 'operator' | 'viewer' | 'auditor';
-  readonly password: { readonly alg: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string; readonly hash: string };
+  readonly password: {
+    readonly alg: 'scrypt';
+    readonly N: number;
+    readonly r: number;
+    readonly p: number;
+    readonly salt: string;
+    readonly hash: string;
+  };
   readonly mustChange: boolean;
   readonly createdAt: number;
 }

@@ -37,7 +37,12 @@ async function tampered(name: string, edit: (lines: string[]) => string[]): Prom
   const lines = entries.get(BundleFile.records)!.toString('utf8').trimEnd().split('\n');
   const out = join(work, name);
   const names = [BundleFile.records, BundleFile.xml, BundleFile.manifest, BundleFile.signature];
-  await writeFile(out, tarBytes(names.map((n) => ({ name: n, data: n === BundleFile.records ? Buffer.from(`${edit(lines).join('\n')}\n`) : entries.get(n)! }))));
+  await writeFile(
+    out,
+    tarBytes(
+      names.map((n) => ({ name: n, data: n === BundleFile.records ? Buffer.from(`${edit(lines).join('\n')}\n`) : entries.get(n)! })),
+    ),
+  );
   return out;
 }
 
@@ -47,13 +52,33 @@ test('an untampered bundle verifies with edgectl (against the CA) and with opens
   t.regex(r.stdout, /OK: signed by the device \(the pinned device certificate; chains to --ca\)/);
   const dir = await mkdtemp(join(work, 'x-'));
   t.is((await run('tar', ['-xf', first, '-C', dir])).code, 0);
-  const o = await run('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', join(dir, BundleFile.signature), '-content', join(dir, BundleFile.manifest),
-    '-CAfile', pki.siteCa, '-purpose', 'any', '-out', '/dev/null']);
+  const o = await run('openssl', [
+    'cms',
+    '-verify',
+    '-binary',
+    '-inform',
+    'DER',
+    '-in',
+    join(dir, BundleFile.signature),
+    '-content',
+    join(dir, BundleFile.manifest),
+    '-CAfile',
+    pki.siteCa,
+    '-purpose',
+    'any',
+    '-out',
+    '/dev/null',
+  ]);
   t.is(o.code, 0, o.stderr);
   t.regex(o.stderr, /Verification successful/);
   // The manifest's digests are those of the extracted files (sha256sum would say the same).
   const manifest = JSON.parse(await readFile(join(dir, BundleFile.manifest), 'utf8')) as { files: Record<string, { sha256: string }> };
-  t.is(createHash('sha256').update(await readFile(join(dir, BundleFile.records))).digest('hex'), manifest.files[BundleFile.records]!.sha256);
+  t.is(
+    createHash('sha256')
+      .update(await readFile(join(dir, BundleFile.records)))
+      .digest('hex'),
+    manifest.files[BundleFile.records]!.sha256,
+  );
   // Without --ca the signature is checked but the signer is not trusted: a distinct status, never 0.
   const loose = await edgectl(first);
   t.is(loose.code, 3);
@@ -135,12 +160,15 @@ test('a forgery with a manifest re-signed by another key is refused by the CA ch
   manifest['device'] = { ...manifest['device'], certificateSha256: createHash('sha256').update(rogue.certificates[0]!).digest('hex') };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   const path = join(work, 'resigned.tar');
-  await writeFile(path, tarBytes([
-    { name: BundleFile.records, data: records },
-    { name: BundleFile.xml, data: entries.get(BundleFile.xml)! },
-    { name: BundleFile.manifest, data: manifestBytes },
-    { name: BundleFile.signature, data: await signDetached(rogue, manifestBytes) },
-  ]));
+  await writeFile(
+    path,
+    tarBytes([
+      { name: BundleFile.records, data: records },
+      { name: BundleFile.xml, data: entries.get(BundleFile.xml)! },
+      { name: BundleFile.manifest, data: manifestBytes },
+      { name: BundleFile.signature, data: await signDetached(rogue, manifestBytes) },
+    ]),
+  );
   const r = await edgectl(path, '--ca', pki.siteCa);
   t.is(r.code, 1);
   t.regex(r.stdout, /signature: the signer does not chain to the given CA/);

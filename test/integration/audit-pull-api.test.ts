@@ -23,7 +23,17 @@ interface Reply {
 function get(port: number, path: string, client: { cert?: string; key?: string }, ca: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port, path, method: 'GET', servername: 'localhost', ca, ...(client.cert === undefined ? {} : { cert: client.cert, key: client.key }), timeout: 20_000, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'GET',
+        servername: 'localhost',
+        ca,
+        ...(client.cert === undefined ? {} : { cert: client.cert, key: client.key }),
+        timeout: 20_000,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -41,9 +51,16 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   const pki = makeAuditTestPki();
   let rsyslog: Rsyslog | undefined;
   const site = await createSite();
-  const siteInfo = JSON.parse(await readFile(join(site.dir, 'site.json'), 'utf8')) as { pki: { caCert: string; serverCert: string; serverKey: string } };
+  const siteInfo = JSON.parse(await readFile(join(site.dir, 'site.json'), 'utf8')) as {
+    pki: { caCert: string; serverCert: string; serverKey: string };
+  };
   // The collector presents a certificate from the site CA (here the box's own, which names localhost).
-  rsyslog = await Rsyslog.start({ dir: join(site.dir, 'rsyslog'), caFile: siteInfo.pki.caCert, certFile: siteInfo.pki.serverCert, keyFile: siteInfo.pki.serverKey });
+  rsyslog = await Rsyslog.start({
+    dir: join(site.dir, 'rsyslog'),
+    caFile: siteInfo.pki.caCert,
+    certFile: siteInfo.pki.serverCert,
+    keyFile: siteInfo.pki.serverKey,
+  });
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['audit'] = {
     collectors: [{ name: 'central', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' }],
@@ -65,15 +82,24 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   const central = { cert: await readFile(pki.central.cert, 'utf8'), key: await readFile(pki.central.key, 'utf8') };
 
   // Refused: no certificate, a certificate from another CA, a modality's certificate from the site CA.
-  const ct01 = { cert: await readFile(join(site.dir, 'pki/ct01.crt'), 'utf8'), key: await readFile(join(site.dir, 'pki/ct01.key'), 'utf8') };
+  const ct01 = {
+    cert: await readFile(join(site.dir, 'pki/ct01.crt'), 'utf8'),
+    key: await readFile(join(site.dir, 'pki/ct01.key'), 'utf8'),
+  };
   const rogue = { cert: await readFile(pki.rogue.cert, 'utf8'), key: await readFile(pki.rogue.key, 'utf8') };
-  for (const [name, client] of [['none', {}], ['rogue', rogue], ['modality', ct01]] as const) {
+  for (const [name, client] of [
+    ['none', {}],
+    ['rogue', rogue],
+    ['modality', ct01],
+  ] as const) {
     const r = await get(port, '/v1/audit/ranges', client, ca).catch((err: Error) => err);
     t.true(r instanceof Error, `${name}: expected the TLS handshake to fail, got ${r instanceof Error ? '' : r.status}`);
   }
 
   // Accepted: the central team, audit routes only.
-  const ranges = await get(port, '/v1/audit/ranges', central, ca).catch((err: Error) => { throw new Error(`${err.message}; daemon: ${daemon.process.lines.slice(-8).join('\n')} ${daemon.process.stderr}`); });
+  const ranges = await get(port, '/v1/audit/ranges', central, ca).catch((err: Error) => {
+    throw new Error(`${err.message}; daemon: ${daemon.process.lines.slice(-8).join('\n')} ${daemon.process.stderr}`);
+  });
   t.is(ranges.status, 200);
   const body = JSON.parse(ranges.body.toString('utf8')) as { firstSeq: number; lastSeq: number };
   t.is(body.firstSeq, 1);
@@ -98,14 +124,28 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
     if ((records.match(/"type":"audit\.pull-refused"/g) ?? []).length >= 3) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const lines = records.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: { type: string; eventId: string; participants: Array<{ id: string; address?: string }> } });
+  const lines = records
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: { type: string; eventId: string; participants: Array<{ id: string; address?: string }> } });
   const refused = lines.filter((l) => l.event.type === 'audit.pull-refused');
   t.is(refused.length, 3);
-  t.true(refused.every((l) => l.event.eventId === 'SecurityAlert' && l.event.participants[0]?.address === '127.0.0.1'), JSON.stringify(refused));
-  t.true(lines.some((l) => l.event.type === 'audit.ranges-viewed' && l.event.eventId === 'AuditLogUsed' && l.event.participants[0]?.id === 'central-soc'));
+  t.true(
+    refused.every((l) => l.event.eventId === 'SecurityAlert' && l.event.participants[0]?.address === '127.0.0.1'),
+    JSON.stringify(refused),
+  );
+  t.true(
+    lines.some(
+      (l) => l.event.type === 'audit.ranges-viewed' && l.event.eventId === 'AuditLogUsed' && l.event.participants[0]?.id === 'central-soc',
+    ),
+  );
   t.true(lines.some((l) => l.event.type === 'application.start'));
 
-  const v = await run(join(repoRoot, 'bin/edgectl'), ['audit', 'verify', bundlePath, '--ca', siteInfo.pki.caCert, '--device-cert', siteInfo.pki.serverCert], { timeoutMs: 60_000 });
+  const v = await run(
+    join(repoRoot, 'bin/edgectl'),
+    ['audit', 'verify', bundlePath, '--ca', siteInfo.pki.caCert, '--device-cert', siteInfo.pki.serverCert],
+    { timeoutMs: 60_000 },
+  );
   t.is(v.code, 0, v.stdout + v.stderr);
 
   // A later pull is audited as Audit Log Used and continues the first one.
@@ -115,7 +155,9 @@ test('pull API: refusals are audited; a central pull verifies; the stream reache
   await writeFile(nextPath, next.body);
   const nextRecords = (await readTar(nextPath)).get(BundleFile.records)!.toString('utf8');
   t.regex(nextRecords, /"type":"audit\.bundle-pulled"/);
-  const v2 = await run(join(repoRoot, 'bin/edgectl'), ['audit', 'verify', nextPath, '--ca', siteInfo.pki.caCert, '--after', bundlePath], { timeoutMs: 60_000 });
+  const v2 = await run(join(repoRoot, 'bin/edgectl'), ['audit', 'verify', nextPath, '--ca', siteInfo.pki.caCert, '--after', bundlePath], {
+    timeoutMs: 60_000,
+  });
   t.is(v2.code, 0, v2.stdout + v2.stderr);
 
   // The live stream: rsyslogd got RFC 5424 messages, the first one the application start.

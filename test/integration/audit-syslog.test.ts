@@ -19,18 +19,27 @@ async function lines(file: string): Promise<string[]> {
   }
 }
 
-
 const seqOf = (line: string): number => Number(/\[edge@32473 seq="(\d+)"/.exec(line)?.[1]);
 
 test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothing', async (t) => {
   const pki = makeAuditTestPki();
   const ctx = await tempStore();
-  const rsyslog = await Rsyslog.start({ dir: join(pki.dir, 'rsyslog'), caFile: pki.siteCa, certFile: pki.collector.cert, keyFile: pki.collector.key });
+  const rsyslog = await Rsyslog.start({
+    dir: join(pki.dir, 'rsyslog'),
+    caFile: pki.siteCa,
+    certFile: pki.collector.cert,
+    keyFile: pki.collector.key,
+  });
   const events: SyslogSenderEvent[] = [];
   const sender = new SyslogSender({
     collector: { name: 'central', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' },
     trail: ctx.store.audit,
-    tls: { ca: await readFile(pki.siteCa), cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), minVersion: 'TLSv1.2' },
+    tls: {
+      ca: await readFile(pki.siteCa),
+      cert: await readFile(pki.device.cert),
+      key: await readFile(pki.device.key),
+      minVersion: 'TLSv1.2',
+    },
     identity: { hostname: 'edge-test', appName: 'edged', procId: '1' },
     logger: silentLogger,
     onEvent: (e) => events.push(e),
@@ -59,7 +68,10 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
     t.is(m!.appName, 'edged');
     t.is(m!.msgId, 'IHE+RFC-3881');
     t.regex(m!.structuredData, /^\[edge@32473 seq="\d+" hash="[0-9a-f]{64}" type="[a-z0-9.-]+"\]$/);
-    t.regex(m!.msg, /^<AuditMessage><EventIdentification EventActionCode="[CRUDE]" EventDateTime="[^"]+" EventOutcomeIndicator="0"><EventID csd-code="1101\d\d" codeSystemName="DCM"/);
+    t.regex(
+      m!.msg,
+      /^<AuditMessage><EventIdentification EventActionCode="[CRUDE]" EventDateTime="[^"]+" EventOutcomeIndicator="0"><EventID csd-code="1101\d\d" codeSystemName="DCM"/,
+    );
     t.regex(m!.msg, /<ParticipantObjectIdentification ParticipantObjectID="PID\d\^\^\^HOSP" ParticipantObjectTypeCode="1"/);
     t.regex(m!.msg, /<Accession Number="ACC\d"\/>/);
     t.regex(m!.msg, /<\/AuditMessage>$/);
@@ -81,7 +93,10 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
   await eventually(() => sender.status.confirmedSeq === 1005, 30_000, 'cursor at 1005', 50);
   const all = await lines(rsyslog.outFile);
   t.is(all.length, 1005);
-  t.deepEqual(all.map(seqOf), Array.from({ length: 1005 }, (_, i) => i + 1));
+  t.deepEqual(
+    all.map(seqOf),
+    Array.from({ length: 1005 }, (_, i) => i + 1),
+  );
   t.true(all.every((l) => parseSyslog(l) !== undefined));
   t.true(events.some((e) => e.type === 'collector-restored'));
 
@@ -92,7 +107,12 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
   const again = new SyslogSender({
     collector: { name: 'central', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' },
     trail: ctx.store.audit,
-    tls: { ca: await readFile(pki.siteCa), cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), minVersion: 'TLSv1.2' },
+    tls: {
+      ca: await readFile(pki.siteCa),
+      cert: await readFile(pki.device.cert),
+      key: await readFile(pki.device.key),
+      minVersion: 'TLSv1.2',
+    },
     identity: { hostname: 'edge-test', appName: 'edged', procId: '2' },
     logger: silentLogger,
     onEvent: () => undefined,
@@ -106,12 +126,22 @@ test('records stream to rsyslogd as RFC 5424; an outage loses and repeats nothin
 test('a collector whose certificate is not from the site CA is refused by the sender', async (t) => {
   const pki = makeAuditTestPki();
   const ctx = await tempStore();
-  const rsyslog = await Rsyslog.start({ dir: join(pki.dir, 'rsyslog'), caFile: pki.siteCa, certFile: pki.rogue.cert, keyFile: pki.rogue.key });
+  const rsyslog = await Rsyslog.start({
+    dir: join(pki.dir, 'rsyslog'),
+    caFile: pki.siteCa,
+    certFile: pki.rogue.cert,
+    keyFile: pki.rogue.key,
+  });
   const events: SyslogSenderEvent[] = [];
   const sender = new SyslogSender({
     collector: { name: 'fake', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' },
     trail: ctx.store.audit,
-    tls: { ca: await readFile(pki.siteCa), cert: await readFile(pki.device.cert), key: await readFile(pki.device.key), minVersion: 'TLSv1.2' },
+    tls: {
+      ca: await readFile(pki.siteCa),
+      cert: await readFile(pki.device.cert),
+      key: await readFile(pki.device.key),
+      minVersion: 'TLSv1.2',
+    },
     identity: { hostname: 'edge-test', appName: 'edged', procId: '1' },
     logger: silentLogger,
     onEvent: (e) => events.push(e),

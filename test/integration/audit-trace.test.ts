@@ -39,26 +39,29 @@ async function ctImage(dir: string, studyInstanceUid: string, sopInstanceUid: st
   const dump = join(dir, 'image.dump');
   const file = join(dir, 'image.dcm');
   await writeFile(join(dir, 'pixels.raw'), Buffer.alloc(16 * 16 * 2));
-  await writeFile(dump, [
-    '(0008,0016) UI =CTImageStorage',
-    `(0008,0018) UI [${sopInstanceUid}]`,
-    `(0008,0050) SH [${ACCESSION}]`,
-    '(0008,0060) CS [CT]',
-    `(0010,0010) PN [TEST^PATIENT${N}]`,
-    `(0010,0020) LO [${PATIENT.id}]`,
-    `(0010,0021) LO [${PATIENT.issuer}]`,
-    `(0020,000d) UI [${studyInstanceUid}]`,
-    `(0020,000e) UI [${uid()}]`,
-    '(0028,0002) US 1',
-    '(0028,0004) CS [MONOCHROME2]',
-    '(0028,0010) US 16',
-    '(0028,0011) US 16',
-    '(0028,0100) US 16',
-    '(0028,0101) US 16',
-    '(0028,0102) US 15',
-    '(0028,0103) US 0',
-    `(7fe0,0010) OW =${join(dir, 'pixels.raw')}`,
-  ].join('\n'));
+  await writeFile(
+    dump,
+    [
+      '(0008,0016) UI =CTImageStorage',
+      `(0008,0018) UI [${sopInstanceUid}]`,
+      `(0008,0050) SH [${ACCESSION}]`,
+      '(0008,0060) CS [CT]',
+      `(0010,0010) PN [TEST^PATIENT${N}]`,
+      `(0010,0020) LO [${PATIENT.id}]`,
+      `(0010,0021) LO [${PATIENT.issuer}]`,
+      `(0020,000d) UI [${studyInstanceUid}]`,
+      `(0020,000e) UI [${uid()}]`,
+      '(0028,0002) US 1',
+      '(0028,0004) CS [MONOCHROME2]',
+      '(0028,0010) US 16',
+      '(0028,0011) US 16',
+      '(0028,0100) US 16',
+      '(0028,0101) US 16',
+      '(0028,0102) US 15',
+      '(0028,0103) US 0',
+      `(7fe0,0010) OW =${join(dir, 'pixels.raw')}`,
+    ].join('\n'),
+  );
   const r = await run('dump2dcm', ['+te', dump, file], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`dump2dcm: ${r.stderr}`);
   return file;
@@ -66,7 +69,17 @@ async function ctImage(dir: string, studyInstanceUid: string, sopInstanceUid: st
 
 test('one accession traced through the audit chain: order → query → MPPS → status → image → forward', async (t) => {
   const site = await createSite((c) => {
-    c['upstream'] = { ris: { host: '127.0.0.1', port: 1, tls: true, receivingApplication: 'RIS', receivingFacility: 'GENHOSP', ackTimeoutMs: 3000, connectTimeoutMs: 2000 } };
+    c['upstream'] = {
+      ris: {
+        host: '127.0.0.1',
+        port: 1,
+        tls: true,
+        receivingApplication: 'RIS',
+        receivingFacility: 'GENHOSP',
+        ackTimeoutMs: 3000,
+        connectTimeoutMs: 2000,
+      },
+    };
     c['outbox'] = { initialDelayMs: 100, maxDelayMs: 1000 };
   });
   const work = join(site.dir, 'trace');
@@ -82,7 +95,15 @@ test('one accession traced through the audit chain: order → query → MPPS →
   });
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['upstream'].ris.port = ris.port;
-  config['upstream'].pacs = { host: '127.0.0.1', port: orthanc.dicom, aeTitle: 'ORTHANC', tls: false, connectTimeoutMs: 2000, batchSize: 10, maxAssociations: 1 };
+  config['upstream'].pacs = {
+    host: '127.0.0.1',
+    port: orthanc.dicom,
+    aeTitle: 'ORTHANC',
+    tls: false,
+    connectTimeoutMs: 2000,
+    batchSize: 10,
+    maxAssociations: 1,
+  };
   await writeFile(site.configFile, JSON.stringify(config, null, 2));
   await ris.start();
   daemon = await Daemon.start(site.configFile);
@@ -91,12 +112,22 @@ test('one accession traced through the audit chain: order → query → MPPS →
   const ct01Tls = { certFile: ct01.certFile!, keyFile: ct01.keyFile!, caFile: site.pki.caCert };
 
   // Order (RIS → box).
-  const hl7 = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
+  const hl7 = await MllpTlsClient.connect(daemon.ports.hl7, {
+    certFile: site.ris.certFile,
+    keyFile: site.ris.keyFile,
+    caFile: site.pki.caCert,
+  });
   t.is(msa(await hl7.send(ormNew(N, { controlId: ORDER_CONTROL_ID }))), 'AA');
   hl7.close();
 
   // Worklist query by the scanned accession (modality → box).
-  const wl = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', calledAe: boxAe, tls: ct01Tls, keys: [`AccessionNumber=${ACCESSION}`, 'PatientID', 'IssuerOfPatientID', 'StudyInstanceUID'] });
+  const wl = await findscu({
+    port: daemon.ports.dicomTls,
+    callingAe: 'CT01',
+    calledAe: boxAe,
+    tls: ct01Tls,
+    keys: [`AccessionNumber=${ACCESSION}`, 'PatientID', 'IssuerOfPatientID', 'StudyInstanceUID'],
+  });
   t.is(wl.finalStatus, 'Success', wl.stdout + wl.stderr);
   t.is(wl.responses.length, 1);
   const studyInstanceUid = wl.responses[0]!['StudyInstanceUID']!;
@@ -108,35 +139,74 @@ test('one accession traced through the audit chain: order → query → MPPS →
     { op: 'create', sopInstanceUid: pps, attributes: createAttributes(N) },
     { op: 'set', sopInstanceUid: pps, attributes: finalAttributes('COMPLETED', 1) },
   ]);
-  t.deepEqual(mpps.results.map((r) => r.status), [0, 0], mpps.error);
+  t.deepEqual(
+    mpps.results.map((r) => r.status),
+    [0, 0],
+    mpps.error,
+  );
 
   // The image of the study (modality → box → PACS).
   const sop = uid();
   const image = await ctImage(work, studyInstanceUid, sop);
-  const stored = await run('storescu', ['-aet', 'CT01', '-aec', boxAe, '+tls', ct01Tls.keyFile, ct01Tls.certFile, '+cf', ct01Tls.caFile, '127.0.0.1', String(daemon.ports.dicomTls), image], {
-    timeoutMs: 30_000,
-    env: { ...process.env, TCP_NODELAY: '1' },
-  });
+  const stored = await run(
+    'storescu',
+    [
+      '-aet',
+      'CT01',
+      '-aec',
+      boxAe,
+      '+tls',
+      ct01Tls.keyFile,
+      ct01Tls.certFile,
+      '+cf',
+      ct01Tls.caFile,
+      '127.0.0.1',
+      String(daemon.ports.dicomTls),
+      image,
+    ],
+    {
+      timeoutMs: 30_000,
+      env: { ...process.env, TCP_NODELAY: '1' },
+    },
+  );
   t.is(stored.code, 0, stored.stderr);
 
-  const statusMessages = await eventually(async () => {
-    const m = (await ris.messages()).filter((x) => x.accession === ACCESSION);
-    return m.length >= 2 ? m : undefined;
-  }, 20_000, 'IP and CM at the RIS');
-  t.deepEqual(statusMessages.map((m) => m.status), ['IP', 'CM']);
+  const statusMessages = await eventually(
+    async () => {
+      const m = (await ris.messages()).filter((x) => x.accession === ACCESSION);
+      return m.length >= 2 ? m : undefined;
+    },
+    20_000,
+    'IP and CM at the RIS',
+  );
+  t.deepEqual(
+    statusMessages.map((m) => m.status),
+    ['IP', 'CM'],
+  );
   await eventually(async () => ((await hasInstance(orthanc, sop)) ? true : undefined), 20_000, 'the image at the PACS');
   // The forward's audit record follows the PACS's confirmation: wait for the spool to empty.
-  await daemon.process.waitForLine((l) => l.includes('"event":"outbox.batch"') && l.includes('"destination":"pacs"') && l.includes('"delivered":1'), 20_000);
+  await daemon.process.waitForLine(
+    (l) => l.includes('"event":"outbox.batch"') && l.includes('"destination":"pacs"') && l.includes('"delivered":1'),
+    20_000,
+  );
 
   await daemon.stop();
   const logs = daemon.process.lines.join('\n');
   daemon = undefined;
-  t.false(logs.includes(ACCESSION) || logs.includes(PATIENT.id) || logs.includes(studyInstanceUid), 'no accession, patient id or study UID in the log');
+  t.false(
+    logs.includes(ACCESSION) || logs.includes(PATIENT.id) || logs.includes(studyInstanceUid),
+    'no accession, patient id or study UID in the log',
+  );
 
   // Read the chain with the box's own key.
   const { config: edge } = loadConfig(site.configFile);
   if (edge.keys.backend !== 'file') throw new Error('the dev site uses the file key backend');
-  const store = await openStore({ dataDir: edge.dataDir, keySource: new FileKeySource(edge.keys.file.path), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir: edge.dataDir,
+    keySource: new FileKeySource(edge.keys.file.path),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   const records: AuditRecord[] = [];
   try {
     for await (const r of store.audit.read(1)) records.push(JSON.parse(r.line) as AuditRecord);
@@ -148,8 +218,15 @@ test('one accession traced through the audit chain: order → query → MPPS →
   t.log(trail.map((e) => `${e.type} ${e.eventId} ${e.action} ${e.controlId ?? ''}`).join('\n'));
 
   // Order → query → MPPS → status → image → forward, in that order.
-  const firstSeen = ['hl7.order-committed', 'worklist.query', 'mpps.created', 'mpps.updated', 'hl7.status-sent', 'dicom.instance-stored', 'pacs.instance-forwarded']
-    .map((type) => ({ type, at: trail.findIndex((e) => e.type === type) }));
+  const firstSeen = [
+    'hl7.order-committed',
+    'worklist.query',
+    'mpps.created',
+    'mpps.updated',
+    'hl7.status-sent',
+    'dicom.instance-stored',
+    'pacs.instance-forwarded',
+  ].map((type) => ({ type, at: trail.findIndex((e) => e.type === type) }));
   for (const { type, at } of firstSeen) t.true(at >= 0, `${type} names the accession`);
   const orderOf = (type: string): number => firstSeen.find((x) => x.type === type)!.at;
   t.true(orderOf('hl7.order-committed') < orderOf('worklist.query'));
@@ -187,8 +264,14 @@ test('one accession traced through the audit chain: order → query → MPPS →
 
   // MPPS and status: the DICOM association, then the HL7 control ids of the messages the RIS received.
   t.true(ofType('mpps.created').every((e) => e.participants[0]?.id === 'CT01' && e.controlId !== undefined));
-  t.deepEqual(ofType('hl7.status-sent').map((e) => e.controlId), statusMessages.map((m) => m.controlId));
-  t.deepEqual(ofType('hl7.status-sent').map((e) => /ORC-5 (\w+)/.exec(e.detail ?? '')?.[1]), ['IP', 'CM']);
+  t.deepEqual(
+    ofType('hl7.status-sent').map((e) => e.controlId),
+    statusMessages.map((m) => m.controlId),
+  );
+  t.deepEqual(
+    ofType('hl7.status-sent').map((e) => /ORC-5 (\w+)/.exec(e.detail ?? '')?.[1]),
+    ['IP', 'CM'],
+  );
 
   // Image in and out.
   t.is(ofType('dicom.instance-stored')[0]?.participants[0]?.id, 'CT01');

@@ -30,8 +30,11 @@ test('backup → wipe → restore: worklist and audit chain intact; tampered, wr
     let daemon = await Daemon.start(site.configFile);
     let before: string[];
     try {
-      const acks = await mllpSend(daemon.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert },
-        Array.from({ length: ORDERS }, (_, i) => ormNew(i + 1, { modality: 'MR' })));
+      const acks = await mllpSend(
+        daemon.ports.hl7,
+        { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert },
+        Array.from({ length: ORDERS }, (_, i) => ormNew(i + 1, { modality: 'MR' })),
+      );
       t.deepEqual(acks.map(msa), Array(ORDERS).fill('AA'));
       before = await accessions(daemon.ports.dicomPlain);
       t.is(before.length, ORDERS);
@@ -62,7 +65,10 @@ test('backup → wipe → restore: worklist and audit chain intact; tampered, wr
     t.regex(bad.stderr, /EDGE_BACKUP_INVALID/);
     // Truncated.
     await writeFile(tampered, (await readFile(backup)).subarray(0, bytes.length - 10));
-    t.regex((await run(edgectl, ['restore', '--config', site.configFile, '--in', tampered], { timeoutMs: 60_000 })).stderr, /EDGE_BACKUP_INVALID/);
+    t.regex(
+      (await run(edgectl, ['restore', '--config', site.configFile, '--in', tampered], { timeoutMs: 60_000 })).stderr,
+      /EDGE_BACKUP_INVALID/,
+    );
 
     // Another box (another data key): refused.
     await copyFile(keyFile, `${keyFile}.good`);
@@ -71,7 +77,10 @@ test('backup → wipe → restore: worklist and audit chain intact; tampered, wr
     t.is(wrong.code, 1);
     t.regex(wrong.stderr, /EDGE_BACKUP_KEY_MISMATCH/);
     await copyFile(`${keyFile}.good`, keyFile);
-    await stat(dataDir).then(() => t.fail('a refused restore left a data directory'), () => t.pass());
+    await stat(dataDir).then(
+      () => t.fail('a refused restore left a data directory'),
+      () => t.pass(),
+    );
 
     const ok = await run(edgectl, ['restore', '--config', site.configFile, '--in', backup], { timeoutMs: 60_000 });
     t.is(ok.code, 0, ok.stderr + ok.stdout);

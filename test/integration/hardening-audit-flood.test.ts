@@ -86,7 +86,12 @@ interface Tally {
 }
 
 function openSiteStore(site: { dir: string }): Promise<Store> {
-  return openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  return openStore({
+    dataDir: join(site.dir, 'data'),
+    keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
 }
 
 async function statusOf(configFile: string): Promise<Record<string, any>> {
@@ -112,25 +117,38 @@ async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string
     c['dicom'].maxAssociationsPerAddress = PER_ADDRESS_CAP;
     // A sender and a TLS modality allowed from anywhere (their certificates decide) turn off the source
     // pre-filter on the HL7 and DICOM TLS ports, so the flood reaches the TLS handshake it is made of.
-    c['hl7'].peers.push({ name: 'anywhere-sender', certificateCn: 'ANYWHERE.TEST', sendingApplication: 'ANYAPP', sendingFacility: 'ANYFAC' });
+    c['hl7'].peers.push({
+      name: 'anywhere-sender',
+      certificateCn: 'ANYWHERE.TEST',
+      sendingApplication: 'ANYAPP',
+      sendingFacility: 'ANYFAC',
+    });
     c['dicom'].modalities.push({ name: 'anywhere-modality', aeTitle: 'ANYWHERE', transport: 'tls', certificateCn: 'ANYWHERE-MOD.TEST' });
     adjust(c);
   });
   t.teardown(() => site.cleanup());
   const daemon = await Daemon.start(site.configFile);
   let stopped = false;
-  t.teardown(async () => { if (!stopped) await daemon.stop(); });
+  t.teardown(async () => {
+    if (!stopped) await daemon.stop();
+  });
   const rogue = { cert: await readFile(site.rogue.certFile), key: await readFile(site.rogue.keyFile) };
 
   t.is(await servingProblem(site, daemon, 10_000), undefined, 'before the flood');
   const t0 = performance.now();
   const attempts = new Map<string, number>();
   let flooding = true;
-  const attacks = Promise.all(SOURCES.flatMap((source) => [
-    flood(PER_SOURCE, PER_ADDRESS_CAP + 2, () => connectAndClose(daemon.ports.dicomTls, source)).then((n) => attempts.set(`dicom|${source}|plain`, n)),
-    flood(PER_SOURCE, 1, () => rogueHandshake(daemon.ports.dicomTls, source, rogue)).then((n) => attempts.set(`dicom|${source}|rogue`, n)),
-    flood(PER_SOURCE, 2, () => rogueHandshake(daemon.ports.hl7, source, rogue)).then((n) => attempts.set(`hl7|${source}|rogue`, n)),
-  ])).finally(() => (flooding = false));
+  const attacks = Promise.all(
+    SOURCES.flatMap((source) => [
+      flood(PER_SOURCE, PER_ADDRESS_CAP + 2, () => connectAndClose(daemon.ports.dicomTls, source)).then((n) =>
+        attempts.set(`dicom|${source}|plain`, n),
+      ),
+      flood(PER_SOURCE, 1, () => rogueHandshake(daemon.ports.dicomTls, source, rogue)).then((n) =>
+        attempts.set(`dicom|${source}|rogue`, n),
+      ),
+      flood(PER_SOURCE, 2, () => rogueHandshake(daemon.ports.hl7, source, rogue)).then((n) => attempts.set(`hl7|${source}|rogue`, n)),
+    ]),
+  ).finally(() => (flooding = false));
   const problems: string[] = [];
   let probes = 0;
   while (flooding) {
@@ -177,7 +195,9 @@ async function floodAndTally(t: ExecutionContext, adjust: (config: Record<string
   }
   const records = [...byKey.values()].reduce((a, k) => a + k.records, 0);
   const bytes = [...byKey.values()].reduce((a, k) => a + k.bytes, 0);
-  t.log(`${records} audit records (${bytes} bytes) for ${byKey.size} source+reason keys: ${[...byKey].map(([k, v]) => `${k} ${v.records}/${v.occurrences}`).join('; ')}`);
+  t.log(
+    `${records} audit records (${bytes} bytes) for ${byKey.size} source+reason keys: ${[...byKey].map(([k, v]) => `${k} ${v.records}/${v.occurrences}`).join('; ')}`,
+  );
 
   // Every refusal is accounted for: nothing lost to coalescing. Each DICOM connection ends in one failed
   // handshake, including those refused at the per-address cap before TLS (which are recorded as well).
@@ -211,9 +231,15 @@ test('with a short interval, each key costs two records per interval, and summar
   });
   const intervals = Math.ceil(r.floodMs / intervalMs) + 1;
   for (const [key, tally] of r.byKey) t.true(tally.records <= 2 * intervals, `${key}: ${tally.records} records in ${intervals} intervals`);
-  t.true(r.summaries.some((e) => e.at < r.stopAt), 'summaries written at the end of their interval, before the stop');
+  t.true(
+    r.summaries.some((e) => e.at < r.stopAt),
+    'summaries written at the end of their interval, before the stop',
+  );
   t.true(r.summaries.every((e) => e.occurrences!.firstAt <= e.occurrences!.lastAt && e.occurrences!.lastAt <= e.at));
-  t.true([...r.byKey.values()].some((k) => k.records > 2), 'a key spanning several intervals has several summaries');
+  t.true(
+    [...r.byKey.values()].some((k) => k.records > 2),
+    'a key spanning several intervals has several summaries',
+  );
 });
 
 test('over its disk budget, the box alarms in the chain, the log and the status, and keeps recording and serving', async (t) => {
@@ -228,7 +254,9 @@ test('over its disk budget, the box alarms in the chain, the log and the status,
 
   const daemon = await Daemon.start(site.configFile);
   let stopped = false;
-  t.teardown(async () => { if (!stopped) await daemon.stop(); });
+  t.teardown(async () => {
+    if (!stopped) await daemon.stop();
+  });
   const line = await daemon.process.waitForEvent('audit.disk-budget-exceeded', 10_000);
   t.true(Number(line['usedBytes']) >= 1_048_576, `measured ${line['usedBytes']} bytes`);
   const status = await statusOf(site.configFile);

@@ -44,7 +44,8 @@ async function chainOf(dataDir: string, keySource: KeySource): Promise<Array<{ s
   const store = await openStore({ dataDir, keySource, replayWindowMs: 3_600_000, logger: silentLogger });
   try {
     const out = [];
-    for await (const r of store.audit.read(store.audit.firstSeq)) out.push(JSON.parse(r.line) as { seq: number; event: { type: string; detail?: string } });
+    for await (const r of store.audit.read(store.audit.firstSeq))
+      out.push(JSON.parse(r.line) as { seq: number; event: { type: string; detail?: string } });
     return out;
   } finally {
     await store.close();
@@ -94,12 +95,17 @@ async function forgedBundle(genuine: string, out: string, signerFiles: { cert: s
   let prev = '0'.repeat(64);
   const manifest = JSON.parse(entries.get(BundleFile.manifest)!.toString('utf8')) as Record<string, any>;
   prev = manifest['previousHash'] as string;
-  const lines = entries.get(BundleFile.records)!.toString('utf8').trimEnd().split('\n').map((l) => {
-    const r = JSON.parse(l) as { seq: number; event: Record<string, unknown> };
-    const line = JSON.stringify({ seq: r.seq, prevHash: prev, event: { ...r.event, detail: 'nothing happened' } });
-    prev = createHash('sha256').update(line).digest('hex');
-    return line;
-  });
+  const lines = entries
+    .get(BundleFile.records)!
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => {
+      const r = JSON.parse(l) as { seq: number; event: Record<string, unknown> };
+      const line = JSON.stringify({ seq: r.seq, prevHash: prev, event: { ...r.event, detail: 'nothing happened' } });
+      prev = createHash('sha256').update(line).digest('hex');
+      return line;
+    });
   const records = Buffer.from(`${lines.join('\n')}\n`);
   const signer = keyFileSigner(signerFiles.cert, signerFiles.key);
   manifest['firstHash'] = createHash('sha256').update(lines[0]!).digest('hex');
@@ -107,12 +113,15 @@ async function forgedBundle(genuine: string, out: string, signerFiles: { cert: s
   manifest['files'][BundleFile.records] = { bytes: records.length, sha256: createHash('sha256').update(records).digest('hex') };
   manifest['device'] = { ...manifest['device'], certificateSha256: createHash('sha256').update(signer.certificates[0]!).digest('hex') };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  await writeFile(out, tarBytes([
-    { name: BundleFile.records, data: records },
-    { name: BundleFile.xml, data: entries.get(BundleFile.xml)! },
-    { name: BundleFile.manifest, data: manifestBytes },
-    { name: BundleFile.signature, data: await signDetached(signer, manifestBytes) },
-  ]));
+  await writeFile(
+    out,
+    tarBytes([
+      { name: BundleFile.records, data: records },
+      { name: BundleFile.xml, data: entries.get(BundleFile.xml)! },
+      { name: BundleFile.manifest, data: manifestBytes },
+      { name: BundleFile.signature, data: await signDetached(signer, manifestBytes) },
+    ]),
+  );
 }
 
 test('a bundle forged with the CT01 or RIS key from the site CA is refused; without --ca verify does not say verified', async (t) => {
@@ -145,7 +154,10 @@ test('a bundle forged with the CT01 or RIS key from the site CA is refused; with
   await forgedBundle(second, byRis, { cert: site.ris.certFile, key: site.ris.keyFile });
   const f2 = await edgectl(byRis, '--ca', ca, '--after', first);
   t.is(f2.code, 1, f2.stdout);
-  t.regex(f2.stdout, /FAIL {2}signer: the signing certificate changed since the previous bundle .*without a key-change statement signed by the previous device key/);
+  t.regex(
+    f2.stdout,
+    /FAIL {2}signer: the signing certificate changed since the previous bundle .*without a key-change statement signed by the previous device key/,
+  );
   const f3 = await edgectl(byRis, '--ca', ca, '--device-cert', site.pki.serverCert);
   t.is(f3.code, 1, f3.stdout);
   t.regex(f3.stdout, /FAIL {2}signer: .* is not the pinned device certificate/);
@@ -165,7 +177,10 @@ test('a bundle forged with the CT01 or RIS key from the site CA is refused; with
 
 // ---- Item: a cut tail must be detected at start -------------------------------------------------------
 
-interface AlertRecord { seq: number; event: { type: string; detail?: string } }
+interface AlertRecord {
+  seq: number;
+  event: { type: string; detail?: string };
+}
 
 function alertsOf(chain: AlertRecord[], type: string): AlertRecord[] {
   return chain.filter((r) => r.event.type === type);
@@ -187,7 +202,11 @@ test('file backend: the last 500 records and the checkpoints deleted on a stoppe
     if (!stopped) await daemon.stop();
   });
   const logged = daemon.process.events('audit.chain-truncated');
-  t.is(logged.length, 1, `expected one audit.chain-truncated log line; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`);
+  t.is(
+    logged.length,
+    1,
+    `expected one audit.chain-truncated log line; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`,
+  );
   t.regex(String(logged[0]?.['problem']), new RegExp(`seq ${cut.from}\\.\\.${cut.to}`));
   t.is(await servingProblem(site, daemon, 15_000), undefined);
   const status = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile, '--json'], { timeoutMs: 30_000 });
@@ -207,7 +226,11 @@ withSwtpm('TPM backend (swtpm): records, checkpoints and the head file deleted â
   t.teardown(() => swtpm.stop());
   const site = await createTpmSite(swtpm);
   t.teardown(() => site.cleanup());
-  const keySource = new TpmKeySource({ tpm: new TpmClient({ tcti: swtpm.tcti }), keysDir: join(site.dataDir, 'keys'), logger: silentLogger });
+  const keySource = new TpmKeySource({
+    tpm: new TpmClient({ tcti: swtpm.tcti }),
+    keysDir: join(site.dataDir, 'keys'),
+    logger: silentLogger,
+  });
   await preload(site.dataDir, keySource, 1500);
   const first = await Daemon.start(site.configFile);
   // The clean stop signs the head: the counter is defined and advanced, the head file written.
@@ -222,7 +245,11 @@ withSwtpm('TPM backend (swtpm): records, checkpoints and the head file deleted â
     if (!stopped) await daemon.stop();
   });
   const logged = daemon.process.events('audit.chain-truncated');
-  t.is(logged.length, 1, `expected one audit.chain-truncated log line; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`);
+  t.is(
+    logged.length,
+    1,
+    `expected one audit.chain-truncated log line; got: ${daemon.process.lines.filter((l) => l.includes('audit.')).join('\n')}`,
+  );
   t.regex(String(logged[0]?.['problem']), new RegExp(`after seq ${cut.from - 1}`));
   t.regex(String(logged[0]?.['problem']), /TPM NV counter/);
   t.is(await servingProblem(site, daemon, 15_000), undefined);
@@ -234,14 +261,33 @@ withSwtpm('TPM backend (swtpm): records, checkpoints and the head file deleted â
 
 // ---- Item: damaged records are found at start, quarantined, and the box keeps serving -----------------
 
-function get(port: number, path: string, client: { cert: string; key: string }, ca: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
+function get(
+  port: number,
+  path: string,
+  client: { cert: string; key: string },
+  ca: string,
+): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, method: 'GET', servername: 'localhost', ca, cert: client.cert, key: client.key, timeout: 30_000, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-      res.on('error', reject);
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'GET',
+        servername: 'localhost',
+        ca,
+        cert: client.cert,
+        key: client.key,
+        timeout: 30_000,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
@@ -288,7 +334,11 @@ for (const where of ['middle', 'newest'] as const) {
     t.is(await servingProblem(site, daemon, 15_000), undefined);
     const status = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile, '--json'], { timeoutMs: 30_000 });
     const integrity = (JSON.parse(status.stdout) as { audit: { integrity: { damaged: Array<{ fromSeq: number }> } } }).audit.integrity;
-    t.deepEqual(integrity.damaged.map((d) => d.fromSeq), [flipped.seq], 'edgectl status lists the damaged range');
+    t.deepEqual(
+      integrity.damaged.map((d) => d.fromSeq),
+      [flipped.seq],
+      'edgectl status lists the damaged range',
+    );
 
     const ready = daemon.process.events('edged.ready')[0] as { auditPull: number };
     const central = { cert: await readFile(pki.central.cert, 'utf8'), key: await readFile(pki.central.key, 'utf8') };
@@ -332,7 +382,10 @@ test('a new device key since the newest checkpoint is raised as a Security Alert
   const logged = daemon.process.events('audit.signing-key-changed');
   await stoppedCleanly(t, daemon);
   t.is(logged.length, 1);
-  t.regex(String(logged[0]?.['problem']), /the device key changed since the checkpoint at seq \d+: certificate [0-9a-f]{64} â†’ [0-9a-f]{64} \(.*CN=RIS/);
+  t.regex(
+    String(logged[0]?.['problem']),
+    /the device key changed since the checkpoint at seq \d+: certificate [0-9a-f]{64} â†’ [0-9a-f]{64} \(.*CN=RIS/,
+  );
   const chain = await chainOf(join(site.dir, 'data'), new FileKeySource(join(site.dir, 'keys/data.key')));
   t.is(alertsOf(chain, 'audit.signing-key-changed').length, 1);
 });

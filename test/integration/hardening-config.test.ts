@@ -38,7 +38,10 @@ interface StartOutcome {
 async function startOutcome(configFile: string, timeoutMs = 30_000): Promise<StartOutcome> {
   const p = new Supervised(edged, ['--config', configFile], { env: { ...process.env } });
   const exited = once(p.child, 'exit').then(([code, signal]) => (code ?? signal) as number | NodeJS.Signals);
-  const ready = p.waitForEvent('edged.ready', timeoutMs).then(() => 'ready' as const, () => 'hung' as const);
+  const ready = p.waitForEvent('edged.ready', timeoutMs).then(
+    () => 'ready' as const,
+    () => 'hung' as const,
+  );
   const first = await Promise.race([exited, ready]);
   if (first !== 'ready' && first !== 'hung') return { outcome: first, stderr: p.stderr, lines: p.lines };
   // A start that hangs holds SIGTERM on today's code: SIGKILL it.
@@ -54,7 +57,12 @@ function editConfig(site: Site, edit: (c: Record<string, any>) => void): void {
 
 /** The audit events of a stopped site's store. */
 async function readAuditTrail(site: Site): Promise<AuditEvent[]> {
-  const store = await openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir: join(site.dir, 'data'),
+    keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   try {
     const events: AuditEvent[] = [];
     for await (const r of store.audit.records()) events.push(r.event);
@@ -102,7 +110,9 @@ test('a wildcard listener host is refused by config check and at start (exit 78)
 test('bin/edged runs the daemon with core dumps off even when the parent shell allows them', async (t) => {
   const site = await createSite();
   t.teardown(() => site.cleanup());
-  const daemon = await Daemon.start(site.configFile, { launch: { cmd: 'bash', args: ['-c', 'ulimit -c unlimited && exec "$0" "$@"', edged] } });
+  const daemon = await Daemon.start(site.configFile, {
+    launch: { cmd: 'bash', args: ['-c', 'ulimit -c unlimited && exec "$0" "$@"', edged] },
+  });
   t.teardown(() => daemon.kill9());
   t.is(coreLimitOf(daemon.pid), '0 0');
   t.is(await servingProblem(site, daemon, servingMs), undefined);
@@ -123,17 +133,30 @@ test('edged started directly by node with core dumps allowed sets its own core l
   t.is(await servingProblem(site, daemon, servingMs), undefined);
   t.is(await daemon.stop(), 0);
   const trail = await readAuditTrail(site);
-  t.true(trail.some((e) => e.type === 'process.core-dumps-were-enabled' && e.eventId === 'SecurityAlert'), trail.map((e) => e.type).join(', '));
+  t.true(
+    trail.some((e) => e.type === 'process.core-dumps-were-enabled' && e.eventId === 'SecurityAlert'),
+    trail.map((e) => e.type).join(', '),
+  );
 });
 
 test('edged that cannot turn core dumps off refuses to start (exit 70, EDGE_CORE_DUMPS_ENABLED)', async (t) => {
   const site = await createSite();
   t.teardown(() => site.cleanup());
   // No prlimit on PATH: the daemon has no way to lower its limit itself.
-  const p = new Supervised('bash', ['-c', 'ulimit -c unlimited && PATH=/nonexistent exec "$0" "$@"', node, join(repoRoot, 'daemon/main.ts'), '--config', site.configFile]);
+  const p = new Supervised('bash', [
+    '-c',
+    'ulimit -c unlimited && PATH=/nonexistent exec "$0" "$@"',
+    node,
+    join(repoRoot, 'daemon/main.ts'),
+    '--config',
+    site.configFile,
+  ]);
   t.teardown(() => p.stop('SIGKILL'));
   const exited = once(p.child, 'exit').then(([code, signal]) => (code ?? signal) as number | NodeJS.Signals);
-  const ready = p.waitForEvent('edged.ready', 30_000).then(() => 'ready', () => 'no ready line');
+  const ready = p.waitForEvent('edged.ready', 30_000).then(
+    () => 'ready',
+    () => 'no ready line',
+  );
   const first = await Promise.race([exited, ready]);
   t.is(first, 70, p.lines.slice(-5).join('\n'));
   const failed = p.events('edged.start-failed')[0];
@@ -150,7 +173,10 @@ test('config check and start refuse a garbage PEM certificate, naming the field'
   writeFileSync(join(site.dir, 'garbage.pem'), '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
   const check = await configCheck(site.configFile);
   t.is(check.code, 1, check.out);
-  t.regex(check.out, /error: tls\.certFile: .*garbage\.pem holds a CERTIFICATE block that is not an X\.509 certificate.*\[invalid-file-content\]/);
+  t.regex(
+    check.out,
+    /error: tls\.certFile: .*garbage\.pem holds a CERTIFICATE block that is not an X\.509 certificate.*\[invalid-file-content\]/,
+  );
   writeFileSync(join(site.dir, 'garbage.pem'), 'hello\n');
   t.regex((await configCheck(site.configFile)).out, /tls\.certFile: .*holds no PEM certificate/);
   const start = await startOutcome(site.configFile);
@@ -180,7 +206,10 @@ test('config check and start refuse a 10-byte data key with the file backend', a
   writeFileSync(join(site.dir, 'short.key'), Buffer.alloc(10, 7), { mode: 0o600 });
   const check = await configCheck(site.configFile);
   t.is(check.code, 1, check.out);
-  t.regex(check.out, /error: keys\.file\.path: .*short\.key holds 10 bytes; the data key needs at least 32 random bytes.*\[invalid-file-content\]/);
+  t.regex(
+    check.out,
+    /error: keys\.file\.path: .*short\.key holds 10 bytes; the data key needs at least 32 random bytes.*\[invalid-file-content\]/,
+  );
   const start = await startOutcome(site.configFile);
   t.is(start.outcome, 78, start.stderr);
   t.regex(start.stderr, /keys\.file\.path: .*holds 10 bytes/);
@@ -209,13 +238,19 @@ test('a plain modality allowed from 0.0.0.0/0 or ::/0 draws a warning in check a
   t.teardown(() => site.cleanup());
   const check = await configCheck(site.configFile);
   t.is(check.code, 0, check.out);
-  t.regex(check.out, /warning: dicom\.modalities\[\d\]\.addresses\[1\]: lets any host in 0\.0\.0\.0\/0 use the plain port as MR01.*\[insecure\]/);
+  t.regex(
+    check.out,
+    /warning: dicom\.modalities\[\d\]\.addresses\[1\]: lets any host in 0\.0\.0\.0\/0 use the plain port as MR01.*\[insecure\]/,
+  );
   t.regex(check.out, /warning: dicom\.modalities\[\d\]\.addresses\[2\]: lets any host in ::\/0/);
   t.notRegex(check.out, /addresses\[[03]\]/);
   const daemon = await Daemon.start(site.configFile);
   t.teardown(() => daemon.kill9());
   const warnings = daemon.process.events('config.warning').map((w) => String(w['path']));
-  t.true(warnings.some((p) => /^dicom\.modalities\[\d\]\.addresses\[1\]$/.test(p)), warnings.join(', '));
+  t.true(
+    warnings.some((p) => /^dicom\.modalities\[\d\]\.addresses\[1\]$/.test(p)),
+    warnings.join(', '),
+  );
   t.is(await servingProblem(site, daemon, servingMs), undefined);
   t.is(await daemon.stop(), 0);
 });
@@ -223,7 +258,11 @@ test('a plain modality allowed from 0.0.0.0/0 or ::/0 draws a warning in check a
 const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 // ava declares tests synchronously, so the precondition is probed synchronously.
 const nobodyProbe = spawnSync('setpriv', [...asNobody, edgectl, '--help'], { timeout: 60_000, encoding: 'utf8' });
-const asAnotherUser = whenMet(nobodyProbe.status === 0 ? undefined : `cannot run edgectl as uid 65534 with setpriv (${String(nobodyProbe.error ?? nobodyProbe.stderr).slice(0, 200)})`);
+const asAnotherUser = whenMet(
+  nobodyProbe.status === 0
+    ? undefined
+    : `cannot run edgectl as uid 65534 with setpriv (${String(nobodyProbe.error ?? nobodyProbe.stderr).slice(0, 200)})`,
+);
 
 asAnotherUser('a file the checking user cannot read is reported as permission denied, naming the file and the user', async (t) => {
   const site = await createSite();
@@ -236,7 +275,10 @@ asAnotherUser('a file the checking user cannot read is reported as permission de
   const r = await run('setpriv', [...asNobody, edgectl, 'config', 'check', site.configFile], { timeoutMs: 60_000 });
   const out = r.stdout + r.stderr;
   t.is(r.code, 1, out);
-  t.regex(out, /error: keys\.file\.path: permission denied: \S+keys\/data\.key cannot be read by user \S+ \(uid 65534\).*\[permission-denied\]/);
+  t.regex(
+    out,
+    /error: keys\.file\.path: permission denied: \S+keys\/data\.key cannot be read by user \S+ \(uid 65534\).*\[permission-denied\]/,
+  );
   t.notRegex(out, /keys\.file\.path: .*file-not-found/);
 });
 
@@ -247,7 +289,10 @@ test('a dataDir under /proc is refused at once (check and start), not a silent h
   t.teardown(() => site.cleanup());
   const check = await configCheck(site.configFile);
   t.is(check.code, 1, check.out);
-  t.regex(check.out, /error: dataDir: \/proc\/self\/edge-data (\(it resolves to \/proc\/\d+\/edge-data\) )?is under \/proc, a kernel file system.*\[unsafe-location\]/);
+  t.regex(
+    check.out,
+    /error: dataDir: \/proc\/self\/edge-data (\(it resolves to \/proc\/\d+\/edge-data\) )?is under \/proc, a kernel file system.*\[unsafe-location\]/,
+  );
   // Also through a symbolic link.
   execFileSync('ln', ['-s', '/proc/self', join(site.dir, 'proc-link')]);
   editConfig(site, (c) => {

@@ -60,14 +60,22 @@ function allClosed(sockets: readonly net.Socket[], timeoutMs: number): Promise<n
   });
 }
 
-async function mr01Worklist(daemon: Daemon, accession: string): Promise<{ ms: number; found: boolean; status: string | undefined; text: string }> {
+async function mr01Worklist(
+  daemon: Daemon,
+  accession: string,
+): Promise<{ ms: number; found: boolean; status: string | undefined; text: string }> {
   const t0 = performance.now();
   const r = await findscu({
     port: daemon.ports.dicomPlain,
     callingAe: 'MR01',
     keys: [`AccessionNumber=${accession}`, 'PatientName', 'ScheduledProcedureStepSequence[0].Modality=MR'],
   });
-  return { ms: performance.now() - t0, found: r.responses.some((x) => x['AccessionNumber'] === accession), status: r.finalStatus, text: r.stdout + r.stderr };
+  return {
+    ms: performance.now() - t0,
+    found: r.responses.some((x) => x['AccessionNumber'] === accession),
+    status: r.finalStatus,
+    text: r.stdout + r.stderr,
+  };
 }
 
 test('32 idle connections from other addresses on each DICOM port keep neither CT01 (TLS) nor MR01 (plain) out, and are closed at the pre-authentication deadline', async (t) => {
@@ -90,7 +98,9 @@ test('32 idle connections from other addresses on each DICOM port keep neither C
 
     // The box closes what never authenticated at its pre-authentication deadline (10 s by default), not at ARTIM.
     const stillOpen = await allClosed(held, 20_000);
-    t.log(`during the attack: RIS order + CT01 TLS query ${Math.round(probeMs)} ms, MR01 plain query ${Math.round(mr.ms)} ms; idle connections closed ${Math.round(performance.now() - startedAt)} ms after connect`);
+    t.log(
+      `during the attack: RIS order + CT01 TLS query ${Math.round(probeMs)} ms, MR01 plain query ${Math.round(mr.ms)} ms; idle connections closed ${Math.round(performance.now() - startedAt)} ms after connect`,
+    );
     t.is(stillOpen, 0, `${stillOpen} idle connections still open ${Math.round(performance.now() - startedAt)} ms after connect`);
     t.true(performance.now() - startedAt < 25_000);
 
@@ -157,7 +167,11 @@ test('an order with a text value too long for its VR is refused with AE and an E
     const r = await findscu({
       port: daemon.ports.dicomTls,
       callingAe: 'CT01',
-      tls: { certFile: site.modalities.find((m) => m.aeTitle === 'CT01')!.certFile!, keyFile: site.modalities.find((m) => m.aeTitle === 'CT01')!.keyFile!, caFile: site.pki.caCert },
+      tls: {
+        certFile: site.modalities.find((m) => m.aeTitle === 'CT01')!.certFile!,
+        keyFile: site.modalities.find((m) => m.aeTitle === 'CT01')!.keyFile!,
+        caFile: site.pki.caCert,
+      },
       keys: ['AccessionNumber=ACC82000*', 'ScheduledProcedureStepSequence[0].Modality=CT'],
       extra: ['-xe'],
     });
@@ -206,7 +220,11 @@ test('an item that cannot be encoded (stored by an earlier version) is skipped, 
       });
       const step = order.steps[0]!;
       const time = `${String(8 + Math.floor(i / 4)).padStart(2, '0')}${String((i % 4) * 15).padStart(2, '0')}00`;
-      const outcome = await store.orders.apply([{ type: 'order-upsert', order: { ...order, steps: [{ ...step, startTime: time }] } }], { sender: 'RIS^GENHOSP', controlId: `PRE${i}`, receivedAt: Date.now() });
+      const outcome = await store.orders.apply([{ type: 'order-upsert', order: { ...order, steps: [{ ...step, startTime: time }] } }], {
+        sender: 'RIS^GENHOSP',
+        controlId: `PRE${i}`,
+        receivedAt: Date.now(),
+      });
       t.is(outcome.status, 'committed');
     }
   } finally {
@@ -256,7 +274,11 @@ test('NUL and C1 control characters from HL7 are refused with AE naming the fiel
     const nul = await sendOne(site, daemon, ormWith(840_001, { patientName: 'DOE\\X00\\EVIL^JANE' }));
     t.is(msa(nul), 'AE');
     t.regex(errSegment(nul), /^ERR\|PID\^1\^5\^102&/);
-    const c1 = await sendOne(site, daemon, `${ormWith(840_002, { description: 'CT\\XC285\\HEAD' })}`.replace('|P|2.3.1', '|P|2.3.1||||||UNICODE UTF-8'));
+    const c1 = await sendOne(
+      site,
+      daemon,
+      `${ormWith(840_002, { description: 'CT\\XC285\\HEAD' })}`.replace('|P|2.3.1', '|P|2.3.1||||||UNICODE UTF-8'),
+    );
     t.is(msa(c1), 'AE', c1);
     t.regex(errSegment(c1), /^ERR\|OBR\^1\^4\^102&/);
     const lines = await sendOne(site, daemon, ormWith(840_003, { description: 'CT HEAD\\.br\\WITH CONTRAST' }));
@@ -306,17 +328,64 @@ async function expiredCt01Certificate(site: SiteInfo): Promise<{ cert: Buffer; k
   const caKey = join(site.dir, 'pki', 'ca.key');
   await writeFile(join(dir, 'index.txt'), '');
   await writeFile(join(dir, 'serial'), '01\n');
-  await writeFile(join(dir, 'ca.cnf'), [
-    '[ca]', 'default_ca = d', '[d]', `database = ${join(dir, 'index.txt')}`, `new_certs_dir = ${dir}`, `serial = ${join(dir, 'serial')}`,
-    'default_md = sha256', 'policy = p', 'unique_subject = no', '[p]', 'commonName = supplied', '[ext]', 'extendedKeyUsage = clientAuth', '',
-  ].join('\n'));
+  await writeFile(
+    join(dir, 'ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = d',
+      '[d]',
+      `database = ${join(dir, 'index.txt')}`,
+      `new_certs_dir = ${dir}`,
+      `serial = ${join(dir, 'serial')}`,
+      'default_md = sha256',
+      'policy = p',
+      'unique_subject = no',
+      '[p]',
+      'commonName = supplied',
+      '[ext]',
+      'extendedKeyUsage = clientAuth',
+      '',
+    ].join('\n'),
+  );
   const openssl = async (args: string[]): Promise<void> => {
     const r = await run('openssl', args, { timeoutMs: 20_000 });
     if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
   };
-  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'leaf.key'), '-out', join(dir, 'leaf.csr'), '-subj', '/CN=CT01.GENHOSP']);
-  await openssl(['ca', '-batch', '-config', join(dir, 'ca.cnf'), '-cert', site.pki.caCert, '-keyfile', caKey, '-in', join(dir, 'leaf.csr'), '-out', join(dir, 'leaf.crt'),
-    '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-extensions', 'ext', '-notext']);
+  await openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    join(dir, 'leaf.key'),
+    '-out',
+    join(dir, 'leaf.csr'),
+    '-subj',
+    '/CN=CT01.GENHOSP',
+  ]);
+  await openssl([
+    'ca',
+    '-batch',
+    '-config',
+    join(dir, 'ca.cnf'),
+    '-cert',
+    site.pki.caCert,
+    '-keyfile',
+    caKey,
+    '-in',
+    join(dir, 'leaf.csr'),
+    '-out',
+    join(dir, 'leaf.crt'),
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200201000000Z',
+    '-extensions',
+    'ext',
+    '-notext',
+  ]);
   const [cert, key] = await Promise.all([readFile(join(dir, 'leaf.crt')), readFile(join(dir, 'leaf.key'))]);
   return { cert, key, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -35,7 +35,11 @@ test.after.always(async () => {
 
 async function storescu(site: SiteInfo, port: number, file: string): Promise<string> {
   const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const r = await run('storescu', ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), file], { timeoutMs: 30_000 });
+  const r = await run(
+    'storescu',
+    ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), file],
+    { timeoutMs: 30_000 },
+  );
   return /Received Store Response \(([^)]*)\)/.exec(r.stdout + r.stderr)?.[1] ?? `no response (${(r.stdout + r.stderr).slice(-300)})`;
 }
 
@@ -49,101 +53,104 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-withTmpfs('disk full on a 20 MB tmpfs: AE 207 and 0xA700 with the reason in status; once space returns it serves again by itself and loses no acknowledged order', async (t) => {
-  t.timeout(240_000);
-  const mnt = await mkdtemp(join(work, 'tmpfs-'));
-  t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', mnt])).code, 0);
-  t.teardown(async () => {
-    await run('umount', ['-l', mnt]);
-  });
-  const site = await createSite((c) => {
-    c['dataDir'] = join(mnt, 'data');
-    c['dicom'].storage = { spool: { minFreeBytes: 0 } };
-  });
-  t.teardown(() => site.cleanup());
-  const daemon = await Daemon.start(site.configFile);
-  t.teardown(async () => {
-    await daemon.kill9();
-  });
-  const ct = (await readdir(join(work, 'ct'))).map((f) => join(work, 'ct', f)).sort();
-  const ris = { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert };
-  const acknowledged: number[] = [];
-  let n = 40_000;
-  const sendOrder = async (client: MllpTlsClient): Promise<string | undefined> => {
-    const ack = await client.send(ormNew(++n));
-    if (msa(ack) === 'AA') acknowledged.push(n);
-    return ack;
-  };
-
-  let client = await MllpTlsClient.connect(daemon.ports.hl7, ris);
-  for (let i = 0; i < 10; i++) t.is(msa(await sendOrder(client)), 'AA');
-
-  // Fill the file system to the last block, then write orders until the store refuses one.
-  const filler = join(mnt, 'filler');
-  await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { timeoutMs: 60_000 });
-  let refusal: string | undefined;
-  for (let i = 0; i < 500 && refusal === undefined; i++) {
-    const ack = await sendOrder(client);
-    if (msa(ack) !== 'AA') refusal = ack;
-  }
-  t.truthy(refusal, 'the store never refused an order on a full disk');
-  t.is(msa(refusal), 'AE');
-  t.regex(refusal ?? '', /ERR\|\^\^\^207&/);
-  t.is(await storescu(site, daemon.ports.dicomTls, ct[0]!), 'Refused: OutOfResources');
-  const degraded = await status(site);
-  t.log('status while full:', JSON.stringify(degraded['store']));
-  t.is(degraded['store']?.state, 'degraded');
-  t.is(degraded['store']?.code, 'EDGE_STORE_WRITE_FAILED');
-  t.regex(String(degraded['store']?.reason), /ENOSPC|no space/i);
-  const plain = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile], { timeoutMs: 20_000 });
-  t.regex(plain.stdout, /^store\s+.*"degraded".*No space left on device/m, 'edgectl status does not say why');
-  t.true(daemon.process.events('store.degraded').length > 0, 'no store.degraded log line');
-
-  // Space returns; nothing restarts the daemon.
-  await rm(filler);
-  client.close();
-  const freedAt = performance.now();
-  let problem: string | undefined = 'not probed';
-  while (performance.now() - freedAt < RECOVERY_LIMIT_MS) {
-    problem = await servingProblem(site, daemon, 10_000);
-    if (problem === undefined) break;
-    await sleep(500);
-  }
-  const recoveredMs = Math.round(performance.now() - freedAt);
-  t.is(problem, undefined, `still not serving ${recoveredMs} ms after space returned`);
-  t.log(`serving again ${recoveredMs} ms after the filler was deleted (limit ${RECOVERY_LIMIT_MS} ms)`);
-  t.is(await storescu(site, daemon.ports.dicomTls, ct[1]!), 'Success');
-  client = await MllpTlsClient.connect(daemon.ports.hl7, ris);
-  for (let i = 0; i < 5; i++) t.is(msa(await sendOrder(client)), 'AA');
-  client.close();
-  const after = await status(site);
-  t.is(after['store']?.state, 'ok');
-  t.true(daemon.process.events('store.recovered').length > 0, 'no store.recovered log line');
-  t.false(daemon.process.exited);
-
-  // Every acknowledged order is on the worklist, now and after a clean restart.
-  const ct01 = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const onWorklist = async (d: Daemon): Promise<Set<string>> => {
-    const r = await findscu({
-      port: d.ports.dicomTls,
-      callingAe: 'CT01',
-      tls: { certFile: ct01.certFile!, keyFile: ct01.keyFile!, caFile: site.pki.caCert },
-      keys: ['AccessionNumber', 'ScheduledProcedureStepSequence[0].Modality=CT'],
+withTmpfs(
+  'disk full on a 20 MB tmpfs: AE 207 and 0xA700 with the reason in status; once space returns it serves again by itself and loses no acknowledged order',
+  async (t) => {
+    t.timeout(240_000);
+    const mnt = await mkdtemp(join(work, 'tmpfs-'));
+    t.is((await run('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', mnt])).code, 0);
+    t.teardown(async () => {
+      await run('umount', ['-l', mnt]);
     });
-    return new Set(r.responses.map((x) => x['AccessionNumber']!));
-  };
-  const missing = (found: Set<string>): number[] => acknowledged.filter((a) => !found.has(`ACC${a}`));
-  t.deepEqual(missing(await onWorklist(daemon)), []);
-  t.is(await daemon.stop(), 0);
-  const again = await Daemon.start(site.configFile);
-  t.teardown(async () => {
-    await again.kill9();
-  });
-  t.deepEqual(missing(await onWorklist(again)), []);
-  t.is(await servingProblem(site, again, 10_000), undefined);
-  t.is(await again.stop(), 0);
-  t.log(`${acknowledged.length} acknowledged orders, all on the worklist`);
-});
+    const site = await createSite((c) => {
+      c['dataDir'] = join(mnt, 'data');
+      c['dicom'].storage = { spool: { minFreeBytes: 0 } };
+    });
+    t.teardown(() => site.cleanup());
+    const daemon = await Daemon.start(site.configFile);
+    t.teardown(async () => {
+      await daemon.kill9();
+    });
+    const ct = (await readdir(join(work, 'ct'))).map((f) => join(work, 'ct', f)).sort();
+    const ris = { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert };
+    const acknowledged: number[] = [];
+    let n = 40_000;
+    const sendOrder = async (client: MllpTlsClient): Promise<string | undefined> => {
+      const ack = await client.send(ormNew(++n));
+      if (msa(ack) === 'AA') acknowledged.push(n);
+      return ack;
+    };
+
+    let client = await MllpTlsClient.connect(daemon.ports.hl7, ris);
+    for (let i = 0; i < 10; i++) t.is(msa(await sendOrder(client)), 'AA');
+
+    // Fill the file system to the last block, then write orders until the store refuses one.
+    const filler = join(mnt, 'filler');
+    await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { timeoutMs: 60_000 });
+    let refusal: string | undefined;
+    for (let i = 0; i < 500 && refusal === undefined; i++) {
+      const ack = await sendOrder(client);
+      if (msa(ack) !== 'AA') refusal = ack;
+    }
+    t.truthy(refusal, 'the store never refused an order on a full disk');
+    t.is(msa(refusal), 'AE');
+    t.regex(refusal ?? '', /ERR\|\^\^\^207&/);
+    t.is(await storescu(site, daemon.ports.dicomTls, ct[0]!), 'Refused: OutOfResources');
+    const degraded = await status(site);
+    t.log('status while full:', JSON.stringify(degraded['store']));
+    t.is(degraded['store']?.state, 'degraded');
+    t.is(degraded['store']?.code, 'EDGE_STORE_WRITE_FAILED');
+    t.regex(String(degraded['store']?.reason), /ENOSPC|no space/i);
+    const plain = await run(join(repoRoot, 'bin/edgectl'), ['status', '--config', site.configFile], { timeoutMs: 20_000 });
+    t.regex(plain.stdout, /^store\s+.*"degraded".*No space left on device/m, 'edgectl status does not say why');
+    t.true(daemon.process.events('store.degraded').length > 0, 'no store.degraded log line');
+
+    // Space returns; nothing restarts the daemon.
+    await rm(filler);
+    client.close();
+    const freedAt = performance.now();
+    let problem: string | undefined = 'not probed';
+    while (performance.now() - freedAt < RECOVERY_LIMIT_MS) {
+      problem = await servingProblem(site, daemon, 10_000);
+      if (problem === undefined) break;
+      await sleep(500);
+    }
+    const recoveredMs = Math.round(performance.now() - freedAt);
+    t.is(problem, undefined, `still not serving ${recoveredMs} ms after space returned`);
+    t.log(`serving again ${recoveredMs} ms after the filler was deleted (limit ${RECOVERY_LIMIT_MS} ms)`);
+    t.is(await storescu(site, daemon.ports.dicomTls, ct[1]!), 'Success');
+    client = await MllpTlsClient.connect(daemon.ports.hl7, ris);
+    for (let i = 0; i < 5; i++) t.is(msa(await sendOrder(client)), 'AA');
+    client.close();
+    const after = await status(site);
+    t.is(after['store']?.state, 'ok');
+    t.true(daemon.process.events('store.recovered').length > 0, 'no store.recovered log line');
+    t.false(daemon.process.exited);
+
+    // Every acknowledged order is on the worklist, now and after a clean restart.
+    const ct01 = site.modalities.find((m) => m.aeTitle === 'CT01')!;
+    const onWorklist = async (d: Daemon): Promise<Set<string>> => {
+      const r = await findscu({
+        port: d.ports.dicomTls,
+        callingAe: 'CT01',
+        tls: { certFile: ct01.certFile!, keyFile: ct01.keyFile!, caFile: site.pki.caCert },
+        keys: ['AccessionNumber', 'ScheduledProcedureStepSequence[0].Modality=CT'],
+      });
+      return new Set(r.responses.map((x) => x['AccessionNumber']!));
+    };
+    const missing = (found: Set<string>): number[] => acknowledged.filter((a) => !found.has(`ACC${a}`));
+    t.deepEqual(missing(await onWorklist(daemon)), []);
+    t.is(await daemon.stop(), 0);
+    const again = await Daemon.start(site.configFile);
+    t.teardown(async () => {
+      await again.kill9();
+    });
+    t.deepEqual(missing(await onWorklist(again)), []);
+    t.is(await servingProblem(site, again, 10_000), undefined);
+    t.is(await again.stop(), 0);
+    t.log(`${acknowledged.length} acknowledged orders, all on the worklist`);
+  },
+);
 
 test.serial('watchdog: WATCHDOG=1 every half WATCHDOG_USEC while healthy, none while the process cannot run, again after', async (t) => {
   t.timeout(120_000);
@@ -178,7 +185,10 @@ test.serial('watchdog: WATCHDOG=1 every half WATCHDOG_USEC while healthy, none w
   t.deepEqual(during, [], 'pings arrived while the daemon was stopped');
   const resumedAt = Date.now();
   await sleep(2 * watchdogMs);
-  t.true(pings().some((at) => at > resumedAt), 'no ping after the daemon ran again');
+  t.true(
+    pings().some((at) => at > resumedAt),
+    'no ping after the daemon ran again',
+  );
   t.is(await servingProblem(site, daemon, 10_000), undefined);
   t.is(await daemon.stop(), 0);
 });

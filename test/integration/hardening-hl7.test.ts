@@ -63,7 +63,12 @@ async function peakRssMb(pid: number): Promise<number> {
 async function auditTrail(site: Site): Promise<AuditEvent[]> {
   const { config } = loadConfig(site.configFile);
   if (config.keys.backend !== 'file') throw new Error('the dev site uses the file key backend');
-  const store = await openStore({ dataDir: config.dataDir, keySource: new FileKeySource(config.keys.file.path), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir: config.dataDir,
+    keySource: new FileKeySource(config.keys.file.path),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   const events: AuditEvent[] = [];
   try {
     for await (const r of store.audit.read(1)) events.push((JSON.parse(r.line) as AuditRecord).event);
@@ -86,7 +91,9 @@ async function sendAs(site: Site, daemon: Daemon, message: string | Buffer): Pro
 
 /** A v2.5.1 ORM^O01 (ERR-2 names segment, sequence, field, repetition, component, subcomponent). */
 function orm251(n: number, edit: (segments: string[]) => void = () => undefined): string {
-  const segments = ormNew(n).split('\r').filter((s) => s !== '');
+  const segments = ormNew(n)
+    .split('\r')
+    .filter((s) => s !== '');
   segments[0] = segments[0]!.replace('|P|2.3.1', '|P|2.5.1');
   edit(segments);
   return segments.join('\r') + '\r';
@@ -94,114 +101,156 @@ function orm251(n: number, edit: (segments: string[]) => void = () => undefined)
 
 const errOf = (ack: string | undefined): string | undefined => ack?.split(/[\r\n]+/).find((s) => s.startsWith('ERR|'));
 
-test.serial('a port scan (32 connect-and-close, 32 stalled handshakes) leaves no socket in CLOSE-WAIT; the RIS is served; SIGTERM stops the box', async (t) => {
-  // The handshake timeout follows the idle timeout (at most 30 s); 5 s keeps the test short.
-  const { site, daemon } = await startBox(t, (c) => {
-    c['hl7'].idleTimeoutMs = 5000;
-  });
-  const port = daemon.ports.hl7;
+test.serial(
+  'a port scan (32 connect-and-close, 32 stalled handshakes) leaves no socket in CLOSE-WAIT; the RIS is served; SIGTERM stops the box',
+  async (t) => {
+    // The handshake timeout follows the idle timeout (at most 30 s); 5 s keeps the test short.
+    const { site, daemon } = await startBox(t, (c) => {
+      c['hl7'].idleTimeoutMs = 5000;
+    });
+    const port = daemon.ports.hl7;
 
-  // What `(exec 3<>/dev/tcp/127.0.0.1/PORT)` does: connect, then close at once without a byte.
-  for (let i = 0; i < 32; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => undefined);
-    await once(s, 'connect');
-    s.destroy();
-  }
-  await sleep(500);
-  t.is(await served(t, site, daemon, 'served after the connect-and-close scan'), undefined, 'served after the connect-and-close scan');
-
-  // Handshakes that never finish: connected, a partial ClientHello, then silence.
-  const stalled: net.Socket[] = [];
-  const closedAt: number[] = [];
-  const started = Date.now();
-  for (let i = 0; i < 32; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => undefined);
-    s.on('close', () => closedAt.push(Date.now() - started));
-    stalled.push(s);
-    await once(s, 'connect').catch(() => undefined);
-    s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-  }
-  try {
-    const until = Date.now() + 5000 + 15_000;
-    while (closedAt.length < stalled.length && Date.now() < until) await sleep(200);
-    t.is(closedAt.length, 32, `stalled handshakes closed by the box: ${closedAt.length} of 32`);
-  } finally {
-    for (const s of stalled) s.destroy();
-  }
-
-  let left: string[] = [];
-  for (let i = 0; i < 25; i++) {
-    left = await closeWaitSockets(daemon.pid);
-    if (left.length === 0) break;
-    await sleep(200);
-  }
-  t.deepEqual(left, [], 'no socket of the daemon left in CLOSE-WAIT');
-  t.is(await served(t, site, daemon, 'served after the stalled handshakes'), undefined, 'served after the stalled handshakes');
-  t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
-});
-
-test.serial('four RIS connections sending one byte every 3 s: the RIS\'s newest connection still gets AA; a frame is closed at its deadline', async (t) => {
-  const frameTimeoutMs = 8000;
-  const { site, daemon } = await startBox(t, (c) => {
-    c['hl7'].frameTimeoutMs = frameTimeoutMs;
-  });
-  const [cert, key, ca] = await Promise.all([readFile(site.ris.certFile), readFile(site.ris.keyFile), readFile(site.pki.caCert)]);
-  const slow: Array<{ socket: tls.TLSSocket; openedAt: number; closedAt?: number }> = [];
-  const message = Buffer.from(ormNew(424_242));
-  for (let i = 0; i < 4; i++) {
-    const socket = tls.connect({ host: '127.0.0.1', port: daemon.ports.hl7, cert, key, ca, servername: 'localhost' });
-    socket.on('error', () => undefined);
-    await once(socket, 'secureConnect');
-    const entry: { socket: tls.TLSSocket; openedAt: number; closedAt?: number } = { socket, openedAt: Date.now() };
-    socket.on('close', () => (entry.closedAt = Date.now()));
-    slow.push(entry);
-    socket.write(Buffer.from([0x0b]));
-  }
-  // One byte every 3 s on each, bounded to 24 s in all.
-  let offset = 0;
-  const drip = setInterval(() => {
-    const byte = message.subarray(offset % message.length, (offset % message.length) + 1);
-    offset++;
-    for (const s of slow) if (s.closedAt === undefined) s.socket.write(byte);
-  }, 3000);
-  const stopDrip = setTimeout(() => clearInterval(drip), 24_000);
-  try {
-    await sleep(3500);
-    t.true(slow.every((s) => s.closedAt === undefined), 'the slow connections are all open and sending');
-    t.is(await served(t, site, daemon, 'served while four slow connections hold the per-peer cap'), undefined, 'served while four slow connections hold the per-peer cap');
-    const until = Date.now() + frameTimeoutMs + 12_000;
-    while (slow.some((s) => s.closedAt === undefined) && Date.now() < until) await sleep(200);
-    for (const [i, s] of slow.entries()) {
-      t.not(s.closedAt, undefined, `slow connection ${i} was closed`);
-      if (s.closedAt !== undefined) t.true(s.closedAt - s.openedAt < frameTimeoutMs + 8000, `slow connection ${i} closed after ${s.closedAt - s.openedAt} ms (frame deadline ${frameTimeoutMs} ms)`);
+    // What `(exec 3<>/dev/tcp/127.0.0.1/PORT)` does: connect, then close at once without a byte.
+    for (let i = 0; i < 32; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      await once(s, 'connect');
+      s.destroy();
     }
-  } finally {
-    clearInterval(drip);
-    clearTimeout(stopDrip);
-    for (const s of slow) s.socket.destroy();
-  }
-  t.is(await served(t, site, daemon, 'served after the slow senders'), undefined, 'served after the slow senders');
-  t.true(daemon.process.events('hl7.connection.superseded').length >= 1, 'the yielding connection is logged');
-  t.true(daemon.process.events('hl7.connection.framing-error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'), 'the frame deadline is logged');
-  t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
-  const trail = await auditTrail(site);
-  t.true(trail.some((e) => e.type === 'hl7.connection-superseded'), 'the yielding connection is audited');
-  t.true(trail.some((e) => e.type === 'hl7.framing-error' && (e.detail ?? '').includes('EDGE_HL7_FRAME_TIMEOUT')), 'the frame deadline is audited');
-});
+    await sleep(500);
+    t.is(await served(t, site, daemon, 'served after the connect-and-close scan'), undefined, 'served after the connect-and-close scan');
+
+    // Handshakes that never finish: connected, a partial ClientHello, then silence.
+    const stalled: net.Socket[] = [];
+    const closedAt: number[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 32; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      s.on('close', () => closedAt.push(Date.now() - started));
+      stalled.push(s);
+      await once(s, 'connect').catch(() => undefined);
+      s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    }
+    try {
+      const until = Date.now() + 5000 + 15_000;
+      while (closedAt.length < stalled.length && Date.now() < until) await sleep(200);
+      t.is(closedAt.length, 32, `stalled handshakes closed by the box: ${closedAt.length} of 32`);
+    } finally {
+      for (const s of stalled) s.destroy();
+    }
+
+    let left: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      left = await closeWaitSockets(daemon.pid);
+      if (left.length === 0) break;
+      await sleep(200);
+    }
+    t.deepEqual(left, [], 'no socket of the daemon left in CLOSE-WAIT');
+    t.is(await served(t, site, daemon, 'served after the stalled handshakes'), undefined, 'served after the stalled handshakes');
+    t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
+  },
+);
+
+test.serial(
+  "four RIS connections sending one byte every 3 s: the RIS's newest connection still gets AA; a frame is closed at its deadline",
+  async (t) => {
+    const frameTimeoutMs = 8000;
+    const { site, daemon } = await startBox(t, (c) => {
+      c['hl7'].frameTimeoutMs = frameTimeoutMs;
+    });
+    const [cert, key, ca] = await Promise.all([readFile(site.ris.certFile), readFile(site.ris.keyFile), readFile(site.pki.caCert)]);
+    const slow: Array<{ socket: tls.TLSSocket; openedAt: number; closedAt?: number }> = [];
+    const message = Buffer.from(ormNew(424_242));
+    for (let i = 0; i < 4; i++) {
+      const socket = tls.connect({ host: '127.0.0.1', port: daemon.ports.hl7, cert, key, ca, servername: 'localhost' });
+      socket.on('error', () => undefined);
+      await once(socket, 'secureConnect');
+      const entry: { socket: tls.TLSSocket; openedAt: number; closedAt?: number } = { socket, openedAt: Date.now() };
+      socket.on('close', () => (entry.closedAt = Date.now()));
+      slow.push(entry);
+      socket.write(Buffer.from([0x0b]));
+    }
+    // One byte every 3 s on each, bounded to 24 s in all.
+    let offset = 0;
+    const drip = setInterval(() => {
+      const byte = message.subarray(offset % message.length, (offset % message.length) + 1);
+      offset++;
+      for (const s of slow) if (s.closedAt === undefined) s.socket.write(byte);
+    }, 3000);
+    const stopDrip = setTimeout(() => clearInterval(drip), 24_000);
+    try {
+      await sleep(3500);
+      t.true(
+        slow.every((s) => s.closedAt === undefined),
+        'the slow connections are all open and sending',
+      );
+      t.is(
+        await served(t, site, daemon, 'served while four slow connections hold the per-peer cap'),
+        undefined,
+        'served while four slow connections hold the per-peer cap',
+      );
+      const until = Date.now() + frameTimeoutMs + 12_000;
+      while (slow.some((s) => s.closedAt === undefined) && Date.now() < until) await sleep(200);
+      for (const [i, s] of slow.entries()) {
+        t.not(s.closedAt, undefined, `slow connection ${i} was closed`);
+        if (s.closedAt !== undefined)
+          t.true(
+            s.closedAt - s.openedAt < frameTimeoutMs + 8000,
+            `slow connection ${i} closed after ${s.closedAt - s.openedAt} ms (frame deadline ${frameTimeoutMs} ms)`,
+          );
+      }
+    } finally {
+      clearInterval(drip);
+      clearTimeout(stopDrip);
+      for (const s of slow) s.socket.destroy();
+    }
+    t.is(await served(t, site, daemon, 'served after the slow senders'), undefined, 'served after the slow senders');
+    t.true(daemon.process.events('hl7.connection.superseded').length >= 1, 'the yielding connection is logged');
+    t.true(
+      daemon.process.events('hl7.connection.framing-error').some((e) => e['code'] === 'EDGE_HL7_FRAME_TIMEOUT'),
+      'the frame deadline is logged',
+    );
+    t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
+    const trail = await auditTrail(site);
+    t.true(
+      trail.some((e) => e.type === 'hl7.connection-superseded'),
+      'the yielding connection is audited',
+    );
+    t.true(
+      trail.some((e) => e.type === 'hl7.framing-error' && (e.detail ?? '').includes('EDGE_HL7_FRAME_TIMEOUT')),
+      'the frame deadline is audited',
+    );
+  },
+);
 
 test.serial('messages built to exhaust memory are refused with AE and an ERR naming the place; RSS stays bounded', async (t) => {
   const { site, daemon } = await startBox(t);
   const before = await peakRssMb(daemon.pid);
   const cases: Array<[string, string, RegExp]> = [
-    ['100,000 PID-3 repetitions', orm251(1, (s) => (s[1] = s[1]!.replace(/PID(\d+)\^\^\^GENHOSP\^MR/, (m) => m + '~X'.repeat(99_999)))), /^ERR\|\|PID\^1\^3\^101\|/],
-    ['900,000 sub-components', orm251(2, (s) => (s[1] = s[1]!.replace('TEST^PATIENT2', 'TEST&' + '&'.repeat(900_000) + '^PATIENT2'))), /^ERR\|\|PID\^1\^5\^1\^1\^\d+\|/],
-    ['2,000 order groups', orm251(3, (s) => {
-      const group = s.slice(3);
-      s.splice(3, 2, ...Array.from({ length: 2000 }, () => group).flat());
-    }), /^ERR\|\|ORC\^101\|/],
-    ['5,000 components in a field', orm251(4, (s) => (s[1] = s[1]!.replace('TEST^PATIENT4', 'TEST' + '^X'.repeat(5000)))), /^ERR\|\|PID\^1\^5\^1\^\d+\|/],
+    [
+      '100,000 PID-3 repetitions',
+      orm251(1, (s) => (s[1] = s[1]!.replace(/PID(\d+)\^\^\^GENHOSP\^MR/, (m) => m + '~X'.repeat(99_999)))),
+      /^ERR\|\|PID\^1\^3\^101\|/,
+    ],
+    [
+      '900,000 sub-components',
+      orm251(2, (s) => (s[1] = s[1]!.replace('TEST^PATIENT2', 'TEST&' + '&'.repeat(900_000) + '^PATIENT2'))),
+      /^ERR\|\|PID\^1\^5\^1\^1\^\d+\|/,
+    ],
+    [
+      '2,000 order groups',
+      orm251(3, (s) => {
+        const group = s.slice(3);
+        s.splice(3, 2, ...Array.from({ length: 2000 }, () => group).flat());
+      }),
+      /^ERR\|\|ORC\^101\|/,
+    ],
+    [
+      '5,000 components in a field',
+      orm251(4, (s) => (s[1] = s[1]!.replace('TEST^PATIENT4', 'TEST' + '^X'.repeat(5000)))),
+      /^ERR\|\|PID\^1\^5\^1\^\d+\|/,
+    ],
     ['3,000 segments', orm251(5, (s) => s.push(...Array.from({ length: 3000 }, (_, i) => `NTE|${i + 1}||note`))), /^ERR\|\|NTE\^\d+\|/],
   ];
   for (const [name, message, err] of cases) {
@@ -227,7 +276,11 @@ test.serial('MSH-3 and MSH-4 are compared as whole HD fields: sub-components and
     ['MSH-3 RIS~OTHER', (m) => m.replace('|RIS|GENHOSP|', '|RIS~OTHER|GENHOSP|')],
   ];
   for (const [i, [name, edit]] of forged.entries()) {
-    const ack = await sendAs(site, daemon, orm251(500 + i, (s) => (s[0] = edit(s[0]!))));
+    const ack = await sendAs(
+      site,
+      daemon,
+      orm251(500 + i, (s) => (s[0] = edit(s[0]!))),
+    );
     t.is(msa(ack), 'AR', `${name}: AR`);
   }
   t.is(msa(await sendAs(site, daemon, orm251(600))), 'AA', 'the exact MSH-3/MSH-4 are accepted');
@@ -239,8 +292,19 @@ test.serial('MSH-3 and MSH-4 are compared as whole HD fields: sub-components and
  * `openssl s_client -tls1_2` asking for a renegotiation (`R`). s_client prints the server certificate's
  * verification again when a second handshake completed; refused, the connection ends instead.
  */
-async function renegotiates(port: number, client: { cert: string; key: string }, caFile: string): Promise<{ renegotiated: boolean; output: string }> {
-  const r = await run('sh', ['-c', `(printf 'R\\n'; sleep 3) | openssl s_client -tls1_2 -connect 127.0.0.1:${port} -servername localhost -CAfile ${caFile} -cert ${client.cert} -key ${client.key} -verify_return_error`], { timeoutMs: 20_000 });
+async function renegotiates(
+  port: number,
+  client: { cert: string; key: string },
+  caFile: string,
+): Promise<{ renegotiated: boolean; output: string }> {
+  const r = await run(
+    'sh',
+    [
+      '-c',
+      `(printf 'R\\n'; sleep 3) | openssl s_client -tls1_2 -connect 127.0.0.1:${port} -servername localhost -CAfile ${caFile} -cert ${client.cert} -key ${client.key} -verify_return_error`,
+    ],
+    { timeoutMs: 20_000 },
+  );
   const output = r.stdout + r.stderr;
   const at = output.indexOf('RENEGOTIATING');
   if (at === -1) throw new Error(`s_client did not try to renegotiate: ${output.slice(-1500)}`);
@@ -248,7 +312,25 @@ async function renegotiates(port: number, client: { cert: string; key: string },
 }
 
 async function connectsTls12(port: number, client: { cert: string; key: string }, caFile: string): Promise<boolean> {
-  const r = await run('openssl', ['s_client', '-tls1_2', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', caFile, '-cert', client.cert, '-key', client.key, '-verify_return_error'], { input: '', timeoutMs: 15_000 });
+  const r = await run(
+    'openssl',
+    [
+      's_client',
+      '-tls1_2',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-servername',
+      'localhost',
+      '-CAfile',
+      caFile,
+      '-cert',
+      client.cert,
+      '-key',
+      client.key,
+      '-verify_return_error',
+    ],
+    { input: '', timeoutMs: 15_000 },
+  );
   return /Cipher is (?!\(NONE\))/.test(r.stdout);
 }
 
@@ -279,13 +361,60 @@ async function expiredRisCertificate(site: Site, dir: string): Promise<{ cert: s
   const p = (f: string): string => join(dir, f);
   await writeFile(p('index.txt'), '');
   await writeFile(p('serial'), '1000\n');
-  await writeFile(p('ca.cnf'), ['[ca]', 'default_ca = d', '[d]', `database = ${p('index.txt')}`, `new_certs_dir = ${dir}`, `serial = ${p('serial')}`,
-    'default_md = sha256', 'policy = p', 'unique_subject = no', '[p]', 'commonName = supplied', 'organizationName = optional', ''].join('\n'));
+  await writeFile(
+    p('ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = d',
+      '[d]',
+      `database = ${p('index.txt')}`,
+      `new_certs_dir = ${dir}`,
+      `serial = ${p('serial')}`,
+      'default_md = sha256',
+      'policy = p',
+      'unique_subject = no',
+      '[p]',
+      'commonName = supplied',
+      'organizationName = optional',
+      '',
+    ].join('\n'),
+  );
   const caKey = join(site.dir, 'pki', 'ca.key');
   const steps: string[][] = [
-    ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('expired.key'), '-subj', '/O=GENHOSP/CN=RIS.GENHOSP', '-out', p('expired.csr')],
-    ['ca', '-batch', '-config', p('ca.cnf'), '-cert', site.pki.caCert, '-keyfile', caKey, '-in', p('expired.csr'), '-out', p('expired.crt'), '-notext',
-      '-startdate', '20200101000000Z', '-enddate', '20210101000000Z'],
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      p('expired.key'),
+      '-subj',
+      '/O=GENHOSP/CN=RIS.GENHOSP',
+      '-out',
+      p('expired.csr'),
+    ],
+    [
+      'ca',
+      '-batch',
+      '-config',
+      p('ca.cnf'),
+      '-cert',
+      site.pki.caCert,
+      '-keyfile',
+      caKey,
+      '-in',
+      p('expired.csr'),
+      '-out',
+      p('expired.crt'),
+      '-notext',
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20210101000000Z',
+    ],
   ];
   for (const args of steps) {
     const r = await run('openssl', args, { timeoutMs: 20_000 });
@@ -301,16 +430,32 @@ test.serial('expired and rogue-CA client certificates are audited with the verif
   const expired = await expiredRisCertificate(site, dir);
   const attempts: Array<{ cert: string; key: string }> = [expired, { cert: site.rogue.certFile, key: site.rogue.keyFile }];
   for (const client of attempts) {
-    t.false(await connectsTls12(daemon.ports.hl7, client, site.pki.caCert) && msa(await sendWith(daemon.ports.hl7, client, site.pki.caCert)) === 'AA', 'refused');
+    t.false(
+      (await connectsTls12(daemon.ports.hl7, client, site.pki.caCert)) &&
+        msa(await sendWith(daemon.ports.hl7, client, site.pki.caCert)) === 'AA',
+      'refused',
+    );
   }
-  const rogueSubject = (await run('openssl', ['x509', '-in', site.rogue.certFile, '-noout', '-subject', '-nameopt', 'RFC2253'])).stdout.trim().replace(/^subject=/, '');
+  const rogueSubject = (await run('openssl', ['x509', '-in', site.rogue.certFile, '-noout', '-subject', '-nameopt', 'RFC2253'])).stdout
+    .trim()
+    .replace(/^subject=/, '');
   t.is(await served(t, site, daemon, 'after the attack'), undefined);
   t.is(await daemon.stop(), 0, 'the first SIGTERM stops the box with 0');
   const refused = (await auditTrail(site)).filter((e) => e.type === 'hl7.peer-refused');
   t.log(refused.map((e) => e.detail).join('\n'));
-  t.true(refused.some((e) => /CERT_HAS_EXPIRED/.test(e.detail ?? '') && /CN=RIS\.GENHOSP/.test(e.detail ?? '')), 'the expired certificate: reason and subject');
+  t.true(
+    refused.some((e) => /CERT_HAS_EXPIRED/.test(e.detail ?? '') && /CN=RIS\.GENHOSP/.test(e.detail ?? '')),
+    'the expired certificate: reason and subject',
+  );
   const rogueCn = /CN=([^,]+)/.exec(rogueSubject)?.[1] ?? '?';
-  t.true(refused.some((e) => /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED/.test(e.detail ?? '') && (e.detail ?? '').includes(`CN=${rogueCn}`)), 'the rogue-CA certificate: reason and subject');
+  t.true(
+    refused.some(
+      (e) =>
+        /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED/.test(e.detail ?? '') &&
+        (e.detail ?? '').includes(`CN=${rogueCn}`),
+    ),
+    'the rogue-CA certificate: reason and subject',
+  );
 });
 
 /** Try one order with a given client certificate; undefined when the box closes without an ACK. */
@@ -318,7 +463,9 @@ async function sendWith(port: number, client: { cert: string; key: string }, caF
   const [cert, key, ca] = await Promise.all([readFile(client.cert), readFile(client.key), readFile(caFile)]);
   const socket = tls.connect({ host: '127.0.0.1', port, cert, key, ca, servername: 'localhost' });
   socket.on('error', () => undefined);
-  const ok = await Promise.race([once(socket, 'secureConnect').then(() => true), once(socket, 'close').then(() => false)]).catch(() => false);
+  const ok = await Promise.race([once(socket, 'secureConnect').then(() => true), once(socket, 'close').then(() => false)]).catch(
+    () => false,
+  );
   if (!ok) return undefined;
   const reply = await new Promise<string | undefined>((resolve) => {
     let text = '';

@@ -59,10 +59,14 @@ async function clientHello(): Promise<Buffer> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const got = new Promise<Buffer>((resolve) => server.once('connection', (s) => s.once('data', (d: Buffer) => {
-    resolve(d);
-    s.destroy();
-  })));
+  const got = new Promise<Buffer>((resolve) =>
+    server.once('connection', (s) =>
+      s.once('data', (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+      }),
+    ),
+  );
   const port = (server.address() as net.AddressInfo).port;
   const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false });
   c.on('error', () => {});
@@ -92,8 +96,12 @@ async function helloFrom(localAddress: string, port: number, hello: Buffer, time
   return { bytes, closed };
 }
 
-const isPreFiltered = (type: string, address: string) => (e: AuditEvent): boolean =>
-  e.type === type && /source address not allowed/.test(e.detail ?? '') && e.participants.some((p) => p.requestor === true && p.address === address);
+const isPreFiltered =
+  (type: string, address: string) =>
+  (e: AuditEvent): boolean =>
+    e.type === type &&
+    /source address not allowed/.test(e.detail ?? '') &&
+    e.participants.some((p) => p.requestor === true && p.address === address);
 
 test('64 stalled TLS handshakes from 127.0.0.2-.9 on the HL7 port: a new RIS connection still gets AA at once', async (t) => {
   // No source pre-filter here (a RIS peer without addresses): the stalled handshakes reach the pool.
@@ -109,21 +117,29 @@ test('64 stalled TLS handshakes from 127.0.0.2-.9 on the HL7 port: a new RIS con
 
     const during = [];
     for (let i = 0; i < 4; i++) during.push(await risOrder(site, daemon, 820_010 + i));
-    t.log(`new RIS connection + order during the attack: ${during.map((r) => `${r.ack ?? r.error ?? 'no ACK'} ${Math.round(r.ms)} ms`).join(', ')} (limit ${RIS_AA_MS} ms)`);
+    t.log(
+      `new RIS connection + order during the attack: ${during.map((r) => `${r.ack ?? r.error ?? 'no ACK'} ${Math.round(r.ms)} ms`).join(', ')} (limit ${RIS_AA_MS} ms)`,
+    );
     for (const r of during) {
       t.is(r.ack, 'AA', `a new RIS connection during the attack: ${r.error ?? 'no ACK'}`);
       t.true(r.ms < RIS_AA_MS, `took ${Math.round(r.ms)} ms`);
     }
     t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'during the attack');
     const evicted = daemon.process.events('hl7.peer.refused');
-    t.true(evicted.some((e) => /pre-authentication/.test(String(e['reason']))), 'the oldest stalled handshake yielded, and that is logged');
+    t.true(
+      evicted.some((e) => /pre-authentication/.test(String(e['reason']))),
+      'the oldest stalled handshake yielded, and that is logged',
+    );
   } finally {
     for (const s of held) s.destroy();
   }
   t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'after the attack');
   t.is(await daemon.stop(), 0);
   const audit = await siteAuditEvents(site.dir);
-  t.true(audit.some((e) => e.type === 'hl7.peer-refused' && /pre-authentication/.test(e.detail ?? '')), 'the eviction is audited with its reason');
+  t.true(
+    audit.some((e) => e.type === 'hl7.peer-refused' && /pre-authentication/.test(e.detail ?? '')),
+    'the eviction is audited with its reason',
+  );
 });
 
 test('every peer declares its addresses: a ClientHello from 127.0.0.2 gets no byte back on any port and is audited; a peer added without addresses turns the pre-filter off, its removal back on', async (t) => {
@@ -138,8 +154,25 @@ test('every peer declares its addresses: a ClientHello from 127.0.0.2 gets no by
   t.is(await servingProblem(site, daemon, SERVING_MS), undefined, 'the allowed RIS and CT01 still get in');
 
   // A RIS sender without addresses: the certificate alone decides on the HL7 port, so no pre-filter there.
-  const add = await run(edgectl, ['peer', 'add', 'ris', '--config', site.configFile, '--name', 'ris2', '--cn', 'ris2.example',
-    '--application', 'RIS2', '--facility', 'HOSP2'], { timeoutMs: 30_000 });
+  const add = await run(
+    edgectl,
+    [
+      'peer',
+      'add',
+      'ris',
+      '--config',
+      site.configFile,
+      '--name',
+      'ris2',
+      '--cn',
+      'ris2.example',
+      '--application',
+      'RIS2',
+      '--facility',
+      'HOSP2',
+    ],
+    { timeoutMs: 30_000 },
+  );
   t.is(add.code, 0, add.stderr + add.stdout);
   const open = await helloFrom('127.0.0.2', ports.hl7, hello);
   t.true(open.bytes > 0, 'with a peer without addresses, the HL7 port answers the handshake (the certificate decides)');

@@ -34,9 +34,18 @@ test.after.always(async () => {
 });
 
 /** storescu over TLS as CT01; returns the files the daemon acknowledged with Success. */
-async function sendTls(site: Awaited<ReturnType<typeof createSite>>, port: number, paths: string[], timeoutMs = 100_000): Promise<Set<string>> {
+async function sendTls(
+  site: Awaited<ReturnType<typeof createSite>>,
+  port: number,
+  paths: string[],
+  timeoutMs = 100_000,
+): Promise<Set<string>> {
   const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const r = await run('storescu', ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), ...paths], { timeoutMs });
+  const r = await run(
+    'storescu',
+    ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), ...paths],
+    { timeoutMs },
+  );
   const ok = new Set<string>();
   let current: string | undefined;
   for (const line of (r.stdout + r.stderr).split('\n')) {
@@ -49,7 +58,17 @@ async function sendTls(site: Awaited<ReturnType<typeof createSite>>, port: numbe
 
 async function siteWithPacs(pacsPort: number) {
   return createSite((c) => {
-    c['upstream'] = { pacs: { host: '127.0.0.1', port: pacsPort, aeTitle: 'ORTHANC', tls: false, connectTimeoutMs: 1000, batchSize: 50, maxAssociations: 4 } };
+    c['upstream'] = {
+      pacs: {
+        host: '127.0.0.1',
+        port: pacsPort,
+        aeTitle: 'ORTHANC',
+        tls: false,
+        connectTimeoutMs: 1000,
+        batchSize: 50,
+        maxAssociations: 4,
+      },
+    };
     c['outbox'] = { initialDelayMs: 200, maxDelayMs: 1000, jitterPercent: 20 };
   });
 }
@@ -112,7 +131,9 @@ test.serial('crash: kill -9 during store-and-forward cycles loses no acknowledge
       t.true(all, `${want.filter((u) => !have.has(u)).length} acknowledged instance(s) missing in Orthanc`);
       await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => [])).length === 0, 10_000);
       for (const e of daemon.process.events('outbox.batch')) delivered += Number(e['delivered'] ?? 0);
-      t.log(`${acked.size} acknowledged over ${cycles} kill -9 cycles; ${have.size} in Orthanc; ${Math.max(0, delivered - have.size)} re-sent (duplicates seen upstream)`);
+      t.log(
+        `${acked.size} acknowledged over ${cycles} kill -9 cycles; ${have.size} in Orthanc; ${Math.max(0, delivered - have.size)} re-sent (duplicates seen upstream)`,
+      );
     } finally {
       await daemon.stop();
     }

@@ -9,13 +9,21 @@ test('SIGTERM drains and stops cleanly; a restart serves the same data', async (
   const site = await createSite();
   try {
     const daemon = await Daemon.start(site.configFile);
-    const client = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
+    const client = await MllpTlsClient.connect(daemon.ports.hl7, {
+      certFile: site.ris.certFile,
+      keyFile: site.ris.keyFile,
+      caFile: site.pki.caCert,
+    });
     t.is(msa(await client.send(ormNew(1))), 'AA');
     t.is(await daemon.stop(), 0);
     t.truthy(daemon.process.events('edged.stopped')[0]);
 
     const again = await Daemon.start(site.configFile);
-    const c2 = await MllpTlsClient.connect(again.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
+    const c2 = await MllpTlsClient.connect(again.ports.hl7, {
+      certFile: site.ris.certFile,
+      keyFile: site.ris.keyFile,
+      caFile: site.pki.caCert,
+    });
     t.is(msa(await c2.send(ormNew(1))), 'AR', 'the control id committed before the restart is still remembered');
     c2.close();
     t.is(await again.stop(), 0);

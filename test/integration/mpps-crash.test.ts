@@ -23,7 +23,18 @@ test.before(async () => {
   });
   ris = await RisReceiver.create(site.dir, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
   const config = JSON.parse(await readFile(site.configFile, 'utf8'));
-  config.upstream = { ris: { host: '127.0.0.1', port: ris.port, tls: true, receivingApplication: 'RIS', receivingFacility: 'GENHOSP', ackTimeoutMs: 3000, connectTimeoutMs: 2000, batchSize: 5 } };
+  config.upstream = {
+    ris: {
+      host: '127.0.0.1',
+      port: ris.port,
+      tls: true,
+      receivingApplication: 'RIS',
+      receivingFacility: 'GENHOSP',
+      ackTimeoutMs: 3000,
+      connectTimeoutMs: 2000,
+      batchSize: 5,
+    },
+  };
   await writeFile(site.configFile, JSON.stringify(config, null, 2));
   await ris.start();
 });
@@ -38,7 +49,11 @@ test(`kill -9 at random moments in ${CYCLES} cycles loses no acknowledged MPPS s
   t.timeout(CYCLES * 30_000 + 60_000);
   const random = seededRandom(t);
   daemon = await Daemon.start(site.configFile);
-  const client = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert });
+  const client = await MllpTlsClient.connect(daemon.ports.hl7, {
+    certFile: site.ris.certFile,
+    keyFile: site.ris.keyFile,
+    caFile: site.pki.caCert,
+  });
   for (let n = 1; n <= CYCLES * PER_CYCLE; n++) if (msa(await client.send(ormNew(n))) !== 'AA') throw new Error(`order ${n} not accepted`);
   client.close();
 
@@ -54,7 +69,10 @@ test(`kill -9 at random moments in ${CYCLES} cycles loses no acknowledged MPPS s
       const n = c * PER_CYCLE + i;
       const u = uid();
       placerOf.set(u, n);
-      ops.push({ op: 'create', sopInstanceUid: u, attributes: createAttributes(n) }, { op: 'set', sopInstanceUid: u, attributes: finalAttributes('COMPLETED') });
+      ops.push(
+        { op: 'create', sopInstanceUid: u, attributes: createAttributes(n) },
+        { op: 'set', sopInstanceUid: u, attributes: finalAttributes('COMPLETED') },
+      );
     }
     const sending = sendMpps({ port: d.ports.dicomPlain, callingAeTitle: 'MR01', calledAeTitle: 'EDGE', timeoutMs: 5000 }, ops);
     await new Promise((r) => setTimeout(r, 300 + random.int(1200)));
@@ -71,18 +89,24 @@ test(`kill -9 at random moments in ${CYCLES} cycles loses no acknowledged MPPS s
   }
   daemon = await Daemon.start(site.configFile);
   const expected = [...acked.values()].reduce((s, v) => s + v.length, 0);
-  const msgs = await eventually(async () => {
-    const m = await ris.messages();
-    const got = new Set(m.map((x) => `${x.placer}|${x.status}`));
-    const missing = [...acked].flatMap(([p, ss]) => ss.filter((s) => !got.has(`${p}|${s}`)));
-    return missing.length === 0 ? m : undefined;
-  }, 30_000, `status messages for ${expected} acknowledged MPPS operations`);
+  const msgs = await eventually(
+    async () => {
+      const m = await ris.messages();
+      const got = new Set(m.map((x) => `${x.placer}|${x.status}`));
+      const missing = [...acked].flatMap(([p, ss]) => ss.filter((s) => !got.has(`${p}|${s}`)));
+      return missing.length === 0 ? m : undefined;
+    },
+    30_000,
+    `status messages for ${expected} acknowledged MPPS operations`,
+  );
   for (const [placer, statuses] of acked) {
     const seen = msgs.filter((m) => m.placer === placer).map((m) => m.status);
     const distinct = seen.filter((s, i) => i === 0 || s !== seen[i - 1]);
     t.deepEqual(distinct.slice(0, statuses.length), statuses, `${placer} in order`);
   }
   const duplicates = msgs.length - new Set(msgs.map((m) => m.controlId)).size;
-  t.log(`${CYCLES} kills (${killedWithUnacked} mid-association); ${expected} acknowledged MPPS operations; ${msgs.length} messages at the RIS, ${duplicates} duplicate(s) (same MSH-10 re-sent after a kill)`);
+  t.log(
+    `${CYCLES} kills (${killedWithUnacked} mid-association); ${expected} acknowledged MPPS operations; ${msgs.length} messages at the RIS, ${duplicates} duplicate(s) (same MSH-10 re-sent after a kill)`,
+  );
   t.true(expected > 0);
 });

@@ -12,7 +12,13 @@ let daemon: Daemon;
 test.before(async () => {
   site = await createSite((c) => {
     // A third modality: the US room, plain, scoped to its own station AE title.
-    c['dicom'].modalities.push({ name: 'us1', aeTitle: 'US01', transport: 'plain', addresses: ['127.0.0.1/32'], worklistScope: { stationAeTitles: ['US01'] } });
+    c['dicom'].modalities.push({
+      name: 'us1',
+      aeTitle: 'US01',
+      transport: 'plain',
+      addresses: ['127.0.0.1/32'],
+      worklistScope: { stationAeTitles: ['US01'] },
+    });
   });
   daemon = await Daemon.start(site.configFile);
 });
@@ -28,10 +34,19 @@ const ct01 = () => {
   return { certFile: m.certFile!, keyFile: m.keyFile!, caFile: site.pki.caCert };
 };
 const CT_KEYS = [
-  'PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'AccessionNumber', 'StudyInstanceUID', 'RequestedProcedureID',
-  'RequestedProcedureDescription', 'ScheduledProcedureStepSequence[0].Modality',
-  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime',
-  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepID', 'ScheduledProcedureStepSequence[0].ScheduledStationAETitle',
+  'PatientName',
+  'PatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'AccessionNumber',
+  'StudyInstanceUID',
+  'RequestedProcedureID',
+  'RequestedProcedureDescription',
+  'ScheduledProcedureStepSequence[0].Modality',
+  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate',
+  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime',
+  'ScheduledProcedureStepSequence[0].ScheduledProcedureStepID',
+  'ScheduledProcedureStepSequence[0].ScheduledStationAETitle',
 ];
 
 test.serial('the RIS orders arrive with AA (AE for an invalid one) and each modality gets exactly its items', async (t) => {
@@ -73,15 +88,30 @@ test.serial('the RIS orders arrive with AA (AE for an invalid one) and each moda
 });
 
 test.serial('a modality sees nothing outside its scope even when it asks for it', async (t) => {
-  const r = await findscu({ port: daemon.ports.dicomPlain, callingAe: 'MR01', keys: ['PatientName', 'ScheduledProcedureStepSequence[0].Modality=CT'] });
+  const r = await findscu({
+    port: daemon.ports.dicomPlain,
+    callingAe: 'MR01',
+    keys: ['PatientName', 'ScheduledProcedureStepSequence[0].Modality=CT'],
+  });
   t.is(r.finalStatus, 'Success');
   t.is(r.responses.length, 0);
 });
 
 test.serial('matching narrows by date range and wildcard name', async (t) => {
-  const hit = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', tls: ct01(), keys: ['PatientName=MÜL*', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261125-20261126'], extra: ['-k', 'SpecificCharacterSet=ISO_IR 192'] });
+  const hit = await findscu({
+    port: daemon.ports.dicomTls,
+    callingAe: 'CT01',
+    tls: ct01(),
+    keys: ['PatientName=MÜL*', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261125-20261126'],
+    extra: ['-k', 'SpecificCharacterSet=ISO_IR 192'],
+  });
   t.is(hit.responses.length, 1, hit.stdout);
-  const miss = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', tls: ct01(), keys: ['PatientName', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261126-'] });
+  const miss = await findscu({
+    port: daemon.ports.dicomTls,
+    callingAe: 'CT01',
+    tls: ct01(),
+    keys: ['PatientName', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261126-'],
+  });
   t.is(miss.responses.length, 0);
 });
 
@@ -94,7 +124,7 @@ test.serial('ADT A08 updates the name on the worklist; a cancel removes the CT i
   t.is(ct.responses.length, 0);
 });
 
-test.serial('ADT A40 moves the prior patient\'s items to the surviving patient', async (t) => {
+test.serial("ADT A40 moves the prior patient's items to the surviving patient", async (t) => {
   const client = await MllpTlsClient.connect(daemon.ports.hl7, ris());
   // Re-order the CT exam under a new placer number for PAT10001, then merge PAT10001 into PAT10004.
   const reorder = (await fixture('orm-o01-new-ct.hl7')).toString('latin1').replaceAll('PLC0001', 'PLC0101').replace('MSG00001', 'MSG00101');
@@ -102,7 +132,10 @@ test.serial('ADT A40 moves the prior patient\'s items to the surviving patient',
   t.is(msa(await client.send(await fixture('adt-a40-merge.hl7'))), 'AA');
   client.close();
   const ct = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', tls: ct01(), keys: ['PatientID', 'PatientName'] });
-  t.deepEqual(ct.responses.map((r) => r['PatientID']), ['PAT10004']);
+  t.deepEqual(
+    ct.responses.map((r) => r['PatientID']),
+    ['PAT10004'],
+  );
 });
 
 test.serial('a replayed control id is refused with AR and changes nothing', async (t) => {
@@ -114,7 +147,12 @@ test.serial('refused: a modality AE not on the allowlist, a TLS modality without
   const stranger = await findscu({ port: daemon.ports.dicomPlain, callingAe: 'XR99', keys: ['PatientName'] });
   t.true(stranger.associationRejected, stranger.stdout + stranger.stderr);
 
-  const anonymous = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', tls: { anonymous: true, caFile: site.pki.caCert }, keys: ['PatientName'] });
+  const anonymous = await findscu({
+    port: daemon.ports.dicomTls,
+    callingAe: 'CT01',
+    tls: { anonymous: true, caFile: site.pki.caCert },
+    keys: ['PatientName'],
+  });
   t.is(anonymous.responses.length, 0);
   t.not(anonymous.finalStatus, 'Success');
 
@@ -122,10 +160,16 @@ test.serial('refused: a modality AE not on the allowlist, a TLS modality without
   t.true(wrongPort.associationRejected, 'a TLS modality is refused on the plain port');
 
   // A certificate from the site CA that names no configured HL7 peer: the connection is closed unanswered.
-  const acks = await mllpSend(daemon.ports.hl7, { certFile: site.stranger.certFile, keyFile: site.stranger.keyFile, caFile: site.pki.caCert }, [ormFixtureWithId('STRANGER1')]);
+  const acks = await mllpSend(
+    daemon.ports.hl7,
+    { certFile: site.stranger.certFile, keyFile: site.stranger.keyFile, caFile: site.pki.caCert },
+    [ormFixtureWithId('STRANGER1')],
+  );
   t.is(msa(acks[0]), undefined);
   // A certificate from another CA that carries the RIS's CN: the TLS handshake fails.
-  const rogue = await mllpSend(daemon.ports.hl7, { certFile: site.rogue.certFile, keyFile: site.rogue.keyFile, caFile: site.pki.caCert }, [ormFixtureWithId('ROGUE1')]);
+  const rogue = await mllpSend(daemon.ports.hl7, { certFile: site.rogue.certFile, keyFile: site.rogue.keyFile, caFile: site.pki.caCert }, [
+    ormFixtureWithId('ROGUE1'),
+  ]);
   t.is(msa(rogue[0]), undefined);
 
   await daemon.process.waitForLine((l) => l.includes('"event":"hl7.peer.refused"'));

@@ -19,7 +19,10 @@ const Verification = '1.2.840.10008.1.1';
 const ImplicitLE = '1.2.840.10008.1.2';
 
 /** A raw association on the plain port, kept open until released; `closed` settles when the box drops it. */
-async function openAssociation(port: number, callingAeTitle: string): Promise<{ socket: net.Socket; firstPduType: number; closed: Promise<void>; pdus: Buffer[] }> {
+async function openAssociation(
+  port: number,
+  callingAeTitle: string,
+): Promise<{ socket: net.Socket; firstPduType: number; closed: Promise<void>; pdus: Buffer[] }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   const pdus: Buffer[] = [];
   let buffered = Buffer.alloc(0);
@@ -38,14 +41,23 @@ async function openAssociation(port: number, callingAeTitle: string): Promise<{ 
     socket.once('close', () => reject(new Error('closed before an answer')));
   });
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(encodeAssociateRq({ callingAeTitle, calledAeTitle: 'EDGE', maxPduLength: 16384, contexts: [{ id: 1, abstractSyntax: Verification, transferSyntaxes: [ImplicitLE] }] }));
+  socket.write(
+    encodeAssociateRq({
+      callingAeTitle,
+      calledAeTitle: 'EDGE',
+      maxPduLength: 16384,
+      contexts: [{ id: 1, abstractSyntax: Verification, transferSyntaxes: [ImplicitLE] }],
+    }),
+  );
   return { socket, firstPduType: await first, closed, pdus };
 }
 
 async function release(a: { socket: net.Socket; pdus: Buffer[] }): Promise<number | undefined> {
   const before = a.pdus.length;
   const answered = new Promise<number | undefined>((resolve) => {
-    const check = (): void => { if (a.pdus.length > before) resolve(a.pdus[before]![0]); };
+    const check = (): void => {
+      if (a.pdus.length > before) resolve(a.pdus[before]![0]);
+    };
     a.socket.on('data', check);
     a.socket.once('close', () => resolve(a.pdus[before]?.[0]));
   });
@@ -68,8 +80,27 @@ test('peer add/remove reload live, keep unchanged associations, close removed on
 
     t.true((await usQuery(plain)).associationRejected, 'US01 is unknown before the add');
 
-    const add = await run(edgectl, ['peer', 'add', 'modality', '--config', site.configFile, '--name', 'us1', '--ae', 'US01', '--transport', 'plain',
-      '--address', '127.0.0.1/32', '--modality', 'US'], { timeoutMs: 30_000 });
+    const add = await run(
+      edgectl,
+      [
+        'peer',
+        'add',
+        'modality',
+        '--config',
+        site.configFile,
+        '--name',
+        'us1',
+        '--ae',
+        'US01',
+        '--transport',
+        'plain',
+        '--address',
+        '127.0.0.1/32',
+        '--modality',
+        'US',
+      ],
+      { timeoutMs: 30_000 },
+    );
     t.is(add.code, 0, add.stderr + add.stdout);
     t.regex(add.stdout, /edged reloaded the configuration/);
     const bak = JSON.parse(await readFile(`${site.configFile}.bak`, 'utf8')) as { dicom: { modalities: unknown[] } };
@@ -91,10 +122,46 @@ test('peer add/remove reload live, keep unchanged associations, close removed on
 
     // Invalid: the box's own AE title, and a duplicate name. Nothing written, every issue printed.
     const before = await readFile(site.configFile, 'utf8');
-    const bad = await run(edgectl, ['peer', 'add', 'modality', '--config', site.configFile, '--name', 'mr1', '--ae', 'EDGE', '--transport', 'plain', '--address', '127.0.0.1/32'], { timeoutMs: 30_000 });
+    const bad = await run(
+      edgectl,
+      [
+        'peer',
+        'add',
+        'modality',
+        '--config',
+        site.configFile,
+        '--name',
+        'mr1',
+        '--ae',
+        'EDGE',
+        '--transport',
+        'plain',
+        '--address',
+        '127.0.0.1/32',
+      ],
+      { timeoutMs: 30_000 },
+    );
     t.is(bad.code, 1);
     t.regex(bad.stderr, /dicom\.modalities\[2\]\.name/);
-    const tls = await run(edgectl, ['peer', 'add', 'modality', '--config', site.configFile, '--name', 'x1', '--ae', 'X1', '--transport', 'tls', '--address', 'not-an-address'], { timeoutMs: 30_000 });
+    const tls = await run(
+      edgectl,
+      [
+        'peer',
+        'add',
+        'modality',
+        '--config',
+        site.configFile,
+        '--name',
+        'x1',
+        '--ae',
+        'X1',
+        '--transport',
+        'tls',
+        '--address',
+        'not-an-address',
+      ],
+      { timeoutMs: 30_000 },
+    );
     t.is(tls.code, 1);
     t.regex(tls.stderr, /dicom\.modalities\[2\]\.certificateCn/);
     t.regex(tls.stderr, /dicom\.modalities\[2\]\.addresses\[0\]/);
@@ -102,14 +169,22 @@ test('peer add/remove reload live, keep unchanged associations, close removed on
 
     const list = await run(edgectl, ['peer', 'list', '--config', site.configFile, '--json'], { timeoutMs: 30_000 });
     t.is(list.code, 0);
-    t.deepEqual((JSON.parse(list.stdout) as { modalities: Array<{ aeTitle: string }> }).modalities.map((m) => m.aeTitle), ['CT01', 'MR01']);
+    t.deepEqual(
+      (JSON.parse(list.stdout) as { modalities: Array<{ aeTitle: string }> }).modalities.map((m) => m.aeTitle),
+      ['CT01', 'MR01'],
+    );
 
     t.is(await release(mr), 0x06, 'MR01 association survived every reload and releases normally');
   } finally {
     await daemon.stop();
   }
   // The audit chain has both reloads and the refusal of the removed modality after it.
-  const store = await openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir: join(site.dir, 'data'),
+    keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   try {
     const records: AuditRecord[] = [];
     for await (const r of store.audit.records()) records.push(r);
@@ -117,7 +192,9 @@ test('peer add/remove reload live, keep unchanged associations, close removed on
     t.is(reloads.length, 2);
     t.regex(reloads[0]!.event.detail ?? '', /\+ae US01/);
     t.regex(reloads[1]!.event.detail ?? '', /\(-ae US01\); 1 connection/);
-    const refusedAfter = records.filter((r) => r.seq > reloads[1]!.seq && r.event.type === 'dicom.association-rejected' && r.event.participants.some((p) => p.id === 'US01'));
+    const refusedAfter = records.filter(
+      (r) => r.seq > reloads[1]!.seq && r.event.type === 'dicom.association-rejected' && r.event.participants.some((p) => p.id === 'US01'),
+    );
     t.is(refusedAfter.length, 1);
   } finally {
     await store.close();

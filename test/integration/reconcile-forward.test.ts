@@ -31,7 +31,10 @@ test.after.always(async () => {
 });
 
 /** A small CT object as a modality would make it, written by dcmtk's dump2dcm. */
-async function makeCt(name: string, o: { sop: string; study: string; accession: string; patientName: string; patientId: string; implicit: boolean }): Promise<string> {
+async function makeCt(
+  name: string,
+  o: { sop: string; study: string; accession: string; patientName: string; patientId: string; implicit: boolean },
+): Promise<string> {
   const dir = join(work, 'dcm');
   await mkdir(dir, { recursive: true });
   const pixels = join(dir, `${name}.raw`);
@@ -82,16 +85,48 @@ test('A08 and A40 after the images were taken: Orthanc receives the corrected pa
   const http = await freePort();
   const dicom = await freePort();
   const site = await createSite((c) => {
-    c['upstream'] = { pacs: { host: '127.0.0.1', port: dicom, aeTitle: 'ORTHANC', tls: false, connectTimeoutMs: 1000, batchSize: 10, maxAssociations: 2, reconcileDemographics: true } };
+    c['upstream'] = {
+      pacs: {
+        host: '127.0.0.1',
+        port: dicom,
+        aeTitle: 'ORTHANC',
+        tls: false,
+        connectTimeoutMs: 1000,
+        batchSize: 10,
+        maxAssociations: 2,
+        reconcileDemographics: true,
+      },
+    };
     c['outbox'] = { initialDelayMs: 200, maxDelayMs: 1000, jitterPercent: 20 };
   });
   const ris = { certFile: site.ris.certFile, keyFile: site.ris.keyFile, caFile: site.pki.caCert };
   const study = '1.2.826.0.1.3680043.9.7433.77.1';
-  const explicitCt = await makeCt('explicit', { sop: `${study}.1.1`, study, accession: 'ACC1', patientName: OLD_NAME, patientId: 'PID1', implicit: false });
-  const implicitCt = await makeCt('implicit', { sop: `${study}.1.2`, study, accession: 'ACC1', patientName: OLD_NAME, patientId: 'PID1', implicit: true });
+  const explicitCt = await makeCt('explicit', {
+    sop: `${study}.1.1`,
+    study,
+    accession: 'ACC1',
+    patientName: OLD_NAME,
+    patientId: 'PID1',
+    implicit: false,
+  });
+  const implicitCt = await makeCt('implicit', {
+    sop: `${study}.1.2`,
+    study,
+    accession: 'ACC1',
+    patientName: OLD_NAME,
+    patientId: 'PID1',
+    implicit: true,
+  });
   // An instance no order knows (unscheduled): forwarded as it is.
   const otherStudy = '1.2.826.0.1.3680043.9.7433.77.2';
-  const unscheduled = await makeCt('unscheduled', { sop: `${otherStudy}.1.1`, study: otherStudy, accession: 'NOORDER', patientName: 'WALKIN^PAT', patientId: 'PID77', implicit: false });
+  const unscheduled = await makeCt('unscheduled', {
+    sop: `${otherStudy}.1.1`,
+    study: otherStudy,
+    accession: 'NOORDER',
+    patientName: 'WALKIN^PAT',
+    patientId: 'PID77',
+    implicit: false,
+  });
 
   const daemon = await Daemon.start(site.configFile);
   let orthanc: Orthanc | undefined;
@@ -100,30 +135,54 @@ test('A08 and A40 after the images were taken: Orthanc receives the corrected pa
     t.deepEqual((await mllpSend(daemon.ports.hl7, ris, [ormNew(1)])).map(msa), ['AA']);
     // The modality stores the images while the PACS is down (they wait in the spool).
     const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-    const store = await run('storescu', ['-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(daemon.ports.dicomTls), explicitCt, implicitCt, unscheduled], { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } });
+    const store = await run(
+      'storescu',
+      [
+        '-aet',
+        'CT01',
+        '-aec',
+        'EDGE',
+        '+tls',
+        ct.keyFile!,
+        ct.certFile!,
+        '+cf',
+        site.pki.caCert,
+        '127.0.0.1',
+        String(daemon.ports.dicomTls),
+        explicitCt,
+        implicitCt,
+        unscheduled,
+      ],
+      { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } },
+    );
     t.is(store.code, 0, store.stderr);
     // The RIS corrects name and birth date (A08) after the images were taken.
-    const a08 = [
-      'MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125100000||ADT^A08|A08CTRL1|P|2.3.1',
-      'EVN|A08|20261125100000',
-      `PID|1||PID1^^^GENHOSP^MR||${NEW_NAME}||19700102|F`,
-      'PV1|1|O|CT^^^GENHOSP',
-    ].join('\r') + '\r';
+    const a08 =
+      [
+        'MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125100000||ADT^A08|A08CTRL1|P|2.3.1',
+        'EVN|A08|20261125100000',
+        `PID|1||PID1^^^GENHOSP^MR||${NEW_NAME}||19700102|F`,
+        'PV1|1|O|CT^^^GENHOSP',
+      ].join('\r') + '\r';
     // Then merges the patient into another record (A40): the order now belongs to PID500.
-    const a40 = [
-      'MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125100500||ADT^A40|A40CTRL1|P|2.3.1',
-      'EVN|A40|20261125100500',
-      `PID|1||PID500^^^GENHOSP^MR||${NEW_NAME}||19700102|F`,
-      'MRG|PID1^^^GENHOSP^MR',
-    ].join('\r') + '\r';
+    const a40 =
+      [
+        'MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125100500||ADT^A40|A40CTRL1|P|2.3.1',
+        'EVN|A40|20261125100500',
+        `PID|1||PID500^^^GENHOSP^MR||${NEW_NAME}||19700102|F`,
+        'MRG|PID1^^^GENHOSP^MR',
+      ].join('\r') + '\r';
     t.deepEqual((await mllpSend(daemon.ports.hl7, ris, [a08, a40])).map(msa), ['AA', 'AA']);
 
     orthanc = await startOrthanc(join(work, 'orthanc'), http, dicom);
     const sops = [`${study}.1.1`, `${study}.1.2`, `${otherStudy}.1.1`];
-    t.true(await waitFor(async () => {
-      const have = await instancesOf(orthanc!);
-      return sops.every((s) => have.has(s));
-    }, 60_000), 'every instance reached Orthanc');
+    t.true(
+      await waitFor(async () => {
+        const have = await instancesOf(orthanc!);
+        return sops.every((s) => have.has(s));
+      }, 60_000),
+      'every instance reached Orthanc',
+    );
     const have = await instancesOf(orthanc);
     for (const sop of sops.slice(0, 2)) {
       const tags = have.get(sop)!;
@@ -136,26 +195,34 @@ test('A08 and A40 after the images were taken: Orthanc receives the corrected pa
       t.is(tags['StudyInstanceUID'], study);
     }
     t.is(have.get(`${otherStudy}.1.1`)?.['PatientName'], 'WALKIN^PAT', 'an instance without a linked order is not touched');
-    t.true(await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => ['?'])).length === 0, 10_000), 'spool drained');
+    t.true(
+      await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => ['?'])).length === 0, 10_000),
+      'spool drained',
+    );
 
     const outcomes = daemon.process.events('reconcile.outcome');
     t.is(outcomes.filter((e) => e['outcome'] === 'rewritten').length, 2, JSON.stringify(outcomes));
     t.is(outcomes[0]?.['attributes'], 'PatientName,PatientID,IssuerOfPatientID,PatientBirthDate');
     const log = daemon.process.lines.join('\n') + daemon.process.stderr;
-    for (const secret of ['CORRECTED', 'PATIENT1', 'WALKIN', '19700102', 'PID1', 'PID500', 'ACC1']) t.false(log.includes(secret), `log names ${secret}`);
+    for (const secret of ['CORRECTED', 'PATIENT1', 'WALKIN', '19700102', 'PID1', 'PID500', 'ACC1'])
+      t.false(log.includes(secret), `log names ${secret}`);
   } finally {
     await daemon.stop();
     await orthanc?.stop();
   }
 
   // The audit chain (encrypted at rest) holds one reconciliation record per instance, with the values.
-  const config = JSON.parse(await (await import('node:fs/promises')).readFile(site.configFile, 'utf8')) as { keys: { file: { path: string } }; dataDir: string };
+  const config = JSON.parse(await (await import('node:fs/promises')).readFile(site.configFile, 'utf8')) as {
+    keys: { file: { path: string } };
+    dataDir: string;
+  };
   const keyPath = config.keys.file.path.startsWith('/') ? config.keys.file.path : join(site.dir, config.keys.file.path);
   const dataDir = config.dataDir.startsWith('/') ? config.dataDir : join(site.dir, config.dataDir);
   const storeDb = await openStore({ dataDir, keySource: new FileKeySource(keyPath), replayWindowMs: 3_600_000, logger: silentLogger });
   try {
     const reconciled: AuditRecord[] = [];
-    for await (const r of storeDb.audit.records() as AsyncIterable<AuditRecord>) if (r.event.type === 'pacs.demographics-reconciled') reconciled.push(r);
+    for await (const r of storeDb.audit.records() as AsyncIterable<AuditRecord>)
+      if (r.event.type === 'pacs.demographics-reconciled') reconciled.push(r);
     t.is(reconciled.length, 2);
     const e = reconciled[0]!.event;
     t.regex(e.detail ?? '', new RegExp(`SOP Instance UID ${study.replaceAll('.', '\\.')}\\.1\\.[12]`));

@@ -68,9 +68,24 @@ async function counters(configFile: string): Promise<Map<string, number>> {
 
 function findscuArgs(callingAe: string, host: string, port: number, tls?: { keyFile: string; certFile: string; caFile: string }): string[] {
   return [
-    '-W', '-aet', callingAe, '-aec', 'EDGE', '-to', String(dropTimeoutS), '-ta', '10', '-td', '10',
+    '-W',
+    '-aet',
+    callingAe,
+    '-aec',
+    'EDGE',
+    '-to',
+    String(dropTimeoutS),
+    '-ta',
+    '10',
+    '-td',
+    '10',
     ...(tls === undefined ? [] : ['+tls', tls.keyFile, tls.certFile, '+cf', tls.caFile]),
-    '-k', 'ScheduledProcedureStepSequence[0].Modality', '-k', 'PatientName', host, String(port),
+    '-k',
+    'ScheduledProcedureStepSequence[0].Modality',
+    '-k',
+    'PatientName',
+    host,
+    String(port),
   ];
 }
 
@@ -120,12 +135,21 @@ if (why !== undefined) {
     // and a service on the office PC (the forwarding target).
     const pacs = new Supervised('ip', ['netns', 'exec', UP, 'storescp', '-aet', 'PACS', '-od', site.dir, String(ports.pacs)]);
     started.push(pacs);
-    const office = new Supervised('ip', ['netns', 'exec', OFFICE, 'socat', `TCP-LISTEN:${ports.officeService},reuseaddr,fork`, 'EXEC:/bin/true']);
+    const office = new Supervised('ip', [
+      'netns',
+      'exec',
+      OFFICE,
+      'socat',
+      `TCP-LISTEN:${ports.officeService},reuseaddr,fork`,
+      'EXEC:/bin/true',
+    ]);
     started.push(office);
-    const daemon = new Supervised('ip', ['netns', 'exec', BOX, join(repoRoot, 'bin/edged'), '--config', site.configFile], { env: { ...process.env } });
+    const daemon = new Supervised('ip', ['netns', 'exec', BOX, join(repoRoot, 'bin/edged'), '--config', site.configFile], {
+      env: { ...process.env },
+    });
     started.push(daemon);
     await daemon.waitForEvent('edged.ready', 60_000);
-    t.true(await listening(UP, ports.pacs) && await listening(OFFICE, ports.officeService), 'the peers listen');
+    t.true((await listening(UP, ports.pacs)) && (await listening(OFFICE, ports.officeService)), 'the peers listen');
 
     // Without the ruleset the network is open (so each check below can fail): the office PC reaches
     // the DICOM port, the box reaches the unlisted upstream, the modality host reaches the office PC
@@ -148,13 +172,39 @@ if (why !== undefined) {
     const gen = await run('bash', [join(PEERS, 'dicom/gen-dicom.sh'), image, '1', '64x64'], { timeoutMs: 60_000 });
     t.is(gen.code, 0, gen.stderr);
     const file = join(image, 'img00001.dcm');
-    const stored = await inNs(MOD, 'storescu', ['-aet', mr.aeTitle, '-aec', 'EDGE', '-to', String(dropTimeoutS), boxOnModalitySegment, String(ports.dicomPlain), file]);
+    const stored = await inNs(MOD, 'storescu', [
+      '-aet',
+      mr.aeTitle,
+      '-aec',
+      'EDGE',
+      '-to',
+      String(dropTimeoutS),
+      boxOnModalitySegment,
+      String(ports.dicomPlain),
+      file,
+    ]);
     t.is(stored.code, 0, stored.stderr);
     const tlsFind = await inNs(MOD, 'findscu', findscuArgs(ct.aeTitle, boxOnModalitySegment, ports.dicomTls, ctTls));
     t.is(tlsFind.code, 0, tlsFind.stderr);
     // The RIS completes a mutual TLS handshake on the HL7 port.
-    const risTls = await inNs(RIS, 'openssl', ['s_client', '-brief', '-verify_return_error', '-connect', `${boxOnRisSegment}:${ports.hl7}`,
-      '-cert', site.ris.certFile, '-key', site.ris.keyFile, '-CAfile', site.pki.caCert], 20_000);
+    const risTls = await inNs(
+      RIS,
+      'openssl',
+      [
+        's_client',
+        '-brief',
+        '-verify_return_error',
+        '-connect',
+        `${boxOnRisSegment}:${ports.hl7}`,
+        '-cert',
+        site.ris.certFile,
+        '-key',
+        site.ris.keyFile,
+        '-CAfile',
+        site.pki.caCert,
+      ],
+      20_000,
+    );
     t.is(risTls.code, 0, risTls.stderr);
 
     // The same tools from the office time out: dropped, not refused.
@@ -162,7 +212,17 @@ if (why !== undefined) {
     const officeFind = await inNs(OFFICE, 'findscu', findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain));
     t.not(officeFind.code, 0);
     t.true(performance.now() - t0 >= (dropTimeoutS - 0.5) * 1000, 'the office findscu failed by timeout, not by a refusal');
-    const officeStore = await inNs(OFFICE, 'storescu', ['-aet', mr.aeTitle, '-aec', 'EDGE', '-to', String(dropTimeoutS), boxOnModalitySegment, String(ports.dicomPlain), file]);
+    const officeStore = await inNs(OFFICE, 'storescu', [
+      '-aet',
+      mr.aeTitle,
+      '-aec',
+      'EDGE',
+      '-to',
+      String(dropTimeoutS),
+      boxOnModalitySegment,
+      String(ports.dicomPlain),
+      file,
+    ]);
     t.not(officeStore.code, 0, 'storescu from the office fails');
     t.is(await tcpConnect(OFFICE, boxOnModalitySegment, ports.dicomTls), 'timeout');
     t.is(await tcpConnect(OFFICE, boxOnRisSegment, ports.hl7), 'timeout');
@@ -173,13 +233,23 @@ if (why !== undefined) {
     t.is(await tcpConnect(BOX, listedUpstream, ports.pacs), 'connected', 'the box reaches the listed PACS');
     t.is(await tcpConnect(BOX, unlistedUpstream, ports.pacs), 'timeout', 'the box cannot reach an unlisted upstream');
     // edged's own outbound leg passes: the stored image reaches the PACS on the listed address.
-    t.true(await waitFor(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000), 'the image was forwarded to the listed PACS');
+    t.true(
+      await waitFor(async () => (await readdir(site.dir)).some((f) => /^[A-Z]{2}\./.test(f)), 60_000),
+      'the image was forwarded to the listed PACS',
+    );
     // No forwarding between segments, whatever the kernel's ip_forward says.
     t.is(await tcpConnect(MOD, officeHost, ports.officeService), 'timeout', 'forwarding through the box fails');
 
     const after = await counters(site.configFile);
-    for (const rule of ['input/dicom_plain: source not allowed', 'input/dicom_tls: source not allowed', 'input/hl7: source not allowed',
-      'output/output: destination not in the plan', 'forward/forward: the box does not route between segments', 'input/dicom_plain', 'output/pacs']) {
+    for (const rule of [
+      'input/dicom_plain: source not allowed',
+      'input/dicom_tls: source not allowed',
+      'input/hl7: source not allowed',
+      'output/output: destination not in the plan',
+      'forward/forward: the box does not route between segments',
+      'input/dicom_plain',
+      'output/pacs',
+    ]) {
       t.true((after.get(rule) ?? 0) > (before.get(rule) ?? 0), `counter of ${rule} grew (${before.get(rule)} → ${after.get(rule)})`);
     }
     const status = await edgectl(['segmentation', 'status', '--config', site.configFile]);
@@ -209,12 +279,20 @@ if (why !== undefined) {
 
     const reapplied = await edgectl(['segmentation', 'apply', '--config', site.configFile, '--result', resultFile]);
     t.is(reapplied.code, 0, reapplied.stderr);
-    await daemon.waitForLine((l) => l.includes('"event":"segmentation.verified"') && daemon.lines.some((x) => x.includes('"event":"segmentation.drift"')), 15_000);
+    await daemon.waitForLine(
+      (l) => l.includes('"event":"segmentation.verified"') && daemon.lines.some((x) => x.includes('"event":"segmentation.drift"')),
+      15_000,
+    );
 
     t.is(await daemon.stop('SIGTERM'), 0, 'edged stops cleanly on the first SIGTERM');
 
     // The alarm and its all-clear are in the audit chain.
-    const store = await openStore({ dataDir: join(site.dir, 'data'), keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+    const store = await openStore({
+      dataDir: join(site.dir, 'data'),
+      keySource: new FileKeySource(join(site.dir, 'keys', 'data.key')),
+      replayWindowMs: 3_600_000,
+      logger: silentLogger,
+    });
     const types: Array<{ type: string; eventId: string; outcome: number }> = [];
     try {
       for await (const r of store.audit.read(1)) {

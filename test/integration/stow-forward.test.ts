@@ -63,11 +63,20 @@ async function startDicomWebPacs(dir: string, tls: { certFile: string; keyFile: 
     SaveJobs: false,
   };
   await writeFile(join(dir, 'orthanc.json'), JSON.stringify(config, null, 2));
-  const orthanc = new Supervised('Orthanc', [join(dir, 'orthanc.json')], { env: { ...process.env, LD_PRELOAD: shim.stdout.trim(), TCP_NODELAY: '1' } });
-  await eventually(async () => {
-    if (orthanc.exited) throw new Error(`Orthanc exited: ${orthanc.stderr.slice(-2000)}`);
-    return fetch(`http://127.0.0.1:${http}/system`).then((r) => r.ok, () => false);
-  }, 30_000, 'Orthanc to start');
+  const orthanc = new Supervised('Orthanc', [join(dir, 'orthanc.json')], {
+    env: { ...process.env, LD_PRELOAD: shim.stdout.trim(), TCP_NODELAY: '1' },
+  });
+  await eventually(
+    async () => {
+      if (orthanc.exited) throw new Error(`Orthanc exited: ${orthanc.stderr.slice(-2000)}`);
+      return fetch(`http://127.0.0.1:${http}/system`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    30_000,
+    'Orthanc to start',
+  );
   const proxy = new Supervised('socat', [
     `OPENSSL-LISTEN:${tlsPort},bind=127.0.0.1,reuseaddr,fork,cert=${tls.certFile},key=${tls.keyFile},cafile=${tls.caFile},verify=1,openssl-min-proto-version=TLS1.2`,
     `TCP:127.0.0.1:${http}`,
@@ -77,7 +86,9 @@ async function startDicomWebPacs(dir: string, tls: { certFile: string; keyFile: 
     http,
     tlsPort,
     async uids() {
-      const list = (await (await fetch(`http://127.0.0.1:${http}/instances?expand`)).json()) as Array<{ MainDicomTags: { SOPInstanceUID: string } }>;
+      const list = (await (await fetch(`http://127.0.0.1:${http}/instances?expand`)).json()) as Array<{
+        MainDicomTags: { SOPInstanceUID: string };
+      }>;
       return new Set(list.map((i) => i.MainDicomTags.SOPInstanceUID));
     },
     async stop() {
@@ -86,7 +97,6 @@ async function startDicomWebPacs(dir: string, tls: { certFile: string; keyFile: 
     },
   };
 }
-
 
 test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: every instance arrives, the spool drains', async (t) => {
   t.timeout(110_000);
@@ -100,8 +110,12 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['upstream'] = {
     pacs: {
-      protocol: 'stow', stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
-      bearerTokenFile: tokenFile, connectTimeoutMs: 2000, batchSize: 4, maxAssociations: 2,
+      protocol: 'stow',
+      stowUrl: `https://127.0.0.1:${pacs.tlsPort}/dicom-web/studies`,
+      bearerTokenFile: tokenFile,
+      connectTimeoutMs: 2000,
+      batchSize: 4,
+      maxAssociations: 2,
     },
   };
   config['outbox'] = { initialDelayMs: 200, maxDelayMs: 1000, jitterPercent: 20 };
@@ -109,7 +123,24 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
   const daemon = await Daemon.start(site.configFile);
   try {
     const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-    const r = await run('storescu', ['-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(daemon.ports.dicomTls), ...files], { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } });
+    const r = await run(
+      'storescu',
+      [
+        '-aet',
+        'CT01',
+        '-aec',
+        'EDGE',
+        '+tls',
+        ct.keyFile!,
+        ct.certFile!,
+        '+cf',
+        site.pki.caCert,
+        '127.0.0.1',
+        String(daemon.ports.dicomTls),
+        ...files,
+      ],
+      { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } },
+    );
     t.is(r.code, 0, r.stderr);
     const want = await Promise.all(files.map(async (f) => splitPart10(await readFile(f)).sopInstanceUid));
     const all = await waitFor(async () => {
@@ -117,13 +148,26 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
       return want.every((u) => have.has(u));
     }, 45_000);
     const have = await pacs.uids();
-    t.true(all, `missing in Orthanc: ${want.filter((u) => !have.has(u)).length}; log: ${daemon.process.lines.filter((l) => l.includes('stow')).slice(-5).join('\n')}`);
-    t.true(await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => ['?'])).length === 0, 10_000), 'spool drained');
+    t.true(
+      all,
+      `missing in Orthanc: ${want.filter((u) => !have.has(u)).length}; log: ${daemon.process.lines
+        .filter((l) => l.includes('stow'))
+        .slice(-5)
+        .join('\n')}`,
+    );
+    t.true(
+      await waitFor(async () => (await readdir(join(site.dir, 'data', 'spool')).catch(() => ['?'])).length === 0, 10_000),
+      'spool drained',
+    );
     const responses = daemon.process.events('stow.response');
     t.true(responses.length >= 2, 'several STOW-RS requests (batches)');
     t.true(responses.every((e) => e['statusCode'] === 200));
     // The pixel data arrived as sent.
-    const id = ((await (await fetch(`http://127.0.0.1:${pacs.http}/tools/lookup`, { method: 'POST', body: want[0]! })).json()) as Array<{ ID: string }>)[0]!.ID;
+    const id = (
+      (await (await fetch(`http://127.0.0.1:${pacs.http}/tools/lookup`, { method: 'POST', body: want[0]! })).json()) as Array<{
+        ID: string;
+      }>
+    )[0]!.ID;
     const stored = Buffer.from(await (await fetch(`http://127.0.0.1:${pacs.http}/instances/${id}/file`)).arrayBuffer());
     t.deepEqual(splitPart10(stored).dataSet.subarray(-4096), splitPart10(await readFile(files[0]!)).dataSet.subarray(-4096));
   } finally {
@@ -135,7 +179,11 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
 test.serial('a client certificate from another CA is refused by the TLS front; nothing is stored, the error is transient', async (t) => {
   const site = await createSite();
   t.teardown(() => site.cleanup());
-  const pacs = await startDicomWebPacs(await mkdtemp(join(work, 'orthanc-')), { certFile: site.pki.serverCert, keyFile: site.pki.serverKey, caFile: site.pki.caCert });
+  const pacs = await startDicomWebPacs(await mkdtemp(join(work, 'orthanc-')), {
+    certFile: site.pki.serverCert,
+    keyFile: site.pki.serverKey,
+    caFile: site.pki.caCert,
+  });
   t.teardown(() => pacs.stop());
   const part10 = splitPart10(await readFile(files[0]!));
   const send = stowTransport({
@@ -146,7 +194,17 @@ test.serial('a client certificate from another CA is refused by the TLS front; n
     responseTimeoutMs: 5000,
     logger: silentLogger,
   });
-  const [outcome] = await send([{ ...part10, data: async function* () { yield part10.dataSet; } }], new AbortController().signal);
+  const [outcome] = await send(
+    [
+      {
+        ...part10,
+        data: async function* () {
+          yield part10.dataSet;
+        },
+      },
+    ],
+    new AbortController().signal,
+  );
   t.true(outcome !== undefined && 'error' in outcome && outcome.error.code === 'EDGE_STOW_FAILED', JSON.stringify(outcome));
   t.is((await pacs.uids()).size, 0);
 });
@@ -154,66 +212,106 @@ test.serial('a client certificate from another CA is refused by the TLS front; n
 /** A STOW-RS test double on node:https: requires a client certificate and the bearer token, parses the multipart body. */
 async function stowTestDouble(tls: { certFile: string; keyFile: string; caFile: string }, failSop: string) {
   const seen: Array<{ authorization: string | undefined; clientCn: string | undefined; parts: Buffer[] }> = [];
-  const server = https.createServer({ cert: await readFile(tls.certFile), key: await readFile(tls.keyFile), ca: await readFile(tls.caFile), requestCert: true, rejectUnauthorized: true, headersTimeout: 5000, requestTimeout: 10_000 }, (req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > 64 * 1024 * 1024) req.destroy();
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      const boundary = /boundary=("?)([^";]+)\1/.exec(req.headers['content-type'] ?? '')?.[2];
-      const body = Buffer.concat(chunks);
-      const parts: Buffer[] = [];
-      if (boundary !== undefined) {
-        for (const raw of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-          const at = raw.indexOf('\r\n\r\n');
-          parts.push(Buffer.from(raw.slice(at + 4, raw.length - 2), 'latin1'));
+  const server = https.createServer(
+    {
+      cert: await readFile(tls.certFile),
+      key: await readFile(tls.keyFile),
+      ca: await readFile(tls.caFile),
+      requestCert: true,
+      rejectUnauthorized: true,
+      headersTimeout: 5000,
+      requestTimeout: 10_000,
+    },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > 64 * 1024 * 1024) req.destroy();
+        else chunks.push(c);
+      });
+      req.on('end', () => {
+        const boundary = /boundary=("?)([^";]+)\1/.exec(req.headers['content-type'] ?? '')?.[2];
+        const body = Buffer.concat(chunks);
+        const parts: Buffer[] = [];
+        if (boundary !== undefined) {
+          for (const raw of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
+            const at = raw.indexOf('\r\n\r\n');
+            parts.push(Buffer.from(raw.slice(at + 4, raw.length - 2), 'latin1'));
+          }
         }
-      }
-      seen.push({ authorization: req.headers.authorization, clientCn: (req.socket as TLSSocket).getPeerCertificate().subject?.CN, parts });
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-        res.writeHead(401).end();
-        return;
-      }
-      const ref = (uid: string) => ({ '00081155': { vr: 'UI', Value: [uid] } });
-      const uids = parts.map((p) => splitPart10(p).sopInstanceUid);
-      const answer = {
-        '00081199': { vr: 'SQ', Value: uids.filter((u) => u !== failSop).map(ref) },
-        ...(uids.includes(failSop) ? { '00081198': { vr: 'SQ', Value: [{ ...ref(failSop), '00081197': { vr: 'US', Value: [0xa900] } }] } } : {}),
-      };
-      res.writeHead(uids.includes(failSop) ? 202 : 200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(answer));
-    });
-  });
+        seen.push({
+          authorization: req.headers.authorization,
+          clientCn: (req.socket as TLSSocket).getPeerCertificate().subject?.CN,
+          parts,
+        });
+        if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+          res.writeHead(401).end();
+          return;
+        }
+        const ref = (uid: string) => ({ '00081155': { vr: 'UI', Value: [uid] } });
+        const uids = parts.map((p) => splitPart10(p).sopInstanceUid);
+        const answer = {
+          '00081199': { vr: 'SQ', Value: uids.filter((u) => u !== failSop).map(ref) },
+          ...(uids.includes(failSop)
+            ? { '00081198': { vr: 'SQ', Value: [{ ...ref(failSop), '00081197': { vr: 'US', Value: [0xa900] } }] } }
+            : {}),
+        };
+        res.writeHead(uids.includes(failSop) ? 202 : 200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(answer));
+      });
+    },
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as { port: number }).port, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-test.serial('stowTestDouble: bearer token and Part 10 parts arrive; a Failed SOP Sequence entry is rejected, the others delivered; no token → 401 retried later', async (t) => {
-  const site = await createSite();
-  t.teardown(() => site.cleanup());
-  const items = await Promise.all(files.slice(0, 3).map(async (f) => {
-    const p = splitPart10(await readFile(f));
-    return { ...p, data: async function* () { yield p.dataSet.subarray(0, 100); yield p.dataSet.subarray(100); } };
-  }));
-  const double = await stowTestDouble({ certFile: site.pki.serverCert, keyFile: site.pki.serverKey, caFile: site.pki.caCert }, items[1]!.sopInstanceUid);
-  t.teardown(() => double.close());
-  const tls = { ca: await readFile(site.pki.caCert), cert: await readFile(site.pki.serverCert), key: await readFile(site.pki.serverKey) };
-  const options = { url: `https://127.0.0.1:${double.port}/dicom-web/studies`, tls, connectTimeoutMs: 2000, responseTimeoutMs: 5000, logger: silentLogger };
-  const outcomes = await stowTransport({ ...options, bearerToken: () => TOKEN })(items, new AbortController().signal);
-  t.deepEqual(outcomes.map((o) => ('status' in o ? o.status : o.error.code)), [0, 0xa900, 0]);
-  const req = double.seen[0]!;
-  t.is(req.authorization, `Bearer ${TOKEN}`);
-  t.is(req.clientCn, 'localhost');
-  t.is(req.parts.length, 3);
-  for (const [i, part] of req.parts.entries()) {
-    const p = splitPart10(part);
-    t.is(p.sopInstanceUid, items[i]!.sopInstanceUid);
-    t.deepEqual(p.dataSet, splitPart10(await readFile(files[i]!)).dataSet);
-  }
-  const unauthorized = await stowTransport({ ...options, bearerToken: undefined })(items.slice(0, 1), new AbortController().signal);
-  // A missing or rotated token is fixed by the operator without touching the images: retry, not dead-letter.
-  t.true('error' in unauthorized[0]! && unauthorized[0].error.code === 'EDGE_STOW_FAILED' && unauthorized[0].reachedPeer);
-});
+test.serial(
+  'stowTestDouble: bearer token and Part 10 parts arrive; a Failed SOP Sequence entry is rejected, the others delivered; no token → 401 retried later',
+  async (t) => {
+    const site = await createSite();
+    t.teardown(() => site.cleanup());
+    const items = await Promise.all(
+      files.slice(0, 3).map(async (f) => {
+        const p = splitPart10(await readFile(f));
+        return {
+          ...p,
+          data: async function* () {
+            yield p.dataSet.subarray(0, 100);
+            yield p.dataSet.subarray(100);
+          },
+        };
+      }),
+    );
+    const double = await stowTestDouble(
+      { certFile: site.pki.serverCert, keyFile: site.pki.serverKey, caFile: site.pki.caCert },
+      items[1]!.sopInstanceUid,
+    );
+    t.teardown(() => double.close());
+    const tls = { ca: await readFile(site.pki.caCert), cert: await readFile(site.pki.serverCert), key: await readFile(site.pki.serverKey) };
+    const options = {
+      url: `https://127.0.0.1:${double.port}/dicom-web/studies`,
+      tls,
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      logger: silentLogger,
+    };
+    const outcomes = await stowTransport({ ...options, bearerToken: () => TOKEN })(items, new AbortController().signal);
+    t.deepEqual(
+      outcomes.map((o) => ('status' in o ? o.status : o.error.code)),
+      [0, 0xa900, 0],
+    );
+    const req = double.seen[0]!;
+    t.is(req.authorization, `Bearer ${TOKEN}`);
+    t.is(req.clientCn, 'localhost');
+    t.is(req.parts.length, 3);
+    for (const [i, part] of req.parts.entries()) {
+      const p = splitPart10(part);
+      t.is(p.sopInstanceUid, items[i]!.sopInstanceUid);
+      t.deepEqual(p.dataSet, splitPart10(await readFile(files[i]!)).dataSet);
+    }
+    const unauthorized = await stowTransport({ ...options, bearerToken: undefined })(items.slice(0, 1), new AbortController().signal);
+    // A missing or rotated token is fixed by the operator without touching the images: retry, not dead-letter.
+    t.true('error' in unauthorized[0]! && unauthorized[0].error.code === 'EDGE_STOW_FAILED' && unauthorized[0].reachedPeer);
+  },
+);

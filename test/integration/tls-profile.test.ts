@@ -17,8 +17,23 @@ test.after.always(async () => {
 });
 
 async function handshake(port: number, args: string[]): Promise<boolean> {
-  const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', site.pki.caCert,
-    '-cert', site.ris.certFile, '-key', site.ris.keyFile, '-verify_return_error', ...args], { input: '', timeoutMs: 15_000 });
+  const r = await run(
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-CAfile',
+      site.pki.caCert,
+      '-cert',
+      site.ris.certFile,
+      '-key',
+      site.ris.keyFile,
+      '-verify_return_error',
+      ...args,
+    ],
+    { input: '', timeoutMs: 15_000 },
+  );
   return /Cipher is (?!\(NONE\))/.test(r.stdout) && !/alert|errno|error:/i.test(r.stderr.replace(/verify return:1/g, ''));
 }
 

@@ -73,10 +73,14 @@ test('daemon serves with TPM-sealed keys; boot-state change → safe mode; recov
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'wrong'), 'AAAAA-BBBBB-CCCCC-DDDDD-EEEEE-FFFFF');
   await writeFile(join(dir, 'right'), site.recoverySecret);
-  const wrong = await run(edgectl, ['keys', 'reseal', '--config', site.configFile, '--recovery-secret-file', join(dir, 'wrong')], { timeoutMs: 60_000 });
+  const wrong = await run(edgectl, ['keys', 'reseal', '--config', site.configFile, '--recovery-secret-file', join(dir, 'wrong')], {
+    timeoutMs: 60_000,
+  });
   t.is(wrong.code, 1);
   t.regex(wrong.stderr, /recovery secret/);
-  const right = await run(edgectl, ['keys', 'reseal', '--config', site.configFile, '--recovery-secret-file', join(dir, 'right')], { timeoutMs: 60_000 });
+  const right = await run(edgectl, ['keys', 'reseal', '--config', site.configFile, '--recovery-secret-file', join(dir, 'right')], {
+    timeoutMs: 60_000,
+  });
   t.is(right.code, 0, right.stderr + right.stdout);
   t.is(await safe.stop('SIGTERM'), 77);
 

@@ -23,9 +23,34 @@ const edgectl = join(repoRoot, 'bin/edgectl');
 
 async function signCsr(csr: string, ca: { certFile: string; keyFile: string }, out: string, work: string): Promise<void> {
   const ext = join(work, `${Math.random()}.ext`);
-  await writeFile(ext, ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature', 'extendedKeyUsage = serverAuth,clientAuth',
-    'subjectAltName = DNS:localhost,IP:127.0.0.1'].join('\n'));
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', String(Date.now()), '-sha256', '-days', '30', '-extfile', ext, '-out', out]);
+  await writeFile(
+    ext,
+    [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature',
+      'extendedKeyUsage = serverAuth,clientAuth',
+      'subjectAltName = DNS:localhost,IP:127.0.0.1',
+    ].join('\n'),
+  );
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-set_serial',
+    String(Date.now()),
+    '-sha256',
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+    '-out',
+    out,
+  ]);
 }
 
 test('provision from factory state, install the CA-signed certificate, serve a TLS worklist query, decommission', async (t) => {
@@ -49,8 +74,14 @@ test('provision from factory state, install the CA-signed certificate, serve a T
     device: { hostname: 'localhost', addresses: ['127.0.0.1'], subject: { O: 'General Hospital', C: 'DE' } },
     admin: { username: 'admin' },
     config: {
-      hl7: { listen: { host: '127.0.0.1', port: 0 }, peers: [{ name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP' }] },
-      dicom: { tls: { host: '127.0.0.1', port: 0 }, modalities: [{ name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP' }] },
+      hl7: {
+        listen: { host: '127.0.0.1', port: 0 },
+        peers: [{ name: 'ris', certificateCn: 'RIS.GENHOSP', sendingApplication: 'RIS', sendingFacility: 'GENHOSP' }],
+      },
+      dicom: {
+        tls: { host: '127.0.0.1', port: 0 },
+        modalities: [{ name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP' }],
+      },
       shutdown: { drainTimeoutMs: 3000 },
     },
   };
@@ -62,11 +93,20 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   const started = Date.now();
   const p = await run(edgectl, ['provision', '--profile', profileFile, '--config', configFile, '--json'], { timeoutMs: 120_000 });
   t.is(p.code, 0, p.stdout + p.stderr);
-  const report = JSON.parse(p.stdout) as { ok: boolean; recoverySecret: string; admin: { username: string; oneTimePassword: string }; csrFile: string; steps: Array<{ step: string }> };
+  const report = JSON.parse(p.stdout) as {
+    ok: boolean;
+    recoverySecret: string;
+    admin: { username: string; oneTimePassword: string };
+    csrFile: string;
+    steps: Array<{ step: string }>;
+  };
   t.true(report.ok);
   t.log(`provision (incl. self-test) ${Date.now() - started} ms`);
   t.regex(report.recoverySecret, /^[A-Z2-9]{5}(-[A-Z2-9]{5}){5}$/);
-  t.deepEqual(report.steps.map((s) => s.step), ['hardware-check', 'device-key', 'keys-sealed', 'certificate-files', 'config-written', 'store-and-admin', 'self-test']);
+  t.deepEqual(
+    report.steps.map((s) => s.step),
+    ['hardware-check', 'device-key', 'keys-sealed', 'certificate-files', 'config-written', 'store-and-admin', 'self-test'],
+  );
   const dataDir = join(dir, 'box', 'data');
   // No private key and no recovery secret on disk.
   const configText = await readFile(configFile, 'utf8');
@@ -90,12 +130,18 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   t.regex(rogue.stderr, /does not chain to the configured CA/);
   const { config } = loadConfig(configFile);
   const expired = await certificateProblems(config, await readFile(good, 'utf8'), undefined, Date.now() + 60 * 86_400_000);
-  t.true(expired.some((x) => x.includes('expired')), expired.join('; '));
+  t.true(
+    expired.some((x) => x.includes('expired')),
+    expired.join('; '),
+  );
   const ok = await run(edgectl, ['cert', 'install', good, '--config', configFile], { timeoutMs: 30_000 });
   t.is(ok.code, 0, ok.stderr);
   const status = await run(edgectl, ['cert', 'status', '--config', configFile, '--json'], { timeoutMs: 30_000 });
   const certs = JSON.parse(status.stdout) as Array<{ role: string; state: string; daysLeft: number }>;
-  t.true(certs.some((c) => c.role === 'box' && c.state === 'expiring'), 'a 30-day certificate is within the warning window');
+  t.true(
+    certs.some((c) => c.role === 'box' && c.state === 'expiring'),
+    'a 30-day certificate is within the warning window',
+  );
 
   // The admin account: hashed, must change at first login.
   const tpm = new TpmClient({ tcti: swtpm.tcti });
@@ -112,8 +158,12 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   const client = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: ris.certFile, keyFile: ris.keyFile, caFile: ca.certFile });
   t.is(msa(await client.send(ormNew(1))), 'AA');
   client.close();
-  const found = await findscu({ port: daemon.ports.dicomTls, callingAe: 'CT01', tls: { certFile: ct.certFile, keyFile: ct.keyFile, caFile: ca.certFile },
-    keys: ['ScheduledProcedureStepSequence[0].Modality=CT', 'AccessionNumber', 'PatientID'] });
+  const found = await findscu({
+    port: daemon.ports.dicomTls,
+    callingAe: 'CT01',
+    tls: { certFile: ct.certFile, keyFile: ct.keyFile, caFile: ca.certFile },
+    keys: ['ScheduledProcedureStepSequence[0].Modality=CT', 'AccessionNumber', 'PatientID'],
+  });
   t.is(found.finalStatus, 'Success', found.stdout + found.stderr);
   t.is(found.responses.length, 1);
   t.is(await daemon.stop(), 0);
@@ -126,7 +176,10 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   t.is(erased.code, 0, erased.stderr + erased.stdout);
   t.regex(erased.stdout, /evicted 3 sealed key/);
   t.false(existsSync(join(dataDir, 'keys', 'keyring.json')));
-  t.deepEqual((await tpm.persistentHandles()).filter((h) => h >= 0x81010100 && h < 0x81010140), []);
+  t.deepEqual(
+    (await tpm.persistentHandles()).filter((h) => h >= 0x81010100 && h < 0x81010140),
+    [],
+  );
   await t.throwsAsync(openStore({ dataDir, keySource: source, replayWindowMs: 3_600_000, logger: silentLogger }));
   const after = new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile]);
   t.teardown(() => after.stop('SIGKILL'));

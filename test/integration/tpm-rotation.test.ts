@@ -39,7 +39,9 @@ test('rotate-data-key under traffic: no order lost, nothing left under the old k
     }
     c.close();
   });
-  const rotated = await run(join(repoRoot, 'bin/edgectl'), ['keys', 'rotate-data-key', '--config', site.configFile, '--json'], { timeoutMs: 120_000 });
+  const rotated = await run(join(repoRoot, 'bin/edgectl'), ['keys', 'rotate-data-key', '--config', site.configFile, '--json'], {
+    timeoutMs: 120_000,
+  });
   // A little traffic after the switch too.
   const after = sent;
   await eventually(() => sent >= after + 20, 60_000, '20 orders after the rotation', 10);
@@ -52,10 +54,17 @@ test('rotate-data-key under traffic: no order lost, nothing left under the old k
   t.deepEqual(result.retiredKeyIds, [1]);
   t.true(result.rewritten >= 1500, `rewritten ${result.rewritten}`);
   t.true(acks.length > 0);
-  t.deepEqual(acks.filter((a) => a !== 'AA'), [], 'every order during the rotation was acknowledged AA');
+  t.deepEqual(
+    acks.filter((a) => a !== 'AA'),
+    [],
+    'every order during the rotation was acknowledged AA',
+  );
 
   const m = await readManifest(join(site.dataDir, 'keys'));
-  t.deepEqual(m.data.map((d) => d.id), [2]);
+  t.deepEqual(
+    m.data.map((d) => d.id),
+    [2],
+  );
   t.is(m.active, 2);
   const err = await t.throwsAsync(site.tpm.unseal(oldHandle, 'sha256:7'));
   t.true(isEdgeError(err, 'EDGE_TPM_OBJECT_MISSING'), String(err));

@@ -81,7 +81,12 @@ export async function tempStore(): Promise<TempStore> {
 
 /** Every audit event of a stopped dev site (`edgectl dev-site` layout), read with the site's own key. */
 export async function siteAuditEvents(siteDir: string): Promise<AuditEvent[]> {
-  const store = await openStore({ dataDir: join(siteDir, 'data'), keySource: new FileKeySource(join(siteDir, 'keys', 'data.key')), replayWindowMs: 3_600_000, logger: silentLogger });
+  const store = await openStore({
+    dataDir: join(siteDir, 'data'),
+    keySource: new FileKeySource(join(siteDir, 'keys', 'data.key')),
+    replayWindowMs: 3_600_000,
+    logger: silentLogger,
+  });
   const events: AuditEvent[] = [];
   try {
     for await (const r of store.audit.read(1)) events.push((JSON.parse(r.line) as AuditRecord).event);

@@ -32,7 +32,10 @@ export async function mllpSend(port: number, client: ClientTls, messages: Readon
   ]);
   const dir = await mkdtemp(join(tmpdir(), 'edge-mllp-'));
   try {
-    await waitForPort(proxyPort, { timeoutMs: 5000, exited: () => (proxy.exited ? `socat exited: ${proxy.stderr.slice(-500)}` : undefined) });
+    await waitForPort(proxyPort, {
+      timeoutMs: 5000,
+      exited: () => (proxy.exited ? `socat exited: ${proxy.stderr.slice(-500)}` : undefined),
+    });
     const acks: string[] = [];
     for (const [i, m] of messages.entries()) {
       const file = join(dir, `m${i}.mllp`);
@@ -106,20 +109,28 @@ export class MllpTlsClient {
 }
 
 export function msa(ack: string | undefined): string | undefined {
-  return ack?.split(/[\r\n]+/).find((s) => s.startsWith('MSA|'))?.split('|')[1];
+  return ack
+    ?.split(/[\r\n]+/)
+    .find((s) => s.startsWith('MSA|'))
+    ?.split('|')[1];
 }
 
 /** An ORM^O01 NW for a fictional patient, unique per n. */
-export function ormNew(n: number, opts: { date?: string; time?: string; station?: string; modality?: string; controlId?: string } = {}): string {
+export function ormNew(
+  n: number,
+  opts: { date?: string; time?: string; station?: string; modality?: string; controlId?: string } = {},
+): string {
   const date = opts.date ?? '20261125';
   const time = opts.time ?? '090000';
   const mod = opts.modality ?? 'CT';
   const station = opts.station ?? '';
-  return [
-    `MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125080000||ORM^O01|${opts.controlId ?? `CTRL${n}`}|P|2.3.1`,
-    `PID|1||PID${n}^^^GENHOSP^MR||TEST^PATIENT${n}||19700101|F`,
-    `PV1|1|O|${mod}^^^GENHOSP`,
-    `ORC|NW|PLC${n}|FIL${n}||SC||^^^${date}${time}^^R||20261125080000|||1234^WELBY^MARCUS||||||${station}`,
-    `OBR|1|PLC${n}|FIL${n}|P${mod}^${mod} PROCEDURE^L|||20261125080000|||||||||1234^WELBY^MARCUS||ACC${n}|RP${n}|SPS${n}|${station}|||${mod}|||^^^${date}${time}^^R`,
-  ].join('\r') + '\r';
+  return (
+    [
+      `MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125080000||ORM^O01|${opts.controlId ?? `CTRL${n}`}|P|2.3.1`,
+      `PID|1||PID${n}^^^GENHOSP^MR||TEST^PATIENT${n}||19700101|F`,
+      `PV1|1|O|${mod}^^^GENHOSP`,
+      `ORC|NW|PLC${n}|FIL${n}||SC||^^^${date}${time}^^R||20261125080000|||1234^WELBY^MARCUS||||||${station}`,
+      `OBR|1|PLC${n}|FIL${n}|P${mod}^${mod} PROCEDURE^L|||20261125080000|||||||||1234^WELBY^MARCUS||ACC${n}|RP${n}|SPS${n}|${station}|||${mod}|||^^^${date}${time}^^R`,
+    ].join('\r') + '\r'
+  );
 }

@@ -39,7 +39,13 @@ export function createAttributes(n: number, over: Record<string, unknown> = {}):
     PatientName: `TEST^PATIENT${n}`,
     PatientID: `PID${n}`,
     ScheduledStepAttributesSequence: [
-      { AccessionNumber: `ACC${n}`, RequestedProcedureID: `RP${n}`, ScheduledProcedureStepID: `SPS${n}`, StudyInstanceUID: '', ReferencedStudySequence: [] },
+      {
+        AccessionNumber: `ACC${n}`,
+        RequestedProcedureID: `RP${n}`,
+        ScheduledProcedureStepID: `SPS${n}`,
+        StudyInstanceUID: '',
+        ReferencedStudySequence: [],
+      },
     ],
     PerformedProcedureStepID: `PPS${n}`,
     PerformedStationAETitle: 'CT01',
@@ -64,12 +70,19 @@ export function finalAttributes(status: 'COMPLETED' | 'DISCONTINUED', images = 2
         SeriesInstanceUID: uid(),
         ProtocolName: 'TEST',
         RetrieveAETitle: '',
-        ReferencedImageSequence: Array.from({ length: images }, () => ({ ReferencedSOPClassUID: '1.2.840.10008.5.1.4.1.1.2', ReferencedSOPInstanceUID: uid() })),
+        ReferencedImageSequence: Array.from({ length: images }, () => ({
+          ReferencedSOPClassUID: '1.2.840.10008.5.1.4.1.1.2',
+          ReferencedSOPInstanceUID: uid(),
+        })),
         ReferencedNonImageCompositeSOPInstanceSequence: [],
       },
     ],
     ...(status === 'DISCONTINUED'
-      ? { PerformedProcedureStepDiscontinuationReasonCodeSequence: [{ CodeValue: '110514', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Incorrect worklist entry selected' }] }
+      ? {
+          PerformedProcedureStepDiscontinuationReasonCodeSequence: [
+            { CodeValue: '110514', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Incorrect worklist entry selected' },
+          ],
+        }
       : {}),
   };
 }
@@ -100,7 +113,8 @@ export async function sendMpps(target: MppsTarget, ops: readonly MppsOp[]): Prom
     let error: string | undefined;
     const client = new Client();
     for (const o of ops) {
-      const rq = o.op === 'create' ? new NCreateRequest(MPPS_SOP_CLASS, o.sopInstanceUid) : new NSetRequest(MPPS_SOP_CLASS, o.sopInstanceUid);
+      const rq =
+        o.op === 'create' ? new NCreateRequest(MPPS_SOP_CLASS, o.sopInstanceUid) : new NSetRequest(MPPS_SOP_CLASS, o.sopInstanceUid);
       rq.setDataset(new Dataset(o.attributes));
       rq.on('response', (r: { getStatus(): number; getErrorComment(): string | undefined }) => {
         const comment = r.getErrorComment();
@@ -148,14 +162,24 @@ export class RisReceiver {
   }
 
   /** Ports are chosen now; call start() to run it (a test may start it late to simulate an outage). */
-  static async create(dir: string, pki: { certFile: string; keyFile: string; caFile: string }, args: readonly string[] = []): Promise<RisReceiver> {
+  static async create(
+    dir: string,
+    pki: { certFile: string; keyFile: string; caFile: string },
+    args: readonly string[] = [],
+  ): Promise<RisReceiver> {
     return new RisReceiver(await freePort(), join(dir, `ris-${Date.now()}.msgs`), pki, args);
   }
 
   /** Start (again) on the same port; `args` replace the receiver's options for this run (e.g. --ack-code AE). */
   async start(args: readonly string[] = this.#args): Promise<void> {
     if (this.#backendPort === 0) this.#backendPort = await freePort();
-    this.#backend = new Supervised('/usr/bin/python3', [`${PEERS}/hl7/mllp-ack-server.py`, String(this.#backendPort), '--log', this.logFile, ...args]);
+    this.#backend = new Supervised('/usr/bin/python3', [
+      `${PEERS}/hl7/mllp-ack-server.py`,
+      String(this.#backendPort),
+      '--log',
+      this.logFile,
+      ...args,
+    ]);
     await this.#backend.waitForLine((l) => l.startsWith('READY'), 10_000);
     this.#front = new Supervised('socat', [
       `OPENSSL-LISTEN:${this.port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert=${this.#pki.certFile},key=${this.#pki.keyFile},cafile=${this.#pki.caFile},verify=1,openssl-min-proto-version=TLS1.2`,

@@ -31,7 +31,11 @@ const SBIN_PATH = `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`;
 /** Every command on PATH (with the sbin directories, where root's tools live). */
 export function needsCommand(...names: readonly string[]): Precondition {
   for (const name of names) {
-    const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { stdio: 'ignore', env: { ...process.env, PATH: SBIN_PATH }, timeout: 10_000 });
+    const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: SBIN_PATH },
+      timeout: 10_000,
+    });
     if (r.status !== 0) return `${name} is not installed`;
   }
   return undefined;
@@ -55,7 +59,10 @@ export function needsTmpfs(): Precondition {
 /** `test` when every precondition holds, otherwise `test.skip` with the first missing one printed. */
 export function whenMet(...preconditions: readonly Precondition[]): Register {
   const missing = preconditions.find((p) => p !== undefined);
-  if (missing === undefined) return Object.assign((title: string, impl: Implementation) => test(title, impl), { serial: (title: string, impl: Implementation) => test.serial(title, impl) });
+  if (missing === undefined)
+    return Object.assign((title: string, impl: Implementation) => test(title, impl), {
+      serial: (title: string, impl: Implementation) => test.serial(title, impl),
+    });
   const skip = (title: string, impl: Implementation): void => {
     process.stderr.write(`precondition missing, test skipped: ${title}: ${missing}\n`);
     test.skip(title, impl);

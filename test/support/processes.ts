@@ -12,8 +12,16 @@ export interface RunResult {
 }
 
 /** Run a command to completion with a hard timeout; never throws on a non-zero exit. */
-export async function run(cmd: string, args: readonly string[], options: SpawnOptions & { timeoutMs?: number; input?: string | Buffer } = {}): Promise<RunResult> {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options, env: { TCP_NODELAY: '1', ...process.env, ...options.env } });
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  options: SpawnOptions & { timeoutMs?: number; input?: string | Buffer } = {},
+): Promise<RunResult> {
+  const child = spawn(cmd, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...options,
+    env: { TCP_NODELAY: '1', ...process.env, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -74,8 +82,19 @@ export class Supervised {
     const seen = this.lines.find(test);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`process exited (${code}) before the expected line; stderr: ${this.stderr.slice(-2000)}; stdout tail: ${this.lines.slice(-10).join('\n')}`));
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for a line; stdout tail: ${this.lines.slice(-10).join('\n')} stderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
+      const onExit = (code: number | null): void =>
+        reject(
+          new Error(
+            `process exited (${code}) before the expected line; stderr: ${this.stderr.slice(-2000)}; stdout tail: ${this.lines.slice(-10).join('\n')}`,
+          ),
+        );
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`timed out waiting for a line; stdout tail: ${this.lines.slice(-10).join('\n')} stderr: ${this.stderr.slice(-2000)}`),
+          ),
+        timeoutMs,
+      );
       this.child.once('exit', onExit);
       this.#waiters.push({
         test,

@@ -30,7 +30,9 @@ export class Rsyslog {
     mkdirSync(o.dir, { recursive: true });
     this.outFile = join(o.dir, 'audit.log');
     this.#conf = join(o.dir, 'rsyslog.conf');
-    writeFileSync(this.#conf, `global(
+    writeFileSync(
+      this.#conf,
+      `global(
   workDirectory="${o.dir}"
   maxMessageSize="64k"
   DefaultNetstreamDriver="gtls"
@@ -42,7 +44,8 @@ module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.
 input(type="imtcp" port="${o.port}" address="127.0.0.1")
 template(name="raw" type="string" string="%rawmsg%\\n")
 action(type="omfile" file="${this.outFile}" template="raw" flushOnTXEnd="on" asyncWriting="off")
-`);
+`,
+    );
   }
 
   static async start(o: RsyslogOptions): Promise<Rsyslog> {
@@ -52,10 +55,15 @@ action(type="omfile" file="${this.outFile}" template="raw" flushOnTXEnd="on" asy
   }
 
   async start(): Promise<void> {
-    const child = spawn('/usr/sbin/rsyslogd', ['-n', '-f', this.#conf, '-i', join(this.#dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/sbin/rsyslogd', ['-n', '-f', this.#conf, '-i', join(this.#dir, 'rsyslogd.pid')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.#child = child;
-    await waitForPort(this.port, { timeoutMs: 15_000, exited: () => (child.exitCode === null ? undefined : `rsyslogd exited: ${this.stderr}`) });
+    await waitForPort(this.port, {
+      timeoutMs: 15_000,
+      exited: () => (child.exitCode === null ? undefined : `rsyslogd exited: ${this.stderr}`),
+    });
   }
 
   async stop(): Promise<void> {

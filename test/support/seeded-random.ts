@@ -31,7 +31,8 @@ function chooseSeed(fixedSeed: number | undefined): number {
   const fromEnv = process.env[SEED_VARIABLE];
   if (fromEnv !== undefined && fromEnv !== '') {
     const n = Number(fromEnv);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError(`${SEED_VARIABLE} must be an integer in 0..4294967295, got "${fromEnv}"`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new TypeError(`${SEED_VARIABLE} must be an integer in 0..4294967295, got "${fromEnv}"`);
     return n;
   }
   return fixedSeed ?? randomInt(0, 0xffffffff);

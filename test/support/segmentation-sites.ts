@@ -25,18 +25,24 @@ export function smallSite(): SegmentationInput {
 export function fiftyModalitySite(): SegmentationInput {
   const modalities = Array.from({ length: 50 }, (_, i) => ({
     name: `mod${String(i + 1).padStart(2, '0')}`,
-    transport: i % 2 === 0 ? 'tls' as const : 'plain' as const,
+    transport: i % 2 === 0 ? ('tls' as const) : ('plain' as const),
     addresses: i === 48 || i === 46 ? ['10.30.9.0/24'] : [`10.30.${1 + Math.floor(i / 20)}.${10 + (i % 20)}`],
   }));
   return {
     hl7: {
       listen: { host: '0.0.0.0', port: 2575 },
-      peers: [{ name: 'ris', addresses: ['10.30.20.10', '10.30.20.11'] }, { name: 'engine', addresses: ['fd00:30:20::5'] }],
+      peers: [
+        { name: 'ris', addresses: ['10.30.20.10', '10.30.20.11'] },
+        { name: 'engine', addresses: ['fd00:30:20::5'] },
+      ],
     },
     dicom: { tls: { host: '0.0.0.0', port: 2762 }, plain: { host: '0.0.0.0', port: 104 }, modalities },
     upstream: { ris: { host: '10.30.40.10', port: 2576 }, pacs: { host: 'pacs.hospital.example', port: 11112, protocol: 'dimse' } },
     audit: {
-      collectors: [{ name: 'siem-a', host: '10.30.40.30', port: 6514 }, { name: 'siem-b', host: 'fd00:30:40::31', port: 6514 }],
+      collectors: [
+        { name: 'siem-a', host: '10.30.40.30', port: 6514 },
+        { name: 'siem-b', host: 'fd00:30:40::31', port: 6514 },
+      ],
       pull: { listen: { host: '0.0.0.0', port: 8443 } },
     },
     network: {

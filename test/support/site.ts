@@ -61,9 +61,10 @@ export class Daemon {
 
   private constructor(configFile: string, how: StartHow) {
     const env = { ...process.env, ...how.env, ...how.launch?.env };
-    this.process = how.launch === undefined
-      ? new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env })
-      : new Supervised(how.launch.cmd, [...how.launch.args, '--config', configFile], { env });
+    this.process =
+      how.launch === undefined
+        ? new Supervised(join(repoRoot, 'bin/edged'), ['--config', configFile], { env })
+        : new Supervised(how.launch.cmd, [...how.launch.args, '--config', configFile], { env });
   }
 
   /**

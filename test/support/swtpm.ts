@@ -52,9 +52,22 @@ export class Swtpm {
         continue;
       }
       this.port = port;
-      const child = spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${this.stateDir}`,
-        '--server', `type=tcp,bindaddr=127.0.0.1,port=${port}`, '--ctrl', `type=tcp,bindaddr=127.0.0.1,port=${port + 1}`,
-        '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+      const child = spawn(
+        'swtpm',
+        [
+          'socket',
+          '--tpm2',
+          '--tpmstate',
+          `dir=${this.stateDir}`,
+          '--server',
+          `type=tcp,bindaddr=127.0.0.1,port=${port}`,
+          '--ctrl',
+          `type=tcp,bindaddr=127.0.0.1,port=${port + 1}`,
+          '--flags',
+          'not-need-init,startup-clear',
+        ],
+        { stdio: 'ignore' },
+      );
       this.#child = child;
       for (let i = 0; i < 100; i++) {
         if (child.exitCode !== null) break;

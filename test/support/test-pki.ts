@@ -33,7 +33,17 @@ export class PkiBuilder {
 
   /** A P-256 private key that belongs to no certificate. */
   key(name: string): string {
-    openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:named_curve', '-out', this.path(`${name}.key`)]);
+    openssl([
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-pkeyopt',
+      'ec_param_enc:named_curve',
+      '-out',
+      this.path(`${name}.key`),
+    ]);
     return this.path(`${name}.key`);
   }
 
@@ -43,9 +53,26 @@ export class PkiBuilder {
 
   /** A self-signed CA certificate; returns its path. */
   ca(name: string, options: { days?: number; subject?: string } = {}): string {
-    openssl(['req', '-x509', '-new', '-key', this.key(name), '-sha256', '-days', String(options.days ?? 30), '-subj', options.subject ?? `/O=Imaging Edge Test/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash',
-      '-out', this.cert(name)]);
+    openssl([
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      this.key(name),
+      '-sha256',
+      '-days',
+      String(options.days ?? 30),
+      '-subj',
+      options.subject ?? `/O=Imaging Edge Test/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-addext',
+      'subjectKeyIdentifier=hash',
+      '-out',
+      this.cert(name),
+    ]);
     return this.cert(name);
   }
 
@@ -63,8 +90,25 @@ export class PkiBuilder {
     writeFileSync(this.path(`${name}.ext`), `${ext.join('\n')}\n`);
     // A serial unique across runs, so a client never meets two certificates with one issuer and serial.
     const serial = `0x${Date.now().toString(16)}${(++this.#serial).toString(16).padStart(4, '0')}${process.pid.toString(16)}`;
-    openssl(['x509', '-req', '-in', this.path(`${name}.csr`), '-CA', this.cert(caName), '-CAkey', this.path(`${caName}.key`), '-set_serial', serial,
-      '-days', String(options.days ?? 30), '-sha256', '-extfile', this.path(`${name}.ext`), '-out', this.cert(name)]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      this.path(`${name}.csr`),
+      '-CA',
+      this.cert(caName),
+      '-CAkey',
+      this.path(`${caName}.key`),
+      '-set_serial',
+      serial,
+      '-days',
+      String(options.days ?? 30),
+      '-sha256',
+      '-extfile',
+      this.path(`${name}.ext`),
+      '-out',
+      this.cert(name),
+    ]);
     return { cert: this.cert(name), key: this.path(`${name}.key`) };
   }
 }
@@ -122,7 +166,16 @@ export function makeDicomTestPki(dir: string): DicomTestPki {
   const server = pki.leaf('server', 'ca', 'edge.test', 'serverAuth', 'DNS:localhost,IP:127.0.0.1', { days: 2 });
   const client = pki.leaf('client', 'ca', 'MODALITY1', 'clientAuth', '', { days: 2 });
   const rogue = pki.leaf('rogue-client', 'rogue-ca', 'ROGUE', 'clientAuth', '', { days: 2 });
-  return { dir, caCert, serverKey: server.key, serverCert: server.cert, clientKey: client.key, clientCert: client.cert, rogueKey: rogue.key, rogueCert: rogue.cert };
+  return {
+    dir,
+    caCert,
+    serverKey: server.key,
+    serverCert: server.cert,
+    clientKey: client.key,
+    clientCert: client.cert,
+    rogueKey: rogue.key,
+    rogueCert: rogue.cert,
+  };
 }
 
 /** For the config checks (they parse real material): a self-signed certificate with its key, and a key of no certificate. */
@@ -139,6 +192,10 @@ export function tlsFiles(): TlsFiles {
   if (tlsFilesMade !== undefined) return tlsFilesMade;
   const pki = new PkiBuilder(mkdtempSync(join(tmpdir(), 'edge-tls-')));
   const cert = pki.ca('edge-test', { days: 2, subject: '/CN=edge-test' });
-  tlsFilesMade = { certificate: readFileSync(cert), key: readFileSync(pki.path('edge-test.key')), otherKey: readFileSync(pki.key('other')) };
+  tlsFilesMade = {
+    certificate: readFileSync(cert),
+    key: readFileSync(pki.path('edge-test.key')),
+    otherKey: readFileSync(pki.key('other')),
+  };
   return tlsFilesMade;
 }

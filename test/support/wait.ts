@@ -21,7 +21,12 @@ export async function poll<T>(probe: () => Answer<T> | Promise<Answer<T>>, timeo
 }
 
 /** `poll`, where not answering within `timeoutMs` is an error naming `what` was awaited. */
-export async function eventually<T>(probe: () => Answer<T> | Promise<Answer<T>>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
+export async function eventually<T>(
+  probe: () => Answer<T> | Promise<Answer<T>>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<T> {
   const answer = await poll(probe, timeoutMs, intervalMs);
   if (answer === undefined) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   return answer;
@@ -50,9 +55,14 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
  */
 export async function waitForPort(port: number, options: { timeoutMs?: number; exited?: () => string | undefined } = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  await eventually(async () => {
-    const gone = options.exited?.();
-    if (gone !== undefined) throw new Error(`port ${port} will not open: ${gone}`);
-    return canConnect(port);
-  }, timeoutMs, `port ${port} to open`, 50);
+  await eventually(
+    async () => {
+      const gone = options.exited?.();
+      if (gone !== undefined) throw new Error(`port ${port} will not open: ${gone}`);
+      return canConnect(port);
+    },
+    timeoutMs,
+    `port ${port} to open`,
+    50,
+  );
 }

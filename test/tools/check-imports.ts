@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -45,7 +46,8 @@ const files = [...walk(join(root, 'daemon')), ...walk(join(root, 'provisioning')
 const problems: string[] = [];
 // The composition lives in daemon/flows/, one module per flow; a daemon/main-*.ts is a second root.
 for (const name of readdirSync(join(root, 'daemon'))) {
-  if (/^main-.*\.ts$/.test(name)) problems.push(`daemon/${name}: composition belongs in daemon/flows/ (only daemon/main.ts is the process)`);
+  if (/^main-.*\.ts$/.test(name))
+    problems.push(`daemon/${name}: composition belongs in daemon/flows/ (only daemon/main.ts is the process)`);
 }
 const graph = new Map<string, string[]>();
 

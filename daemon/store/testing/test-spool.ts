@@ -29,15 +29,23 @@ export async function openTestSpool(dataDir: string, options: Partial<SpoolOptio
   const codec = new ValueCodec(ring);
   const outbox = await LevelOutboxStore.open(db, queue, codec, silentLogger);
   const spoolDir = options.dir ?? join(dataDir, 'spool');
-  const spool = await Spool.open(db, queue, codec, ring, new RecordKeys(ring.indexKey), {
-    dir: spoolDir,
-    highWaterBytes: 1024 * 1024 * 1024,
-    minFreeBytes: 0,
-    maxObjectBytes: 4 * 1024 * 1024 * 1024,
-    destination: 'pacs',
-    logger: silentLogger,
-    ...options,
-  }, outbox);
+  const spool = await Spool.open(
+    db,
+    queue,
+    codec,
+    ring,
+    new RecordKeys(ring.indexKey),
+    {
+      dir: spoolDir,
+      highWaterBytes: 1024 * 1024 * 1024,
+      minFreeBytes: 0,
+      maxObjectBytes: 4 * 1024 * 1024 * 1024,
+      destination: 'pacs',
+      logger: silentLogger,
+      ...options,
+    },
+    outbox,
+  );
   return {
     spool,
     outbox,
