@@ -273,7 +273,17 @@ if (why !== undefined) {
     // Defense in depth: with the ruleset flushed the office PC reaches the port, and edged refuses it.
     const flushedFind = await inNs(OFFICE, 'findscu', ['-v', ...findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain)]);
     t.not(flushedFind.code, 0);
-    t.regex(flushedFind.stdout + flushedFind.stderr, /Association Rejected/, 'the application layer refuses the office host');
+    // No peer of the plain port may connect from the office address: edged closes the connection at accept,
+    // before any association (the same rule as the firewall, one layer up).
+    t.regex(
+      flushedFind.stdout + flushedFind.stderr,
+      /Peer aborted Association \(or never connected\)|Association Rejected/,
+      'the office host is refused',
+    );
+    t.true(
+      daemon.lines.some((l) => l.includes('"event":"dicom.connection-refused"') && l.includes('source address not allowed')),
+      'edged refused the office host by its source address',
+    );
     const modStillFinds = await inNs(MOD, 'findscu', findscuArgs(mr.aeTitle, boxOnModalitySegment, ports.dicomPlain));
     t.is(modStillFinds.code, 0, modStillFinds.stderr);
 
