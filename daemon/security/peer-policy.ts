@@ -55,10 +55,11 @@ export function normaliseAddress(address: string): string {
  * The source pre-filter of one listener, asked at TCP accept before any TLS work: an address no peer of
  * the listener may connect from is refused there. Only when EVERY peer declares its addresses — a peer
  * without them may come from anywhere (its certificate decides), so then every address may try. No
- * peers at all: nobody may.
+ * peers at all (a box just provisioned): no pre-filter either — the TLS handshake and the peer check
+ * refuse everyone, and `edgectl provision`'s self-test needs the handshake to check the box's certificate.
  */
 function admitsSource(allowlists: readonly AddressAllowlist[], remoteAddress: string): boolean {
-  return allowlists.some((a) => a.empty || a.allows(remoteAddress));
+  return allowlists.length === 0 || allowlists.some((a) => a.empty || a.allows(remoteAddress));
 }
 
 export class Hl7PeerPolicy {
