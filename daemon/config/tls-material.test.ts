@@ -1,9 +1,13 @@
 import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { certificateFileProblem, dataKeyFileProblem, keyCertificateMismatch, privateKeyFileProblem } from './tls-material.ts';
 import { tlsFiles } from '../../test/support/test-pki.ts';
+
+/** A PEM block with this label around a body that is no DER at all. */
+const garbagePem = (label: string): Buffer => Buffer.from(`-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`);
 
 test('certificates: a real PEM passes; no block, a garbage block or a key instead are refused', (t) => {
   const { certificate, key } = tlsFiles();
@@ -11,28 +15,23 @@ test('certificates: a real PEM passes; no block, a garbage block or a key instea
   t.is(certificateFileProblem(Buffer.concat([Buffer.from('subject=CN=x\n'), certificate, certificate])), undefined);
   t.regex(certificateFileProblem(Buffer.from('garbage')) ?? '', /holds no PEM certificate/);
   t.regex(certificateFileProblem(key) ?? '', /holds no PEM certificate/);
-  t.regex(
-    certificateFileProblem(Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')) ?? '',
-    /not an X\.509 certificate/,
-  );
+  t.regex(certificateFileProblem(garbagePem('CERTIFICATE')) ?? '', /not an X\.509 certificate/);
   // One bad certificate in a bundle is enough to refuse it.
-  t.regex(
-    certificateFileProblem(Buffer.concat([certificate, Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')])) ??
-      '',
-    /not an X\.509/,
-  );
+  t.regex(certificateFileProblem(Buffer.concat([certificate, garbagePem('CERTIFICATE')])) ?? '', /not an X\.509/);
 });
 
 test('private keys: a real PEM passes; a certificate, garbage or an encrypted key are refused', (t) => {
   const { certificate, key } = tlsFiles();
   t.is(privateKeyFileProblem(key), undefined);
   t.regex(privateKeyFileProblem(certificate) ?? '', /holds no PEM private key/);
-  t.regex(
-    privateKeyFileProblem(Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n')) ?? '',
-    /is not a usable private key/,
-  );
+  t.regex(privateKeyFileProblem(garbagePem('PRIVATE KEY')) ?? '', /is not a usable private key/);
+  // A real passphrase-protected key, made now: the box cannot use one (no passphrase is ever configured).
   const encrypted = Buffer.from(
-    '-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhzz0l5dFq0CgICCAAw\n-----END ENCRYPTED PRIVATE KEY-----\n',
+    generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'not-configured' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    }).privateKey,
   );
   t.regex(privateKeyFileProblem(encrypted) ?? '', /encrypted|not a usable/);
 });
