@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findscu } from '../support/dicom-peers.ts';
+import { findscu, storescu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { PEERS } from '../support/paths.ts';
 import { needsTmpfs, whenMet } from '../support/preconditions.ts';
@@ -33,14 +33,9 @@ test.after.always(async () => {
   if (work !== '') await rm(work, { recursive: true, force: true });
 });
 
-async function storescu(site: SiteInfo, port: number, file: string): Promise<string> {
-  const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const r = await run(
-    'storescu',
-    ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), file],
-    { timeoutMs: 30_000 },
-  );
-  return /Received Store Response \(([^)]*)\)/.exec(r.stdout + r.stderr)?.[1] ?? `no response (${(r.stdout + r.stderr).slice(-300)})`;
+async function storeStatus(site: SiteInfo, port: number, file: string): Promise<string> {
+  const r = await storescu(site, port, [file]);
+  return r.statuses[0] ?? `no response (${(r.stdout + r.stderr).slice(-300)})`;
 }
 
 async function status(site: SiteInfo): Promise<Record<string, any>> {
@@ -95,7 +90,7 @@ withTmpfs(
     t.truthy(refusal, 'the store never refused an order on a full disk');
     t.is(msa(refusal), 'AE');
     t.regex(refusal ?? '', /ERR\|\^\^\^207&/);
-    t.is(await storescu(site, daemon.ports.dicomTls, ct[0]!), 'Refused: OutOfResources');
+    t.is(await storeStatus(site, daemon.ports.dicomTls, ct[0]!), 'Refused: OutOfResources');
     const degraded = await status(site);
     t.log('status while full:', JSON.stringify(degraded['store']));
     t.is(degraded['store']?.state, 'degraded');
@@ -118,7 +113,7 @@ withTmpfs(
     const recoveredMs = Math.round(performance.now() - freedAt);
     t.is(problem, undefined, `still not serving ${recoveredMs} ms after space returned`);
     t.log(`serving again ${recoveredMs} ms after the filler was deleted (limit ${RECOVERY_LIMIT_MS} ms)`);
-    t.is(await storescu(site, daemon.ports.dicomTls, ct[1]!), 'Success');
+    t.is(await storeStatus(site, daemon.ports.dicomTls, ct[1]!), 'Success');
     client = await MllpTlsClient.connect(daemon.ports.hl7, ris);
     for (let i = 0; i < 5; i++) t.is(msa(await sendOrder(client)), 'AA');
     client.close();

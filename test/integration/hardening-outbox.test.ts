@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
 import { waitFor } from '../support/wait.ts';
 import { PEERS } from '../support/paths.ts';
+import { storescu } from '../support/dicom-peers.ts';
 import { freePort, run } from '../support/processes.ts';
-import { Daemon, createSite, repoRoot, type SiteInfo } from '../support/site.ts';
+import { Daemon, createSite, repoRoot } from '../support/site.ts';
 import { servingProblem } from '../support/still-serving.ts';
 
 /** Other studies sent while the stuck one is refused must be in Orthanc within this. */
@@ -49,16 +50,6 @@ async function tag(file: string, keyword: string): Promise<string> {
   return m[1]!;
 }
 
-async function storescu(site: SiteInfo, port: number, paths: string[]): Promise<number> {
-  const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const r = await run(
-    'storescu',
-    ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), ...paths],
-    { timeoutMs: 30_000 },
-  );
-  return ((r.stdout + r.stderr).match(/Received Store Response \(Success\)/g) ?? []).length;
-}
-
 test.serial(
   'a PACS answering 0xA700 for one study: the other studies arrive promptly, the stuck one becomes a dead letter with the reason',
   async (t) => {
@@ -88,14 +79,14 @@ test.serial(
       await daemon.kill9();
     });
 
-    t.is(await storescu(site, daemon.ports.dicomTls, [stuck!]), 1, 'the box acknowledged the stuck instance');
+    t.is((await storescu(site, daemon.ports.dicomTls, [stuck!])).stored.size, 1, 'the box acknowledged the stuck instance');
     const refusals = (): number => daemon.process.events('forward.status').filter((e) => e['status'] === '0xa700').length;
     t.true(await waitFor(async () => refusals() >= REFUSALS - 1, 60_000), `only ${refusals()} refusals seen`);
 
     // Stuck for a while now: other studies must not wait for it.
     const want = await Promise.all(others.map((f) => tag(f, 'SOPInstanceUID')));
     const sentAt = performance.now();
-    t.is(await storescu(site, daemon.ports.dicomTls, others), others.length);
+    t.is((await storescu(site, daemon.ports.dicomTls, others)).stored.size, others.length);
     const arrived = await waitFor(async () => {
       const have = await orthanc.sopInstanceUids();
       return want.every((u) => have.has(u));

@@ -6,6 +6,7 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { storescu } from '../support/dicom-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { PEERS } from '../support/paths.ts';
@@ -40,20 +41,7 @@ async function sendTls(
   paths: string[],
   timeoutMs = 100_000,
 ): Promise<Set<string>> {
-  const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-  const r = await run(
-    'storescu',
-    ['-v', '-aet', 'CT01', '-aec', 'EDGE', '+tls', ct.keyFile!, ct.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port), ...paths],
-    { timeoutMs },
-  );
-  const ok = new Set<string>();
-  let current: string | undefined;
-  for (const line of (r.stdout + r.stderr).split('\n')) {
-    const s = /Sending file: (\S+)/.exec(line);
-    if (s) current = s[1];
-    if (/Received Store Response \(Success\)/.test(line) && current !== undefined) ok.add(current);
-  }
-  return ok;
+  return (await storescu(site, port, paths, { timeoutMs })).stored;
 }
 
 async function siteWithPacs(pacsPort: number) {

@@ -13,6 +13,7 @@ import { silentLogger } from '../../daemon/core/log.ts';
 import { FileKeySource } from '../../daemon/security/file-key-source.ts';
 import { openStore } from '../../daemon/store/index.ts';
 import { mllpSend, msa, ormNew } from '../support/hl7-peers.ts';
+import { storescu } from '../support/dicom-peers.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
@@ -134,27 +135,7 @@ test('A08 and A40 after the images were taken: Orthanc receives the corrected pa
     // The order: ACC1 for PID1^^^GENHOSP, TEST^PATIENT1, born 19700101.
     t.deepEqual((await mllpSend(daemon.ports.hl7, ris, [ormNew(1)])).map(msa), ['AA']);
     // The modality stores the images while the PACS is down (they wait in the spool).
-    const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-    const store = await run(
-      'storescu',
-      [
-        '-aet',
-        'CT01',
-        '-aec',
-        'EDGE',
-        '+tls',
-        ct.keyFile!,
-        ct.certFile!,
-        '+cf',
-        site.pki.caCert,
-        '127.0.0.1',
-        String(daemon.ports.dicomTls),
-        explicitCt,
-        implicitCt,
-        unscheduled,
-      ],
-      { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } },
-    );
+    const store = await storescu(site, daemon.ports.dicomTls, [explicitCt, implicitCt, unscheduled]);
     t.is(store.code, 0, store.stderr);
     // The RIS corrects name and birth date (A08) after the images were taken.
     const a08 =

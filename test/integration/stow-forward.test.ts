@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../daemon/core/log.ts';
 import { stowTransport } from '../../daemon/dicom/stow-client.ts';
 import { splitPart10 } from '../../daemon/dicom/testing/part10.ts';
+import { storescu } from '../support/dicom-peers.ts';
 import { freePort, run, Supervised } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
 import { PEERS } from '../support/paths.ts';
@@ -122,25 +123,7 @@ test.serial('storescu → box → STOW-RS over mutual TLS → Orthanc DICOMweb: 
   await writeFile(site.configFile, JSON.stringify(config, null, 2));
   const daemon = await Daemon.start(site.configFile);
   try {
-    const ct = site.modalities.find((m) => m.aeTitle === 'CT01')!;
-    const r = await run(
-      'storescu',
-      [
-        '-aet',
-        'CT01',
-        '-aec',
-        'EDGE',
-        '+tls',
-        ct.keyFile!,
-        ct.certFile!,
-        '+cf',
-        site.pki.caCert,
-        '127.0.0.1',
-        String(daemon.ports.dicomTls),
-        ...files,
-      ],
-      { timeoutMs: 30_000, env: { ...process.env, TCP_NODELAY: '1' } },
-    );
+    const r = await storescu(site, daemon.ports.dicomTls, files);
     t.is(r.code, 0, r.stderr);
     const want = await Promise.all(files.map(async (f) => splitPart10(await readFile(f)).sopInstanceUid));
     const all = await waitFor(async () => {

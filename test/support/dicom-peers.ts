@@ -1,5 +1,6 @@
 // DCMTK's findscu as the modality, with its verbose output parsed into one record per response.
 import { run, type RunResult } from './processes.ts';
+import type { SiteInfo } from './site.ts';
 
 export interface FindscuOptions {
   readonly port: number;
@@ -40,4 +41,36 @@ export async function findscu(o: FindscuOptions): Promise<FindscuResult> {
   }
   const fin = /Received Final Find Response \(([^)]*)\)/.exec(text);
   return { ...r, responses, finalStatus: fin?.[1], associationRejected: /Association Rejected/.test(text) };
+}
+
+export interface StorescuResult extends RunResult {
+  /** Each C-STORE response's status as storescu prints it (`Success`, `Refused: OutOfResources`, ...), in order. */
+  readonly statuses: string[];
+  /** The files answered with Success. */
+  readonly stored: Set<string>;
+}
+
+/** DCMTK's storescu as a TLS modality of the site (by default CT01): each file one C-STORE on one association. */
+export async function storescu(
+  site: { readonly modalities: SiteInfo['modalities']; readonly pki: { readonly caCert: string } },
+  port: number,
+  paths: readonly string[],
+  o: { readonly aeTitle?: string; readonly timeoutMs?: number } = {},
+): Promise<StorescuResult> {
+  const aeTitle = o.aeTitle ?? 'CT01';
+  const m = site.modalities.find((x) => x.aeTitle === aeTitle)!;
+  const args = ['-v', '-aet', aeTitle, '-aec', 'EDGE', '+tls', m.keyFile!, m.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port)];
+  const r = await run('storescu', [...args, ...paths], { timeoutMs: o.timeoutMs ?? 30_000, env: { ...process.env, TCP_NODELAY: '1' } });
+  const statuses: string[] = [];
+  const stored = new Set<string>();
+  let current: string | undefined;
+  for (const line of (r.stdout + r.stderr).split('\n')) {
+    const sending = /Sending file: (\S+)/.exec(line);
+    if (sending) current = sending[1];
+    const response = /Received Store Response \(([^)]*)\)/.exec(line);
+    if (response === null) continue;
+    statuses.push(response[1]!);
+    if (response[1] === 'Success' && current !== undefined) stored.add(current);
+  }
+  return { ...r, statuses, stored };
 }
