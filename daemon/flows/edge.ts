@@ -94,6 +94,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       logger,
       () => ({
         site: config.site.name,
+        environment: config.site.environment,
         pid: process.pid,
         uptimeMs: Date.now() - startedAt,
         keysBackend: keySource.backend,
