@@ -87,6 +87,7 @@ export const AuditEvents = {
   'hl7.connection-superseded': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.sender-mismatch': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.unsupported-message': { eventIds: SA, actions: E, outcome: 4 },
+  'hl7.processing-id-refused': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.duplicate-control-id': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.framing-error': { eventIds: SA, actions: E, outcome: 4 },
   // DICOM from modalities, and forwarding to the PACS

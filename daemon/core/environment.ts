@@ -29,3 +29,20 @@ export function defaultServedPrefix(environment: Environment): string | undefine
 export function isProduction(environment: Environment): boolean {
   return environment === 'production';
 }
+
+/** What a box checks MSH-11 against and what it sends in its own MSH-11. */
+export interface ProcessingIdPolicy {
+  readonly own: ProcessingId;
+  /** PT.1 values accepted on inbound messages; anything else is refused with ERR 202. */
+  readonly accepted: readonly ProcessingId[];
+}
+
+/** `D` only where the config asks for it, and never on a production box (the config check refuses that). */
+export function processingIdPolicy(environment: Environment, acceptDebugging: boolean): ProcessingIdPolicy {
+  const own = processingIdOf(environment);
+  const debugging = acceptDebugging && !isProduction(environment);
+  return { own, accepted: debugging ? [own, ProcessingId.Debugging] : [own] };
+}
+
+/** A production box's policy: what an adapter used on its own assumes. */
+export const productionProcessingIds: ProcessingIdPolicy = processingIdPolicy('production', false);

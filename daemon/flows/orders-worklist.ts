@@ -2,6 +2,7 @@
 // RIS before it acknowledges them, the worklist C-FIND service the modalities query (scoped per
 // modality, attributes minimised, every query audited with who it named and who its answer disclosed),
 // and the hourly prune of the replay window's control ids.
+import { processingIdPolicy } from '../core/environment.ts';
 import type { AuditSink } from '../core/audit.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { type ListenerService, type Service, healthy, listenerService } from '../core/service.ts';
@@ -39,6 +40,7 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     idleTimeoutMs: config.hl7.idleTimeoutMs,
     frameTimeoutMs: config.hl7.frameTimeoutMs,
     messageLimits: config.hl7.limits,
+    processingIds: processingIdPolicy(config.site.environment, config.hl7.acceptDebuggingProcessingId),
     maxConnections: config.hl7.maxConnections,
     maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
     ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
