@@ -237,6 +237,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
         keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }),
         replayWindowMs: 3_600_000,
         logger: silentLogger,
+        environment: profile.site.environment,
       });
       try {
         await store.selfTest();

@@ -46,6 +46,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       keySource,
       replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
       logger: logger.child({ component: 'store' }),
+      environment: config.site.environment,
     }),
   );
   const audit = store.audit;
