@@ -2,7 +2,7 @@
 // RIS before it acknowledges them, the worklist C-FIND service the modalities query (scoped per
 // modality, attributes minimised, every query audited with who it named and who its answer disclosed),
 // and the hourly prune of the replay window's control ids.
-import { processingIdPolicy } from '../core/environment.ts';
+import { defaultServedPrefix, isProduction, processingIdPolicy } from '../core/environment.ts';
 import type { AuditSink } from '../core/audit.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { type ListenerService, type Service, healthy, listenerService } from '../core/service.ts';
@@ -62,6 +62,8 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
 export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService {
   const { config, store, logger } = ctx;
   const dicom = config.dicom;
+  const environment = config.site.environment;
+  const servedPrefix = isProduction(environment) ? undefined : (dicom.worklist.environmentPrefix ?? defaultServedPrefix(environment));
   return worklistFindService(
     (identifier, q) => {
       const peer = q.association.peer as ModalityPeer;
@@ -80,6 +82,7 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
         ...(scope === undefined ? {} : { scope }),
         ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
         maxResults: dicom.worklist.maxResults,
+        ...(servedPrefix === undefined ? {} : { attributes: { servedPrefix } }),
         signal: q.signal,
         onLimit: () => logger.warn('worklist.result-limit', { aeTitle: peer.rule.aeTitle, maxResults: dicom.worklist.maxResults }),
       });
