@@ -100,6 +100,7 @@ export const AuditEvents = {
   'dicom.instance-stored': { eventIds: DIT, actions: ['C'], outcome: 0 },
   'dicom.instance-refused': { eventIds: DIT, actions: ['C'], outcome: 4 },
   'pacs.instance-forwarded': { eventIds: DIT, actions: ['R'], outcome: 0 },
+  'pacs.environment-refused': { eventIds: SA, actions: E, outcome: 8 },
   'pacs.demographics-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 0 },
   'pacs.demographics-not-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 4 },
   // Procedure status (MPPS in, HL7 status out)
