@@ -54,9 +54,10 @@ test('a production box answers MSH-11 T with AR, ERR 202 at MSH-11, and changes 
     await daemon.stop();
     await site.cleanup();
   });
+  // The fixture is ISO 8859-1: edited byte for byte (latin1 both ways) so that only MSH-11 differs.
   const training = (await fixture('orm-o01-new-ct.hl7')).toString('latin1').replace(/^(MSH(?:\|[^|\r]*){9})\|P\|/, '$1|T|');
   t.regex(training, /^MSH(\|[^|\r]*){9}\|T\|/, 'the fixture was turned into a training message');
-  const [refused] = await mllpSend(daemon.ports.hl7, risTls(site), [training]);
+  const [refused] = await mllpSend(daemon.ports.hl7, risTls(site), [Buffer.from(training, 'latin1')]);
   t.is(msa(refused), 'AR', refused);
   t.regex(refused!, ERR_202_AT_MSH_11);
   t.is(mshField(refused!, 11), 'P', "the ACK carries the box's own processing id");
