@@ -24,6 +24,7 @@ import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
+import { pacsEnvironmentAlarm } from './pacs-environment.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 
@@ -133,6 +134,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       applicationStop,
       guards,
       queues,
+      ...pacsEnvironmentAlarm(config),
       hl7,
       ...dicom,
       controlIdPrune(ctx),

@@ -7,10 +7,23 @@ import { securityAlert } from '../core/audit-event-builders.ts';
 import { type Environment, isProduction } from '../core/environment.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeliveryResult, OutboxEntry, OutboxSender } from '../core/outbox.ts';
+import type { Service } from '../core/service.ts';
+import type { EdgeConfig } from '../config/index.ts';
 
 /** Whether a box of `box` may forward to a PACS of `pacs` (omitted: the box's own environment). */
 export function forwardingAllowed(box: Environment, pacs: Environment | undefined): boolean {
   return isProduction(box) || pacs === undefined || !isProduction(pacs);
+}
+
+/**
+ * The standing alarm while forwarding is refused: a part of the box that reports itself degraded, so
+ * `edgectl status` (and the admin page) show it for as long as the config stays so, not only at start.
+ */
+export function pacsEnvironmentAlarm(config: EdgeConfig): Service[] {
+  const pacs = config.upstream.pacs;
+  if (pacs === undefined || forwardingAllowed(config.site.environment, pacs.environment)) return [];
+  const detail = `forwarding refused: upstream.pacs.environment is "production" on a ${config.site.environment} box`;
+  return [{ name: 'pacs-environment', start: async () => {}, stop: async () => {}, health: () => ({ status: 'degraded', detail }) }];
 }
 
 export class EnvironmentRefusingSender implements OutboxSender {

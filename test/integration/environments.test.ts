@@ -201,6 +201,10 @@ test('a test box: P refused, T served marked, status sent with T, no forwarding 
   t.is(status.code, 0, status.stderr);
   t.regex(status.stdout, /^\*\*\* TEST BOX: not for patient care \*\*\*$/m);
   t.regex(status.stdout, /^environment\s+test$/m);
+  t.regex(
+    status.stdout,
+    /^service\s+pacs-environment\s+running\s+degraded \(forwarding refused: upstream\.pacs\.environment is "production" on a test box\)$/m,
+  );
   const streamed = await eventually(
     async () => {
       const lines = (await readFile(rsyslog.outFile, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
