@@ -479,3 +479,41 @@ test('site.environment is production unless said otherwise; debugging messages a
   );
   t.deepEqual(at(withEnv('production', productionPacs), 'upstream.pacs.environment'), []);
 });
+
+test('an HL7 test channel must list its addresses; test channels and testing modalities mean something only on a production box', (t) => {
+  const dir = siteDir();
+  const channel = {
+    name: 'ris-test',
+    certificateCn: 'RISTEST.GENHOSP',
+    sendingApplication: 'RISTEST',
+    sendingFacility: 'GENHOSP',
+    testChannel: true,
+  };
+  const issues = (environment: string, peer: Record<string, unknown>) =>
+    checkConfig(
+      {
+        ...minimal(),
+        site: { name: 'GENHOSP-RAD1', environment },
+        hl7: { peers: [peer] },
+        dicom: {
+          plain: { host: '127.0.0.1', port: 11112 },
+          modalities: [{ name: 'svc', aeTitle: 'SVC01', transport: 'plain', addresses: ['10.0.0.9'], testing: true }],
+        },
+      },
+      { baseDir: dir },
+    ).issues;
+  t.deepEqual(
+    at(issues('production', channel), 'hl7.peers[0].addresses').map((i) => i.severity),
+    ['error'],
+  );
+  const withAddresses = { ...channel, addresses: ['10.0.0.7'] };
+  t.deepEqual(errors(issues('production', withAddresses)), []);
+  t.deepEqual(at(issues('production', withAddresses), 'hl7.peers[0].testChannel'), []);
+  t.deepEqual(
+    [
+      ...at(issues('test', withAddresses), 'hl7.peers[0].testChannel'),
+      ...at(issues('test', withAddresses), 'dicom.modalities[0].testing'),
+    ].map((i) => i.code),
+    ['ignored-key', 'ignored-key'],
+  );
+});

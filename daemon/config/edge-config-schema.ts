@@ -184,6 +184,12 @@ const hl7PeerSchema = object(
     sendingApplication: hl7Id('MSH-3 namespace id it must send'),
     sendingFacility: hl7Id('MSH-4 namespace id it must send'),
     addresses: optional(addresses('source addresses it may connect from (extra restriction; any when omitted)')),
+    testChannel: withDefault(
+      boolean({
+        doc: "on a production box: this peer is the interface engine's test channel (its own certificate, addresses and MSH-3/MSH-4, required to differ from the production RIS); it must send MSH-11 `T`, and its orders go to the separate test worklist that only modalities with `testing` may query (docs/environments.md)",
+      }),
+      false,
+    ),
   },
   { doc: 'an HL7 sender (RIS or interface engine)' },
 );
@@ -285,6 +291,17 @@ const hl7Schema = refine(
     { doc: 'HL7 v2 over MLLP+TLS from the RIS' },
   ),
   (hl7, path, ctx) => {
+    hl7.peers.forEach((p, i) => {
+      // A test channel is told apart from the production RIS by everything it presents.
+      if (p.testChannel && p.addresses === undefined) {
+        ctx.report(
+          'error',
+          IssueCode.Required,
+          `${childPath(path, 'peers')}[${i}].addresses`,
+          'is required for a test channel: list the addresses of its interface engine',
+        );
+      }
+    });
     if (hl7.peers.length === 0) {
       ctx.report('warning', IssueCode.NoPeers, childPath(path, 'peers'), 'no HL7 peers: every connection will be refused');
     }
@@ -314,6 +331,12 @@ const modalityCommon = {
   aeTitle: aeTitle('its calling AE title'),
   worklistScope: optional(worklistScopeSchema),
   returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
+  testing: withDefault(
+    boolean({
+      doc: "on a production box: a modality (or service AE title) declared for testing: it queries only the test worklist of the HL7 test channels, marked like a test box's, and may not send MPPS or images; never sees the production worklist",
+    }),
+    false,
+  ),
 };
 
 const modalitySchema = tagged(
@@ -774,12 +797,36 @@ export const edgeConfigSchema = refine(
         'is true on a production box (site.environment "production"): debugging messages never reach a production worklist; remove it, or set site.environment to "test"',
       );
     }
-    if (config.site.environment === 'production' && config.dicom.worklist.environmentPrefix !== undefined) {
+    if (config.site.environment !== 'production') {
+      config.hl7.peers.forEach((p, i) => {
+        if (p.testChannel)
+          ctx.report(
+            'warning',
+            IssueCode.IgnoredKey,
+            `hl7.peers[${i}].testChannel`,
+            `is ignored on a ${config.site.environment} box: all of its traffic is test traffic (MSH-11 T)`,
+          );
+      });
+      config.dicom.modalities.forEach((m, i) => {
+        if (m.testing)
+          ctx.report(
+            'warning',
+            IssueCode.IgnoredKey,
+            `dicom.modalities[${i}].testing`,
+            `is ignored on a ${config.site.environment} box: its whole worklist is test data`,
+          );
+      });
+    }
+    if (
+      config.site.environment === 'production' &&
+      config.dicom.worklist.environmentPrefix !== undefined &&
+      !config.dicom.modalities.some((m) => m.testing)
+    ) {
       ctx.report(
         'warning',
         IssueCode.IgnoredKey,
         'dicom.worklist.environmentPrefix',
-        'is ignored on a production box (site.environment "production"): its worklist is not marked',
+        'is ignored on a production box (site.environment "production") without modalities declared for testing: its worklist is not marked',
       );
     }
     const pacs = config.upstream.pacs;

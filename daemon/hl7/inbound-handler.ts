@@ -20,6 +20,12 @@ export interface Hl7Peer {
   readonly sendingApplication: string;
   /** Expected MSH-4 (namespace id) of its messages. */
   readonly sendingFacility: string;
+  /**
+   * Where this peer's orders go and which MSH-11 it must send, when not the listener's: a production
+   * box's test channel has its own repository (the test worklist) and sends `T`.
+   */
+  readonly repository?: OrderRepository;
+  readonly processingIds?: ProcessingIdPolicy;
 }
 
 /** `remoteAddress` is the connection's source address, when the owner of the connection gave it. */
@@ -112,7 +118,8 @@ function clip(value: string, max = 40): string {
 
 export async function handleInboundMessage(payload: Buffer, ctx: InboundContext): Promise<InboundOutcome> {
   const receivedAt = (ctx.now ?? Date.now)();
-  const processingIds = ctx.processingIds ?? productionProcessingIds;
+  const processingIds = ctx.peer.processingIds ?? ctx.processingIds ?? productionProcessingIds;
+  const repository = ctx.peer.repository ?? ctx.repository;
   const reply = (request: Hl7Message | Hl7Header, code: AckCode, text: string, error: AckError | undefined): InboundOutcome => ({
     ack: buildAck(request, { code, text, processingId: processingIds.own, ...(error === undefined ? {} : { error }) }),
     close: false,
@@ -228,7 +235,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   };
   const subjects = auditSubjects(message, mapped.commands);
   try {
-    const outcome = await ctx.repository.apply(mapped.commands, receipt);
+    const outcome = await repository.apply(mapped.commands, receipt);
     if (outcome.status === 'duplicate') {
       emit({ type: 'duplicate', peer, controlId, subjects });
       ctx.logger.info('hl7.message.duplicate', { peer, controlId });

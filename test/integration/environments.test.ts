@@ -235,3 +235,70 @@ test('a test box: P refused, T served marked, status sent with T, no forwarding 
   t.true(types.includes('pacs.environment-refused'));
   t.true(types.includes('outbox.dead-lettered'));
 });
+
+test('a production box with a test channel: its T orders reach only the test worklist, which only modalities declared for testing query', async (t) => {
+  const site = await createSite((c) => {
+    // The interface engine's test channel: its own certificate (the site's "stranger" pair), address
+    // and MSH-3, distinct from the production RIS.
+    c['hl7'].peers.push({
+      name: 'ris-test',
+      certificateCn: 'STRANGER.GENHOSP',
+      sendingApplication: 'RISTEST',
+      sendingFacility: 'GENHOSP',
+      addresses: ['127.0.0.1/32'],
+      testChannel: true,
+    });
+    // A service AE title declared for testing, on the plain port.
+    c['dicom'].modalities.push({ name: 'service', aeTitle: 'SVC01', transport: 'plain', addresses: ['127.0.0.1/32'], testing: true });
+  });
+  const daemon = await Daemon.start(site.configFile);
+  t.teardown(async () => {
+    await daemon.stop();
+    await site.cleanup();
+  });
+  const testChannel = { certFile: site.stranger.certFile, keyFile: site.stranger.keyFile, caFile: site.pki.caCert };
+  const fromTestChannel = (message: string): string => message.replace(/^MSH\|\^~\\&\|RIS\|/, 'MSH|^~\\&|RISTEST|');
+
+  const production = await MllpTlsClient.connect(daemon.ports.hl7, risTls(site));
+  t.is(msa(await production.send(ormNew(10))), 'AA');
+  t.is(msa(await production.send(ormNew(11, { processingId: 'T' }))), 'AR', 'the production RIS may not send test traffic');
+  production.close();
+
+  const test = await MllpTlsClient.connect(daemon.ports.hl7, testChannel);
+  const testAck = await test.send(fromTestChannel(ormNew(20, { processingId: 'T' })));
+  t.is(msa(testAck), 'AA', testAck);
+  t.is(mshField(testAck ?? '', 11), 'T', 'the test channel is answered as a test system');
+  const prodFromTest = await test.send(fromTestChannel(ormNew(21)));
+  t.is(msa(prodFromTest), 'AR', 'the test channel may not send production orders');
+  t.regex((prodFromTest ?? '').replace(/\r/g, '\n'), ERR_202_AT_MSH_11);
+  // A patient update on the test channel for a production patient's id touches nothing in production.
+  const a08 = [
+    'MSH|^~\\&|RISTEST|GENHOSP|EDGE|RAD1|20261125091500||ADT^A08|TESTA08|T|2.3.1',
+    'EVN|A08|20261125091500',
+    'PID|1||PID10^^^GENHOSP^MR||RENAMED^BY-TEST||19700101|F',
+  ].join('\r');
+  t.is(msa(await test.send(`${a08}\r`)), 'AA');
+  test.close();
+
+  const ct = await ctWorklist(site, daemon);
+  t.deepEqual(
+    ct.responses.map((r) => [r['AccessionNumber'], r['PatientName']]),
+    [['ACC10', 'TEST^PATIENT10']],
+    'the production worklist: the production order only, its patient untouched',
+  );
+  const service = await findscu({ port: daemon.ports.dicomPlain, callingAe: 'SVC01', keys: WORKLIST_KEYS });
+  t.is(service.finalStatus, 'Success', service.stdout + service.stderr);
+  t.deepEqual(
+    service.responses.map((r) => r['AccessionNumber']),
+    ['ACC20'],
+    'the test worklist: the test channel order only',
+  );
+  t.regex(service.responses[0]!['ScheduledProcedureStepDescription'] ?? '', /^TEST: /);
+  t.regex(service.responses[0]!['CommentsOnTheScheduledProcedureStep'] ?? '', /^TEST: not a real order/);
+
+  // The testing modality may not report procedure steps (they would reach the production RIS).
+  const mpps = await sendMpps({ port: daemon.ports.dicomPlain, callingAeTitle: 'SVC01', calledAeTitle: 'EDGE', timeoutMs: 10_000 }, [
+    { op: 'create', sopInstanceUid: uid(), attributes: createAttributes(20) },
+  ]);
+  t.deepEqual(mpps.results, [], 'no MPPS context is accepted');
+});
