@@ -14,7 +14,7 @@ import { controlRequest } from '../../provisioning/control-client.ts';
 import { siteAuditRecords } from '../support/audit-store.ts';
 import { findscu, storescu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, fixture, mllpSend, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, risUpstreamConfig, sendMpps, uid } from '../support/mpps-peers.ts';
 import { PEERS } from '../support/paths.ts';
 import { run } from '../support/processes.ts';
 import { Rsyslog } from '../support/rsyslog.ts';
@@ -90,15 +90,7 @@ test('a test box: P refused, T served marked, status sent with T, no forwarding 
   const site = await createSite((c) => {
     c['site'].environment = 'test';
     c['upstream'] = {
-      ris: {
-        host: '127.0.0.1',
-        port: 1,
-        tls: true,
-        receivingApplication: 'RIS',
-        receivingFacility: 'GENHOSP',
-        ackTimeoutMs: 3000,
-        connectTimeoutMs: 2000,
-      },
+      ris: risUpstreamConfig(),
       // Never reached: the box refuses to forward to it.
       pacs: { host: '127.0.0.1', port: 1, aeTitle: 'PROD-PACS', tls: false, environment: 'production' },
     };
