@@ -2,7 +2,8 @@
 // - one plain modality per benchmark station (ST01..ST20), each scoped to its own station, as a
 //   department's legacy modalities would be configured;
 // - the TLS modality (ct1) answers for station ST01, so the TLS query asks for the same slice;
-// - enough MLLP connections per peer for the 8-connection load.
+// - enough MLLP connections per peer for the 8-connection load;
+// - a production box: the load's orders carry MSH-11 P, as a hospital's RIS sends them.
 //
 // Usage: node bench/bench-site.ts --dir SITE_DIR
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,7 @@ export function benchConfig(config: EdgeJson): EdgeJson {
   }
   return {
     ...config,
+    site: { ...(config['site'] as object), environment: 'production' },
     hl7: { ...config.hl7, maxConnections: 32, maxConnectionsPerPeer: BENCH_HL7_CONNECTIONS_PER_PEER },
     dicom: { ...config.dicom, modalities: [...existing, ...stations] },
   };

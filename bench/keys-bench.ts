@@ -29,7 +29,7 @@ const out: Record<string, unknown> = { orders };
     await mkdir(join(dir, 'pki'));
     const ca = await makeCa(join(dir, 'pki'), 'ca', 'Bench CA', 30);
     const profile = {
-      site: { name: 'BENCH' },
+      site: { name: 'BENCH', environment: 'production' },
       dataDir: './data',
       caFile: ca.certFile,
       tpm: { tcti: swtpm.tcti },

@@ -89,7 +89,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.Software;
   }
 
-  log.info('edged.ready', { ...edge.ports, aeTitle: config.dicom.aeTitle, keysBackend: edge.keysBackend, startMs: Date.now() - startedAt });
+  log.info('edged.ready', {
+    ...edge.ports,
+    aeTitle: config.dicom.aeTitle,
+    environment: config.site.environment,
+    keysBackend: edge.keysBackend,
+    startMs: Date.now() - startedAt,
+  });
   notifySystemd(log);
 
   return new Promise<number>((resolve) => {

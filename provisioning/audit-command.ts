@@ -155,6 +155,7 @@ export async function auditCommand(args: string[]): Promise<number> {
   if (m !== undefined) {
     console.log(`bundle     ${bundle}`);
     console.log(`device     ${m.device.site} (${report.signer ?? m.device.certificateSubject})`);
+    if (m.device.environment !== undefined) console.log(`environment ${m.device.environment}`);
     console.log(`range      seq ${m.range.fromSeq}..${m.range.toSeq} (${m.count} records), ${m.range.fromTime} .. ${m.range.toTime}`);
     console.log(`hashes     previous ${m.previousHash.slice(0, 16)}… last ${m.lastHash.slice(0, 16)}…`);
   }

@@ -112,6 +112,7 @@ export async function backupCommand(args: string[]): Promise<number> {
       keySource: keySourceOf(config, join(config.dataDir, 'keys'), logger),
       replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
       logger,
+      environment: config.site.environment,
     });
     try {
       const recovery = recoveryPublicOf(config.dataDir);

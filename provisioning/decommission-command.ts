@@ -41,7 +41,13 @@ export async function decommission(configFile: string, confirm: string | undefin
   const source = new TpmKeySource({ tpm, keysDir, logger: silentLogger });
   // The last audit record the box can write.
   try {
-    const store = await openStore({ dataDir: config.dataDir, keySource: source, replayWindowMs: 3_600_000, logger: silentLogger });
+    const store = await openStore({
+      dataDir: config.dataDir,
+      keySource: source,
+      replayWindowMs: 3_600_000,
+      logger: silentLogger,
+      environment: config.site.environment,
+    });
     store.audit.record(
       auditEvent('decommission.crypto-erase', {
         at: Date.now(),

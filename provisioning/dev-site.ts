@@ -151,7 +151,8 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
   }
   // Relative paths keep the site relocatable; the box resolves them against the config's folder.
   const config = {
-    site: { name: box.siteName },
+    // A development site is never a production box: it expects MSH-11 T and marks its worklist.
+    site: { name: box.siteName, environment: 'test' },
     dataDir: './data',
     keys: { backend: 'file', file: { path: './keys/data.key' } },
     tls: { caFile: './pki/ca.crt', certFile: './pki/server.crt', keyFile: './pki/server.key', minVersion: 'TLSv1.2' },

@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../daemon/config/index.ts';
 import type { SiteDescription } from './dev-site.ts';
+import { readProfile } from './provision-command.ts';
 
 const edgectl = fileURLToPath(new URL('../bin/edgectl', import.meta.url));
 
@@ -68,6 +69,7 @@ test('dev-site writes a site whose config passes the check with zero errors', as
   t.is(config.upstream.ris?.port, 2576);
   t.is(config.upstream.pacs?.protocol === 'dimse' ? config.upstream.pacs.aeTitle : undefined, 'ORTHANC');
   t.is(config.hl7.peers[0]?.certificateCn, site.ris.certificateCn);
+  t.is(config.site.environment, 'test', 'a development site is never a production box');
   t.deepEqual(
     config.dicom.modalities.map((m) => `${m.aeTitle}/${m.transport}`),
     ['CT01/tls', 'MR01/plain'],
@@ -288,4 +290,20 @@ test('peer add pacs --replace over a STOW-RS route writes a clean DIMSE route; p
   );
   t.like(config.upstream.pacs, { protocol: 'dimse', host: '127.0.0.1', port: 4242, aeTitle: 'ORTHANC', batchSize: 8 });
   t.regex((await run(edgectl, ['peer', 'list', '--config', file])).stdout, /PACS: ORTHANC@127\.0\.0\.1:4242 tls/);
+});
+
+test('provision: the profile must say which environment the box serves', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-profile-'));
+  const base = { dataDir: './data', caFile: 'ca.pem', device: { hostname: 'edge1.example' } };
+  const write = (site: Record<string, unknown>): string => {
+    const file = join(dir, `profile-${Object.keys(site).join('-')}-${String(site['environment'])}.json`);
+    writeFileSync(file, JSON.stringify({ ...base, site }));
+    return file;
+  };
+  await t.throwsAsync(readProfile(write({ name: 'RAD-EAST' })), {
+    message: /site\.environment is missing: say "production", or "test", or "training"/,
+  });
+  await t.throwsAsync(readProfile(write({ name: 'RAD-EAST', environment: 'staging' })), { message: /site\.environment must be one of/ });
+  const { profile } = await readProfile(write({ name: 'RAD-EAST', environment: 'training' }));
+  t.is(profile.site.environment, 'training');
 });

@@ -15,6 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { AuditEvent } from '../daemon/core/audit.ts';
 import { appActivity, auditEvent } from '../daemon/core/audit-event-builders.ts';
+import { Environments, type Environment } from '../daemon/core/environment.ts';
 import { silentLogger } from '../daemon/core/log.ts';
 import { checkConfig, errorsIn, formatIssue } from '../daemon/config/index.ts';
 import { TpmClient } from '../daemon/security/tpm-client.ts';
@@ -38,16 +39,18 @@ Takes the box from factory state to serving:
 Prints the RECOVERY SECRET once: keep it off the box; it is the only way back after a firmware change.
 
 Site profile (JSON; relative paths against its folder):
-  { "site": {"name": "RAD-EAST"}, "dataDir": "${ApplianceLayout.dataDir}", "caFile": "site-ca.pem",
+  { "site": {"name": "RAD-EAST", "environment": "production"}, "dataDir": "${ApplianceLayout.dataDir}", "caFile": "site-ca.pem",
     "tpm": {"tcti": "device:/dev/tpmrm0", "pcrs": "sha256:7"},
     "device": {"hostname": "edge1.example", "addresses": ["10.0.0.5"], "subject": {"O": "Hospital", "C": "DE"}},
     "admin": {"username": "admin"},
     "config": { "hl7": {...}, "dicom": {...}, "upstream": {...} } }
 
+site.environment (required): production, test or training (docs/environments.md).
+
 Exit status: 0 provisioned and self-test passed, 1 a step failed (what was done is reported), 2 usage.`;
 
 export interface SiteProfile {
-  readonly site: { readonly name: string };
+  readonly site: { readonly name: string; readonly environment: Environment };
   readonly dataDir: string;
   readonly caFile: string;
   readonly tpm?: { readonly tcti?: string; readonly pcrs?: string; readonly commandTimeoutMs?: number };
@@ -87,6 +90,9 @@ export async function readProfile(file: string): Promise<{ profile: SiteProfile;
   ] as const) {
     if (typeof v !== 'string' || v === '') throw new Error(`the profile lacks ${k}`);
   }
+  // Nothing may guess whether a box serves real patients: the field engineer says so.
+  const environment = environmentProblem(profile.site.environment);
+  if (environment !== undefined) throw new Error(`the profile's site.environment ${environment}`);
   return { profile, baseDir: dirname(path) };
 }
 
@@ -98,6 +104,9 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
       return a === '' ? (def ?? '') : a;
     };
     const name = await ask('site name (e.g. RAD-EAST)');
+    const environment = await ask(`environment (${Environments.join(', ')})`);
+    const wrongEnvironment = environmentProblem(environment);
+    if (wrongEnvironment !== undefined) throw new Error(`the environment ${wrongEnvironment}`);
     const hostname = await ask('host name of the box (certificate SAN)');
     const addresses = (await ask('its IP addresses, comma-separated', ''))
       .split(',')
@@ -109,7 +118,7 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
     const org = await ask('organisation (certificate O)', '');
     return {
       profile: {
-        site: { name },
+        site: { name, environment: environment as Environment },
         dataDir,
         caFile,
         tpm: { tcti },
@@ -120,6 +129,13 @@ export async function promptProfile(): Promise<{ profile: SiteProfile; baseDir: 
   } finally {
     rl.close();
   }
+}
+
+function environmentProblem(value: unknown): string | undefined {
+  if (value === undefined || value === '') return `is missing: say ${Environments.map((e) => `"${e}"`).join(', or ')}`;
+  return typeof value === 'string' && (Environments as readonly string[]).includes(value)
+    ? undefined
+    : `must be one of ${Environments.map((e) => `"${e}"`).join(', ')}`;
 }
 
 /** The steps of provisioning, in order; each but the store step is recorded as `provision.<step>`. */
@@ -199,7 +215,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
     await step('config-written', async () => {
       const config = {
         ...(profile.config ?? {}),
-        site: { name: profile.site.name },
+        site: { name: profile.site.name, environment: profile.site.environment },
         dataDir,
         keys: {
           backend: 'tpm',
@@ -221,6 +237,7 @@ export async function provision(profile: SiteProfile, baseDir: string, configFil
         keySource: new TpmKeySource({ tpm, keysDir, logger: silentLogger }),
         replayWindowMs: 3_600_000,
         logger: silentLogger,
+        environment: profile.site.environment,
       });
       try {
         await store.selfTest();

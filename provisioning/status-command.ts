@@ -14,6 +14,10 @@ export async function status(configFile: string, json: boolean): Promise<number>
   const reply = await controlRequest(controlSocketPath(config.dataDir), 'GET', '/v1/status', undefined, 10_000);
   if (json) console.log(JSON.stringify(reply.body, null, 2));
   else {
+    // Nobody should act on a test or training box believing it holds real patients' work.
+    const environment = (reply.body as { environment?: string }).environment;
+    if (environment !== undefined && environment !== 'production')
+      console.log(`*** ${environment.toUpperCase()} BOX: not for patient care ***`);
     for (const [k, v] of Object.entries(reply.body as Record<string, unknown>)) {
       if (k !== 'services') console.log(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
     }

@@ -41,7 +41,7 @@ function participantXml(p: AuditParticipant, event: AuditEvent): string {
   }><RoleIDCode csd-code="${code}" codeSystemName="DCM" originalText="${meaning}"/></ActiveParticipant>`;
 }
 
-function objectsXml(event: AuditEvent, seq: number): string {
+function objectsXml(event: AuditEvent, seq: number, environment: string | undefined): string {
   let out = '';
   if (event.patient !== undefined) {
     const id = event.patient.issuer === '' ? event.patient.id : `${event.patient.id}^^^${event.patient.issuer}`;
@@ -83,9 +83,12 @@ function objectsXml(event: AuditEvent, seq: number): string {
       `<ParticipantObjectDetail type="LastOccurrence" value="${base64(new Date(o.lastAt).toISOString())}"/>` +
       '</ParticipantObjectIdentification>';
   }
+  // The recording box's environment rides on the chain position object, as a ParticipantObjectDetail
+  // (PS3.15 A.5.2: type-value pairs about the object), so a SIEM can tell a test box's records apart.
   out +=
     `<ParticipantObjectIdentification ParticipantObjectID="${seq}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="13">` +
     `<ParticipantObjectIDTypeCode csd-code="audit-seq" codeSystemName="${LOCAL_SCHEME}" originalText="Audit chain sequence number"/>` +
+    (environment === undefined ? '' : `<ParticipantObjectDetail type="Environment" value="${base64(environment)}"/>`) +
     '</ParticipantObjectIdentification>';
   return out;
 }
@@ -116,7 +119,7 @@ export function auditMessageXml(record: AuditRecord, auditSourceId: string): str
     '</EventIdentification>' +
     e.participants.map((p) => participantXml(p, e)).join('') +
     `<AuditSourceIdentification${attr('AuditSourceID', auditSourceId)}><AuditSourceTypeCode csd-code="4" codeSystemName="DCM" originalText="Application Server"/></AuditSourceIdentification>` +
-    objectsXml(e, record.seq) +
+    objectsXml(e, record.seq, record.environment) +
     '</AuditMessage>'
   );
 }

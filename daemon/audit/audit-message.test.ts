@@ -130,3 +130,19 @@ test('the DCM EventTypeCode comes from the registry; a type it does not hold ren
     /EventActionCode="C"[^>]*><EventID csd-code="110111" codeSystemName="DCM" originalText="Procedure Record"\/><EventTypeCode csd-code="order.created" codeSystemName="99IMAGING-EDGE"/,
   );
 });
+
+test("the recording box's environment is a ParticipantObjectDetail of the chain position and a syslog SD parameter", (t) => {
+  const record = { seq: 9, prevHash: '0'.repeat(64), event, environment: 'training' as const };
+  const xml = auditMessageXml(record, 'site-1');
+  const detail = Buffer.from('training').toString('base64');
+  t.regex(
+    xml,
+    new RegExp(
+      `csd-code="audit-seq"[^>]*/><ParticipantObjectDetail type="Environment" value="${detail}"/></ParticipantObjectIdentification>`,
+    ),
+  );
+  const m = parseSyslog(syslogMessage(record, 'a'.repeat(64), { hostname: 'site-1', appName: 'edged', procId: '1' }));
+  t.regex(m?.structuredData ?? '', / environment="training"\]$/);
+  // A record of an older version (no environment) renders as before.
+  t.notRegex(auditMessageXml({ ...record, environment: undefined }, 'site-1'), /Environment/);
+});

@@ -21,6 +21,8 @@ export interface ExportOptions {
   readonly signer: Signer;
   /** site.name: the audit source id and the manifest's device name. */
   readonly site: string;
+  /** site.environment: named in the manifest. */
+  readonly environment?: string;
   readonly fromSeq: number;
   readonly toSeq: number;
   /** Where to write the bundle (replaced). A side file `<path>.records.tmp` is used while writing. */
@@ -227,6 +229,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
       format: BundleFormat,
       device: {
         site: o.site,
+        ...(o.environment === undefined ? {} : { environment: o.environment }),
         certificateSubject: leaf.subject.replace(/\n/g, ', '),
         certificateSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
       },

@@ -19,7 +19,13 @@ export interface FileDigest {
 
 export interface BundleManifest {
   readonly format: typeof BundleFormat;
-  readonly device: { readonly site: string; readonly certificateSubject: string; readonly certificateSha256: string };
+  readonly device: {
+    readonly site: string;
+    /** site.environment of the box that signed the bundle (absent in bundles of older versions). */
+    readonly environment?: string;
+    readonly certificateSubject: string;
+    readonly certificateSha256: string;
+  };
   readonly createdAt: string;
   readonly range: { readonly fromSeq: number; readonly toSeq: number; readonly fromTime: string; readonly toTime: string };
   readonly count: number;

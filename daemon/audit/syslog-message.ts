@@ -33,13 +33,15 @@ export interface SyslogIdentity {
   readonly procId: string;
 }
 
-/** One RFC 5424 message: header, `[edge@32473 seq hash]`, then BOM + the audit XML. */
+/** One RFC 5424 message: header, `[edge@32473 seq hash type environment]`, then BOM + the audit XML. */
 export function syslogMessage(record: AuditRecord, hash: string, identity: SyslogIdentity): string {
   const e = record.event;
   const pri = FACILITY_AUTHPRIV * 8 + severityOf(e.outcome);
   // A summary of repeats carries its count here too, so a collector can add it up without the XML.
   const occurrences = e.occurrences === undefined ? '' : ` occurrences="${e.occurrences.count}"`;
-  const sd = `[${SD_ID} seq="${record.seq}" hash="${sdValue(hash)}" type="${sdValue(e.type)}"${occurrences}]`;
+  // The environment in the structured data: a collector can route or drop a test box's stream on it.
+  const environment = record.environment === undefined ? '' : ` environment="${sdValue(record.environment)}"`;
+  const sd = `[${SD_ID} seq="${record.seq}" hash="${sdValue(hash)}" type="${sdValue(e.type)}"${occurrences}${environment}]`;
   return `<${pri}>1 ${new Date(e.at).toISOString()} ${headerField(identity.hostname, 255)} ${headerField(identity.appName, 48)} ${headerField(identity.procId, 128)} ${MSGID} ${sd} ${BOM}${auditMessageXml(record, identity.hostname)}`;
 }
 

@@ -449,3 +449,71 @@ test('TLS files and the data key are parsed: garbage, a foreign key and a short 
   // checkFiles: false reads nothing.
   t.deepEqual(errors(checkConfig(minimal(), { baseDir: dir, checkFiles: false }).issues), []);
 });
+
+test('site.environment is production unless said otherwise; debugging messages and a marking prefix are for non-production boxes', (t) => {
+  const dir = siteDir();
+  t.is(checkConfig(minimal(), { baseDir: dir }).config?.site.environment, 'production');
+  const withEnv = (environment: string, extra: Record<string, unknown> = {}) =>
+    checkConfig({ ...minimal(), ...extra, site: { name: 'GENHOSP-RAD1', environment } }, { baseDir: dir }).issues;
+  t.deepEqual(
+    at(withEnv('staging'), 'site.environment').map((i) => i.severity),
+    ['error'],
+    'only production, test and training exist',
+  );
+  const debugOn = { hl7: { acceptDebuggingProcessingId: true } };
+  t.deepEqual(
+    at(withEnv('production', debugOn), 'hl7.acceptDebuggingProcessingId').map((i) => i.severity),
+    ['error'],
+  );
+  t.deepEqual(at(withEnv('test', debugOn), 'hl7.acceptDebuggingProcessingId'), []);
+  const prefix = { dicom: { worklist: { environmentPrefix: 'DEMO:' } } };
+  t.deepEqual(
+    at(withEnv('production', prefix), 'dicom.worklist.environmentPrefix').map((i) => i.code),
+    ['ignored-key'],
+  );
+  t.deepEqual(at(withEnv('training', prefix), 'dicom.worklist.environmentPrefix'), []);
+  const productionPacs = { upstream: { pacs: { host: 'pacs', port: 104, aeTitle: 'PACS', environment: 'production' } } };
+  t.deepEqual(
+    at(withEnv('test', productionPacs), 'upstream.pacs.environment').map((i) => i.severity),
+    ['warning'],
+  );
+  t.deepEqual(at(withEnv('production', productionPacs), 'upstream.pacs.environment'), []);
+});
+
+test('an HL7 test channel must list its addresses; test channels and testing modalities mean something only on a production box', (t) => {
+  const dir = siteDir();
+  const channel = {
+    name: 'ris-test',
+    certificateCn: 'RISTEST.GENHOSP',
+    sendingApplication: 'RISTEST',
+    sendingFacility: 'GENHOSP',
+    testChannel: true,
+  };
+  const issues = (environment: string, peer: Record<string, unknown>) =>
+    checkConfig(
+      {
+        ...minimal(),
+        site: { name: 'GENHOSP-RAD1', environment },
+        hl7: { peers: [peer] },
+        dicom: {
+          plain: { host: '127.0.0.1', port: 11112 },
+          modalities: [{ name: 'svc', aeTitle: 'SVC01', transport: 'plain', addresses: ['10.0.0.9'], testing: true }],
+        },
+      },
+      { baseDir: dir },
+    ).issues;
+  t.deepEqual(
+    at(issues('production', channel), 'hl7.peers[0].addresses').map((i) => i.severity),
+    ['error'],
+  );
+  const withAddresses = { ...channel, addresses: ['10.0.0.7'] };
+  t.deepEqual(errors(issues('production', withAddresses)), []);
+  t.deepEqual(at(issues('production', withAddresses), 'hl7.peers[0].testChannel'), []);
+  t.deepEqual(
+    [
+      ...at(issues('test', withAddresses), 'hl7.peers[0].testChannel'),
+      ...at(issues('test', withAddresses), 'dicom.modalities[0].testing'),
+    ].map((i) => i.code),
+    ['ignored-key', 'ignored-key'],
+  );
+});

@@ -35,6 +35,7 @@ import {
 } from './value-syntax.ts';
 import { dataLocationProblem } from './file-access.ts';
 import { certificateFileProblem, dataKeyFileProblem, keyCertificateMismatch, privateKeyFileProblem } from './tls-material.ts';
+import { Environments, defaultServedPrefix } from '../core/environment.ts';
 
 export const ImplicitVrLittleEndian = '1.2.840.10008.1.2';
 export const ExplicitVrLittleEndian = '1.2.840.10008.1.2.1';
@@ -183,6 +184,12 @@ const hl7PeerSchema = object(
     sendingApplication: hl7Id('MSH-3 namespace id it must send'),
     sendingFacility: hl7Id('MSH-4 namespace id it must send'),
     addresses: optional(addresses('source addresses it may connect from (extra restriction; any when omitted)')),
+    testChannel: withDefault(
+      boolean({
+        doc: "on a production box: this peer is the interface engine's test channel (its own certificate, addresses and MSH-3/MSH-4, required to differ from the production RIS); it must send MSH-11 `T`, and its orders go to the separate test worklist that only modalities with `testing` may query (docs/environments.md)",
+      }),
+      false,
+    ),
   },
   { doc: 'an HL7 sender (RIS or interface engine)' },
 );
@@ -255,6 +262,12 @@ const hl7Schema = refine(
         ),
         {},
       ),
+      acceptDebuggingProcessingId: withDefault(
+        boolean({
+          doc: 'also accept messages with MSH-11 `D` (debugging) on a test or training box; never allowed on a production box',
+        }),
+        false,
+      ),
       replayWindowHours: withDefault(
         integer({ doc: "how long a sender's MSH-10 is remembered to drop duplicates (hours)", min: 1, max: 8760 }),
         168,
@@ -278,6 +291,17 @@ const hl7Schema = refine(
     { doc: 'HL7 v2 over MLLP+TLS from the RIS' },
   ),
   (hl7, path, ctx) => {
+    hl7.peers.forEach((p, i) => {
+      // A test channel is told apart from the production RIS by everything it presents.
+      if (p.testChannel && p.addresses === undefined) {
+        ctx.report(
+          'error',
+          IssueCode.Required,
+          `${childPath(path, 'peers')}[${i}].addresses`,
+          'is required for a test channel: list the addresses of its interface engine',
+        );
+      }
+    });
     if (hl7.peers.length === 0) {
       ctx.report('warning', IssueCode.NoPeers, childPath(path, 'peers'), 'no HL7 peers: every connection will be refused');
     }
@@ -307,6 +331,12 @@ const modalityCommon = {
   aeTitle: aeTitle('its calling AE title'),
   worklistScope: optional(worklistScopeSchema),
   returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
+  testing: withDefault(
+    boolean({
+      doc: "on a production box: a modality (or service AE title) declared for testing: it queries only the test worklist of the HL7 test channels, marked like a test box's, and may not send MPPS or images; never sees the production worklist",
+    }),
+    false,
+  ),
 };
 
 const modalitySchema = tagged(
@@ -333,6 +363,15 @@ const worklistSchema = object(
     enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
     maxResults: withDefault(integer({ doc: 'most items returned to one C-FIND', min: 1, max: 100_000 }), 1000),
     returnKeys: optional(returnKeys('attributes returned (data minimisation); all supported ones when omitted')),
+    environmentPrefix: optional(
+      string({
+        doc: `on a test or training box, put before every item's Scheduled Procedure Step Description and comments so nobody mistakes it for a real order; omitted = \`${defaultServedPrefix('test')}\` or \`${defaultServedPrefix('training')}\`; never used on a production box`,
+        minLength: 1,
+        maxLength: 16,
+        check: servedPrefixProblem,
+        label: 'prefix',
+      }),
+    ),
   },
   { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
 );
@@ -695,6 +734,12 @@ export const edgeConfigSchema = refine(
             check: peerNameProblem,
             label: 'name',
           }),
+          environment: withDefault(
+            oneOf(Environments, {
+              doc: 'which world the box serves: `production` (real patients), `test` or `training`; decides the HL7 processing id (MSH-11) it accepts and sends, how it marks what it serves and where it may forward (docs/environments.md); `edgectl provision` asks for it',
+            }),
+            'production',
+          ),
         },
         { doc: 'identity of this box' },
       ),
@@ -744,6 +789,55 @@ export const edgeConfigSchema = refine(
     { doc: 'the Imaging Edge configuration' },
   ),
   (config, _path, ctx) => {
+    if (config.site.environment === 'production' && config.hl7.acceptDebuggingProcessingId) {
+      ctx.report(
+        'error',
+        IssueCode.Inconsistent,
+        'hl7.acceptDebuggingProcessingId',
+        'is true on a production box (site.environment "production"): debugging messages never reach a production worklist; remove it, or set site.environment to "test"',
+      );
+    }
+    if (config.site.environment !== 'production') {
+      config.hl7.peers.forEach((p, i) => {
+        if (p.testChannel)
+          ctx.report(
+            'warning',
+            IssueCode.IgnoredKey,
+            `hl7.peers[${i}].testChannel`,
+            `is ignored on a ${config.site.environment} box: all of its traffic is test traffic (MSH-11 T)`,
+          );
+      });
+      config.dicom.modalities.forEach((m, i) => {
+        if (m.testing)
+          ctx.report(
+            'warning',
+            IssueCode.IgnoredKey,
+            `dicom.modalities[${i}].testing`,
+            `is ignored on a ${config.site.environment} box: its whole worklist is test data`,
+          );
+      });
+    }
+    if (
+      config.site.environment === 'production' &&
+      config.dicom.worklist.environmentPrefix !== undefined &&
+      !config.dicom.modalities.some((m) => m.testing)
+    ) {
+      ctx.report(
+        'warning',
+        IssueCode.IgnoredKey,
+        'dicom.worklist.environmentPrefix',
+        'is ignored on a production box (site.environment "production") without modalities declared for testing: its worklist is not marked',
+      );
+    }
+    const pacs = config.upstream.pacs;
+    if (config.site.environment !== 'production' && pacs?.environment === 'production') {
+      ctx.report(
+        'warning',
+        IssueCode.Inconsistent,
+        'upstream.pacs.environment',
+        `is "production" on a ${config.site.environment} box: every image will be refused forwarding and become a dead letter; point upstream.pacs at a ${config.site.environment} PACS`,
+      );
+    }
     if (config.tls.keyFile === undefined && config.keys.backend !== 'tpm') {
       ctx.report('error', IssueCode.Required, 'tls.keyFile', 'is required unless keys.backend is "tpm" (which seals the TLS key)');
     }
@@ -763,6 +857,11 @@ export const edgeConfigSchema = refine(
     }
   },
 );
+
+function servedPrefixProblem(value: string): string | undefined {
+  // It lands in LO/ST values: printable ASCII without the DICOM value separator.
+  return /^[\x20-\x5b\x5d-\x7e]+$/.test(value) ? undefined : 'expected printable ASCII without a backslash';
+}
 
 function pcrSelectionProblem(value: string): string | undefined {
   return /^sha(1|256|384):\d{1,2}(,\d{1,2})*$/.test(value) ? undefined : 'expected e.g. sha256:7 or sha256:0,2,7';

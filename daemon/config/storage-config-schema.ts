@@ -1,7 +1,8 @@
 // Config of the image path: the Storage SCP (SOP classes, transfer syntaxes, spool limits) under
 // `dicom.storage`, and the forwarding fields of `upstream.pacs`. Part of the one schema (edge-config-schema.ts).
 import { dataLocationProblem } from './file-access.ts';
-import { array, boolean, filePath, integer, object, optional, string, withDefault } from './schema-kit.ts';
+import { Environments } from '../core/environment.ts';
+import { array, boolean, filePath, integer, object, oneOf, optional, string, withDefault } from './schema-kit.ts';
 import { uidProblem } from './value-syntax.ts';
 
 const GiB = 1024 * 1024 * 1024;
@@ -101,6 +102,11 @@ export const pacsCommonFields = {
       doc: "on forward, correct Patient's Name, ID, Issuer, Birth Date and Sex in the object from the linked order when the RIS changed them (A08/A40); every change is audited",
     }),
     false,
+  ),
+  environment: optional(
+    oneOf(Environments, {
+      doc: "which world this PACS serves; a test or training box refuses to forward to a `production` PACS (each image becomes a dead letter, audited); omitted = the box's own site.environment",
+    }),
   ),
 } as const;
 

@@ -87,6 +87,7 @@ export const AuditEvents = {
   'hl7.connection-superseded': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.sender-mismatch': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.unsupported-message': { eventIds: SA, actions: E, outcome: 4 },
+  'hl7.processing-id-refused': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.duplicate-control-id': { eventIds: SA, actions: E, outcome: 4 },
   'hl7.framing-error': { eventIds: SA, actions: E, outcome: 4 },
   // DICOM from modalities, and forwarding to the PACS
@@ -99,6 +100,7 @@ export const AuditEvents = {
   'dicom.instance-stored': { eventIds: DIT, actions: ['C'], outcome: 0 },
   'dicom.instance-refused': { eventIds: DIT, actions: ['C'], outcome: 4 },
   'pacs.instance-forwarded': { eventIds: DIT, actions: ['R'], outcome: 0 },
+  'pacs.environment-refused': { eventIds: SA, actions: E, outcome: 8 },
   'pacs.demographics-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 0 },
   'pacs.demographics-not-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 4 },
   // Procedure status (MPPS in, HL7 status out)

@@ -2,12 +2,17 @@
 // (syslog stream, checkpoints, bundles, retention). Records are addressed by sequence number; each record
 // is one JSON line whose SHA-256 the next record carries as `prevHash`, so the exact bytes are the record.
 import type { AuditEvent } from './audit.ts';
+import type { Environment } from './environment.ts';
 
-/** The JSON object of one chain line: `{"seq":…,"prevHash":…,"event":{…}}`, keys in this order. */
+/**
+ * The JSON object of one chain line: `{"seq":…,"prevHash":…,"event":{…},"environment":…}`, keys in this
+ * order. `environment` is the recording box's site.environment (absent in records of older versions).
+ */
 export interface AuditRecord {
   readonly seq: number;
   readonly prevHash: string;
   readonly event: AuditEvent;
+  readonly environment?: Environment;
 }
 
 /** A record as the chain holds it: the exact line (hashed as UTF-8) and its hash. */

@@ -68,6 +68,10 @@ export const ErrorCodes = {
   EDGE_STORE_SCU_FAILED: { kind: 'transient', summary: 'the PACS could not be reached or the association failed' },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
+  EDGE_PACS_ENVIRONMENT_MISMATCH: {
+    kind: 'permanent',
+    summary: 'a test or training box does not forward to a PACS declared production',
+  },
   EDGE_OUTBOX_NOT_FOUND: { kind: 'permanent', summary: 'no outbox entry or dead letter with that id' },
   EDGE_OUTBOX_NOT_ATTEMPTED: {
     kind: 'transient',

@@ -167,3 +167,25 @@ test('worklistValueProblem: what the encoding cannot carry, per VR', (t) => {
   t.is(worklistValueProblem(Tag.PatientName, 'DOE^JANE=山田^太郎'), undefined);
   t.is(worklistValueProblem(Tag.PatientName, 'DOE\u00a0JANE'), undefined, 'U+00A0 is a graphic character');
 });
+
+test("a test or training box's mark leads the SPS Description (within LO's 64 characters) and is the step's comments", (t) => {
+  const plain = only(itemsOf(worklistItemToDataSet(worklistItemForTests()), Tag.ScheduledProcedureStepSequence));
+  t.is(plain.get(Tag.CommentsOnTheScheduledProcedureStep), undefined, 'a production item carries no comments of ours');
+  const description = textOf(plain, Tag.ScheduledProcedureStepDescription);
+  const marked = only(
+    itemsOf(worklistItemToDataSet(worklistItemForTests(), { servedPrefix: 'TEST:' }), Tag.ScheduledProcedureStepSequence),
+  );
+  t.is(textOf(marked, Tag.ScheduledProcedureStepDescription), `TEST: ${description}`);
+  t.regex(textOf(marked, Tag.CommentsOnTheScheduledProcedureStep) ?? '', /^TEST: not a real order/);
+  t.deepEqual(
+    [...marked.keys()],
+    [...marked.keys()].toSorted((a, b) => a - b),
+    'ascending tag order',
+  );
+  const long = worklistItemForTests();
+  const longStep = { ...long.step, description: 'X'.repeat(64) };
+  const clipped = only(
+    itemsOf(worklistItemToDataSet({ ...long, step: longStep }, { servedPrefix: 'TRAINING:' }), Tag.ScheduledProcedureStepSequence),
+  );
+  t.is(textOf(clipped, Tag.ScheduledProcedureStepDescription), `TRAINING: ${'X'.repeat(54)}`);
+});

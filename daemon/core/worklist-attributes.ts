@@ -48,6 +48,7 @@ const EMITTED: readonly Keyword[] = [
   'ScheduledProcedureStepLocation',
   'ScheduledProcedureStepStatus',
   'ScheduledProcedureStepSequence',
+  'CommentsOnTheScheduledProcedureStep',
   'RequestedProcedureID',
   'ReasonForTheRequestedProcedure',
   'RequestedProcedurePriority',
@@ -173,12 +174,29 @@ export interface WorklistAttributesOptions {
    * that qualify IDs (IHE PIX-aware) still get one. Site configuration; '' or undefined = leave empty.
    */
   readonly defaultIssuerOfPatientId?: string;
+  /**
+   * A test or training box's mark (e.g. `TEST:`): put before the Scheduled Procedure Step Description
+   * and as the step's comments, so the person at the modality cannot take the item for a real order.
+   */
+  readonly servedPrefix?: string;
+}
+
+/** Scheduled Procedure Step Description is LO: at most 64 characters. */
+const LO_MAX = 64;
+
+export function markedDescription(prefix: string, description: string): string {
+  return `${prefix} ${description}`.slice(0, LO_MAX).trimEnd();
+}
+
+export function markedComments(prefix: string): string {
+  return `${prefix} not a real order; this system is not for clinical use`;
 }
 
 /** The Modality Worklist attributes of one item, in ascending tag order. */
 export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttributesOptions = {}): DataSet {
   const { order, step } = item;
   const { patient } = order;
+  const mark = opts.servedPrefix;
   const issuer = (id: PatientIdentifier): string => (id.issuer !== '' ? id.issuer : (opts.defaultIssuerOfPatientId ?? ''));
   const ds: DataSet = new Map();
   // Values are decoded JavaScript strings, so the adapter encodes them as UTF-8 (PS3.5 6.1.2.3).
@@ -239,13 +257,14 @@ export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttribut
     [Tag.ScheduledProcedureStepStartDate, step.startDate],
     [Tag.ScheduledProcedureStepStartTime, step.startTime],
     [Tag.ScheduledPerformingPhysicianName, step.performingPhysician],
-    [Tag.ScheduledProcedureStepDescription, step.description],
+    [Tag.ScheduledProcedureStepDescription, mark === undefined ? step.description : markedDescription(mark, step.description)],
     [Tag.ScheduledProcedureStepID, step.id],
     [Tag.ScheduledStationName, step.stationName],
     [Tag.ScheduledProcedureStepLocation, step.location],
     [Tag.ScheduledProcedureStepStatus, step.status],
   ]);
   sps.set(Tag.ScheduledProtocolCodeSequence, { vr: 'SQ', value: step.protocolCodes.map(codeItem) });
+  if (mark !== undefined) put(sps, Tag.CommentsOnTheScheduledProcedureStep, markedComments(mark));
   ds.set(Tag.ScheduledProcedureStepSequence, { vr: 'SQ', value: [sorted(sps)] });
 
   return sorted(ds);

@@ -44,6 +44,16 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
         controlId: e.controlId,
       });
       return;
+    case 'processing-id-refused':
+      audit.record({
+        ...securityAlert(
+          'hl7.processing-id-refused',
+          [peerOf(e.peer, e.remoteAddress)],
+          `MSH-11 "${e.received}" refused (ERR 202): this box accepts ${e.accepted.join(' or ')} (site.environment); send it to a box of its environment`,
+        ),
+        controlId: e.controlId,
+      });
+      return;
     case 'unsupported-message':
       audit.record({
         ...securityAlert('hl7.unsupported-message', [peerOf(e.peer, e.remoteAddress)], `${e.messageType} refused (${e.condition})`),

@@ -63,6 +63,7 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
       trail: audit,
       signer,
       site: config.site.name,
+      environment: config.site.environment,
       fromSeq,
       toSeq,
       path,

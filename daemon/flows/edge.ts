@@ -1,6 +1,7 @@
 // The box put together: the store first (every flow builds on its repositories), then each flow's
 // services in the order they start. ServiceSet stops them in reverse: the control API and the listeners
 // stop taking work and drain, the outbox settles its last batch, the audit guards write their summaries,
+import { join } from 'node:path';
 // `application.stop` is recorded, the audit trail signs its head, and the store closes last.
 import type { AuditParticipant } from '../core/audit.ts';
 import type { Logger } from '../core/log.ts';
@@ -24,6 +25,7 @@ import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
+import { pacsEnvironmentAlarm } from './pacs-environment.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 
@@ -46,10 +48,25 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       keySource,
       replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
       logger: logger.child({ component: 'store' }),
+      environment: config.site.environment,
     }),
   );
   const audit = store.audit;
   const box: AuditParticipant = { kind: 'system', id: config.site.name, requestor: false };
+  const testChannelStore = hasTestChannel(config)
+    ? await startStep('open the test channel store', stepMs, logger, () =>
+        openStore({
+          dataDir: join(config.dataDir, 'test-channel'),
+          keySource,
+          replayWindowMs: config.hl7.replayWindowHours * 3_600_000,
+          logger: logger.child({ component: 'store', partition: 'test-channel' }),
+          environment: config.site.environment,
+        }),
+      ).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      })
+    : undefined;
   const recovery = storeRecovery(config.dataDir, store, audit, box, logger);
   let services: ServiceSet;
   let ready = false;
@@ -57,7 +74,16 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     recordKeyAlarms(config.dataDir, keySource, coreLimitBy, audit, box);
     recordRestore(config.dataDir, audit, box, logger);
     const tls = await loadTlsMaterial(config.tls, keySource);
-    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger };
+    const ctx: FlowContext = {
+      config,
+      store,
+      ...(testChannelStore === undefined ? {} : { testChannelStore }),
+      audit,
+      box,
+      tls,
+      keySource,
+      logger,
+    };
     const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
     const guards = auditGuards(config.audit, store, box, logger);
     const trail = auditTrail(ctx);
@@ -94,6 +120,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       logger,
       () => ({
         site: config.site.name,
+        environment: config.site.environment,
         pid: process.pid,
         uptimeMs: Date.now() - startedAt,
         keysBackend: keySource.backend,
@@ -126,11 +153,13 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     });
     const declared: Service[] = [
       stopOnly('store', () => store.close()),
+      ...(testChannelStore === undefined ? [] : [stopOnly('test-channel-store', () => testChannelStore.close())]),
       recovery,
       withStartDeadline(trail, 'start the audit services', stepMs, logger),
       applicationStop,
       guards,
       queues,
+      ...pacsEnvironmentAlarm(config),
       hl7,
       ...dicom,
       controlIdPrune(ctx),
@@ -159,9 +188,15 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
   } catch (err) {
     // The set stopped what it had started; a composition that failed before it leaves these two to close.
     await recovery.stop(0);
+    await testChannelStore?.close();
     await store.close();
     throw err;
   }
+}
+
+/** Test channels exist only on a production box (on a test or training box all traffic is test traffic). */
+function hasTestChannel(config: EdgeConfig): boolean {
+  return config.site.environment === 'production' && config.hl7.peers.some((p) => p.testChannel);
 }
 
 /** A start that touches the file system runs under the start-step deadline (core/start-step.ts). */

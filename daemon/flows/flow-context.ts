@@ -10,6 +10,12 @@ import type { Store } from '../store/index.ts';
 export interface FlowContext {
   readonly config: EdgeConfig;
   readonly store: Store;
+  /**
+   * On a production box with an HL7 test channel: a store of its own for the test worklist (its own
+   * database under `<dataDir>/test-channel`), so test orders and patient updates can never touch
+   * production orders or patients. Only its orders are used; the audit trail stays the box's one.
+   */
+  readonly testChannelStore?: Store;
   /** The audit chain itself (the listeners get the coalescing sink of audit-guards.ts instead). */
   readonly audit: AuditSink;
   readonly box: AuditParticipant;

@@ -16,6 +16,7 @@ import type { Spool } from '../store/spool.ts';
 import { clientTls } from '../security/tls-material.ts';
 import type { FlowContext } from './flow-context.ts';
 import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
+import { EnvironmentRefusingSender, forwardingAllowed, recordForwardingRefused } from './pacs-environment.ts';
 /** Empty spool files kept ready (durable directory entries): enough for a burst on several associations. */
 const PREPARED_SPOOL_FILES = 16;
 
@@ -93,32 +94,37 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     }
     // The PACS as audit participant: its AE title, or for STOW-RS the endpoint's host (it has no AE title).
     const pacsId = pacs.protocol === 'dimse' ? pacs.aeTitle : new URL(pacs.stowUrl).host;
+    const environment = config.site.environment;
+    if (!forwardingAllowed(environment, pacs.environment)) {
+      recordForwardingRefused(audit, logger, environment, [box, { kind: 'dicom', id: pacsId, requestor: false }]);
+    }
     const reconciler = pacs.reconcileDemographics
       ? new DemographicsReconciler({ orders: store.orders, logger: logger.child({ component: 'reconcile' }) })
       : undefined;
+    const forwarder = new PacsForwarder({
+      destination: PACS_DESTINATION,
+      spool,
+      transport,
+      ...(reconciler === undefined ? {} : { transform: reconciler.transform }),
+      logger: logger.child({ component: 'forward' }),
+      onForwarded: (instance) => {
+        const reconciled = reconciler?.forwarded(instance);
+        if (reconciled !== undefined)
+          audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
+        audit.record({
+          eventId: 'DicomInstancesTransferred',
+          type: 'pacs.instance-forwarded',
+          action: 'R',
+          outcome: 0,
+          at: Date.now(),
+          participants: [box, { kind: 'dicom', id: pacsId, requestor: false }],
+          ...instanceSubject(instance.studyInstanceUid, instance.accessionNumber, instance.patientId, instance.issuerOfPatientId),
+          detail: `${instance.sopClassUid}; ${instance.bytes} bytes; spool ${instance.key.slice(2, 14)}`,
+        });
+      },
+    });
     destinations.push({
-      sender: new PacsForwarder({
-        destination: PACS_DESTINATION,
-        spool,
-        transport,
-        ...(reconciler === undefined ? {} : { transform: reconciler.transform }),
-        logger: logger.child({ component: 'forward' }),
-        onForwarded: (instance) => {
-          const reconciled = reconciler?.forwarded(instance);
-          if (reconciled !== undefined)
-            audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
-          audit.record({
-            eventId: 'DicomInstancesTransferred',
-            type: 'pacs.instance-forwarded',
-            action: 'R',
-            outcome: 0,
-            at: Date.now(),
-            participants: [box, { kind: 'dicom', id: pacsId, requestor: false }],
-            ...instanceSubject(instance.studyInstanceUid, instance.accessionNumber, instance.patientId, instance.issuerOfPatientId),
-            detail: `${instance.sopClassUid}; ${instance.bytes} bytes; spool ${instance.key.slice(2, 14)}`,
-          });
-        },
-      }),
+      sender: forwardingAllowed(environment, pacs.environment) ? forwarder : new EnvironmentRefusingSender(PACS_DESTINATION, environment),
       batchSize: pacs.batchSize,
       concurrency: pacs.maxAssociations,
       ...destinationPolicy(config.outbox),

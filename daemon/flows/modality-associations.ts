@@ -50,6 +50,12 @@ export function modalityListeners(
   if (dicom.worklist.enabled) abstractSyntaxes.add(SopClass.ModalityWorklistInformationModelFind);
   abstractSyntaxes.add(MppsSopClass);
   for (const sopClass of services.transferSyntaxesBySopClass.keys()) abstractSyntaxes.add(sopClass);
+  // A modality declared for testing on a production box only reads the test worklist: its MPPS would
+  // reach the production RIS and its images the production PACS, so it is offered neither.
+  const testingSyntaxes = new Set(
+    [...abstractSyntaxes].filter((s) => s === SopClass.Verification || s === SopClass.ModalityWorklistInformationModelFind),
+  );
+  const testingOnly = (rule: { readonly testing?: boolean }): boolean => config.site.environment === 'production' && rule.testing === true;
 
   const decide = (rq: AssociationRequest): AssociationDecision => {
     const found = policies.modality.admit({
@@ -69,11 +75,12 @@ export function modalityListeners(
     }
     const rule = policies.modalityRule(found.aeTitle)!;
     const peer: ModalityPeer = { rule, returnKeys: keysOf(rule.returnKeys) ?? defaultReturnKeys };
+    const testing = testingOnly(rule);
     return {
       accept: true,
-      abstractSyntaxes,
+      abstractSyntaxes: testing ? testingSyntaxes : abstractSyntaxes,
       transferSyntaxes: [...dicom.transferSyntaxes],
-      transferSyntaxesByAbstractSyntax: services.transferSyntaxesBySopClass,
+      transferSyntaxesByAbstractSyntax: testing ? new Map() : services.transferSyntaxesBySopClass,
       peer,
     };
   };

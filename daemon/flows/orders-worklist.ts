@@ -2,7 +2,9 @@
 // RIS before it acknowledges them, the worklist C-FIND service the modalities query (scoped per
 // modality, attributes minimised, every query audited with who it named and who its answer disclosed),
 // and the hourly prune of the replay window's control ids.
+import { defaultServedPrefix, isProduction, processingIdPolicy } from '../core/environment.ts';
 import type { AuditSink } from '../core/audit.ts';
+import type { OrderRepository } from '../core/ports.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { type ListenerService, type Service, healthy, listenerService } from '../core/service.ts';
 import { findWorklist, worklistResponseOrigin } from '../core/worklist-query.ts';
@@ -31,6 +33,7 @@ export interface Hl7Intake extends ListenerService {
 /** The HL7 listener: peers known by certificate, address and MSH-3/4 (deny by default), every event audited through `sink`. */
 export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: AuditSink): Hl7Intake {
   const { config, store, tls, logger } = ctx;
+  const testChannel = ctx.testChannelStore;
   const listener = new Hl7Listener({
     host: config.hl7.listen.host,
     port: config.hl7.listen.port,
@@ -39,6 +42,7 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     idleTimeoutMs: config.hl7.idleTimeoutMs,
     frameTimeoutMs: config.hl7.frameTimeoutMs,
     messageLimits: config.hl7.limits,
+    processingIds: processingIdPolicy(config.site.environment, config.hl7.acceptDebuggingProcessingId),
     maxConnections: config.hl7.maxConnections,
     maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
     ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
@@ -49,7 +53,12 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     identifyPeer: ({ certificate, remoteAddress }) => {
       const found = policies.hl7.identify(certificate.subjectCN, remoteAddress);
       if (isRefusal(found)) return { refused: found.why };
-      return { peer: { name: found.name, sendingApplication: found.sendingApplication, sendingFacility: found.sendingFacility } };
+      const peer = { name: found.name, sendingApplication: found.sendingApplication, sendingFacility: found.sendingFacility };
+      if (found.testChannel !== true || config.site.environment !== 'production') return { peer };
+      // A test channel added by a reload has no test worklist until edged restarts: refused until then.
+      if (testChannel === undefined)
+        return { refused: `HL7 peer ${found.name} is a test channel; restart edged to open the test worklist` };
+      return { peer: { ...peer, repository: testChannel.orders, processingIds: processingIdPolicy('test', false) } };
     },
     onEvent: (event) => auditHl7(sink, event),
   });
@@ -60,6 +69,13 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
 export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService {
   const { config, store, logger } = ctx;
   const dicom = config.dicom;
+  const environment = config.site.environment;
+  const production = isProduction(environment);
+  const servedPrefix = production ? undefined : (dicom.worklist.environmentPrefix ?? defaultServedPrefix(environment));
+  // On a production box, modalities declared for testing see the test channels' worklist, marked as a
+  // test box marks its own, and nothing else; every other modality sees only the production worklist.
+  const testPrefix = dicom.worklist.environmentPrefix ?? defaultServedPrefix('test')!;
+  const testOrders = ctx.testChannelStore?.orders ?? emptyWorklist;
   return worklistFindService(
     (identifier, q) => {
       const peer = q.association.peer as ModalityPeer;
@@ -74,10 +90,13 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
               dataSet: q.query.dataSet.toString('base64'),
             }
           : undefined;
-      const results = findWorklist(store.orders, identifier, {
+      const testing = production && peer.rule.testing;
+      const prefix = testing ? testPrefix : servedPrefix;
+      const results = findWorklist(testing ? testOrders : store.orders, identifier, {
         ...(scope === undefined ? {} : { scope }),
         ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
         maxResults: dicom.worklist.maxResults,
+        ...(prefix === undefined ? {} : { attributes: { servedPrefix: prefix } }),
         signal: q.signal,
         onLimit: () => logger.warn('worklist.result-limit', { aeTitle: peer.rule.aeTitle, maxResults: dicom.worklist.maxResults }),
       });
@@ -111,18 +130,26 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
   );
 }
 
+/** The test worklist of a production box without test channels (added by a reload, before a restart): empty. */
+const emptyWorklist: OrderRepository = {
+  apply: () => Promise.reject(new TypeError('the empty test worklist takes no orders')),
+  async *worklist() {},
+};
+
 /** The hourly prune of MSH-10 replay records older than the replay window. */
 export function controlIdPrune(ctx: FlowContext): Service {
   const { store, logger } = ctx;
+  const stores = ctx.testChannelStore === undefined ? [store] : [store, ctx.testChannelStore];
   let timer: ReturnType<typeof setInterval> | undefined;
   return {
     name: 'control-id-prune',
     start: async () => {
       timer = setInterval(() => {
-        store.orders.pruneControlIds(Date.now()).then(
-          (n) => logger.info('store.control-ids-pruned', { count: n }),
-          (err: unknown) => logger.warn('store.prune-failed', { code: isEdgeError(err) ? err.code : 'unexpected' }),
-        );
+        for (const s of stores)
+          s.orders.pruneControlIds(Date.now()).then(
+            (n) => logger.info('store.control-ids-pruned', { count: n }),
+            (err: unknown) => logger.warn('store.prune-failed', { code: isEdgeError(err) ? err.code : 'unexpected' }),
+          );
       }, CONTROL_ID_PRUNE_INTERVAL_MS);
       timer.unref();
     },

@@ -2,6 +2,7 @@
 // to, and the RIS status sender it feeds through the outbox. Every audit event recorded here or by the
 // core parts it builds (core/mpps-intake.ts, core/outbox-dispatcher.ts) is in the audit event registry.
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import { processingIdOf } from '../core/environment.ts';
 import { MppsIntake } from '../core/mpps-intake.ts';
 import { PROCEDURE_STATUS_KIND, type ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { isMppsRefusal } from '../core/mpps.ts';
@@ -37,6 +38,7 @@ export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
       sendingFacility: config.hl7.receivingFacility,
       receivingApplication: ris.receivingApplication,
       receivingFacility: ris.receivingFacility,
+      processingId: processingIdOf(config.site.environment),
       logger: logger.child({ component: 'hl7-out' }),
     });
     const risPeer: AuditParticipant = {

@@ -69,6 +69,8 @@ export interface AckOptions {
   /** MSA-3 text; a fixed phrase, never message content. */
   readonly text?: string;
   readonly error?: AckError;
+  /** MSH-11 of the ACK: the box's own processing id (default: the request's, echoed). */
+  readonly processingId?: string;
   /** MSH-10 of the ACK; default: a new unique id. */
   readonly controlId?: string;
   readonly now?: Date;
@@ -122,7 +124,7 @@ export function buildAck(request: Hl7Message | Hl7Header, options: AckOptions): 
     '',
     `ACK${c}${escapeHl7(trigger, enc)}${c}ACK`,
     escapeHl7(options.controlId ?? newControlId(), enc),
-    raw(11),
+    options.processingId === undefined ? raw(11) : escapeHl7(options.processingId, enc),
     raw(12),
     '',
     '',

@@ -1,5 +1,6 @@
 // One inbound HL7 message, from frame payload to ACK: parse → sender check → supported type → map →
 // durable apply → only then AA. Each outcome is one event for the audit trail (identifiers only).
+import { productionProcessingIds, type ProcessingIdPolicy } from '../core/environment.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -19,6 +20,12 @@ export interface Hl7Peer {
   readonly sendingApplication: string;
   /** Expected MSH-4 (namespace id) of its messages. */
   readonly sendingFacility: string;
+  /**
+   * Where this peer's orders go and which MSH-11 it must send, when not the listener's: a production
+   * box's test channel has its own repository (the test worklist) and sends `T`.
+   */
+  readonly repository?: OrderRepository;
+  readonly processingIds?: ProcessingIdPolicy;
 }
 
 /** `remoteAddress` is the connection's source address, when the owner of the connection gave it. */
@@ -26,6 +33,14 @@ export type Hl7InboundEvent = Hl7InboundOutcomeEvent & { readonly remoteAddress?
 
 type Hl7InboundOutcomeEvent =
   | { readonly type: 'sender-mismatch'; readonly peer: string; readonly controlId: string; readonly claimed: string }
+  | {
+      readonly type: 'processing-id-refused';
+      readonly peer: string;
+      readonly controlId: string;
+      /** MSH-11 as sent (clipped); a code, never patient data. */
+      readonly received: string;
+      readonly accepted: readonly string[];
+    }
   | {
       readonly type: 'unsupported-message';
       readonly peer: string;
@@ -72,6 +87,8 @@ export interface InboundContext {
   readonly remoteAddress?: string;
   /** Caps on segments, order groups, fields, repetitions, components, sub-components. */
   readonly limits?: Hl7MessageLimits;
+  /** MSH-11 accepted, and sent in every ACK; default a production box's (P). */
+  readonly processingIds?: ProcessingIdPolicy;
   readonly now?: () => number;
   readonly newStudyInstanceUid?: () => string;
 }
@@ -87,6 +104,7 @@ export interface InboundOutcome {
 const Text = {
   Accepted: 'Message accepted',
   SenderMismatch: 'Sending application/facility not authorised for this connection',
+  ProcessingId: 'Processing id (MSH-11) does not match the environment of this system',
   Unsupported: 'Message type, event or version not supported',
   Charset: 'Character set not supported',
   Invalid: 'Message invalid',
@@ -100,6 +118,12 @@ function clip(value: string, max = 40): string {
 
 export async function handleInboundMessage(payload: Buffer, ctx: InboundContext): Promise<InboundOutcome> {
   const receivedAt = (ctx.now ?? Date.now)();
+  const processingIds = ctx.peer.processingIds ?? ctx.processingIds ?? productionProcessingIds;
+  const repository = ctx.peer.repository ?? ctx.repository;
+  const reply = (request: Hl7Message | Hl7Header, code: AckCode, text: string, error: AckError | undefined): InboundOutcome => ({
+    ack: buildAck(request, { code, text, processingId: processingIds.own, ...(error === undefined ? {} : { error }) }),
+    close: false,
+  });
   const peer = ctx.peer.name;
   const address = ctx.remoteAddress;
   const emit = (event: Hl7InboundOutcomeEvent): void => ctx.onEvent(address === undefined ? event : { ...event, remoteAddress: address });
@@ -154,6 +178,24 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
     });
   }
 
+  // Checked before anything else about the content: a training or test message must never reach a
+  // production worklist, nor a production order a test box (HL7 v2.5.1 2.14.9.11, table 0103).
+  const processingId = processingIdOf(message);
+  if (processingId === undefined || !(processingIds.accepted as readonly string[]).includes(processingId)) {
+    emit({
+      type: 'processing-id-refused',
+      peer,
+      controlId,
+      received: clip(message.msh.rawFields[11] ?? '', 20),
+      accepted: processingIds.accepted,
+    });
+    ctx.logger.warn('hl7.message.processing-id-refused', { peer, controlId });
+    return reply(message, Ack.ApplicationReject, Text.ProcessingId, {
+      condition: MessageErrorCondition.UnsupportedProcessingId,
+      location: { segment: 'MSH', sequence: 1, field: 11 },
+    });
+  }
+
   const unsupported = checkMessageType(message);
   if (unsupported !== undefined) {
     emit({
@@ -193,7 +235,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   };
   const subjects = auditSubjects(message, mapped.commands);
   try {
-    const outcome = await ctx.repository.apply(mapped.commands, receipt);
+    const outcome = await repository.apply(mapped.commands, receipt);
     if (outcome.status === 'duplicate') {
       emit({ type: 'duplicate', peer, controlId, subjects });
       ctx.logger.info('hl7.message.duplicate', { peer, controlId });
@@ -242,6 +284,14 @@ function limitError(position: Hl7Position): AckError {
   return { condition, location: position };
 }
 
-function reply(request: Hl7Message | Hl7Header, code: AckCode, text: string, error: AckError | undefined): InboundOutcome {
-  return { ack: buildAck(request, { code, text, ...(error === undefined ? {} : { error }) }), close: false };
+/**
+ * PT.1 of MSH-11 when the field is one repetition whose first component is one value; PT.2 (processing
+ * mode) may follow. Anything else (repeated, sub-components, empty) is no processing id.
+ */
+function processingIdOf(message: Hl7Message): string | undefined {
+  const field = message.msh.fields[11];
+  if (field === undefined || field.length !== 1) return undefined;
+  const first = field[0]![0];
+  if (first === undefined || first.length !== 1 || first[0] === '') return undefined;
+  return first[0];
 }

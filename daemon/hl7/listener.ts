@@ -12,6 +12,7 @@
 // anyway: its oldest idle connection yields.
 import type { AddressInfo, Socket } from 'node:net';
 import * as tls from 'node:tls';
+import type { ProcessingIdPolicy } from '../core/environment.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -59,6 +60,8 @@ export interface Hl7ListenerOptions {
   readonly frameTimeoutMs?: number;
   /** Caps on one message's segments, order groups, fields, repetitions, components, sub-components. */
   readonly messageLimits?: Hl7MessageLimits;
+  /** MSH-11 accepted and sent in ACKs; default a production box's (P). */
+  readonly processingIds?: ProcessingIdPolicy;
   /** Authenticated connections, in total and per peer (connections still authenticating do not count). */
   readonly maxConnections: number;
   readonly maxConnectionsPerPeer: number;
@@ -509,6 +512,7 @@ class Connection {
           onEvent: this.#o.onEvent,
           remoteAddress: this.#remoteAddress,
           ...(this.#o.messageLimits === undefined ? {} : { limits: this.#o.messageLimits }),
+          ...(this.#o.processingIds === undefined ? {} : { processingIds: this.#o.processingIds }),
           ...(this.#o.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: this.#o.newStudyInstanceUid }),
         });
         if (outcome.ack !== undefined && !(await this.#write(encodeMllpFrame(outcome.ack)))) return;

@@ -64,7 +64,8 @@ const header = {
   receivingApplication: 'RIS',
   receivingFacility: 'H',
   controlId: '0000000000000042',
-};
+  processingId: 'P',
+} as const;
 
 test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZDS study; escapes; UTF-8 declared', (t) => {
   const m = parseHl7Message(buildStatusMessage(payload, { ...header, style: 'orm-o01' }));
@@ -78,6 +79,13 @@ test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZD
   t.is(m.get('ZDS', 1), '1.2.3');
   t.is(m.get('PID', 5, 1, 1), 'MÜLLER');
   t.is(m.msh.get(18), 'UNICODE UTF-8');
+  t.is(m.msh.get(11), 'P');
+});
+
+test("MSH-11 is the box's own processing id: T from a test or training box", (t) => {
+  for (const style of ['orm-o01', 'omi-o23'] as const) {
+    t.is(parseHl7Message(buildStatusMessage(payload, { ...header, style, processingId: 'T' })).msh.get(11), 'T', style);
+  }
 });
 
 test('OMI^O23 v2.5.1: IPC-1..5 and IPC-9', (t) => {

@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.ts';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { deliverInOrder } from '../core/outbox-dispatcher.ts';
 import type { DeliveryResult, OutboxEntry, OutboxError, OutboxSender } from '../core/outbox.ts';
+import type { ProcessingId } from '../core/environment.ts';
 import type { ClientTlsMaterial } from '../core/tls-material.ts';
 import { MllpDecoder, encodeMllpFrame } from './mllp-framing.ts';
 import { parseHl7Message } from './message.ts';
@@ -30,6 +31,8 @@ export interface MllpStatusSenderOptions {
   readonly sendingFacility: string;
   readonly receivingApplication: string;
   readonly receivingFacility: string;
+  /** MSH-11 of every status message: the box's own processing id. */
+  readonly processingId: ProcessingId;
   readonly logger: Logger;
 }
 
@@ -69,6 +72,7 @@ export class MllpStatusSender implements OutboxSender {
       receivingFacility: this.#o.receivingFacility,
       controlId,
       style: this.#o.style,
+      processingId: this.#o.processingId,
     });
     let ack: Buffer;
     try {

@@ -7,6 +7,7 @@
 //     Instance UID, IPC-4 SPS id, IPC-5 modality, IPC-9 performing station AE title.
 // MSH-10 is the outbox entry id, so the RIS can recognise a re-send after a crash as the same message.
 import { Buffer } from 'node:buffer';
+import type { ProcessingId } from '../core/environment.ts';
 import type { CodedEntry } from '../core/order.ts';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { formatHl7Timestamp } from './ack.ts';
@@ -22,6 +23,8 @@ export interface StatusMessageHeader {
   readonly receivingFacility: string;
   readonly controlId: string;
   readonly style: StatusMessageStyle;
+  /** MSH-11: the box's own processing id (its site.environment). */
+  readonly processingId: ProcessingId;
   /** Message time; defaults to now. */
   readonly now?: Date;
 }
@@ -58,7 +61,7 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     '',
     v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01',
     e(h.controlId),
-    'P',
+    h.processingId,
     v251 ? '2.5.1' : '2.3.1',
   ];
   // Names outside ASCII travel as UTF-8, and MSH-18 says so.

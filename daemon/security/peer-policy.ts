@@ -10,6 +10,8 @@ export interface Hl7PeerRule {
   readonly sendingFacility: string;
   /** Source addresses it may connect from; omitted = any (the certificate still decides). */
   readonly addresses?: readonly string[] | undefined;
+  /** A production box's test channel (its orders go to the test worklist). */
+  readonly testChannel?: boolean;
 }
 
 export interface ModalityRule {

@@ -5,6 +5,7 @@
 import { hash as sha256Once } from 'node:crypto';
 import type { AuditEvent, AuditSink } from '../core/audit.ts';
 import { type AuditCheckpoint, type AuditRecord, type AuditTrail, type ChainedRecord, GENESIS_HASH } from '../core/audit-trail.ts';
+import type { Environment } from '../core/environment.ts';
 import type { Logger } from '../core/log.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
@@ -36,9 +37,9 @@ export function hashLine(line: string): string {
   return sha256Once('sha256', line, 'hex');
 }
 
-/** The line a record is stored and hashed as (key order seq, prevHash, event). */
+/** The line a record is stored and hashed as (key order seq, prevHash, event, environment). */
 export function recordLine(record: AuditRecord): string {
-  return JSON.stringify({ seq: record.seq, prevHash: record.prevHash, event: record.event });
+  return JSON.stringify({ seq: record.seq, prevHash: record.prevHash, event: record.event, environment: record.environment });
 }
 
 export function hashRecord(record: AuditRecord): string {
@@ -102,6 +103,7 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
   readonly #queue: CommitQueue;
   readonly #codec: ValueCodec;
   readonly #logger: Logger;
+  readonly #environment: Environment | undefined;
   readonly #listeners = new Set<(seq: number) => void>();
   #seq = 0;
   #durableSeq = 0;
@@ -116,15 +118,23 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
   /** Records sealed in this turn, staged together (one promise and one callback per turn, not per record). */
   #staged: { ops: Op[]; types: string[]; lastSeq: number } | undefined;
 
-  private constructor(db: Database, queue: CommitQueue, codec: ValueCodec, logger: Logger) {
+  private constructor(db: Database, queue: CommitQueue, codec: ValueCodec, logger: Logger, environment: Environment | undefined) {
     this.#db = db;
     this.#queue = queue;
     this.#codec = codec;
     this.#logger = logger;
+    this.#environment = environment;
   }
 
-  static async open(db: Database, queue: CommitQueue, codec: ValueCodec, logger: Logger): Promise<LevelAuditLog> {
-    const log = new LevelAuditLog(db, queue, codec, logger);
+  /** `environment` (the box's site.environment) goes into every record appended from now on. */
+  static async open(
+    db: Database,
+    queue: CommitQueue,
+    codec: ValueCodec,
+    logger: Logger,
+    environment?: Environment,
+  ): Promise<LevelAuditLog> {
+    const log = new LevelAuditLog(db, queue, codec, logger, environment);
     const anchor = await db.get(META_ANCHOR);
     if (anchor !== undefined) log.#anchor = JSON.parse(codec.open(META_ANCHOR, anchor).toString('utf8')) as AuditCheckpoint;
     const damaged = await db.get(META_DAMAGED);
@@ -332,7 +342,7 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
   record(event: AuditEvent): void {
     try {
       const seq = this.#seq + 1;
-      const line = recordLine({ seq, prevHash: this.#lastHash, event });
+      const line = recordLine({ seq, prevHash: this.#lastHash, event, environment: this.#environment });
       const key = auditKey(seq);
       const value = this.#codec.seal(key, Buffer.from(line, 'utf8'));
       this.#seq = seq;

@@ -1,6 +1,7 @@
 // The store's public face: what flows, the CLI and benches may use. The parts under it (the database,
 // the commit queue, the codec, the key ring) are put together in assemble.ts and stay inside store/.
 import type { DataKeyRotation, KeySource } from '../core/keys.ts';
+import type { Environment } from '../core/environment.ts';
 import type { Logger } from '../core/log.ts';
 import type { LevelAuditLog } from './audit-log.ts';
 import type { BackupResult, BackupSource } from './backup.ts';
@@ -17,6 +18,8 @@ export interface StoreOptions {
   readonly keySource: KeySource;
   readonly replayWindowMs: number;
   readonly logger: Logger;
+  /** site.environment, carried by every audit record appended (core/audit-trail.ts). */
+  readonly environment?: Environment;
 }
 
 export interface Store {

@@ -35,6 +35,7 @@ const SHIPPED: readonly ShippedFeature[] = [
   { feature: 'audit chain head anchor', mentions: /\bhead anchor\b|\baudit\.integrity\b|\bchain-truncated\b/, proof: ['daemon', 'TpmAuditCounter'] },
   { feature: 'segmentation firewall', mentions: /\bsegmentation\b|\bedge-firewall\b/i, proof: ['daemon', 'renderLoadScript'] },
   { feature: 'systemd watchdog', mentions: /\bwatchdog\b/i, proof: ['daemon', 'SystemdWatchdog'] },
+  { feature: 'environments and processing ids', mentions: /\bsite\.environment\b|\bprocessing ids?\b|\bMSH-11\b/i, proof: ['daemon', 'processingIdPolicy'] },
   { feature: 'full-disk recovery', mentions: /\bfull disk\b|\bstore\.recovered\b/i, proof: ['daemon', 'StoreRecovery'] },
 ];
 

@@ -19,7 +19,7 @@ import { FileKeySource } from '../../daemon/security/file-key-source.ts';
 import { openStore } from '../../daemon/store/index.ts';
 import { findscu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid } from '../support/mpps-peers.ts';
+import { RisReceiver, createAttributes, finalAttributes, risUpstreamConfig, sendMpps, uid } from '../support/mpps-peers.ts';
 import { eventually } from '../support/wait.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
@@ -70,15 +70,7 @@ async function ctImage(dir: string, studyInstanceUid: string, sopInstanceUid: st
 test('one accession traced through the audit chain: order → query → MPPS → status → image → forward', async (t) => {
   const site = await createSite((c) => {
     c['upstream'] = {
-      ris: {
-        host: '127.0.0.1',
-        port: 1,
-        tls: true,
-        receivingApplication: 'RIS',
-        receivingFacility: 'GENHOSP',
-        ackTimeoutMs: 3000,
-        connectTimeoutMs: 2000,
-      },
+      ris: risUpstreamConfig(),
     };
     c['outbox'] = { initialDelayMs: 100, maxDelayMs: 1000 };
   });

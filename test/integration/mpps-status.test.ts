@@ -2,7 +2,15 @@
 // client certificate), python3's MLLP ACK server behind socat mutual TLS as the RIS.
 import test from 'ava';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
-import { RisReceiver, createAttributes, finalAttributes, sendMpps, uid, type MppsTarget } from '../support/mpps-peers.ts';
+import {
+  RisReceiver,
+  createAttributes,
+  finalAttributes,
+  risUpstreamConfig,
+  sendMpps,
+  uid,
+  type MppsTarget,
+} from '../support/mpps-peers.ts';
 import { eventually } from '../support/wait.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
@@ -16,15 +24,7 @@ test.before(async () => {
   let risPort = 0;
   site = await createSite((c) => {
     c['upstream'] = {
-      ris: {
-        host: '127.0.0.1',
-        port: 1,
-        tls: true,
-        receivingApplication: 'RIS',
-        receivingFacility: 'GENHOSP',
-        ackTimeoutMs: 3000,
-        connectTimeoutMs: 2000,
-      },
+      ris: risUpstreamConfig(),
     };
     c['outbox'] = { initialDelayMs: 100, maxDelayMs: 1000 };
   });

@@ -67,7 +67,7 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   const other = await makeLeaf(pki, 'other', ca, { cn: 'localhost', extendedKeyUsage: ['serverAuth', 'clientAuth'] }, 30);
 
   const profile = {
-    site: { name: 'RAD-TEST' },
+    site: { name: 'RAD-TEST', environment: 'production' },
     dataDir: './box/data',
     caFile: ca.certFile,
     tpm: { tcti: swtpm.tcti, pcrs: 'sha256:7' },

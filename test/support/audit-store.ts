@@ -81,17 +81,22 @@ export async function tempStore(): Promise<TempStore> {
 
 /** Every audit event of a stopped dev site (`edgectl dev-site` layout), read with the site's own key. */
 export async function siteAuditEvents(siteDir: string): Promise<AuditEvent[]> {
+  return (await siteAuditRecords(siteDir)).map((r) => r.event);
+}
+
+/** Every chain record of a stopped dev site, as stored (seq, prevHash, event, environment). */
+export async function siteAuditRecords(siteDir: string): Promise<AuditRecord[]> {
   const store = await openStore({
     dataDir: join(siteDir, 'data'),
     keySource: new FileKeySource(join(siteDir, 'keys', 'data.key')),
     replayWindowMs: 3_600_000,
     logger: silentLogger,
   });
-  const events: AuditEvent[] = [];
+  const records: AuditRecord[] = [];
   try {
-    for await (const r of store.audit.read(1)) events.push((JSON.parse(r.line) as AuditRecord).event);
+    for await (const r of store.audit.read(1)) records.push(JSON.parse(r.line) as AuditRecord);
   } finally {
     await store.close();
   }
-  return events;
+  return records;
 }

@@ -118,7 +118,7 @@ export function msa(ack: string | undefined): string | undefined {
 /** An ORM^O01 NW for a fictional patient, unique per n. */
 export function ormNew(
   n: number,
-  opts: { date?: string; time?: string; station?: string; modality?: string; controlId?: string } = {},
+  opts: { date?: string; time?: string; station?: string; modality?: string; controlId?: string; processingId?: string } = {},
 ): string {
   const date = opts.date ?? '20261125';
   const time = opts.time ?? '090000';
@@ -126,7 +126,7 @@ export function ormNew(
   const station = opts.station ?? '';
   return (
     [
-      `MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125080000||ORM^O01|${opts.controlId ?? `CTRL${n}`}|P|2.3.1`,
+      `MSH|^~\\&|RIS|GENHOSP|EDGE|RAD1|20261125080000||ORM^O01|${opts.controlId ?? `CTRL${n}`}|${opts.processingId ?? 'P'}|2.3.1`,
       `PID|1||PID${n}^^^GENHOSP^MR||TEST^PATIENT${n}||19700101|F`,
       `PV1|1|O|${mod}^^^GENHOSP`,
       `ORC|NW|PLC${n}|FIL${n}||SC||^^^${date}${time}^^R||20261125080000|||1234^WELBY^MARCUS||||||${station}`,

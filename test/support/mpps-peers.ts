@@ -135,6 +135,22 @@ export async function sendMpps(target: MppsTarget, ops: readonly MppsOp[]): Prom
   });
 }
 
+/**
+ * `upstream.ris` of a site whose RIS is a RisReceiver: port 1 until the test knows the receiver's port
+ * (set it before the daemon starts), short timeouts so an outage shows quickly.
+ */
+export function risUpstreamConfig(port = 1): Record<string, unknown> {
+  return {
+    host: '127.0.0.1',
+    port,
+    tls: true,
+    receivingApplication: 'RIS',
+    receivingFacility: 'GENHOSP',
+    ackTimeoutMs: 3000,
+    connectTimeoutMs: 2000,
+  };
+}
+
 export interface RisMessage {
   readonly controlId: string;
   readonly type: string;

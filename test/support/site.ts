@@ -18,7 +18,8 @@ export interface SiteInfo {
 
 /**
  * Write a site with `edgectl dev-site`, then let the test adjust the config (ports become 0 so parallel
- * test files never collide; the daemon reports what it bound).
+ * test files never collide; the daemon reports what it bound). The site is a production box (the
+ * fixtures' orders carry MSH-11 P) unless `adjust` sets another site.environment.
  */
 export async function createSite(adjust?: (config: Record<string, any>) => void): Promise<SiteInfo & { cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'edge-site-'));
@@ -30,6 +31,7 @@ export async function createSite(adjust?: (config: Record<string, any>) => void)
   config['dicom'].tls.port = 0;
   config['dicom'].plain.port = 0;
   config['shutdown'] = { drainTimeoutMs: 3000 };
+  config['site'].environment = 'production';
   adjust?.(config);
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const site = JSON.parse(await readFile(join(dir, 'site.json'), 'utf8')) as SiteInfo;
