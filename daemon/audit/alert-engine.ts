@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { Alert, AlertRuleName } from '../core/incident.ts';
 import { MAX_EVIDENCE, type AlertRule, type ObservedRecord, type RuleFiring, subjectKey } from './alert-rules.ts';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export interface AlertEngineOptions {
   readonly rules: readonly AlertRule[];
   /** Repeats of an open alert are recorded at most this often. */
@@ -54,35 +56,39 @@ export class AlertEngine {
     const key = openKey(f.rule, f.subject);
     const open = this.#open.get(key);
     if (open !== undefined) {
-      const known = new Set(open.evidence);
-      const fresh = f.evidence.filter((s) => !known.has(s));
-      const room = Math.max(0, MAX_EVIDENCE - open.evidence.length);
-      const updated: Alert = {
-        ...open,
-        observed: f.observed,
-        lastAt: Math.max(open.lastAt, at),
-        count: open.count + 1,
-        evidence: [...open.evidence, ...fresh.slice(0, room)],
-        evidenceOmitted: open.evidenceOmitted + Math.max(0, fresh.length - room) + f.evidenceOmitted,
-      };
-      this.#put(updated);
-      this.#open.set(key, updated);
+      // In place: a rule above its threshold fires on every record, and each repeat must stay cheap.
+      const a = open as Mutable<Alert>;
+      if (a.evidence.length < MAX_EVIDENCE) {
+        const known = new Set(a.evidence);
+        const fresh = f.evidence().evidence.filter((s) => !known.has(s));
+        const room = MAX_EVIDENCE - a.evidence.length;
+        a.evidence = [...a.evidence, ...fresh.slice(0, room)];
+        a.evidenceOmitted += Math.max(0, fresh.length - room);
+      } else {
+        // Full: the record that fired now is counted, not listed.
+        a.evidenceOmitted++;
+      }
+      a.observed = f.observed;
+      a.lastAt = Math.max(a.lastAt, at);
+      a.count++;
+      this.#dirty.add(a.id);
       const now = this.#now();
-      const last = this.#lastRepeatRecord.get(updated.id) ?? updated.firstAt;
+      const last = this.#lastRepeatRecord.get(a.id) ?? a.firstAt;
       if (now - last >= this.#o.groupMs) {
-        this.#lastRepeatRecord.set(updated.id, now);
-        this.#o.repeated(updated);
+        this.#lastRepeatRecord.set(a.id, now);
+        this.#o.repeated({ ...a });
       }
       return;
     }
+    const { evidence, omitted } = f.evidence();
     const alert: Alert = {
       id: `${f.rule}-${randomUUID()}`,
       rule: f.rule,
       subject: f.subject,
       threshold: f.threshold,
       observed: f.observed,
-      evidence: f.evidence.slice(0, MAX_EVIDENCE),
-      evidenceOmitted: f.evidenceOmitted + Math.max(0, f.evidence.length - MAX_EVIDENCE),
+      evidence: evidence.slice(0, MAX_EVIDENCE),
+      evidenceOmitted: omitted + Math.max(0, evidence.length - MAX_EVIDENCE),
       firstAt: at,
       lastAt: at,
       count: 1,
@@ -108,12 +114,13 @@ export class AlertEngine {
   }
 
   get(id: string): Alert | undefined {
-    return this.#all.get(id);
+    const a = this.#all.get(id);
+    return a === undefined ? undefined : { ...a };
   }
 
-  /** Newest first. */
+  /** Newest first (copies: the engine updates open alerts in place). */
   list(): Alert[] {
-    return [...this.#all.values()].reverse();
+    return [...this.#all.values()].reverse().map((a) => ({ ...a }));
   }
 
   get openCount(): number {
@@ -130,7 +137,7 @@ export class AlertEngine {
     const out: Alert[] = [];
     for (const id of this.#dirty) {
       const a = this.#all.get(id);
-      if (a !== undefined) out.push(a);
+      if (a !== undefined) out.push({ ...a });
     }
     this.#dirty.clear();
     return out;

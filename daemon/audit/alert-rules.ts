@@ -13,8 +13,14 @@ export interface ObservedRecord {
   readonly event: AuditEvent;
 }
 
-/** What a rule says when it fires: the alert's explanation, without the engine's bookkeeping. */
-export type RuleFiring = Pick<Alert, 'rule' | 'subject' | 'threshold' | 'observed' | 'evidence' | 'evidenceOmitted'>;
+/**
+ * What a rule says when it fires: the alert's explanation, without the engine's bookkeeping. The
+ * evidence is asked for only when the engine has room for it (a rule above its threshold fires on every
+ * record, and listing a window's records each time would cost more than the rule).
+ */
+export type RuleFiring = Pick<Alert, 'rule' | 'subject' | 'threshold' | 'observed'> & {
+  readonly evidence: () => { readonly evidence: readonly number[]; readonly omitted: number };
+};
 
 export interface AlertRule {
   observe(record: ObservedRecord): RuleFiring | undefined;
@@ -111,36 +117,53 @@ function occurrencesOf(event: AuditEvent): number {
   return 1 + (event.occurrences?.count ?? 0);
 }
 
-/** A window of (time, key, seq) entries with the distinct keys in it counted. */
+/** A window of (time, key, seq) entries with the distinct keys (and records) in it counted. */
 class SlidingWindow {
   readonly #spanMs: number;
-  readonly #entries: Array<{ at: number; key: string; seq: number; weight: number }> = [];
+  // Parallel arrays, not an object per entry: a query answer adds one entry per patient it disclosed.
+  #at: number[] = [];
+  #key: string[] = [];
+  #seq: number[] = [];
+  #weight: number[] = [];
   #head = 0;
   readonly #counts = new Map<string, number>();
   #total = 0;
+  /** Distinct records in the window (one record adds its entries together, so they are contiguous). */
+  #records = 0;
 
   constructor(spanMs: number) {
     this.#spanMs = spanMs;
   }
 
   add(at: number, key: string, seq: number, weight = 1): void {
-    this.#entries.push({ at, key, seq, weight });
+    const n = this.#seq.length;
+    if (n === this.#head || this.#seq[n - 1] !== seq) this.#records++;
+    this.#at.push(at);
+    this.#key.push(key);
+    this.#seq.push(seq);
+    this.#weight.push(weight);
     this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
     this.#total += weight;
-    this.evict(at);
+    if (this.#at[this.#head]! <= at - this.#spanMs) this.evict(at);
   }
 
   evict(now: number): void {
-    while (this.#head < this.#entries.length && this.#entries[this.#head]!.at <= now - this.#spanMs) {
-      const e = this.#entries[this.#head++]!;
-      const n = this.#counts.get(e.key)! - 1;
-      if (n === 0) this.#counts.delete(e.key);
-      else this.#counts.set(e.key, n);
-      this.#total -= e.weight;
+    const end = this.#at.length;
+    while (this.#head < end && this.#at[this.#head]! <= now - this.#spanMs) {
+      const i = this.#head++;
+      const key = this.#key[i]!;
+      const n = this.#counts.get(key)! - 1;
+      if (n === 0) this.#counts.delete(key);
+      else this.#counts.set(key, n);
+      this.#total -= this.#weight[i]!;
+      if (this.#head === end || this.#seq[this.#head] !== this.#seq[i]) this.#records--;
     }
     // Compact now and then, so a long-lived window does not keep its evicted head.
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries.splice(0, this.#head);
+    if (this.#head > 4096 && this.#head * 2 > end) {
+      this.#at = this.#at.slice(this.#head);
+      this.#key = this.#key.slice(this.#head);
+      this.#seq = this.#seq.slice(this.#head);
+      this.#weight = this.#weight.slice(this.#head);
       this.#head = 0;
     }
   }
@@ -154,22 +177,17 @@ class SlidingWindow {
   }
 
   get empty(): boolean {
-    return this.#head >= this.#entries.length;
+    return this.#head >= this.#seq.length;
   }
 
-  /** Sequence numbers in the window, oldest first, without repeats, capped. */
+  /** Sequence numbers in the window, oldest first, without repeats: the first MAX_EVIDENCE, the rest counted. */
   evidence(): { evidence: number[]; omitted: number } {
     const seqs: number[] = [];
-    let last = -1;
-    let all = 0;
-    for (let i = this.#head; i < this.#entries.length; i++) {
-      const seq = this.#entries[i]!.seq;
-      if (seq === last) continue;
-      last = seq;
-      all++;
-      if (seqs.length < MAX_EVIDENCE) seqs.push(seq);
+    for (let i = this.#head; i < this.#seq.length && seqs.length < MAX_EVIDENCE; i++) {
+      const seq = this.#seq[i]!;
+      if (seq !== seqs[seqs.length - 1]) seqs.push(seq);
     }
-    return { evidence: seqs, omitted: all - seqs.length };
+    return { evidence: seqs, omitted: this.#records - seqs.length };
   }
 }
 
@@ -219,26 +237,33 @@ export class MassAccessRule implements AlertRule {
     const who = requestorOf(event);
     // The RIS is the source of the orders, not someone reading them: its messages are not access.
     if (who === undefined || who.kind === 'hl7' || event.outcome !== 0) return undefined;
-    const patients = patientsOf(event);
-    if (patients.length === 0) return undefined;
-    const subject = subjectOf(who);
-    const key = subjectKey(subject);
+    if (event.patient === undefined && event.disclosed === undefined) return undefined;
+    const key = `${who.kind}:${who.id}`;
     const w = this.#windows.get(key, event.at);
-    for (const p of patients) w.add(event.at, p, seq);
+    let added = 0;
+    if (event.patient !== undefined && event.patient.id !== '') {
+      w.add(event.at, `${event.patient.issuer}\u0000${event.patient.id}`, seq);
+      added++;
+    }
+    for (const p of event.disclosed?.patients ?? []) {
+      w.add(event.at, `${p.issuer}\u0000${p.id}`, seq);
+      added++;
+    }
+    if (added === 0) return undefined;
     const distinct = w.distinct;
-    const usual = this.#usual(key, event.at);
     this.#notePeak(key, event.at, distinct);
+    if (distinct <= this.#c.distinctPatients && (this.#c.baselineFactor === 0 || distinct < this.#c.baselineMinPatients)) return undefined;
+    const subject = subjectOf(who);
+    const usual = this.#usual(key, event.at);
     const span = `${this.#c.windowMinutes} min`;
     const observed = `${distinct} distinct patients in ${span}`;
     if (distinct > this.#c.distinctPatients) {
-      const { evidence, omitted } = w.evidence();
       return {
         rule: 'mass-access',
         subject,
         threshold: `more than ${this.#c.distinctPatients} distinct patients in ${span}`,
         observed,
-        evidence,
-        evidenceOmitted: omitted,
+        evidence: () => w.evidence(),
       };
     }
     if (
@@ -248,14 +273,12 @@ export class MassAccessRule implements AlertRule {
       distinct > this.#c.baselineFactor * usual &&
       !learning(this.#baseline, event.at, this.#learningDays)
     ) {
-      const { evidence, omitted } = w.evidence();
       return {
         rule: 'mass-access-baseline',
         subject,
         threshold: `more than ${this.#c.baselineFactor} × its usual daily peak of ${usual.toFixed(1)} distinct patients in ${span} (last ${this.#c.baselineDays} days)`,
         observed,
-        evidence,
-        evidenceOmitted: omitted,
+        evidence: () => w.evidence(),
       };
     }
     return undefined;
@@ -317,8 +340,7 @@ export class AfterHoursRule implements AlertRule {
       subject,
       threshold: `no queries or views outside ${hours.text} unless usual (after-hours activity on at least ${this.#c.normalDays} of the last ${this.#baselineDays} days)`,
       observed: `${event.type} at ${new Date(event.at).toISOString()}; after-hours activity on ${earlier} earlier day(s)`,
-      evidence: [seq],
-      evidenceOmitted: 0,
+      evidence: () => ({ evidence: [seq], omitted: 0 }),
     };
   }
 }
@@ -355,25 +377,21 @@ export class RefusalRules implements AlertRule {
     w.add(event.at, event.type, seq, n);
     this.#all.add(event.at, address, seq, n);
     if (w.total > this.#knock.refusals) {
-      const { evidence, omitted } = w.evidence();
       return {
         rule: 'unknown-peer-knocking',
         subject: { kind: 'address', id: address },
         threshold: `more than ${this.#knock.refusals} refusals of one source in ${this.#knock.windowMinutes} min`,
         observed: `${w.total} refusals (${from?.id ?? 'unidentified'}) in ${this.#knock.windowMinutes} min`,
-        evidence,
-        evidenceOmitted: omitted,
+        evidence: () => w.evidence(),
       };
     }
     if (this.#all.total > this.#burst.refusals) {
-      const { evidence, omitted } = this.#all.evidence();
       return {
         rule: 'refusal-burst',
         subject: { kind: 'system', id: 'all listeners' },
         threshold: `more than ${this.#burst.refusals} refusals in ${this.#burst.windowMinutes} min`,
         observed: `${this.#all.total} refusals from ${this.#all.distinct} source(s) in ${this.#burst.windowMinutes} min`,
-        evidence,
-        evidenceOmitted: omitted,
+        evidence: () => this.#all.evidence(),
       };
     }
     return undefined;
@@ -408,8 +426,7 @@ export class NewMessageTypeRule implements AlertRule {
       subject,
       threshold: `no message type the sender has not sent before (once it has sent ${this.#c.afterMessages})`,
       observed: `${type} first seen after ${before} message(s) of ${Object.keys(b.messageTypes).length - 1} other type(s)`,
-      evidence: [seq],
-      evidenceOmitted: 0,
+      evidence: () => ({ evidence: [seq], omitted: 0 }),
     };
   }
 }
@@ -420,6 +437,8 @@ const SECURITY_EVENTS =
 
 export class SecurityEventRule implements AlertRule {
   observe({ seq, event }: ObservedRecord): RuleFiring | undefined {
+    const id: string = event.eventId;
+    if (id !== 'SecurityAlert' && id !== 'UserAuthentication') return undefined;
     if (!SECURITY_EVENTS.test(event.type) || /stopped|reviewed|released|restored/.test(event.type)) return undefined;
     // The box's own alarms are grouped per event type; a person's or peer's per who it was.
     const who = event.participants.find((p) => p.requestor && p.kind !== 'system');
@@ -428,8 +447,7 @@ export class SecurityEventRule implements AlertRule {
       subject: who === undefined ? { kind: 'system', id: event.type } : subjectOf(who),
       threshold: `every ${event.type}`,
       observed: event.detail === undefined ? event.type : `${event.type}: ${event.detail.slice(0, 200)}`,
-      evidence: [seq],
-      evidenceOmitted: 0,
+      evidence: () => ({ evidence: [seq], omitted: 0 }),
     };
   }
 }

@@ -43,6 +43,12 @@ export interface Alert {
   readonly raisedSeq?: number;
 }
 
+/**
+ * Where edged writes the quarantined peers (kind and name only) in its data directory; the root firewall
+ * (`edgectl segmentation apply`, re-run by the edge-firewall path unit when it changes) leaves them out.
+ */
+export const QUARANTINE_FILE = 'quarantine.json';
+
 export interface Quarantine {
   /** hl7 → an HL7 sender (hl7.peers name); modality → a modality (its calling AE title). */
   readonly kind: 'hl7' | 'modality';

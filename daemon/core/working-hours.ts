@@ -60,6 +60,18 @@ export class WorkingHours {
 
   /** True when `at` (ms since epoch) falls outside every span. */
   isAfterHours(at: number): boolean {
+    // Formatting a time in a zone costs microseconds; records come thousands a second within one minute.
+    const minute = Math.floor(at / 60_000);
+    if (minute === this.#cachedMinute) return this.#cachedAnswer;
+    this.#cachedMinute = minute;
+    this.#cachedAnswer = this.#compute(at);
+    return this.#cachedAnswer;
+  }
+
+  #cachedMinute = NaN;
+  #cachedAnswer = false;
+
+  #compute(at: number): boolean {
     let day = 0;
     let minutes = 0;
     for (const p of this.#format.formatToParts(at)) {

@@ -9,14 +9,11 @@ import type { AuditParticipant } from '../core/audit.ts';
 import { securityAlert } from '../core/audit-event-builders.ts';
 import type { ControlRoute } from '../core/control-route.ts';
 import { EdgeError } from '../core/errors.ts';
-import type { Quarantine } from '../core/incident.ts';
+import { QUARANTINE_FILE, type Quarantine } from '../core/incident.ts';
 import type { Service } from '../core/service.ts';
 import type { DicomModalityConfig } from '../config/index.ts';
 import type { FlowContext } from './flow-context.ts';
 import type { BoxPeerPolicies } from './orders-worklist.ts';
-
-/** Read by `edgectl segmentation apply` (root) when it renders the firewall. */
-export const QUARANTINE_FILE = 'quarantine.json';
 
 export interface ContainmentOptions {
   readonly policies: BoxPeerPolicies;
