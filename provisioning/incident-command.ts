@@ -15,7 +15,7 @@ export const alertHelp = `usage: edgectl alert list --config FILE [--all] [--jso
        edgectl alert ack ID --note TEXT --config FILE
 
 list   the open alerts (--all: acknowledged ones too): rule, subject, what was observed, the threshold,
-       the audit records that are the evidence (seq numbers: edgectl audit export shows them)
+       the audit records that are the evidence (seq numbers: a bundle from the audit pull API holds them)
 ack    acknowledge an alert, saying what was found and done (kept in the audit trail)
 
 Exit status: 0 done, 1 refused or the daemon is not running, 2 usage error.`;
