@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|incidents  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,5 +38,11 @@ fi
 if want segmentation; then
   if [ "$QUICK" = 1 ]; then export SEG_BENCH_APPLIES=3 SEG_BENCH_CONNECTS=50 SEG_BENCH_ECHOES=10 SEG_BENCH_BLOCKS=2; fi
   node_modules/.bin/node bench/segmentation-bench.ts | tee .bench/segmentation-results.json || { echo "segmentation bench failed" >&2; status=1; }
+fi
+# Incident support: audit append rate with every alert rule on beside none; breach-scope report over
+# 1,000,000 records.
+if want incidents; then
+  if [ "$QUICK" = 1 ]; then export INCIDENTS_BENCH_RECORDS=100000 INCIDENTS_BENCH_APPEND_MS=2000; fi
+  node_modules/.bin/node bench/incidents-bench.ts | tee .bench/incidents-results.txt || { echo "incidents bench failed" >&2; status=1; }
 fi
 exit $status

@@ -15,6 +15,7 @@ import { certCommand, decommissionCommand, keysCommand, provisionCommand } from 
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
 import { peerCommand } from './peer-command.ts';
+import { alertCommand, reportCommand } from './incident-command.ts';
 import { backupCommand, restoreCommand } from './backup-command.ts';
 import { segmentationCommand } from './segmentation-command.ts';
 
@@ -35,6 +36,9 @@ Commands:
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
   decommission --config FILE --confirm ERASE            crypto-erase the box
   peer list|add|remove KIND --config FILE  RIS, modalities, PACS, audit collectors; edged reloads live
+  peer quarantine|release NAME --reason TEXT --config FILE  contain a peer at once (incident response)
+  alert list|ack --config FILE          alerts the box raised from its audit trail; acknowledge one
+  report breach-scope --from T --to T --out DIR --config FILE  who and what a window touched, signed
   backup --config FILE --out FILE       encrypted, integrity-checked snapshot of the store and config
   restore --config FILE --in FILE       restore a backup (edged stopped), verified before use
   audit verify BUNDLE --ca CA (--device-cert CERT | --after PREV)  verify a signed audit bundle (no box needed)
@@ -256,6 +260,10 @@ export async function main(argv: string[]): Promise<number> {
         return await decommissionCommand(argv.slice(1));
       case 'peer':
         return await peerCommand(argv.slice(1));
+      case 'alert':
+        return await alertCommand(argv.slice(1));
+      case 'report':
+        return await reportCommand(argv.slice(1));
       case 'backup':
         return await backupCommand(argv.slice(1));
       case 'restore':

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, checkConfig, errorsIn, formatIssue, readConfigDocument, type ConfigIssue } from '../daemon/config/index.ts';
 import { DaemonNotRunningError, controlRequest } from './control-client.ts';
 import { controlSocketPath } from '../daemon/admin/control-socket.ts';
+import { quarantineCommand } from './incident-command.ts';
 
 export const peerHelp = `usage: edgectl peer list --config FILE [--json]
        edgectl peer add ris --config FILE --name NAME --cn CN --application MSH3 --facility MSH4 [--address A]...
@@ -17,6 +18,8 @@ export const peerHelp = `usage: edgectl peer list --config FILE [--json]
        edgectl peer add collector --config FILE --name NAME --host HOST --port PORT [--server-name NAME]
        edgectl peer remove ris|modality|collector NAME --config FILE
        edgectl peer remove pacs --config FILE
+       edgectl peer quarantine|release NAME --reason TEXT --config FILE   (incident containment)
+       edgectl peer quarantined --config FILE
 
 ris        an HL7 sender (hl7.peers): known by its client certificate CN, MSH-3/MSH-4 and optionally addresses
 modality   a modality (dicom.modalities): calling AE title, TLS (certificate CN) or plain (addresses required),
@@ -71,6 +74,7 @@ export async function peerCommand(args: string[]): Promise<number> {
     console.log(peerHelp);
     return sub === undefined ? 2 : 0;
   }
+  if (sub === 'quarantine' || sub === 'release' || sub === 'quarantined') return quarantineCommand(sub, rest);
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
     if (values.help === true) return (console.log(peerHelp), 0);

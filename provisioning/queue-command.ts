@@ -4,7 +4,7 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../daemon/config/index.ts';
-import { controlRequest } from './control-client.ts';
+import { callDaemon } from './control-client.ts';
 import { controlSocketPath } from '../daemon/admin/control-socket.ts';
 
 export const queueHelp = `usage: edgectl queue <action> --config FILE [options]
@@ -60,14 +60,7 @@ export async function queueCommand(args: string[]): Promise<number> {
   const { config } = loadConfig(values.config);
   const socket = controlSocketPath(config.dataDir);
   const user = userInfo().username;
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const reply = await controlRequest(socket, method, path, body, 30_000);
-    if (reply.status !== 200) {
-      const e = (reply.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-      console.error(`edgectl: ${e?.code ?? reply.status}: ${e?.message ?? 'request failed'}`);
-    }
-    return reply as { status: number; body: any };
-  };
+  const call = (method: string, path: string, body?: unknown) => callDaemon(socket, method, path, body);
   const dest = values.destination;
   switch (action) {
     case 'list': {

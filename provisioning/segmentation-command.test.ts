@@ -1,6 +1,6 @@
 // `edgectl segmentation plan` needs no privilege: run it as an operator would, on a development site.
 import test from 'ava';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../test/support/processes.ts';
 import { createSite, repoRoot } from '../test/support/site.ts';
@@ -30,6 +30,25 @@ test('plan prints who may reach what and the ruleset; a plan problem names the f
   t.regex(refused.stderr, /EDGE_FIREWALL_PLAN_INVALID: nothing rendered, nothing loaded/);
   t.regex(refused.stderr, /error upstream\.pacs\.host: "pacs\.hospital\.example" is a host name/);
   t.notRegex(refused.stdout, /table inet imaging_edge/);
+});
+
+test('a peer edged has quarantined leaves the ruleset', async (t) => {
+  const site = await createSite((c) => {
+    c['hl7'].listen.port = 2575;
+    c['dicom'].tls.port = 2762;
+    c['dicom'].plain.port = 11112;
+    c['dicom'].modalities[1].addresses = ['10.3.0.7/32'];
+  });
+  t.teardown(() => site.cleanup());
+  const before = await run(edgectl, ['segmentation', 'plan', '--config', site.configFile]);
+  t.is(before.code, 0, before.stderr);
+  t.regex(before.stdout, /10\.3\.0\.7/);
+  await mkdir(join(site.dir, 'data'), { recursive: true });
+  await writeFile(join(site.dir, 'data', 'quarantine.json'), JSON.stringify({ peers: [{ kind: 'modality', name: 'MR01' }] }));
+  const after = await run(edgectl, ['segmentation', 'plan', '--config', site.configFile]);
+  t.is(after.code, 0, after.stderr);
+  t.notRegex(after.stdout, /10\.3\.0\.7/);
+  t.regex(after.stderr, /1 quarantined peer\(s\) left out of the firewall/);
 });
 
 test('usage errors exit 2', async (t) => {

@@ -1,12 +1,14 @@
 // `edgectl segmentation plan|apply|verify|status --config FILE`: the box's own firewall, rendered from
 // its peer policy (docs/segmentation.md). apply, verify and status run nft and so need root; edged never
 // does (the edge-firewall units run them, see image/).
+import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatIssue, loadConfig } from '../daemon/config/index.ts';
 import type { EdgeConfig } from '../daemon/config/index.ts';
 import { isEdgeError } from '../daemon/core/errors.ts';
+import { QUARANTINE_FILE } from '../daemon/core/incident.ts';
 import { checkAndLoad, listTable, listTableJson } from '../daemon/security/nft-client.ts';
 import { compareTables, ruleCounters } from '../daemon/security/segmentation-drift.ts';
 import type { SegmentationDrift } from '../daemon/security/segmentation-drift.ts';
@@ -124,6 +126,26 @@ export async function segmentationCommand(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * The config without the peers edged has quarantined (it writes `<dataDir>/quarantine.json`, and the
+ * firewall's path unit re-applies when it changes): their addresses leave the ruleset too.
+ */
+function withoutQuarantined(config: EdgeConfig): EdgeConfig {
+  let peers: Array<{ kind?: unknown; name?: unknown }> = [];
+  try {
+    peers = (JSON.parse(readFileSync(join(config.dataDir, QUARANTINE_FILE), 'utf8')) as { peers?: typeof peers }).peers ?? [];
+  } catch {
+    return config;
+  }
+  const out = (kind: string, name: string): boolean => peers.some((p) => p.kind === kind && p.name === name);
+  if (peers.length > 0) console.error(`edgectl: ${peers.length} quarantined peer(s) left out of the firewall`);
+  return {
+    ...config,
+    hl7: { ...config.hl7, peers: config.hl7.peers.filter((p) => !out('hl7', p.name)) },
+    dicom: { ...config.dicom, modalities: config.dicom.modalities.filter((m) => !out('modality', m.aeTitle.trim())) },
+  };
+}
+
 function planFrom(configFile: string): SegmentationPlan | undefined {
   let config: EdgeConfig;
   try {
@@ -135,7 +157,7 @@ function planFrom(configFile: string): SegmentationPlan | undefined {
     if (err.issues.length === 0) console.error(err.message);
     return undefined;
   }
-  const result = buildSegmentationPlan(config);
+  const result = buildSegmentationPlan(withoutQuarantined(config));
   if (!result.ok) {
     console.error('edgectl: EDGE_FIREWALL_PLAN_INVALID: nothing rendered, nothing loaded');
     for (const p of result.problems) console.error(`error ${p.field}: ${p.message}`);

@@ -4,6 +4,7 @@ import { isEdgeError, type ErrorCode } from '../core/errors.ts';
 
 export const HttpStatusByCode: Readonly<Partial<Record<ErrorCode, number>>> = {
   EDGE_CONTROL_NOT_FOUND: 404,
+  EDGE_PEER_NOT_FOUND: 404,
   EDGE_OUTBOX_NOT_FOUND: 404,
 };
 

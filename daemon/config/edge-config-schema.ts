@@ -16,6 +16,7 @@ import {
   withDefault,
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
+import { incidentsSchema } from './incidents-config-schema.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
   aeTitleProblem,
@@ -766,6 +767,7 @@ export const edgeConfigSchema = refine(
       upstream: withDefault(upstreamSchema, {}),
       audit: withDefault(auditSchema, {}),
       outbox: withDefault(outboxSchema, {}),
+      incidents: withDefault(incidentsSchema, {}),
       startup: withDefault(
         object(
           {

@@ -116,6 +116,13 @@ export const AuditEvents = {
   'outbox.retry-one': { eventIds: AA, actions: ['U'], outcome: 0 },
   'outbox.retry-all': { eventIds: AA, actions: ['U'], outcome: 0 },
   'outbox.discarded': { eventIds: AA, actions: ['D'], outcome: 0 },
+  // Incident support: alerts from the rules over this trail, quarantined peers, breach-scope reports
+  'alert.raised': { eventIds: SA, actions: E, outcome: 8 },
+  'alert.repeated': { eventIds: SA, actions: E, outcome: 8 },
+  'alert.acknowledged': { eventIds: SA, actions: E, outcome: 0 },
+  'peer.quarantined': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'SecurityConfiguration' },
+  'peer.released': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'SecurityConfiguration' },
+  'report.breach-scope': { eventIds: ALU, actions: ['R'], outcome: 0 },
   // Configuration reloads
   'config.reloaded': { eventIds: SA, actions: E, outcome: 0 },
   'config.reload-refused': { eventIds: SA, actions: E, outcome: 4 },

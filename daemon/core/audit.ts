@@ -42,6 +42,12 @@ export interface AuditEvent<T extends AuditEventType = AuditEventType> {
    */
   readonly changes?: readonly AuditValueChange[];
   /**
+   * Everyone a query answer or a view disclosed (a worklist answer names many patients): patient data,
+   * so it lives only in the encrypted chain (alert rules and breach-scope reports read it); the audit
+   * XML and syslog stream never render it.
+   */
+  readonly disclosed?: AuditDisclosure;
+  /**
    * A summary record (audit-coalescer.ts): the same event (type, source, reason) occurred `count` more
    * times after the record of its first occurrence, between `firstAt` and `lastAt`, unrecorded one by one.
    */
@@ -53,6 +59,13 @@ export interface AuditOccurrences {
   /** ms since epoch */
   readonly firstAt: number;
   readonly lastAt: number;
+}
+
+export interface AuditDisclosure {
+  readonly patients: readonly PatientIdentifier[];
+  readonly accessionNumbers: readonly string[];
+  /** Distinct patients beyond the recorded cap (a very large answer is counted, not listed). */
+  readonly omitted: number;
 }
 
 /** One changed attribute, named by its DICOM keyword (e.g. `PatientName`). */

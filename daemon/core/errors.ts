@@ -49,6 +49,8 @@ export const ErrorCodes = {
   EDGE_LISTEN_FAILED: { kind: 'permanent', summary: 'a listener could not bind its address' },
   EDGE_CONTROL_BAD_REQUEST: { kind: 'permanent', summary: 'a control API request is malformed' },
   EDGE_CONTROL_NOT_FOUND: { kind: 'permanent', summary: 'the control API has no such route' },
+  EDGE_PEER_NOT_FOUND: { kind: 'permanent', summary: 'no configured peer has that name (or it is not quarantined)' },
+  EDGE_REPORT_RANGE_INVALID: { kind: 'permanent', summary: 'the report window is malformed (its start is after its end)' },
   EDGE_SHUTDOWN: { kind: 'transient', summary: 'the box is stopping' },
   EDGE_START_STEP_TIMEOUT: { kind: 'transient', summary: 'a start step that touches the file system did not finish in time' },
   EDGE_CORE_DUMPS_ENABLED: { kind: 'permanent', summary: 'the process could dump core (RLIMIT_CORE is not 0) and could not disable it' },

@@ -7,6 +7,7 @@ import { securityAlert } from '../core/audit-event-builders.ts';
 import { Tag } from '../core/data-dictionary.ts';
 import { textOf, type DataSet } from '../core/dataset.ts';
 import type { Logger } from '../core/log.ts';
+import type { PatientIdentifier } from '../core/order.ts';
 import type { WorklistResponseOrigin } from '../core/worklist-query.ts';
 import type { AssociationContext, DicomEvent } from '../dicom/index.ts';
 import type { Hl7ListenerEvent } from '../hl7/index.ts';
@@ -106,7 +107,7 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
           participants: [peerOf(e.peer, e.remoteAddress)],
           ...subject,
           controlId: e.controlId,
-          detail: `${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${detail}`,
+          detail: `${e.messageType} ${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${detail}`,
         });
       }
       return;
@@ -248,6 +249,9 @@ export function auditDicom(audit: AuditSink, e: DicomEvent): void {
  */
 export class AnsweredSubject {
   readonly #seen = new Map<number, string | null>();
+  readonly #patients = new Map<string, PatientIdentifier>();
+  readonly #accessions = new Set<string>();
+  #omitted = 0;
 
   add(result: DataSet): void {
     for (const tag of [Tag.PatientID, Tag.IssuerOfPatientID, Tag.AccessionNumber, Tag.StudyInstanceUID]) {
@@ -256,6 +260,23 @@ export class AnsweredSubject {
       if (before === undefined) this.#seen.set(tag, v);
       else if (before !== null && before !== v) this.#seen.set(tag, null);
     }
+    const id = textOf(result, Tag.PatientID)?.trim() ?? '';
+    if (id !== '') {
+      const issuer = textOf(result, Tag.IssuerOfPatientID)?.trim() ?? '';
+      const key = `${issuer}\u0000${id}`;
+      if (!this.#patients.has(key)) {
+        if (this.#patients.size < MAX_DISCLOSED) this.#patients.set(key, { id: id.slice(0, 64), issuer: issuer.slice(0, 64) });
+        else this.#omitted++;
+      }
+    }
+    const accession = textOf(result, Tag.AccessionNumber)?.trim() ?? '';
+    if (accession !== '' && this.#accessions.size < MAX_DISCLOSED) this.#accessions.add(accession.slice(0, 64));
+  }
+
+  /** Everyone the answer disclosed, for the encrypted chain (alert rules, breach-scope reports). */
+  disclosed(): Pick<AuditEvent, 'disclosed'> {
+    if (this.#patients.size === 0 && this.#accessions.size === 0) return {};
+    return { disclosed: { patients: [...this.#patients.values()], accessionNumbers: [...this.#accessions], omitted: this.#omitted } };
   }
 
   subject(): Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {
@@ -265,6 +286,9 @@ export class AnsweredSubject {
     });
   }
 }
+
+/** Patients and accession numbers listed per answer; more are counted (a record stays a few KB). */
+const MAX_DISCLOSED = 1000;
 
 /** Larger identifiers are named by their keys only (a worklist query is a few hundred bytes). */
 export const MAX_AUDITED_QUERY_BYTES = 64 * 1024;

@@ -17,10 +17,12 @@ import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
 import { ConfigReloader, noConfigFile, reloadRoute, type ReloadResult } from './config-reload.ts';
+import { containment } from './containment.ts';
 import { controlFlow } from './control.ts';
 import type { FlowContext } from './flow-context.ts';
 import { storeRecovery, watchdogService } from './health.ts';
 import { imageFlow } from './images.ts';
+import { incidentAlerts } from './incident-alerts.ts';
 import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
@@ -97,6 +99,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       storage: images.dimseServices,
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
+    const closers = {
+      closeHl7: (drop: (peerName: string) => boolean, reason: string) => hl7.listener.closeWhere((peer) => drop(peer.name), reason),
+      closeModalities: (drop: (rule: ModalityPeer['rule']) => boolean, reason: string) =>
+        dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
+    };
     const reloader = new ConfigReloader({
       configFile: options.configFile ?? '',
       running: config,
@@ -104,10 +111,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       audit,
       box,
       logger: logger.child({ component: 'config' }),
-      closeHl7: (drop, reason) => hl7.listener.closeWhere((peer) => drop(peer.name), reason),
-      closeModalities: (drop, reason) =>
-        dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
+      ...closers,
     });
+    const contained = containment(ctx, { policies, ...closers });
+    const alerts = incidentAlerts(ctx);
     const reload = options.configFile === undefined ? noConfigFile : () => reloader.reload();
     const ports = (): RunningEdge['ports'] => ({
       hl7: hl7.port ?? 0,
@@ -130,6 +137,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         store: recovery.store(),
         audit: trail.status(),
         auditDiskBudget: guards.status(),
+        alerts: alerts.status(),
+        quarantined: contained.quarantined().map((q) => `${q.kind}:${q.name}`),
       }),
       () => services.status(),
       [
@@ -146,6 +155,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         }),
         reloadRoute(reload),
         ...images.routes,
+        ...alerts.routes,
+        ...contained.routes,
       ],
     );
     const applicationStop = stopOnly('application-activity', () => {
@@ -158,8 +169,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       withStartDeadline(trail, 'start the audit services', stepMs, logger),
       applicationStop,
       guards,
+      alerts,
       queues,
       ...pacsEnvironmentAlarm(config),
+      contained,
       hl7,
       ...dicom,
       controlIdPrune(ctx),

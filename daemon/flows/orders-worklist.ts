@@ -120,6 +120,7 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
             ],
             ...queriedSubject(identifier),
             ...answered.subject(),
+            ...answered.disclosed(),
             ...(query === undefined ? {} : { query }),
             controlId: q.association.associationId,
             detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,

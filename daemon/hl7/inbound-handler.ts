@@ -71,6 +71,8 @@ type Hl7InboundOutcomeEvent =
       readonly type: 'order-committed';
       readonly peer: string;
       readonly controlId: string;
+      /** MSH-9.1^MSH-9.2, e.g. ORM^O01 (the alert rules learn which types a sender uses). */
+      readonly messageType: string;
       readonly commandTypes: readonly string[];
       readonly changedItems: number;
       readonly unknownOrders: number;
@@ -248,6 +250,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       type: 'order-committed',
       peer,
       controlId,
+      messageType: clip(`${message.messageCode}^${message.triggerEvent}`),
       commandTypes: mapped.commands.map((c) => c.type),
       changedItems: outcome.changedItems,
       unknownOrders: outcome.unknownOrders,

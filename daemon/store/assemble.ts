@@ -15,6 +15,7 @@ import { rotateDataKey } from './rekey.ts';
 import { Spool } from './spool.ts';
 import { StoreRecovery } from './store-recovery.ts';
 import { LevelUserRepository } from './user-repository.ts';
+import { LevelIncidentRepository } from './incident-repository.ts';
 import { ValueCodec } from './value-codec.ts';
 
 export interface StoreInternals {
@@ -54,6 +55,7 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
     outbox,
     mpps,
     users: new LevelUserRepository(queue, codec),
+    incidents: new LevelIncidentRepository(db, queue, codec),
     flush: () => queue.drain(),
     writeAgeMs: () => queue.writeAgeMs(),
     openSpool: (spoolOptions) => Spool.open(db, queue, codec, ring, keys, spoolOptions, outbox),

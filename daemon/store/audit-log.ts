@@ -105,6 +105,7 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
   readonly #logger: Logger;
   readonly #environment: Environment | undefined;
   readonly #listeners = new Set<(seq: number) => void>();
+  readonly #taps = new Set<(seq: number, event: AuditEvent) => void>();
   #seq = 0;
   #durableSeq = 0;
   #firstSeq = 1;
@@ -357,6 +358,13 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
       staged.ops.push({ type: 'put', key, value });
       staged.types.push(event.type);
       staged.lastSeq = seq;
+      for (const tap of this.#taps) {
+        try {
+          tap(seq, event);
+        } catch (err) {
+          this.#logger.error('audit.listener-failed', { error: err instanceof Error ? err.message : String(err) });
+        }
+      }
     } catch (err) {
       this.#gap(event.type, err instanceof Error ? err.message : String(err));
     }
@@ -393,6 +401,15 @@ export class LevelAuditLog implements AuditSink, AuditTrail {
     // The clinical flow goes on; the gap is loud in the log and counted for the status page.
     this.#failedAppends++;
     this.#logger.error('audit.append-failed', { type, error, failedAppends: this.#failedAppends });
+  }
+
+  /**
+   * Called synchronously with every record as it is sealed (before it is durable), on the clinical
+   * path: a tap only queues the record for later work (the alert rules).
+   */
+  onRecorded(tap: (seq: number, event: AuditEvent) => void): () => void {
+    this.#taps.add(tap);
+    return () => this.#taps.delete(tap);
   }
 
   onDurable(listener: (durableSeq: number) => void): () => void {

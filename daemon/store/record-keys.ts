@@ -20,6 +20,8 @@ export const Prefix = {
   outboxDead: 'x',
   mpps: 'r',
   spool: 'i',
+  /** Alerts, quarantined peers and the alert rules' baseline (incident support). */
+  incident: 'y',
   meta: 'z',
 } as const;
 

@@ -24,6 +24,7 @@ test('openStore exposes repositories and named operations, not the database, que
     'auditBytes',
     'close',
     'flush',
+    'incidents',
     'mpps',
     'openSpool',
     'orders',

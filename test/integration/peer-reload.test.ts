@@ -2,70 +2,18 @@
 // of an unchanged modality held open across the reloads survives, a removed modality's open association
 // is aborted and its new ones are refused (and audited), and an invalid change writes nothing.
 import test from 'ava';
-import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../daemon/core/log.ts';
 import type { AuditRecord } from '../../daemon/store/index.ts';
 import { openStore } from '../../daemon/store/index.ts';
-import { encodeAssociateRq } from '../../daemon/dicom/association-requestor.ts';
 import { FileKeySource } from '../../daemon/security/file-key-source.ts';
 import { findscu } from '../support/dicom-peers.ts';
+import { openAssociation, release } from '../support/raw-association.ts';
 import { run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 
 const edgectl = join(repoRoot, 'bin/edgectl');
-const Verification = '1.2.840.10008.1.1';
-const ImplicitLE = '1.2.840.10008.1.2';
-
-/** A raw association on the plain port, kept open until released; `closed` settles when the box drops it. */
-async function openAssociation(
-  port: number,
-  callingAeTitle: string,
-): Promise<{ socket: net.Socket; firstPduType: number; closed: Promise<void>; pdus: Buffer[] }> {
-  const socket = net.connect({ host: '127.0.0.1', port });
-  const pdus: Buffer[] = [];
-  let buffered = Buffer.alloc(0);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.on('error', () => undefined);
-  const first = new Promise<number>((resolve, reject) => {
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 6 && buffered.length >= 6 + buffered.readUInt32BE(2)) {
-        const len = 6 + buffered.readUInt32BE(2);
-        pdus.push(buffered.subarray(0, len));
-        buffered = buffered.subarray(len);
-        if (pdus.length === 1) resolve(pdus[0]![0]!);
-      }
-    });
-    socket.once('close', () => reject(new Error('closed before an answer')));
-  });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(
-    encodeAssociateRq({
-      callingAeTitle,
-      calledAeTitle: 'EDGE',
-      maxPduLength: 16384,
-      contexts: [{ id: 1, abstractSyntax: Verification, transferSyntaxes: [ImplicitLE] }],
-    }),
-  );
-  return { socket, firstPduType: await first, closed, pdus };
-}
-
-async function release(a: { socket: net.Socket; pdus: Buffer[] }): Promise<number | undefined> {
-  const before = a.pdus.length;
-  const answered = new Promise<number | undefined>((resolve) => {
-    const check = (): void => {
-      if (a.pdus.length > before) resolve(a.pdus[before]![0]);
-    };
-    a.socket.on('data', check);
-    a.socket.once('close', () => resolve(a.pdus[before]?.[0]));
-  });
-  a.socket.write(Buffer.from([0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0]));
-  const type = await answered;
-  a.socket.destroy();
-  return type;
-}
 
 const usQuery = (port: number) => findscu({ port, callingAe: 'US01', keys: ['0008,0050', '0010,0010'] });
 
