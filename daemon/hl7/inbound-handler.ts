@@ -59,6 +59,8 @@ type Hl7InboundOutcomeEvent =
       readonly commandTypes: readonly string[];
       readonly changedItems: number;
       readonly unknownOrders: number;
+      /** Free-text values over their VR's length: kept whole in the order, cut in worklist answers. */
+      readonly cutValues: number;
       /** One per command: the patient and order it touched (audit chain only, never logged). */
       readonly subjects: readonly Hl7AuditSubject[];
     };
@@ -209,6 +211,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       commandTypes: mapped.commands.map((c) => c.type),
       changedItems: outcome.changedItems,
       unknownOrders: outcome.unknownOrders,
+      cutValues: mapped.cutValues,
       subjects,
     });
     ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });

@@ -235,7 +235,7 @@ test('a value too long for its Explicit VR length field fails at the field it ca
     failureAt(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`)),
     '102 EDGE_HL7_INVALID_FIELD OBR-4.2',
   );
-  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_INVALID_FIELD OBR-18');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18');
   t.is(failureAt(edit('omi-o23-new-us.hl7', 'US ROOM 1', long)), '102 EDGE_HL7_INVALID_FIELD IPC-7.1');
   // 25,000 escaped separators unescape to 75,000 characters: the decoded length counts.
   t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', `${'AB\\T\\'.repeat(25_000)}^`)), '102 EDGE_HL7_INVALID_FIELD PID-5');
@@ -264,4 +264,38 @@ test('control characters: NUL, ESC, DEL and C1 fail at the field; layout control
   const o = upsert(edit('orm-o01-new-ct.hl7', '^CT CHEST W/O CONTRAST^L|||', '^CT CHEST\\.br\\W/O\\X09\\CONTRAST^L|||'));
   t.is(o.requestedProcedureDescription, 'CT CHEST W/O CONTRAST');
   t.is(o.steps[0]?.description, 'CT CHEST W/O CONTRAST');
+});
+
+test('an identifier over its VR length is refused at its field, never truncated', (t) => {
+  const accession22 = 'A'.repeat(22);
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${accession22}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${'A'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18', 'SH is 16');
+  t.is(upsert(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${'A'.repeat(16)}|`)).accessionNumber, 'A'.repeat(16));
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'PAT10001^', `${'P'.repeat(70)}^`)), '102 EDGE_HL7_VALUE_TOO_LONG PID-3.1', 'LO is 64');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|RP0001|', `|${'R'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-19');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|SPS0001|', `|${'S'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-20');
+  t.is(
+    failureAt(edit('orm-o01-new-ct.hl7', 'ZDS|1.2.826.0.1.3680043.9.7433.1.1001', `ZDS|1.2.${'1'.repeat(62)}`)),
+    '102 EDGE_HL7_VALUE_TOO_LONG ZDS-1',
+  );
+  // v2.5.1 OMI: the accession's place is IPC-1.
+  const omi = fixture('omi-o23-new-us.hl7').toString('latin1');
+  const ipcAccession = /\rIPC\|([^|^]*)/.exec(omi)![1]!;
+  t.is(
+    failureAt(Buffer.from(omi.replaceAll(`IPC|${ipcAccession}`, `IPC|${accession22}`), 'latin1')),
+    '102 EDGE_HL7_VALUE_TOO_LONG IPC-1.1',
+  );
+});
+
+test('free text over its VR length is accepted whole and counted as cut in answers', (t) => {
+  const long = 'Ü'.repeat(20_000);
+  const r = map(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`));
+  if (!r.ok) throw new Error('expected success');
+  const c = r.commands[0];
+  if (c?.type !== 'order-upsert') throw new Error('expected an order-upsert');
+  t.is(c.order.requestedProcedureDescription, long, 'the order keeps the full text');
+  // Requested Procedure Description, SPS Description (its copy) and Code Meaning of both code sequences.
+  t.true(r.cutValues >= 2, `cut values ${r.cutValues}`);
+  const plain = map(fixture('orm-o01-new-ct.hl7'));
+  t.is(plain.ok ? plain.cutValues : -1, 0);
 });

@@ -21,7 +21,7 @@ import type {
 } from '../core/order.ts';
 import { OrderStatus as Status, StepStatus } from '../core/order.ts';
 import { Tag } from '../core/data-dictionary.ts';
-import { worklistValueProblem } from '../core/worklist-attributes.ts';
+import { isCutInAnswers, worklistValueProblem } from '../core/worklist-attributes.ts';
 import type { ErrorLocation } from './ack.ts';
 import { formatLocation, MessageErrorCondition } from './ack.ts';
 import type { Hl7Message, Hl7Segment } from './message.ts';
@@ -36,7 +36,13 @@ export interface MappingFailure {
 }
 
 export type MappingResult =
-  { readonly ok: true; readonly commands: readonly OrderCommand[] } | { readonly ok: false; readonly failure: MappingFailure };
+  | {
+      readonly ok: true;
+      readonly commands: readonly OrderCommand[];
+      /** Free-text values longer than their VR allows: kept whole in the order, cut in worklist answers. */
+      readonly cutValues: number;
+    }
+  | { readonly ok: false; readonly failure: MappingFailure };
 
 export interface MappingContext {
   readonly receivedAt: number;
@@ -80,7 +86,8 @@ export function generateStudyInstanceUid(): string {
 export function mapMessage(message: Hl7Message, context: MappingContext): MappingResult {
   try {
     const mapper = new Mapper(message, context);
-    return { ok: true, commands: mapper.map() };
+    const commands = mapper.map();
+    return { ok: true, commands, cutValues: mapper.cutValues };
   } catch (err) {
     if (err instanceof Invalid) return { ok: false, failure: err.failure };
     throw err;
@@ -148,6 +155,7 @@ class Mapper {
   /** Occurrence number (1-based) of each segment among segments of its name, for ERR locations. */
   readonly #sequence = new Map<Hl7Segment, number>();
   readonly #source: OrderSource;
+  #cutValues = 0;
 
   constructor(message: Hl7Message, context: MappingContext) {
     this.#msg = message;
@@ -186,6 +194,10 @@ class Mapper {
     return this.#sequence.get(segment) ?? 1;
   }
 
+  get cutValues(): number {
+    return this.#cutValues;
+  }
+
   #required(segment: Hl7Segment, field: number, component?: number): never {
     throw new Invalid(
       fail(MessageErrorCondition.RequiredFieldMissing, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_REQUIRED_FIELD'),
@@ -195,6 +207,12 @@ class Mapper {
   #malformed(segment: Hl7Segment, field: number, component?: number): never {
     throw new Invalid(
       fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_INVALID_FIELD'),
+    );
+  }
+
+  #tooLong(segment: Hl7Segment, field: number): never {
+    throw new Invalid(
+      fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, undefined, 'EDGE_HL7_VALUE_TOO_LONG'),
     );
   }
 
@@ -211,10 +229,13 @@ class Mapper {
    */
   #dicom(tag: number, value: string, segment: Hl7Segment, field: number, component?: number): string {
     const text = value.replace(LAYOUT_CONTROLS, ' ');
-    if (worklistValueProblem(tag, text) === undefined) return text;
-    throw new Invalid(
-      fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_INVALID_FIELD'),
-    );
+    const problem = worklistValueProblem(tag, text);
+    if (problem === undefined) {
+      if (isCutInAnswers(tag, text)) this.#cutValues++;
+      return text;
+    }
+    const code = problem === 'identifier-too-long' ? 'EDGE_HL7_VALUE_TOO_LONG' : 'EDGE_HL7_INVALID_FIELD';
+    throw new Invalid(fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, code));
   }
 
   #missingSegment(name: string, sequence = 1): never {
@@ -427,6 +448,7 @@ class Mapper {
         if (ipc.get(1, 1, 1).trim() !== accessionNumber) this.#malformed(ipc, 1);
         if (ipc.get(2, 1, 1).trim() !== requestedProcedureId) this.#malformed(ipc, 2);
         if (ipc.get(3, 1, 1).trim() !== studyInstanceUid) this.#malformed(ipc, 3);
+        if (studyInstanceUid.length > MAX_UID_LENGTH) this.#tooLong(ipc, 3);
         if (!isUid(studyInstanceUid)) this.#malformed(ipc, 3);
         const protocolCodes: CodedEntry[] = [];
         for (let r = 1; r <= ipc.repetitions(6).length; r++) {
@@ -449,6 +471,7 @@ class Mapper {
       accessionNumber = this.#dicom(Tag.AccessionNumber, obr.get(18).trim(), obr, 18);
       requestedProcedureId = this.#dicom(Tag.RequestedProcedureID, obr.get(19).trim(), obr, 19);
       studyInstanceUid = zds?.get(1, 1, 1).trim() ?? '';
+      if (studyInstanceUid.length > MAX_UID_LENGTH) this.#tooLong(zds!, 1);
       if (studyInstanceUid !== '' && !isUid(studyInstanceUid)) this.#malformed(zds!, 1);
       steps.push({
         ...stepBase,
@@ -516,8 +539,11 @@ class Mapper {
   }
 }
 
+/** UI: 64 characters (PS3.5 Table 6.2-1). */
+const MAX_UID_LENGTH = 64;
+
 function isUid(value: string): boolean {
-  return value.length <= 64 && UID.test(value);
+  return value.length <= MAX_UID_LENGTH && UID.test(value);
 }
 
 /** PV1-3 PL: point of care, room, bed. */
