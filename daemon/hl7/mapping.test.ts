@@ -299,3 +299,8 @@ test('free text over its VR length is accepted whole and counted as cut in answe
   const plain = map(fixture('orm-o01-new-ct.hl7'));
   t.is(plain.ok ? plain.cutValues : -1, 0);
 });
+
+test('PID-3 is kept with every component it arrived with, for messages back to the RIS', (t) => {
+  const p = upsert(fixture('orm-o01-new-ct.hl7')).patient;
+  t.deepEqual(p.asReceived, [['PAT10001'], [''], [''], ['GENHOSP'], ['MR']]);
+});

@@ -259,8 +259,9 @@ class Mapper {
         pid = s;
       } else if (s.name === 'MRG') {
         if (pid === undefined) this.#missingSegment('PID', this.#msg.all('PID').length + 1);
-        const prior = this.#identifier(s, 1);
-        if (prior === undefined) this.#required(s, 1);
+        const found = this.#identifier(s, 1);
+        if (found === undefined) this.#required(s, 1);
+        const prior = { id: found.id, issuer: found.issuer };
         commands.push({ type: 'patient-merge', surviving: this.#patient(pid), prior, source: this.#source });
         pid = undefined;
       }
@@ -281,7 +282,7 @@ class Mapper {
     const ids: PatientIdentifier[] = [];
     for (const rep of segment.repetitions(field)) {
       const id = (rep[0]?.[0] ?? '').trim();
-      if (id !== '') ids.push({ id, issuer: (rep[3]?.[0] ?? '').trim() });
+      if (id !== '') ids.push({ id, issuer: (rep[3]?.[0] ?? '').trim(), asReceived: trimEmptyTail(rep) });
     }
     return ids;
   }
@@ -290,6 +291,7 @@ class Mapper {
     const ids = this.#identifiers(pid, 3).map((x) => ({
       id: this.#dicom(Tag.PatientID, x.id, pid, 3, 1),
       issuer: this.#dicom(Tag.IssuerOfPatientID, x.issuer, pid, 3, 4),
+      asReceived: x.asReceived,
     }));
     const primary = ids[0];
     if (primary === undefined) this.#required(pid, 3);
@@ -299,10 +301,11 @@ class Mapper {
     return {
       id: primary.id,
       issuer: primary.issuer,
+      ...(primary.asReceived === undefined ? {} : { asReceived: primary.asReceived }),
       name: this.#dicom(Tag.PatientName, xpnToPersonName(pid, 5), pid, 5),
       birthDate,
       sex: sex === 'M' || sex === 'F' || sex === 'O' ? sex : '',
-      otherIds: ids.slice(1),
+      otherIds: ids.slice(1).map(({ id, issuer }) => ({ id, issuer })),
     };
   }
 
@@ -537,6 +540,17 @@ class Mapper {
       codingSchemeDesignator: text(Tag.CodingSchemeDesignator, offset + 3) || 'L',
     };
   }
+}
+
+/** A CX repetition without its empty trailing components and sub-components. */
+function trimEmptyTail(rep: readonly (readonly string[])[]): readonly (readonly string[])[] {
+  const components = rep.map((subs) => {
+    const kept = [...subs];
+    while (kept.length > 1 && kept[kept.length - 1] === '') kept.pop();
+    return kept;
+  });
+  while (components.length > 1 && components[components.length - 1]!.every((x) => x === '')) components.pop();
+  return components;
 }
 
 /** UI: 64 characters (PS3.5 Table 6.2-1). */

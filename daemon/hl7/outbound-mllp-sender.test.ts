@@ -66,7 +66,7 @@ const header = {
   controlId: '0000000000000042',
 };
 
-test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZDS study; escapes; UTF-8 declared', (t) => {
+test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZDS study; escapes; Latin-1 declared (the name fits it)', (t) => {
   const m = parseHl7Message(buildStatusMessage(payload, { ...header, style: 'orm-o01' }));
   t.is(m.messageCode, 'ORM');
   t.is(m.controlId, '0000000000000042');
@@ -77,7 +77,7 @@ test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZD
   t.deepEqual([m.get('OBR', 18), m.get('OBR', 19), m.get('OBR', 20), m.get('OBR', 24)], ['ACC1', 'RP1', 'SPS1', 'CT']);
   t.is(m.get('ZDS', 1), '1.2.3');
   t.is(m.get('PID', 5, 1, 1), 'MÜLLER');
-  t.is(m.msh.get(18), 'UNICODE UTF-8');
+  t.is(m.msh.get(18), '8859/1');
 });
 
 test('OMI^O23 v2.5.1: IPC-1..5 and IPC-9', (t) => {
