@@ -13,6 +13,7 @@ function cell(text: string): string {
 function presenceOf(schema: AnySchema): string {
   if (schema.presence === 'required') return 'required';
   if (schema.presence === 'optional') return 'optional';
+  if (schema.defaultText !== undefined) return schema.defaultText;
   const value = schema.defaultValue;
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0) {
     return 'defaults below';
