@@ -17,6 +17,7 @@ import {
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
+import { defaultStationSchema, stationRulesSchema } from './station-rules-schema.ts';
 import {
   aeTitleProblem,
   cidrProblem,
@@ -333,6 +334,8 @@ const worklistSchema = object(
     enabled: withDefault(boolean({ doc: 'offer the Modality Worklist SOP class' }), true),
     maxResults: withDefault(integer({ doc: 'most items returned to one C-FIND', min: 1, max: 100_000 }), 1000),
     returnKeys: optional(returnKeys('attributes returned (data minimisation); all supported ones when omitted')),
+    stationRules: stationRulesSchema,
+    defaultStation: defaultStationSchema,
   },
   { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
 );

@@ -36,6 +36,7 @@ export const IssueCode = {
   NoPeers: 'no-peers',
   BindFailed: 'bind-failed',
   IgnoredKey: 'ignored-key',
+  OverlappingRules: 'overlapping-rules',
   /** Only from the CLI: the file could not be read or is not JSON. */
   Unreadable: 'unreadable',
 } as const;

@@ -5,6 +5,7 @@
 import type { AuditSink } from '../core/audit.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { type ListenerService, type Service, healthy, listenerService } from '../core/service.ts';
+import { orderedRules } from '../core/station-assignment.ts';
 import { findWorklist, worklistResponseOrigin } from '../core/worklist-query.ts';
 import { type DimseService, SopClass, worklistFindService } from '../dicom/index.ts';
 import { Hl7Listener } from '../hl7/index.ts';
@@ -39,6 +40,7 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     idleTimeoutMs: config.hl7.idleTimeoutMs,
     frameTimeoutMs: config.hl7.frameTimeoutMs,
     messageLimits: config.hl7.limits,
+    stations: { rules: orderedRules(config.dicom.worklist.stationRules), fallback: config.dicom.worklist.defaultStation },
     maxConnections: config.hl7.maxConnections,
     maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
     ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,

@@ -1,5 +1,6 @@
 // One inbound HL7 message, from frame payload to ACK: parse → sender check → supported type → map →
 // durable apply → only then AA. Each outcome is one event for the audit trail (identifiers only).
+import type { StationAssignment } from '../core/station-assignment.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -76,6 +77,7 @@ export interface InboundContext {
   readonly limits?: Hl7MessageLimits;
   readonly now?: () => number;
   readonly newStudyInstanceUid?: () => string;
+  readonly stations?: StationAssignment;
 }
 
 export interface InboundOutcome {
@@ -172,6 +174,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   const mapped = mapMessage(message, {
     receivedAt,
     ...(ctx.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: ctx.newStudyInstanceUid }),
+    ...(ctx.stations === undefined ? {} : { stations: ctx.stations }),
   });
   if (!mapped.ok) {
     const location = formatLocation(mapped.failure.location);

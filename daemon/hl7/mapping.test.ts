@@ -304,3 +304,23 @@ test('PID-3 is kept with every component it arrived with, for messages back to t
   const p = upsert(fixture('orm-o01-new-ct.hl7')).patient;
   t.deepEqual(p.asReceived, [['PAT10001'], [''], [''], ['GENHOSP'], ['MR']]);
 });
+
+test('station rules fill only steps the order names no station for; the default when no rule matches', (t) => {
+  const stations = {
+    rules: [
+      { name: 'ct-er', when: { modalities: ['CT'], locations: ['CT'] }, stationAeTitle: 'CT01', stationName: 'CT ROOM 1', priority: 0 },
+    ],
+    fallback: { aeTitle: 'UNKNOWN', name: '' },
+  };
+  const withStations = (bytes: Buffer): Order => {
+    const r = mapMessage(parseHl7Message(bytes), { ...ctx, stations });
+    if (!r.ok || r.commands[0]?.type !== 'order-upsert') throw new Error('expected an order-upsert');
+    return r.commands[0].order;
+  };
+  // PV1-3.1 of the CT fixture is CT.
+  t.like(withStations(fixture('orm-o01-new-ct.hl7')).steps[0], { stationAeTitle: 'CT01', stationName: 'CT ROOM 1' });
+  t.like(withStations(fixture('orm-o01-new-mr-escapes.hl7')).steps[0], { stationAeTitle: 'UNKNOWN', stationName: '' });
+  const named = edit('orm-o01-new-ct.hl7', '|ACC0001|RP0001|SPS0001||', '|ACC0001|RP0001|SPS0001|CT_RIS|');
+  t.like(withStations(named).steps[0], { stationAeTitle: 'CT_RIS' }, 'OBR-21 from the RIS wins over every rule');
+  t.like(withStations(fixture('omi-o23-new-us.hl7')).steps[0], { stationAeTitle: 'US01' }, 'IPC-9 wins');
+});

@@ -21,6 +21,7 @@ import type {
 } from '../core/order.ts';
 import { OrderStatus as Status, StepStatus } from '../core/order.ts';
 import { Tag } from '../core/data-dictionary.ts';
+import { assignStation, type StationAssignment } from '../core/station-assignment.ts';
 import { isCutInAnswers, worklistValueProblem } from '../core/worklist-attributes.ts';
 import type { ErrorLocation } from './ack.ts';
 import { formatLocation, MessageErrorCondition } from './ack.ts';
@@ -48,6 +49,8 @@ export interface MappingContext {
   readonly receivedAt: number;
   /** Source of generated Study Instance UIDs (tests pass a fixed one). */
   readonly newStudyInstanceUid?: () => string;
+  /** Station rules and default for steps the order names no station for (rules in `orderedRules` order). */
+  readonly stations?: StationAssignment;
 }
 
 /** Message types and trigger events the box accepts; everything else is rejected (deny by default). */
@@ -489,6 +492,7 @@ class Mapper {
         protocolCodes: protocol === undefined ? [] : [protocol],
       });
     }
+    const assigned = this.#assignStations(steps, requestedProcedureCode, pv1);
     if (studyInstanceUid === '') {
       studyInstanceUid = (this.#ctx.newStudyInstanceUid ?? generateStudyInstanceUid)();
       studyInstanceUidGenerated = true;
@@ -521,10 +525,30 @@ class Mapper {
       admissionId: pv1 === undefined ? '' : this.#dicom(Tag.AdmissionID, pv1.get(19, 1, 1).trim(), pv1, 19, 1),
       currentPatientLocation: pv1 === undefined ? '' : this.#dicom(Tag.CurrentPatientLocation, pointOfCare(pv1), pv1, 3),
       patient,
-      steps,
+      steps: assigned,
       status: Status.Scheduled,
       source: this.#source,
     };
+  }
+
+  /** Steps whose order names no station get one from the site's rules, else its default (never empty). */
+  #assignStations(
+    steps: readonly ScheduledProcedureStep[],
+    code: CodedEntry | undefined,
+    pv1: Hl7Segment | undefined,
+  ): ScheduledProcedureStep[] {
+    const stations = this.#ctx.stations;
+    if (stations === undefined) return [...steps];
+    return steps.map((step) => {
+      if (step.stationAeTitle !== '') return step;
+      const station = assignStation(stations, {
+        modality: step.modality,
+        procedureCode: code?.codeValue ?? '',
+        location: pv1?.get(3, 1, 1).trim() ?? '',
+        sendingFacility: this.#source.sendingFacility,
+      });
+      return { ...step, stationAeTitle: station.aeTitle, stationName: step.stationName || station.name };
+    });
   }
 
   /** CE/CWE (identifier^text^coding system) starting at component `offset + 1`. */
