@@ -29,6 +29,7 @@ import {
   isWildcardAddress,
   keywordProblem,
   modalityCodeProblem,
+  characterSetTermProblem,
   normalizeAeTitle,
   peerNameProblem,
   prefixLengthOf,
@@ -308,6 +309,13 @@ const modalityCommon = {
   aeTitle: aeTitle('its calling AE title'),
   worklistScope: optional(worklistScopeSchema),
   returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
+  characterSet: optional(
+    string({
+      doc: 'Specific Character Set (0008,0005) worklist answers to this modality are in, whatever its query says (e.g. `ISO_IR 100` for a console that sends none but shows Latin-1); an answer that does not fit it is sent in `ISO_IR 192`',
+      check: characterSetTermProblem,
+      label: 'defined term',
+    }),
+  ),
 };
 
 const modalitySchema = tagged(

@@ -76,8 +76,14 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
               dataSet: q.query.dataSet.toString('base64'),
             }
           : undefined;
+      let fellBack = 0;
       const results = findWorklist(store.orders, identifier, {
         ...(scope === undefined ? {} : { scope }),
+        ...(peer.rule.characterSet === undefined ? {} : { characterSet: peer.rule.characterSet }),
+        onCharacterSetFallback: (wanted) => {
+          // Once per query: the modality should know its console shows these items in UTF-8.
+          if (fellBack++ === 0) logger.info('worklist.charset-fallback', { aeTitle: peer.rule.aeTitle, wanted, answered: 'ISO_IR 192' });
+        },
         ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
         maxResults: dicom.worklist.maxResults,
         signal: q.signal,
