@@ -3,6 +3,7 @@
 import test from 'ava';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { buildStatusMessage, outboundCharset, type StatusMessageStyle } from './outbound-status-message.ts';
+import { parseHl7Message } from './message.ts';
 import { readStrictHl7 } from './testing/strict-v2-reader.ts';
 
 const base: ProcedureStatusPayload = {
@@ -86,4 +87,36 @@ test('PID-3 repeats every component the identifier arrived with (CX.4 assigning 
     ),
   );
   t.is(escaped.field('PID', 3), 'P\\F\\1^^^H^MR');
+});
+
+// The box's own parser reads what it writes: delimiters in values are escaped and come back.
+const escapedPayload: ProcedureStatusPayload = {
+  ...base,
+  placerOrderNumber: 'PL|1',
+  patient: { id: 'P1', issuer: 'H', name: 'MÜLLER^ANNA' },
+};
+
+test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZDS study; escapes; Latin-1 declared (the name fits it)', (t) => {
+  const m = parseHl7Message(buildStatusMessage(escapedPayload, { ...header, style: 'orm-o01' }));
+  t.is(m.messageCode, 'ORM');
+  t.is(m.controlId, '0000000000000042');
+  t.is(m.get('ORC', 1), 'SC');
+  t.is(m.get('ORC', 2), 'PL|1');
+  t.is(m.get('ORC', 2, 1, 2), 'RIS');
+  t.is(m.get('ORC', 5), 'IP');
+  t.deepEqual([m.get('OBR', 18), m.get('OBR', 19), m.get('OBR', 20), m.get('OBR', 24)], ['ACC1', 'RP1', 'SPS1', 'CT']);
+  t.is(m.get('ZDS', 1), '1.2.3');
+  t.is(m.get('PID', 5, 1, 1), 'MÜLLER');
+  t.is(m.msh.get(18), '8859/1');
+});
+
+test('OMI^O23 v2.5.1: IPC-1..5 and IPC-9', (t) => {
+  const m = parseHl7Message(buildStatusMessage({ ...escapedPayload, orderStatus: 'CM' }, { ...header, style: 'omi-o23' }));
+  t.is(m.versionId, '2.5.1');
+  t.is(m.triggerEvent, 'O23');
+  t.is(m.get('ORC', 5), 'CM');
+  t.deepEqual(
+    [1, 2, 3, 4, 5, 9].map((f) => m.get('IPC', f)),
+    ['ACC1', 'RP1', '1.2.3', 'SPS1', 'CT', 'CT01'],
+  );
 });
