@@ -236,6 +236,21 @@ test.serial('AE with ERR naming OBR-18 for a 22-character accession number (SH h
   await h.listener.stop(1000);
 });
 
+test.serial('free text of 20,000 characters is accepted whole (AA) and the cut its worklist answers make is counted', async (t) => {
+  const h = await startListener();
+  const long = 'D'.repeat(20_000);
+  const message = Buffer.from(
+    fixture('orm-o01-new-ct.hl7').toString('latin1').replace('CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`),
+    'latin1',
+  );
+  t.is((await exchange(h.port, message)).get('MSA', 1), 'AA');
+  const applied = h.repo.applied[0]?.commands[0];
+  t.is(applied?.type === 'order-upsert' ? applied.order.requestedProcedureDescription : '', long, 'the order keeps the full text');
+  const committed = await h.nextEvent('order-committed');
+  t.true(committed.type === 'order-committed' && committed.cutValues >= 2, JSON.stringify({ ...committed, subjects: undefined }));
+  await h.listener.stop(1000);
+});
+
 test.serial('AR for a sender the peer is not allowed to be', async (t) => {
   const h = await startListener();
   const forged = Buffer.from(fixture('adt-a08-update.hl7').toString('latin1').replace('MSH|^~\\&|RIS|', 'MSH|^~\\&|OTHER|'), 'latin1');
