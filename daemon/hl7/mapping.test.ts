@@ -324,3 +324,13 @@ test('station rules fill only steps the order names no station for; the default 
   t.like(withStations(named).steps[0], { stationAeTitle: 'CT_RIS' }, 'OBR-21 from the RIS wins over every rule');
   t.like(withStations(fixture('omi-o23-new-us.hl7')).steps[0], { stationAeTitle: 'US01' }, 'IPC-9 wins');
 });
+
+test('PID-5 repetitions marked ideographic or phonetic by XPN.8 (table 4000) fill those component groups', (t) => {
+  const text = fixture('omi-o23-new-us.hl7').toString('utf8');
+  const omi = Buffer.from(
+    text.replace('山田^太郎^^^^^I~ヤマダ^タロウ^^^^^P', 'YAMADA^TARO^^^^^L^A~山田^太郎^^^^^L^I~ヤマダ^タロウ^^^^^L^P'),
+    'utf8',
+  );
+  t.true(omi.length > text.length, 'the fixture has the name repetitions');
+  t.is(upsert(omi).patient.name, 'YAMADA^TARO=山田^太郎=ヤマダ^タロウ');
+});
