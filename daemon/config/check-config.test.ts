@@ -45,7 +45,12 @@ test('a minimal config gets every default, and only the development warnings', (
   t.is(config.dicom.aeTitle, 'EDGE');
   t.is(config.dicom.maxPduLength, 65_536);
   t.deepEqual(config.dicom.transferSyntaxes, ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2']);
-  t.deepEqual(config.dicom.worklist, { enabled: true, maxResults: 1000 });
+  t.deepEqual(config.dicom.worklist, {
+    enabled: true,
+    maxResults: 1000,
+    stationRules: [],
+    defaultStation: { aeTitle: 'UNKNOWN', name: '' },
+  });
   t.is(config.dicom.tls, undefined);
   t.deepEqual(config.dicom.modalities, []);
   t.deepEqual(config.upstream, {});
@@ -515,5 +520,44 @@ test('an HL7 test channel must list its addresses; test channels and testing mod
       ...at(issues('test', withAddresses), 'dicom.modalities[0].testing'),
     ].map((i) => i.code),
     ['ignored-key', 'ignored-key'],
+  );
+});
+
+test('station rules: overlapping rules of equal priority are reported; bad values are errors at their path', (t) => {
+  const dir = siteDir();
+  const withRules = (stationRules: unknown[]) =>
+    checkConfig({ ...minimal(), dicom: { worklist: { stationRules } } }, { baseDir: dir }).issues;
+  const overlapping = withRules([
+    { name: 'ct', when: { modalities: ['CT'] }, stationAeTitle: 'CT01' },
+    { name: 'er', when: { locations: ['ER'] }, stationAeTitle: 'CT_ER' },
+    { name: 'mr', when: { modalities: ['MR'] }, stationAeTitle: 'MR01' },
+    { name: 'er-first', when: { locations: ['ER'] }, stationAeTitle: 'CT_ER2', priority: 1 },
+  ]);
+  const found = overlapping.filter((i) => i.code === 'overlapping-rules');
+  t.deepEqual(
+    found.map((i) => i.path),
+    ['dicom.worklist.stationRules[1]', 'dicom.worklist.stationRules[2]'],
+  );
+  t.is(found[0]!.severity, 'warning');
+  t.regex(found[0]!.message, /overlaps dicom\.worklist\.stationRules\[0\] \("ct"\).*CT01 and CT_ER/);
+  const bad = errors(
+    withRules([
+      { name: 'x', when: { modalities: ['ct'] }, stationAeTitle: 'A'.repeat(17) },
+      { name: 'x', stationAeTitle: 'CT01' },
+    ]),
+  );
+  t.deepEqual(
+    bad.map((i) => `${i.path}:${i.code}`),
+    ['dicom.worklist.stationRules[0].when.modalities[0]:invalid-value', 'dicom.worklist.stationRules[0].stationAeTitle:out-of-range'],
+  );
+  const twice = errors(
+    withRules([
+      { name: 'x', stationAeTitle: 'CT01' },
+      { name: 'x', stationAeTitle: 'CT02' },
+    ]),
+  );
+  t.deepEqual(
+    twice.map((i) => `${i.path}:${i.code}`),
+    ['dicom.worklist.stationRules[1].name:duplicate'],
   );
 });

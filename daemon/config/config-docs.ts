@@ -13,6 +13,7 @@ function cell(text: string): string {
 function presenceOf(schema: AnySchema): string {
   if (schema.presence === 'required') return 'required';
   if (schema.presence === 'optional') return 'optional';
+  if (schema.defaultText !== undefined) return schema.defaultText;
   const value = schema.defaultValue;
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0) {
     return 'defaults below';
@@ -164,6 +165,8 @@ const issueMeaning: Record<(typeof IssueCode)[keyof typeof IssueCode], string> =
   'development-only': 'a setting meant for development only, e.g. `keys.backend: "file"` (warning)',
   insecure: 'an outbound leg without TLS, or a plain modality allowed from a block wider than /24 (IPv4) or /64 (IPv6) (warning)',
   'no-peers': 'no HL7 peer is configured, so every connection is refused (warning)',
+  'overlapping-rules':
+    'two station assignment rules of equal priority can match the same order with different stations, so only their order in the file decides (warning)',
   'bind-failed': '`--bind` only: a listener address cannot be bound (error)',
   'ignored-key':
     'a key the chosen variant does not read, accepted from configs written before the variant existed; its value is ignored (warning)',

@@ -18,6 +18,7 @@ import {
 import type { Infer } from './schema-kit.ts';
 import { incidentsSchema } from './incidents-config-schema.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
+import { defaultStationSchema, stationRulesSchema } from './station-rules-schema.ts';
 import {
   aeTitleProblem,
   cidrProblem,
@@ -29,6 +30,7 @@ import {
   isWildcardAddress,
   keywordProblem,
   modalityCodeProblem,
+  characterSetTermProblem,
   normalizeAeTitle,
   peerNameProblem,
   prefixLengthOf,
@@ -338,6 +340,13 @@ const modalityCommon = {
     }),
     false,
   ),
+  characterSet: optional(
+    string({
+      doc: 'Specific Character Set (0008,0005) worklist answers to this modality are in, whatever its query says (e.g. `ISO_IR 100` for a console that sends none but shows Latin-1); an answer that does not fit it is sent in `ISO_IR 192`',
+      check: characterSetTermProblem,
+      label: 'defined term',
+    }),
+  ),
 };
 
 const modalitySchema = tagged(
@@ -373,6 +382,8 @@ const worklistSchema = object(
         label: 'prefix',
       }),
     ),
+    stationRules: stationRulesSchema,
+    defaultStation: defaultStationSchema,
   },
   { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
 );

@@ -36,6 +36,7 @@ export const IssueCode = {
   NoPeers: 'no-peers',
   BindFailed: 'bind-failed',
   IgnoredKey: 'ignored-key',
+  OverlappingRules: 'overlapping-rules',
   /** Only from the CLI: the file could not be read or is not JSON. */
   Unreadable: 'unreadable',
 } as const;
@@ -74,6 +75,8 @@ export interface Schema<T, P extends Presence = 'required'> {
   readonly presence: P;
   /** The JSON default shown in the docs (only when presence is 'default'). */
   readonly defaultValue?: unknown;
+  /** Words for the docs instead of the JSON default, when that is too long to read (a table of 169 UIDs). */
+  readonly defaultText?: string;
   readonly doc: DocNode;
   parse(value: unknown, path: string, ctx: ParseContext): Parsed<T>;
 }
@@ -458,10 +461,11 @@ export function optional<T>(schema: Schema<T>): Schema<T, 'optional'> {
 }
 
 /** When the key is missing, `value` is parsed in its place (so default paths resolve and nested defaults fill in). */
-export function withDefault<T>(schema: Schema<T>, value: unknown): Schema<T, 'default'> {
+export function withDefault<T>(schema: Schema<T>, value: unknown, defaultText?: string): Schema<T, 'default'> {
   return {
     presence: 'default',
     defaultValue: value,
+    ...(defaultText === undefined ? {} : { defaultText }),
     doc: schema.doc,
     parse(v, path, ctx) {
       return schema.parse(v === undefined ? structuredClone(value) : v, path, ctx);

@@ -4,29 +4,16 @@ import { dataLocationProblem } from './file-access.ts';
 import { Environments } from '../core/environment.ts';
 import { array, boolean, filePath, integer, object, oneOf, optional, string, withDefault } from './schema-kit.ts';
 import { uidProblem } from './value-syntax.ts';
+import { STANDARD_STORAGE_SOP_CLASS_UIDS } from '../core/storage-sop-classes.ts';
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
-/** Image storage SOP classes offered by default (PS3.4 B.5): the modalities of a radiology department. */
-export const DEFAULT_STORAGE_SOP_CLASSES = [
-  '1.2.840.10008.5.1.4.1.1.1', // Computed Radiography Image Storage
-  '1.2.840.10008.5.1.4.1.1.1.1', // Digital X-Ray Image Storage - For Presentation
-  '1.2.840.10008.5.1.4.1.1.1.1.1', // Digital X-Ray Image Storage - For Processing
-  '1.2.840.10008.5.1.4.1.1.1.2', // Digital Mammography X-Ray Image Storage - For Presentation
-  '1.2.840.10008.5.1.4.1.1.2', // CT Image Storage
-  '1.2.840.10008.5.1.4.1.1.2.1', // Enhanced CT Image Storage
-  '1.2.840.10008.5.1.4.1.1.4', // MR Image Storage
-  '1.2.840.10008.5.1.4.1.1.4.1', // Enhanced MR Image Storage
-  '1.2.840.10008.5.1.4.1.1.6.1', // Ultrasound Image Storage
-  '1.2.840.10008.5.1.4.1.1.3.1', // Ultrasound Multi-frame Image Storage
-  '1.2.840.10008.5.1.4.1.1.7', // Secondary Capture Image Storage
-  '1.2.840.10008.5.1.4.1.1.12.1', // X-Ray Angiographic Image Storage
-  '1.2.840.10008.5.1.4.1.1.20', // Nuclear Medicine Image Storage
-  '1.2.840.10008.5.1.4.1.1.128', // Positron Emission Tomography Image Storage
-  '1.2.840.10008.5.1.4.1.1.88.22', // Enhanced SR Storage
-  '1.2.840.10008.5.1.4.1.1.11.1', // Grayscale Softcopy Presentation State Storage
-] as const;
+/**
+ * Storage SOP classes accepted by default: every standard one of PS3.4 Annex B (the table in core). A site
+ * narrows it by listing its own.
+ */
+export const DEFAULT_STORAGE_SOP_CLASSES: readonly string[] = STANDARD_STORAGE_SOP_CLASS_UIDS;
 
 /** Transfer syntaxes accepted for storage by default; compressed ones are kept and forwarded as received. */
 export const DEFAULT_STORAGE_TRANSFER_SYNTAXES = [
@@ -50,11 +37,12 @@ export const storageSchema = object(
     enabled: withDefault(boolean({ doc: 'offer the Storage SOP classes (C-STORE SCP) to the configured modalities' }), true),
     sopClasses: withDefault(
       array(uid('a Storage SOP Class UID'), {
-        doc: 'SOP classes accepted; anything else is refused at association time',
+        doc: 'SOP classes accepted; anything else is refused at association time. List a subset to narrow what this site takes',
         minItems: 1,
         unique: [{ key: (u) => u, what: 'SOP class' }],
       }),
       [...DEFAULT_STORAGE_SOP_CLASSES],
+      `every Storage SOP class of PS3.4 Table B.5-1 (${DEFAULT_STORAGE_SOP_CLASSES.length}, listed in the DICOM conformance statement)`,
     ),
     transferSyntaxes: withDefault(
       array(uid('a transfer syntax UID'), {

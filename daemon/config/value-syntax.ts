@@ -1,5 +1,6 @@
 // Syntax checks for config values. Each returns why a value is unacceptable, or undefined.
 import { isIP } from 'node:net';
+import { SUPPORTED_CHARACTER_SET_TERMS } from '../core/dicom-character-sets.ts';
 import { RETURN_KEY_KEYWORDS } from '../core/worklist-attributes.ts';
 
 /** PS3.5 6.2 AE: 1–16 characters of the default repertoire, no backslash, not only spaces. */
@@ -71,6 +72,13 @@ export function keywordProblem(value: string): string | undefined {
 /** A DICOM CS modality code such as CT or MR (PS3.3 C.7.3.1.1.1). */
 export function modalityCodeProblem(value: string): string | undefined {
   return /^[A-Z0-9_]{1,16}$/.test(value) ? undefined : 'must be a modality code (upper case, e.g. CT, MR, US)';
+}
+
+/** A Specific Character Set defined term the box can write (PS3.3 C.12.1.1.2). */
+export function characterSetTermProblem(value: string): string | undefined {
+  return SUPPORTED_CHARACTER_SET_TERMS.includes(value)
+    ? undefined
+    : `is not a character set the box writes (${SUPPORTED_CHARACTER_SET_TERMS.join(', ')})`;
 }
 
 /** HL7 HD namespace id: no delimiters and no control characters. */

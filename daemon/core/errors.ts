@@ -41,6 +41,7 @@ export const ErrorCodes = {
   EDGE_HL7_UNSUPPORTED_MESSAGE: { kind: 'permanent', summary: 'the message type or trigger event is not supported' },
   EDGE_HL7_REQUIRED_FIELD: { kind: 'permanent', summary: 'a required field is missing' },
   EDGE_HL7_INVALID_FIELD: { kind: 'permanent', summary: 'a field has an invalid value' },
+  EDGE_HL7_VALUE_TOO_LONG: { kind: 'permanent', summary: "an identifier is longer than its DICOM attribute's VR allows" },
   EDGE_HL7_UNSUPPORTED_CHARSET: { kind: 'permanent', summary: 'MSH-18 names a character set the box does not support' },
   EDGE_DICOM_PDU_TOO_LARGE: { kind: 'permanent', summary: 'a PDU exceeded the size cap' },
   EDGE_DICOM_PDU_INVALID: { kind: 'permanent', summary: 'a PDU or DIMSE message is malformed' },

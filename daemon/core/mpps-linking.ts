@@ -36,7 +36,12 @@ function linked(item: WorklistItem): LinkedOrder {
     requestedProcedureCode: o.requestedProcedureCode,
     scheduledProcedureStepId: item.step.id,
     studyInstanceUid: o.studyInstanceUid,
-    patient: { id: o.patient.id, issuer: o.patient.issuer, name: o.patient.name },
+    patient: {
+      id: o.patient.id,
+      issuer: o.patient.issuer,
+      name: o.patient.name,
+      ...(o.patient.asReceived === undefined ? {} : { asReceived: o.patient.asReceived }),
+    },
   };
 }
 

@@ -13,6 +13,12 @@ export interface PatientIdentifier {
   readonly id: string;
   /** Assigning authority (PID-3.4 namespace id); '' when the RIS sends none. */
   readonly issuer: string;
+  /**
+   * The identifier as the RIS sent it (HL7 CX, decoded): components, each its sub-components. Kept so
+   * messages back to the RIS repeat every component (identifier type code CX.5, assigning facility …),
+   * not only the two the worklist uses. Absent in orders stored before it was kept.
+   */
+  readonly asReceived?: readonly (readonly string[])[];
 }
 
 export interface Patient extends PatientIdentifier {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { itemsOf, textOf, type DataSet } from './dataset.ts';
 import { Tag } from './data-dictionary.ts';
-import { WORKLIST_VRS, worklistItemToDataSet, worklistValueProblem } from './worklist-attributes.ts';
+import { fitToVr, isCutInAnswers, WORKLIST_VRS, worklistItemToDataSet, worklistValueProblem } from './worklist-attributes.ts';
 import { worklistItemForTests } from './test-support/in-memory-order-repository.ts';
 
 function only<T>(values: readonly T[] | undefined): T {
@@ -188,4 +188,39 @@ test("a test or training box's mark leads the SPS Description (within LO's 64 ch
     itemsOf(worklistItemToDataSet({ ...long, step: longStep }, { servedPrefix: 'TRAINING:' }), Tag.ScheduledProcedureStepSequence),
   );
   t.is(textOf(clipped, Tag.ScheduledProcedureStepDescription), `TRAINING: ${'X'.repeat(54)}`);
+});
+
+test('worklistValueProblem: identifiers over their VR length are a problem, free text is not', (t) => {
+  t.is(worklistValueProblem(Tag.AccessionNumber, 'A'.repeat(16)), undefined);
+  t.is(worklistValueProblem(Tag.AccessionNumber, 'A'.repeat(22)), 'identifier-too-long');
+  t.is(worklistValueProblem(Tag.PatientID, 'P'.repeat(65)), 'identifier-too-long');
+  t.is(worklistValueProblem(Tag.StudyInstanceUID, `1.${'2'.repeat(63)}`), 'identifier-too-long');
+  t.is(worklistValueProblem(Tag.AccessionNumber, 'Ü'.repeat(16)), undefined, 'characters, not UTF-8 bytes');
+  t.is(worklistValueProblem(Tag.RequestedProcedureDescription, 'D'.repeat(20_000)), undefined);
+  t.true(isCutInAnswers(Tag.RequestedProcedureDescription, 'D'.repeat(65)));
+  t.false(isCutInAnswers(Tag.RequestedProcedureDescription, 'D'.repeat(64)));
+  t.false(isCutInAnswers(Tag.AccessionNumber, 'A'.repeat(22)), 'identifiers are never cut');
+});
+
+test('fitToVr: free text is cut at a character boundary, PN per component group', (t) => {
+  t.is(fitToVr(Tag.RequestedProcedureDescription, 'LO', 'D'.repeat(100)), 'D'.repeat(64));
+  // 63 ASCII characters then an astral character (two UTF-16 units, four UTF-8 bytes): it stays whole.
+  const astral = `${'D'.repeat(63)}😀😀`;
+  t.is(fitToVr(Tag.RequestedProcedureDescription, 'LO', astral), `${'D'.repeat(63)}😀`);
+  t.true(
+    Buffer.from(fitToVr(Tag.RequestedProcedureDescription, 'LO', astral), 'utf8')
+      .toString('utf8')
+      .endsWith('😀'),
+  );
+  const ideographic = '山'.repeat(70);
+  t.is(fitToVr(Tag.PatientName, 'PN', `${'A'.repeat(70)}=${ideographic}`), `${'A'.repeat(64)}=${'山'.repeat(64)}`);
+  t.is(fitToVr(Tag.AccessionNumber, 'SH', 'A'.repeat(22)), 'A'.repeat(22), 'an identifier is never cut');
+});
+
+test('mapping: free text over its VR length is cut in the data set, the order keeps it', (t) => {
+  const long = 'É'.repeat(20_000);
+  const item = worklistItemForTests({ order: { requestedProcedureDescription: long } });
+  const ds = worklistItemToDataSet(item);
+  t.is(textOf(ds, Tag.RequestedProcedureDescription), 'É'.repeat(64));
+  t.is(item.order.requestedProcedureDescription, long);
 });

@@ -141,21 +141,96 @@ export function worklistVrOf(tag: number): Vr | undefined {
  */
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/u;
 
-export type WorklistValueProblem = 'control-character' | 'too-long';
+export type WorklistValueProblem = 'control-character' | 'too-long' | 'identifier-too-long';
 
 /**
- * Why a text value cannot be put into the worklist attribute `tag` as the box encodes it (UTF-8,
- * either transfer syntax), or undefined when it can. Only what would break the encoding is checked:
- * a value longer than its VR's 16-bit Explicit VR length field, or a control character. The VRs'
- * maximum lengths in characters (SH 16, LO 64, ...) are not enforced here.
+ * Maximum lengths in characters of the worklist's character-string VRs (PS3.5 Table 6.2-1); PN counts
+ * per component group. UC and UT have none that matters here; DA, TM, DS are built by the box.
+ */
+const VR_MAX_CHARACTERS: Partial<Record<Vr, number>> = { AE: 16, CS: 16, SH: 16, LO: 64, PN: 64, UI: 64 };
+
+/**
+ * Identifiers: a modality matches, links (MPPS) and files images by them, so a cut one would name
+ * another patient, order or study. Over its VR's length it is refused at intake, never truncated.
+ */
+const IDENTIFIER_TAGS: ReadonlySet<number> = new Set<number>([
+  Tag.AccessionNumber,
+  Tag.PatientID,
+  Tag.IssuerOfPatientID,
+  Tag.RequestedProcedureID,
+  Tag.ScheduledProcedureStepID,
+  Tag.StudyInstanceUID,
+  Tag.PlacerOrderNumberImagingServiceRequest,
+  Tag.FillerOrderNumberImagingServiceRequest,
+  Tag.AdmissionID,
+  Tag.ScheduledStationAETitle,
+  Tag.Modality,
+  Tag.CodingSchemeDesignator,
+]);
+
+/**
+ * Why a text value cannot be put into the worklist attribute `tag` as the box encodes it, or undefined
+ * when it can: a control character; an identifier over its VR's maximum length in characters; a value
+ * longer than its VR's 16-bit Explicit VR length field. Free text over its VR's maximum length in
+ * characters is no problem here: it is kept whole in the order and cut in answers (`fitToVr`).
  */
 export function worklistValueProblem(tag: number, value: string): WorklistValueProblem | undefined {
   if (CONTROL_CHARACTER.test(value)) return 'control-character';
   const vr = WORKLIST_VRS.get(tag);
+  if (vr !== undefined && IDENTIFIER_TAGS.has(tag) && overVrLength(vr, value)) return 'identifier-too-long';
   // Code values over 16 characters go to Long Code Value (UC), which has a 32-bit length.
   const effective = tag === Tag.CodeValue && value.length > 16 ? 'UC' : vr;
   if (effective !== undefined && !longExplicitVrs.has(effective) && utf8Length(value) > MAX_SHORT_LENGTH_VALUE_BYTES) return 'too-long';
   return undefined;
+}
+
+/** Whether a free-text value is longer than its VR allows and will be cut in worklist answers. */
+export function isCutInAnswers(tag: number, value: string): boolean {
+  const vr = WORKLIST_VRS.get(tag);
+  return vr !== undefined && !IDENTIFIER_TAGS.has(tag) && tag !== Tag.CodeValue && overVrLength(vr, value);
+}
+
+function overVrLength(vr: Vr, value: string): boolean {
+  const max = VR_MAX_CHARACTERS[vr];
+  // Code units never undercount code points, so the common short value costs one comparison.
+  if (max === undefined || value.length <= max) return false;
+  if (vr === 'PN') return value.split('=').some((group) => codePoints(group) > max);
+  return codePoints(value) > max;
+}
+
+/**
+ * `value` cut to its VR's maximum length in characters (PN: each component group), at a character
+ * boundary: a surrogate pair, and so a UTF-8 sequence, is never split. Identifiers are never cut.
+ */
+export function fitToVr(tag: number, vr: Vr, value: string): string {
+  const max = VR_MAX_CHARACTERS[vr];
+  if (max === undefined || value.length <= max || IDENTIFIER_TAGS.has(tag)) return value;
+  if (vr === 'PN')
+    return value.includes('=')
+      ? value
+          .split('=')
+          .map((g) => cutAt(g, max))
+          .join('=')
+      : cutAt(value, max);
+  return cutAt(value, max);
+}
+
+function cutAt(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let units = 0;
+  let count = 0;
+  for (const ch of value) {
+    if (count === max) return value.slice(0, units).trimEnd();
+    units += ch.length;
+    count++;
+  }
+  return value;
+}
+
+function codePoints(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
 }
 
 /** UTF-8 bytes of `text` without allocating them. */
@@ -287,7 +362,7 @@ export function codeItem(code: CodedEntry): DataSet {
 function put(ds: DataSet, tag: number, value: string): void {
   const vr = WORKLIST_VRS.get(tag);
   if (vr === undefined || vr === 'SQ') throw new TypeError(`no text VR registered for tag ${tag.toString(16)}`);
-  ds.set(tag, { vr, value } as DataElement);
+  ds.set(tag, { vr, value: fitToVr(tag, vr, value) } as DataElement);
 }
 
 function items(entries: readonly (readonly [number, string])[]): DataSet {

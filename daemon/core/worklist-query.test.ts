@@ -280,6 +280,53 @@ test('response: Specific Character Set only when a returned value is not ASCII',
   t.is([...(responses[1]?.keys() ?? [])][0], Tag.SpecificCharacterSet);
 });
 
+test('response: in the query’s character set when every value fits it, else ISO_IR 192 with the fallback reported', async (t) => {
+  const repository = new InMemoryOrderRepositoryForTests([
+    worklistItemForTests({ patient: { name: 'MÜLLER^JÖRG' }, order: { accessionNumber: 'ACC-1' } }),
+    worklistItemForTests({ patient: { name: 'WÓJCIK^ŁUKASZ' }, order: { accessionNumber: 'ACC-2' } }),
+    worklistItemForTests({ patient: { name: '山田^太郎' }, order: { accessionNumber: 'ACC-3' } }),
+  ]);
+  const ask = async (charset: string | undefined, configured?: string) => {
+    const fallbacks: string[] = [];
+    const responses = await collect(
+      repository,
+      ds([
+        ...(charset === undefined ? [] : [[Tag.SpecificCharacterSet, 'CS', charset] as Entry]),
+        [Tag.PatientName, 'PN', ''],
+        [Tag.AccessionNumber, 'SH', ''],
+      ]),
+      { onCharacterSetFallback: (w) => fallbacks.push(w), ...(configured === undefined ? {} : { characterSet: configured }) },
+    );
+    return { sets: responses.map((r) => textOf(r, Tag.SpecificCharacterSet)), fallbacks };
+  };
+  t.deepEqual(await ask('ISO_IR 100'), { sets: ['ISO_IR 100', 'ISO_IR 192', 'ISO_IR 192'], fallbacks: ['ISO_IR 100', 'ISO_IR 100'] });
+  t.deepEqual(
+    await ask('ISO_IR 101'),
+    { sets: ['ISO_IR 101', 'ISO_IR 101', 'ISO_IR 192'], fallbacks: ['ISO_IR 101'] },
+    'Ü, Ö, Ó and Ł are all in 8859-2',
+  );
+  t.deepEqual(
+    await ask(undefined),
+    { sets: ['ISO_IR 192', 'ISO_IR 192', 'ISO_IR 192'], fallbacks: [] },
+    'no set asked: UTF-8, nothing to report',
+  );
+  t.deepEqual(await ask('ISO_IR 192'), { sets: ['ISO_IR 192', 'ISO_IR 192', 'ISO_IR 192'], fallbacks: [] });
+  t.deepEqual((await ask(undefined, 'ISO_IR 100')).sets, ['ISO_IR 100', 'ISO_IR 192', 'ISO_IR 192'], 'the modality’s configured set');
+  t.deepEqual((await ask('ISO_IR 192', 'ISO_IR 148')).sets, ['ISO_IR 148', 'ISO_IR 192', 'ISO_IR 192'], 'configured beats the query');
+});
+
+test('response: a query that asks for (0008,0005) gets the set the answer is in', async (t) => {
+  const repository = new InMemoryOrderRepositoryForTests([worklistItemForTests({ patient: { name: 'MÜLLER^JÖRG' } })]);
+  const [r] = await collect(
+    repository,
+    ds([
+      [Tag.SpecificCharacterSet, 'CS', 'ISO_IR 100'],
+      [Tag.PatientName, 'PN', ''],
+    ]),
+  );
+  t.is(textOf(r!, Tag.SpecificCharacterSet), 'ISO_IR 100');
+});
+
 // --- attribute minimisation -----------------------------------------------------------------------------
 
 test('minimisation: keys outside returnKeys come back zero-length and are not matched', async (t) => {

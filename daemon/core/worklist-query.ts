@@ -9,8 +9,10 @@
 //   AE title is outside a scope that lists station AE titles.
 // - Keys outside `returnKeys` are treated as unsupported: not matched (so they cannot be used to probe
 //   hidden values) and returned zero-length.
-// - Specific Character Set (0008,0005) = ISO_IR 192 is returned only when a returned text value is not
-//   ASCII, so modalities that only know the default repertoire keep working for ASCII worklists.
+// - Specific Character Set (0008,0005) is returned only when a returned text value is not ASCII, so
+//   modalities that only know the default repertoire keep working for ASCII worklists. It is the set the
+//   query named (or the modality's configured one) when every value of the response fits it, so a Latin-1
+//   console reads MÜLLER, not MÃœLLER; otherwise ISO_IR 192, and the fallback is reported.
 // - The limit is reported only when a further matching item exists, not when exactly maxResults match.
 import type { DataElement, DataSet, Vr } from './dataset.ts';
 import { Tag } from './data-dictionary.ts';
@@ -21,6 +23,7 @@ import { WORKLIST_STATUSES, type WorklistItem } from './order.ts';
 import type { OrderRepository, WorklistFilter } from './ports.ts';
 import { worklistItemToDataSet, worklistVrOf, type WorklistAttributesOptions } from './worklist-attributes.ts';
 import { EdgeError } from './errors.ts';
+import { characterSetOf, resolveSpecificCharacterSet, Utf8, type DicomCharacterSet } from './dicom-character-sets.ts';
 
 /** What a calling modality may see, from its configuration; undefined = no restriction on that axis. */
 export interface WorklistScope {
@@ -39,6 +42,13 @@ export interface FindWorklistOptions {
   /** Called once, after maxResults responses, when another item would have matched. */
   readonly onLimit?: () => void;
   readonly attributes?: WorklistAttributesOptions;
+  /**
+   * The Specific Character Set to answer in (the modality's configured one); undefined = the query's
+   * (0008,0005). Either way a response that does not fit it is answered in ISO_IR 192.
+   */
+  readonly characterSet?: string;
+  /** Called for each response answered in ISO_IR 192 because a value did not fit the wanted set. */
+  readonly onCharacterSetFallback?: (wanted: string) => void;
 }
 
 /** Which order and step a response identifier was made from (identifiers only, no patient data). */
@@ -75,6 +85,8 @@ export async function* findWorklist(
   const filter = deriveWorklistFilter(identifier, options.scope, returnKeys);
   if (filter === null || signal?.aborted === true) return;
   const inScope = scopePredicate(options.scope);
+  const wanted = responseCharacterSet(identifier, options.characterSet);
+  const fallback = options.onCharacterSetFallback;
 
   const iterator = repository.worklist(filter)[Symbol.asyncIterator]();
   let finished = false;
@@ -100,7 +112,7 @@ export async function* findWorklist(
         return;
       }
       sent++;
-      const response = withCharacterSet(respond(plan, candidate));
+      const response = withCharacterSet(respond(plan, candidate), wanted, fallback);
       const { order } = item;
       origins.set(response, {
         placerOrderNumber: order.placerOrderNumber,
@@ -286,9 +298,36 @@ function emptyElement(vr: Vr): DataElement {
   }
 }
 
-function withCharacterSet(response: DataSet): DataSet {
+/** The set a response should be in: the configured one, else the query's first (0008,0005) value. */
+function responseCharacterSet(identifier: DataSet, configured: string | undefined): DicomCharacterSet {
+  if (configured !== undefined) return characterSetOf(configured) ?? Utf8;
+  const value = identifier.get(Tag.SpecificCharacterSet)?.value;
+  const { charset } = resolveSpecificCharacterSet(typeof value === 'string' ? value : undefined);
+  return charset;
+}
+
+function withCharacterSet(response: DataSet, wanted: DicomCharacterSet, onFallback: ((wanted: string) => void) | undefined): DataSet {
   if (allAscii(response)) return response;
-  return new Map<number, DataElement>([[Tag.SpecificCharacterSet, { vr: 'CS', value: 'ISO_IR 192' }], ...response]);
+  let charset = wanted;
+  if (wanted.kind === 'default' || !allFit(response, wanted)) {
+    if (wanted.kind === 'latin1' || wanted.kind === 'single-byte') onFallback?.(wanted.term);
+    charset = Utf8;
+  }
+  // First, and replacing the item's own: a query that asks for (0008,0005) gets the set the answer is in.
+  const out = new Map<number, DataElement>([[Tag.SpecificCharacterSet, { vr: 'CS', value: charset.term }]]);
+  for (const [tag, element] of response) if (tag !== Tag.SpecificCharacterSet) out.set(tag, element);
+  return out;
+}
+
+function allFit(ds: DataSet, charset: DicomCharacterSet): boolean {
+  for (const element of ds.values()) {
+    if (element.vr === 'SQ') {
+      if (!element.value.every((item) => allFit(item, charset))) return false;
+    } else if (typeof element.value === 'string' && !isAscii(element.value) && !charset.canEncode(element.value)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function allAscii(ds: DataSet): boolean {

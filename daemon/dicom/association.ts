@@ -73,8 +73,15 @@ function uidText(b: Buffer): string {
   return b.toString('latin1').replace(/[\0 ]+$/, '');
 }
 
+/**
+ * Leading and trailing spaces of an AE title are not significant (PS3.5 Table 6.2-1); a few older
+ * devices pad the 16-byte field with NUL instead of space, so trailing NULs are padding too.
+ */
 function aeText(b: Buffer): string {
-  return b.toString('latin1').trim();
+  return b
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 }
 
 /** Parse an A-ASSOCIATE-RQ body (the part after the 6-byte PDU header). */

@@ -90,6 +90,32 @@ test('character sets: ISO_IR 192 is UTF-8, ISO_IR 100 is latin1, unknown sets ar
   t.deepEqual(decodeDataSet(encodeDataSet(nested, TransferSyntax.ExplicitVRLittleEndian), TransferSyntax.ExplicitVRLittleEndian), nested);
 });
 
+test('character sets: the single-byte sets of ISO 8859 are written and read at their own code points', (t) => {
+  for (const [term, name, bytes] of [
+    ['ISO_IR 101', 'WÓJCIK^ŁUKASZ', [0x57, 0xd3, 0x4a, 0x43, 0x49, 0x4b, 0x5e, 0xa3]],
+    ['ISO_IR 144', 'ИВАН', [0xb8, 0xb2, 0xb0, 0xbd]],
+    ['ISO_IR 148', 'ŞAHIN', [0xde, 0x41, 0x48, 0x49, 0x4e]],
+  ] as const) {
+    const ds: DataSet = new Map([
+      [Tag.SpecificCharacterSet, { vr: 'CS', value: term }],
+      [Tag.PatientName, { vr: 'PN', value: name }],
+    ]);
+    const encoded = encodeDataSet(ds, TransferSyntax.ExplicitVRLittleEndian);
+    t.true(encoded.includes(Buffer.from(bytes)), term);
+    t.deepEqual(decodeDataSet(encoded, TransferSyntax.ExplicitVRLittleEndian), ds, term);
+  }
+  // A query in ISO_IR 144 is read in it (not as Latin-1), so its name key matches the stored Cyrillic name.
+  const query = Buffer.concat([
+    Buffer.from([0x08, 0x00, 0x05, 0x00, 0x43, 0x53, 0x0a, 0x00]),
+    Buffer.from('ISO_IR 144', 'latin1'),
+    Buffer.from([0x10, 0x00, 0x10, 0x00, 0x50, 0x4e, 0x06, 0x00, 0xb8, 0xb2, 0xb0, 0xbd, 0x2a, 0x20]),
+  ]);
+  const reported: string[] = [];
+  const decoded = decodeDataSet(query, TransferSyntax.ExplicitVRLittleEndian, { onUnsupportedCharset: (term) => reported.push(term) });
+  t.is(decoded.get(Tag.PatientName)?.value, 'ИВАН*');
+  t.deepEqual(reported, []);
+});
+
 test('unknown public tags decode as UN in implicit VR and keep their bytes', (t) => {
   const raw = Buffer.from([0x08, 0x00, 0x99, 0x99, 0x02, 0x00, 0x00, 0x00, 0x41, 0x42]);
   const ds = decodeDataSet(raw, TransferSyntax.ImplicitVRLittleEndian);

@@ -7,6 +7,7 @@ import type { DataElement, DataSet, Vr } from '../core/dataset.ts';
 import { Tag } from '../core/data-dictionary.ts';
 import { implicitVrOf } from './implicit-vr.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
+import { DefaultRepertoire, resolveSpecificCharacterSet, type DicomCharacterSet } from '../core/dicom-character-sets.ts';
 import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
 const binaryVrs: ReadonlySet<Vr> = new Set<Vr>(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
@@ -53,7 +54,7 @@ const numericByteSize: Readonly<Partial<Record<Vr, number>>> = { US: 2, SS: 2, U
 export const DEFAULT_MAX_DEPTH = 12;
 
 /** How text of charset-sensitive VRs is turned into bytes and back. */
-export type TextEncoding = 'latin1' | 'utf8';
+export type TextEncoding = DicomCharacterSet;
 
 export interface DecodeOptions {
   /** Maximum sequence nesting; deeper input is refused. */
@@ -72,22 +73,13 @@ function invalid(message: string, cause?: unknown): EdgeError {
 }
 
 /**
- * Resolve a Specific Character Set value (PS3.3 C.12.1.1.2). ISO_IR 6 / empty → lenient latin1 (pure
- * ASCII is a subset), ISO_IR 100 → latin1, ISO_IR 192 → UTF-8; anything else is reported and read as latin1.
+ * Resolve a Specific Character Set value (PS3.3 C.12.1.1.2): the default repertoire (read leniently as
+ * ISO 8859-1), ISO_IR 192, and the single-byte sets of core/dicom-character-sets.ts; anything else is
+ * reported and read as the default.
  */
 export function textEncodingOf(specificCharacterSet: string | undefined): { encoding: TextEncoding; unsupported: string[] } {
-  const terms = (specificCharacterSet ?? '').split('\\').map((t) => t.trim());
-  const unsupported: string[] = [];
-  let encoding: TextEncoding = 'latin1';
-  for (const [i, term] of terms.entries()) {
-    if (term === '' || term === 'ISO_IR 6' || term === 'ISO 2022 IR 6' || term === 'ISO_IR 100' || term === 'ISO 2022 IR 100') continue;
-    if (term === 'ISO_IR 192' && i === 0) {
-      encoding = 'utf8';
-      continue;
-    }
-    unsupported.push(term);
-  }
-  return { encoding, unsupported };
+  const { charset, unsupported } = resolveSpecificCharacterSet(specificCharacterSet);
+  return { encoding: charset, unsupported };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -114,7 +106,7 @@ export function decodeDataSet(bytes: Uint8Array, transferSyntaxUid: string, opti
     onUnsupportedCharset: options.onUnsupportedCharset,
   };
   try {
-    const { ds } = readDataSet(state, 0, buf.length, false, 0, 'latin1');
+    const { ds } = readDataSet(state, 0, buf.length, false, 0, DefaultRepertoire);
     return ds;
   } catch (err) {
     if (err instanceof EdgeError) throw err;
@@ -258,7 +250,7 @@ function decodeValue(vr: Vr, raw: Buffer, encoding: TextEncoding): DataElement {
     for (let off = 0; off < raw.length; off += size) values.push(readNumber(vr, raw, off));
     return { vr: vr as 'US', value: values.join('\\') };
   }
-  const text = raw.toString(charsetVrs.has(vr) ? encoding : 'latin1');
+  const text = !charsetVrs.has(vr) ? raw.toString('latin1') : decodeText(raw, encoding);
   // Trailing padding (space, or NUL for UI) is not part of the value (PS3.5 6.2).
   return { vr: vr as 'CS', value: text.replace(/[ \0]+$/, '') };
 }
@@ -304,7 +296,7 @@ export function encodeDataSet(ds: DataSet, transferSyntaxUid: string, options: E
   else if (transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian) explicit = false;
   else throw invalid(`unsupported transfer syntax ${transferSyntaxUid}`);
   const parts: Buffer[] = [];
-  writeDataSet(parts, ds, explicit, options.undefinedLengthSequences === true, 'latin1');
+  writeDataSet(parts, ds, explicit, options.undefinedLengthSequences === true, DefaultRepertoire);
   return Buffer.concat(parts);
 }
 
@@ -390,10 +382,7 @@ function encodeValue(el: DataElement, encoding: TextEncoding): Buffer {
   }
   let bytes: Buffer;
   if (charsetVrs.has(vr)) {
-    if (encoding === 'latin1' && /[^\u0000-\u00ff]/.test(el.value)) {
-      throw invalid(`a ${vr} value has characters outside the declared character set`);
-    }
-    bytes = Buffer.from(el.value, encoding);
+    bytes = encodeText(el.value, encoding, vr);
   } else {
     // Other VRs are restricted to the default repertoire (PS3.5 6.1.2.2).
     if (/[^\u0000-\u007f]/.test(el.value)) throw invalid(`a ${vr} value has non-ASCII characters`);
@@ -401,6 +390,22 @@ function encodeValue(el: DataElement, encoding: TextEncoding): Buffer {
   }
   if (bytes.length % 2 === 1) bytes = Buffer.concat([bytes, Buffer.from([vr === 'UI' ? 0 : 0x20])]);
   return bytes;
+}
+
+/** Latin-1 and UTF-8 through Buffer (the common cases, fastest); the other sets through their tables. */
+function decodeText(raw: Buffer, cs: TextEncoding): string {
+  if (cs.kind === 'utf8') return raw.toString('utf8');
+  if (cs.kind === 'default' || cs.kind === 'latin1') return raw.toString('latin1');
+  return cs.decode(raw);
+}
+
+function encodeText(text: string, cs: TextEncoding, vr: Vr): Buffer {
+  if (cs.kind === 'utf8') return Buffer.from(text, 'utf8');
+  // The default repertoire writes Latin-1 as before: values outside ASCII are declared by the caller.
+  if (cs.kind === 'default' && !/[^\u0000-\u00ff]/.test(text)) return Buffer.from(text, 'latin1');
+  const bytes = cs.kind === 'default' ? undefined : cs.encode(text);
+  if (bytes === undefined) throw invalid(`a ${vr} value has characters outside the declared character set`);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function writeNumber(vr: Vr, b: Buffer, off: number, text: string): void {

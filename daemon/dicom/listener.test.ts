@@ -245,3 +245,27 @@ test('stop() aborts associations still open at the deadline', async (t) => {
   t.true(Date.now() - started < 3000);
   t.is(s.listener.associationCount, 0);
 });
+
+test('a calling and called AE title padded with NUL instead of space is accepted (trailing NULs are padding)', async (t) => {
+  const s = await startTestListener();
+  const c = net.connect(s.port, '127.0.0.1');
+  c.on('error', () => {});
+  try {
+    await once(c, 'connect');
+    c.write(
+      buildAssociateRq({
+        calling: ALLOWED_CALLING_AE,
+        called: TEST_AE_TITLE,
+        aePadding: 'nul',
+        contexts: [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }],
+      }),
+    );
+    const reply = ((await once(c, 'data')) as [Buffer])[0];
+    t.is(reply[0], 0x02, 'A-ASSOCIATE-AC');
+    const accepted = await s.waitForEvent((e) => e.type === 'association-accepted');
+    t.like(accepted, { callingAeTitle: ALLOWED_CALLING_AE, calledAeTitle: TEST_AE_TITLE });
+  } finally {
+    c.destroy();
+    await s.listener.stop(1000);
+  }
+});

@@ -107,7 +107,7 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
           participants: [peerOf(e.peer, e.remoteAddress)],
           ...subject,
           controlId: e.controlId,
-          detail: `${e.messageType} ${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${detail}`,
+          detail: `${e.messageType} ${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${cutNote(e.cutValues)}${detail}`,
         });
       }
       return;
@@ -117,6 +117,10 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
     case 'connection-closed':
       return;
   }
+}
+
+function cutNote(cutValues: number): string {
+  return cutValues === 0 ? '' : `; ${cutValues} text value(s) over their VR length, cut in worklist answers (kept whole in the order)`;
 }
 
 interface SubjectRecord extends Pick<AuditEvent, 'patient' | 'accessionNumber' | 'studyInstanceUid'> {

@@ -7,6 +7,7 @@ import type { AuditSink } from '../core/audit.ts';
 import type { OrderRepository } from '../core/ports.ts';
 import { isEdgeError } from '../core/errors.ts';
 import { type ListenerService, type Service, healthy, listenerService } from '../core/service.ts';
+import { orderedRules } from '../core/station-assignment.ts';
 import { findWorklist, worklistResponseOrigin } from '../core/worklist-query.ts';
 import { type DimseService, SopClass, worklistFindService } from '../dicom/index.ts';
 import { Hl7Listener } from '../hl7/index.ts';
@@ -43,6 +44,7 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
     frameTimeoutMs: config.hl7.frameTimeoutMs,
     messageLimits: config.hl7.limits,
     processingIds: processingIdPolicy(config.site.environment, config.hl7.acceptDebuggingProcessingId),
+    stations: { rules: orderedRules(config.dicom.worklist.stationRules), fallback: config.dicom.worklist.defaultStation },
     maxConnections: config.hl7.maxConnections,
     maxConnectionsPerPeer: config.hl7.maxConnectionsPerPeer,
     ackWriteTimeoutMs: config.hl7.ackWriteTimeoutMs,
@@ -92,8 +94,14 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
           : undefined;
       const testing = production && peer.rule.testing;
       const prefix = testing ? testPrefix : servedPrefix;
+      let fellBack = 0;
       const results = findWorklist(testing ? testOrders : store.orders, identifier, {
         ...(scope === undefined ? {} : { scope }),
+        ...(peer.rule.characterSet === undefined ? {} : { characterSet: peer.rule.characterSet }),
+        onCharacterSetFallback: (wanted) => {
+          // Once per query: the modality should know its console shows these items in UTF-8.
+          if (fellBack++ === 0) logger.info('worklist.charset-fallback', { aeTitle: peer.rule.aeTitle, wanted, answered: 'ISO_IR 192' });
+        },
         ...(peer.returnKeys === undefined ? {} : { returnKeys: peer.returnKeys }),
         maxResults: dicom.worklist.maxResults,
         ...(prefix === undefined ? {} : { attributes: { servedPrefix: prefix } }),

@@ -3,6 +3,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { AckCode, buildAck, newControlId } from './ack.ts';
 import { parseHl7Message, parseMessageHeader } from './message.ts';
+import { readStrictHl7 } from './testing/strict-v2-reader.ts';
 import { HL7_FIXTURES } from '../../test/support/paths.ts';
 
 const fixture = (name: string): Buffer => readFileSync(join(HL7_FIXTURES, name));
@@ -100,4 +101,30 @@ test('v2.5.1 ERR-2 names repetition and sub-component when the location has them
     error: { condition: 102, location: { segment: 'PID', sequence: 1, field: 5, repetition: 2, component: 1, subcomponent: 33 } },
   });
   t.regex(ack.toString('latin1'), /\rERR\|\|PID\^1\^5\^2\^1\^33\|102\^Data type error\^HL70357\|E\r/);
+});
+
+test('ACK MSH-9 is shaped for the request version: two components before v2.3.1, three from it; each ACK parses strictly', (t) => {
+  for (const [version, expected] of [
+    ['2.2', 'ACK^O01'],
+    ['2.3', 'ACK^O01'],
+    ['2.3.1', 'ACK^O01^ACK'],
+    ['2.4', 'ACK^O01^ACK'],
+    ['2.5', 'ACK^O01^ACK'],
+    ['2.5.1', 'ACK^O01^ACK'],
+  ] as const) {
+    const request = Buffer.from(fixture('orm-o01-new-ct.hl7').toString('latin1').replace('|P|2.3.1|', `|P|${version}|`), 'latin1');
+    for (const code of [AckCode.ApplicationAccept, AckCode.ApplicationError, AckCode.ApplicationReject]) {
+      const ack = readStrictHl7(
+        buildAck(parseHl7Message(request), {
+          code,
+          text: 'Message accepted',
+          ...(code === AckCode.ApplicationAccept
+            ? {}
+            : { error: { condition: 102, location: { segment: 'OBR', sequence: 1, field: 18 } } }),
+        }),
+      );
+      t.is(ack.field('MSH', 9), expected, version);
+      t.is(ack.version, version);
+    }
+  }
 });

@@ -94,9 +94,27 @@ export function formatHl7Timestamp(date: Date): string {
 }
 
 /** True for versions whose ERR segment has ERR-2..4 (v2.5 and later); older ones use ERR-1. */
+/** Whether HL7 version `version` (MSH-12.1) is `major.minor[.patch]` or later; false when unreadable. */
+export function versionAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
+  const [a, b, c = 0] = version.split('.').map((n) => Number.parseInt(n, 10));
+  if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || Number.isNaN(c)) return false;
+  if (a !== major) return a > major;
+  if (b !== minor) return b > minor;
+  return c >= patch;
+}
+
 function usesV25Err(version: string): boolean {
-  const [major, minor] = version.split('.').map((n) => Number.parseInt(n, 10));
-  return major !== undefined && minor !== undefined && (major > 2 || (major === 2 && minor >= 5));
+  return versionAtLeast(version, 2, 5);
+}
+
+/**
+ * MSH-9 of the ACK. MSG.3 (message structure) exists from v2.3.1 on; v2.3 and v2.2 define MSH-9 as
+ * two components (message type ^ trigger event), so a third would fail a strict parser there.
+ */
+function ackMessageType(trigger: string, version: string, enc: EncodingCharacters): string {
+  const c = enc.component;
+  const event = escapeHl7(trigger, enc);
+  return versionAtLeast(version, 2, 3, 1) ? `ACK${c}${event}${c}ACK` : `ACK${c}${event}`;
 }
 
 /**
@@ -109,7 +127,6 @@ export function buildAck(request: Hl7Message | Hl7Header, options: AckOptions): 
   const enc: EncodingCharacters = request.encoding;
   const charset = isMessage ? request.charset : Hl7Charset.Ascii;
   const raw = (n: number): string => msh.rawFields[n] ?? '';
-  const c = enc.component;
   const trigger = msh.get(9, 1, 2);
   const version = msh.get(12, 1, 1);
   const fieldsOfMsh = [
@@ -122,7 +139,7 @@ export function buildAck(request: Hl7Message | Hl7Header, options: AckOptions): 
     raw(4),
     formatHl7Timestamp(options.now ?? new Date()),
     '',
-    `ACK${c}${escapeHl7(trigger, enc)}${c}ACK`,
+    ackMessageType(trigger, version, enc),
     escapeHl7(options.controlId ?? newControlId(), enc),
     options.processingId === undefined ? raw(11) : escapeHl7(options.processingId, enc),
     raw(12),

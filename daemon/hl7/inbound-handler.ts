@@ -1,6 +1,7 @@
 // One inbound HL7 message, from frame payload to ACK: parse → sender check → supported type → map →
 // durable apply → only then AA. Each outcome is one event for the audit trail (identifiers only).
 import { productionProcessingIds, type ProcessingIdPolicy } from '../core/environment.ts';
+import type { StationAssignment } from '../core/station-assignment.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -76,6 +77,8 @@ type Hl7InboundOutcomeEvent =
       readonly commandTypes: readonly string[];
       readonly changedItems: number;
       readonly unknownOrders: number;
+      /** Free-text values over their VR's length: kept whole in the order, cut in worklist answers. */
+      readonly cutValues: number;
       /** One per command: the patient and order it touched (audit chain only, never logged). */
       readonly subjects: readonly Hl7AuditSubject[];
     };
@@ -93,6 +96,7 @@ export interface InboundContext {
   readonly processingIds?: ProcessingIdPolicy;
   readonly now?: () => number;
   readonly newStudyInstanceUid?: () => string;
+  readonly stations?: StationAssignment;
 }
 
 export interface InboundOutcome {
@@ -214,6 +218,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   const mapped = mapMessage(message, {
     receivedAt,
     ...(ctx.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: ctx.newStudyInstanceUid }),
+    ...(ctx.stations === undefined ? {} : { stations: ctx.stations }),
   });
   if (!mapped.ok) {
     const location = formatLocation(mapped.failure.location);
@@ -254,6 +259,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       commandTypes: mapped.commands.map((c) => c.type),
       changedItems: outcome.changedItems,
       unknownOrders: outcome.unknownOrders,
+      cutValues: mapped.cutValues,
       subjects,
     });
     ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });

@@ -219,6 +219,38 @@ test.serial('AE with ERR naming OBR for bad-missing-obr; nothing applied', async
   await h.listener.stop(1000);
 });
 
+test.serial('AE with ERR naming OBR-18 for a 22-character accession number (SH holds 16); nothing applied', async (t) => {
+  const h = await startListener();
+  const long = Buffer.from(
+    fixture('orm-o01-new-ct.hl7')
+      .toString('latin1')
+      .replace('|ACC0001|', `|${'A'.repeat(22)}|`),
+    'latin1',
+  );
+  const ack = await exchange(h.port, long);
+  t.is(ack.get('MSA', 1), 'AE');
+  // v2.3.1: ERR-1 is segment ^ sequence ^ field ^ code & text & table.
+  t.deepEqual([ack.get('ERR', 1, 1, 1), ack.get('ERR', 1, 1, 3), ack.get('ERR', 1, 1, 4, 1)], ['OBR', '18', '102']);
+  t.is(h.repo.applied.length, 0);
+  t.like(await h.nextEvent('invalid-message'), { code: 'EDGE_HL7_VALUE_TOO_LONG', location: 'OBR-18' });
+  await h.listener.stop(1000);
+});
+
+test.serial('free text of 20,000 characters is accepted whole (AA) and the cut its worklist answers make is counted', async (t) => {
+  const h = await startListener();
+  const long = 'D'.repeat(20_000);
+  const message = Buffer.from(
+    fixture('orm-o01-new-ct.hl7').toString('latin1').replace('CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`),
+    'latin1',
+  );
+  t.is((await exchange(h.port, message)).get('MSA', 1), 'AA');
+  const applied = h.repo.applied[0]?.commands[0];
+  t.is(applied?.type === 'order-upsert' ? applied.order.requestedProcedureDescription : '', long, 'the order keeps the full text');
+  const committed = await h.nextEvent('order-committed');
+  t.true(committed.type === 'order-committed' && committed.cutValues >= 2, JSON.stringify({ ...committed, subjects: undefined }));
+  await h.listener.stop(1000);
+});
+
 test.serial('AR for a sender the peer is not allowed to be', async (t) => {
   const h = await startListener();
   const forged = Buffer.from(fixture('adt-a08-update.hl7').toString('latin1').replace('MSH|^~\\&|RIS|', 'MSH|^~\\&|OTHER|'), 'latin1');

@@ -10,6 +10,7 @@
 // closes before it is closed at once (no half-open socket before authentication), a frame must be
 // completed within its deadline however many bytes trickle in, and a peer at its connection cap gets in
 // anyway: its oldest idle connection yields.
+import type { StationAssignment } from '../core/station-assignment.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { ProcessingIdPolicy } from '../core/environment.ts';
@@ -83,6 +84,8 @@ export interface Hl7ListenerOptions {
   readonly logger: Logger;
   readonly onEvent: (event: Hl7ListenerEvent) => void;
   readonly newStudyInstanceUid?: () => string;
+  /** Station rules and default for orders that name no station. */
+  readonly stations?: StationAssignment;
 }
 
 /** Frames queued per connection before reading pauses (senders may pipeline; memory stays bounded). */
@@ -514,6 +517,7 @@ class Connection {
           ...(this.#o.messageLimits === undefined ? {} : { limits: this.#o.messageLimits }),
           ...(this.#o.processingIds === undefined ? {} : { processingIds: this.#o.processingIds }),
           ...(this.#o.newStudyInstanceUid === undefined ? {} : { newStudyInstanceUid: this.#o.newStudyInstanceUid }),
+          ...(this.#o.stations === undefined ? {} : { stations: this.#o.stations }),
         });
         if (outcome.ack !== undefined && !(await this.#write(encodeMllpFrame(outcome.ack)))) return;
         if (outcome.close) {

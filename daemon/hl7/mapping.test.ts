@@ -235,7 +235,7 @@ test('a value too long for its Explicit VR length field fails at the field it ca
     failureAt(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`)),
     '102 EDGE_HL7_INVALID_FIELD OBR-4.2',
   );
-  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_INVALID_FIELD OBR-18');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${long}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18');
   t.is(failureAt(edit('omi-o23-new-us.hl7', 'US ROOM 1', long)), '102 EDGE_HL7_INVALID_FIELD IPC-7.1');
   // 25,000 escaped separators unescape to 75,000 characters: the decoded length counts.
   t.is(failureAt(edit('orm-o01-new-ct.hl7', 'MÜLLER^', `${'AB\\T\\'.repeat(25_000)}^`)), '102 EDGE_HL7_INVALID_FIELD PID-5');
@@ -264,4 +264,73 @@ test('control characters: NUL, ESC, DEL and C1 fail at the field; layout control
   const o = upsert(edit('orm-o01-new-ct.hl7', '^CT CHEST W/O CONTRAST^L|||', '^CT CHEST\\.br\\W/O\\X09\\CONTRAST^L|||'));
   t.is(o.requestedProcedureDescription, 'CT CHEST W/O CONTRAST');
   t.is(o.steps[0]?.description, 'CT CHEST W/O CONTRAST');
+});
+
+test('an identifier over its VR length is refused at its field, never truncated', (t) => {
+  const accession22 = 'A'.repeat(22);
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${accession22}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${'A'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-18', 'SH is 16');
+  t.is(upsert(edit('orm-o01-new-ct.hl7', '|ACC0001|', `|${'A'.repeat(16)}|`)).accessionNumber, 'A'.repeat(16));
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', 'PAT10001^', `${'P'.repeat(70)}^`)), '102 EDGE_HL7_VALUE_TOO_LONG PID-3.1', 'LO is 64');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|RP0001|', `|${'R'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-19');
+  t.is(failureAt(edit('orm-o01-new-ct.hl7', '|SPS0001|', `|${'S'.repeat(17)}|`)), '102 EDGE_HL7_VALUE_TOO_LONG OBR-20');
+  t.is(
+    failureAt(edit('orm-o01-new-ct.hl7', 'ZDS|1.2.826.0.1.3680043.9.7433.1.1001', `ZDS|1.2.${'1'.repeat(62)}`)),
+    '102 EDGE_HL7_VALUE_TOO_LONG ZDS-1',
+  );
+  // v2.5.1 OMI: the accession's place is IPC-1.
+  const omi = fixture('omi-o23-new-us.hl7').toString('latin1');
+  const ipcAccession = /\rIPC\|([^|^]*)/.exec(omi)![1]!;
+  t.is(
+    failureAt(Buffer.from(omi.replaceAll(`IPC|${ipcAccession}`, `IPC|${accession22}`), 'latin1')),
+    '102 EDGE_HL7_VALUE_TOO_LONG IPC-1.1',
+  );
+});
+
+test('free text over its VR length is accepted whole and counted as cut in answers', (t) => {
+  const long = 'Ü'.repeat(20_000);
+  const r = map(edit('orm-o01-new-ct.hl7', 'CTCHEST^CT CHEST W/O CONTRAST^L|||', `CTCHEST^${long}^L|||`));
+  if (!r.ok) throw new Error('expected success');
+  const c = r.commands[0];
+  if (c?.type !== 'order-upsert') throw new Error('expected an order-upsert');
+  t.is(c.order.requestedProcedureDescription, long, 'the order keeps the full text');
+  // Requested Procedure Description, SPS Description (its copy) and Code Meaning of both code sequences.
+  t.true(r.cutValues >= 2, `cut values ${r.cutValues}`);
+  const plain = map(fixture('orm-o01-new-ct.hl7'));
+  t.is(plain.ok ? plain.cutValues : -1, 0);
+});
+
+test('PID-3 is kept with every component it arrived with, for messages back to the RIS', (t) => {
+  const p = upsert(fixture('orm-o01-new-ct.hl7')).patient;
+  t.deepEqual(p.asReceived, [['PAT10001'], [''], [''], ['GENHOSP'], ['MR']]);
+});
+
+test('station rules fill only steps the order names no station for; the default when no rule matches', (t) => {
+  const stations = {
+    rules: [
+      { name: 'ct-er', when: { modalities: ['CT'], locations: ['CT'] }, stationAeTitle: 'CT01', stationName: 'CT ROOM 1', priority: 0 },
+    ],
+    fallback: { aeTitle: 'UNKNOWN', name: '' },
+  };
+  const withStations = (bytes: Buffer): Order => {
+    const r = mapMessage(parseHl7Message(bytes), { ...ctx, stations });
+    if (!r.ok || r.commands[0]?.type !== 'order-upsert') throw new Error('expected an order-upsert');
+    return r.commands[0].order;
+  };
+  // PV1-3.1 of the CT fixture is CT.
+  t.like(withStations(fixture('orm-o01-new-ct.hl7')).steps[0], { stationAeTitle: 'CT01', stationName: 'CT ROOM 1' });
+  t.like(withStations(fixture('orm-o01-new-mr-escapes.hl7')).steps[0], { stationAeTitle: 'UNKNOWN', stationName: '' });
+  const named = edit('orm-o01-new-ct.hl7', '|ACC0001|RP0001|SPS0001||', '|ACC0001|RP0001|SPS0001|CT_RIS|');
+  t.like(withStations(named).steps[0], { stationAeTitle: 'CT_RIS' }, 'OBR-21 from the RIS wins over every rule');
+  t.like(withStations(fixture('omi-o23-new-us.hl7')).steps[0], { stationAeTitle: 'US01' }, 'IPC-9 wins');
+});
+
+test('PID-5 repetitions marked ideographic or phonetic by XPN.8 (table 4000) fill those component groups', (t) => {
+  const text = fixture('omi-o23-new-us.hl7').toString('utf8');
+  const omi = Buffer.from(
+    text.replace('山田^太郎^^^^^I~ヤマダ^タロウ^^^^^P', 'YAMADA^TARO^^^^^L^A~山田^太郎^^^^^L^I~ヤマダ^タロウ^^^^^L^P'),
+    'utf8',
+  );
+  t.true(omi.length > text.length, 'the fixture has the name repetitions');
+  t.is(upsert(omi).patient.name, 'YAMADA^TARO=山田^太郎=ヤマダ^タロウ');
 });

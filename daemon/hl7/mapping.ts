@@ -21,7 +21,8 @@ import type {
 } from '../core/order.ts';
 import { OrderStatus as Status, StepStatus } from '../core/order.ts';
 import { Tag } from '../core/data-dictionary.ts';
-import { worklistValueProblem } from '../core/worklist-attributes.ts';
+import { assignStation, type StationAssignment } from '../core/station-assignment.ts';
+import { isCutInAnswers, worklistValueProblem } from '../core/worklist-attributes.ts';
 import type { ErrorLocation } from './ack.ts';
 import { formatLocation, MessageErrorCondition } from './ack.ts';
 import type { Hl7Message, Hl7Segment } from './message.ts';
@@ -36,12 +37,20 @@ export interface MappingFailure {
 }
 
 export type MappingResult =
-  { readonly ok: true; readonly commands: readonly OrderCommand[] } | { readonly ok: false; readonly failure: MappingFailure };
+  | {
+      readonly ok: true;
+      readonly commands: readonly OrderCommand[];
+      /** Free-text values longer than their VR allows: kept whole in the order, cut in worklist answers. */
+      readonly cutValues: number;
+    }
+  | { readonly ok: false; readonly failure: MappingFailure };
 
 export interface MappingContext {
   readonly receivedAt: number;
   /** Source of generated Study Instance UIDs (tests pass a fixed one). */
   readonly newStudyInstanceUid?: () => string;
+  /** Station rules and default for steps the order names no station for (rules in `orderedRules` order). */
+  readonly stations?: StationAssignment;
 }
 
 /** Message types and trigger events the box accepts; everything else is rejected (deny by default). */
@@ -80,7 +89,8 @@ export function generateStudyInstanceUid(): string {
 export function mapMessage(message: Hl7Message, context: MappingContext): MappingResult {
   try {
     const mapper = new Mapper(message, context);
-    return { ok: true, commands: mapper.map() };
+    const commands = mapper.map();
+    return { ok: true, commands, cutValues: mapper.cutValues };
   } catch (err) {
     if (err instanceof Invalid) return { ok: false, failure: err.failure };
     throw err;
@@ -148,6 +158,7 @@ class Mapper {
   /** Occurrence number (1-based) of each segment among segments of its name, for ERR locations. */
   readonly #sequence = new Map<Hl7Segment, number>();
   readonly #source: OrderSource;
+  #cutValues = 0;
 
   constructor(message: Hl7Message, context: MappingContext) {
     this.#msg = message;
@@ -186,6 +197,10 @@ class Mapper {
     return this.#sequence.get(segment) ?? 1;
   }
 
+  get cutValues(): number {
+    return this.#cutValues;
+  }
+
   #required(segment: Hl7Segment, field: number, component?: number): never {
     throw new Invalid(
       fail(MessageErrorCondition.RequiredFieldMissing, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_REQUIRED_FIELD'),
@@ -195,6 +210,12 @@ class Mapper {
   #malformed(segment: Hl7Segment, field: number, component?: number): never {
     throw new Invalid(
       fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_INVALID_FIELD'),
+    );
+  }
+
+  #tooLong(segment: Hl7Segment, field: number): never {
+    throw new Invalid(
+      fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, undefined, 'EDGE_HL7_VALUE_TOO_LONG'),
     );
   }
 
@@ -211,10 +232,13 @@ class Mapper {
    */
   #dicom(tag: number, value: string, segment: Hl7Segment, field: number, component?: number): string {
     const text = value.replace(LAYOUT_CONTROLS, ' ');
-    if (worklistValueProblem(tag, text) === undefined) return text;
-    throw new Invalid(
-      fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, 'EDGE_HL7_INVALID_FIELD'),
-    );
+    const problem = worklistValueProblem(tag, text);
+    if (problem === undefined) {
+      if (isCutInAnswers(tag, text)) this.#cutValues++;
+      return text;
+    }
+    const code = problem === 'identifier-too-long' ? 'EDGE_HL7_VALUE_TOO_LONG' : 'EDGE_HL7_INVALID_FIELD';
+    throw new Invalid(fail(MessageErrorCondition.DataTypeError, segment.name, this.#seq(segment), field, component, code));
   }
 
   #missingSegment(name: string, sequence = 1): never {
@@ -238,8 +262,9 @@ class Mapper {
         pid = s;
       } else if (s.name === 'MRG') {
         if (pid === undefined) this.#missingSegment('PID', this.#msg.all('PID').length + 1);
-        const prior = this.#identifier(s, 1);
-        if (prior === undefined) this.#required(s, 1);
+        const found = this.#identifier(s, 1);
+        if (found === undefined) this.#required(s, 1);
+        const prior = { id: found.id, issuer: found.issuer };
         commands.push({ type: 'patient-merge', surviving: this.#patient(pid), prior, source: this.#source });
         pid = undefined;
       }
@@ -260,7 +285,7 @@ class Mapper {
     const ids: PatientIdentifier[] = [];
     for (const rep of segment.repetitions(field)) {
       const id = (rep[0]?.[0] ?? '').trim();
-      if (id !== '') ids.push({ id, issuer: (rep[3]?.[0] ?? '').trim() });
+      if (id !== '') ids.push({ id, issuer: (rep[3]?.[0] ?? '').trim(), asReceived: trimEmptyTail(rep) });
     }
     return ids;
   }
@@ -269,6 +294,7 @@ class Mapper {
     const ids = this.#identifiers(pid, 3).map((x) => ({
       id: this.#dicom(Tag.PatientID, x.id, pid, 3, 1),
       issuer: this.#dicom(Tag.IssuerOfPatientID, x.issuer, pid, 3, 4),
+      asReceived: x.asReceived,
     }));
     const primary = ids[0];
     if (primary === undefined) this.#required(pid, 3);
@@ -278,10 +304,11 @@ class Mapper {
     return {
       id: primary.id,
       issuer: primary.issuer,
+      ...(primary.asReceived === undefined ? {} : { asReceived: primary.asReceived }),
       name: this.#dicom(Tag.PatientName, xpnToPersonName(pid, 5), pid, 5),
       birthDate,
       sex: sex === 'M' || sex === 'F' || sex === 'O' ? sex : '',
-      otherIds: ids.slice(1),
+      otherIds: ids.slice(1).map(({ id, issuer }) => ({ id, issuer })),
     };
   }
 
@@ -427,6 +454,7 @@ class Mapper {
         if (ipc.get(1, 1, 1).trim() !== accessionNumber) this.#malformed(ipc, 1);
         if (ipc.get(2, 1, 1).trim() !== requestedProcedureId) this.#malformed(ipc, 2);
         if (ipc.get(3, 1, 1).trim() !== studyInstanceUid) this.#malformed(ipc, 3);
+        if (studyInstanceUid.length > MAX_UID_LENGTH) this.#tooLong(ipc, 3);
         if (!isUid(studyInstanceUid)) this.#malformed(ipc, 3);
         const protocolCodes: CodedEntry[] = [];
         for (let r = 1; r <= ipc.repetitions(6).length; r++) {
@@ -449,6 +477,7 @@ class Mapper {
       accessionNumber = this.#dicom(Tag.AccessionNumber, obr.get(18).trim(), obr, 18);
       requestedProcedureId = this.#dicom(Tag.RequestedProcedureID, obr.get(19).trim(), obr, 19);
       studyInstanceUid = zds?.get(1, 1, 1).trim() ?? '';
+      if (studyInstanceUid.length > MAX_UID_LENGTH) this.#tooLong(zds!, 1);
       if (studyInstanceUid !== '' && !isUid(studyInstanceUid)) this.#malformed(zds!, 1);
       steps.push({
         ...stepBase,
@@ -463,6 +492,7 @@ class Mapper {
         protocolCodes: protocol === undefined ? [] : [protocol],
       });
     }
+    const assigned = this.#assignStations(steps, requestedProcedureCode, pv1);
     if (studyInstanceUid === '') {
       studyInstanceUid = (this.#ctx.newStudyInstanceUid ?? generateStudyInstanceUid)();
       studyInstanceUidGenerated = true;
@@ -495,10 +525,30 @@ class Mapper {
       admissionId: pv1 === undefined ? '' : this.#dicom(Tag.AdmissionID, pv1.get(19, 1, 1).trim(), pv1, 19, 1),
       currentPatientLocation: pv1 === undefined ? '' : this.#dicom(Tag.CurrentPatientLocation, pointOfCare(pv1), pv1, 3),
       patient,
-      steps,
+      steps: assigned,
       status: Status.Scheduled,
       source: this.#source,
     };
+  }
+
+  /** Steps whose order names no station get one from the site's rules, else its default (never empty). */
+  #assignStations(
+    steps: readonly ScheduledProcedureStep[],
+    code: CodedEntry | undefined,
+    pv1: Hl7Segment | undefined,
+  ): ScheduledProcedureStep[] {
+    const stations = this.#ctx.stations;
+    if (stations === undefined) return [...steps];
+    return steps.map((step) => {
+      if (step.stationAeTitle !== '') return step;
+      const station = assignStation(stations, {
+        modality: step.modality,
+        procedureCode: code?.codeValue ?? '',
+        location: pv1?.get(3, 1, 1).trim() ?? '',
+        sendingFacility: this.#source.sendingFacility,
+      });
+      return { ...step, stationAeTitle: station.aeTitle, stationName: step.stationName || station.name };
+    });
   }
 
   /** CE/CWE (identifier^text^coding system) starting at component `offset + 1`. */
@@ -516,8 +566,22 @@ class Mapper {
   }
 }
 
+/** A CX repetition without its empty trailing components and sub-components. */
+function trimEmptyTail(rep: readonly (readonly string[])[]): readonly (readonly string[])[] {
+  const components = rep.map((subs) => {
+    const kept = [...subs];
+    while (kept.length > 1 && kept[kept.length - 1] === '') kept.pop();
+    return kept;
+  });
+  while (components.length > 1 && components[components.length - 1]!.every((x) => x === '')) components.pop();
+  return components;
+}
+
+/** UI: 64 characters (PS3.5 Table 6.2-1). */
+const MAX_UID_LENGTH = 64;
+
 function isUid(value: string): boolean {
-  return value.length <= 64 && UID.test(value);
+  return value.length <= MAX_UID_LENGTH && UID.test(value);
 }
 
 /** PV1-3 PL: point of care, room, bed. */

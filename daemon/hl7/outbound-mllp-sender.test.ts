@@ -2,8 +2,6 @@ import { Buffer } from 'node:buffer';
 import test from 'ava';
 import { decide } from '../core/outbox-dispatcher.ts';
 import { readAck } from './outbound-mllp-sender.ts';
-import { buildStatusMessage } from './outbound-status-message.ts';
-import { parseHl7Message } from './message.ts';
 
 const ack = (code: string, id: string, extra = '') =>
   Buffer.from(`MSH|^~\\&|RIS|H|EDGE|F|20260101||ACK^O01|A1|P|2.3.1\rMSA|${code}|${id}|${extra}\r`);
@@ -38,63 +36,4 @@ test('AR/AE with ERR code 205 (the RIS already holds this MSH-10) counts as deli
     'MSH|^~\\&|RIS|H|EDGE|F|20260101||ACK^O23^ACK|A4|P|2.5.1\rMSA|AE|7\rERR||ORC^1^2|204^Unknown key identifier^HL70357|E\r',
   );
   t.is(decide(readAck(other, '7')), 'rejected');
-});
-
-const payload = {
-  orderStatus: 'IP',
-  placerOrderNumber: 'PL|1',
-  placerIssuer: 'RIS',
-  fillerOrderNumber: 'F1',
-  accessionNumber: 'ACC1',
-  requestedProcedureId: 'RP1',
-  requestedProcedureDescription: 'CT HEAD',
-  requestedProcedureCode: { codeValue: 'CTH', codingSchemeDesignator: 'L', codeMeaning: 'CT HEAD' },
-  scheduledProcedureStepId: 'SPS1',
-  studyInstanceUid: '1.2.3',
-  patient: { id: 'P1', issuer: 'H', name: 'MÜLLER^ANNA' },
-  modality: 'CT',
-  performedStationAeTitle: 'CT01',
-  ppsSopInstanceUid: '1.2.4',
-  at: 0,
-  discontinuationReason: undefined,
-} as const;
-const header = {
-  sendingApplication: 'EDGE',
-  sendingFacility: 'F',
-  receivingApplication: 'RIS',
-  receivingFacility: 'H',
-  controlId: '0000000000000042',
-  processingId: 'P',
-} as const;
-
-test('ORM^O01: ORC-1 SC, ORC-5 status, OBR-18/19/20 accession, RP id, SPS id, ZDS study; escapes; UTF-8 declared', (t) => {
-  const m = parseHl7Message(buildStatusMessage(payload, { ...header, style: 'orm-o01' }));
-  t.is(m.messageCode, 'ORM');
-  t.is(m.controlId, '0000000000000042');
-  t.is(m.get('ORC', 1), 'SC');
-  t.is(m.get('ORC', 2), 'PL|1');
-  t.is(m.get('ORC', 2, 1, 2), 'RIS');
-  t.is(m.get('ORC', 5), 'IP');
-  t.deepEqual([m.get('OBR', 18), m.get('OBR', 19), m.get('OBR', 20), m.get('OBR', 24)], ['ACC1', 'RP1', 'SPS1', 'CT']);
-  t.is(m.get('ZDS', 1), '1.2.3');
-  t.is(m.get('PID', 5, 1, 1), 'MÜLLER');
-  t.is(m.msh.get(18), 'UNICODE UTF-8');
-  t.is(m.msh.get(11), 'P');
-});
-
-test("MSH-11 is the box's own processing id: T from a test or training box", (t) => {
-  for (const style of ['orm-o01', 'omi-o23'] as const) {
-    t.is(parseHl7Message(buildStatusMessage(payload, { ...header, style, processingId: 'T' })).msh.get(11), 'T', style);
-  }
-});
-
-test('OMI^O23 v2.5.1: IPC-1..5 and IPC-9', (t) => {
-  const m = parseHl7Message(buildStatusMessage({ ...payload, orderStatus: 'CM' }, { ...header, style: 'omi-o23' }));
-  t.is(m.versionId, '2.5.1');
-  t.is(m.triggerEvent, 'O23');
-  t.is(m.get('ORC', 5), 'CM');
-  t.deepEqual(
-    [1, 2, 3, 4, 5, 9].map((f) => m.get('IPC', f)),
-    ['ACC1', 'RP1', '1.2.3', 'SPS1', 'CT', 'CT01'],
-  );
 });

@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import type { ProcessingId } from '../core/environment.ts';
 import type { CodedEntry } from '../core/order.ts';
 import type { ProcedureStatusPayload } from '../core/mpps-status.ts';
-import { formatHl7Timestamp } from './ack.ts';
+import { formatHl7Timestamp, versionAtLeast } from './ack.ts';
 import { DEFAULT_ENCODING, escapeHl7 } from './message.ts';
 
 export const StatusMessageStyle = { OrmO01: 'orm-o01', OmiO23: 'omi-o23' } as const;
@@ -31,9 +31,43 @@ export interface StatusMessageHeader {
 
 const e = (v: string | undefined): string => escapeHl7(v ?? '', DEFAULT_ENCODING);
 
-/** An XPN from a DICOM PN (first component group; components `^` map one to one for the name parts). */
+/**
+ * PID-5 (XPN) from a DICOM PN: the alphabetic group, else the ideographic, else the phonetic one (a
+ * patient registered only in kanji or kana still has a name). DICOM orders family^given^middle^prefix^
+ * suffix, XPN family^given^middle^suffix^prefix. XPN.8 (name representation code, HL7 table 4000:
+ * A alphabetic, I ideographic, P phonetic; in XPN since v2.3) says which group it is when not alphabetic.
+ */
 function xpn(pn: string): string {
-  return (pn.split('=')[0] ?? '').split('^').map(e).join('^');
+  const groups = pn.split('=');
+  const index = groups.findIndex((g) => g.replaceAll('^', '').trim() !== '');
+  if (index === -1) return '';
+  const [family = '', given = '', middle = '', prefix = '', suffix = ''] = groups[index]!.split('^');
+  const parts = [family, given, middle, suffix, prefix].map(e);
+  if (index > 0) {
+    while (parts.length < 7) parts.push('');
+    parts.push(index === 1 ? 'I' : 'P');
+  }
+  while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts.join('^');
+}
+
+/** PID-3 (CX): every component the RIS sent, else id ^^^ assigning authority. */
+function cx(patient: ProcedureStatusPayload['patient']): string {
+  if (patient.asReceived !== undefined && patient.asReceived.length > 0) {
+    return patient.asReceived.map((subs) => subs.map(e).join('&')).join('^');
+  }
+  return `${e(patient.id)}^^^${e(patient.issuer)}`;
+}
+
+/**
+ * MSH-18 for text `text` in HL7 version `version` (HL7 table 0211): nothing for ASCII (the default),
+ * `8859/1` when every character is in ISO 8859-1, else the version's Unicode value: `UNICODE` in v2.3
+ * and v2.3.1 (the only Unicode entry they have, sent as UTF-8), `UNICODE UTF-8` from v2.4 on.
+ */
+export function outboundCharset(text: string, version: string): { readonly msh18: string; readonly encoding: 'latin1' | 'utf8' } {
+  if (/^[\x00-\x7f]*$/.test(text)) return { msh18: '', encoding: 'latin1' };
+  if (/^[\x00-\xff]*$/.test(text)) return { msh18: '8859/1', encoding: 'latin1' };
+  return { msh18: versionAtLeast(version, 2, 4) ? 'UNICODE UTF-8' : 'UNICODE', encoding: 'utf8' };
 }
 
 function ce(code: CodedEntry | undefined, text: string): string {
@@ -50,6 +84,7 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
   const now = formatHl7Timestamp(h.now ?? new Date());
   const at = formatHl7Timestamp(new Date(p.at));
   const v251 = h.style === StatusMessageStyle.OmiO23;
+  const version = v251 ? '2.5.1' : '2.3.1';
   const msh = [
     'MSH',
     '^~\\&',
@@ -62,15 +97,12 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01',
     e(h.controlId),
     h.processingId,
-    v251 ? '2.5.1' : '2.3.1',
+    version,
   ];
-  // Names outside ASCII travel as UTF-8, and MSH-18 says so.
-  const ascii = (x: string): boolean => /^[\x00-\x7f]*$/.test(x);
-  if (!ascii(p.patient.name) || !ascii(p.requestedProcedureDescription)) msh.push('', '', '', '', '', 'UNICODE UTF-8');
-  const pid = `PID|1||${e(p.patient.id)}^^^${e(p.patient.issuer)}||${xpn(p.patient.name)}`;
+  const pid = `PID|1||${cx(p.patient)}||${xpn(p.patient.name)}`;
   const orc = ['ORC', 'SC', ei(p.placerOrderNumber, p.placerIssuer), e(p.fillerOrderNumber), '', p.orderStatus, '', '', '', at].join('|');
   const service = ce(p.requestedProcedureCode, p.requestedProcedureDescription);
-  const segments = [msh.join('|'), pid, orc];
+  const segments = [pid, orc];
   if (v251) {
     segments.push(`TQ1|1||||||${at}`);
     segments.push(`OBR|1|${ei(p.placerOrderNumber, p.placerIssuer)}|${e(p.fillerOrderNumber)}|${service}`);
@@ -96,5 +128,8 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     segments.push(obr.join('|'));
     segments.push(`ZDS|${e(p.studyInstanceUid)}^^Application^DICOM`);
   }
-  return Buffer.from(`${segments.join('\r')}\r`, 'utf8');
+  const body = segments.join('\r');
+  const charset = outboundCharset(body, version);
+  if (charset.msh18 !== '') msh.push('', '', '', '', '', charset.msh18);
+  return Buffer.from(`${[msh.join('|'), body].join('\r')}\r`, charset.encoding);
 }

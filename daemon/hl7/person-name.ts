@@ -1,6 +1,7 @@
 // HL7 person names (XPN, XCN, CN) → DICOM PN (PS3.5 6.2.1).
 // XPN: family^given^middle^suffix^prefix^degree^name type; DICOM: family^given^middle^prefix^suffix.
-// Repetitions with name type I (ideographic) and P (phonetic) become the 2nd and 3rd component groups.
+// Repetitions marked ideographic or phonetic become the 2nd and 3rd component groups: by XPN.8, the name
+// representation code of HL7 table 4000 (A, I, P), or, as many RISes send it, I or P in XPN.7.
 import type { Hl7Segment } from './message.ts';
 
 /** DICOM PN cannot escape its delimiters; a value holding one would shift the components. */
@@ -28,7 +29,8 @@ export function xpnToPersonName(segment: Hl7Segment, field: number): string {
     const c = (n: number): string => rep[n - 1]?.[0] ?? '';
     // XPN.1 is FN in v2.5 (surname&prefix&...): its first subcomponent is the surname.
     const value = group(c(1), c(2), c(3), c(5), c(4));
-    const type = c(7).toUpperCase();
+    const representation = c(8).toUpperCase();
+    const type = representation === 'I' || representation === 'P' || representation === 'A' ? representation : c(7).toUpperCase();
     if (type === 'I') {
       if (groups[1] === '') groups[1] = value;
     } else if (type === 'P') {

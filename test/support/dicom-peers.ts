@@ -55,11 +55,30 @@ export async function storescu(
   site: { readonly modalities: SiteInfo['modalities']; readonly pki: { readonly caCert: string } },
   port: number,
   paths: readonly string[],
-  o: { readonly aeTitle?: string; readonly timeoutMs?: number } = {},
+  o: {
+    readonly aeTitle?: string;
+    readonly timeoutMs?: number;
+    /** `-R`: propose only the SOP classes of the files (storescu's default list lacks some newer classes). */
+    readonly requiredContextsOnly?: boolean;
+  } = {},
 ): Promise<StorescuResult> {
   const aeTitle = o.aeTitle ?? 'CT01';
   const m = site.modalities.find((x) => x.aeTitle === aeTitle)!;
-  const args = ['-v', '-aet', aeTitle, '-aec', 'EDGE', '+tls', m.keyFile!, m.certFile!, '+cf', site.pki.caCert, '127.0.0.1', String(port)];
+  const args = [
+    ...(o.requiredContextsOnly === true ? ['-R'] : []),
+    '-v',
+    '-aet',
+    aeTitle,
+    '-aec',
+    'EDGE',
+    '+tls',
+    m.keyFile!,
+    m.certFile!,
+    '+cf',
+    site.pki.caCert,
+    '127.0.0.1',
+    String(port),
+  ];
   const r = await run('storescu', [...args, ...paths], { timeoutMs: o.timeoutMs ?? 30_000, env: { ...process.env, TCP_NODELAY: '1' } });
   const statuses: string[] = [];
   const stored = new Set<string>();

@@ -13,10 +13,12 @@ export function buildAssociateRq(options: {
   called: string;
   contexts: { id: number; abstractSyntax: string; transferSyntaxes: string[] }[];
   maxPduLength?: number;
+  /** The byte that pads the AE title fields to 16 (a few older devices pad with NUL instead of space). */
+  aePadding?: 'space' | 'nul';
 }): Buffer {
   const fixed = Buffer.alloc(68, 0);
   fixed.writeUInt16BE(1, 0);
-  fixed.fill(0x20, 4, 36);
+  fixed.fill(options.aePadding === 'nul' ? 0 : 0x20, 4, 36);
   fixed.write(options.called, 4, 'latin1');
   fixed.write(options.calling, 20, 'latin1');
   const parts = [fixed, item(0x10, Buffer.from('1.2.840.10008.3.1.1.1'))];
