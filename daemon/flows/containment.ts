@@ -7,7 +7,7 @@ import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditParticipant } from '../core/audit.ts';
 import { securityAlert } from '../core/audit-event-builders.ts';
-import type { ControlRoute } from '../core/control-route.ts';
+import { type ControlRequest, type ControlRoute, actorOf } from '../core/control-route.ts';
 import { EdgeError } from '../core/errors.ts';
 import { QUARANTINE_FILE, type Quarantine } from '../core/incident.ts';
 import type { Service } from '../core/service.ts';
@@ -62,8 +62,8 @@ export function containment(ctx: FlowContext, o: ContainmentOptions): Containmen
     await writeFile().catch((err: unknown) => log.error('containment.file-failed', { error: (err as Error).message }));
   };
 
-  const bodyOf = (body: unknown): { name: string; reason: string; by: string } => {
-    const b = (body ?? {}) as { name?: unknown; reason?: unknown; by?: unknown };
+  const bodyOf = (req: ControlRequest): { name: string; reason: string; by: string } => {
+    const b = (req.body ?? {}) as { name?: unknown; reason?: unknown; by?: unknown };
     if (typeof b.name !== 'string' || b.name === '')
       throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'name: the peer to quarantine or release is required');
     if (typeof b.reason !== 'string' || b.reason.trim() === '')
@@ -71,19 +71,26 @@ export function containment(ctx: FlowContext, o: ContainmentOptions): Containmen
     return {
       name: b.name,
       reason: b.reason.trim().slice(0, 500),
-      by: typeof b.by === 'string' && b.by !== '' ? b.by.slice(0, 64) : 'console',
+      by: actorOf(req, b.by),
     };
   };
 
   const routes: ControlRoute[] = [
-    { method: 'GET', path: '/v1/peers/quarantine', permission: 'viewer', handle: () => ({ status: 200, body: { quarantined: list } }) },
+    {
+      method: 'GET',
+      path: '/v1/peers/quarantine',
+      permission: 'viewer',
+      background: true,
+      handle: () => ({ status: 200, body: { quarantined: list } }),
+    },
     {
       method: 'POST',
       path: '/v1/peers/quarantine',
       permission: 'admin',
+      stepUp: true,
       handle: (req) =>
         (serial = serial.then(async () => {
-          const { name, reason, by } = bodyOf(req.body);
+          const { name, reason, by } = bodyOf(req);
           const peer = resolve(name);
           const existing = list.find((q) => q.kind === peer.kind && q.name === peer.name);
           if (existing !== undefined) return { status: 200, body: { quarantine: existing, closed: 0, already: true } };
@@ -112,9 +119,10 @@ export function containment(ctx: FlowContext, o: ContainmentOptions): Containmen
       method: 'POST',
       path: '/v1/peers/release',
       permission: 'admin',
+      stepUp: true,
       handle: (req) =>
         (serial = serial.then(async () => {
-          const { name, reason, by } = bodyOf(req.body);
+          const { name, reason, by } = bodyOf(req);
           const peer = resolve(name);
           const existing = list.find((q) => q.kind === peer.kind && q.name === peer.name);
           if (existing === undefined) throw new EdgeError('EDGE_PEER_NOT_FOUND', `name: "${name}" is not quarantined`);

@@ -5,7 +5,7 @@
 // device key like the audit bundles.
 import type { AuditParticipant } from '../core/audit.ts';
 import { securityAlert } from '../core/audit-event-builders.ts';
-import type { ControlRoute } from '../core/control-route.ts';
+import { type ControlRoute, actorOf } from '../core/control-route.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Alert } from '../core/incident.ts';
 import type { Service } from '../core/service.ts';
@@ -79,6 +79,7 @@ export function incidentAlerts(ctx: FlowContext): IncidentAlerts {
       method: 'GET',
       path: '/v1/alerts',
       permission: 'viewer',
+      background: true,
       handle: () => ({
         status: 200,
         body: {
@@ -98,7 +99,7 @@ export function incidentAlerts(ctx: FlowContext): IncidentAlerts {
           throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'id: the alert to acknowledge is required');
         if (typeof b.note !== 'string' || b.note.trim() === '')
           throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'note: say what was found and done (required)');
-        const by = typeof b.by === 'string' && b.by !== '' ? b.by.slice(0, 64) : 'console';
+        const by = actorOf(req, b.by);
         const before = engine?.get(b.id);
         if (before === undefined) throw new EdgeError('EDGE_CONTROL_NOT_FOUND', `no alert ${b.id}`);
         const acked = engine!.acknowledge(b.id, by, b.note.slice(0, 1000));
@@ -118,6 +119,7 @@ export function incidentAlerts(ctx: FlowContext): IncidentAlerts {
       method: 'POST',
       path: '/v1/reports/breach-scope',
       permission: 'auditor',
+      stepUp: true,
       handle: async (req) => {
         const b = (req.body ?? {}) as Record<string, unknown>;
         const time = (name: string): number => {
@@ -137,7 +139,7 @@ export function incidentAlerts(ctx: FlowContext): IncidentAlerts {
           patient: text('patient'),
           accession: text('accession'),
         };
-        const by = text('by') ?? 'console';
+        const by = actorOf(req, b['by']);
         await store.flush();
         const report = await breachScope(audit, await audit.checkpoints(), request, {
           site: config.site.name,

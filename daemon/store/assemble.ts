@@ -14,6 +14,7 @@ import { Prefix, RecordKeys, rangeOf } from './record-keys.ts';
 import { rotateDataKey } from './rekey.ts';
 import { Spool } from './spool.ts';
 import { StoreRecovery } from './store-recovery.ts';
+import { LevelBreakGlassLog } from './break-glass-repository.ts';
 import { LevelUserRepository } from './user-repository.ts';
 import { LevelIncidentRepository } from './incident-repository.ts';
 import { ValueCodec } from './value-codec.ts';
@@ -56,6 +57,7 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
     mpps,
     users: new LevelUserRepository(queue, codec),
     incidents: new LevelIncidentRepository(db, queue, codec),
+    breakGlass: new LevelBreakGlassLog(queue, codec),
     flush: () => queue.drain(),
     writeAgeMs: () => queue.writeAgeMs(),
     openSpool: (spoolOptions) => Spool.open(db, queue, codec, ring, keys, spoolOptions, outbox),
