@@ -25,6 +25,7 @@ export const AuditEventTypeCode = {
   NodeAuthentication: { code: '110126', meaning: 'Node Authentication' },
   SecurityConfiguration: { code: '110129', meaning: 'Security Configuration' },
   ObjectSecurityAttributesChanged: { code: '110135', meaning: 'Object Security Attributes Changed' },
+  UserSecurityAttributesChanged: { code: '110137', meaning: 'User Security Attributes Changed' },
 } as const;
 export type AuditEventTypeCodeName = keyof typeof AuditEventTypeCode;
 
@@ -121,6 +122,13 @@ export const AuditEvents = {
   'backup.exported': { eventIds: ['Export'], actions: ['R'], outcome: 0 },
   'backup.export-failed': { eventIds: ['Export'], actions: ['R'], outcome: 8 },
   'backup.restored': { eventIds: ['Import'], actions: ['C'], outcome: 0 },
+  // Single sign-on (OpenID Connect) and WebAuthn at the admin listener
+  'sso.sign-in': { eventIds: ['UserAuthentication'], actions: E, outcome: 0 },
+  'sso.sign-in-failed': { eventIds: ['UserAuthentication'], actions: E, outcome: 4 },
+  'sso.sign-in-refused': { eventIds: ['UserAuthentication'], actions: E, outcome: 4 },
+  'webauthn.credential-registered': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'webauthn.credential-removed': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'webauthn.assertion-failed': { eventIds: ['UserAuthentication'], actions: E, outcome: 4 },
   // Recorded by edgectl while edged is stopped
   'provision.hardware-check': { eventIds: AA, actions: E, outcome: 0 },
   'provision.device-key': { eventIds: AA, actions: E, outcome: 0 },
