@@ -12,6 +12,7 @@ import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
+import { adminFlow } from './admin.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -28,7 +29,13 @@ import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 
 export interface RunningEdge {
-  readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
+  readonly ports: {
+    readonly hl7: number;
+    readonly dicomTls?: number;
+    readonly dicomPlain?: number;
+    readonly auditPull?: number;
+    readonly admin?: number;
+  };
   readonly keysBackend: string;
   stop(): Promise<void>;
   /** Re-read the config file and apply peer changes (config-reload.ts); needs `configFile`. */
@@ -121,6 +128,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         ...images.routes,
       ],
     );
+    const admin = adminFlow(ctx, () => control.server.mounted());
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });
@@ -135,6 +143,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       ...dicom,
       controlIdPrune(ctx),
       control,
+      ...(admin === undefined ? [] : [admin]),
       segmentationWatch(config, audit, box, logger),
       watchdogService(config.dataDir, logger, store),
     ];
@@ -142,7 +151,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     await services.start(config.shutdown.drainTimeoutMs);
     ready = true;
     audit.record({ ...appActivity('application.start', [box]), detail: `keys.backend ${keySource.backend}` });
-    const bound = { ...ports(), ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }) };
+    const bound = {
+      ...ports(),
+      ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }),
+      ...(admin?.port === undefined ? {} : { admin: admin.port }),
+    };
     let stopping: Promise<void> | undefined;
     return {
       ports: bound,
