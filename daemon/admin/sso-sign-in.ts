@@ -3,7 +3,7 @@
 // subject as identity, no local password), and every outcome is a User Authentication audit record.
 // The caller (the admin listener's routes) turns the outcome into a session, or into the box's own
 // TOTP step when the IdP did not show a second factor.
-import { auditEvent } from '../core/audit-event-builders.ts';
+import { auditEvent, securityAlert } from '../core/audit-event-builders.ts';
 import type { AuditSink } from '../core/audit.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -20,7 +20,14 @@ export interface IdpAccountFields {
 }
 
 export type IdpAccountResult =
-  | { readonly ok: true; readonly username: string; readonly active: boolean; readonly totpEnrolled: boolean }
+  | {
+      readonly ok: true;
+      readonly username: string;
+      readonly active: boolean;
+      readonly totpEnrolled: boolean;
+      /** The role before this sign-in, when the IdP's groups changed it. */
+      readonly previousRole?: SsoRole;
+    }
   | { readonly ok: false; readonly reason: 'username-taken' };
 
 /** Where IdP users live: the user store, found by (issuer, subject), never by user name alone. */
@@ -28,9 +35,17 @@ export interface IdpAccountStore {
   upsertIdpAccount(fields: IdpAccountFields): Promise<IdpAccountResult>;
 }
 
+export interface SsoAccount {
+  readonly username: string;
+  readonly displayName: string;
+  readonly role: SsoRole;
+  readonly amr: readonly string[];
+  readonly previousRole: SsoRole | undefined;
+}
+
 export type SsoOutcome =
-  | { readonly kind: 'signed-in'; readonly username: string; readonly role: SsoRole; readonly amr: readonly string[] }
-  | { readonly kind: 'totp-required'; readonly username: string; readonly role: SsoRole; readonly totpEnrolled: boolean }
+  | ({ readonly kind: 'signed-in' } & SsoAccount)
+  | ({ readonly kind: 'totp-required'; readonly totpEnrolled: boolean } & SsoAccount)
   | { readonly kind: 'refused'; readonly error: EdgeError };
 
 export interface SsoSignInOptions {
@@ -107,6 +122,15 @@ export class SsoSignIn {
         `the account "${account.username}" is disabled on the box: an admin enables it`,
       );
     }
+    if (account.previousRole !== undefined) {
+      this.#o.audit.record(
+        securityAlert(
+          'access.role-changed',
+          [{ kind: 'user', id: account.username, address: sourceAddress, requestor: true }],
+          `${account.previousRole} → ${decision.role}: the groups at the identity provider changed (group ${decision.group})`,
+        ),
+      );
+    }
     const mfa = decision.mfaAtIdp ? `mfa ${decision.mfaEvidence}` : 'mfa box TOTP required';
     this.#record(
       'sso.sign-in',
@@ -115,9 +139,16 @@ export class SsoSignIn {
       `issuer ${identity.issuer}; role ${decision.role} via group ${decision.group}; ${mfa}`,
     );
     this.#o.logger.info('sso.signed-in', { user: account.username, role: decision.role, mfaAtIdp: decision.mfaAtIdp, sourceAddress });
-    if (!decision.mfaAtIdp)
-      return { kind: 'totp-required', username: account.username, role: decision.role, totpEnrolled: account.totpEnrolled };
-    return { kind: 'signed-in', username: account.username, role: decision.role, amr: identity.amr };
+    const signedIn: SsoAccount = {
+      username: account.username,
+      displayName: identity.displayName,
+      role: decision.role,
+      // RFC 8176: `mfa` stands for the IdP's second factor in the session's amr (the IdP's own values are kept).
+      amr: decision.mfaAtIdp ? [...new Set([...identity.amr, 'mfa'])] : identity.amr,
+      previousRole: account.previousRole,
+    };
+    if (!decision.mfaAtIdp) return { kind: 'totp-required', totpEnrolled: account.totpEnrolled, ...signedIn };
+    return { kind: 'signed-in', ...signedIn };
   }
 
   #refuse(identity: OidcIdentity, sourceAddress: string, reason: string, message: string): SsoOutcome {

@@ -15,20 +15,11 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { EdgeError } from '../core/errors.ts';
+import type { WebAuthnCredential } from '../core/user-account.ts';
 import { WebAuthnChallenges } from './webauthn-challenges.ts';
 
 /** A registered authenticator, as kept in the user record. */
-export interface WebAuthnCredentialRecord {
-  /** Credential ID, base64url. */
-  readonly id: string;
-  /** COSE public key, base64url. */
-  readonly publicKey: string;
-  /** Signature counter last seen; 0 for authenticators that do not count. */
-  readonly counter: number;
-  readonly transports?: readonly string[];
-  readonly createdAt: number;
-  readonly lastUsedAt?: number;
-}
+export type WebAuthnCredentialRecord = WebAuthnCredential;
 
 export type MfaMethod = 'totp' | 'webauthn';
 

@@ -16,6 +16,7 @@ import {
   withDefault,
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
+import { oidcSchema } from './oidc-config-schema.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
 import {
   aeTitleProblem,
@@ -690,6 +691,7 @@ const adminSchema = object(
       ),
       {},
     ),
+    oidc: optional(oidcSchema),
     breakGlass: withDefault(
       object(
         {

@@ -7,6 +7,7 @@ import { AccessControl } from '../admin/access-control.ts';
 import { AdminListener } from '../admin/admin-listener.ts';
 import { sessionRoutes, type SessionExtras } from '../admin/session-routes.ts';
 import type { FlowContext } from './flow-context.ts';
+import { signInMethods } from './sign-in-methods.ts';
 
 export interface AdminFlow extends Service {
   readonly listener: AdminListener;
@@ -50,6 +51,7 @@ export function adminFlow(
     logger,
   });
   listener.add(...sessionRoutes(access, () => listener.routes(), options.extras));
+  const methods = signInMethods(ctx, listener, access, adminHostNames(ctx));
   let mounted = false;
   return {
     name: 'admin',
@@ -63,8 +65,12 @@ export function adminFlow(
       if (!mounted) listener.add(...controlRoutes());
       mounted = true;
       await listener.start();
+      await methods.start(listener.port);
     },
-    stop: () => listener.stop(),
+    stop: async () => {
+      await methods.stop();
+      await listener.stop();
+    },
     health: () => ({ status: 'ok', detail: `${listener.routes().length} route(s), ${access.sessions.size} session(s)` }),
   };
 }
