@@ -381,7 +381,8 @@ export class AccessControl {
 
 /** The stage a signed-in user is at once `session.amr` is proven. */
 function nextStage(user: UserRecord, session: Pick<Session, 'amr'>): SessionStageName {
-  if (user.totp !== undefined && !session.amr.some((v) => SECOND_FACTORS.includes(v))) return 'mfa';
+  const hasSecondFactor = user.totp !== undefined || (user.webauthn?.credentials.length ?? 0) > 0;
+  if (hasSecondFactor && !session.amr.some((v) => SECOND_FACTORS.includes(v))) return 'mfa';
   if (user.mustChange) return 'change-password';
   if (user.totp === undefined && user.mustEnrolMfa === true) return 'enrol-mfa';
   return 'full';
