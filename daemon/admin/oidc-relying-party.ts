@@ -156,10 +156,10 @@ export class OidcRelyingParty {
   #identity(claims: oidc.IDToken): OidcIdentity {
     const names = this.#options.claims;
     const username = stringClaim(claims, names.username) ?? claims.sub;
-    if (!/^[^\p{Cc}\s]{1,128}$/u.test(username)) {
+    if (!/^[^\p{Cc}\s]{1,64}$/u.test(username)) {
       throw new EdgeError(
         'EDGE_OIDC_SIGN_IN_REFUSED',
-        `the ID token's "${names.username}" claim is not a usable user name (1–128 characters, no spaces)`,
+        `the ID token's "${names.username}" claim is not a usable user name (1–64 characters, no spaces)`,
         {
           detail: { reason: 'username-claim' },
         },

@@ -7,15 +7,13 @@
 import test from 'ava';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { silentLogger } from '../../daemon/core/log.ts';
-import { FileKeySource } from '../../daemon/security/file-key-source.ts';
-import { openStore } from '../../daemon/store/index.ts';
 import { createAdminAccount } from '../../provisioning/admin-account.ts';
 import { AdminClient, type AdminResponse } from '../support/admin-client.ts';
 import { siteAuditEvents } from '../support/audit-store.ts';
 import { startTestIdp, walkRedirects, type TestIdp } from '../support/oidc-idp.ts';
 import { freePort } from '../support/processes.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { withSiteStore } from '../support/site-store.ts';
 
 const CLIENT_ID = 'imaging-edge';
 const CLIENT_SECRET = 'client-secret-of-the-sso-test-0123456789';
@@ -65,14 +63,7 @@ test.before(async () => {
   const secretFile = join(site.dir, 'oidc-client-secret');
   await writeFile(secretFile, `${CLIENT_SECRET}\n`);
   await chmod(secretFile, 0o600);
-  const store = await openStore({
-    dataDir: join(site.dir, 'data'),
-    keySource: new FileKeySource(join(site.dir, 'keys/data.key')),
-    replayWindowMs: 3_600_000,
-    logger: silentLogger,
-  });
-  const { password } = await createAdminAccount(store, 'admin');
-  await store.close();
+  const { password } = await withSiteStore(site.dir, (store) => createAdminAccount(store, 'admin'));
   const daemon = await Daemon.start(site.configFile);
   const client = await AdminClient.connect(daemon.ports.admin, site.pki.caCert);
   w = { idp, site, daemon, client, adminPort, localPassword: password, redirectUri };

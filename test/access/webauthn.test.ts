@@ -4,12 +4,8 @@
 // stage until the authenticator answers, and the authenticator steps up. A box whose admin host names
 // are IP addresses only offers TOTP alone and says why.
 import test from 'ava';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../daemon/core/password-hash.ts';
-import { silentLogger } from '../../daemon/core/log.ts';
-import { FileKeySource } from '../../daemon/security/file-key-source.ts';
-import { openStore } from '../../daemon/store/index.ts';
 import { AdminClient } from '../support/admin-client.ts';
 import { siteAuditEvents } from '../support/audit-store.ts';
 import {
@@ -20,6 +16,7 @@ import {
 } from '../support/chromium-with-ca.ts';
 import { whenMet } from '../support/preconditions.ts';
 import { Daemon, createSite } from '../support/site.ts';
+import { withSiteStore } from '../support/site-store.ts';
 
 const PASSWORD = 'correct horse battery staple 42';
 
@@ -27,22 +24,17 @@ async function siteWithUser(hostNames: readonly string[]) {
   const site = await createSite((config) => {
     config['admin'].hostNames = [...hostNames];
   });
-  const store = await openStore({
-    dataDir: join(site.dir, 'data'),
-    keySource: new FileKeySource(join(site.dir, 'keys/data.key')),
-    replayWindowMs: 3_600_000,
-    logger: silentLogger,
-  });
-  await store.users.create({
-    username: 'olga',
-    displayName: 'Olga Operator',
-    role: 'operator',
-    state: 'active',
-    password: await hashPassword(PASSWORD),
-    mustChange: false,
-    createdAt: Date.now(),
-  });
-  await store.close();
+  await withSiteStore(site.dir, async (store) =>
+    store.users.create({
+      username: 'olga',
+      displayName: 'Olga Operator',
+      role: 'operator',
+      state: 'active',
+      password: await hashPassword(PASSWORD),
+      mustChange: false,
+      createdAt: Date.now(),
+    }),
+  );
   const daemon = await Daemon.start(site.configFile);
   return { site, daemon };
 }
