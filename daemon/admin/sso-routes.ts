@@ -4,6 +4,7 @@
 // cookie would not be sent on it); it grants nothing by itself: it only carries the state, nonce and
 // PKCE verifier of one sign-in, sealed. Both answer with redirects, since a browser walks them.
 import type { ControlResponse, ControlRoute } from '../core/control-route.ts';
+import { EdgeError } from '../core/errors.ts';
 import type { AccessControl } from './access-control.ts';
 import type { SsoSignIn } from './sso-sign-in.ts';
 
@@ -18,7 +19,20 @@ export function oidcRedirectUri(hostNames: readonly string[], listenHost: string
   return `https://${authority.toLowerCase()}${port === 443 ? '' : `:${port}`}/api${OIDC_CALLBACK_PATH}`;
 }
 
-export function ssoRoutes(sso: SsoSignIn, access: AccessControl, signInTimeoutMs: number): ControlRoute[] {
+/**
+ * Mounted whether or not `admin.oidc` is configured (so the route table is the same on every box);
+ * without it (`sso` undefined) both answer EDGE_OIDC_NOT_CONFIGURED.
+ */
+export function ssoRoutes(sso: SsoSignIn | undefined, access: AccessControl, signInTimeoutMs: number): ControlRoute[] {
+  const configured = (): SsoSignIn => {
+    if (sso === undefined) {
+      throw new EdgeError(
+        'EDGE_OIDC_NOT_CONFIGURED',
+        'single sign-on is not configured on this box (admin.oidc): sign in with a local account',
+      );
+    }
+    return sso;
+  };
   return [
     {
       method: 'GET',
@@ -26,7 +40,7 @@ export function ssoRoutes(sso: SsoSignIn, access: AccessControl, signInTimeoutMs
       permission: 'public',
       adminOnly: true,
       handle: async () => {
-        const { authorizationUrl, transaction } = await sso.begin();
+        const { authorizationUrl, transaction } = await configured().begin();
         return {
           status: 303,
           body: { redirect: authorizationUrl },
@@ -44,7 +58,7 @@ export function ssoRoutes(sso: SsoSignIn, access: AccessControl, signInTimeoutMs
       adminOnly: true,
       handle: async (req): Promise<ControlResponse> => {
         const address = req.caller?.address ?? 'unknown';
-        const outcome = await sso.complete(req.query, req.cookie?.(OIDC_TRANSACTION_COOKIE), address);
+        const outcome = await configured().complete(req.query, req.cookie?.(OIDC_TRANSACTION_COOKIE), address);
         if (outcome.kind === 'refused') {
           const which = outcome.error.code === 'EDGE_OIDC_SIGN_IN_REFUSED' ? 'refused' : 'failed';
           return {

@@ -5,7 +5,7 @@
 // credential (and its counter after each use) is committed to the user record before the answer.
 import { randomBytes } from 'node:crypto';
 import { auditEvent, securityAlert } from '../core/audit-event-builders.ts';
-import type { AuditSink } from '../core/audit.ts';
+import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import type { ControlRequest, ControlRoute } from '../core/control-route.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { UserRecord, WebAuthnCredential } from '../core/user-account.ts';
@@ -30,7 +30,12 @@ export function webauthnRoutes(
     if (user === undefined) throw new EdgeError('EDGE_ACCESS_USER_NOT_FOUND', 'the signed-in account no longer exists');
     return user;
   };
-  const participant = (req: ControlRequest) => access.participant(access.sessionOf(req).username, req.caller?.address);
+  const participant = (req: ControlRequest): AuditParticipant => ({
+    kind: 'user',
+    id: access.sessionOf(req).username,
+    ...(req.caller?.address === undefined ? {} : { address: req.caller.address }),
+    requestor: true,
+  });
   const credentialsOf = (user: UserRecord): readonly WebAuthnCredential[] => user.webauthn?.credentials ?? [];
 
   return [

@@ -124,6 +124,7 @@ export const ErrorCodes = {
   EDGE_FIREWALL_CHECK_FAILED: { kind: 'permanent', summary: 'nft -c refused the generated ruleset; nothing was loaded' },
   EDGE_FIREWALL_NFT_FAILED: { kind: 'transient', summary: 'the nft command failed or could not be run' },
   EDGE_FIREWALL_DRIFT: { kind: 'permanent', summary: 'the loaded firewall table differs from the plan rendered from the configuration' },
+  EDGE_OIDC_NOT_CONFIGURED: { kind: 'permanent', summary: 'single sign-on is not configured on this box (no admin.oidc)' },
   EDGE_OIDC_UNAVAILABLE: {
     kind: 'transient',
     summary: 'the identity provider cannot be reached, timed out or answered too much (discovery, key set or token request)',

@@ -12,7 +12,7 @@ import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
-import { adminFlow } from './admin.ts';
+import { accessFlow } from './admin.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -96,6 +96,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]])),
       ),
     });
+    const access = accessFlow(ctx);
     const control = controlFlow(
       config.dataDir,
       logger,
@@ -126,9 +127,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         }),
         reloadRoute(reload),
         ...images.routes,
+        ...access.routes,
       ],
     );
-    const admin = adminFlow(ctx, () => control.server.mounted());
+    const admin = access.admin(() => control.server.mounted());
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });

@@ -40,7 +40,10 @@ export function signInMethods(
           : new WebAuthnRelyingParty({ hostNames, port, rpName: `Imaging Edge ${ctx.config.site.name}` });
       listener.add(...webauthnRoutes(webauthn, access, ctx.audit, hostNames));
       const oidc = admin.oidc;
-      if (oidc === undefined) return;
+      if (oidc === undefined) {
+        listener.add(...ssoRoutes(undefined, access, 0));
+        return;
+      }
       let clientSecret: string;
       let ca: string | undefined;
       try {
