@@ -7,6 +7,7 @@
 import test from 'ava';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { totpCode } from '../../daemon/admin/totp.ts';
 import { createAdminAccount } from '../../provisioning/admin-account.ts';
 import { AdminClient, type AdminResponse } from '../support/admin-client.ts';
 import { siteAuditEvents } from '../support/audit-store.ts';
@@ -136,6 +137,25 @@ test.serial('an IdP user without the MFA claim is held at the box TOTP step', as
   const blocked = await client.get('/api/v1/status', { host: host() });
   t.is(blocked.status, 403);
   t.is(blocked.body.error.code, 'EDGE_ACCESS_SIGN_IN_INCOMPLETE');
+
+  // The box's own TOTP: enrolled now, then asked at every later SSO sign-in of this user.
+  const enrol = await client.post('/api/v1/session/totp/enrol', {}, { host: host() });
+  t.is(enrol.status, 200);
+  const secret = enrol.body.secret as string;
+  const confirmed = await client.post('/api/v1/session/totp/confirm', { code: totpCode(secret) }, { host: host() });
+  t.is(confirmed.body.stage, 'full');
+  t.is((await client.get('/api/v1/status', { host: host() })).status, 200);
+
+  const again = await ssoSignIn('bob-sub');
+  t.like(again.callback.body, { signedIn: true, username: 'bob', stage: 'mfa' });
+  t.is((await again.client.get('/api/v1/status', { host: host() })).status, 403);
+  const wrong = await again.client.post('/api/v1/session/totp', { code: '000000' }, { host: host() });
+  t.is(wrong.status, 401);
+  const right = await again.client.post('/api/v1/session/totp', { code: totpCode(secret, Date.now() + 30_000) }, { host: host() });
+  t.is(right.body.stage, 'full', JSON.stringify(right.body));
+  const later = await again.client.get('/api/v1/session', { host: host() });
+  t.deepEqual(later.body.amr, ['pwd', 'otp']);
+  t.is(later.body.method, 'oidc');
 });
 
 test.serial('a user in no mapped group is refused with the reason', async (t) => {
