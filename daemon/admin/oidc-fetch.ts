@@ -38,14 +38,14 @@ export function idpFetch(options: IdpFetchOptions): IdpFetch {
   const fetchIt = async (url: string, init: IdpFetchInit): Promise<Response> => {
     const deadline = AbortSignal.timeout(options.timeoutMs);
     const signal = init.signal === undefined ? deadline : AbortSignal.any([init.signal, deadline]);
+    // undici's request() follows no redirect: an IdP endpoint that redirects is answered as it is.
     const res = await request(url, {
-      method: init.method as 'GET' | 'POST',
+      method: init.method === 'POST' ? 'POST' : 'GET',
       headers: init.headers,
       body: bodyOf(init.body),
       dispatcher: agent,
       signal,
-      maxRedirections: 0,
-    } as Parameters<typeof request>[1]);
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body) {
