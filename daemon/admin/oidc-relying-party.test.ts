@@ -212,3 +212,19 @@ test('an IdP that answers discovery with too much is unavailable, not a memory s
     big.close();
   }
 });
+
+test('an IdP that goes away after discovery fails the sign-in as unavailable, not as a bad answer', async (t) => {
+  const gone = await startTestIdp([CLIENT]);
+  gone.accounts.set('alice', { claims: { preferred_username: 'alice', groups: ['g'] }, amr: ['mfa'] });
+  gone.nextLogin = 'alice';
+  const rp = relyingParty({ issuer: gone.issuer, ca: gone.caPem, requestTimeoutMs: 2_000 });
+  try {
+    const { authorizationUrl, transaction } = await rp.beginSignIn();
+    const walk = await walkRedirects(authorizationUrl, REDIRECT, gone.caPem);
+    await gone.stop();
+    const err = await t.throwsAsync(rp.completeSignIn(walk.callbackUrl!.searchParams, transaction));
+    t.true(isEdgeError(err, 'EDGE_OIDC_UNAVAILABLE'), String(err));
+  } finally {
+    await rp.stop();
+  }
+});

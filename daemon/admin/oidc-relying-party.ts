@@ -184,21 +184,13 @@ export class OidcRelyingParty {
   /** What went wrong, as one of the box's codes: unreachable (transient) or a failed check (permanent). */
   #refusal(cause: unknown): EdgeError {
     if (isEdgeError(cause)) return cause;
-    const code = (cause as { code?: unknown }).code;
-    const name = (cause as { name?: unknown }).name;
-    if (
-      name === 'AbortError' ||
-      name === 'TimeoutError' ||
-      (typeof code === 'string' && /^(UND_ERR|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|CERT_|UNABLE_|DEPTH_|SELF_SIGNED|ERR_TLS)/.test(code))
-    ) {
-      return new EdgeError(
-        'EDGE_OIDC_UNAVAILABLE',
-        `the identity provider's token endpoint cannot be reached (${typeof code === 'string' ? code : String(name)})`,
-        {
-          cause,
-          detail: { check: 'token-request' },
-        },
-      );
+    // openid-client wraps a failed fetch ("something went wrong"): the network's reason is further in.
+    const unreachable = networkFailure(cause);
+    if (unreachable !== undefined) {
+      return new EdgeError('EDGE_OIDC_UNAVAILABLE', `the identity provider's token endpoint cannot be reached (${unreachable})`, {
+        cause,
+        detail: { check: 'token-request' },
+      });
     }
     const check = failedCheck(cause);
     return new EdgeError('EDGE_OIDC_RESPONSE_INVALID', `the identity provider's answer failed a check: ${check.message}`, {
@@ -271,6 +263,22 @@ export class OidcRelyingParty {
       return undefined;
     }
   }
+}
+
+/** The network or TLS reason anywhere in the cause chain (ECONNREFUSED, a timeout, CERT_HAS_EXPIRED), if any. */
+function networkFailure(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    if (isEdgeError(e, 'EDGE_OIDC_UNAVAILABLE')) return e.message;
+    const code = (e as { code?: unknown }).code;
+    if (e.name === 'AbortError' || e.name === 'TimeoutError') return e.name;
+    if (
+      typeof code === 'string' &&
+      /^(UND_ERR|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|CERT_|UNABLE_|DEPTH_|SELF_SIGNED|ERR_TLS|ERR_SSL)/.test(code)
+    ) {
+      return code;
+    }
+  }
+  return undefined;
 }
 
 /**
