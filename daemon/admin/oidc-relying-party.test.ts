@@ -1,6 +1,7 @@
 // The relying party against a real OpenID Provider (oidc-provider over HTTPS on loopback): the whole
 // authorization code flow with PKCE, and every ID token check that matters refusing a token that fails it.
 import test from 'ava';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { isEdgeError } from '../core/errors.ts';
 import { silentLogger } from '../core/log.ts';
 import { startTestIdp, walkRedirects, type TestIdp } from '../../test/support/oidc-idp.ts';
 import { freePort } from '../../test/support/processes.ts';
-import { OidcRelyingParty, type OidcRelyingPartyOptions } from './oidc-relying-party.ts';
+import { clientAssertionKey, OidcRelyingParty, type OidcRelyingPartyOptions } from './oidc-relying-party.ts';
 import { PkiBuilder } from '../../test/support/test-pki.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +17,22 @@ import { join } from 'node:path';
 
 const REDIRECT = 'https://edge.test:8443/api/v1/auth/oidc/callback';
 const CLIENT = { clientId: 'edge-box', clientSecret: 'a-client-secret-of-the-test', redirectUris: [REDIRECT] };
+const clientKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const KEY_CLIENT = {
+  clientId: 'edge-box-with-key',
+  publicJwk: {
+    ...clientKey.publicKey.export({ format: 'jwk' }),
+    kid: clientAssertionKey(clientKey.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()).kid,
+    alg: 'ES256',
+    use: 'sig',
+  },
+  redirectUris: [REDIRECT],
+};
 
 let idp: TestIdp;
 
 test.before(async () => {
-  idp = await startTestIdp([CLIENT]);
+  idp = await startTestIdp([CLIENT, KEY_CLIENT]);
   idp.accounts.set('alice', {
     claims: { preferred_username: 'alice', name: 'Alice Admin', groups: ['edge-admins', 'staff'] },
     amr: ['pwd', 'mfa'],
@@ -40,7 +52,7 @@ function relyingParty(overrides: Partial<OidcRelyingPartyOptions> = {}): OidcRel
   return new OidcRelyingParty({
     issuer: idp.issuer,
     clientId: CLIENT.clientId,
-    clientSecret: CLIENT.clientSecret,
+    clientAuth: { secret: CLIENT.clientSecret },
     ca: idp.caPem,
     scopes: ['openid', 'profile', 'groups'],
     redirectUri: REDIRECT,
@@ -227,4 +239,35 @@ test('an IdP that goes away after discovery fails the sign-in as unavailable, no
   } finally {
     await rp.stop();
   }
+});
+
+test.serial('private_key_jwt: the box signs a client assertion with its key instead of sending a secret', async (t) => {
+  const pem = clientKey.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const rp = relyingParty({ clientId: KEY_CLIENT.clientId, clientAuth: { privateKeyPem: pem } });
+  try {
+    const { callback, transaction } = await signIn(rp, 'alice');
+    t.like(await rp.completeSignIn(callback.searchParams, transaction), { subject: 'alice' });
+    // The same client with a secret it does not have is refused by the IdP.
+    const wrong = relyingParty({ clientId: KEY_CLIENT.clientId, clientAuth: { secret: 'guess' } });
+    try {
+      const second = await signIn(wrong, 'alice');
+      const err = await t.throwsAsync(wrong.completeSignIn(second.callback.searchParams, second.transaction));
+      t.true(isEdgeError(err, 'EDGE_OIDC_RESPONSE_INVALID'), String(err));
+      t.regex(err!.message, /invalid_client/);
+    } finally {
+      await wrong.stop();
+    }
+  } finally {
+    await rp.stop();
+  }
+});
+
+test('the client assertion key: P-256 or RSA only, kid is the RFC 7638 thumbprint', (t) => {
+  const pem = clientKey.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const { kid } = clientAssertionKey(pem);
+  const jwk = clientKey.publicKey.export({ format: 'jwk' });
+  const expected = createHash('sha256').update(`{"crv":"P-256","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`).digest('base64url');
+  t.is(kid, expected);
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  t.throws(() => clientAssertionKey(p384), { message: /P-256 or an RSA/ });
 });

@@ -4,6 +4,7 @@
 // key set (non-repudiation checks, not just TLS), iss, aud, azp, exp, iat and nonce. Discovery runs in
 // the background and retries while the IdP is unreachable, so a missing IdP never stops the listener or
 // local sign-in: it only makes the SSO button answer "unavailable".
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -13,8 +14,8 @@ import { PendingSignInSealer, type PendingSignIn } from './oidc-transaction.ts';
 export interface OidcRelyingPartyOptions {
   readonly issuer: string;
   readonly clientId: string;
-  /** Read from the configured file by the caller; never logged. */
-  readonly clientSecret: string;
+  /** How the box proves itself at the token endpoint: a client secret, or a private key (private_key_jwt). Never logged. */
+  readonly clientAuth: { readonly secret: string } | { readonly privateKeyPem: string };
   /** PEM; undefined = Node's public CAs. */
   readonly ca?: string;
   readonly scopes: readonly string[];
@@ -199,6 +200,12 @@ export class OidcRelyingParty {
     });
   }
 
+  #clientAuthentication(): oidc.ClientAuth {
+    const auth = this.#options.clientAuth;
+    if ('secret' in auth) return oidc.ClientSecretBasic(auth.secret);
+    return oidc.PrivateKeyJwt(clientAssertionKey(auth.privateKeyPem));
+  }
+
   async #ready(): Promise<oidc.Configuration> {
     const config = this.#config ?? (await this.#discover());
     if (config === undefined) {
@@ -226,17 +233,22 @@ export class OidcRelyingParty {
     const o = this.#options;
     clearTimeout(this.#retryTimer);
     try {
-      const config = await oidc.discovery(new URL(o.issuer), o.clientId, undefined, oidc.ClientSecretBasic(o.clientSecret), {
+      const timeout = Math.ceil(o.requestTimeoutMs / 1000);
+      const config = await oidc.discovery(new URL(o.issuer), o.clientId, undefined, this.#clientAuthentication(), {
         [oidc.customFetch]: this.#fetch,
-        timeout: Math.ceil(o.requestTimeoutMs / 1000),
+        timeout,
         execute: [oidc.enableNonRepudiationChecks],
       });
       const supported = config.serverMetadata().token_endpoint_auth_methods_supported;
-      if (supported !== undefined && !supported.includes('client_secret_basic') && supported.includes('client_secret_post')) {
-        const metadata = config.serverMetadata();
-        const post = new oidc.Configuration(metadata, o.clientId, undefined, oidc.ClientSecretPost(o.clientSecret));
+      if (
+        'secret' in o.clientAuth &&
+        supported !== undefined &&
+        !supported.includes('client_secret_basic') &&
+        supported.includes('client_secret_post')
+      ) {
+        const post = new oidc.Configuration(config.serverMetadata(), o.clientId, undefined, oidc.ClientSecretPost(o.clientAuth.secret));
         post[oidc.customFetch] = this.#fetch;
-        post.timeout = Math.ceil(o.requestTimeoutMs / 1000);
+        post.timeout = timeout;
         oidc.enableNonRepudiationChecks(post);
         this.#config = post;
       } else {
@@ -265,6 +277,26 @@ export class OidcRelyingParty {
   }
 }
 
+/** The client's signing key for private_key_jwt: ES256 for a P-256 key, RS256 for RSA; kid = RFC 7638 thumbprint. */
+export function clientAssertionKey(pem: string): oidc.PrivateKey {
+  const key = createPrivateKey(pem);
+  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  let algorithm: { name: 'ECDSA'; namedCurve: 'P-256' } | { name: 'RSASSA-PKCS1-v1_5'; hash: 'SHA-256' };
+  let members: Record<string, unknown>;
+  if (key.asymmetricKeyType === 'ec' && jwk.crv === 'P-256') {
+    algorithm = { name: 'ECDSA', namedCurve: 'P-256' };
+    members = { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  } else if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048) {
+    algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    members = { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  } else {
+    throw new EdgeError('EDGE_TLS_MATERIAL', 'admin.oidc.clientKeyFile must hold an EC P-256 or an RSA (2048 bits or more) private key');
+  }
+  // RFC 7638: the required members in lexicographic order, no whitespace.
+  const kid = createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+  return { key: key.toCryptoKey(algorithm, false, ['sign']) as oidc.CryptoKey, kid };
+}
+
 /** The network or TLS reason anywhere in the cause chain (ECONNREFUSED, a timeout, CERT_HAS_EXPIRED), if any. */
 function networkFailure(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
@@ -290,6 +322,14 @@ function failedCheck(err: unknown): { message: string; code: string } {
   let found: { message: string; code: string } | undefined;
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
+    // The token endpoint's own error code (RFC 6749 5.2: invalid_client, invalid_grant, ...); its
+    // error_description is the IdP's free text and is not repeated.
+    const challenges = (e as { cause?: unknown }).cause;
+    const challenged = Array.isArray(challenges)
+      ? (challenges[0] as { parameters?: { error?: unknown } } | undefined)?.parameters?.error
+      : undefined;
+    const idpError = (e as { error?: unknown }).error ?? challenged;
+    if (typeof idpError === 'string') return { message: `the token endpoint answered ${safeToken(idpError)}`, code: safeToken(idpError) };
     if (typeof code === 'string' && code.startsWith('OAUTH_')) found = { message: e.message.slice(0, 200), code };
   }
   if (found !== undefined) return found;

@@ -68,6 +68,9 @@ test('the issuer must be https, the scopes must hold openid, roles come from the
     }).issues.some((i) => i.severity === 'error' && i.path.startsWith('admin.oidc.roleMapping')),
   );
   t.true(site({ clientSecretFile: 'missing' }).issues.some((i) => i.severity === 'error' && i.path === 'admin.oidc.clientSecretFile'));
+  // Exactly one way to authenticate at the token endpoint: a secret, or a key (private_key_jwt).
+  t.is(errorsAt(site({ clientKeyFile: 'oidc-secret' }), 'admin.oidc.clientSecretFile').length, 1);
+  t.is(errorsAt(site({ clientSecretFile: undefined }), 'admin.oidc.clientSecretFile').length, 1);
 });
 
 test('a redirect URI that would carry an IP address is warned about', (t) => {

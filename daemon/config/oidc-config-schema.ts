@@ -41,11 +41,20 @@ export const oidcSchema = refine(
         label: 'https URL',
       }),
       clientId: string({ doc: 'the client id the IdP registered for this box', maxLength: 256 }),
-      clientSecretFile: filePath({
-        doc: 'file holding the client secret (mode 0600); sent to the token endpoint only',
-        mustExist: 'file',
-        secret: true,
-      }),
+      clientSecretFile: optional(
+        filePath({
+          doc: 'file holding the client secret (mode 0600); sent to the token endpoint only (client_secret_basic, or _post when the IdP offers only that)',
+          mustExist: 'file',
+          secret: true,
+        }),
+      ),
+      clientKeyFile: optional(
+        filePath({
+          doc: "instead of a secret: a PEM private key (PKCS#8, EC P-256 or RSA, mode 0600) that signs a client assertion (private_key_jwt, RFC 7523); its `kid` is the key's JWK thumbprint (RFC 7638); register the public key at the IdP",
+          mustExist: 'file',
+          secret: true,
+        }),
+      ),
       caFile: optional(
         filePath({
           doc: "PEM CA(s) the IdP's TLS certificate must chain to (omitted = the public CAs Node ships)",
@@ -123,6 +132,14 @@ export const oidcSchema = refine(
     },
   ),
   (oidc, path, ctx) => {
+    if ((oidc.clientSecretFile === undefined) === (oidc.clientKeyFile === undefined)) {
+      ctx.report(
+        'error',
+        IssueCode.Required,
+        childPath(path, 'clientSecretFile'),
+        'give exactly one of clientSecretFile (a client secret) or clientKeyFile (private_key_jwt)',
+      );
+    }
     if (!oidc.scopes.includes('openid')) {
       ctx.report('error', IssueCode.Required, childPath(path, 'scopes'), 'must include "openid" (without it the IdP issues no ID token)');
     }

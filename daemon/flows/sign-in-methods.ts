@@ -44,15 +44,18 @@ export function signInMethods(
         listener.add(...ssoRoutes(undefined, access, 0));
         return;
       }
-      let clientSecret: string;
+      let clientAuth: { secret: string } | { privateKeyPem: string };
       let ca: string | undefined;
       try {
-        clientSecret = (await readFile(oidc.clientSecretFile, 'utf8')).trim();
+        clientAuth =
+          oidc.clientKeyFile !== undefined
+            ? { privateKeyPem: await readFile(oidc.clientKeyFile, 'utf8') }
+            : { secret: (await readFile(oidc.clientSecretFile!, 'utf8')).trim() };
         ca = oidc.caFile === undefined ? undefined : await readFile(oidc.caFile, 'utf8');
       } catch (cause) {
         throw new EdgeError(
           'EDGE_TLS_MATERIAL',
-          `cannot read admin.oidc.clientSecretFile or admin.oidc.caFile: ${(cause as Error).message}`,
+          `cannot read admin.oidc.clientSecretFile, clientKeyFile or caFile: ${(cause as Error).message}`,
           { cause },
         );
       }
@@ -60,7 +63,7 @@ export function signInMethods(
       relyingParty = new OidcRelyingParty({
         issuer: oidc.issuer,
         clientId: oidc.clientId,
-        clientSecret,
+        clientAuth,
         ...(ca === undefined ? {} : { ca }),
         scopes: oidc.scopes,
         redirectUri,

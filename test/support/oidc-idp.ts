@@ -21,7 +21,9 @@ export interface IdpAccount {
 
 export interface IdpClient {
   readonly clientId: string;
-  readonly clientSecret: string;
+  /** A secret (client_secret_basic), or the public JWK of the client's key (private_key_jwt). */
+  readonly clientSecret?: string;
+  readonly publicJwk?: Record<string, unknown>;
   readonly redirectUris: readonly string[];
 }
 
@@ -85,7 +87,9 @@ export async function startTestIdp(clients: readonly IdpClient[]): Promise<TestI
   const provider = new Provider(issuer, {
     clients: clients.map((c) => ({
       client_id: c.clientId,
-      client_secret: c.clientSecret,
+      ...(c.publicJwk === undefined
+        ? { client_secret: c.clientSecret }
+        : { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [c.publicJwk] } }),
       redirect_uris: [...c.redirectUris],
       grant_types: ['authorization_code'],
       response_types: ['code'],
