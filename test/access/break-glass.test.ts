@@ -25,7 +25,12 @@ test('break-glass: reason required, time-limited elevation, banner for everyone,
   const site = await createSite((c) => {
     c['admin'].breakGlass = { role: 'operator', durationMs: ELEVATION_MS };
   });
-  const rsyslog = await Rsyslog.start({ dir: join(site.dir, 'rsyslog'), caFile: site.pki.caCert, certFile: site.pki.serverCert, keyFile: site.pki.serverKey });
+  const rsyslog = await Rsyslog.start({
+    dir: join(site.dir, 'rsyslog'),
+    caFile: site.pki.caCert,
+    certFile: site.pki.serverCert,
+    keyFile: site.pki.serverKey,
+  });
   const config = JSON.parse(await readFile(site.configFile, 'utf8')) as Record<string, any>;
   config['audit'] = {
     collectors: [{ name: 'central', host: '127.0.0.1', port: rsyslog.port, serverName: 'localhost' }],
@@ -68,19 +73,27 @@ test('break-glass: reason required, time-limited elevation, banner for everyone,
   }
 
   // Emergency Override Started at the collector, over TLS, within 5 s.
-  const started = await poll(async () => {
-    const text = await collected(rsyslog.outFile);
-    return text.includes('csd-code="110127"') && text.includes('access.break-glass-started') ? Date.now() : undefined;
-  }, 15_000, 50);
+  const started = await poll(
+    async () => {
+      const text = await collected(rsyslog.outFile);
+      return text.includes('csd-code="110127"') && text.includes('access.break-glass-started') ? Date.now() : undefined;
+    },
+    15_000,
+    50,
+  );
   t.truthy(started, 'Emergency Override Started reached rsyslogd');
   t.true(started! - startedAt < 5000, `after ${started! - startedAt} ms`);
   t.log(`Emergency Override Started at the collector after ${started! - startedAt} ms`);
 
   // The time limit ends it by itself: Emergency Override Stopped, the role back to viewer, no banner.
-  const stopped = await poll(async () => {
-    const text = await collected(rsyslog.outFile);
-    return text.includes('csd-code="110138"') && text.includes('access.break-glass-stopped') ? true : undefined;
-  }, ELEVATION_MS + 10_000, 100);
+  const stopped = await poll(
+    async () => {
+      const text = await collected(rsyslog.outFile);
+      return text.includes('csd-code="110138"') && text.includes('access.break-glass-stopped') ? true : undefined;
+    },
+    ELEVATION_MS + 10_000,
+    100,
+  );
   t.true(stopped === true, 'Emergency Override Stopped reached rsyslogd');
   t.is((await operatorAction()).status, 403, 'the elevation ended');
   t.false((await colleague.client.get('/api/v1/session')).body.breakGlass.active);
