@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 # Debian packages the real-peer tests and benchmarks need (DESIGN.md §6).
 DEB_PACKAGES := dcmtk python3-hl7 socat openssl hyperfine iproute2 procps gcc orthanc orthanc-dicomweb \
-  swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 rsyslog rsyslog-gnutls nftables chromium prometheus
+  swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 rsyslog rsyslog-gnutls nftables chromium prometheus libnss3-tools
 DEV_SITE ?= .dev-site
 BASE_PORT ?= 12575
 NPM_STAMP := node_modules/.install-stamp

@@ -34,6 +34,7 @@ export function readUser(store: { readonly users: UserDirectory }, username: str
   return store.users.get(username);
 }
 
-export function verifyPassword(user: UserRecord, password: string): Promise<boolean> {
-  return verifyPasswordHash(user.password, password);
+export async function verifyPassword(user: UserRecord, password: string): Promise<boolean> {
+  // An account of the identity provider has no password on the box.
+  return user.password !== undefined && verifyPasswordHash(user.password, password);
 }

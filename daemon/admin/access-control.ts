@@ -67,12 +67,15 @@ export interface Established {
 
 /** Routes a session that has not finished signing in may still use, by stage. */
 const PARTIAL_STAGE_PATHS: Readonly<Record<Exclude<SessionStageName, 'full'>, readonly string[]>> = {
-  mfa: ['/v1/session', '/v1/session/sign-out', '/v1/session/totp'],
+  mfa: ['/v1/session', '/v1/session/sign-out', '/v1/session/totp', '/v1/session/webauthn/options', '/v1/session/webauthn'],
   'change-password': ['/v1/session', '/v1/session/sign-out', '/v1/session/password'],
   'enrol-mfa': ['/v1/session', '/v1/session/sign-out', '/v1/session/totp/enrol', '/v1/session/totp/confirm'],
 };
 
 const MAX_PASSWORD_CHARS = 1024;
+
+/** RFC 8176 values that prove the second factor: a TOTP code, a WebAuthn authenticator (hardware key). */
+const SECOND_FACTORS: readonly string[] = ['otp', 'hwk'];
 
 export class AccessControl {
   readonly #o: AccessControlOptions;
@@ -264,7 +267,7 @@ export class AccessControl {
       );
     }
     this.throttle.succeeded(name, address);
-    const rehashed = needsRehash(user.password) ? await hashPassword(password) : undefined;
+    const rehashed = user.password !== undefined && needsRehash(user.password) ? await hashPassword(password) : undefined;
     const updated =
       (await this.#o.users.update(name, (u) => ({
         ...u,
@@ -417,7 +420,8 @@ export class AccessControl {
 
 /** The stage a signed-in user is at once `session.amr` is proven. */
 function nextStage(user: UserRecord, session: Pick<Session, 'amr'>): SessionStageName {
-  if (user.totp !== undefined && !session.amr.includes('otp')) return 'mfa';
+  const hasSecondFactor = user.totp !== undefined || (user.webauthn?.credentials.length ?? 0) > 0;
+  if (hasSecondFactor && !session.amr.some((v) => SECOND_FACTORS.includes(v))) return 'mfa';
   if (user.mustChange) return 'change-password';
   if (user.totp === undefined && user.mustEnrolMfa === true) return 'enrol-mfa';
   return 'full';

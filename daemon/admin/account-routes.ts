@@ -89,7 +89,8 @@ export function accountRoutes(access: AccessControl, issuer: string): ControlRou
         throttled(session);
         const user = await userOf(session);
         const current = field(req, 'currentPassword');
-        if (typeof current !== 'string' || !(await verifyPasswordHash(user.password, current))) {
+        // An account of the identity provider has no password here to change (or to prove).
+        if (typeof current !== 'string' || user.password === undefined || !(await verifyPasswordHash(user.password, current))) {
           await access.failedProof(session, 'wrong current password at a password change');
           throw new EdgeError('EDGE_ACCESS_SIGN_IN_FAILED', 'the current password is wrong');
         }
@@ -167,7 +168,8 @@ export function accountRoutes(access: AccessControl, issuer: string): ControlRou
         const code = field(req, 'code');
         let how: string | undefined;
         if (typeof password === 'string') {
-          if (await verifyPasswordHash((await userOf(session)).password, password)) how = 'password';
+          const stored = (await userOf(session)).password;
+          if (stored !== undefined && (await verifyPasswordHash(stored, password))) how = 'password';
         } else if (code !== undefined) {
           if ((await acceptTotp(session, code)) !== undefined) how = 'totp';
         } else {

@@ -283,7 +283,14 @@ export class AdminListener implements ControlRoutes {
         }
       }
       const body = await readJsonBody(req, this.#o.maxBodyBytes);
-      const request = { method: route.method, path: route.path, query: url.searchParams, body, caller };
+      const request = {
+        method: route.method,
+        path: route.path,
+        query: url.searchParams,
+        body,
+        caller,
+        cookie: (name: string) => cookieValue(req.headers.cookie, name),
+      };
       if (signedIn !== undefined) this.#o.access.bind(request, signedIn.session);
       const out = await route.handle(request);
       sendJson(res, out.status, out.body, out.headers);

@@ -17,6 +17,11 @@ export const HttpStatusByCode: Readonly<Partial<Record<ErrorCode, number>>> = {
   EDGE_ACCESS_USER_EXISTS: 409,
   EDGE_ACCESS_USER_NOT_FOUND: 404,
   EDGE_ACCESS_MFA_INVALID: 401,
+  EDGE_OIDC_NOT_CONFIGURED: 404,
+  EDGE_OIDC_SIGN_IN_REFUSED: 403,
+  EDGE_OIDC_RESPONSE_INVALID: 401,
+  EDGE_WEBAUTHN_UNAVAILABLE: 409,
+  EDGE_WEBAUTHN_FAILED: 401,
 };
 
 export function httpStatusOf(err: unknown): number {

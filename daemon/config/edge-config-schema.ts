@@ -1,5 +1,6 @@
 // The one configuration schema of the box, defaults included. Types are derived from it, and so is
 // docs/config.md (`edgectl config docs`). Cross-field rules live beside the part they constrain.
+import { isIP } from 'node:net';
 import {
   IssueCode,
   array,
@@ -17,6 +18,7 @@ import {
 } from './schema-kit.ts';
 import type { Infer } from './schema-kit.ts';
 import { incidentsSchema } from './incidents-config-schema.ts';
+import { oidcSchema } from './oidc-config-schema.ts';
 import { dimseRouteFields, pacsCommonFields, stowIgnoredKeys, stowRouteFields, storageSchema } from './storage-config-schema.ts';
 import { defaultStationSchema, stationRulesSchema } from './station-rules-schema.ts';
 import {
@@ -741,6 +743,7 @@ const adminSchema = object(
       ),
       {},
     ),
+    oidc: optional(oidcSchema),
     breakGlass: withDefault(
       object(
         {
@@ -928,6 +931,16 @@ export const edgeConfigSchema = refine(
     if (ctx.checkFiles && config.tls.keyFile !== undefined) {
       const mismatch = keyCertificateMismatch(config.tls.certFile, config.tls.keyFile);
       if (mismatch !== undefined) ctx.report('error', IssueCode.KeyMismatch, 'tls.keyFile', `${config.tls.keyFile} ${mismatch}`);
+    }
+    // The redirect URI is derived from the first admin host name; an address there is refused by most IdPs.
+    const admin = config.admin;
+    if (admin?.oidc !== undefined && (admin.hostNames === undefined || isIP(admin.hostNames[0]!) !== 0)) {
+      ctx.report(
+        'warning',
+        IssueCode.Inconsistent,
+        'admin.hostNames',
+        'single sign-on derives its redirect URI from the first entry, which is an IP address (or the listen address when omitted): most identity providers refuse that; put the DNS name users reach the box by first',
+      );
     }
     // The HL7 and DICOM listeners cannot share a port on one address (tls vs plain is checked in dicom).
     const hl7 = config.hl7.listen;

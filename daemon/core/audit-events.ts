@@ -138,6 +138,13 @@ export const AuditEvents = {
   'backup.exported': { eventIds: ['Export'], actions: ['R'], outcome: 0 },
   'backup.export-failed': { eventIds: ['Export'], actions: ['R'], outcome: 8 },
   'backup.restored': { eventIds: ['Import'], actions: ['C'], outcome: 0 },
+  // Single sign-on (OpenID Connect) and WebAuthn at the admin listener
+  'sso.sign-in': { eventIds: ['UserAuthentication'], actions: E, outcome: 0, eventTypeCode: 'Login' },
+  'sso.sign-in-failed': { eventIds: ['UserAuthentication'], actions: E, outcome: 4, eventTypeCode: 'Login' },
+  'sso.sign-in-refused': { eventIds: ['UserAuthentication'], actions: E, outcome: 4, eventTypeCode: 'Login' },
+  'webauthn.credential-registered': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'webauthn.credential-removed': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'webauthn.assertion-failed': { eventIds: ['UserAuthentication'], actions: E, outcome: 4, eventTypeCode: 'Login' },
   // Recorded by edgectl while edged is stopped
   'provision.hardware-check': { eventIds: AA, actions: E, outcome: 0 },
   'provision.device-key': { eventIds: AA, actions: E, outcome: 0 },

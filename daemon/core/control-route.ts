@@ -74,6 +74,8 @@ export interface ControlRequest {
   readonly body: unknown;
   /** Absent on the control socket's older callers means the console. */
   readonly caller?: Caller;
+  /** A cookie of the request by name (admin listener only; the single sign-on's pre-sign-in cookie). */
+  readonly cookie?: (name: string) => string | undefined;
 }
 
 export interface ControlResponse {

@@ -131,6 +131,24 @@ export const ErrorCodes = {
   EDGE_FIREWALL_CHECK_FAILED: { kind: 'permanent', summary: 'nft -c refused the generated ruleset; nothing was loaded' },
   EDGE_FIREWALL_NFT_FAILED: { kind: 'transient', summary: 'the nft command failed or could not be run' },
   EDGE_FIREWALL_DRIFT: { kind: 'permanent', summary: 'the loaded firewall table differs from the plan rendered from the configuration' },
+  EDGE_OIDC_NOT_CONFIGURED: { kind: 'permanent', summary: 'single sign-on is not configured on this box (no admin.oidc)' },
+  EDGE_OIDC_UNAVAILABLE: {
+    kind: 'transient',
+    summary: 'the identity provider cannot be reached, timed out or answered too much (discovery, key set or token request)',
+  },
+  EDGE_OIDC_RESPONSE_INVALID: {
+    kind: 'permanent',
+    summary: "the identity provider's answer failed a check (state, PKCE, ID token signature, issuer, audience, expiry or nonce)",
+  },
+  EDGE_OIDC_SIGN_IN_REFUSED: {
+    kind: 'permanent',
+    summary: 'a verified IdP user may not sign in to the box (no mapped group, or the user name belongs to another account)',
+  },
+  EDGE_WEBAUTHN_UNAVAILABLE: { kind: 'permanent', summary: 'WebAuthn needs a DNS name in admin.hostNames (browsers refuse an IP address)' },
+  EDGE_WEBAUTHN_FAILED: {
+    kind: 'permanent',
+    summary: 'a WebAuthn registration or assertion failed verification (challenge, origin, signature or counter)',
+  },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

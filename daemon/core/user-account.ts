@@ -30,16 +30,43 @@ export interface TotpEnrolment {
   readonly enrolledAt: number;
 }
 
+/** Who vouches for the account: its own password on the box, or the hospital's identity provider. */
+export const UserSource = {
+  local: 'a password kept on the box',
+  oidc: "the hospital's identity provider (OpenID Connect); no password on the box",
+} as const;
+export type UserSourceName = keyof typeof UserSource;
+
+/** A WebAuthn authenticator registered to the user (the public half only; the record is sealed at rest). */
+export interface WebAuthnCredential {
+  /** Credential ID, base64url. */
+  readonly id: string;
+  /** COSE public key, base64url. */
+  readonly publicKey: string;
+  /** Signature counter last seen; 0 for authenticators that do not count. */
+  readonly counter: number;
+  readonly transports?: readonly string[];
+  readonly createdAt: number;
+  readonly lastUsedAt?: number;
+}
+
 export interface UserRecord {
   readonly username: string;
   readonly displayName?: string;
   readonly role: RoleName;
   readonly state?: UserStateName;
-  readonly password: PasswordHash;
+  /** Absent: `local` (every record written before SSO existed). */
+  readonly source?: UserSourceName;
+  /** For source `oidc`: the identity is the issuer plus the IdP's `sub`, never the user name alone. */
+  readonly idp?: { readonly issuer: string; readonly subject: string };
+  /** Absent for source `oidc`: such an account cannot sign in with a password. */
+  readonly password?: PasswordHash;
   readonly mustChange: boolean;
   /** Must enrol TOTP at the next sign-in (the first admin; after `edgectl user reset-mfa`). */
   readonly mustEnrolMfa?: boolean;
   readonly totp?: TotpEnrolment;
+  /** WebAuthn second factors: the opaque user handle given to authenticators, and the credentials. */
+  readonly webauthn?: { readonly userHandle: string; readonly credentials: readonly WebAuthnCredential[] };
   /** SHA-256 hashes (hex) of the unused recovery codes. */
   readonly recoveryCodes?: readonly string[];
   readonly createdAt: number;

@@ -12,6 +12,7 @@ import { BreakGlass } from '../admin/break-glass.ts';
 import { sessionRoutes } from '../admin/session-routes.ts';
 import { userRoutes } from '../admin/user-routes.ts';
 import type { FlowContext } from './flow-context.ts';
+import { signInMethods } from './sign-in-methods.ts';
 
 export interface AdminFlow extends Service {
   readonly listener: AdminListener;
@@ -88,6 +89,7 @@ export function accessFlow(ctx: FlowContext): AccessFlow {
         startRoute!,
         stopRoute!,
       );
+      const methods = signInMethods(ctx, listener, access, adminHostNames(ctx));
       let mounted = false;
       return {
         name: 'admin',
@@ -101,8 +103,12 @@ export function accessFlow(ctx: FlowContext): AccessFlow {
           mounted = true;
           await breakGlass.recover();
           await listener.start();
+          await methods.start(listener.port);
         },
-        stop: () => listener.stop(),
+        stop: async () => {
+          await methods.stop();
+          await listener.stop();
+        },
         health: () => ({ status: 'ok', detail: `${listener.routes().length} route(s), ${access.sessions.size} session(s)` }),
       };
     },

@@ -155,7 +155,7 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   t.truthy(admin);
   t.true(admin!.mustChange);
   t.true(admin!.mustEnrolMfa);
-  t.is(admin!.password.alg, 'argon2id');
+  t.is(admin!.password?.alg, 'argon2id');
   t.true(await verifyPassword(admin!, report.admin.oneTimePassword));
 
   // Serving with the installed certificate: an order over MLLP/TLS, then a worklist query over DICOM TLS.
