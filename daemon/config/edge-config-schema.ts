@@ -526,12 +526,46 @@ const upstreamSchema = refine(
         ),
       ),
       pacs: optional(pacsSchema),
+      mwl: optional(
+        object(
+          {
+            host: upstreamHost("the upstream worklist provider (the RIS's own Modality Worklist SCP) the box pulls items from"),
+            port: upstreamPort('its DICOM port'),
+            aeTitle: aeTitle('its called AE title'),
+            tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
+            intervalMs: withDefault(
+              ms('query it this often (and at once on `edgectl worklist import`); the cache age alarm fires at twice this', 1000),
+              300_000,
+            ),
+            removeAfterMs: withDefault(
+              ms('an item it no longer lists stays on the worklist this long (0 = leaves at the next complete answer)', 0, 30 * 86_400_000),
+              3_600_000,
+            ),
+            daysAhead: withDefault(
+              integer({ doc: 'ask for steps scheduled from yesterday to this many days ahead (0 = any date)', min: 0, max: 366 }),
+              0,
+            ),
+            maxItems: withDefault(
+              count('answers beyond this are cancelled (C-CANCEL) and the answer counts as incomplete', 1_000_000),
+              50_000,
+            ),
+            connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
+            responseTimeoutMs: withDefault(ms('wait this long for each C-FIND response'), 60_000),
+          },
+          {
+            doc: 'the upstream worklist cache: items pulled by C-FIND from the RIS or another worklist provider, merged under HL7-fed orders (see docs/downtime.md)',
+          },
+        ),
+      ),
     },
     { doc: 'outbound peers (store-and-forward)' },
   ),
   (upstream, path, ctx) => {
     if (upstream.ris?.tls === false) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'ris.tls'), 'HL7 to the RIS travels unencrypted');
+    }
+    if (upstream.mwl?.tls === false) {
+      ctx.report('warning', IssueCode.Insecure, childPath(path, 'mwl.tls'), 'worklist items from the upstream provider travel unencrypted');
     }
     if (upstream.pacs?.protocol === 'dimse' && !upstream.pacs.tls) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');
@@ -787,6 +821,7 @@ export type WorklistScopeConfig = NonNullable<DicomModalityConfig['worklistScope
 export type UpstreamConfig = EdgeConfig['upstream'];
 export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
 export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
+export type MwlUpstreamConfig = NonNullable<UpstreamConfig['mwl']>;
 export type DimsePacsConfig = Extract<PacsUpstreamConfig, { protocol: 'dimse' }>;
 export type StowPacsConfig = Extract<PacsUpstreamConfig, { protocol: 'stow' }>;
 export type ShutdownConfig = EdgeConfig['shutdown'];

@@ -17,6 +17,7 @@ export type {
   LogConfig,
   NetworkConfig,
   PacsUpstreamConfig,
+  MwlUpstreamConfig,
   RisUpstreamConfig,
   ShutdownConfig,
   SiteConfig,

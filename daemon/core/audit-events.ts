@@ -101,6 +101,11 @@ export const AuditEvents = {
   'pacs.instance-forwarded': { eventIds: DIT, actions: ['R'], outcome: 0 },
   'pacs.demographics-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 0 },
   'pacs.demographics-not-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 4 },
+  // The upstream worklist cache (C-FIND to the RIS's own MWL SCP)
+  'worklist.upstream-imported': { eventIds: ['Import'], actions: ['C'], outcome: 0 },
+  'worklist.upstream-item-skipped': { eventIds: ['Import'], actions: ['C'], outcome: 4 },
+  'worklist.upstream-stale': { eventIds: AA, actions: E, outcome: 4 },
+  'worklist.upstream-fresh': { eventIds: AA, actions: E, outcome: 0 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

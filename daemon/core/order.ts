@@ -100,7 +100,17 @@ export interface Order {
   readonly steps: readonly ScheduledProcedureStep[];
   readonly status: OrderStatus;
   readonly source: OrderSource;
+  /** Where the order came from; absent = the RIS over HL7 (every order written before origins existed). */
+  readonly origin?: OrderOrigin;
 }
+
+export const OrderOrigin = {
+  /** Orders the RIS sent over HL7. */
+  Hl7: 'hl7',
+  /** Items pulled from the upstream worklist provider (core/upstream-worklist.ts). */
+  UpstreamMwl: 'upstream-mwl',
+} as const;
+export type OrderOrigin = (typeof OrderOrigin)[keyof typeof OrderOrigin];
 
 /** One worklist item: one scheduled procedure step of an order (PS3.4 K.6.1.2). */
 export interface WorklistItem {
@@ -141,4 +151,16 @@ export interface MessageReceipt {
 
 export function orderIdentity(placerOrderNumber: string, placerIssuer: string): string {
   return `${placerIssuer}\u0000${placerOrderNumber}`;
+}
+
+/** The identity of a pulled item: (Accession Number, Scheduled Procedure Step ID), apart from HL7 placer numbers. */
+export function upstreamItemIdentity(accessionNumber: string, spsId: string): string {
+  return `${OrderOrigin.UpstreamMwl}\u0001${accessionNumber}\u0000${spsId}`;
+}
+
+/** The identity an order is stored under. */
+export function orderRecordIdentity(order: Order): string {
+  return order.origin === OrderOrigin.UpstreamMwl
+    ? upstreamItemIdentity(order.accessionNumber, order.steps[0]?.id ?? '')
+    : orderIdentity(order.placerOrderNumber, order.placerIssuer);
 }

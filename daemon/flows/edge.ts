@@ -26,6 +26,7 @@ import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from '.
 import { outbox } from './outbox.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
+import { upstreamWorklist } from './upstream-worklist.ts';
 
 export interface RunningEdge {
   readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
@@ -71,6 +72,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       storage: images.dimseServices,
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
+    const upstreamMwl = upstreamWorklist(ctx);
     const reloader = new ConfigReloader({
       configFile: options.configFile ?? '',
       running: config,
@@ -103,6 +105,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         store: recovery.store(),
         audit: trail.status(),
         auditDiskBudget: guards.status(),
+        upstreamWorklist: upstreamMwl.status(),
       }),
       () => services.status(),
       [
@@ -119,6 +122,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         }),
         reloadRoute(reload),
         ...images.routes,
+        ...upstreamMwl.routes,
       ],
     );
     const applicationStop = stopOnly('application-activity', () => {
@@ -134,6 +138,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       hl7,
       ...dicom,
       controlIdPrune(ctx),
+      upstreamMwl,
       control,
       segmentationWatch(config, audit, box, logger),
       watchdogService(config.dataDir, logger, store),

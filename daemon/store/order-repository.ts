@@ -6,20 +6,26 @@ import {
   type MessageReceipt,
   type Order,
   type OrderCommand,
+  OrderOrigin,
   type Patient,
   type PatientIdentifier,
   type WorklistItem,
   WORKLIST_STATUSES,
   orderIdentity,
+  orderRecordIdentity,
+  upstreamItemIdentity,
 } from '../core/order.ts';
+import type { UpstreamChange, UpstreamItemRecord } from '../core/upstream-worklist.ts';
 import type { ApplyOutcome, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
-import { Prefix, RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
+import { Prefix, RecordKeys, parseWorklistKey, rangeOf, worklistRange } from './record-keys.ts';
 import type { ValueCodec } from './value-codec.ts';
 
 /** Worklist records read per native iterator call. */
 const WORKLIST_SLICE = 256;
+/** Changes of an upstream merge per commit: a large answer never holds the commit queue for long. */
+const UPSTREAM_CHANGES_PER_COMMIT = 250;
 
 export interface OrderRepositoryOptions {
   /** How long a sender's MSH-10 is remembered to refuse replays. */
@@ -110,6 +116,54 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
     return orders;
   }
 
+  /** Every item pulled from the upstream worklist provider that the box holds, by identity. */
+  async upstreamItems(): Promise<Map<string, UpstreamItemRecord>> {
+    const held = new Map<string, UpstreamItemRecord>();
+    for await (const [key, value] of this.#db.iterator(rangeOf(Prefix.upstreamItem))) {
+      const record = JSON.parse(this.#codec.open(key, value).toString('utf8')) as UpstreamItemRecord;
+      held.set(record.identity, record);
+    }
+    return held;
+  }
+
+  /** Which of these (Accession Number, SPS ID) keys an order from HL7 already has: it takes precedence. */
+  async coveredByHl7(keys: ReadonlyArray<{ readonly accessionNumber: string; readonly spsId: string }>): Promise<Set<string>> {
+    const covered = new Set<string>();
+    const byAccession = new Map<string, Set<string>>();
+    for (const k of keys) {
+      const ids = byAccession.get(k.accessionNumber) ?? new Set<string>();
+      ids.add(k.spsId);
+      byAccession.set(k.accessionNumber, ids);
+    }
+    for (const [accession, spsIds] of byAccession) {
+      const own = new Set([...spsIds].map((id) => this.#keys.hash('order', upstreamItemIdentity(accession, id))));
+      const range = this.#keys.referenceRange(Prefix.orderByAccession, this.#keys.hash('accession', accession));
+      for await (const key of this.#db.keys(range)) {
+        const hash = key.slice(key.lastIndexOf('\u0000') + 1);
+        if (own.has(hash)) continue;
+        const orderKey = this.#keys.order(hash);
+        const sealed = await this.#db.get(orderKey);
+        if (sealed === undefined) continue;
+        const order = JSON.parse(this.#codec.open(orderKey, sealed).toString('utf8')) as Order;
+        if (order.origin === OrderOrigin.UpstreamMwl) continue;
+        for (const step of order.steps) if (spsIds.has(step.id)) covered.add(upstreamItemIdentity(accession, step.id));
+      }
+    }
+    return covered;
+  }
+
+  /** Apply a merge plan (core/upstream-worklist.ts), each item's order and record in one commit. */
+  async applyUpstream(changes: readonly UpstreamChange[]): Promise<void> {
+    for (let i = 0; i < changes.length; i += UPSTREAM_CHANGES_PER_COMMIT) {
+      const slice = changes.slice(i, i + UPSTREAM_CHANGES_PER_COMMIT);
+      await this.#queue.commit(async () => {
+        const tx = new Transaction(this);
+        for (const c of slice) await tx.upstream(c);
+        return { ops: tx.ops, result: undefined };
+      });
+    }
+  }
+
   /** Forget control ids older than the replay window. */
   async pruneControlIds(now: number): Promise<number> {
     const cutoff = this.#keys.controlIdByTime(now - this.#options.replayWindowMs, '');
@@ -155,8 +209,12 @@ class Transaction {
   async run(c: OrderCommand): Promise<{ changed: number; unknown: number }> {
     switch (c.type) {
       case 'order-upsert': {
-        const hash = this.#orderHash(c.order.placerOrderNumber, c.order.placerIssuer);
+        const hash = this.#repo.keys.hash('order', orderRecordIdentity(c.order));
         const before = await this.#load(hash);
+        // An order from the RIS takes precedence over an item pulled for the same (accession, step).
+        if (c.order.origin !== OrderOrigin.UpstreamMwl) {
+          for (const step of c.order.steps) await this.#removeUpstream(upstreamItemIdentity(c.order.accessionNumber, step.id));
+        }
         let order = c.order;
         // A generated Study Instance UID must stay stable across order updates, or images taken
         // before and after an XO would land in two studies.
@@ -194,6 +252,37 @@ class Transaction {
         return { changed, unknown: 0 };
       }
     }
+  }
+
+  async upstream(c: UpstreamChange): Promise<void> {
+    const keys = this.#repo.keys;
+    switch (c.type) {
+      case 'put': {
+        const hash = keys.hash('order', c.record.identity);
+        this.#write(hash, await this.#load(hash), c.order);
+        this.put(keys.upstreamItem(hash), JSON.stringify(c.record));
+        return;
+      }
+      case 'mark':
+        this.put(keys.upstreamItem(keys.hash('order', c.record.identity)), JSON.stringify(c.record));
+        return;
+      case 'remove':
+        await this.#removeUpstream(c.identity);
+        return;
+    }
+  }
+
+  async #removeUpstream(identity: string): Promise<void> {
+    const keys = this.#repo.keys;
+    const hash = keys.hash('order', identity);
+    const before = await this.#load(hash);
+    if (before === undefined || before.origin !== OrderOrigin.UpstreamMwl) return;
+    for (const k of worklistKeys(keys, hash, before)) this.del(k);
+    this.del(keys.patientOrder(this.#patientHash(before.patient), hash));
+    for (const k of referenceKeys(keys, hash, before)) this.del(k);
+    this.del(keys.order(hash));
+    this.del(keys.upstreamItem(hash));
+    this.#local.set(hash, null);
   }
 
   #orderHash(placer: string, issuer: string): string {

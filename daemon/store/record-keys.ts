@@ -20,6 +20,8 @@ export const Prefix = {
   outboxDead: 'x',
   mpps: 'r',
   spool: 'i',
+  /** What the box remembers of each item pulled from the upstream worklist provider (digest, missing since). */
+  upstreamItem: 'v',
   meta: 'z',
 } as const;
 
@@ -62,6 +64,10 @@ export class RecordKeys {
 
   referenceRange(family: string, valueHash: string): { gte: string; lt: string } {
     return { gte: `${family}${SEP}${valueHash}${SEP}`, lt: `${family}${SEP}${valueHash}\u0001` };
+  }
+
+  upstreamItem(orderHash: string): string {
+    return `${Prefix.upstreamItem}${SEP}${orderHash}`;
   }
 
   controlId(hash: string): string {
