@@ -9,6 +9,7 @@ import { PEERS } from '../support/paths.ts';
 import { freePort, run } from '../support/processes.ts';
 import { Daemon, createSite, repoRoot } from '../support/site.ts';
 import { whenMet, needsCommand } from '../support/preconditions.ts';
+import { startOrthanc } from '../support/orthanc.ts';
 import { waitFor } from '../support/wait.ts';
 import { removeWorklistFile, writeWorklistFile, type WorklistFileItem } from '../support/worklist-files.ts';
 
@@ -238,6 +239,55 @@ ready.serial(
     } finally {
       await box.stop();
       await other.cleanup();
+    }
+  },
+);
+
+whenMet(needsCommand('Orthanc', 'dump2dcm', 'findscu')).serial(
+  "Orthanc's worklist plugin as the provider: its items reach findscu through the box, a removed one leaves",
+  async (t) => {
+    const [http, dicom] = [await freePort(), await freePort()];
+    const orthancDir = join(site.dir, 'orthanc');
+    const worklists = join(orthancDir, 'worklists');
+    await writeWorklistFile(worklists, 'o1', item(31, { accessionNumber: 'ORTACC1', spsId: 'ORTSPS1', startTime: '100000' }));
+    await writeWorklistFile(
+      worklists,
+      'o2',
+      item(32, { accessionNumber: 'ORTACC2', spsId: 'ORTSPS2', startTime: '103000', status: 'READY' }),
+    );
+    const orthanc = await startOrthanc(orthancDir, http, dicom, { worklists: true });
+    const other = await createSite((c) => {
+      c['upstream'].mwl = { ...mwlConfig(3_600_000), port: dicom, aeTitle: 'ORTHANC', removeAfterMs: 0 };
+    });
+    const box = await Daemon.start(other.configFile);
+    const ctl = (...args: string[]) => run(join(repoRoot, 'bin/edgectl'), [...args, '--config', other.configFile], { timeoutMs: 60_000 });
+    const worklist = async () => {
+      const m = other.modalities.find((x) => x.aeTitle === 'CT01')!;
+      const r = await findscu({
+        port: box.ports.dicomTls,
+        callingAe: 'CT01',
+        tls: { certFile: m.certFile!, keyFile: m.keyFile!, caFile: other.pki.caCert },
+        keys: ['AccessionNumber', 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStatus'],
+      });
+      return new Map(r.responses.map((x) => [x['AccessionNumber'], x['ScheduledProcedureStepStatus']]));
+    };
+    try {
+      const first = await ctl('worklist', 'import', '--json');
+      t.is(first.code, 0, first.stderr);
+      t.true(JSON.parse(first.stdout).complete);
+      const wl = await worklist();
+      t.is(wl.get('ORTACC1'), 'SCHEDULED');
+      t.is(wl.get('ORTACC2'), 'READY');
+      await removeWorklistFile(worklists, 'o2');
+      const second = await ctl('worklist', 'import', '--json');
+      t.like(JSON.parse(second.stdout).counts, { removed: 1, unchanged: 1 });
+      const after = await worklist();
+      t.true(after.has('ORTACC1'));
+      t.false(after.has('ORTACC2'));
+    } finally {
+      await box.stop();
+      await other.cleanup();
+      await orthanc.stop();
     }
   },
 );
