@@ -576,6 +576,59 @@ const upstreamSchema = refine(
   },
 );
 
+const numberPrefix = (doc: string) =>
+  string({
+    doc,
+    maxLength: 8,
+    check: (v) => (/^[A-Z0-9-]+$/.test(v) ? undefined : 'use capital letters, digits and "-" only'),
+    label: 'prefix',
+  });
+
+const downtimeSchema = refine(
+  object(
+    {
+      accessionNumbers: withDefault(
+        object(
+          {
+            prefix: withDefault(numberPrefix('leads every downtime accession number (and placer order number)'), 'DT'),
+            first: withDefault(integer({ doc: 'first number of the local range', min: 0, max: 999_999_999 }), 1),
+            last: withDefault(integer({ doc: 'last number of the local range', min: 0, max: 999_999_999 }), 999_999),
+            digits: withDefault(integer({ doc: 'numbers are zero-padded to this many digits', min: 1, max: 10 }), 6),
+          },
+          {
+            doc: "the local range of accession numbers for orders entered at the box; agree it with the RIS so that it never collides with the RIS's own",
+          },
+        ),
+        {},
+      ),
+      placerIssuer: optional(hl7Id("namespace id (ORC-2.2) of the box's placer order numbers; default hl7.receivingApplication")),
+      temporaryIdPrefix: withDefault(numberPrefix('leads the temporary patient ID given when the patient ID is not known'), 'TMP'),
+    },
+    { doc: 'downtime order entry and reconciliation with the RIS (see docs/downtime.md)' },
+  ),
+  (d, path, ctx) => {
+    if (d.accessionNumbers.last < d.accessionNumbers.first) {
+      ctx.report('error', IssueCode.InvalidValue, childPath(path, 'accessionNumbers.last'), 'must not be below accessionNumbers.first');
+    }
+    if (String(d.accessionNumbers.last).length > d.accessionNumbers.digits) {
+      ctx.report(
+        'error',
+        IssueCode.InvalidValue,
+        childPath(path, 'accessionNumbers.digits'),
+        'is too few digits for accessionNumbers.last',
+      );
+    }
+    if (d.accessionNumbers.prefix.length + d.accessionNumbers.digits > 14) {
+      ctx.report(
+        'error',
+        IssueCode.InvalidValue,
+        childPath(path, 'accessionNumbers'),
+        'prefix and digits together must stay within 14 characters (the step id adds "-1" to an SH of 16)',
+      );
+    }
+  },
+);
+
 const auditSchema = object(
   {
     retentionDays: withDefault(
@@ -755,6 +808,7 @@ export const edgeConfigSchema = refine(
       upstream: withDefault(upstreamSchema, {}),
       audit: withDefault(auditSchema, {}),
       outbox: withDefault(outboxSchema, {}),
+      downtime: withDefault(downtimeSchema, {}),
       startup: withDefault(
         object(
           {
@@ -825,5 +879,6 @@ export type MwlUpstreamConfig = NonNullable<UpstreamConfig['mwl']>;
 export type DimsePacsConfig = Extract<PacsUpstreamConfig, { protocol: 'dimse' }>;
 export type StowPacsConfig = Extract<PacsUpstreamConfig, { protocol: 'stow' }>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
+export type DowntimeConfig = EdgeConfig['downtime'];
 export type AuditConfig = EdgeConfig['audit'];
 export type NetworkConfig = EdgeConfig['network'];

@@ -18,6 +18,7 @@ export type {
   NetworkConfig,
   PacsUpstreamConfig,
   MwlUpstreamConfig,
+  DowntimeConfig,
   RisUpstreamConfig,
   ShutdownConfig,
   SiteConfig,

@@ -106,6 +106,8 @@ export const AuditEvents = {
   'worklist.upstream-item-skipped': { eventIds: ['Import'], actions: ['C'], outcome: 4 },
   'worklist.upstream-stale': { eventIds: AA, actions: E, outcome: 4 },
   'worklist.upstream-fresh': { eventIds: AA, actions: E, outcome: 0 },
+  // Downtime orders entered at the box
+  'order.downtime-entered': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

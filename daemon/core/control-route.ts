@@ -5,7 +5,7 @@
 /** Roles of hospital IT users, least to most (auditor stands apart: it reads the audit trail only). */
 export const Permission = {
   viewer: 'read health, queues, peers and certificates',
-  operator: 'act on the outbound queues (retry, discard)',
+  operator: 'act on the outbound queues (retry, discard); enter downtime orders; import the upstream worklist',
   admin: 'change keys, peers and configuration; take backups',
   auditor: 'read and export the audit trail',
 } as const;

@@ -70,6 +70,8 @@ export const ErrorCodes = {
     kind: 'transient',
     summary: 'the upstream worklist provider could not be reached, refused the association or the query, or broke off its answer',
   },
+  EDGE_DOWNTIME_RANGE_EXHAUSTED: { kind: 'permanent', summary: 'the local accession number range for downtime orders is used up' },
+  EDGE_DOWNTIME_ORDER_INVALID: { kind: 'permanent', summary: 'a downtime order lacks a field or has a value the worklist cannot carry' },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_OUTBOX_NOT_FOUND: { kind: 'permanent', summary: 'no outbox entry or dead letter with that id' },

@@ -54,6 +54,8 @@ export interface ScheduledProcedureStep {
   readonly protocolCodes: readonly CodedEntry[];
   readonly performingPhysician: string;
   readonly status: StepStatus;
+  /** Comments on the Scheduled Procedure Step for the technologist (a downtime order says so here). */
+  readonly comments?: string;
 }
 
 export const OrderStatus = {
@@ -102,6 +104,18 @@ export interface Order {
   readonly source: OrderSource;
   /** Where the order came from; absent = the RIS over HL7 (every order written before origins existed). */
   readonly origin?: OrderOrigin;
+  /** Set on orders a person entered at the box while the RIS could not take them (core/downtime-order.ts). */
+  readonly downtime?: DowntimeMark;
+}
+
+/** Who entered a downtime order, why, and how far its reconciliation with the RIS has come. */
+export interface DowntimeMark {
+  readonly enteredBy: string;
+  readonly reason: string;
+  /** ms since epoch */
+  readonly enteredAt: number;
+  /** True when the patient ID is a temporary one the box assigned. */
+  readonly temporaryPatientId: boolean;
 }
 
 export const OrderOrigin = {
@@ -109,6 +123,8 @@ export const OrderOrigin = {
   Hl7: 'hl7',
   /** Items pulled from the upstream worklist provider (core/upstream-worklist.ts). */
   UpstreamMwl: 'upstream-mwl',
+  /** Orders a person entered at the box during a RIS downtime (core/downtime-order.ts). */
+  Downtime: 'downtime',
 } as const;
 export type OrderOrigin = (typeof OrderOrigin)[keyof typeof OrderOrigin];
 

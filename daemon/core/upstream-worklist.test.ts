@@ -44,7 +44,9 @@ test('the query asks for SPS Status and the keys explicitly, zero-length', (t) =
   t.deepEqual(sps.get(Tag.ScheduledProcedureStepStatus), { vr: 'CS', value: '' });
   t.deepEqual(q.get(Tag.AccessionNumber), { vr: 'SH', value: '' });
   t.deepEqual(upstreamWorklistQuery({ startDateRange: '20261206-20261208' }).get(Tag.ScheduledProcedureStepSequence)?.value, [
-    new Map([...sps, [Tag.ScheduledProcedureStepStartDate, { vr: 'DA', value: '20261206-20261208' }]].sort(([a], [b]) => a - b)),
+    new Map(
+      [...sps, [Tag.ScheduledProcedureStepStartDate, { vr: 'DA', value: '20261206-20261208' } as const] as const].sort(([a], [b]) => a - b),
+    ),
   ]);
 });
 

@@ -47,6 +47,7 @@ const EMITTED: readonly Keyword[] = [
   'ScheduledStationName',
   'ScheduledProcedureStepLocation',
   'ScheduledProcedureStepStatus',
+  'CommentsOnTheScheduledProcedureStep',
   'ScheduledProcedureStepSequence',
   'RequestedProcedureID',
   'ReasonForTheRequestedProcedure',
@@ -246,6 +247,8 @@ export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttribut
     [Tag.ScheduledProcedureStepStatus, step.status],
   ]);
   sps.set(Tag.ScheduledProtocolCodeSequence, { vr: 'SQ', value: step.protocolCodes.map(codeItem) });
+  // Type 3: only where there is something to say (a downtime order tells the technologist so).
+  if (step.comments !== undefined && step.comments !== '') put(sps, Tag.CommentsOnTheScheduledProcedureStep, step.comments);
   ds.set(Tag.ScheduledProcedureStepSequence, { vr: 'SQ', value: [sorted(sps)] });
 
   return sorted(ds);

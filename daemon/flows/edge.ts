@@ -27,6 +27,7 @@ import { outbox } from './outbox.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 import { upstreamWorklist } from './upstream-worklist.ts';
+import { downtimeOrderRoutes } from './downtime-orders.ts';
 
 export interface RunningEdge {
   readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
@@ -123,6 +124,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         reloadRoute(reload),
         ...images.routes,
         ...upstreamMwl.routes,
+        ...downtimeOrderRoutes(ctx),
       ],
     );
     const applicationStop = stopOnly('application-activity', () => {

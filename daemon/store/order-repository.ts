@@ -164,6 +164,43 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
     }
   }
 
+  /**
+   * Take the next number of the local downtime range and commit the order built from it, with the
+   * range's counter, in one write. Throws EDGE_DOWNTIME_RANGE_EXHAUSTED past `last`.
+   */
+  enterDowntimeOrder(range: { readonly first: number; readonly last: number }, build: (n: number) => Order): Promise<Order> {
+    return this.#queue.commit<Order>(async () => {
+      const counterKey = `${Prefix.meta}\u0000downtime.next-number`;
+      const sealed = await this.#queue.get(counterKey);
+      const stored = sealed === undefined ? range.first : Number(JSON.parse(this.#codec.open(counterKey, sealed).toString('utf8')).next);
+      const n = Math.max(stored, range.first);
+      if (n > range.last) {
+        throw new EdgeError(
+          'EDGE_DOWNTIME_RANGE_EXHAUSTED',
+          `the local accession range ${range.first}–${range.last} is used up: widen downtime.accessionNumbers.last`,
+        );
+      }
+      const order = build(n);
+      const tx = new Transaction(this);
+      await tx.run({ type: 'order-upsert', order });
+      const hash = this.#keys.hash('order', orderRecordIdentity(order));
+      tx.ops.push({ type: 'put', key: this.#keys.downtimeOrder(hash), value: Buffer.alloc(0) });
+      tx.put(counterKey, JSON.stringify({ next: n + 1 }));
+      return { ops: tx.ops, result: order };
+    });
+  }
+
+  /** Every order entered at the box during a downtime, oldest first. */
+  async downtimeOrders(): Promise<Order[]> {
+    const orders: Order[] = [];
+    for await (const key of this.#db.keys(rangeOf(Prefix.downtimeOrder))) {
+      const orderKey = this.#keys.order(key.slice(key.lastIndexOf('\u0000') + 1));
+      const sealed = await this.#db.get(orderKey);
+      if (sealed !== undefined) orders.push(JSON.parse(this.#codec.open(orderKey, sealed).toString('utf8')) as Order);
+    }
+    return orders.sort((a, b) => (a.downtime?.enteredAt ?? 0) - (b.downtime?.enteredAt ?? 0));
+  }
+
   /** Forget control ids older than the replay window. */
   async pruneControlIds(now: number): Promise<number> {
     const cutoff = this.#keys.controlIdByTime(now - this.#options.replayWindowMs, '');

@@ -22,6 +22,8 @@ export const Prefix = {
   spool: 'i',
   /** What the box remembers of each item pulled from the upstream worklist provider (digest, missing since). */
   upstreamItem: 'v',
+  /** Index of the orders entered at the box during a downtime (empty values). */
+  downtimeOrder: 'd',
   meta: 'z',
 } as const;
 
@@ -64,6 +66,10 @@ export class RecordKeys {
 
   referenceRange(family: string, valueHash: string): { gte: string; lt: string } {
     return { gte: `${family}${SEP}${valueHash}${SEP}`, lt: `${family}${SEP}${valueHash}\u0001` };
+  }
+
+  downtimeOrder(orderHash: string): string {
+    return `${Prefix.downtimeOrder}${SEP}${orderHash}`;
   }
 
   upstreamItem(orderHash: string): string {
