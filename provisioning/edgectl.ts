@@ -33,7 +33,7 @@ Commands:
   status --config FILE [--json]         ask the running daemon for its status
   queue list|dead|retry|retry-all|discard --config FILE  the outbox: states, dead letters, operator actions
   worklist import [--dry-run] | worklist status --config FILE  the upstream worklist cache (upstream.mwl)
-  order add|list --config FILE          downtime orders entered at the box (accession from the local range)
+  order add|list|reconciliation|resolve --config FILE  downtime orders and their reconciliation with the RIS
   provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
   cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key

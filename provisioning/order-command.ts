@@ -16,7 +16,13 @@ and in the audit trail, reconciled with the RIS when it is back; see docs/downti
       --sex M|F|O --procedure TEXT --modality CT --station AE_TITLE --at YYYY-MM-DDTHH:MM
       --reason TEXT [--json]
                  prints the accession number the order got; it is on the worklist at once
-  list [--json]  every downtime order with its accession number, patient, who entered it and why
+  list [--json]  every downtime order with its accession number, patient, who entered it and why, and
+                 where its reconciliation with the RIS stands (waiting, linked, refused, conflict, ...)
+  reconciliation [--json]
+                 the orders a person must resolve: the RIS refused them, named another patient, or
+                 did not answer within downtime.answerDeadlineMs
+  resolve --placer NUMBER --note TEXT
+                 close one after checking it (audited with your name and the note)
 
 Exit status: 0 done, 1 the daemon refused (the reason names the field) or is not running, 2 usage error.`;
 
@@ -43,6 +49,8 @@ export async function orderCommand(args: string[]): Promise<number> {
         station: { type: 'string' },
         at: { type: 'string' },
         reason: { type: 'string' },
+        placer: { type: 'string' },
+        note: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -98,15 +106,29 @@ export async function orderCommand(args: string[]): Promise<number> {
       }
       return 0;
     }
-    case 'list': {
-      const r = await call('GET', '/v1/orders/downtime');
+    case 'list':
+    case 'reconciliation': {
+      const r = await call('GET', action === 'list' ? '/v1/orders/downtime' : '/v1/orders/reconciliation');
       if (r.status !== 200) return 1;
       if (values.json === true) console.log(JSON.stringify(r.body, null, 2));
-      else
+      else {
+        if (action === 'reconciliation' && r.body.orders.length === 0) console.log('nothing to resolve');
         for (const o of r.body.orders)
           console.log(
-            `${o.accessionNumber}  ${o.status.padEnd(11)} ${o.patient.id}${o.temporaryPatientId ? ' (temp)' : ''}  ${o.modality} ${o.stationAeTitle} ${o.scheduled}  by ${o.enteredBy}: ${o.reason}`,
+            `${o.placerOrderNumber}  ${String(o.state).padEnd(10)} accession ${o.accessionNumber}  ${o.patient.id}${o.temporaryPatientId ? ' (temp)' : ''}  ${o.modality} ${o.stationAeTitle} ${o.scheduled}  by ${o.enteredBy}: ${o.reason}\n    ${o.why}`,
           );
+      }
+      return 0;
+    }
+    case 'resolve': {
+      if (values.placer === undefined || values.note === undefined) return usage('order resolve needs --placer NUMBER and --note TEXT');
+      const r = await call('POST', '/v1/orders/reconciliation/resolve', {
+        placerOrderNumber: values.placer,
+        note: values.note,
+        user: userInfo().username,
+      });
+      if (r.status !== 200) return 1;
+      console.log(`resolved ${values.placer}`);
       return 0;
     }
     default:

@@ -603,6 +603,14 @@ const downtimeSchema = refine(
       ),
       placerIssuer: optional(hl7Id("namespace id (ORC-2.2) of the box's placer order numbers; default hl7.receivingApplication")),
       temporaryIdPrefix: withDefault(numberPrefix('leads the temporary patient ID given when the patient ID is not known'), 'TMP'),
+      answerDeadlineMs: withDefault(
+        ms(
+          'a downtime order no order from the RIS has named by then goes on the reconciliation list as "no-answer"',
+          1000,
+          30 * 86_400_000,
+        ),
+        86_400_000,
+      ),
     },
     { doc: 'downtime order entry and reconciliation with the RIS (see docs/downtime.md)' },
   ),

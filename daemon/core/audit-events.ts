@@ -108,6 +108,10 @@ export const AuditEvents = {
   'worklist.upstream-fresh': { eventIds: AA, actions: E, outcome: 0 },
   // Downtime orders entered at the box
   'order.downtime-entered': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
+  'order.downtime-placed': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
+  'order.downtime-linked': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
+  'order.downtime-conflict': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 4 },
+  'order.downtime-resolved': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

@@ -8,6 +8,9 @@ import { type Order, OrderOrigin, OrderStatus, StepStatus } from './order.ts';
 import { worklistValueProblem } from './worklist-attributes.ts';
 import { Tag } from './data-dictionary.ts';
 
+/** Outbox entry kind of a downtime order placed with the RIS (payload: the Order). */
+export const ORDER_PLACED_KIND = 'hl7-order-placed';
+
 export interface DowntimeOrderRequest {
   readonly patientName: string;
   /** Undefined: the box assigns a temporary ID. */
@@ -165,3 +168,94 @@ export function downtimeOrder(req: DowntimeOrderRequest, n: number, numbering: D
     downtime: { enteredBy, reason: req.reason, enteredAt: now, temporaryPatientId: temporary },
   };
 }
+
+/**
+ * The downtime order `before` once the RIS sent its own order naming the box's placer number: the RIS's
+ * accession, patient and steps (the RIS is the source of truth), the box's Study Instance UID (images
+ * were taken under it), what the order said when entered, and a conflict when the RIS names another
+ * patient than the one the operator identified.
+ */
+export function linkDowntimeOrder(before: Order, fromRis: Order): Order {
+  const d = before.downtime!;
+  const original = d.original ?? {
+    accessionNumber: before.accessionNumber,
+    patient: { id: before.patient.id, issuer: before.patient.issuer, name: before.patient.name },
+  };
+  const conflict = patientConflict(before, fromRis, d.temporaryPatientId);
+  return {
+    ...fromRis,
+    studyInstanceUid: before.studyInstanceUid,
+    studyInstanceUidGenerated: before.studyInstanceUidGenerated,
+    origin: OrderOrigin.Downtime,
+    steps: fromRis.steps.map((s) => ({
+      ...s,
+      comments: `DOWNTIME ORDER ${original.accessionNumber}, reconciled with the RIS as accession ${fromRis.accessionNumber}`,
+    })),
+    downtime: {
+      enteredBy: d.enteredBy,
+      reason: d.reason,
+      enteredAt: d.enteredAt,
+      temporaryPatientId: d.temporaryPatientId,
+      original,
+      linked: { at: fromRis.source.receivedAt, controlId: fromRis.source.controlId, accessionNumber: fromRis.accessionNumber },
+      ...(conflict === undefined
+        ? {}
+        : { conflict: { kind: 'patient-differs' as const, detail: conflict, at: fromRis.source.receivedAt } }),
+    },
+  };
+}
+
+/** Words (no values) for how the RIS's patient differs from the one entered, or undefined. */
+function patientConflict(before: Order, fromRis: Order, temporary: boolean): string | undefined {
+  const a = before.patient;
+  const b = fromRis.patient;
+  const differs: string[] = [];
+  if (!temporary && (a.id !== b.id || a.issuer !== b.issuer)) differs.push('patient ID');
+  if (a.birthDate !== '' && b.birthDate !== '' && a.birthDate !== b.birthDate) differs.push('birth date');
+  if (a.sex !== '' && b.sex !== '' && a.sex !== b.sex) differs.push('sex');
+  return differs.length === 0 ? undefined : `the RIS names a patient with another ${differs.join(', ')} than the one entered`;
+}
+
+export const ReconciliationState = {
+  /** No RIS is configured to place it with. */
+  NotPlaced: 'not-placed',
+  /** Placed (or queued for the RIS), no answer yet, within the deadline. */
+  Waiting: 'waiting',
+  Linked: 'linked',
+  /** The RIS refused the order (AE/AR): a dead letter of destination ris. */
+  Refused: 'refused',
+  /** The RIS named another patient than the one entered. */
+  Conflict: 'conflict',
+  /** No order from the RIS named the placer number within downtime.answerDeadlineMs. */
+  NoAnswer: 'no-answer',
+  Resolved: 'resolved',
+} as const;
+export type ReconciliationState = (typeof ReconciliationState)[keyof typeof ReconciliationState];
+
+/** Where a downtime order stands; refused/conflict/no-answer need a person. */
+export function reconciliationState(
+  order: Order,
+  facts: { readonly placed: boolean; readonly refusedBecause: string | undefined; readonly now: number; readonly answerDeadlineMs: number },
+): { readonly state: ReconciliationState; readonly why: string } {
+  const d = order.downtime;
+  if (d === undefined) return { state: ReconciliationState.Linked, why: 'not a downtime order' };
+  if (d.resolved !== undefined) return { state: ReconciliationState.Resolved, why: `resolved by ${d.resolved.by}: ${d.resolved.note}` };
+  if (d.conflict !== undefined) return { state: ReconciliationState.Conflict, why: d.conflict.detail };
+  if (d.linked !== undefined) return { state: ReconciliationState.Linked, why: `the RIS's accession ${d.linked.accessionNumber}` };
+  if (facts.refusedBecause !== undefined) return { state: ReconciliationState.Refused, why: facts.refusedBecause };
+  if (!facts.placed)
+    return { state: ReconciliationState.NotPlaced, why: 'upstream.ris is not configured: enter the order in the RIS by hand' };
+  if (facts.now - d.enteredAt > facts.answerDeadlineMs) {
+    return {
+      state: ReconciliationState.NoAnswer,
+      why: `no order from the RIS named the placer number within ${Math.round(facts.answerDeadlineMs / 60_000)} min`,
+    };
+  }
+  return { state: ReconciliationState.Waiting, why: 'placed with the RIS; waiting for its order naming the placer number' };
+}
+
+export const NEEDS_A_PERSON: ReadonlySet<ReconciliationState> = new Set([
+  ReconciliationState.Refused,
+  ReconciliationState.Conflict,
+  ReconciliationState.NoAnswer,
+]);

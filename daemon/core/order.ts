@@ -116,6 +116,14 @@ export interface DowntimeMark {
   readonly enteredAt: number;
   /** True when the patient ID is a temporary one the box assigned. */
   readonly temporaryPatientId: boolean;
+  /** What the order said when it was entered; kept once the RIS has linked it (images carry these). */
+  readonly original?: { readonly accessionNumber: string; readonly patient: PatientIdentifier & { readonly name: string } };
+  /** Set when an order from the RIS named the box's placer number (core/downtime-order.ts linkDowntimeOrder). */
+  readonly linked?: { readonly at: number; readonly controlId: string; readonly accessionNumber: string };
+  /** Why a person must look at the link (IHE Patient Information Reconciliation). */
+  readonly conflict?: { readonly kind: 'patient-differs'; readonly detail: string; readonly at: number };
+  /** A person looked at the conflict (or the missing answer) and closed it. */
+  readonly resolved?: { readonly by: string; readonly at: number; readonly note: string };
 }
 
 export const OrderOrigin = {

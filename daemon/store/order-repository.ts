@@ -16,9 +16,12 @@ import {
   upstreamItemIdentity,
 } from '../core/order.ts';
 import type { UpstreamChange, UpstreamItemRecord } from '../core/upstream-worklist.ts';
-import type { ApplyOutcome, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import type { ApplyOutcome, DowntimeLink, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import { linkDowntimeOrder } from '../core/downtime-order.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
+import type { NewOutboxEntry } from '../core/outbox.ts';
+import type { LevelOutboxStore, StagedEnqueue } from './outbox-store.ts';
 import { Prefix, RecordKeys, parseWorklistKey, rangeOf, worklistRange } from './record-keys.ts';
 import type { ValueCodec } from './value-codec.ts';
 
@@ -38,13 +41,22 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
   readonly #codec: ValueCodec;
   readonly #keys: RecordKeys;
   readonly #options: OrderRepositoryOptions;
+  readonly #outbox: LevelOutboxStore | undefined;
 
-  constructor(db: Database, queue: CommitQueue, codec: ValueCodec, keys: RecordKeys, options: OrderRepositoryOptions) {
+  constructor(
+    db: Database,
+    queue: CommitQueue,
+    codec: ValueCodec,
+    keys: RecordKeys,
+    options: OrderRepositoryOptions,
+    outbox?: LevelOutboxStore,
+  ) {
     this.#db = db;
     this.#queue = queue;
     this.#codec = codec;
     this.#keys = keys;
     this.#options = options;
+    this.#outbox = outbox;
   }
 
   apply(commands: readonly OrderCommand[], receipt: MessageReceipt): Promise<ApplyOutcome> {
@@ -66,7 +78,11 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
       }
       tx.put(idKey, JSON.stringify({ receivedAt: receipt.receivedAt }));
       tx.ops.push({ type: 'put', key: this.#keys.controlIdByTime(receipt.receivedAt, idHash), value: Buffer.alloc(0) });
-      return { ops: tx.ops, result: { status: 'committed', changedItems, unknownOrders } as const };
+      const links = tx.downtimeLinks;
+      return {
+        ops: tx.ops,
+        result: { status: 'committed', changedItems, unknownOrders, ...(links.length === 0 ? {} : { downtimeLinks: links }) } as const,
+      };
     });
   }
 
@@ -168,8 +184,12 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
    * Take the next number of the local downtime range and commit the order built from it, with the
    * range's counter, in one write. Throws EDGE_DOWNTIME_RANGE_EXHAUSTED past `last`.
    */
-  enterDowntimeOrder(range: { readonly first: number; readonly last: number }, build: (n: number) => Order): Promise<Order> {
-    return this.#queue.commit<Order>(async () => {
+  async enterDowntimeOrder(
+    range: { readonly first: number; readonly last: number },
+    build: (n: number) => Order,
+    outboxOf: (order: Order) => readonly NewOutboxEntry[] = () => [],
+  ): Promise<Order> {
+    const { order, staged } = await this.#queue.commit<{ order: Order; staged: StagedEnqueue | undefined }>(async () => {
       const counterKey = `${Prefix.meta}\u0000downtime.next-number`;
       const sealed = await this.#queue.get(counterKey);
       const stored = sealed === undefined ? range.first : Number(JSON.parse(this.#codec.open(counterKey, sealed).toString('utf8')).next);
@@ -186,7 +206,30 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
       const hash = this.#keys.hash('order', orderRecordIdentity(order));
       tx.ops.push({ type: 'put', key: this.#keys.downtimeOrder(hash), value: Buffer.alloc(0) });
       tx.put(counterKey, JSON.stringify({ next: n + 1 }));
-      return { ops: tx.ops, result: order };
+      // The order the box places with the RIS commits with the order itself: entered means queued.
+      const entries = outboxOf(order);
+      if (entries.length > 0 && this.#outbox === undefined) throw new TypeError('this repository has no outbox to place orders through');
+      const staged = entries.length === 0 ? undefined : this.#outbox!.stage(entries, Date.now());
+      return { ops: [...tx.ops, ...(staged?.ops ?? [])], result: { order, staged } };
+    });
+    if (staged !== undefined) this.#outbox!.publish(staged);
+    return order;
+  }
+
+  /** Change one downtime order's mark (a person resolved its conflict); undefined when there is no such order. */
+  async resolveDowntimeOrder(
+    placerOrderNumber: string,
+    placerIssuer: string,
+    resolved: NonNullable<NonNullable<Order['downtime']>['resolved']>,
+  ): Promise<Order | undefined> {
+    return this.#queue.commit<Order | undefined>(async () => {
+      const tx = new Transaction(this);
+      const hash = this.#keys.hash('order', orderIdentity(placerOrderNumber, placerIssuer));
+      const before = await tx.load(hash);
+      if (before?.downtime === undefined) return { ops: null, result: undefined };
+      const after: Order = { ...before, downtime: { ...before.downtime, resolved } };
+      tx.write(hash, before, after);
+      return { ops: tx.ops, result: after };
     });
   }
 
@@ -228,6 +271,7 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
 /** The ops one message produces; reads see its own earlier writes. */
 class Transaction {
   readonly ops: Op[] = [];
+  readonly downtimeLinks: DowntimeLink[] = [];
   readonly #local = new Map<string, Order | null>();
   readonly #repo: LevelOrderRepository;
 
@@ -257,6 +301,19 @@ class Transaction {
         // before and after an XO would land in two studies.
         if (before !== undefined && order.studyInstanceUidGenerated && before.studyInstanceUidGenerated) {
           order = { ...order, studyInstanceUid: before.studyInstanceUid };
+        }
+        // The RIS answered a downtime order the box placed: link it (its accession and patient, the box's study).
+        if (before?.origin === OrderOrigin.Downtime && before.downtime !== undefined && c.order.origin !== OrderOrigin.Downtime) {
+          order = linkDowntimeOrder(before, c.order);
+          const d = order.downtime!;
+          this.downtimeLinks.push({
+            placerOrderNumber: order.placerOrderNumber,
+            placerIssuer: order.placerIssuer,
+            originalAccessionNumber: d.original?.accessionNumber ?? '',
+            accessionNumber: order.accessionNumber,
+            patient: { id: order.patient.id, issuer: order.patient.issuer },
+            ...(d.conflict === undefined ? {} : { conflict: d.conflict.detail }),
+          });
         }
         this.#write(hash, before, order);
         return { changed: order.steps.length, unknown: 0 };
@@ -344,6 +401,14 @@ class Transaction {
     return [...result];
   }
 
+  load(hash: string): Promise<Order | undefined> {
+    return this.#load(hash);
+  }
+
+  write(hash: string, before: Order | undefined, after: Order): void {
+    this.#write(hash, before, after);
+  }
+
   async #load(hash: string): Promise<Order | undefined> {
     const local = this.#local.get(hash);
     if (local !== undefined) return local ?? undefined;
@@ -382,6 +447,11 @@ class Transaction {
 function referenceKeys(keys: RecordKeys, hash: string, order: Order): string[] {
   const out: string[] = [];
   if (order.accessionNumber !== '') out.push(keys.reference(Prefix.orderByAccession, keys.hash('accession', order.accessionNumber), hash));
+  // A linked downtime order is still found by the accession its images were taken under.
+  const original = order.downtime?.original?.accessionNumber;
+  if (original !== undefined && original !== '' && original !== order.accessionNumber) {
+    out.push(keys.reference(Prefix.orderByAccession, keys.hash('accession', original), hash));
+  }
   if (order.studyInstanceUid !== '') out.push(keys.reference(Prefix.orderByStudy, keys.hash('study', order.studyInstanceUid), hash));
   return out;
 }
