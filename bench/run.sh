@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|downtime  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,5 +38,11 @@ fi
 if want segmentation; then
   if [ "$QUICK" = 1 ]; then export SEG_BENCH_APPLIES=3 SEG_BENCH_CONNECTS=50 SEG_BENCH_ECHOES=10 SEG_BENCH_BLOCKS=2; fi
   node_modules/.bin/node bench/segmentation-bench.ts | tee .bench/segmentation-results.json || { echo "segmentation bench failed" >&2; status=1; }
+fi
+# Downtime: merge of a 10,000-item upstream worklist answer (create, unchanged, every item changed) and one
+# modality's worklist query latency during the merge ÷ idle (target ≤ 1.5×), on a real encrypted store.
+if want downtime; then
+  if [ "$QUICK" = 1 ]; then export DOWNTIME_BENCH_ITEMS=500; fi
+  node_modules/.bin/node bench/downtime-bench.ts | tee .bench/downtime-results.json || { echo "downtime bench failed" >&2; status=1; }
 fi
 exit $status

@@ -27,8 +27,11 @@ import type { ValueCodec } from './value-codec.ts';
 
 /** Worklist records read per native iterator call. */
 const WORKLIST_SLICE = 256;
-/** Changes of an upstream merge per commit: a large answer never holds the commit queue for long. */
-const UPSTREAM_CHANGES_PER_COMMIT = 250;
+/**
+ * Changes of an upstream merge per commit: a large answer never holds the commit queue, or the event
+ * loop the modalities' queries run on, for long (bench/downtime-bench.ts measures the query latency).
+ */
+const UPSTREAM_CHANGES_PER_COMMIT = 50;
 
 export interface OrderRepositoryOptions {
   /** How long a sender's MSH-10 is remembered to refuse replays. */
@@ -177,6 +180,8 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
         for (const c of slice) await tx.upstream(c);
         return { ops: tx.ops, result: undefined };
       });
+      // Let queries waiting on the event loop run between slices.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
