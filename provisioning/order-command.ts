@@ -3,9 +3,7 @@
 // accession number from the local range, and audits who entered it and why); `list` shows them.
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../daemon/config/index.ts';
-import { controlSocketPath } from '../daemon/admin/control-socket.ts';
-import { controlRequest } from './control-client.ts';
+import { daemonCall } from './daemon-call.ts';
 
 export const orderHelp = `usage: edgectl order <action> --config FILE [options]
 
@@ -66,18 +64,9 @@ export async function orderCommand(args: string[]): Promise<number> {
     return 0;
   }
   const action = positionals[0];
-  if (action === undefined) return usage('order needs an action: add or list');
+  if (action === undefined) return usage('order needs an action: add, list, reconciliation or resolve');
   if (values.config === undefined) return usage(`order ${action} needs --config FILE`);
-  const { config } = loadConfig(values.config);
-  const socket = controlSocketPath(config.dataDir);
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const reply = await controlRequest(socket, method, path, body, 30_000);
-    if (reply.status !== 200) {
-      const e = (reply.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-      console.error(`edgectl: ${e?.code ?? reply.status}: ${e?.message ?? 'request failed'}`);
-    }
-    return reply as { status: number; body: any };
-  };
+  const call = daemonCall(values.config, 30_000);
   switch (action) {
     case 'add': {
       if ((values['patient-id'] === undefined) === (values['temporary-id'] !== true)) {

@@ -3,9 +3,7 @@
 // updated and removed; `--dry-run` prints the same counts and changes nothing.
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../daemon/config/index.ts';
-import { controlSocketPath } from '../daemon/admin/control-socket.ts';
-import { controlRequest } from './control-client.ts';
+import { daemonCall } from './daemon-call.ts';
 
 export const worklistHelp = `usage: edgectl worklist <action> --config FILE [options]
 
@@ -60,17 +58,8 @@ export async function worklistCommand(args: string[]): Promise<number> {
   const action = positionals[0];
   if (action === undefined) return usage('worklist needs an action: import or status');
   if (values.config === undefined) return usage(`worklist ${action} needs --config FILE`);
-  const { config } = loadConfig(values.config);
-  const socket = controlSocketPath(config.dataDir);
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    // A provider with many items may take a while to answer; the daemon has its own timeouts.
-    const reply = await controlRequest(socket, method, path, body, 600_000);
-    if (reply.status !== 200) {
-      const e = (reply.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-      console.error(`edgectl: ${e?.code ?? reply.status}: ${e?.message ?? 'request failed'}`);
-    }
-    return reply as { status: number; body: any };
-  };
+  // A provider with many items may take a while to answer; the daemon has its own timeouts.
+  const call = daemonCall(values.config, 600_000);
   switch (action) {
     case 'import': {
       const dryRun = values['dry-run'] === true;

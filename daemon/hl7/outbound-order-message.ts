@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import type { Order } from '../core/order.ts';
 import { formatHl7Timestamp } from './ack.ts';
 import { DEFAULT_ENCODING, escapeHl7 } from './message.ts';
-import type { StatusMessageHeader } from './outbound-status-message.ts';
+import { type StatusMessageHeader, mshSegment } from './outbound-status-message.ts';
 
 const e = (v: string | undefined): string => escapeHl7(v ?? '', DEFAULT_ENCODING);
 
@@ -26,23 +26,12 @@ export function buildOrderPlacedMessage(order: Order, h: Omit<StatusMessageHeade
   const now = formatHl7Timestamp(h.now ?? new Date());
   const step = order.steps[0];
   const start = step === undefined ? '' : `${step.startDate}${step.startTime}`.slice(0, 14);
-  const ascii = (x: string): boolean => /^[\x00-\x7f]*$/.test(x);
-  const msh = [
-    'MSH',
-    '^~\\&',
-    e(h.sendingApplication),
-    e(h.sendingFacility),
-    e(h.receivingApplication),
-    e(h.receivingFacility),
-    now,
-    '',
-    'ORM^O01',
-    e(h.controlId),
-    'P',
-    '2.3.1',
-  ];
-  const texts = [order.patient.name, order.requestedProcedureDescription, order.downtime?.reason ?? '', order.downtime?.enteredBy ?? ''];
-  if (!texts.every(ascii)) msh.push('', '', '', '', '', 'UNICODE UTF-8');
+  const msh = mshSegment(h, now, 'ORM^O01', '2.3.1', [
+    order.patient.name,
+    order.requestedProcedureDescription,
+    order.downtime?.reason ?? '',
+    order.downtime?.enteredBy ?? '',
+  ]);
   const p = order.patient;
   const pid = `PID|1||${e(p.id)}^^^${e(p.issuer)}||${xpn(p.name)}||${e(p.birthDate)}|${e(p.sex)}`;
   const placer = ei(order.placerOrderNumber, order.placerIssuer);
@@ -52,7 +41,7 @@ export function buildOrderPlacedMessage(order: Order, h: Omit<StatusMessageHeade
   obr.push(e(order.accessionNumber), e(order.requestedProcedureId), e(step?.id ?? ''));
   while (obr.length < 24) obr.push('');
   obr.push(e(step?.modality ?? ''), '', '', `^^^${start}`);
-  const segments = [msh.join('|'), pid, orc, obr.join('|')];
+  const segments = [msh, pid, orc, obr.join('|')];
   if (order.downtime !== undefined) {
     const note = `DOWNTIME ORDER entered at ${e(step?.stationAeTitle ?? '')} by ${e(order.downtime.enteredBy)}${order.downtime.temporaryPatientId ? ' (temporary patient ID)' : ''}: ${e(order.downtime.reason)}`;
     segments.push(`NTE|1|L|${note}`);

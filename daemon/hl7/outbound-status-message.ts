@@ -42,11 +42,14 @@ function ei(id: string, namespace: string): string {
   return namespace === '' ? e(id) : `${e(id)}^${e(namespace)}`;
 }
 
-/** The message payload (unframed), segments separated by CR. */
-export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHeader): Buffer {
-  const now = formatHl7Timestamp(h.now ?? new Date());
-  const at = formatHl7Timestamp(new Date(p.at));
-  const v251 = h.style === StatusMessageStyle.OmiO23;
+/** MSH of a message the box sends; MSH-18 says UTF-8 when one of `texts` is not ASCII. */
+export function mshSegment(
+  h: Omit<StatusMessageHeader, 'style' | 'now'>,
+  now: string,
+  type: string,
+  version: string,
+  texts: readonly string[],
+): string {
   const msh = [
     'MSH',
     '^~\\&',
@@ -56,18 +59,29 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     e(h.receivingFacility),
     now,
     '',
-    v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01',
+    type,
     e(h.controlId),
     'P',
-    v251 ? '2.5.1' : '2.3.1',
+    version,
   ];
   // Names outside ASCII travel as UTF-8, and MSH-18 says so.
-  const ascii = (x: string): boolean => /^[\x00-\x7f]*$/.test(x);
-  if (!ascii(p.patient.name) || !ascii(p.requestedProcedureDescription)) msh.push('', '', '', '', '', 'UNICODE UTF-8');
+  if (!texts.every((x) => /^[\x00-\x7f]*$/.test(x))) msh.push('', '', '', '', '', 'UNICODE UTF-8');
+  return msh.join('|');
+}
+
+/** The message payload (unframed), segments separated by CR. */
+export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHeader): Buffer {
+  const now = formatHl7Timestamp(h.now ?? new Date());
+  const at = formatHl7Timestamp(new Date(p.at));
+  const v251 = h.style === StatusMessageStyle.OmiO23;
+  const msh = mshSegment(h, now, v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01', v251 ? '2.5.1' : '2.3.1', [
+    p.patient.name,
+    p.requestedProcedureDescription,
+  ]);
   const pid = `PID|1||${e(p.patient.id)}^^^${e(p.patient.issuer)}||${xpn(p.patient.name)}`;
   const orc = ['ORC', 'SC', ei(p.placerOrderNumber, p.placerIssuer), e(p.fillerOrderNumber), '', p.orderStatus, '', '', '', at].join('|');
   const service = ce(p.requestedProcedureCode, p.requestedProcedureDescription);
-  const segments = [msh.join('|'), pid, orc];
+  const segments = [msh, pid, orc];
   if (v251) {
     segments.push(`TQ1|1||||||${at}`);
     segments.push(`OBR|1|${ei(p.placerOrderNumber, p.placerIssuer)}|${e(p.fillerOrderNumber)}|${service}`);
