@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|access|incidents  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|access|incidents|downtime  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,5 +51,12 @@ fi
 if want incidents; then
   if [ "$QUICK" = 1 ]; then export INCIDENTS_BENCH_RECORDS=100000 INCIDENTS_BENCH_APPEND_MS=2000; fi
   node_modules/.bin/node bench/incidents-bench.ts | tee .bench/incidents-results.txt || { echo "incidents bench failed" >&2; status=1; }
+fi
+
+# Downtime: merge of a 10,000-item upstream worklist answer (create, unchanged, every item changed) and one
+# modality's worklist query latency during the merge ÷ idle (target ≤ 1.5×), on a real encrypted store.
+if want downtime; then
+  if [ "$QUICK" = 1 ]; then export DOWNTIME_BENCH_ITEMS=500; fi
+  node_modules/.bin/node bench/downtime-bench.ts | tee .bench/downtime-results.json || { echo "downtime bench failed" >&2; status=1; }
 fi
 exit $status

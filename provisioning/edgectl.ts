@@ -12,6 +12,8 @@ import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
 import { queueCommand } from './queue-command.ts';
 import { userCommand } from './user-command.ts';
+import { worklistCommand } from './worklist-command.ts';
+import { orderCommand } from './order-command.ts';
 import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
@@ -33,6 +35,8 @@ Commands:
   status --config FILE [--json]         ask the running daemon for its status
   queue list|dead|retry|retry-all|discard --config FILE  the outbox: states, dead letters, operator actions
   user list|add|disable|enable|unlock|reset-mfa|set-role --config FILE  admin accounts (through the daemon)
+  worklist import [--dry-run] | worklist status --config FILE  the upstream worklist cache (upstream.mwl)
+  order add|list|reconciliation|resolve --config FILE  downtime orders and their reconciliation with the RIS
   provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
   cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
@@ -254,6 +258,10 @@ export async function main(argv: string[]): Promise<number> {
         return await queueCommand(argv.slice(1));
       case 'user':
         return await userCommand(argv.slice(1));
+      case 'worklist':
+        return await worklistCommand(argv.slice(1));
+      case 'order':
+        return await orderCommand(argv.slice(1));
       case 'provision':
         return await provisionCommand(argv.slice(1));
       case 'cert':

@@ -579,6 +579,37 @@ const upstreamSchema = refine(
         ),
       ),
       pacs: optional(pacsSchema),
+      mwl: optional(
+        object(
+          {
+            host: upstreamHost("the upstream worklist provider (the RIS's own Modality Worklist SCP) the box pulls items from"),
+            port: upstreamPort('its DICOM port'),
+            aeTitle: aeTitle('its called AE title'),
+            tls: withDefault(boolean({ doc: 'connect with TLS (server certificate checked against tls.caFile)' }), true),
+            intervalMs: withDefault(
+              ms('query it this often (and at once on `edgectl worklist import`); the cache age alarm fires at twice this', 1000),
+              300_000,
+            ),
+            removeAfterMs: withDefault(
+              ms('an item it no longer lists stays on the worklist this long (0 = leaves at the next complete answer)', 0, 30 * 86_400_000),
+              3_600_000,
+            ),
+            daysAhead: withDefault(
+              integer({ doc: 'ask for steps scheduled from yesterday to this many days ahead (0 = any date)', min: 0, max: 366 }),
+              0,
+            ),
+            maxItems: withDefault(
+              count('answers beyond this are cancelled (C-CANCEL) and the answer counts as incomplete', 1_000_000),
+              50_000,
+            ),
+            connectTimeoutMs: withDefault(ms('give up connecting after'), 10_000),
+            responseTimeoutMs: withDefault(ms('wait this long for each C-FIND response'), 60_000),
+          },
+          {
+            doc: 'the upstream worklist cache: items pulled by C-FIND from the RIS or another worklist provider, merged under HL7-fed orders (see docs/downtime.md)',
+          },
+        ),
+      ),
     },
     { doc: 'outbound peers (store-and-forward)' },
   ),
@@ -586,11 +617,75 @@ const upstreamSchema = refine(
     if (upstream.ris?.tls === false) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'ris.tls'), 'HL7 to the RIS travels unencrypted');
     }
+    if (upstream.mwl?.tls === false) {
+      ctx.report('warning', IssueCode.Insecure, childPath(path, 'mwl.tls'), 'worklist items from the upstream provider travel unencrypted');
+    }
     if (upstream.pacs?.protocol === 'dimse' && !upstream.pacs.tls) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');
     }
     if (upstream.pacs?.protocol === 'stow' && new URL(upstream.pacs.stowUrl).protocol === 'http:') {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.stowUrl'), 'images to the PACS travel unencrypted (http, not https)');
+    }
+  },
+);
+
+const numberPrefix = (doc: string) =>
+  string({
+    doc,
+    maxLength: 8,
+    check: (v) => (/^[A-Z0-9-]+$/.test(v) ? undefined : 'use capital letters, digits and "-" only'),
+    label: 'prefix',
+  });
+
+const downtimeSchema = refine(
+  object(
+    {
+      accessionNumbers: withDefault(
+        object(
+          {
+            prefix: withDefault(numberPrefix('leads every downtime accession number (and placer order number)'), 'DT'),
+            first: withDefault(integer({ doc: 'first number of the local range', min: 0, max: 999_999_999 }), 1),
+            last: withDefault(integer({ doc: 'last number of the local range', min: 0, max: 999_999_999 }), 999_999),
+            digits: withDefault(integer({ doc: 'numbers are zero-padded to this many digits', min: 1, max: 10 }), 6),
+          },
+          {
+            doc: "the local range of accession numbers for orders entered at the box; agree it with the RIS so that it never collides with the RIS's own",
+          },
+        ),
+        {},
+      ),
+      placerIssuer: optional(hl7Id("namespace id (ORC-2.2) of the box's placer order numbers; default hl7.receivingApplication")),
+      temporaryIdPrefix: withDefault(numberPrefix('leads the temporary patient ID given when the patient ID is not known'), 'TMP'),
+      answerDeadlineMs: withDefault(
+        ms(
+          'a downtime order no order from the RIS has named by then goes on the reconciliation list as "no-answer"',
+          1000,
+          30 * 86_400_000,
+        ),
+        86_400_000,
+      ),
+    },
+    { doc: 'downtime order entry and reconciliation with the RIS (see docs/downtime.md)' },
+  ),
+  (d, path, ctx) => {
+    if (d.accessionNumbers.last < d.accessionNumbers.first) {
+      ctx.report('error', IssueCode.InvalidValue, childPath(path, 'accessionNumbers.last'), 'must not be below accessionNumbers.first');
+    }
+    if (String(d.accessionNumbers.last).length > d.accessionNumbers.digits) {
+      ctx.report(
+        'error',
+        IssueCode.InvalidValue,
+        childPath(path, 'accessionNumbers.digits'),
+        'is too few digits for accessionNumbers.last',
+      );
+    }
+    if (d.accessionNumbers.prefix.length + d.accessionNumbers.digits > 14) {
+      ctx.report(
+        'error',
+        IssueCode.InvalidValue,
+        childPath(path, 'accessionNumbers'),
+        'prefix and digits together must stay within 14 characters (the step id adds "-1" to an SH of 16)',
+      );
     }
   },
 );
@@ -853,6 +948,7 @@ export const edgeConfigSchema = refine(
       admin: optional(adminSchema),
       outbox: withDefault(outboxSchema, {}),
       incidents: withDefault(incidentsSchema, {}),
+      downtime: withDefault(downtimeSchema, {}),
       startup: withDefault(
         object(
           {
@@ -983,9 +1079,11 @@ export type WorklistScopeConfig = NonNullable<DicomModalityConfig['worklistScope
 export type UpstreamConfig = EdgeConfig['upstream'];
 export type RisUpstreamConfig = NonNullable<UpstreamConfig['ris']>;
 export type PacsUpstreamConfig = NonNullable<UpstreamConfig['pacs']>;
+export type MwlUpstreamConfig = NonNullable<UpstreamConfig['mwl']>;
 export type DimsePacsConfig = Extract<PacsUpstreamConfig, { protocol: 'dimse' }>;
 export type StowPacsConfig = Extract<PacsUpstreamConfig, { protocol: 'stow' }>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
+export type DowntimeConfig = EdgeConfig['downtime'];
 export type AuditConfig = EdgeConfig['audit'];
 export type NetworkConfig = EdgeConfig['network'];
 export type AdminConfig = NonNullable<EdgeConfig['admin']>;

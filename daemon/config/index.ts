@@ -18,6 +18,8 @@ export type {
   LogConfig,
   NetworkConfig,
   PacsUpstreamConfig,
+  MwlUpstreamConfig,
+  DowntimeConfig,
   RisUpstreamConfig,
   ShutdownConfig,
   SiteConfig,

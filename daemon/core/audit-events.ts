@@ -111,6 +111,17 @@ export const AuditEvents = {
   'pacs.environment-refused': { eventIds: SA, actions: E, outcome: 8 },
   'pacs.demographics-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 0 },
   'pacs.demographics-not-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 4 },
+  // The upstream worklist cache (C-FIND to the RIS's own MWL SCP)
+  'worklist.upstream-imported': { eventIds: ['Import'], actions: ['C'], outcome: 0 },
+  'worklist.upstream-item-skipped': { eventIds: ['Import'], actions: ['C'], outcome: 4 },
+  'worklist.upstream-stale': { eventIds: AA, actions: E, outcome: 4 },
+  'worklist.upstream-fresh': { eventIds: AA, actions: E, outcome: 0 },
+  // Downtime orders entered at the box
+  'order.downtime-entered': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
+  'order.downtime-placed': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
+  'order.downtime-linked': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
+  'order.downtime-conflict': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 4 },
+  'order.downtime-resolved': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

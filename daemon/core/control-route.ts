@@ -7,7 +7,7 @@
 /** The roles of hospital IT users (DESIGN.md §7). */
 export const Role = {
   viewer: 'health, queues, peers and certificates; no patient data',
-  operator: 'viewer, plus queue actions, the worklist with patient data, downtime orders',
+  operator: 'viewer, plus queue actions, the worklist with patient data, downtime orders and the upstream worklist import',
   admin: 'operator, plus configuration, peers, users, certificates and keys',
   auditor: 'the audit trail, audit bundles and the break-glass review; nothing else (no configuration)',
 } as const;

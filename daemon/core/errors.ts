@@ -92,6 +92,12 @@ export const ErrorCodes = {
       'the PACS answered an instance with a transient failure status (0xA7xx out of resources, 0x0110 processing failure, 0x0213 resource limitation)',
   },
   EDGE_STORE_SCU_FAILED: { kind: 'transient', summary: 'the PACS could not be reached or the association failed' },
+  EDGE_MWL_SCU_FAILED: {
+    kind: 'transient',
+    summary: 'the upstream worklist provider could not be reached, refused the association or the query, or broke off its answer',
+  },
+  EDGE_DOWNTIME_RANGE_EXHAUSTED: { kind: 'permanent', summary: 'the local accession number range for downtime orders is used up' },
+  EDGE_DOWNTIME_ORDER_INVALID: { kind: 'permanent', summary: 'a downtime order lacks a field or has a value the worklist cannot carry' },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_PACS_ENVIRONMENT_MISMATCH: {

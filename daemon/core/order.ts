@@ -60,6 +60,8 @@ export interface ScheduledProcedureStep {
   readonly protocolCodes: readonly CodedEntry[];
   readonly performingPhysician: string;
   readonly status: StepStatus;
+  /** Comments on the Scheduled Procedure Step for the technologist (a downtime order says so here). */
+  readonly comments?: string;
 }
 
 export const OrderStatus = {
@@ -106,7 +108,39 @@ export interface Order {
   readonly steps: readonly ScheduledProcedureStep[];
   readonly status: OrderStatus;
   readonly source: OrderSource;
+  /** Where the order came from; absent = the RIS over HL7 (every order written before origins existed). */
+  readonly origin?: OrderOrigin;
+  /** Set on orders a person entered at the box while the RIS could not take them (core/downtime-order.ts). */
+  readonly downtime?: DowntimeMark;
 }
+
+/** Who entered a downtime order, why, and how far its reconciliation with the RIS has come. */
+export interface DowntimeMark {
+  readonly enteredBy: string;
+  readonly reason: string;
+  /** ms since epoch */
+  readonly enteredAt: number;
+  /** True when the patient ID is a temporary one the box assigned. */
+  readonly temporaryPatientId: boolean;
+  /** What the order said when it was entered; kept once the RIS has linked it (images carry these). */
+  readonly original?: { readonly accessionNumber: string; readonly patient: PatientIdentifier & { readonly name: string } };
+  /** Set when an order from the RIS named the box's placer number (core/downtime-order.ts linkDowntimeOrder). */
+  readonly linked?: { readonly at: number; readonly controlId: string; readonly accessionNumber: string };
+  /** Why a person must look at the link (IHE Patient Information Reconciliation). */
+  readonly conflict?: { readonly kind: 'patient-differs'; readonly detail: string; readonly at: number };
+  /** A person looked at the conflict (or the missing answer) and closed it. */
+  readonly resolved?: { readonly by: string; readonly at: number; readonly note: string };
+}
+
+export const OrderOrigin = {
+  /** Orders the RIS sent over HL7. */
+  Hl7: 'hl7',
+  /** Items pulled from the upstream worklist provider (core/upstream-worklist.ts). */
+  UpstreamMwl: 'upstream-mwl',
+  /** Orders a person entered at the box during a RIS downtime (core/downtime-order.ts). */
+  Downtime: 'downtime',
+} as const;
+export type OrderOrigin = (typeof OrderOrigin)[keyof typeof OrderOrigin];
 
 /** One worklist item: one scheduled procedure step of an order (PS3.4 K.6.1.2). */
 export interface WorklistItem {
@@ -147,4 +181,16 @@ export interface MessageReceipt {
 
 export function orderIdentity(placerOrderNumber: string, placerIssuer: string): string {
   return `${placerIssuer}\u0000${placerOrderNumber}`;
+}
+
+/** The identity of a pulled item: (Accession Number, Scheduled Procedure Step ID), apart from HL7 placer numbers. */
+export function upstreamItemIdentity(accessionNumber: string, spsId: string): string {
+  return `${OrderOrigin.UpstreamMwl}\u0001${accessionNumber}\u0000${spsId}`;
+}
+
+/** The identity an order is stored under. */
+export function orderRecordIdentity(order: Order): string {
+  return order.origin === OrderOrigin.UpstreamMwl
+    ? upstreamItemIdentity(order.accessionNumber, order.steps[0]?.id ?? '')
+    : orderIdentity(order.placerOrderNumber, order.placerIssuer);
 }

@@ -1,11 +1,27 @@
 // Ports: what the core needs from the outside, implemented by adapters and wired in daemon/flows/.
-import type { MessageReceipt, Order, OrderCommand, WorklistItem } from './order.ts';
+import type { MessageReceipt, Order, OrderCommand, PatientIdentifier, WorklistItem } from './order.ts';
 
 export type ApplyOutcome =
   /** Committed durably; safe to acknowledge. `unknownOrders` lists commands that referred to no order. */
-  | { readonly status: 'committed'; readonly changedItems: number; readonly unknownOrders: number }
+  | {
+      readonly status: 'committed';
+      readonly changedItems: number;
+      readonly unknownOrders: number;
+      /** Downtime orders this message linked (it named their placer numbers). */
+      readonly downtimeLinks?: readonly DowntimeLink[];
+    }
   /** The same sender already sent this control id within the replay window; nothing changed. */
   | { readonly status: 'duplicate' };
+
+/** A downtime order an order from the RIS linked: its placer number, both accessions, and any conflict. */
+export interface DowntimeLink {
+  readonly placerOrderNumber: string;
+  readonly placerIssuer: string;
+  readonly originalAccessionNumber: string;
+  readonly accessionNumber: string;
+  readonly patient: PatientIdentifier;
+  readonly conflict?: string;
+}
 
 /**
  * Pre-filter the store can apply cheaply, from its index keys alone. The core still runs full DICOM

@@ -47,6 +47,7 @@ const EMITTED: readonly Keyword[] = [
   'ScheduledStationName',
   'ScheduledProcedureStepLocation',
   'ScheduledProcedureStepStatus',
+  'CommentsOnTheScheduledProcedureStep',
   'ScheduledProcedureStepSequence',
   'CommentsOnTheScheduledProcedureStep',
   'RequestedProcedureID',
@@ -339,7 +340,11 @@ export function worklistItemToDataSet(item: WorklistItem, opts: WorklistAttribut
     [Tag.ScheduledProcedureStepStatus, step.status],
   ]);
   sps.set(Tag.ScheduledProtocolCodeSequence, { vr: 'SQ', value: step.protocolCodes.map(codeItem) });
-  if (mark !== undefined) put(sps, Tag.CommentsOnTheScheduledProcedureStep, markedComments(mark));
+  // Type 3: only where there is something to say (a test box's mark; a downtime order tells the technologist so).
+  const comments = [mark === undefined ? undefined : markedComments(mark), step.comments]
+    .filter((c) => c !== undefined && c !== '')
+    .join(' ');
+  if (comments !== '') put(sps, Tag.CommentsOnTheScheduledProcedureStep, comments);
   ds.set(Tag.ScheduledProcedureStepSequence, { vr: 'SQ', value: [sorted(sps)] });
 
   return sorted(ds);

@@ -289,3 +289,36 @@ test('reconciler: orders that disagree about the patient leave the object unchan
   t.is(rec?.outcome.kind, 'skipped');
   t.regex(rec?.outcome.kind === 'skipped' ? rec.outcome.why : '', /disagree/);
 });
+
+test('reconciler: a linked downtime order rewrites the Accession Number too; an ordinary order never does', async (t) => {
+  // The image was taken under the box's local accession ACC1; the RIS then linked the order as RISACC9.
+  const linked = testOrder(1, {
+    accessionNumber: 'RISACC9',
+    patient: testPatient({ name: 'REAL^NAME', id: 'RISPID9' }),
+    origin: 'downtime',
+    downtime: {
+      enteredBy: 'tech',
+      reason: 'RIS down',
+      enteredAt: 1,
+      temporaryPatientId: true,
+      original: { accessionNumber: 'ACC1', patient: { id: 'PAT1', issuer: '', name: 'OLD^NAME' } },
+      linked: { at: 2, controlId: 'RISCTRL9', accessionNumber: 'RISACC9' },
+    },
+  });
+  const r = new DemographicsReconciler({ orders: { ordersByReference: async () => [linked] }, logger: silentLogger });
+  const out = decodeDataSet(await collect(r.transform(instance, chunks([encodeDataSet(head(), EXPLICIT)], 40))), EXPLICIT);
+  t.is((out.get(Tag.AccessionNumber) as { value: string }).value, 'RISACC9');
+  t.is((out.get(Tag.PatientID) as { value: string }).value, 'RISPID9');
+  const rec = r.forwarded(instance);
+  t.deepEqual(rec?.outcome.kind === 'rewritten' ? rec.outcome.changes.map((c) => c.attribute) : [], [
+    'AccessionNumber',
+    'PatientName',
+    'PatientID',
+    'IssuerOfPatientID',
+  ]);
+
+  const ordinary = testOrder(1, { accessionNumber: 'OTHER', patient: testPatient({ name: 'OLD^NAME', id: 'PAT1' }) });
+  const plain = new DemographicsReconciler({ orders: { ordersByReference: async () => [ordinary] }, logger: silentLogger });
+  const kept = decodeDataSet(await collect(plain.transform(instance, chunks([encodeDataSet(head(), EXPLICIT)], 40))), EXPLICIT);
+  t.is((kept.get(Tag.AccessionNumber) as { value: string }).value, 'ACC1');
+});

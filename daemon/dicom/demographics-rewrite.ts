@@ -16,8 +16,10 @@ import type { InstanceTransform } from './pacs-forwarder.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 import { ItemDelimitationTag, ItemTag, SequenceDelimitationTag, UndefinedLength, longExplicitVrs } from './element-encoding.ts';
 
-/** The Patient Module attributes reconciliation may change (PS3.3 C.7.1.1), in tag order; maxChars per VR (PS3.5 6.2). */
+/** The attributes reconciliation may change: the Patient Module's (PS3.3 C.7.1.1) and the Accession Number, in tag order; maxChars per VR (PS3.5 6.2). */
 export const ReconciledAttribute = {
+  // Only a linked downtime order changes it (demographicsOf): images taken under the box's accession.
+  AccessionNumber: { ...DataDictionary.AccessionNumber, maxChars: 16 },
   PatientName: { ...DataDictionary.PatientName, maxChars: 64 * 3 + 2 },
   PatientID: { ...DataDictionary.PatientID, maxChars: 64 },
   IssuerOfPatientID: { ...DataDictionary.IssuerOfPatientID, maxChars: 64 },
@@ -365,6 +367,7 @@ function encodeHead(head: Buffer, elements: readonly HeadElement[], values: Read
 export function demographicsOf(order: Order): Replacement {
   const p = order.patient;
   const out: Replacement = {};
+  if (order.downtime?.linked !== undefined && order.accessionNumber !== '') out.AccessionNumber = order.accessionNumber;
   if (p.name !== '') out.PatientName = p.name;
   if (p.id !== '') out.PatientID = p.id;
   if (p.issuer !== '') out.IssuerOfPatientID = p.issuer;

@@ -3,7 +3,7 @@
 // adapters' own types, so this lives with the composition that joins them; every type recorded here is
 // in the registry (core/audit-events.ts) and docs/audit-events.md.
 import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
-import { securityAlert } from '../core/audit-event-builders.ts';
+import { auditEvent, securityAlert } from '../core/audit-event-builders.ts';
 import { Tag } from '../core/data-dictionary.ts';
 import { textOf, type DataSet } from '../core/dataset.ts';
 import type { Logger } from '../core/log.ts';
@@ -109,6 +109,19 @@ export function auditHl7(audit: AuditSink, e: Hl7ListenerEvent): void {
           controlId: e.controlId,
           detail: `${e.messageType} ${e.commandTypes.join(',')}; ${e.changedItems} worklist item(s) changed; ${e.unknownOrders} unknown order(s)${cutNote(e.cutValues)}${detail}`,
         });
+      }
+      for (const link of e.downtimeLinks ?? []) {
+        const fields = {
+          at: Date.now(),
+          participants: [peerOf(e.peer, e.remoteAddress)],
+          patient: link.patient,
+          accessionNumber: link.accessionNumber,
+          controlId: e.controlId,
+        };
+        const what = `downtime order ${link.placerOrderNumber}^${link.placerIssuer} (entered as accession ${link.originalAccessionNumber})`;
+        audit.record(auditEvent('order.downtime-linked', { ...fields, detail: `${what} linked to the RIS's accession` }));
+        if (link.conflict !== undefined)
+          audit.record(auditEvent('order.downtime-conflict', { ...fields, detail: `${what}: ${link.conflict}` }));
       }
       return;
     case 'framing-error':

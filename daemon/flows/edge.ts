@@ -31,6 +31,8 @@ import { outbox } from './outbox.ts';
 import { pacsEnvironmentAlarm } from './pacs-environment.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
+import { upstreamWorklist } from './upstream-worklist.ts';
+import { downtimeOrderRoutes } from './downtime-orders.ts';
 
 export interface RunningEdge {
   readonly ports: {
@@ -111,6 +113,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       closeModalities: (drop: (rule: ModalityPeer['rule']) => boolean, reason: string) =>
         dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
     };
+    const upstreamMwl = upstreamWorklist(ctx);
     const reloader = new ConfigReloader({
       configFile: options.configFile ?? '',
       running: config,
@@ -147,6 +150,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         auditDiskBudget: guards.status(),
         alerts: alerts.status(),
         quarantined: contained.quarantined().map((q) => `${q.kind}:${q.name}`),
+        upstreamWorklist: upstreamMwl.status(),
       }),
       () => services.status(),
       [
@@ -166,6 +170,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         ...alerts.routes,
         ...contained.routes,
         ...access.routes,
+        ...upstreamMwl.routes,
+        ...downtimeOrderRoutes(ctx),
       ],
     );
     const admin = access.admin(() => control.server.mounted());
@@ -186,6 +192,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       hl7,
       ...dicom,
       controlIdPrune(ctx),
+      upstreamMwl,
       control,
       ...(admin === undefined ? [] : [admin]),
       segmentationWatch(config, audit, box, logger),

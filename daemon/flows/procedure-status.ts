@@ -4,6 +4,9 @@
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import { processingIdOf } from '../core/environment.ts';
 import { MppsIntake } from '../core/mpps-intake.ts';
+import { auditEvent } from '../core/audit-event-builders.ts';
+import { ORDER_PLACED_KIND } from '../core/downtime-order.ts';
+import type { Order } from '../core/order.ts';
 import { PROCEDURE_STATUS_KIND, type ProcedureStatusPayload } from '../core/mpps-status.ts';
 import { isMppsRefusal } from '../core/mpps.ts';
 import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
@@ -97,6 +100,21 @@ function auditedStatusSender(sender: OutboxSender, audit: AuditSink, box: AuditP
       const results = await sender.deliver(entries, signal);
       results.forEach((r, i) => {
         const entry = entries[i];
+        if (r.outcome === 'delivered' && entry?.kind === ORDER_PLACED_KIND) {
+          const o = entry.payload as Order;
+          audit.record(
+            auditEvent('order.downtime-placed', {
+              at: Date.now(),
+              participants: [{ ...box, requestor: true }, ris],
+              patient: { id: o.patient.id, issuer: o.patient.issuer },
+              accessionNumber: o.accessionNumber,
+              studyInstanceUid: o.studyInstanceUid,
+              controlId: entry.id,
+              detail: `ORM^O01 NW; placer ${o.placerOrderNumber}^${o.placerIssuer}; the RIS acknowledged it`,
+            }),
+          );
+          return;
+        }
         if (r.outcome !== 'delivered' || entry?.kind !== PROCEDURE_STATUS_KIND) return;
         const p = entry.payload as ProcedureStatusPayload;
         audit.record({

@@ -6,7 +6,7 @@ import type { ErrorCode } from '../core/errors.ts';
 import { isEdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { MessageReceipt } from '../core/order.ts';
-import type { OrderRepository } from '../core/ports.ts';
+import type { DowntimeLink, OrderRepository } from '../core/ports.ts';
 import type { AckCode, AckError } from './ack.ts';
 import { AckCode as Ack, buildAck, formatLocation, MessageErrorCondition } from './ack.ts';
 import { auditSubjects, type Hl7AuditSubject } from './audit-subjects.ts';
@@ -81,6 +81,8 @@ type Hl7InboundOutcomeEvent =
       readonly cutValues: number;
       /** One per command: the patient and order it touched (audit chain only, never logged). */
       readonly subjects: readonly Hl7AuditSubject[];
+      /** Downtime orders the message linked (audit chain only). */
+      readonly downtimeLinks?: readonly DowntimeLink[];
     };
 
 export interface InboundContext {
@@ -261,6 +263,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       unknownOrders: outcome.unknownOrders,
       cutValues: mapped.cutValues,
       subjects,
+      ...(outcome.downtimeLinks === undefined ? {} : { downtimeLinks: outcome.downtimeLinks }),
     });
     ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });
     return reply(message, Ack.ApplicationAccept, Text.Accepted, undefined);

@@ -16,6 +16,9 @@ import type { ClientTlsMaterial } from '../core/tls-material.ts';
 import { MllpDecoder, encodeMllpFrame } from './mllp-framing.ts';
 import { parseHl7Message } from './message.ts';
 import { type StatusMessageStyle, buildStatusMessage } from './outbound-status-message.ts';
+import { buildOrderPlacedMessage } from './outbound-order-message.ts';
+import { ORDER_PLACED_KIND } from '../core/downtime-order.ts';
+import type { Order } from '../core/order.ts';
 
 export interface MllpStatusSenderOptions {
   readonly destination: string;
@@ -65,15 +68,19 @@ export class MllpStatusSender implements OutboxSender {
 
   async #sendOne(conn: MllpConnection, entry: OutboxEntry, signal: AbortSignal): Promise<DeliveryResult & { stopBatch?: boolean }> {
     const controlId = entry.id;
-    const message = buildStatusMessage(entry.payload as ProcedureStatusPayload, {
+    const header = {
       sendingApplication: this.#o.sendingApplication,
       sendingFacility: this.#o.sendingFacility,
       receivingApplication: this.#o.receivingApplication,
       receivingFacility: this.#o.receivingFacility,
       controlId,
-      style: this.#o.style,
       processingId: this.#o.processingId,
-    });
+    };
+    // Downtime orders placed with the RIS ride the same queue as status messages, in order per order.
+    const message =
+      entry.kind === ORDER_PLACED_KIND
+        ? buildOrderPlacedMessage(entry.payload as Order, header)
+        : buildStatusMessage(entry.payload as ProcedureStatusPayload, { ...header, style: this.#o.style });
     let ack: Buffer;
     try {
       ack = await conn.request(message, this.#o.ackTimeoutMs, signal);

@@ -79,12 +79,17 @@ function ei(id: string, namespace: string): string {
   return namespace === '' ? e(id) : `${e(id)}^${e(namespace)}`;
 }
 
-/** The message payload (unframed), segments separated by CR. */
-export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHeader): Buffer {
-  const now = formatHl7Timestamp(h.now ?? new Date());
-  const at = formatHl7Timestamp(new Date(p.at));
-  const v251 = h.style === StatusMessageStyle.OmiO23;
-  const version = v251 ? '2.5.1' : '2.3.1';
+/**
+ * A message the box sends, unframed: its MSH (MSH-11 the box's processing id; MSH-18 from HL7 table 0211
+ * of `version` for the characters of the body) and the body segments, encoded as MSH-18 says.
+ */
+export function outboundMessage(
+  h: Omit<StatusMessageHeader, 'style' | 'now'>,
+  now: string,
+  type: string,
+  version: string,
+  segments: readonly string[],
+): Buffer {
   const msh = [
     'MSH',
     '^~\\&',
@@ -94,11 +99,23 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     e(h.receivingFacility),
     now,
     '',
-    v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01',
+    type,
     e(h.controlId),
     h.processingId,
     version,
   ];
+  const body = segments.join('\r');
+  const charset = outboundCharset(body, version);
+  if (charset.msh18 !== '') msh.push('', '', '', '', '', charset.msh18);
+  return Buffer.from(`${[msh.join('|'), body].join('\r')}\r`, charset.encoding);
+}
+
+/** The message payload (unframed), segments separated by CR. */
+export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHeader): Buffer {
+  const now = formatHl7Timestamp(h.now ?? new Date());
+  const at = formatHl7Timestamp(new Date(p.at));
+  const v251 = h.style === StatusMessageStyle.OmiO23;
+  const version = v251 ? '2.5.1' : '2.3.1';
   const pid = `PID|1||${cx(p.patient)}||${xpn(p.patient.name)}`;
   const orc = ['ORC', 'SC', ei(p.placerOrderNumber, p.placerIssuer), e(p.fillerOrderNumber), '', p.orderStatus, '', '', '', at].join('|');
   const service = ce(p.requestedProcedureCode, p.requestedProcedureDescription);
@@ -128,8 +145,5 @@ export function buildStatusMessage(p: ProcedureStatusPayload, h: StatusMessageHe
     segments.push(obr.join('|'));
     segments.push(`ZDS|${e(p.studyInstanceUid)}^^Application^DICOM`);
   }
-  const body = segments.join('\r');
-  const charset = outboundCharset(body, version);
-  if (charset.msh18 !== '') msh.push('', '', '', '', '', charset.msh18);
-  return Buffer.from(`${[msh.join('|'), body].join('\r')}\r`, charset.encoding);
+  return outboundMessage(h, now, v251 ? 'OMI^O23^OMI_O23' : 'ORM^O01', version, segments);
 }

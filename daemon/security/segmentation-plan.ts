@@ -20,6 +20,7 @@ export interface SegmentationInput {
   };
   readonly upstream: {
     readonly ris?: { readonly host: string; readonly port: number } | undefined;
+    readonly mwl?: { readonly host: string; readonly port: number } | undefined;
     readonly pacs?:
       | { readonly protocol: 'dimse'; readonly host: string; readonly port: number }
       | { readonly protocol: 'stow'; readonly stowUrl: string }
@@ -228,8 +229,9 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
     if (addresses !== undefined) egress.push({ id, purpose, field, protocols, port, destinations: addressSet(addresses) });
   };
 
-  const { ris, pacs } = input.upstream;
+  const { ris, pacs, mwl } = input.upstream;
   if (ris !== undefined) addEgress('ris', 'RIS procedure status (MLLP)', 'upstream.ris.host', ris.host, ris.port, ['tcp']);
+  if (mwl !== undefined) addEgress('mwl', 'upstream worklist provider (C-FIND)', 'upstream.mwl.host', mwl.host, mwl.port, ['tcp']);
   if (pacs !== undefined && pacs.protocol === 'dimse')
     addEgress('pacs', 'PACS C-STORE', 'upstream.pacs.host', pacs.host, pacs.port, ['tcp']);
   if (pacs !== undefined && pacs.protocol === 'stow') {

@@ -37,9 +37,9 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
   const codec = new ValueCodec(ring);
   const queue = new CommitQueue(db);
   const keys = new RecordKeys(ring.indexKey);
-  const orders = new LevelOrderRepository(db, queue, codec, keys, { replayWindowMs: options.replayWindowMs });
   const audit = await LevelAuditLog.open(db, queue, codec, options.logger, options.environment);
   const outbox = await LevelOutboxStore.open(db, queue, codec, options.logger);
+  const orders = new LevelOrderRepository(db, queue, codec, keys, { replayWindowMs: options.replayWindowMs }, outbox);
   const mpps = new LevelMppsRepository(queue, codec, keys, outbox);
   // Throws, and the queue stays failed, when the reopened database does not take the probe write.
   const recover = (): Promise<void> =>

@@ -6,20 +6,32 @@ import {
   type MessageReceipt,
   type Order,
   type OrderCommand,
+  OrderOrigin,
   type Patient,
   type PatientIdentifier,
   type WorklistItem,
   WORKLIST_STATUSES,
   orderIdentity,
+  orderRecordIdentity,
+  upstreamItemIdentity,
 } from '../core/order.ts';
-import type { ApplyOutcome, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import type { UpstreamChange, UpstreamItemRecord } from '../core/upstream-worklist.ts';
+import type { ApplyOutcome, DowntimeLink, OrderLookup, OrderReference, OrderRepository, WorklistFilter } from '../core/ports.ts';
+import { linkDowntimeOrder } from '../core/downtime-order.ts';
 import type { CommitQueue, Op } from './commit-queue.ts';
 import type { Database } from './database.ts';
-import { Prefix, RecordKeys, parseWorklistKey, worklistRange } from './record-keys.ts';
+import type { NewOutboxEntry } from '../core/outbox.ts';
+import type { LevelOutboxStore, StagedEnqueue } from './outbox-store.ts';
+import { Prefix, RecordKeys, parseWorklistKey, rangeOf, worklistRange } from './record-keys.ts';
 import type { ValueCodec } from './value-codec.ts';
 
 /** Worklist records read per native iterator call. */
 const WORKLIST_SLICE = 256;
+/**
+ * Changes of an upstream merge per commit: a large answer never holds the commit queue, or the event
+ * loop the modalities' queries run on, for long (bench/downtime-bench.ts measures the query latency).
+ */
+const UPSTREAM_CHANGES_PER_COMMIT = 50;
 
 export interface OrderRepositoryOptions {
   /** How long a sender's MSH-10 is remembered to refuse replays. */
@@ -32,13 +44,22 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
   readonly #codec: ValueCodec;
   readonly #keys: RecordKeys;
   readonly #options: OrderRepositoryOptions;
+  readonly #outbox: LevelOutboxStore | undefined;
 
-  constructor(db: Database, queue: CommitQueue, codec: ValueCodec, keys: RecordKeys, options: OrderRepositoryOptions) {
+  constructor(
+    db: Database,
+    queue: CommitQueue,
+    codec: ValueCodec,
+    keys: RecordKeys,
+    options: OrderRepositoryOptions,
+    outbox?: LevelOutboxStore,
+  ) {
     this.#db = db;
     this.#queue = queue;
     this.#codec = codec;
     this.#keys = keys;
     this.#options = options;
+    this.#outbox = outbox;
   }
 
   apply(commands: readonly OrderCommand[], receipt: MessageReceipt): Promise<ApplyOutcome> {
@@ -60,7 +81,11 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
       }
       tx.put(idKey, JSON.stringify({ receivedAt: receipt.receivedAt }));
       tx.ops.push({ type: 'put', key: this.#keys.controlIdByTime(receipt.receivedAt, idHash), value: Buffer.alloc(0) });
-      return { ops: tx.ops, result: { status: 'committed', changedItems, unknownOrders } as const };
+      const links = tx.downtimeLinks;
+      return {
+        ops: tx.ops,
+        result: { status: 'committed', changedItems, unknownOrders, ...(links.length === 0 ? {} : { downtimeLinks: links }) } as const,
+      };
     });
   }
 
@@ -110,6 +135,120 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
     return orders;
   }
 
+  /** Every item pulled from the upstream worklist provider that the box holds, by identity. */
+  async upstreamItems(): Promise<Map<string, UpstreamItemRecord>> {
+    const held = new Map<string, UpstreamItemRecord>();
+    for await (const [key, value] of this.#db.iterator(rangeOf(Prefix.upstreamItem))) {
+      const record = JSON.parse(this.#codec.open(key, value).toString('utf8')) as UpstreamItemRecord;
+      held.set(record.identity, record);
+    }
+    return held;
+  }
+
+  /** Which of these (Accession Number, SPS ID) keys an order from HL7 already has: it takes precedence. */
+  async coveredByHl7(keys: ReadonlyArray<{ readonly accessionNumber: string; readonly spsId: string }>): Promise<Set<string>> {
+    const covered = new Set<string>();
+    const byAccession = new Map<string, Set<string>>();
+    for (const k of keys) {
+      const ids = byAccession.get(k.accessionNumber) ?? new Set<string>();
+      ids.add(k.spsId);
+      byAccession.set(k.accessionNumber, ids);
+    }
+    for (const [accession, spsIds] of byAccession) {
+      const own = new Set([...spsIds].map((id) => this.#keys.hash('order', upstreamItemIdentity(accession, id))));
+      const range = this.#keys.referenceRange(Prefix.orderByAccession, this.#keys.hash('accession', accession));
+      for await (const key of this.#db.keys(range)) {
+        const hash = key.slice(key.lastIndexOf('\u0000') + 1);
+        if (own.has(hash)) continue;
+        const orderKey = this.#keys.order(hash);
+        const sealed = await this.#db.get(orderKey);
+        if (sealed === undefined) continue;
+        const order = JSON.parse(this.#codec.open(orderKey, sealed).toString('utf8')) as Order;
+        if (order.origin === OrderOrigin.UpstreamMwl) continue;
+        for (const step of order.steps) if (spsIds.has(step.id)) covered.add(upstreamItemIdentity(accession, step.id));
+      }
+    }
+    return covered;
+  }
+
+  /** Apply a merge plan (core/upstream-worklist.ts), each item's order and record in one commit. */
+  async applyUpstream(changes: readonly UpstreamChange[]): Promise<void> {
+    for (let i = 0; i < changes.length; i += UPSTREAM_CHANGES_PER_COMMIT) {
+      const slice = changes.slice(i, i + UPSTREAM_CHANGES_PER_COMMIT);
+      await this.#queue.commit(async () => {
+        const tx = new Transaction(this);
+        for (const c of slice) await tx.upstream(c);
+        return { ops: tx.ops, result: undefined };
+      });
+      // Let queries waiting on the event loop run between slices.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Take the next number of the local downtime range and commit the order built from it, with the
+   * range's counter, in one write. Throws EDGE_DOWNTIME_RANGE_EXHAUSTED past `last`.
+   */
+  async enterDowntimeOrder(
+    range: { readonly first: number; readonly last: number },
+    build: (n: number) => Order,
+    outboxOf: (order: Order) => readonly NewOutboxEntry[] = () => [],
+  ): Promise<Order> {
+    const { order, staged } = await this.#queue.commit<{ order: Order; staged: StagedEnqueue | undefined }>(async () => {
+      const counterKey = `${Prefix.meta}\u0000downtime.next-number`;
+      const sealed = await this.#queue.get(counterKey);
+      const stored = sealed === undefined ? range.first : Number(JSON.parse(this.#codec.open(counterKey, sealed).toString('utf8')).next);
+      const n = Math.max(stored, range.first);
+      if (n > range.last) {
+        throw new EdgeError(
+          'EDGE_DOWNTIME_RANGE_EXHAUSTED',
+          `the local accession range ${range.first}–${range.last} is used up: widen downtime.accessionNumbers.last`,
+        );
+      }
+      const order = build(n);
+      const tx = new Transaction(this);
+      await tx.run({ type: 'order-upsert', order });
+      const hash = this.#keys.hash('order', orderRecordIdentity(order));
+      tx.ops.push({ type: 'put', key: this.#keys.downtimeOrder(hash), value: Buffer.alloc(0) });
+      tx.put(counterKey, JSON.stringify({ next: n + 1 }));
+      // The order the box places with the RIS commits with the order itself: entered means queued.
+      const entries = outboxOf(order);
+      if (entries.length > 0 && this.#outbox === undefined) throw new TypeError('this repository has no outbox to place orders through');
+      const staged = entries.length === 0 ? undefined : this.#outbox!.stage(entries, Date.now());
+      return { ops: [...tx.ops, ...(staged?.ops ?? [])], result: { order, staged } };
+    });
+    if (staged !== undefined) this.#outbox!.publish(staged);
+    return order;
+  }
+
+  /** Change one downtime order's mark (a person resolved its conflict); undefined when there is no such order. */
+  async resolveDowntimeOrder(
+    placerOrderNumber: string,
+    placerIssuer: string,
+    resolved: NonNullable<NonNullable<Order['downtime']>['resolved']>,
+  ): Promise<Order | undefined> {
+    return this.#queue.commit<Order | undefined>(async () => {
+      const tx = new Transaction(this);
+      const hash = this.#keys.hash('order', orderIdentity(placerOrderNumber, placerIssuer));
+      const before = await tx.load(hash);
+      if (before?.downtime === undefined) return { ops: null, result: undefined };
+      const after: Order = { ...before, downtime: { ...before.downtime, resolved } };
+      tx.write(hash, before, after);
+      return { ops: tx.ops, result: after };
+    });
+  }
+
+  /** Every order entered at the box during a downtime, oldest first. */
+  async downtimeOrders(): Promise<Order[]> {
+    const orders: Order[] = [];
+    for await (const key of this.#db.keys(rangeOf(Prefix.downtimeOrder))) {
+      const orderKey = this.#keys.order(key.slice(key.lastIndexOf('\u0000') + 1));
+      const sealed = await this.#db.get(orderKey);
+      if (sealed !== undefined) orders.push(JSON.parse(this.#codec.open(orderKey, sealed).toString('utf8')) as Order);
+    }
+    return orders.sort((a, b) => (a.downtime?.enteredAt ?? 0) - (b.downtime?.enteredAt ?? 0));
+  }
+
   /** Forget control ids older than the replay window. */
   async pruneControlIds(now: number): Promise<number> {
     const cutoff = this.#keys.controlIdByTime(now - this.#options.replayWindowMs, '');
@@ -137,6 +276,7 @@ export class LevelOrderRepository implements OrderRepository, OrderLookup {
 /** The ops one message produces; reads see its own earlier writes. */
 class Transaction {
   readonly ops: Op[] = [];
+  readonly downtimeLinks: DowntimeLink[] = [];
   readonly #local = new Map<string, Order | null>();
   readonly #repo: LevelOrderRepository;
 
@@ -155,13 +295,30 @@ class Transaction {
   async run(c: OrderCommand): Promise<{ changed: number; unknown: number }> {
     switch (c.type) {
       case 'order-upsert': {
-        const hash = this.#orderHash(c.order.placerOrderNumber, c.order.placerIssuer);
+        const hash = this.#repo.keys.hash('order', orderRecordIdentity(c.order));
         const before = await this.#load(hash);
+        // An order from the RIS takes precedence over an item pulled for the same (accession, step).
+        if (c.order.origin !== OrderOrigin.UpstreamMwl) {
+          for (const step of c.order.steps) await this.#removeUpstream(upstreamItemIdentity(c.order.accessionNumber, step.id));
+        }
         let order = c.order;
         // A generated Study Instance UID must stay stable across order updates, or images taken
         // before and after an XO would land in two studies.
         if (before !== undefined && order.studyInstanceUidGenerated && before.studyInstanceUidGenerated) {
           order = { ...order, studyInstanceUid: before.studyInstanceUid };
+        }
+        // The RIS answered a downtime order the box placed: link it (its accession and patient, the box's study).
+        if (before?.origin === OrderOrigin.Downtime && before.downtime !== undefined && c.order.origin !== OrderOrigin.Downtime) {
+          order = linkDowntimeOrder(before, c.order);
+          const d = order.downtime!;
+          this.downtimeLinks.push({
+            placerOrderNumber: order.placerOrderNumber,
+            placerIssuer: order.placerIssuer,
+            originalAccessionNumber: d.original?.accessionNumber ?? '',
+            accessionNumber: order.accessionNumber,
+            patient: { id: order.patient.id, issuer: order.patient.issuer },
+            ...(d.conflict === undefined ? {} : { conflict: d.conflict.detail }),
+          });
         }
         this.#write(hash, before, order);
         return { changed: order.steps.length, unknown: 0 };
@@ -196,6 +353,37 @@ class Transaction {
     }
   }
 
+  async upstream(c: UpstreamChange): Promise<void> {
+    const keys = this.#repo.keys;
+    switch (c.type) {
+      case 'put': {
+        const hash = keys.hash('order', c.record.identity);
+        this.#write(hash, await this.#load(hash), c.order);
+        this.put(keys.upstreamItem(hash), JSON.stringify(c.record));
+        return;
+      }
+      case 'mark':
+        this.put(keys.upstreamItem(keys.hash('order', c.record.identity)), JSON.stringify(c.record));
+        return;
+      case 'remove':
+        await this.#removeUpstream(c.identity);
+        return;
+    }
+  }
+
+  async #removeUpstream(identity: string): Promise<void> {
+    const keys = this.#repo.keys;
+    const hash = keys.hash('order', identity);
+    const before = await this.#load(hash);
+    if (before === undefined || before.origin !== OrderOrigin.UpstreamMwl) return;
+    for (const k of worklistKeys(keys, hash, before)) this.del(k);
+    this.del(keys.patientOrder(this.#patientHash(before.patient), hash));
+    for (const k of referenceKeys(keys, hash, before)) this.del(k);
+    this.del(keys.order(hash));
+    this.del(keys.upstreamItem(hash));
+    this.#local.set(hash, null);
+  }
+
   #orderHash(placer: string, issuer: string): string {
     return this.#repo.keys.hash('order', orderIdentity(placer, issuer));
   }
@@ -216,6 +404,14 @@ class Transaction {
       else result.delete(hash);
     }
     return [...result];
+  }
+
+  load(hash: string): Promise<Order | undefined> {
+    return this.#load(hash);
+  }
+
+  write(hash: string, before: Order | undefined, after: Order): void {
+    this.#write(hash, before, after);
   }
 
   async #load(hash: string): Promise<Order | undefined> {
@@ -256,6 +452,11 @@ class Transaction {
 function referenceKeys(keys: RecordKeys, hash: string, order: Order): string[] {
   const out: string[] = [];
   if (order.accessionNumber !== '') out.push(keys.reference(Prefix.orderByAccession, keys.hash('accession', order.accessionNumber), hash));
+  // A linked downtime order is still found by the accession its images were taken under.
+  const original = order.downtime?.original?.accessionNumber;
+  if (original !== undefined && original !== '' && original !== order.accessionNumber) {
+    out.push(keys.reference(Prefix.orderByAccession, keys.hash('accession', original), hash));
+  }
   if (order.studyInstanceUid !== '') out.push(keys.reference(Prefix.orderByStudy, keys.hash('study', order.studyInstanceUid), hash));
   return out;
 }

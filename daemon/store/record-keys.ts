@@ -24,6 +24,10 @@ export const Prefix = {
   spool: 'i',
   /** Alerts, quarantined peers and the alert rules' baseline (incident support). */
   incident: 'y',
+  /** What the box remembers of each item pulled from the upstream worklist provider (digest, missing since). */
+  upstreamItem: 'v',
+  /** Index of the orders entered at the box during a downtime (empty values). */
+  downtimeOrder: 'd',
   meta: 'z',
 } as const;
 
@@ -66,6 +70,14 @@ export class RecordKeys {
 
   referenceRange(family: string, valueHash: string): { gte: string; lt: string } {
     return { gte: `${family}${SEP}${valueHash}${SEP}`, lt: `${family}${SEP}${valueHash}\u0001` };
+  }
+
+  downtimeOrder(orderHash: string): string {
+    return `${Prefix.downtimeOrder}${SEP}${orderHash}`;
+  }
+
+  upstreamItem(orderHash: string): string {
+    return `${Prefix.upstreamItem}${SEP}${orderHash}`;
   }
 
   controlId(hash: string): string {

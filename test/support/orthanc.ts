@@ -13,9 +13,21 @@ export interface Orthanc {
   sopInstanceUids(): Promise<Set<string>>;
 }
 
-/** `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT). */
-export async function startOrthanc(dir: string, http: number, dicom: number, options: { luaScript?: string } = {}): Promise<Orthanc> {
-  const env = { ...process.env, ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }) };
+/**
+ * `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT). `worklists`: serve the
+ * .wl files in `dir`/worklists through Orthanc's Modality Worklist plugin (WORKLISTS=1).
+ */
+export async function startOrthanc(
+  dir: string,
+  http: number,
+  dicom: number,
+  options: { luaScript?: string; worklists?: boolean } = {},
+): Promise<Orthanc> {
+  const env = {
+    ...process.env,
+    ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }),
+    ...(options.worklists === true ? { WORKLISTS: '1' } : {}),
+  };
   const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000, env });
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
   const pid = r.stdout.trim().split('\n').pop() ?? '';
