@@ -302,11 +302,26 @@ const worklistScopeSchema = object(
   { doc: 'limits what this modality sees in the worklist, whatever it asks for' },
 );
 
+const modalityStorageCommitmentSchema = object(
+  {
+    port: upstreamPort('the port its storage commitment SCU listens on for the N-EVENT-REPORT'),
+    host: optional(upstreamHost('its host or address; default: the address its N-ACTION came from')),
+    aeTitle: optional(aeTitle('the called AE title of its commitment SCU; default: its aeTitle')),
+    tls: optional(
+      boolean({ doc: 'connect with TLS (its server certificate checked against tls.caFile); default: true for a TLS modality' }),
+    ),
+  },
+  {
+    doc: 'where the box sends storage commitment reports (N-EVENT-REPORT) when the association that asked has closed',
+  },
+);
+
 const modalityCommon = {
   name: peerName("the modality's name in logs and on the admin page"),
   aeTitle: aeTitle('its calling AE title'),
   worklistScope: optional(worklistScopeSchema),
   returnKeys: optional(returnKeys('attributes returned to this modality (overrides dicom.worklist.returnKeys)')),
+  storageCommitment: optional(modalityStorageCommitmentSchema),
 };
 
 const modalitySchema = tagged(
@@ -335,6 +350,27 @@ const worklistSchema = object(
     returnKeys: optional(returnKeys('attributes returned (data minimisation); all supported ones when omitted')),
   },
   { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
+);
+
+const storageCommitmentSchema = object(
+  {
+    enabled: withDefault(boolean({ doc: 'offer the Storage Commitment Push Model SOP class (1.2.840.10008.1.20.1) to modalities' }), true),
+    deadlineMs: withDefault(
+      ms('instances the PACS has not confirmed this long after the N-ACTION are reported as failed (0x0110)', 1000, 30 * 86_400_000),
+      86_400_000,
+    ),
+    retentionMs: withDefault(
+      ms(
+        'reported requests (to recognise a repeated Transaction UID) and PACS confirmations (to answer late requests) are kept this long',
+        60_000,
+        90 * 86_400_000,
+      ),
+      7 * 86_400_000,
+    ),
+    connectTimeoutMs: withDefault(ms('give up connecting to the modality for a report after'), 10_000),
+    responseTimeoutMs: withDefault(ms('wait this long for the association and the N-EVENT-REPORT-RSP'), 30_000),
+  },
+  { doc: 'the Storage Commitment SCP (see docs/dicom-conformance.md)' },
 );
 
 const dicomSchema = refine(
@@ -366,6 +402,7 @@ const dicomSchema = refine(
       ),
       worklist: withDefault(worklistSchema, {}),
       storage: withDefault(storageSchema, {}),
+      storageCommitment: withDefault(storageCommitmentSchema, {}),
       modalities: withDefault(
         array(modalitySchema, {
           doc: 'who may associate; everyone else is refused',

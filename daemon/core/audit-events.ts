@@ -101,6 +101,12 @@ export const AuditEvents = {
   'pacs.instance-forwarded': { eventIds: DIT, actions: ['R'], outcome: 0 },
   'pacs.demographics-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 0 },
   'pacs.demographics-not-reconciled': { eventIds: ['PatientRecord'], actions: ['U'], outcome: 4 },
+  // Storage commitment (PS3.4 Annex J): the modality's request, the box's report
+  'storage-commitment.requested': { eventIds: DIT, actions: E, outcome: 0 },
+  'storage-commitment.refused': { eventIds: DIT, actions: E, outcome: 4 },
+  'storage-commitment.committed': { eventIds: DIT, actions: E, outcome: 0 },
+  'storage-commitment.failed': { eventIds: DIT, actions: E, outcome: 4 },
+  'storage-commitment.report-sent': { eventIds: DIT, actions: E, outcome: 0 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

@@ -66,6 +66,16 @@ export const ErrorCodes = {
       'the PACS answered an instance with a transient failure status (0xA7xx out of resources, 0x0110 processing failure, 0x0213 resource limitation)',
   },
   EDGE_STORE_SCU_FAILED: { kind: 'transient', summary: 'the PACS could not be reached or the association failed' },
+  EDGE_COMMITMENT_NO_ROUTE: {
+    kind: 'permanent',
+    summary:
+      'a storage commitment report has no way to the modality (no storageCommitment in its peer config, or the modality was removed)',
+  },
+  EDGE_COMMITMENT_REPORT_FAILED: {
+    kind: 'transient',
+    summary:
+      'a storage commitment report could not be delivered: the modality was not reachable, refused the association or the SCP role, or answered with a failure status',
+  },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_OUTBOX_NOT_FOUND: { kind: 'permanent', summary: 'no outbox entry or dead letter with that id' },

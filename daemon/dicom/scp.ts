@@ -606,6 +606,11 @@ export class DicomAssociation {
         this.#contexts.set(a.id, { id: a.id, abstractSyntax: proposed.abstractSyntax, transferSyntax: a.transferSyntax });
       }
     }
+    // Role selection is answered only for SOP classes proposed with one and accepted on some context.
+    const acceptedSyntaxes = new Set([...this.#contexts.values()].map((c) => c.abstractSyntax));
+    const roleSelections = [...rq.roleSelections.values()]
+      .filter((r) => acceptedSyntaxes.has(r.sopClassUid))
+      .map((r) => ({ sopClassUid: r.sopClassUid, scu: r.scu, scp: r.scp && decision.requestorScpRoles?.has(r.sopClassUid) === true }));
     this.#peerMaxPduLength = rq.maxPduLength;
     this.#context = {
       associationId: this.associationId,
@@ -623,6 +628,7 @@ export class DicomAssociation {
         callingAeTitle: rq.callingAeTitle,
         presentationContexts: answers,
         maxPduLength: this.#options.maxPduLength,
+        roleSelections,
       }),
     );
     this.#armIdle();

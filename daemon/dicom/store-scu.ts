@@ -23,6 +23,8 @@ export interface StoreScuOptions {
   readonly responseTimeoutMs: number;
   /** Our Maximum Length Received (responses are small). */
   readonly maxPduLength?: number;
+  /** Who the peer is, in error messages (default `the PACS`). */
+  readonly peerLabel?: string;
 }
 
 export interface StoreItem {
@@ -118,7 +120,8 @@ function asScuError(err: unknown): EdgeError {
   });
 }
 
-class ScuConnection {
+/** One requestor association's connection: connect, associate, DIMSE exchanges, release (also used by the commitment report SCU). */
+export class ScuConnection {
   readonly #socket: Socket;
   readonly #options: StoreScuOptions;
   readonly #reader: PduReader;
@@ -126,10 +129,12 @@ class ScuConnection {
   #waiter: (() => void) | undefined;
   #closedError: EdgeError | undefined;
   #messageId = 0;
+  readonly #peer: string;
 
   private constructor(socket: Socket, options: StoreScuOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#peer = options.peerLabel ?? 'the PACS';
     const max = options.maxPduLength ?? DEFAULT_MAX_PDU;
     this.#reader = new PduReader((type) =>
       type === PduType.AssociateAc ? 64 * 1024 : type === PduType.PDataTf ? max + 64 : type === PduType.AssociateRq ? undefined : 1024,
@@ -144,7 +149,7 @@ class ScuConnection {
       this.#wake();
     });
     socket.on('error', (err) => this.#fail(asScuError(err)));
-    socket.on('close', () => this.#fail(new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS closed the connection')));
+    socket.on('close', () => this.#fail(new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} closed the connection`)));
   }
 
   static open(options: StoreScuOptions, signal: AbortSignal): Promise<ScuConnection> {
@@ -161,7 +166,7 @@ class ScuConnection {
       socket.setNoDelay(true);
       const ready = options.tls === undefined ? 'connect' : 'secureConnect';
       const timer = setTimeout(
-        () => fail(new EdgeError('EDGE_DICOM_TIMEOUT', 'connecting to the PACS timed out')),
+        () => fail(new EdgeError('EDGE_DICOM_TIMEOUT', `connecting to ${options.peerLabel ?? 'the PACS'} timed out`)),
         options.connectTimeoutMs,
       );
       const onAbort = (): void => fail(new EdgeError('EDGE_SHUTDOWN', 'forwarding stopped'));
@@ -210,7 +215,7 @@ class ScuConnection {
       if (p !== undefined) return p;
       if (this.#closedError !== undefined) throw this.#closedError;
       const left = deadline - Date.now();
-      if (left <= 0) throw new EdgeError('EDGE_DICOM_TIMEOUT', 'the PACS did not answer in time');
+      if (left <= 0) throw new EdgeError('EDGE_DICOM_TIMEOUT', `${this.#peer} did not answer in time`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiter = () => {
@@ -225,9 +230,12 @@ class ScuConnection {
     if (this.#closedError !== undefined) throw this.#closedError;
     if (this.#socket.write(bytes)) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new EdgeError('EDGE_DICOM_TIMEOUT', 'the PACS does not read')), this.#options.responseTimeoutMs);
+      const timer = setTimeout(
+        () => done(new EdgeError('EDGE_DICOM_TIMEOUT', `${this.#peer} does not read`)),
+        this.#options.responseTimeoutMs,
+      );
       const onDrain = (): void => done();
-      const onClose = (): void => done(this.#closedError ?? new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS closed the connection'));
+      const onClose = (): void => done(this.#closedError ?? new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} closed the connection`));
       const done = (err?: EdgeError): void => {
         clearTimeout(timer);
         this.#socket.off('drain', onDrain);
@@ -240,24 +248,28 @@ class ScuConnection {
     });
   }
 
-  async associate(contexts: Parameters<typeof encodeAssociateRq>[0]['contexts']): Promise<AcceptedAssociation> {
+  async associate(
+    contexts: Parameters<typeof encodeAssociateRq>[0]['contexts'],
+    roleSelections?: Parameters<typeof encodeAssociateRq>[0]['roleSelections'],
+  ): Promise<AcceptedAssociation> {
     await this.#write(
       encodeAssociateRq({
         callingAeTitle: this.#options.callingAeTitle,
         calledAeTitle: this.#options.calledAeTitle,
         contexts,
         maxPduLength: this.#options.maxPduLength ?? DEFAULT_MAX_PDU,
+        ...(roleSelections === undefined ? {} : { roleSelections }),
       }),
     );
     const pdu = await this.#nextPdu();
     if (pdu.type === PduType.AssociateAc) return parseAssociateAc(pdu.body);
     if (pdu.type === PduType.AssociateRj) {
       const [, result, source, reason] = pdu.body;
-      throw new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS rejected the association', {
+      throw new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} rejected the association`, {
         detail: { result: result ?? 0, source: source ?? 0, reason: reason ?? 0 },
       });
     }
-    throw new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS aborted the association');
+    throw new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} aborted the association`);
   }
 
   async cStore(contextId: number, item: StoreItem, peerMax: number): Promise<StoreOutcome> {
@@ -280,9 +292,21 @@ class ScuConnection {
     await this.#sendData(contextId, held ?? Buffer.alloc(0), true, peerMax);
     const rsp = await this.#readCommand();
     if (rsp.CommandField !== CommandField.CStoreRsp || rsp.MessageIDBeingRespondedTo !== messageId) {
-      throw new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS answered with an unexpected message');
+      throw new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} answered with an unexpected message`);
     }
     return { status: rsp.Status ?? 0xffff, ...(rsp.ErrorComment === undefined ? {} : { errorComment: rsp.ErrorComment }) };
+  }
+
+  /** Send one request (command and optional data set, already encoded) and wait for its response command. */
+  async request(contextId: number, command: Omit<Command, 'MessageID'>, dataSet: Buffer | undefined, peerMax: number): Promise<Command> {
+    const messageId = (this.#messageId = (this.#messageId % 0xffff) + 1);
+    for (const p of encodePData(contextId, true, encodeCommand({ ...command, MessageID: messageId }), peerMax)) await this.#write(p);
+    if (dataSet !== undefined) for (const p of encodePData(contextId, false, dataSet, peerMax)) await this.#write(p);
+    const rsp = await this.#readCommand();
+    if (rsp.CommandField !== (command.CommandField | 0x8000) || rsp.MessageIDBeingRespondedTo !== messageId) {
+      throw new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} answered with an unexpected message`);
+    }
+    return rsp;
   }
 
   /** Fragments of at most the peer's PDU size, written in corked groups (header and fragment, no copy). */
@@ -315,7 +339,8 @@ class ScuConnection {
     const parts: Buffer[] = [];
     for (;;) {
       const pdu = await this.#nextPdu();
-      if (pdu.type !== PduType.PDataTf) throw new EdgeError('EDGE_STORE_SCU_FAILED', 'the PACS aborted or released during a C-STORE');
+      if (pdu.type !== PduType.PDataTf)
+        throw new EdgeError('EDGE_STORE_SCU_FAILED', `${this.#peer} aborted or released during an operation`);
       for (const pdv of parsePDataTf(pdu.body)) {
         if (!pdv.isCommand) continue; // C-STORE-RSP carries no data set
         parts.push(pdv.data);

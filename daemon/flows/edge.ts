@@ -26,6 +26,7 @@ import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from '.
 import { outbox } from './outbox.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
+import { storageCommitmentFlow } from './storage-commitment.ts';
 
 export interface RunningEdge {
   readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
@@ -63,12 +64,15 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     const trail = auditTrail(ctx);
     const images = await startStep('open the spool', stepMs, logger, () => imageFlow(ctx));
     const procedureStatus = procedureStatusFlow(ctx);
-    const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations]);
+    const commitment = storageCommitmentFlow(ctx, images.spool, policies);
+    images.onInstanceForwarded(commitment.instanceForwarded);
+    const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations, ...commitment.destinations]);
     const hl7 = hl7Intake(ctx, policies, guards.sink);
     const dicom = modalityListeners(ctx, policies, guards.sink, {
       worklist: worklistService(ctx, guards.sink),
       mpps: procedureStatus.mppsServices,
       storage: images.dimseServices,
+      storageCommitment: commitment.dimseServices,
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
     const reloader = new ConfigReloader({
@@ -131,6 +135,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       applicationStop,
       guards,
       queues,
+      commitment.service,
       hl7,
       ...dicom,
       controlIdPrune(ctx),

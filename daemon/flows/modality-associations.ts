@@ -31,6 +31,8 @@ export interface ModalityServices {
   readonly worklist: DimseService;
   readonly mpps: readonly DimseService[];
   readonly storage: readonly DimseService[];
+  /** Storage Commitment Push Model N-ACTION (empty when disabled). */
+  readonly storageCommitment: readonly DimseService[];
   /** Storage SOP classes → transfer syntaxes accepted as received. */
   readonly transferSyntaxesBySopClass: ReadonlyMap<string, readonly string[]>;
 }
@@ -50,6 +52,7 @@ export function modalityListeners(
   if (dicom.worklist.enabled) abstractSyntaxes.add(SopClass.ModalityWorklistInformationModelFind);
   abstractSyntaxes.add(MppsSopClass);
   for (const sopClass of services.transferSyntaxesBySopClass.keys()) abstractSyntaxes.add(sopClass);
+  for (const s of services.storageCommitment) abstractSyntaxes.add(s.sopClassUid);
 
   const decide = (rq: AssociationRequest): AssociationDecision => {
     const found = policies.modality.admit({
@@ -78,7 +81,7 @@ export function modalityListeners(
     };
   };
 
-  const dimse = [verificationService, services.worklist, ...services.mpps, ...services.storage];
+  const dimse = [verificationService, services.worklist, ...services.mpps, ...services.storage, ...services.storageCommitment];
   const listeners: ModalityListener[] = [];
   for (const transport of ['tls', 'plain'] as const) {
     const l = dicom[transport];

@@ -20,6 +20,10 @@ export const Prefix = {
   outboxDead: 'x',
   mpps: 'r',
   spool: 'i',
+  /** Instances the PACS confirmed (and the spool let go), kept for storage commitment requests. */
+  forwarded: 'f',
+  /** Storage commitment requests (N-ACTION), until reported and past their retention. */
+  commitment: 'c',
   meta: 'z',
 } as const;
 

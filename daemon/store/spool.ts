@@ -2,7 +2,8 @@
 // An instance is acknowledged only once its file is fsynced, its directory entry fsynced, and its record
 // (plus the outbox entry that forwards it) committed in one synced batch. Files without a record are
 // leftovers of a crash before that commit and are removed at open. A record and its file are removed
-// only after the PACS confirmed the instance.
+// only after the PACS confirmed the instance; the same batch leaves a confirmation record (`f`, same keyed
+// hash) that storage commitment requests are answered from.
 import { Buffer } from 'node:buffer';
 import { mkdir, open, readdir, stat, statfs, unlink } from 'node:fs/promises';
 import { statfsSync } from 'node:fs';
@@ -56,6 +57,12 @@ export interface SpoolOptions {
 
 /** The outbox's staging API: entries committed in the same batch as the record. */
 export type OutboxStaging = Pick<LevelOutboxStore, 'stage' | 'publish'>;
+
+/** What the spool keeps of an instance it let go after the PACS confirmed it. */
+interface ForwardedRecord {
+  readonly sopClassUid: string;
+  readonly forwardedAt: number;
+}
 
 export class Spool implements InstanceSpool, SpoolReader {
   readonly #queue: CommitQueue;
@@ -124,6 +131,58 @@ export class Spool implements InstanceSpool, SpoolReader {
 
   recordKey(sopInstanceUid: string): string {
     return `${Prefix.spool}${SEP}${this.#keys.hash('sop-instance', sopInstanceUid)}`;
+  }
+
+  #forwardedKey(recordKey: string): string {
+    return `${Prefix.forwarded}${recordKey.slice(Prefix.spool.length)}`;
+  }
+
+  /**
+   * Where each instance is (storage commitment): still spooled (its record key, to match dead letters),
+   * confirmed by the PACS, or unknown. A spooled copy wins over an earlier confirmation: a re-sent
+   * instance is committed again only once the PACS confirmed the new copy.
+   */
+  async states(
+    sopInstanceUids: readonly string[],
+  ): Promise<
+    Array<{ state: 'unknown' } | { state: 'spooled'; sopClassUid: string; key: string } | { state: 'committed'; sopClassUid: string }>
+  > {
+    const out = [];
+    for (const uid of sopInstanceUids) {
+      const key = this.recordKey(uid);
+      const spooled = await this.get(key);
+      if (spooled !== undefined) {
+        out.push({ state: 'spooled' as const, sopClassUid: spooled.sopClassUid, key });
+        continue;
+      }
+      const fkey = this.#forwardedKey(key);
+      const v = await this.#queue.get(fkey);
+      if (v === undefined) {
+        out.push({ state: 'unknown' as const });
+        continue;
+      }
+      out.push({ state: 'committed' as const, sopClassUid: this.#openForwarded(fkey, v).sopClassUid });
+    }
+    return out;
+  }
+
+  /** Forget confirmations older than `before`. */
+  async pruneForwarded(before: number): Promise<number> {
+    const stale: Op[] = [];
+    for (const key of await this.#queue.keys(rangeOf(Prefix.forwarded))) {
+      const v = await this.#queue.get(key);
+      if (v !== undefined && this.#openForwarded(key, v).forwardedAt < before) stale.push({ type: 'del', key });
+    }
+    if (stale.length > 0) await this.#queue.commit(async () => ({ ops: stale, result: undefined }));
+    return stale.length;
+  }
+
+  #openForwarded(key: string, value: Buffer): ForwardedRecord {
+    try {
+      return JSON.parse(this.#codec.open(key, value).toString('utf8')) as ForwardedRecord;
+    } catch (cause) {
+      throw new EdgeError('EDGE_STORE_DECRYPT_FAILED', 'a forwarded-instance record cannot be read', { cause });
+    }
   }
 
   usage(): SpoolUsage {
@@ -311,8 +370,13 @@ export class Spool implements InstanceSpool, SpoolReader {
   async remove(key: string, fileId: string): Promise<void> {
     const removed = await this.#queue.commit(async () => {
       const v = await this.#queue.get(key);
-      if (v === undefined || this.#decode(key, v).fileId !== fileId) return { ops: null, result: false };
-      return { ops: [{ type: 'del', key }], result: true };
+      if (v === undefined) return { ops: null, result: false };
+      const instance = this.#decode(key, v);
+      if (instance.fileId !== fileId) return { ops: null, result: false };
+      const fkey = this.#forwardedKey(key);
+      const forwarded: ForwardedRecord = { sopClassUid: instance.sopClassUid, forwardedAt: Date.now() };
+      const mark: Op = { type: 'put', key: fkey, value: this.#codec.seal(fkey, Buffer.from(JSON.stringify(forwarded), 'utf8')) };
+      return { ops: [{ type: 'del', key }, mark], result: true };
     });
     if (!removed) return;
     this.#account(key, undefined);

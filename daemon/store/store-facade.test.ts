@@ -23,6 +23,7 @@ test('openStore exposes repositories and named operations, not the database, que
     'audit',
     'auditBytes',
     'close',
+    'commitments',
     'flush',
     'mpps',
     'openSpool',

@@ -1,0 +1,127 @@
+// The Storage Commitment report (PS3.4 J.3.3): N-EVENT-REPORT from the box, as commitment SCP, to the
+// modality on a new association the box opens to it. The box proposes the SCP role for the SOP class
+// (SCP/SCU Role Selection, PS3.7 D.3.3.4); a modality that answers the role selection refusing it gets
+// nothing sent. Every phase has a timeout (connect, association, response).
+import type { Buffer } from 'node:buffer';
+import type { DataSet } from '../core/dataset.ts';
+import { Tag } from '../core/data-dictionary.ts';
+import { EdgeError, isEdgeError } from '../core/errors.ts';
+import {
+  type CommitmentReport,
+  StorageCommitmentPushModelSopClass,
+  StorageCommitmentPushModelSopInstance,
+} from '../core/storage-commitment.ts';
+import { encodeDataSet } from './dataset-codec.ts';
+import { CommandDataSetTypePresent, CommandField } from './dimse-command.ts';
+import { ScuConnection, type StoreScuOptions } from './store-scu.ts';
+import { TransferSyntax } from './transfer-syntax.ts';
+
+/** The modality's commitment SCU: address, AE titles, TLS and timeouts as for any requestor association. */
+export type CommitmentReportTarget = Pick<
+  StoreScuOptions,
+  'host' | 'port' | 'calledAeTitle' | 'callingAeTitle' | 'tls' | 'connectTimeoutMs' | 'responseTimeoutMs'
+>;
+
+export type CommitmentReportOutcome = { readonly status: number; readonly errorComment?: string };
+
+const CONTEXT_ID = 1;
+const UNLIMITED_SEND_PDU = 256 * 1024;
+
+/** The Event Report Information (PS3.4 Table J.3-2) of a report. */
+export function reportDataSet(report: CommitmentReport): DataSet {
+  const ds: DataSet = new Map();
+  ds.set(Tag.TransactionUID, { vr: 'UI', value: report.transactionUid });
+  if (report.success.length > 0) {
+    ds.set(Tag.ReferencedSOPSequence, {
+      vr: 'SQ',
+      value: report.success.map(
+        (s) =>
+          new Map([
+            [Tag.ReferencedSOPClassUID, { vr: 'UI' as const, value: s.sopClassUid }],
+            [Tag.ReferencedSOPInstanceUID, { vr: 'UI' as const, value: s.sopInstanceUid }],
+          ]),
+      ),
+    });
+  }
+  if (report.failed.length > 0) {
+    ds.set(Tag.FailedSOPSequence, {
+      vr: 'SQ',
+      value: report.failed.map(
+        (f) =>
+          new Map([
+            [Tag.ReferencedSOPClassUID, { vr: 'UI' as const, value: f.sopClassUid }],
+            [Tag.ReferencedSOPInstanceUID, { vr: 'UI' as const, value: f.sopInstanceUid }],
+            [Tag.FailureReason, { vr: 'US' as const, value: String(f.failureReason) }],
+          ]),
+      ),
+    });
+  }
+  return ds;
+}
+
+/** Send one report; resolves with the modality's N-EVENT-REPORT-RSP status, throws EdgeError otherwise. */
+export async function sendCommitmentReport(
+  target: CommitmentReportTarget,
+  report: CommitmentReport,
+  signal: AbortSignal,
+): Promise<CommitmentReportOutcome> {
+  const peerLabel = `the modality ${target.calledAeTitle}`;
+  const conn = await ScuConnection.open({ ...target, peerLabel }, signal).catch((err: unknown) => {
+    throw failed(err, 'cannot connect');
+  });
+  try {
+    const assoc = await conn
+      .associate(
+        [
+          {
+            id: CONTEXT_ID,
+            abstractSyntax: StorageCommitmentPushModelSopClass,
+            transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian],
+          },
+        ],
+        [{ sopClassUid: StorageCommitmentPushModelSopClass, scu: false, scp: true }],
+      )
+      .catch((err: unknown) => {
+        throw failed(err, 'association failed');
+      });
+    const ts = assoc.accepted.get(CONTEXT_ID);
+    if (ts === undefined) throw failed(undefined, `${peerLabel} did not accept the Storage Commitment Push Model SOP class`);
+    const role = assoc.roleSelections.get(StorageCommitmentPushModelSopClass);
+    if (role !== undefined && !role.scp) throw failed(undefined, `${peerLabel} refused the box the SCP role for storage commitment`);
+    let data: Buffer;
+    try {
+      data = encodeDataSet(reportDataSet(report), ts);
+    } catch (err) {
+      throw new EdgeError('EDGE_DICOM_DATASET_INVALID', 'the commitment report cannot be encoded', { cause: err });
+    }
+    const peerMax = assoc.maxPduLength === 0 ? UNLIMITED_SEND_PDU : assoc.maxPduLength;
+    const rsp = await conn
+      .request(
+        CONTEXT_ID,
+        {
+          CommandField: CommandField.NEventReportRq,
+          AffectedSOPClassUID: StorageCommitmentPushModelSopClass,
+          AffectedSOPInstanceUID: StorageCommitmentPushModelSopInstance,
+          EventTypeID: report.eventTypeId,
+          CommandDataSetType: CommandDataSetTypePresent,
+        },
+        data,
+        peerMax,
+      )
+      .catch((err: unknown) => {
+        throw failed(err, 'no answer to N-EVENT-REPORT');
+      });
+    await conn.release().catch(() => undefined);
+    return { status: rsp.Status ?? 0xffff, ...(rsp.ErrorComment === undefined ? {} : { errorComment: rsp.ErrorComment }) };
+  } finally {
+    conn.close();
+  }
+}
+
+function failed(err: unknown, what: string): EdgeError {
+  if (isEdgeError(err) && err.code === 'EDGE_SHUTDOWN') return err;
+  const message = isEdgeError(err) ? err.message : err instanceof Error ? err.message : what;
+  return new EdgeError('EDGE_COMMITMENT_REPORT_FAILED', message === what ? what : `${what}: ${message}`, {
+    ...(err === undefined ? {} : { cause: err }),
+  });
+}
