@@ -1,5 +1,6 @@
 // The Storage Commitment report (PS3.4 J.3.3): N-EVENT-REPORT from the box, as commitment SCP, to the
-// modality on a new association the box opens to it. The box proposes the SCP role for the SOP class
+// modality: on the association it asked on while that is still open, else on a new association the box
+// opens to it. The box proposes the SCP role for the SOP class
 // (SCP/SCU Role Selection, PS3.7 D.3.3.4); a modality that answers the role selection refusing it gets
 // nothing sent. Every phase has a timeout (connect, association, response).
 import type { Buffer } from 'node:buffer';
@@ -12,7 +13,8 @@ import {
   StorageCommitmentPushModelSopInstance,
 } from '../core/storage-commitment.ts';
 import { encodeDataSet } from './dataset-codec.ts';
-import { CommandDataSetTypePresent, CommandField } from './dimse-command.ts';
+import { type Command, CommandDataSetTypePresent, CommandField } from './dimse-command.ts';
+import type { AssociationContext } from './dimse-service.ts';
 import { ScuConnection, type StoreScuOptions } from './store-scu.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 
@@ -116,6 +118,29 @@ export async function sendCommitmentReport(
   } finally {
     conn.close();
   }
+}
+
+/** Send one report on the open association the request came on (the box is its SCP in the default roles). */
+export async function sendReportOnAssociation(
+  invoke: NonNullable<AssociationContext['invoke']>,
+  report: CommitmentReport,
+): Promise<CommitmentReportOutcome> {
+  let rsp: Command;
+  try {
+    rsp = await invoke(
+      StorageCommitmentPushModelSopClass,
+      {
+        CommandField: CommandField.NEventReportRq,
+        AffectedSOPClassUID: StorageCommitmentPushModelSopClass,
+        AffectedSOPInstanceUID: StorageCommitmentPushModelSopInstance,
+        EventTypeID: report.eventTypeId,
+      },
+      reportDataSet(report),
+    );
+  } catch (err) {
+    throw failed(err, 'no answer to N-EVENT-REPORT on the open association');
+  }
+  return { status: rsp.Status ?? 0xffff, ...(rsp.ErrorComment === undefined ? {} : { errorComment: rsp.ErrorComment }) };
 }
 
 function failed(err: unknown, what: string): EdgeError {

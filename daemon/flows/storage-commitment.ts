@@ -9,7 +9,7 @@ import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
 import type { Service } from '../core/service.ts';
 import { StorageCommitmentTracker } from '../core/storage-commitment-tracker.ts';
 import type { CommitmentReportPayload, InstanceLedger, InstanceState } from '../core/storage-commitment.ts';
-import type { DimseService } from '../dicom/index.ts';
+import type { AssociationContext, DimseService } from '../dicom/index.ts';
 import { CommitmentReportSender } from '../dicom/commitment-report-sender.ts';
 import type { CommitmentReportTarget } from '../dicom/commitment-report-scu.ts';
 import { storageCommitmentService } from '../dicom/storage-commitment-service.ts';
@@ -20,6 +20,12 @@ import type { BoxPeerPolicies, ModalityPeer } from './orders-worklist.ts';
 import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
 
 export const COMMITMENT_DESTINATION = 'storage-commitment';
+/** Open associations remembered for same-association reports (older ones get a new association). */
+const MAX_REMEMBERED_ASSOCIATIONS = 256;
+
+function requestKey(callingAeTitle: string, transactionUid: string): string {
+  return `${callingAeTitle}\u0000${transactionUid}`;
+}
 
 export interface StorageCommitmentFlow {
   /** Empty when dicom.storageCommitment.enabled is false. */
@@ -77,17 +83,30 @@ export function storageCommitmentFlow(ctx: FlowContext, spool: Spool, policies: 
       responseTimeoutMs: sc.responseTimeoutMs,
     };
   };
+  // The association each pending request came on, while it may still be open (the report goes there first).
+  const askedOn = new Map<string, AssociationContext>();
+  const remember = (key: string, association: AssociationContext): void => {
+    for (const [k, a] of askedOn) if (a.isOpen?.() !== true) askedOn.delete(k);
+    if (askedOn.size >= MAX_REMEMBERED_ASSOCIATIONS) askedOn.delete(askedOn.keys().next().value!);
+    askedOn.set(key, association);
+  };
   const sender = new CommitmentReportSender({
     destination: COMMITMENT_DESTINATION,
     route,
+    openAssociation: (p) => askedOn.get(requestKey(p.callingAeTitle, p.report.transactionUid)),
     logger: log,
-    onSent: (p, target) => {
-      const modality: AuditParticipant = { kind: 'dicom', id: target.calledAeTitle, address: target.host, requestor: false };
+    onSent: (p, via) => {
+      askedOn.delete(requestKey(p.callingAeTitle, p.report.transactionUid));
+      const same = !('host' in via);
+      const modality: AuditParticipant = same
+        ? { kind: 'dicom', id: via.callingAeTitle, address: via.remoteAddress, requestor: false }
+        : { kind: 'dicom', id: via.calledAeTitle, address: via.host, requestor: false };
       audit.record(
         auditEvent('storage-commitment.report-sent', {
           at: Date.now(),
           participants: [{ ...box, requestor: true }, modality],
-          detail: `Transaction UID ${p.report.transactionUid}; event type ${p.report.eventTypeId}; ${p.report.success.length} committed, ${p.report.failed.length} failed; new association to ${target.host}:${target.port}`,
+          ...(same ? { controlId: via.associationId } : {}),
+          detail: `Transaction UID ${p.report.transactionUid}; event type ${p.report.eventTypeId}; ${p.report.success.length} committed, ${p.report.failed.length} failed; ${same ? 'on the association it was requested on' : `new association to ${via.host}:${via.port}`}`,
         }),
       );
     },
@@ -97,6 +116,7 @@ export function storageCommitmentFlow(ctx: FlowContext, spool: Spool, policies: 
         storageCommitmentService({
           request: async (transactionUid, items, association) => {
             const peer = association.peer as ModalityPeer;
+            remember(requestKey(association.callingAeTitle, transactionUid), association);
             await tracker.request(items, transactionUid, {
               callingAeTitle: association.callingAeTitle,
               modality: peer.rule.name,

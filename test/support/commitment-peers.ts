@@ -38,8 +38,8 @@ export async function requestCommitment(
   target: CommitmentTarget,
   transactionUid: string,
   items: readonly ReferencedSop[],
-  o: { readonly actionTypeId?: number } = {},
-): Promise<{ status?: number; error?: string }> {
+  o: { readonly actionTypeId?: number; readonly lingerMs?: number } = {},
+): Promise<{ status?: number; error?: string; reports: ReceivedReport[] }> {
   const securityOptions = await dcmjsSecurityOptions(target.tls);
   return new Promise((resolve) => {
     let status: number | undefined;
@@ -54,17 +54,43 @@ export async function requestCommitment(
     );
     rq.on('response', (r: { getStatus(): number }) => (status = r.getStatus()));
     client.addRequest(rq);
+    // With `lingerMs` the association stays open that long after the response: a report may come on it.
+    const reports: ReceivedReport[] = [];
+    client.on('nEventReportRequest', (request: EventReportArgs[0], callback: EventReportArgs[1]) => {
+      reports.push(reportOf(request, target.calledAeTitle ?? 'EDGE', target.callingAeTitle));
+      const response = NEventReportResponse.fromRequest(request);
+      response.setStatus(Status.Success);
+      callback(response);
+    });
     client.on('networkError', (e: Error) => (error = String(e?.message ?? e)));
     client.on('associationRejected', (r: unknown) => (error = `association rejected ${JSON.stringify(r)}`));
-    client.on('closed', () => resolve({ ...(status === undefined ? {} : { status }), ...(error === undefined ? {} : { error }) }));
+    client.on('closed', () => resolve({ ...(status === undefined ? {} : { status }), ...(error === undefined ? {} : { error }), reports }));
     const timeout = target.timeoutMs ?? 20_000;
     client.send('127.0.0.1', target.port, target.callingAeTitle, target.calledAeTitle ?? 'EDGE', {
       connectTimeout: timeout,
       associationTimeout: timeout,
       pduTimeout: timeout,
+      ...(o.lingerMs === undefined ? {} : { associationLingerTimeout: o.lingerMs }),
       ...(securityOptions === undefined ? {} : { securityOptions }),
     });
   });
+}
+
+function reportOf(request: EventReportArgs[0], callingAeTitle: string, calledAeTitle: string): ReceivedReport {
+  const e = (request.getDataset()?.getElements() ?? {}) as Elements;
+  const seq = (k: string): Elements[] => (Array.isArray(e[k]) ? (e[k] as Elements[]) : []);
+  return {
+    callingAeTitle,
+    calledAeTitle,
+    eventTypeId: request.getEventTypeId(),
+    transactionUid: String(e['TransactionUID'] ?? ''),
+    success: seq('ReferencedSOPSequence').map((i) => String(i['ReferencedSOPInstanceUID'])),
+    failed: seq('FailedSOPSequence').map((i) => ({
+      sopInstanceUid: String(i['ReferencedSOPInstanceUID']),
+      failureReason: Number(i['FailureReason']),
+    })),
+    at: Date.now(),
+  };
 }
 
 export interface ReceivedReport {
@@ -117,20 +143,7 @@ export class CommitmentReceiver {
         this.sendAssociationAccept();
       }
       override nEventReportRequest(request: EventReportArgs[0], callback: EventReportArgs[1]): void {
-        const e = (request.getDataset()?.getElements() ?? {}) as Elements;
-        const seq = (k: string): Elements[] => (Array.isArray(e[k]) ? (e[k] as Elements[]) : []);
-        reports.push({
-          callingAeTitle: this.association?.getCallingAeTitle() ?? '',
-          calledAeTitle: this.association?.getCalledAeTitle() ?? '',
-          eventTypeId: request.getEventTypeId(),
-          transactionUid: String(e['TransactionUID'] ?? ''),
-          success: seq('ReferencedSOPSequence').map((i) => String(i['ReferencedSOPInstanceUID'])),
-          failed: seq('FailedSOPSequence').map((i) => ({
-            sopInstanceUid: String(i['ReferencedSOPInstanceUID']),
-            failureReason: Number(i['FailureReason']),
-          })),
-          at: Date.now(),
-        });
+        reports.push(reportOf(request, this.association?.getCallingAeTitle() ?? '', this.association?.getCalledAeTitle() ?? ''));
         const response = NEventReportResponse.fromRequest(request);
         response.setStatus(receiver.answerStatus === 0 ? Status.Success : receiver.answerStatus);
         callback(response);
