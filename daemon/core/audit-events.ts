@@ -107,6 +107,8 @@ export const AuditEvents = {
   'storage-commitment.committed': { eventIds: DIT, actions: E, outcome: 0 },
   'storage-commitment.failed': { eventIds: DIT, actions: E, outcome: 4 },
   'storage-commitment.report-sent': { eventIds: DIT, actions: E, outcome: 0 },
+  'pacs.storage-committed': { eventIds: DIT, actions: E, outcome: 0 },
+  'pacs.storage-commitment-failed': { eventIds: DIT, actions: E, outcome: 4 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

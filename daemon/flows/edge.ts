@@ -26,6 +26,7 @@ import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from '.
 import { outbox } from './outbox.ts';
 import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
+import { pacsCommitmentFlow } from './pacs-commitment.ts';
 import { storageCommitmentFlow } from './storage-commitment.ts';
 
 export interface RunningEdge {
@@ -66,6 +67,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     const procedureStatus = procedureStatusFlow(ctx);
     const commitment = storageCommitmentFlow(ctx, images.spool, policies);
     images.onInstanceForwarded(commitment.instanceForwarded);
+    const pacsCommitment = pacsCommitmentFlow(ctx, images.spool, commitment.instanceForwarded);
+    if (pacsCommitment !== undefined) images.onInstanceForwarded(pacsCommitment.instanceForwarded);
     const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations, ...commitment.destinations]);
     const hl7 = hl7Intake(ctx, policies, guards.sink);
     const dicom = modalityListeners(ctx, policies, guards.sink, {
@@ -73,6 +76,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       mpps: procedureStatus.mppsServices,
       storage: images.dimseServices,
       storageCommitment: commitment.dimseServices,
+      ...(pacsCommitment === undefined ? {} : { pacsCommitment }),
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
     const reloader = new ConfigReloader({
@@ -136,6 +140,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       guards,
       queues,
       commitment.service,
+      ...(pacsCommitment === undefined ? [] : [pacsCommitment.service]),
       hl7,
       ...dicom,
       controlIdPrune(ctx),

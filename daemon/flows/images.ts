@@ -45,6 +45,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     destination: pacs === undefined ? undefined : PACS_DESTINATION,
     // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
     preparedFiles: PREPARED_SPOOL_FILES,
+    awaitPacsCommitment: pacs?.protocol === 'dimse' && pacs.storageCommitment,
     logger: logger.child({ component: 'spool' }),
   });
   const transferSyntaxes = storage.transferSyntaxes.filter(isWalkableTransferSyntax);

@@ -20,6 +20,7 @@ import { isRefusal } from '../security/peer-policy.ts';
 import { auditDicom } from './audit-mapping.ts';
 import type { FlowContext } from './flow-context.ts';
 import type { BoxPeerPolicies, ModalityPeer } from './orders-worklist.ts';
+import { PACS_COMMITMENT_PEER, type PacsCommitment } from './pacs-commitment.ts';
 
 export interface ModalityListener extends ListenerService {
   readonly transport: 'tls' | 'plain';
@@ -35,6 +36,8 @@ export interface ModalityServices {
   readonly storageCommitment: readonly DimseService[];
   /** Storage SOP classes → transfer syntaxes accepted as received. */
   readonly transferSyntaxesBySopClass: ReadonlyMap<string, readonly string[]>;
+  /** The PACS reporting its storage commitment to the box (upstream.pacs.storageCommitment). */
+  readonly pacsCommitment?: Pick<PacsCommitment, 'admits' | 'admitsSource' | 'dimseServices'>;
 }
 
 export function modalityListeners(
@@ -54,7 +57,19 @@ export function modalityListeners(
   for (const sopClass of services.transferSyntaxesBySopClass.keys()) abstractSyntaxes.add(sopClass);
   for (const s of services.storageCommitment) abstractSyntaxes.add(s.sopClassUid);
 
+  const pacs = services.pacsCommitment;
+  const pacsSyntaxes = new Set((pacs?.dimseServices ?? []).map((s) => s.sopClassUid));
   const decide = (rq: AssociationRequest): AssociationDecision => {
+    if (pacs?.admits(rq) === true) {
+      // The PACS only reports storage commitment here, as SCP of the SOP class (it proposes that role).
+      return {
+        accept: true,
+        abstractSyntaxes: pacsSyntaxes,
+        transferSyntaxes: [...dicom.transferSyntaxes],
+        requestorScpRoles: pacsSyntaxes,
+        peer: PACS_COMMITMENT_PEER,
+      };
+    }
     const found = policies.modality.admit({
       callingAeTitle: rq.callingAeTitle,
       transport: rq.transport,
@@ -81,7 +96,14 @@ export function modalityListeners(
     };
   };
 
-  const dimse = [verificationService, services.worklist, ...services.mpps, ...services.storage, ...services.storageCommitment];
+  const dimse = [
+    verificationService,
+    services.worklist,
+    ...services.mpps,
+    ...services.storage,
+    ...services.storageCommitment,
+    ...(pacs?.dimseServices ?? []),
+  ];
   const listeners: ModalityListener[] = [];
   for (const transport of ['tls', 'plain'] as const) {
     const l = dicom[transport];
@@ -100,7 +122,7 @@ export function modalityListeners(
       preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
       maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
       maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
-      admitsSource: (address) => policies.modality.admitsSource(transport, address),
+      admitsSource: (address) => policies.modality.admitsSource(transport, address) || pacs?.admitsSource(address) === true,
       associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
       idleTimeoutMs: dicom.idleTimeoutMs,
       services: dimse,

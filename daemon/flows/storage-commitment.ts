@@ -4,6 +4,7 @@
 // association, to the port its peer config names.
 import type { AuditParticipant } from '../core/audit.ts';
 import { auditEvent } from '../core/audit-event-builders.ts';
+import { EdgeError } from '../core/errors.ts';
 import { DICOM_INSTANCE_KIND, type SpooledInstanceRef } from '../core/instance-spool.ts';
 import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
 import type { Service } from '../core/service.ts';
@@ -50,9 +51,13 @@ export function storageCommitmentFlow(ctx: FlowContext, spool: Spool, policies: 
           .map((d) => (d.entry.payload as SpooledInstanceRef).key),
       );
       const found = await spool.states(uids);
-      return found.map((s): InstanceState =>
-        s.state === 'spooled' ? { state: 'spooled', sopClassUid: s.sopClassUid, refused: refused.has(s.key) } : s,
-      );
+      return found.map((s): InstanceState => {
+        if (s.state === 'unknown') return s;
+        if (s.state === 'spooled') return { state: 'spooled', sopClassUid: s.sopClassUid, refused: refused.has(s.key) };
+        if (s.state === 'committed') return { state: 'committed', sopClassUid: s.sopClassUid };
+        // Waiting for the PACS's own commitment is still "on its way"; its refusal is the PACS's refusal.
+        return { state: 'spooled', sopClassUid: s.sopClassUid, refused: s.state === 'pacs-failed' };
+      });
     },
     prune: (before) => spool.pruneForwarded(before),
   };
@@ -115,7 +120,10 @@ export function storageCommitmentFlow(ctx: FlowContext, spool: Spool, policies: 
     ? [
         storageCommitmentService({
           request: async (transactionUid, items, association) => {
-            const peer = association.peer as ModalityPeer;
+            const peer = association.peer as Partial<ModalityPeer>;
+            // Only modalities ask the box to commit (the PACS's association is for its reports).
+            if (peer.rule === undefined)
+              throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'storage commitment asked by a peer that is not a modality');
             remember(requestKey(association.callingAeTitle, transactionUid), association);
             await tracker.request(items, transactionUid, {
               callingAeTitle: association.callingAeTitle,

@@ -44,9 +44,19 @@ function refs(paths: readonly string[]): ReferencedSop[] {
   return paths.map((f) => ({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: uidOf.get(f)! }));
 }
 
-async function commitmentSite(pacsPort: number, reportPort: number, deadlineMs: number) {
+async function commitmentSite(pacsPort: number, reportPort: number, deadlineMs: number, pacsCommitment = false) {
   return createSite((c) => {
-    c['upstream'] = { pacs: { host: '127.0.0.1', port: pacsPort, aeTitle: 'ORTHANC', tls: false, connectTimeoutMs: 1000, batchSize: 10 } };
+    c['upstream'] = {
+      pacs: {
+        host: '127.0.0.1',
+        port: pacsPort,
+        aeTitle: 'ORTHANC',
+        tls: false,
+        connectTimeoutMs: 1000,
+        batchSize: 10,
+        ...(pacsCommitment ? { storageCommitment: true, storageCommitmentReaskMs: 60_000 } : {}),
+      },
+    };
     c['outbox'] = { initialDelayMs: 200, maxDelayMs: 1000, jitterPercent: 20 };
     c['dicom'].storageCommitment = { deadlineMs };
     for (const m of c['dicom'].modalities as Array<Record<string, unknown>>) {
@@ -200,6 +210,60 @@ test.serial('kill -9 between the N-ACTION and the report: the report still comes
     await site.cleanup();
   }
 });
+
+for (const allowed of [true, false]) {
+  test.serial(
+    allowed
+      ? "upstream.pacs.storageCommitment: instances count as committed only once Orthanc's own N-EVENT-REPORT committed them"
+      : 'upstream.pacs.storageCommitment with an Orthanc that refuses commitment: stored in Orthanc, yet reported failed at the deadline',
+    async (t) => {
+      t.timeout(90_000);
+      const [http, dicom] = [await freePort(), await freePort()];
+      const receiver = new CommitmentReceiver('CT01');
+      await receiver.start();
+      const site = await commitmentSite(dicom, receiver.port, allowed ? 600_000 : 8000, true);
+      const daemon = await Daemon.start(site.configFile);
+      // Orthanc reports to the box's plain port as calling AE ORTHANC (its DicomModalities entry for the box).
+      const orthanc = await startOrthanc(join(work, `orthanc-commit-${allowed}`), http, dicom, {
+        modalities: { EDGE: { AET: 'EDGE', Host: '127.0.0.1', Port: daemon.ports.dicomPlain, AllowStorageCommitment: allowed } },
+      });
+      try {
+        const batch = files.slice(0, 3);
+        t.is((await storescu(site, daemon.ports.dicomTls, batch)).stored.size, batch.length);
+        const tx = uid();
+        t.is((await requestCommitment(ct01(site, daemon.ports.dicomTls), tx, refs(batch))).status, SUCCESS);
+        t.true(await waitFor(() => receiver.report(tx) !== undefined, 40_000));
+        const report = receiver.report(tx)!;
+        const held = await orthanc.sopInstanceUids();
+        t.true(
+          refs(batch).every((r) => held.has(r.sopInstanceUid)),
+          'Orthanc holds every instance either way',
+        );
+        const reported = daemon.process.events('pacs.commitment-reported');
+        if (allowed) {
+          t.is(report.eventTypeId, 1);
+          t.deepEqual(
+            [...report.success].sort(),
+            refs(batch)
+              .map((r) => r.sopInstanceUid)
+              .sort(),
+          );
+          t.true(reported.length > 0, "Orthanc's commitment report reached the box");
+        } else {
+          t.is(report.eventTypeId, 2);
+          t.deepEqual(report.success, []);
+          t.true(report.failed.every((f) => f.failureReason === PROCESSING_FAILURE));
+          t.is(reported.length, 0);
+        }
+      } finally {
+        await daemon.stop();
+        await orthanc.stop();
+        await receiver.stop();
+        await site.cleanup();
+      }
+    },
+  );
+}
 
 test.serial('N-ACTION with a wrong action type is refused with 0x0123 and nothing is reported', async (t) => {
   t.timeout(40_000);

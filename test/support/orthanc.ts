@@ -13,9 +13,22 @@ export interface Orthanc {
   sopInstanceUids(): Promise<Set<string>>;
 }
 
-/** `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT). */
-export async function startOrthanc(dir: string, http: number, dicom: number, options: { luaScript?: string } = {}): Promise<Orthanc> {
-  const env = { ...process.env, ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }) };
+/**
+ * `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT); `modalities`: its
+ * DicomModalities (e.g. the box, for Orthanc's storage commitment reports: `{ EDGE: { AET, Host, Port,
+ * AllowStorageCommitment } }`).
+ */
+export async function startOrthanc(
+  dir: string,
+  http: number,
+  dicom: number,
+  options: { luaScript?: string; modalities?: Record<string, unknown> } = {},
+): Promise<Orthanc> {
+  const env = {
+    ...process.env,
+    ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }),
+    ...(options.modalities === undefined ? {} : { MODALITIES_JSON: JSON.stringify(options.modalities) }),
+  };
   const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000, env });
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
   const pid = r.stdout.trim().split('\n').pop() ?? '';
