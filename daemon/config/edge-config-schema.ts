@@ -570,6 +570,14 @@ const upstreamSchema = refine(
     if (upstream.ris?.tls === false) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'ris.tls'), 'HL7 to the RIS travels unencrypted');
     }
+    if (upstream.pacs?.protocol === 'dimse' && upstream.pacs.storageCommitment && ipAddressProblem(upstream.pacs.host) !== undefined) {
+      ctx.report(
+        'warning',
+        IssueCode.Inconsistent,
+        childPath(path, 'pacs.host'),
+        "is a host name: the PACS's storage commitment reports are then accepted only on the TLS listener (with its client certificate); give its IP address to accept them on the plain listener",
+      );
+    }
     if (upstream.pacs?.protocol === 'dimse' && !upstream.pacs.tls) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');
     }

@@ -221,7 +221,7 @@ for (const allowed of [true, false]) {
       const [http, dicom] = [await freePort(), await freePort()];
       const receiver = new CommitmentReceiver('CT01');
       await receiver.start();
-      const site = await commitmentSite(dicom, receiver.port, allowed ? 600_000 : 8000, true);
+      const site = await commitmentSite(dicom, receiver.port, allowed ? 600_000 : 5000, true);
       const daemon = await Daemon.start(site.configFile);
       // Orthanc reports to the box's plain port as calling AE ORTHANC (its DicomModalities entry for the box).
       const orthanc = await startOrthanc(join(work, `orthanc-commit-${allowed}`), http, dicom, {
@@ -265,7 +265,7 @@ for (const allowed of [true, false]) {
   );
 }
 
-test.serial('N-ACTION with a wrong action type is refused with 0x0123 and nothing is reported', async (t) => {
+test.serial('N-ACTION refusals: wrong action type 0x0123, no Transaction UID 0x0120, a bad UID 0x0106; nothing is reported', async (t) => {
   t.timeout(40_000);
   const receiver = new CommitmentReceiver('CT01');
   await receiver.start();
@@ -274,8 +274,15 @@ test.serial('N-ACTION with a wrong action type is refused with 0x0123 and nothin
   try {
     const r = await requestCommitment(ct01(site, daemon.ports.dicomTls), uid(), refs(files.slice(0, 1)), { actionTypeId: 2 });
     t.is(r.status, 0x0123);
-    await new Promise((res) => setTimeout(res, 3000));
+    const noTransaction = await requestCommitment(ct01(site, daemon.ports.dicomTls), '', refs(files.slice(0, 1)));
+    t.is(noTransaction.status, 0x0120, 'Transaction UID missing');
+    const notUid = await requestCommitment(ct01(site, daemon.ports.dicomTls), uid(), [
+      { sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: 'x.y' },
+    ]);
+    t.is(notUid.status, 0x0106, 'a Referenced SOP Instance UID that is not a UID');
+    await new Promise((res) => setTimeout(res, 2500));
     t.is(receiver.reports.length, 0);
+    t.is(daemon.process.events('dicom.commitment.refused').length, 3);
   } finally {
     await daemon.stop();
     await receiver.stop();
