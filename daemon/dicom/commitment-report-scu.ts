@@ -4,8 +4,6 @@
 // (SCP/SCU Role Selection, PS3.7 D.3.3.4); a modality that answers the role selection refusing it gets
 // nothing sent. Every phase has a timeout (connect, association, response).
 import type { Buffer } from 'node:buffer';
-import type { DataSet } from '../core/dataset.ts';
-import { Tag } from '../core/data-dictionary.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import {
   type CommitmentReport,
@@ -13,6 +11,7 @@ import {
   StorageCommitmentPushModelSopInstance,
 } from '../core/storage-commitment.ts';
 import { encodeDataSet } from './dataset-codec.ts';
+import { eventInformation } from './storage-commitment-datasets.ts';
 import { type Command, CommandDataSetTypePresent, CommandField } from './dimse-command.ts';
 import type { AssociationContext } from './dimse-service.ts';
 import { ScuConnection, type StoreScuOptions } from './store-scu.ts';
@@ -28,38 +27,6 @@ export type CommitmentReportOutcome = { readonly status: number; readonly errorC
 
 const CONTEXT_ID = 1;
 const UNLIMITED_SEND_PDU = 256 * 1024;
-
-/** The Event Report Information (PS3.4 Table J.3-2) of a report. */
-export function reportDataSet(report: CommitmentReport): DataSet {
-  const ds: DataSet = new Map();
-  ds.set(Tag.TransactionUID, { vr: 'UI', value: report.transactionUid });
-  if (report.success.length > 0) {
-    ds.set(Tag.ReferencedSOPSequence, {
-      vr: 'SQ',
-      value: report.success.map(
-        (s) =>
-          new Map([
-            [Tag.ReferencedSOPClassUID, { vr: 'UI' as const, value: s.sopClassUid }],
-            [Tag.ReferencedSOPInstanceUID, { vr: 'UI' as const, value: s.sopInstanceUid }],
-          ]),
-      ),
-    });
-  }
-  if (report.failed.length > 0) {
-    ds.set(Tag.FailedSOPSequence, {
-      vr: 'SQ',
-      value: report.failed.map(
-        (f) =>
-          new Map([
-            [Tag.ReferencedSOPClassUID, { vr: 'UI' as const, value: f.sopClassUid }],
-            [Tag.ReferencedSOPInstanceUID, { vr: 'UI' as const, value: f.sopInstanceUid }],
-            [Tag.FailureReason, { vr: 'US' as const, value: String(f.failureReason) }],
-          ]),
-      ),
-    });
-  }
-  return ds;
-}
 
 /** Send one report; resolves with the modality's N-EVENT-REPORT-RSP status, throws EdgeError otherwise. */
 export async function sendCommitmentReport(
@@ -92,7 +59,7 @@ export async function sendCommitmentReport(
     if (role !== undefined && !role.scp) throw failed(undefined, `${peerLabel} refused the box the SCP role for storage commitment`);
     let data: Buffer;
     try {
-      data = encodeDataSet(reportDataSet(report), ts);
+      data = encodeDataSet(eventInformation(report), ts);
     } catch (err) {
       throw new EdgeError('EDGE_DICOM_DATASET_INVALID', 'the commitment report cannot be encoded', { cause: err });
     }
@@ -135,7 +102,7 @@ export async function sendReportOnAssociation(
         AffectedSOPInstanceUID: StorageCommitmentPushModelSopInstance,
         EventTypeID: report.eventTypeId,
       },
-      reportDataSet(report),
+      eventInformation(report),
     );
   } catch (err) {
     throw failed(err, 'no answer to N-EVENT-REPORT on the open association');

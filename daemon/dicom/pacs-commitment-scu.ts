@@ -3,8 +3,6 @@
 // The PACS answers with N-ACTION-RSP; its N-EVENT-REPORT comes later on an association it opens to the
 // box (pacs-commitment-result-service.ts).
 import type { Buffer } from 'node:buffer';
-import type { DataSet } from '../core/dataset.ts';
-import { Tag } from '../core/data-dictionary.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import {
   RequestStorageCommitmentActionType,
@@ -13,32 +11,13 @@ import {
   type ReferencedSop,
 } from '../core/storage-commitment.ts';
 import { encodeDataSet } from './dataset-codec.ts';
+import { actionInformation } from './storage-commitment-datasets.ts';
 import { CommandDataSetTypePresent, CommandField } from './dimse-command.ts';
 import { ScuConnection, type StoreScuOptions } from './store-scu.ts';
 import { TransferSyntax } from './transfer-syntax.ts';
 
 const CONTEXT_ID = 1;
 const UNLIMITED_SEND_PDU = 256 * 1024;
-
-/** Action Information (PS3.4 Table J.3-1) of a request. */
-export function actionInformation(transactionUid: string, items: readonly ReferencedSop[]): DataSet {
-  return new Map([
-    [Tag.TransactionUID, { vr: 'UI' as const, value: transactionUid }],
-    [
-      Tag.ReferencedSOPSequence,
-      {
-        vr: 'SQ' as const,
-        value: items.map(
-          (i) =>
-            new Map([
-              [Tag.ReferencedSOPClassUID, { vr: 'UI' as const, value: i.sopClassUid }],
-              [Tag.ReferencedSOPInstanceUID, { vr: 'UI' as const, value: i.sopInstanceUid }],
-            ]),
-        ),
-      },
-    ],
-  ]);
-}
 
 /** Ask the PACS to commit `items` under `transactionUid`; resolves with the N-ACTION-RSP status. */
 export async function requestPacsCommitment(
