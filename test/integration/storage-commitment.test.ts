@@ -7,7 +7,14 @@ import test from 'ava';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CT_IMAGE_STORAGE, CommitmentReceiver, type ReferencedSop, requestCommitment, uid } from '../support/commitment-peers.ts';
+import {
+  CT_IMAGE_STORAGE,
+  CommitmentReceiver,
+  type ReferencedSop,
+  requestCommitment,
+  sendEventReport,
+  uid,
+} from '../support/commitment-peers.ts';
 import { storescu } from '../support/dicom-peers.ts';
 import { type Orthanc, startOrthanc } from '../support/orthanc.ts';
 import { PEERS } from '../support/paths.ts';
@@ -230,6 +237,11 @@ for (const allowed of [true, false]) {
       try {
         const batch = files.slice(0, 3);
         t.is((await storescu(site, daemon.ports.dicomTls, batch)).stored.size, batch.length);
+        if (allowed) {
+          // Deny by default: only the PACS may report a commitment to the box, never a modality.
+          const forged = await sendEventReport(ct01(site, daemon.ports.dicomTls), uid(), refs(batch));
+          t.is(forged.status, 0x0124, 'a modality reporting storage commitment is refused (not authorized)');
+        }
         const tx = uid();
         t.is((await requestCommitment(ct01(site, daemon.ports.dicomTls), tx, refs(batch))).status, SUCCESS);
         t.true(await waitFor(() => receiver.report(tx) !== undefined, 40_000));

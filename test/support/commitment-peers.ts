@@ -7,7 +7,7 @@ import dimse from 'dcmjs-dimse';
 import { dcmjsSecurityOptions } from './mpps-peers.ts';
 
 const { Client, Dataset, Scp } = dimse;
-const { NActionRequest } = dimse.requests;
+const { NActionRequest, NEventReportRequest } = dimse.requests;
 const { NEventReportResponse } = dimse.responses;
 const { PresentationContextResult, Status, TransferSyntax } = dimse.constants;
 dimse.log.setLevel('silent');
@@ -71,6 +71,39 @@ export async function requestCommitment(
       associationTimeout: timeout,
       pduTimeout: timeout,
       ...(o.lingerMs === undefined ? {} : { associationLingerTimeout: o.lingerMs }),
+      ...(securityOptions === undefined ? {} : { securityOptions }),
+    });
+  });
+}
+
+/** An N-EVENT-REPORT sent to the box by a peer that is not its PACS (it must be refused). */
+export async function sendEventReport(
+  target: CommitmentTarget,
+  transactionUid: string,
+  committed: readonly ReferencedSop[],
+): Promise<{ status?: number; error?: string }> {
+  const securityOptions = await dcmjsSecurityOptions(target.tls);
+  return new Promise((resolve) => {
+    let status: number | undefined;
+    let error: string | undefined;
+    const client = new Client();
+    const rq = new NEventReportRequest(STORAGE_COMMITMENT_SOP_CLASS, STORAGE_COMMITMENT_SOP_INSTANCE, 1);
+    rq.setDataset(
+      new Dataset({
+        TransactionUID: transactionUid,
+        ReferencedSOPSequence: committed.map((i) => ({ ReferencedSOPClassUID: i.sopClassUid, ReferencedSOPInstanceUID: i.sopInstanceUid })),
+      }),
+    );
+    rq.on('response', (r: { getStatus(): number }) => (status = r.getStatus()));
+    client.addRequest(rq);
+    client.on('networkError', (e: Error) => (error = String(e?.message ?? e)));
+    client.on('associationRejected', (r: unknown) => (error = `association rejected ${JSON.stringify(r)}`));
+    client.on('closed', () => resolve({ ...(status === undefined ? {} : { status }), ...(error === undefined ? {} : { error }) }));
+    const timeout = target.timeoutMs ?? 20_000;
+    client.send('127.0.0.1', target.port, target.callingAeTitle, target.calledAeTitle ?? 'EDGE', {
+      connectTimeout: timeout,
+      associationTimeout: timeout,
+      pduTimeout: timeout,
       ...(securityOptions === undefined ? {} : { securityOptions }),
     });
   });
