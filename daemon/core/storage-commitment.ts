@@ -117,7 +117,10 @@ export const COMMITMENT_REPORT_KIND = 'storage-commitment-report';
 
 /** Durable record of the requests (implemented in store/commitment-repository.ts). */
 export interface CommitmentRepository {
-  /** Commit a new request; an existing one (same Transaction UID from the same AE) is kept as it is. */
+  /**
+   * Commit a new request. One still pending with the same Transaction UID from the same AE is kept as it
+   * is ('exists'); one already reported is replaced (the repeat gets its own report).
+   */
   record(request: CommitmentRequest): Promise<'created' | 'exists'>;
   pending(): Promise<readonly CommitmentRequest[]>;
   /** Mark the request reported and queue its report, in one commit. */

@@ -25,7 +25,9 @@ export class LevelCommitmentRepository implements CommitmentRepository {
   record(request: CommitmentRequest): Promise<'created' | 'exists'> {
     return this.#queue.commit(async () => {
       const key = this.#key(request);
-      if ((await this.#queue.get(key)) !== undefined) return { ops: null, result: 'exists' as const };
+      // While the first is pending a repeat is the same request; once it was reported, a repeat (the
+      // modality did not get the report, or asks again) is answered with a report of its own.
+      if ((await this.#load(key))?.state === 'pending') return { ops: null, result: 'exists' as const };
       return { ops: [this.#put(key, request)], result: 'created' as const };
     });
   }

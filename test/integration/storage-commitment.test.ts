@@ -128,6 +128,9 @@ test.serial('the report waits for the PACS: success only for instances Orthanc h
     t.deepEqual(partial.failed, [{ sopInstanceUid: unknown.sopInstanceUid, failureReason: NO_SUCH_OBJECT_INSTANCE }]);
     await new Promise((r) => setTimeout(r, 1000));
     t.is(receiver.reports.filter((r) => r.transactionUid === allKnown).length, 1, 'one report per transaction');
+    // After its report, the same Transaction UID again (a modality that lost the report) is reported again.
+    t.is((await requestCommitment(ct01(site, daemon.ports.dicomTls), allKnown, refs(batch))).status, SUCCESS);
+    t.true(await waitFor(() => receiver.reports.filter((r) => r.transactionUid === allKnown).length === 2, 20_000));
     // Once the PACS holds them, a new request is answered at once, on its own association while that is open.
     const late = uid();
     const asked = await requestCommitment(ct01(site, daemon.ports.dicomTls), late, refs(batch.slice(3)), { lingerMs: 3000 });
