@@ -51,7 +51,7 @@ function refs(paths: readonly string[]): ReferencedSop[] {
   return paths.map((f) => ({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: uidOf.get(f)! }));
 }
 
-async function commitmentSite(pacsPort: number, reportPort: number, deadlineMs: number, pacsCommitment = false) {
+async function commitmentSite(pacsPort: number, reportPort: number, deadlineMs: number, pacsCommitment = false, reportTls = false) {
   return createSite((c) => {
     c['upstream'] = {
       pacs: {
@@ -67,7 +67,8 @@ async function commitmentSite(pacsPort: number, reportPort: number, deadlineMs: 
     c['outbox'] = { initialDelayMs: 200, maxDelayMs: 1000, jitterPercent: 20 };
     c['dicom'].storageCommitment = { deadlineMs };
     for (const m of c['dicom'].modalities as Array<Record<string, unknown>>) {
-      if (m['aeTitle'] === 'CT01') m['storageCommitment'] = { port: reportPort, tls: false };
+      // CT01 is a TLS modality: its report association is TLS unless told otherwise.
+      if (m['aeTitle'] === 'CT01') m['storageCommitment'] = reportTls ? { port: reportPort } : { port: reportPort, tls: false };
     }
   });
 }
@@ -150,13 +151,20 @@ test.serial('the report waits for the PACS: success only for instances Orthanc h
   }
 });
 
-test.serial('PACS down past the deadline: the report lists every instance as failed (0x0110)', async (t) => {
+test.serial('PACS down past the deadline: the report, over TLS, lists every instance as failed (0x0110)', async (t) => {
   t.timeout(60_000);
   const dicom = await freePort();
-  const receiver = new CommitmentReceiver('CT01');
+  let receiver = new CommitmentReceiver('CT01');
   await receiver.start();
   const deadlineMs = 5000;
-  const site = await commitmentSite(dicom, receiver.port, deadlineMs);
+  const site = await commitmentSite(dicom, receiver.port, deadlineMs, false, true);
+  // The modality's commitment SCU as a TLS server with a site certificate for 127.0.0.1 (the box checks it).
+  const port = receiver.port;
+  await receiver.stop();
+  receiver = new CommitmentReceiver('CT01', {
+    tls: { certFile: site.pki.serverCert, keyFile: site.pki.serverKey, caFile: site.pki.caCert },
+  });
+  await receiver.start(port);
   const daemon = await Daemon.start(site.configFile);
   try {
     const batch = files.slice(4, 7);

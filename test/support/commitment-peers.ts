@@ -2,7 +2,9 @@
 // N-ACTION (DCMTK has no commitment SCU), and its Scp, on a loopback server of ours (dcmjs-dimse's own
 // Server binds every interface), receives the box's N-EVENT-REPORT on the association the box opens.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import dimse from 'dcmjs-dimse';
 import { dcmjsSecurityOptions } from './mpps-peers.ts';
 
@@ -141,7 +143,10 @@ type ScpInstance = InstanceType<typeof Scp>;
 type AssociationOf = Parameters<ScpInstance['associationRequested']>[0];
 type EventReportArgs = Parameters<ScpInstance['nEventReportRequest']>;
 
-/** The modality's commitment SCU listening for N-EVENT-REPORTs (plain TCP on 127.0.0.1). */
+/**
+ * The modality's commitment SCU listening for N-EVENT-REPORTs on 127.0.0.1: plain TCP, or with `tls` a
+ * TLS server that requires the box's client certificate from the site CA.
+ */
 export class CommitmentReceiver {
   readonly reports: ReceivedReport[] = [];
   readonly #server: net.Server;
@@ -150,7 +155,7 @@ export class CommitmentReceiver {
   /** Answer status the receiver gives (a test may make it refuse). */
   answerStatus = 0;
 
-  constructor(aeTitle: string) {
+  constructor(aeTitle: string, options: { readonly tls?: { certFile: string; keyFile: string; caFile: string } } = {}) {
     const reports = this.reports;
     const receiver = this;
     class ModalityScp extends Scp {
@@ -185,11 +190,26 @@ export class CommitmentReceiver {
         this.sendAssociationReleaseResponse();
       }
     }
-    this.#server = net.createServer((socket) => {
+    const serve = (socket: net.Socket): void => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
       new ModalityScp(socket, { associationTimeout: 10_000, pduTimeout: 10_000 });
-    });
+    };
+    const t = options.tls;
+    this.#server =
+      t === undefined
+        ? net.createServer(serve)
+        : tls.createServer(
+            {
+              cert: readFileSync(t.certFile),
+              key: readFileSync(t.keyFile),
+              ca: readFileSync(t.caFile),
+              requestCert: true,
+              rejectUnauthorized: true,
+              minVersion: 'TLSv1.2',
+            },
+            serve,
+          );
   }
 
   get port(): number {
