@@ -134,7 +134,7 @@ test.serial('the report waits for the PACS: success only for instances Orthanc h
     t.true(await waitFor(() => receiver.reports.filter((r) => r.transactionUid === allKnown).length === 2, 20_000));
     // Once the PACS holds them, a new request is answered at once, on its own association while that is open.
     const late = uid();
-    const asked = await requestCommitment(ct01(site, daemon.ports.dicomTls), late, refs(batch.slice(3)), { lingerMs: 3000 });
+    const asked = await requestCommitment(ct01(site, daemon.ports.dicomTls), late, refs(batch.slice(3)), { lingerMs: 6000 });
     t.is(asked.status, SUCCESS);
     t.is(asked.reports.length, 1, 'the report came on the association that asked');
     t.is(asked.reports[0]!.eventTypeId, 1);
