@@ -331,6 +331,20 @@ const worklistScopeSchema = object(
   { doc: 'limits what this modality sees in the worklist, whatever it asks for' },
 );
 
+const modalityStorageCommitmentSchema = object(
+  {
+    port: upstreamPort('the port its storage commitment SCU listens on for the N-EVENT-REPORT'),
+    host: optional(upstreamHost('its host or address; default: the address its N-ACTION came from')),
+    aeTitle: optional(aeTitle('the called AE title of its commitment SCU; default: its aeTitle')),
+    tls: optional(
+      boolean({ doc: 'connect with TLS (its server certificate checked against tls.caFile); default: true for a TLS modality' }),
+    ),
+  },
+  {
+    doc: 'where the box sends storage commitment reports (N-EVENT-REPORT) when the association that asked has closed',
+  },
+);
+
 const modalityCommon = {
   name: peerName("the modality's name in logs and on the admin page"),
   aeTitle: aeTitle('its calling AE title'),
@@ -349,6 +363,7 @@ const modalityCommon = {
       label: 'defined term',
     }),
   ),
+  storageCommitment: optional(modalityStorageCommitmentSchema),
 };
 
 const modalitySchema = tagged(
@@ -390,6 +405,27 @@ const worklistSchema = object(
   { doc: 'the Modality Worklist service (1.2.840.10008.5.1.4.31)' },
 );
 
+const storageCommitmentSchema = object(
+  {
+    enabled: withDefault(boolean({ doc: 'offer the Storage Commitment Push Model SOP class (1.2.840.10008.1.20.1) to modalities' }), true),
+    deadlineMs: withDefault(
+      ms('instances the PACS has not confirmed this long after the N-ACTION are reported as failed (0x0110)', 1000, 30 * 86_400_000),
+      86_400_000,
+    ),
+    retentionMs: withDefault(
+      ms(
+        'reported requests (to recognise a repeated Transaction UID) and PACS confirmations (to answer late requests) are kept this long',
+        60_000,
+        90 * 86_400_000,
+      ),
+      7 * 86_400_000,
+    ),
+    connectTimeoutMs: withDefault(ms('give up connecting to the modality for a report after'), 10_000),
+    responseTimeoutMs: withDefault(ms('wait this long for the association and the N-EVENT-REPORT-RSP'), 30_000),
+  },
+  { doc: 'the Storage Commitment SCP (see docs/dicom-conformance.md)' },
+);
+
 const dicomSchema = refine(
   object(
     {
@@ -419,6 +455,7 @@ const dicomSchema = refine(
       ),
       worklist: withDefault(worklistSchema, {}),
       storage: withDefault(storageSchema, {}),
+      storageCommitment: withDefault(storageCommitmentSchema, {}),
       modalities: withDefault(
         array(modalitySchema, {
           doc: 'who may associate; everyone else is refused',
@@ -619,6 +656,14 @@ const upstreamSchema = refine(
     }
     if (upstream.mwl?.tls === false) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'mwl.tls'), 'worklist items from the upstream provider travel unencrypted');
+    }
+    if (upstream.pacs?.protocol === 'dimse' && upstream.pacs.storageCommitment && ipAddressProblem(upstream.pacs.host) !== undefined) {
+      ctx.report(
+        'warning',
+        IssueCode.Inconsistent,
+        childPath(path, 'pacs.host'),
+        "is a host name: the PACS's storage commitment reports are then accepted only on the TLS listener (with its client certificate); give its IP address to accept them on the plain listener",
+      );
     }
     if (upstream.pacs?.protocol === 'dimse' && !upstream.pacs.tls) {
       ctx.report('warning', IssueCode.Insecure, childPath(path, 'pacs.tls'), 'images to the PACS travel unencrypted');

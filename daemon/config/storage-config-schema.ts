@@ -112,6 +112,20 @@ export const stowRouteFields = {
 /** Fields of the DIMSE route only. */
 export const dimseRouteFields = {
   maxPduLength: withDefault(integer({ doc: 'largest PDU the box receives from the PACS (bytes)', min: 16_384, max: 1_048_576 }), 65_536),
+  storageCommitment: withDefault(
+    boolean({
+      doc: "ask the PACS's own Storage Commitment SCP for each forwarded instance; a modality's commitment request is then answered success only for instances the PACS committed (its N-EVENT-REPORT comes to the box's DICOM listener as calling AE aeTitle, from host)",
+    }),
+    false,
+  ),
+  storageCommitmentReaskMs: withDefault(
+    integer({
+      doc: 'ask the PACS again for instances it has not reported on this long after the box asked (milliseconds)',
+      min: 1000,
+      max: 86_400_000,
+    }),
+    600_000,
+  ),
 } as const;
 
 /**

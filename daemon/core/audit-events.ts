@@ -122,6 +122,14 @@ export const AuditEvents = {
   'order.downtime-linked': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
   'order.downtime-conflict': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 4 },
   'order.downtime-resolved': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },
+  // Storage commitment (PS3.4 Annex J): the modality's request, the box's report
+  'storage-commitment.requested': { eventIds: DIT, actions: E, outcome: 0 },
+  'storage-commitment.refused': { eventIds: DIT, actions: E, outcome: 4 },
+  'storage-commitment.committed': { eventIds: DIT, actions: E, outcome: 0 },
+  'storage-commitment.failed': { eventIds: DIT, actions: E, outcome: 4 },
+  'storage-commitment.report-sent': { eventIds: DIT, actions: E, outcome: 0 },
+  'pacs.storage-committed': { eventIds: DIT, actions: E, outcome: 0 },
+  'pacs.storage-commitment-failed': { eventIds: DIT, actions: E, outcome: 4 },
   // Procedure status (MPPS in, HL7 status out)
   'mpps.created': { eventIds: ['ProcedureRecord'], actions: ['C'], outcome: 0 },
   'mpps.updated': { eventIds: ['ProcedureRecord'], actions: ['U'], outcome: 0 },

@@ -102,6 +102,7 @@ export const DataDictionary = {
   ReferencedImageSequence: { tag: 0x00081140, vr: 'SQ' },
   ReferencedSOPClassUID: { tag: 0x00081150, vr: 'UI' },
   ReferencedSOPInstanceUID: { tag: 0x00081155, vr: 'UI' },
+  TransactionUID: { tag: 0x00081195, vr: 'UI' },
   FailureReason: { tag: 0x00081197, vr: 'US' },
   FailedSOPSequence: { tag: 0x00081198, vr: 'SQ' },
   ReferencedSOPSequence: { tag: 0x00081199, vr: 'SQ' },

@@ -98,6 +98,16 @@ export const ErrorCodes = {
   },
   EDGE_DOWNTIME_RANGE_EXHAUSTED: { kind: 'permanent', summary: 'the local accession number range for downtime orders is used up' },
   EDGE_DOWNTIME_ORDER_INVALID: { kind: 'permanent', summary: 'a downtime order lacks a field or has a value the worklist cannot carry' },
+  EDGE_COMMITMENT_NO_ROUTE: {
+    kind: 'permanent',
+    summary:
+      'a storage commitment report has no way to the modality (no storageCommitment in its peer config, or the modality was removed)',
+  },
+  EDGE_COMMITMENT_REPORT_FAILED: {
+    kind: 'transient',
+    summary:
+      'a storage commitment report could not be delivered: the modality was not reachable, refused the association or the SCP role, or answered with a failure status',
+  },
   EDGE_STOW_FAILED: { kind: 'transient', summary: 'a STOW-RS request failed (network, timeout or 5xx)' },
   EDGE_STOW_REJECTED: { kind: 'permanent', summary: 'the STOW-RS service refused an instance (4xx or failed SOP sequence)' },
   EDGE_PACS_ENVIRONMENT_MISMATCH: {

@@ -41,6 +41,11 @@ export interface AssociationAcceptance {
    * where compressed syntaxes are accepted as-is).
    */
   readonly transferSyntaxesByAbstractSyntax?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * SOP classes for which this requestor may take the SCP role when it proposes it in a role selection
+   * sub-item (PS3.7 D.3.3.4); for every other SOP class it is the SCU only (the default roles).
+   */
+  readonly requestorScpRoles?: ReadonlySet<string>;
   /** Opaque context handed to the services (e.g. the peer's configured identity and worklist scope). */
   readonly peer: unknown;
 }

@@ -1,5 +1,6 @@
 // The requestor's half of association negotiation (PS3.8 9.3.2, 9.3.3): build an A-ASSOCIATE-RQ and
-// read the acceptor's A-ASSOCIATE-AC. Used by the C-STORE SCU that forwards to the PACS.
+// read the acceptor's A-ASSOCIATE-AC. Used by the C-STORE SCU that forwards to the PACS and by the
+// Storage Commitment report sender (which proposes the SCP role, PS3.4 J.3.3).
 import { Buffer } from 'node:buffer';
 import { EdgeError } from '../core/errors.ts';
 import {
@@ -7,6 +8,9 @@ import {
   IMPLEMENTATION_CLASS_UID,
   IMPLEMENTATION_VERSION_NAME,
   PresentationContextResult,
+  type RoleSelection,
+  encodeRoleSelection,
+  parseRoleSelection,
 } from './association.ts';
 import { encodePdu, PduType } from './pdu.ts';
 
@@ -24,6 +28,8 @@ export interface AcceptedAssociation {
   readonly accepted: ReadonlyMap<number, string>;
   /** Every answer: id → result (PresentationContextResult). */
   readonly results: ReadonlyMap<number, number>;
+  /** The acceptor's answers to our role selection sub-items, by SOP class (absent = not answered). */
+  readonly roleSelections: ReadonlyMap<string, RoleSelection>;
 }
 
 function item(type: number, value: Buffer): Buffer {
@@ -44,6 +50,7 @@ export function encodeAssociateRq(options: {
   readonly calledAeTitle: string;
   readonly contexts: readonly RequestedContext[];
   readonly maxPduLength: number;
+  readonly roleSelections?: readonly RoleSelection[];
 }): Buffer {
   const fixed = Buffer.alloc(68);
   fixed.writeUInt16BE(1, 0);
@@ -70,6 +77,7 @@ export function encodeAssociateRq(options: {
       Buffer.concat([
         item(0x51, max),
         item(0x52, Buffer.from(IMPLEMENTATION_CLASS_UID, 'latin1')),
+        ...(options.roleSelections ?? []).map(encodeRoleSelection),
         item(0x55, Buffer.from(IMPLEMENTATION_VERSION_NAME, 'latin1')),
       ]),
     ),
@@ -85,6 +93,7 @@ export function parseAssociateAc(body: Buffer): AcceptedAssociation {
   if (body.length < 68) throw bad('A-ASSOCIATE-AC too short');
   const accepted = new Map<number, string>();
   const results = new Map<number, number>();
+  const roleSelections = new Map<string, RoleSelection>();
   let maxPduLength = 0;
   let pos = 68;
   while (pos + 4 <= body.length) {
@@ -110,11 +119,16 @@ export function parseAssociateAc(body: Buffer): AcceptedAssociation {
       while (sub + 4 <= value.length) {
         const st = value.readUInt8(sub);
         const sl = value.readUInt16BE(sub + 2);
+        if (sub + 4 + sl > value.length) throw bad('A-ASSOCIATE-AC sub-item out of bounds');
         if (st === 0x51 && sl === 4) maxPduLength = value.readUInt32BE(sub + 4);
+        if (st === 0x54) {
+          const role = parseRoleSelection(value.subarray(sub + 4, sub + 4 + sl));
+          roleSelections.set(role.sopClassUid, role);
+        }
         sub += 4 + sl;
       }
     }
     pos += 4 + length;
   }
-  return { maxPduLength, accepted, results };
+  return { maxPduLength, accepted, results, roleSelections };
 }

@@ -18,6 +18,7 @@ const ItemType = {
   MaximumLength: 0x51,
   ImplementationClassUid: 0x52,
   AsynchronousOperationsWindow: 0x53,
+  ScpScuRoleSelection: 0x54,
   ImplementationVersionName: 0x55,
 } as const;
 
@@ -37,6 +38,16 @@ export interface ProposedPresentationContext {
   readonly transferSyntaxes: readonly string[];
 }
 
+/**
+ * An SCP/SCU Role Selection sub-item (PS3.7 D.3.3.4): in a request the roles the requestor proposes to
+ * take for the SOP class; in an answer the roles the acceptor agreed to (false = that role refused).
+ */
+export interface RoleSelection {
+  readonly sopClassUid: string;
+  readonly scu: boolean;
+  readonly scp: boolean;
+}
+
 export interface AssociateRq {
   readonly protocolVersion: number;
   readonly calledAeTitle: string;
@@ -47,6 +58,8 @@ export interface AssociateRq {
   readonly maxPduLength: number;
   readonly implementationClassUid: string;
   readonly implementationVersionName: string;
+  /** Role selection sub-items proposed, by SOP class (absent = default roles: the requestor is SCU). */
+  readonly roleSelections: ReadonlyMap<string, RoleSelection>;
 }
 
 export interface PresentationContextAnswer {
@@ -62,6 +75,8 @@ export interface AssociateAc {
   readonly presentationContexts: readonly PresentationContextAnswer[];
   /** Our Maximum Length Received. */
   readonly maxPduLength: number;
+  /** Answers to the requestor's role selection sub-items (only for SOP classes it proposed one for). */
+  readonly roleSelections?: readonly RoleSelection[];
 }
 
 function bad(message: string): EdgeError {
@@ -96,6 +111,7 @@ export function parseAssociateRq(body: Buffer): AssociateRq {
   let implementationClassUid = '';
   let implementationVersionName = '';
   let sawUserInfo = false;
+  const roleSelections = new Map<string, RoleSelection>();
   for (const item of items(body, 68)) {
     switch (item.type) {
       case ItemType.ApplicationContext:
@@ -125,9 +141,12 @@ export function parseAssociateRq(body: Buffer): AssociateRq {
             implementationClassUid = uidText(sub.value);
           } else if (sub.type === ItemType.ImplementationVersionName) {
             implementationVersionName = aeText(sub.value);
+          } else if (sub.type === ItemType.ScpScuRoleSelection) {
+            const role = parseRoleSelection(sub.value);
+            if (roleSelections.size < 128) roleSelections.set(role.sopClassUid, role);
           }
-          // Asynchronous operations window, role selection and extended negotiation are not
-          // answered: the acceptor then operates synchronously with default roles (PS3.7 D.3.3).
+          // Asynchronous operations window and extended negotiation are not answered: the acceptor
+          // then operates synchronously (PS3.7 D.3.3.3).
         }
         break;
       default:
@@ -144,7 +163,27 @@ export function parseAssociateRq(body: Buffer): AssociateRq {
     maxPduLength,
     implementationClassUid,
     implementationVersionName,
+    roleSelections,
   };
+}
+
+/** The value of an SCP/SCU Role Selection sub-item (PS3.7 D.3.3.4.1): UID length, UID, SCU role, SCP role. */
+export function parseRoleSelection(value: Buffer): RoleSelection {
+  if (value.length < 4) throw bad('role selection sub-item too short');
+  const uidLength = value.readUInt16BE(0);
+  if (uidLength + 4 !== value.length) throw bad('role selection sub-item has wrong length');
+  return { sopClassUid: uidText(value.subarray(2, 2 + uidLength)), scu: value[2 + uidLength] === 1, scp: value[3 + uidLength] === 1 };
+}
+
+/** A complete SCP/SCU Role Selection sub-item (type 0x54), for requests and answers alike. */
+export function encodeRoleSelection(role: RoleSelection): Buffer {
+  const uid = uidBytes(role.sopClassUid);
+  const value = Buffer.alloc(4 + uid.length);
+  value.writeUInt16BE(uid.length, 0);
+  uid.copy(value, 2);
+  value.writeUInt8(role.scu ? 1 : 0, 2 + uid.length);
+  value.writeUInt8(role.scp ? 1 : 0, 3 + uid.length);
+  return item(ItemType.ScpScuRoleSelection, value);
 }
 
 function* items(buf: Buffer, start: number): Generator<{ type: number; value: Buffer }> {
@@ -196,6 +235,7 @@ export function encodeAssociateAc(ac: AssociateAc): Buffer {
       Buffer.concat([
         item(ItemType.MaximumLength, maxLength),
         item(ItemType.ImplementationClassUid, uidBytes(IMPLEMENTATION_CLASS_UID)),
+        ...(ac.roleSelections ?? []).map(encodeRoleSelection),
         item(ItemType.ImplementationVersionName, Buffer.from(IMPLEMENTATION_VERSION_NAME, 'latin1')),
       ]),
     ),

@@ -29,6 +29,14 @@ export interface AssociationContext {
   readonly peerCertificate: PeerCertificate | undefined;
   /** What the association policy returned for this peer; opaque to the dicom layer. */
   readonly peer: unknown;
+  /**
+   * Send a request of the box's own to the peer on this association (as SCP of `abstractSyntax`, e.g. a
+   * storage commitment N-EVENT-REPORT) and resolve with its response command. Rejects when the association
+   * has ended, has no accepted context for the SOP class, or the peer does not answer within the idle timeout.
+   */
+  readonly invoke?: (abstractSyntax: string, command: ResponseCommand, dataSet?: DataSet) => Promise<Command>;
+  /** True while the association is established (a request sent with `invoke` can still be answered). */
+  readonly isOpen?: () => boolean;
 }
 
 export interface DimseRequest {

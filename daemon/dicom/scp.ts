@@ -145,6 +145,9 @@ export class DicomAssociation {
   #active: ActiveOperation | undefined;
   /** Sink writes still in flight; the socket is paused while any is. */
   #sinkWaits = 0;
+  /** Requests of the box's own (`invoke`) waiting for the peer's response, by Message ID. */
+  readonly #invoked = new Map<number, { resolve: (c: Command) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }>();
+  #invokeMessageId = 0x8000;
   /** Association-wide abort, linked into every operation's signal. */
   readonly #lifetime = new AbortController();
   #endReported = false;
@@ -369,6 +372,14 @@ export class DicomAssociation {
   }
 
   #onMessage(context: AcceptedContext, command: Command, dataSet: Buffer | undefined, sink?: DataSetSink): void {
+    if (!isRequest(command.CommandField)) {
+      const waiting = this.#invoked.get(command.MessageIDBeingRespondedTo ?? -1);
+      if (waiting === undefined) throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'the SCU sent a response to nothing the box asked');
+      this.#invoked.delete(command.MessageIDBeingRespondedTo ?? -1);
+      clearTimeout(waiting.timer);
+      waiting.resolve(command);
+      return;
+    }
     if (command.CommandField === CommandField.CCancelRq) {
       // Cancels only the running request it names; others are ignored (PS3.7 9.3.2.3).
       const active = this.#active;
@@ -419,6 +430,7 @@ export class DicomAssociation {
 
   #release(): void {
     this.#state = 'closing';
+    this.#failInvoked();
     this.#logger.info('dicom.released');
     this.#reportEnd({ type: 'association-released' });
     // The requestor closes the transport after A-RELEASE-RP (PS3.8 7.2); ARTIM covers one that does not.
@@ -472,6 +484,40 @@ export class DicomAssociation {
       );
     } finally {
       this.#active = undefined;
+    }
+  }
+
+  /** A request of the box's own to the peer (AssociationContext.invoke): sent on an accepted context of its SOP class. */
+  async #invoke(abstractSyntax: string, command: ResponseCommand, ds: DataSet | undefined): Promise<Command> {
+    if (this.#state !== 'established') throw new EdgeError('EDGE_SHUTDOWN', 'association no longer established');
+    const context = [...this.#contexts.values()].find((c) => c.abstractSyntax === abstractSyntax);
+    if (context === undefined) throw new EdgeError('EDGE_DICOM_PDU_INVALID', 'no accepted presentation context for the SOP class');
+    const messageId = (this.#invokeMessageId = this.#invokeMessageId >= 0xffff ? 0x8000 : this.#invokeMessageId + 1);
+    const answered = new Promise<Command>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#invoked.delete(messageId);
+        reject(new EdgeError('EDGE_DICOM_TIMEOUT', 'the peer did not answer the request'));
+      }, this.#options.idleTimeoutMs);
+      timer.unref();
+      this.#invoked.set(messageId, { resolve, reject, timer });
+    });
+    try {
+      await this.#respond(context, { ...command, MessageID: messageId }, ds);
+    } catch (err) {
+      const waiting = this.#invoked.get(messageId);
+      this.#invoked.delete(messageId);
+      if (waiting !== undefined) clearTimeout(waiting.timer);
+      answered.catch(() => undefined);
+      throw err;
+    }
+    return answered;
+  }
+
+  #failInvoked(): void {
+    for (const [id, w] of this.#invoked) {
+      clearTimeout(w.timer);
+      w.reject(new EdgeError('EDGE_SHUTDOWN', 'association ended before the peer answered'));
+      this.#invoked.delete(id);
     }
   }
 
@@ -606,6 +652,11 @@ export class DicomAssociation {
         this.#contexts.set(a.id, { id: a.id, abstractSyntax: proposed.abstractSyntax, transferSyntax: a.transferSyntax });
       }
     }
+    // Role selection is answered only for SOP classes proposed with one and accepted on some context.
+    const acceptedSyntaxes = new Set([...this.#contexts.values()].map((c) => c.abstractSyntax));
+    const roleSelections = [...rq.roleSelections.values()]
+      .filter((r) => acceptedSyntaxes.has(r.sopClassUid))
+      .map((r) => ({ sopClassUid: r.sopClassUid, scu: r.scu, scp: r.scp && decision.requestorScpRoles?.has(r.sopClassUid) === true }));
     this.#peerMaxPduLength = rq.maxPduLength;
     this.#context = {
       associationId: this.associationId,
@@ -615,6 +666,8 @@ export class DicomAssociation {
       transport: this.#transport.transport,
       peerCertificate: this.#transport.peerCertificate,
       peer: decision.peer,
+      invoke: (abstractSyntax, command, ds) => this.#invoke(abstractSyntax, command, ds),
+      isOpen: () => this.#state === 'established',
     };
     this.#state = 'established';
     this.#socket.write(
@@ -623,6 +676,7 @@ export class DicomAssociation {
         callingAeTitle: rq.callingAeTitle,
         presentationContexts: answers,
         maxPduLength: this.#options.maxPduLength,
+        roleSelections,
       }),
     );
     this.#armIdle();
@@ -644,6 +698,7 @@ export class DicomAssociation {
     const wasClosing = this.#state === 'closing';
     this.#state = 'closing';
     this.#lifetime.abort();
+    this.#failInvoked();
     this.#abortSinks(why);
     this.#reportEnd({ type: 'association-aborted', by: 'local', why });
     if (!this.#socket.destroyed && !wasClosing) {
@@ -667,6 +722,7 @@ export class DicomAssociation {
     this.#state = 'closed';
     this.#disarm();
     this.#lifetime.abort();
+    this.#failInvoked();
     this.#abortSinks('connection closed');
     if (wasState !== 'closing') {
       this.#reportEnd({ type: 'association-aborted', by: 'peer', why: 'connection closed' });

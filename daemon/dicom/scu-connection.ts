@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { EdgeError, isEdgeError, type ErrorCode } from '../core/errors.ts';
 import { encodeAssociateRq, parseAssociateAc, type AcceptedAssociation, type RequestedContext } from './association-requestor.ts';
-import { decodeCommand, hasDataSet, type Command } from './dimse-command.ts';
+import type { RoleSelection } from './association.ts';
+import { decodeCommand, encodeCommand, hasDataSet, type Command } from './dimse-command.ts';
 import { encodeAbort, encodePData, encodeReleaseRq, parsePDataTf, type Pdu, PduReader, PduType, PDU_HEADER_LENGTH } from './pdu.ts';
 
 export interface ScuConnectionOptions {
@@ -193,13 +194,15 @@ export class ScuConnection {
     });
   }
 
-  async associate(contexts: readonly RequestedContext[]): Promise<AcceptedAssociation> {
+  /** `roleSelections`: SCP/SCU role selection items (the commitment report SCU asks for the SCP role). */
+  async associate(contexts: readonly RequestedContext[], roleSelections?: readonly RoleSelection[]): Promise<AcceptedAssociation> {
     await this.write(
       encodeAssociateRq({
         callingAeTitle: this.#options.callingAeTitle,
         calledAeTitle: this.#options.calledAeTitle,
         contexts,
         maxPduLength: this.#options.maxPduLength ?? DEFAULT_SCU_MAX_PDU,
+        ...(roleSelections === undefined ? {} : { roleSelections }),
       }),
     );
     const pdu = await this.#nextPdu();
@@ -209,6 +212,18 @@ export class ScuConnection {
       throw this.#failure(`${this.#peer} rejected the association`, { result: result ?? 0, source: source ?? 0, reason: reason ?? 0 });
     }
     throw this.#failure(`${this.#peer} aborted the association`);
+  }
+
+  /** One request (command and optional data set, already encoded); answers its response command. */
+  async request(contextId: number, command: Omit<Command, 'MessageID'>, dataSet: Buffer | undefined, peerMax: number): Promise<Command> {
+    const messageId = this.nextMessageId();
+    await this.sendPdvs(contextId, true, encodeCommand({ ...command, MessageID: messageId }), peerMax);
+    if (dataSet !== undefined) await this.sendPdvs(contextId, false, dataSet, peerMax);
+    const { command: rsp } = await this.readMessage(64 * 1024);
+    if (rsp.CommandField !== (command.CommandField | 0x8000) || rsp.MessageIDBeingRespondedTo !== messageId) {
+      throw this.#failure(`${this.#peer} answered with an unexpected message`);
+    }
+    return rsp;
   }
 
   /** A command set (or a small data set) in P-DATA PDUs of at most the peer's size. */

@@ -33,6 +33,8 @@ import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 import { upstreamWorklist } from './upstream-worklist.ts';
 import { downtimeOrderRoutes } from './downtime-orders.ts';
+import { pacsCommitmentFlow } from './pacs-commitment.ts';
+import { storageCommitmentFlow } from './storage-commitment.ts';
 
 export interface RunningEdge {
   readonly ports: {
@@ -100,12 +102,18 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     const trail = auditTrail(ctx);
     const images = await startStep('open the spool', stepMs, logger, () => imageFlow(ctx));
     const procedureStatus = procedureStatusFlow(ctx);
-    const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations]);
+    const commitment = storageCommitmentFlow(ctx, images.spool, policies);
+    images.onInstanceForwarded(commitment.instanceForwarded);
+    const pacsCommitment = pacsCommitmentFlow(ctx, images.spool, commitment.instanceForwarded);
+    if (pacsCommitment !== undefined) images.onInstanceForwarded(pacsCommitment.instanceForwarded);
+    const queues = outbox(ctx, [...images.destinations, ...procedureStatus.destinations, ...commitment.destinations]);
     const hl7 = hl7Intake(ctx, policies, guards.sink);
     const dicom = modalityListeners(ctx, policies, guards.sink, {
       worklist: worklistService(ctx, guards.sink),
       mpps: procedureStatus.mppsServices,
       storage: images.dimseServices,
+      storageCommitment: commitment.dimseServices,
+      ...(pacsCommitment === undefined ? {} : { pacsCommitment }),
       transferSyntaxesBySopClass: images.transferSyntaxesBySopClass,
     });
     const closers = {
@@ -189,6 +197,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       queues,
       ...pacsEnvironmentAlarm(config),
       contained,
+      commitment.service,
+      ...(pacsCommitment === undefined ? [] : [pacsCommitment.service]),
       hl7,
       ...dicom,
       controlIdPrune(ctx),

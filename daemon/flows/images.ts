@@ -28,6 +28,8 @@ export interface ImageFlow {
   /** The `pacs` destination for the outbox dispatcher (none when upstream.pacs is not configured). */
   readonly destinations: readonly DestinationOptions[];
   readonly routes: readonly ControlRoute[];
+  /** Called each time the PACS confirmed an instance and the spool let it go (storage commitment waits on it). */
+  onInstanceForwarded(listener: () => void): void;
 }
 
 /** Opens the spool (a start step: it touches the file system) and builds what the image flow serves. */
@@ -44,6 +46,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     destination: pacs === undefined ? undefined : PACS_DESTINATION,
     // A directory fsync per instance is a third of a small instance's commit latency (docs/storage.md).
     preparedFiles: PREPARED_SPOOL_FILES,
+    awaitPacsCommitment: pacs?.protocol === 'dimse' && pacs.storageCommitment,
     logger: logger.child({ component: 'spool' }),
   });
   const transferSyntaxes = storage.transferSyntaxes.filter(isWalkableTransferSyntax);
@@ -51,6 +54,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : [],
   );
   let highWaterReported = false;
+  const forwardedListeners: Array<() => void> = [];
   const services = storage.enabled
     ? storageServices({
         sopClassUids: storage.sopClasses,
@@ -108,6 +112,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
       ...(reconciler === undefined ? {} : { transform: reconciler.transform }),
       logger: logger.child({ component: 'forward' }),
       onForwarded: (instance) => {
+        for (const l of forwardedListeners) l();
         const reconciled = reconciler?.forwarded(instance);
         if (reconciled !== undefined)
           audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
@@ -136,6 +141,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     dimseServices: services,
     transferSyntaxesBySopClass,
     destinations,
+    onInstanceForwarded: (listener) => void forwardedListeners.push(listener),
     routes: [
       {
         method: 'GET',

@@ -20,6 +20,7 @@ import { isRefusal } from '../security/peer-policy.ts';
 import { auditDicom } from './audit-mapping.ts';
 import type { FlowContext } from './flow-context.ts';
 import type { BoxPeerPolicies, ModalityPeer } from './orders-worklist.ts';
+import { PACS_COMMITMENT_PEER, type PacsCommitment } from './pacs-commitment.ts';
 
 export interface ModalityListener extends ListenerService {
   readonly transport: 'tls' | 'plain';
@@ -31,8 +32,12 @@ export interface ModalityServices {
   readonly worklist: DimseService;
   readonly mpps: readonly DimseService[];
   readonly storage: readonly DimseService[];
+  /** Storage Commitment Push Model N-ACTION (empty when disabled). */
+  readonly storageCommitment: readonly DimseService[];
   /** Storage SOP classes → transfer syntaxes accepted as received. */
   readonly transferSyntaxesBySopClass: ReadonlyMap<string, readonly string[]>;
+  /** The PACS reporting its storage commitment to the box (upstream.pacs.storageCommitment). */
+  readonly pacsCommitment?: Pick<PacsCommitment, 'admits' | 'admitsSource' | 'dimseServices'>;
 }
 
 export function modalityListeners(
@@ -50,6 +55,7 @@ export function modalityListeners(
   if (dicom.worklist.enabled) abstractSyntaxes.add(SopClass.ModalityWorklistInformationModelFind);
   abstractSyntaxes.add(MppsSopClass);
   for (const sopClass of services.transferSyntaxesBySopClass.keys()) abstractSyntaxes.add(sopClass);
+  for (const s of services.storageCommitment) abstractSyntaxes.add(s.sopClassUid);
   // A modality declared for testing on a production box only reads the test worklist: its MPPS would
   // reach the production RIS and its images the production PACS, so it is offered neither.
   const testingSyntaxes = new Set(
@@ -57,7 +63,19 @@ export function modalityListeners(
   );
   const testingOnly = (rule: { readonly testing?: boolean }): boolean => config.site.environment === 'production' && rule.testing === true;
 
+  const pacs = services.pacsCommitment;
+  const pacsSyntaxes = new Set((pacs?.dimseServices ?? []).map((s) => s.sopClassUid));
   const decide = (rq: AssociationRequest): AssociationDecision => {
+    if (pacs?.admits(rq) === true) {
+      // The PACS only reports storage commitment here, as SCP of the SOP class (it proposes that role).
+      return {
+        accept: true,
+        abstractSyntaxes: pacsSyntaxes,
+        transferSyntaxes: [...dicom.transferSyntaxes],
+        requestorScpRoles: pacsSyntaxes,
+        peer: PACS_COMMITMENT_PEER,
+      };
+    }
     const found = policies.modality.admit({
       callingAeTitle: rq.callingAeTitle,
       transport: rq.transport,
@@ -85,7 +103,14 @@ export function modalityListeners(
     };
   };
 
-  const dimse = [verificationService, services.worklist, ...services.mpps, ...services.storage];
+  const dimse = [
+    verificationService,
+    services.worklist,
+    ...services.mpps,
+    ...services.storage,
+    ...services.storageCommitment,
+    ...(pacs?.dimseServices ?? []),
+  ];
   const listeners: ModalityListener[] = [];
   for (const transport of ['tls', 'plain'] as const) {
     const l = dicom[transport];
@@ -104,7 +129,7 @@ export function modalityListeners(
       preAuthenticationTimeoutMs: dicom.preAuthentication.timeoutMs,
       maxPreAuthenticationConnections: dicom.preAuthentication.maxConnections,
       maxPreAuthenticationConnectionsPerAddress: dicom.preAuthentication.maxConnectionsPerAddress,
-      admitsSource: (address) => policies.modality.admitsSource(transport, address),
+      admitsSource: (address) => policies.modality.admitsSource(transport, address) || pacs?.admitsSource(address) === true,
       associationRequestTimeoutMs: dicom.associationRequestTimeoutMs,
       idleTimeoutMs: dicom.idleTimeoutMs,
       services: dimse,

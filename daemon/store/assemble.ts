@@ -3,6 +3,7 @@
 import { EdgeError } from '../core/errors.ts';
 import { type DataKeyRing, KeyRing } from '../core/keys.ts';
 import { LevelAuditLog } from './audit-log.ts';
+import { LevelCommitmentRepository } from './commitment-repository.ts';
 import { writeBackup } from './backup.ts';
 import { CommitQueue } from './commit-queue.ts';
 import { type Database, openDatabase } from './database.ts';
@@ -55,6 +56,7 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
     audit,
     outbox,
     mpps,
+    commitments: new LevelCommitmentRepository(queue, codec, keys, outbox),
     users: new LevelUserRepository(queue, codec),
     incidents: new LevelIncidentRepository(db, queue, codec),
     breakGlass: new LevelBreakGlassLog(queue, codec),

@@ -28,6 +28,10 @@ export const Prefix = {
   upstreamItem: 'v',
   /** Index of the orders entered at the box during a downtime (empty values). */
   downtimeOrder: 'd',
+  /** Instances the PACS confirmed (and the spool let go), kept for storage commitment requests. */
+  forwarded: 'f',
+  /** Storage commitment requests (N-ACTION), until reported and past their retention. */
+  commitment: 'c',
   meta: 'z',
 } as const;
 

@@ -2,7 +2,8 @@
 // An instance is acknowledged only once its file is fsynced, its directory entry fsynced, and its record
 // (plus the outbox entry that forwards it) committed in one synced batch. Files without a record are
 // leftovers of a crash before that commit and are removed at open. A record and its file are removed
-// only after the PACS confirmed the instance.
+// only after the PACS confirmed the instance; the same batch leaves a confirmation record (`f`, same keyed
+// hash) that storage commitment requests are answered from.
 import { Buffer } from 'node:buffer';
 import { mkdir, open, readdir, stat, statfs, unlink } from 'node:fs/promises';
 import { statfsSync } from 'node:fs';
@@ -52,10 +53,38 @@ export interface SpoolOptions {
   readonly preparedFiles?: number;
   /** Idle time after which the prepared files are removed (default 2 s). */
   readonly preparedIdleMs?: number;
+  /** Instances confirmed by the PACS wait for its own storage commitment before they count as committed. */
+  readonly awaitPacsCommitment?: boolean;
 }
 
 /** The outbox's staging API: entries committed in the same batch as the record. */
 export type OutboxStaging = Pick<LevelOutboxStore, 'stage' | 'publish'>;
+
+/** What the spool keeps of an instance it let go after the PACS confirmed it. */
+interface ForwardedRecord {
+  readonly sopClassUid: string;
+  readonly sopInstanceUid?: string;
+  readonly forwardedAt: number;
+  /**
+   * The PACS's own storage commitment (`upstream.pacs.storageCommitment`): `stored` until the box asked it,
+   * `requested` under `pacsTransactionUid`, then its answer. Absent: the C-STORE confirmation is enough.
+   */
+  readonly pacs?: 'stored' | 'requested' | 'committed' | 'failed';
+  readonly pacsTransactionUid?: string;
+  readonly requestedAt?: number;
+}
+
+/** Where an instance is, as the spool knows it (storage commitment). */
+export type SpoolInstanceState =
+  | { readonly state: 'unknown' }
+  | { readonly state: 'spooled'; readonly sopClassUid: string; readonly key: string }
+  | { readonly state: 'committed' | 'pacs-pending' | 'pacs-failed'; readonly sopClassUid: string };
+
+/** An instance the PACS holds whose commitment the box has to ask the PACS for (or ask again). */
+export interface PacsCommitmentCandidate {
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+}
 
 export class Spool implements InstanceSpool, SpoolReader {
   readonly #queue: CommitQueue;
@@ -124,6 +153,100 @@ export class Spool implements InstanceSpool, SpoolReader {
 
   recordKey(sopInstanceUid: string): string {
     return `${Prefix.spool}${SEP}${this.#keys.hash('sop-instance', sopInstanceUid)}`;
+  }
+
+  #forwardedKey(recordKey: string): string {
+    return `${Prefix.forwarded}${recordKey.slice(Prefix.spool.length)}`;
+  }
+
+  /**
+   * Where each instance is (storage commitment): still spooled (its record key, to match dead letters),
+   * confirmed by the PACS, or unknown. A spooled copy wins over an earlier confirmation: a re-sent
+   * instance is committed again only once the PACS confirmed the new copy.
+   */
+  async states(sopInstanceUids: readonly string[]): Promise<SpoolInstanceState[]> {
+    const out: SpoolInstanceState[] = [];
+    for (const uid of sopInstanceUids) {
+      const key = this.recordKey(uid);
+      const spooled = await this.get(key);
+      if (spooled !== undefined) {
+        out.push({ state: 'spooled' as const, sopClassUid: spooled.sopClassUid, key });
+        continue;
+      }
+      const fkey = this.#forwardedKey(key);
+      const v = await this.#queue.get(fkey);
+      if (v === undefined) {
+        out.push({ state: 'unknown' as const });
+        continue;
+      }
+      const f = this.#openForwarded(fkey, v);
+      const state: 'committed' | 'pacs-pending' | 'pacs-failed' =
+        f.pacs === undefined || f.pacs === 'committed' ? 'committed' : f.pacs === 'failed' ? 'pacs-failed' : 'pacs-pending';
+      out.push({ state, sopClassUid: f.sopClassUid });
+    }
+    return out;
+  }
+
+  /** Forget confirmations older than `before`. */
+  async pruneForwarded(before: number): Promise<number> {
+    const stale: Op[] = [];
+    for (const key of await this.#queue.keys(rangeOf(Prefix.forwarded))) {
+      const v = await this.#queue.get(key);
+      if (v !== undefined && this.#openForwarded(key, v).forwardedAt < before) stale.push({ type: 'del', key });
+    }
+    if (stale.length > 0) await this.#queue.commit(async () => ({ ops: stale, result: undefined }));
+    return stale.length;
+  }
+
+  /**
+   * Instances whose PACS commitment is still to be asked: never asked, or asked before `askedBefore` with
+   * no answer yet (the PACS's report was lost). At most `limit`.
+   */
+  async pacsCommitmentCandidates(askedBefore: number, limit: number): Promise<PacsCommitmentCandidate[]> {
+    const out: PacsCommitmentCandidate[] = [];
+    for (const key of await this.#queue.keys(rangeOf(Prefix.forwarded))) {
+      if (out.length >= limit) break;
+      const v = await this.#queue.get(key);
+      if (v === undefined) continue;
+      const f = this.#openForwarded(key, v);
+      if (f.sopInstanceUid === undefined) continue;
+      if (f.pacs === 'stored' || (f.pacs === 'requested' && (f.requestedAt ?? 0) < askedBefore)) {
+        out.push({ sopClassUid: f.sopClassUid, sopInstanceUid: f.sopInstanceUid });
+      }
+    }
+    return out;
+  }
+
+  /** Record what the box asked the PACS (`requested` under a Transaction UID) or what the PACS answered. */
+  async setPacsCommitment(
+    sopInstanceUids: readonly string[],
+    change: { readonly pacs: 'requested'; readonly transactionUid: string } | { readonly pacs: 'committed' | 'failed' },
+    now = Date.now(),
+  ): Promise<number> {
+    return this.#queue.commit(async () => {
+      const ops: Op[] = [];
+      for (const uid of sopInstanceUids) {
+        const fkey = this.#forwardedKey(this.recordKey(uid));
+        const v = await this.#queue.get(fkey);
+        if (v === undefined) continue;
+        const f = this.#openForwarded(fkey, v);
+        if (f.pacs === undefined || f.pacs === 'committed') continue;
+        const next: ForwardedRecord =
+          change.pacs === 'requested'
+            ? { ...f, pacs: 'requested', pacsTransactionUid: change.transactionUid, requestedAt: now }
+            : { ...f, pacs: change.pacs };
+        ops.push({ type: 'put', key: fkey, value: this.#codec.seal(fkey, Buffer.from(JSON.stringify(next), 'utf8')) });
+      }
+      return { ops, result: ops.length };
+    });
+  }
+
+  #openForwarded(key: string, value: Buffer): ForwardedRecord {
+    try {
+      return JSON.parse(this.#codec.open(key, value).toString('utf8')) as ForwardedRecord;
+    } catch (cause) {
+      throw new EdgeError('EDGE_STORE_DECRYPT_FAILED', 'a forwarded-instance record cannot be read', { cause });
+    }
   }
 
   usage(): SpoolUsage {
@@ -311,8 +434,18 @@ export class Spool implements InstanceSpool, SpoolReader {
   async remove(key: string, fileId: string): Promise<void> {
     const removed = await this.#queue.commit(async () => {
       const v = await this.#queue.get(key);
-      if (v === undefined || this.#decode(key, v).fileId !== fileId) return { ops: null, result: false };
-      return { ops: [{ type: 'del', key }], result: true };
+      if (v === undefined) return { ops: null, result: false };
+      const instance = this.#decode(key, v);
+      if (instance.fileId !== fileId) return { ops: null, result: false };
+      const fkey = this.#forwardedKey(key);
+      const forwarded: ForwardedRecord = {
+        sopClassUid: instance.sopClassUid,
+        sopInstanceUid: instance.sopInstanceUid,
+        forwardedAt: Date.now(),
+        ...(this.#options.awaitPacsCommitment === true ? { pacs: 'stored' as const } : {}),
+      };
+      const mark: Op = { type: 'put', key: fkey, value: this.#codec.seal(fkey, Buffer.from(JSON.stringify(forwarded), 'utf8')) };
+      return { ops: [{ type: 'del', key }, mark], result: true };
     });
     if (!removed) return;
     this.#account(key, undefined);

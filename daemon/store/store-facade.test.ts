@@ -24,6 +24,7 @@ test('openStore exposes repositories and named operations, not the database, que
     'auditBytes',
     'breakGlass',
     'close',
+    'commitments',
     'flush',
     'incidents',
     'mpps',

@@ -8,6 +8,7 @@ import type { BackupResult, BackupSource } from './backup.ts';
 import type { LevelOrderRepository } from './order-repository.ts';
 import type { LevelOutboxStore } from './outbox-store.ts';
 import type { LevelMppsRepository } from './mpps-repository.ts';
+import type { LevelCommitmentRepository } from './commitment-repository.ts';
 import type { RekeyOptions, RotationResult } from './rekey.ts';
 import type { LevelUserRepository } from './user-repository.ts';
 import type { LevelIncidentRepository } from './incident-repository.ts';
@@ -29,6 +30,8 @@ export interface Store {
   readonly audit: LevelAuditLog;
   readonly outbox: LevelOutboxStore;
   readonly mpps: LevelMppsRepository;
+  /** Storage commitment requests of modalities (N-ACTION), until reported. */
+  readonly commitments: LevelCommitmentRepository;
   /** Local accounts of the admin page. */
   readonly users: LevelUserRepository;
   /** Alerts, quarantined peers and the alert rules' baseline. */

@@ -95,19 +95,22 @@ export interface MppsTarget {
   readonly timeoutMs?: number;
 }
 
+/** dcmjs-dimse's client TLS options for a modality's certificate (undefined: plain). */
+export async function dcmjsSecurityOptions(tls: MppsTarget['tls']) {
+  if (tls === undefined) return undefined;
+  return {
+    key: await readFile(tls.keyFile),
+    cert: await readFile(tls.certFile),
+    ca: await readFile(tls.caFile),
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    servername: 'localhost',
+  };
+}
+
 /** Send the operations on one association, in order; resolves with one result per operation answered. */
 export async function sendMpps(target: MppsTarget, ops: readonly MppsOp[]): Promise<{ results: MppsResult[]; error?: string }> {
-  const securityOptions =
-    target.tls === undefined
-      ? undefined
-      : {
-          key: await readFile(target.tls.keyFile),
-          cert: await readFile(target.tls.certFile),
-          ca: await readFile(target.tls.caFile),
-          rejectUnauthorized: true,
-          minVersion: 'TLSv1.2',
-          servername: 'localhost',
-        };
+  const securityOptions = await dcmjsSecurityOptions(target.tls);
   return new Promise((resolve) => {
     const results: MppsResult[] = [];
     let error: string | undefined;

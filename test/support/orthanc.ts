@@ -15,18 +15,21 @@ export interface Orthanc {
 
 /**
  * `luaScript`: a Lua file for Orthanc to load (see orthanc-start.sh: LUA_SCRIPT). `worklists`: serve the
- * .wl files in `dir`/worklists through Orthanc's Modality Worklist plugin (WORKLISTS=1).
+ * .wl files in `dir`/worklists through Orthanc's Modality Worklist plugin (WORKLISTS=1). `modalities`: its
+ * DicomModalities (e.g. the box, for Orthanc's storage commitment reports: `{ EDGE: { AET, Host, Port,
+ * AllowStorageCommitment } }`).
  */
 export async function startOrthanc(
   dir: string,
   http: number,
   dicom: number,
-  options: { luaScript?: string; worklists?: boolean } = {},
+  options: { luaScript?: string; worklists?: boolean; modalities?: Record<string, unknown> } = {},
 ): Promise<Orthanc> {
   const env = {
     ...process.env,
     ...(options.luaScript === undefined ? {} : { LUA_SCRIPT: options.luaScript }),
     ...(options.worklists === true ? { WORKLISTS: '1' } : {}),
+    ...(options.modalities === undefined ? {} : { MODALITIES_JSON: JSON.stringify(options.modalities) }),
   };
   const r = await run('bash', [`${PEERS}/orthanc/orthanc-start.sh`, String(http), String(dicom), dir], { timeoutMs: 60_000, env });
   if (r.code !== 0) throw new Error(`orthanc: ${r.stderr}`);
