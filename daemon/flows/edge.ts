@@ -7,6 +7,7 @@ import type { Logger } from '../core/log.ts';
 import { type Service, ServiceSet, stopOnly } from '../core/service.ts';
 import { startStep } from '../core/start-step.ts';
 import type { EdgeConfig } from '../config/index.ts';
+import type { PrometheusMetrics } from '../admin/prometheus-metrics.ts';
 import { ensureNoCoreDumps } from '../security/core-dumps.ts';
 import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
@@ -21,6 +22,7 @@ import type { FlowContext } from './flow-context.ts';
 import { storeRecovery, watchdogService } from './health.ts';
 import { imageFlow } from './images.ts';
 import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
+import { boxMetrics, metricsSources } from './metrics.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
@@ -30,6 +32,8 @@ import { segmentationWatch } from './segmentation.ts';
 export interface RunningEdge {
   readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
   readonly keysBackend: string;
+  /** The Prometheus metrics of the box (served at `/metrics` on the admin listener). */
+  readonly metrics: PrometheusMetrics;
   stop(): Promise<void>;
   /** Re-read the config file and apply peer changes (config-reload.ts); needs `configFile`. */
   reload(): Promise<ReloadResult>;
@@ -57,7 +61,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     recordKeyAlarms(config.dataDir, keySource, coreLimitBy, audit, box);
     recordRestore(config.dataDir, audit, box, logger);
     const tls = await loadTlsMaterial(config.tls, keySource);
-    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger };
+    const metrics = boxMetrics();
+    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger, metrics };
     const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
     const guards = auditGuards(config.audit, store, box, logger);
     const trail = auditTrail(ctx);
@@ -83,6 +88,19 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         dicom.reduce((n, l) => n + l.listener.abortWhere((peer) => drop((peer as ModalityPeer).rule), reason), 0),
     });
     const reload = options.configFile === undefined ? noConfigFile : () => reloader.reload();
+    metrics.setSources(
+      metricsSources({
+        dispatcher: queues.dispatcher,
+        connections: () => [
+          { listener: 'hl7', count: hl7.listener.connectionCount },
+          ...dicom.map((l) => ({ listener: `dicom-${l.transport}` as const, count: l.listener.associationCount })),
+        ],
+        spool: () => images.spool.usage(),
+        auditLastSeq: () => audit.lastSeq,
+        collectors: () => trail.collectors(),
+        tls,
+      }),
+    );
     const ports = (): RunningEdge['ports'] => ({
       hl7: hl7.port ?? 0,
       ...Object.fromEntries(
@@ -147,6 +165,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     return {
       ports: bound,
       keysBackend: keySource.backend,
+      metrics,
       reload,
       stop: () =>
         (stopping ??= (async () => {

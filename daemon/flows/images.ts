@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
 import type { ControlRoute } from '../core/control-route.ts';
+import { dimseStatusClass } from '../core/metrics.ts';
 import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
 import type { DimseService } from '../dicom/index.ts';
 import { DemographicsReconciler, type ReconciliationRecord } from '../dicom/demographics-rewrite.ts';
@@ -31,7 +32,7 @@ export interface ImageFlow {
 
 /** Opens the spool (a start step: it touches the file system) and builds what the image flow serves. */
 export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
-  const { config, store, audit, box, logger } = ctx;
+  const { config, store, audit, box, logger, metrics } = ctx;
   const tls = clientTls(ctx.tls);
   const storage = config.dicom.storage;
   const pacs = config.upstream.pacs;
@@ -57,6 +58,9 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         logger: logger.child({ component: 'storage' }),
         onEvent: (e) => {
           auditStorage(audit, config.dicom.aeTitle, e);
+          const ae = e.association.callingAeTitle;
+          if (e.type === 'instance-stored') metrics.cStore(ae, 'success', e.bytes);
+          else metrics.cStore(ae, dimseStatusClass(e.status), 0);
           if (e.type === 'instance-refused' && e.status === 0xa700 && !highWaterReported) {
             highWaterReported = true;
             logger.warn('spool.refusing', { why: e.why });
