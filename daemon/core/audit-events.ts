@@ -114,6 +114,9 @@ export const AuditEvents = {
   'outbox.retry-one': { eventIds: AA, actions: ['U'], outcome: 0 },
   'outbox.retry-all': { eventIds: AA, actions: ['U'], outcome: 0 },
   'outbox.discarded': { eventIds: AA, actions: ['D'], outcome: 0 },
+  // The admin page and the central monitor
+  'admin.patient-data-viewed': { eventIds: ['PatientRecord'], actions: ['R'], outcome: 0 },
+  'metrics.scrape-refused': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'NodeAuthentication' },
   // Configuration reloads
   'config.reloaded': { eventIds: SA, actions: E, outcome: 0 },
   'config.reload-refused': { eventIds: SA, actions: E, outcome: 4 },

@@ -22,7 +22,15 @@ import type { FlowContext } from './flow-context.ts';
 import { storeRecovery, watchdogService } from './health.ts';
 import { imageFlow } from './images.ts';
 import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
-import { boxMetrics, metricsSources } from './metrics.ts';
+import { boxMetrics, certificateExpiries, metricsSources } from './metrics.ts';
+import { auditSearchRoutes } from './audit-search.ts';
+import { certificatesRoute } from './certificates-view.ts';
+import { configRoutes } from './config-view.ts';
+import { overviewFlow } from './overview.ts';
+import { PeerActivity, teeMetrics } from './peer-activity.ts';
+import { peersRoute } from './peers-view.ts';
+import { worklistRoute } from './worklist-view.ts';
+import type { ControlRequest } from '../core/control-route.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
@@ -62,7 +70,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     recordRestore(config.dataDir, audit, box, logger);
     const tls = await loadTlsMaterial(config.tls, keySource);
     const metrics = boxMetrics();
-    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger, metrics };
+    const activity = new PeerActivity();
+    const ctx: FlowContext = { config, store, audit, box, tls, keySource, logger, metrics: teeMetrics(metrics, activity) };
     const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
     const guards = auditGuards(config.audit, store, box, logger);
     const trail = auditTrail(ctx);
@@ -92,7 +101,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       metricsSources({
         dispatcher: queues.dispatcher,
         connections: () => [
-          { listener: 'hl7', count: hl7.listener.connectionCount },
+          { listener: 'hl7' as const, count: hl7.listener.connectionCount },
           ...dicom.map((l) => ({ listener: `dicom-${l.transport}` as const, count: l.listener.associationCount })),
         ],
         spool: () => images.spool.usage(),
@@ -107,6 +116,35 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]])),
       ),
     });
+    const connections = () => [
+      { listener: 'hl7' as const, count: hl7.listener.connectionCount },
+      ...dicom.map((l) => ({ listener: `dicom-${l.transport}` as const, count: l.listener.associationCount })),
+    ];
+    const overview = overviewFlow(ctx, {
+      services: () => services.status(),
+      destinations: () => queues.dispatcher.status(),
+      ports,
+      spool: () => images.spool.usage(),
+      certificates: () => certificateExpiries(tls),
+      startedAt,
+    });
+    const pageRoutes = [
+      ...overview.routes,
+      peersRoute(ctx, {
+        activity,
+        destinations: () => queues.dispatcher.status(),
+        collectors: () => trail.collectors(),
+        connections,
+      }),
+      worklistRoute(ctx, { mayViewPatients: () => true, actor: consoleActor }),
+      certificatesRoute(ctx, () => null),
+      ...configRoutes(ctx, { configFile: options.configFile, reload, services: () => services.status(), actor: consoleActor }),
+      ...auditSearchRoutes({
+        lastSeq: () => audit.lastSeq,
+        read: (from, to) => audit.read(from, to),
+        chainStatus: () => trail.status(),
+      }),
+    ];
     const control = controlFlow(
       config.dataDir,
       logger,
@@ -137,6 +175,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         }),
         reloadRoute(reload),
         ...images.routes,
+        ...pageRoutes,
       ],
     );
     const applicationStop = stopOnly('application-activity', () => {
@@ -152,6 +191,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       hl7,
       ...dicom,
       controlIdPrune(ctx),
+      overview,
       control,
       segmentationWatch(config, audit, box, logger),
       watchdogService(config.dataDir, logger, store),
@@ -191,4 +231,11 @@ function withStartDeadline(service: Service, step: string, timeoutMs: number, lo
     stop: (deadlineMs) => service.stop(deadlineMs),
     health: () => service.health(),
   };
+}
+
+/** The caller of a control-socket route: the console's root, or the user name edgectl passed. */
+function consoleActor(req: ControlRequest): AuditParticipant {
+  const body = req.body as { user?: unknown } | undefined;
+  const user = typeof body?.user === 'string' ? body.user.slice(0, 64) : 'local-console';
+  return { kind: 'user', id: user, requestor: true };
 }
