@@ -16,6 +16,7 @@ import { stowTransport } from '../dicom/stow-client.ts';
 import type { Spool } from '../store/spool.ts';
 import { clientTls } from '../security/tls-material.ts';
 import type { FlowContext } from './flow-context.ts';
+import { ImageActivity } from './image-activity.ts';
 import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
 /** Empty spool files kept ready (durable directory entries): enough for a burst on several associations. */
 const PREPARED_SPOOL_FILES = 16;
@@ -51,6 +52,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
     storage.enabled ? storage.sopClasses.map((uid) => [uid, transferSyntaxes]) : [],
   );
   let highWaterReported = false;
+  const activity = new ImageActivity();
   const services = storage.enabled
     ? storageServices({
         sopClassUids: storage.sopClasses,
@@ -59,8 +61,13 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         onEvent: (e) => {
           auditStorage(audit, config.dicom.aeTitle, e);
           const ae = e.association.callingAeTitle;
-          if (e.type === 'instance-stored') metrics.cStore(ae, 'success', e.bytes);
-          else metrics.cStore(ae, dimseStatusClass(e.status), 0);
+          if (e.type === 'instance-stored') {
+            metrics.cStore(ae, 'success', e.bytes);
+            activity.stored();
+          } else {
+            metrics.cStore(ae, dimseStatusClass(e.status), 0);
+            activity.refused(ae, e.status, e.why);
+          }
           if (e.type === 'instance-refused' && e.status === 0xa700 && !highWaterReported) {
             highWaterReported = true;
             logger.warn('spool.refusing', { why: e.why });
@@ -108,6 +115,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         ...(reconciler === undefined ? {} : { transform: reconciler.transform }),
         logger: logger.child({ component: 'forward' }),
         onForwarded: (instance) => {
+          activity.forwarded();
           const reconciled = reconciler?.forwarded(instance);
           if (reconciled !== undefined)
             audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
@@ -140,6 +148,19 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         path: '/v1/spool',
         permission: 'viewer',
         handle: () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }),
+      },
+      {
+        method: 'GET',
+        path: '/v1/images',
+        permission: 'viewer',
+        handle: () => ({
+          status: 200,
+          body: {
+            spool: { ...spool.usage(), admission: spool.admission() },
+            ...activity.summary(),
+            pacs: pacs === undefined ? null : pacs.protocol,
+          },
+        }),
       },
     ],
   };
