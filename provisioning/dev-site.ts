@@ -9,7 +9,7 @@ import { makeCa, makeLeaf, verifyChain } from './dev-pki.ts';
 
 export interface DevSiteOptions {
   readonly dir: string;
-  /** hl7 = basePort, dicom TLS = basePort + 1, dicom plain = basePort + 2. */
+  /** hl7 = basePort, dicom TLS = basePort + 1, dicom plain = basePort + 2, admin listener = basePort + 3. */
   readonly basePort: number;
   readonly ris?: { readonly host: string; readonly port: number };
   readonly pacs?: { readonly host: string; readonly port: number; readonly aeTitle: string };
@@ -36,6 +36,7 @@ export interface SiteDescription {
     readonly hl7Port: number;
     readonly dicomTlsPort: number;
     readonly dicomPlainPort: number;
+    readonly adminPort: number;
     readonly aeTitle: string;
     readonly receivingApplication: string;
     readonly receivingFacility: string;
@@ -141,7 +142,7 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
 
   const dataKeyFile = await ensureDataKey(join(dir, 'keys'));
 
-  const ports = { hl7: opts.basePort, dicomTls: opts.basePort + 1, dicomPlain: opts.basePort + 2 };
+  const ports = { hl7: opts.basePort, dicomTls: opts.basePort + 1, dicomPlain: opts.basePort + 2, admin: opts.basePort + 3 };
   const upstream: Record<string, unknown> = {};
   if (opts.ris !== undefined) {
     upstream.ris = { host: opts.ris.host, port: opts.ris.port, tls: true, receivingApplication: 'RIS', receivingFacility: 'GENHOSP' };
@@ -179,6 +180,7 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
       ],
     },
     upstream,
+    admin: { listen: { host, port: ports.admin } },
   };
   const configFile = join(dir, 'edge.json');
   const check = checkConfig(config, { baseDir: dir });
@@ -197,6 +199,7 @@ async function write(dir: string, opts: DevSiteOptions): Promise<SiteDescription
       hl7Port: ports.hl7,
       dicomTlsPort: ports.dicomTls,
       dicomPlainPort: ports.dicomPlain,
+      adminPort: ports.admin,
       aeTitle: box.aeTitle,
       receivingApplication: box.receivingApplication,
       receivingFacility: box.receivingFacility,

@@ -78,6 +78,7 @@ test('dev-site writes a site whose config passes the check with zero errors', as
     hl7Port: 22575,
     dicomTlsPort: 22576,
     dicomPlainPort: 22577,
+    adminPort: 22578,
     aeTitle: 'EDGE',
     receivingApplication: 'EDGE',
     receivingFacility: 'RAD1',

@@ -11,6 +11,9 @@ import { httpStatusOf } from './http-status.ts';
 
 export type { ControlHandler, ControlRequest, ControlResponse, ControlRoute } from '../core/control-route.ts';
 
+/** Whoever reaches the socket (mode 0600 in the data directory) is the box's console: root. */
+const CONSOLE = { kind: 'console', username: 'root' } as const;
+
 export interface ControlServerOptions {
   readonly socketPath: string;
   readonly logger: Logger;
@@ -32,11 +35,17 @@ export class ControlServer implements ControlRoutes {
   /** Mount routes; a route without a known permission, or mounted twice, is a programming error. */
   add(...routes: readonly ControlRoute[]): void {
     for (const route of routes) {
+      if (route.adminOnly === true) continue;
       const key = `${route.method} ${route.path}`;
       if (!Object.hasOwn(Permission, route.permission)) throw new TypeError(`${key}: unknown permission ${route.permission}`);
       if (this.#routes.has(key)) throw new TypeError(`${key} is mounted twice`);
       this.#routes.set(key, route);
     }
+  }
+
+  /** The mounted routes, whole: the admin listener mounts the same ones under /api. */
+  mounted(): readonly ControlRoute[] {
+    return [...this.#routes.values()];
   }
 
   /** The mounted routes with their permissions (for the admin page's role checks and its docs). */
@@ -81,7 +90,7 @@ export class ControlServer implements ControlRoutes {
       const route = this.#routes.get(`${req.method} ${url.pathname}`);
       if (route === undefined) throw new EdgeError('EDGE_CONTROL_NOT_FOUND', `no route ${req.method} ${url.pathname}`);
       const body = await readJsonBody(req, this.#options.maxBodyBytes ?? 1_048_576);
-      const out = await route.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+      const out = await route.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body, caller: CONSOLE });
       send(out.status, out.body);
     } catch (err) {
       const code = isEdgeError(err) ? err.code : 'unexpected';

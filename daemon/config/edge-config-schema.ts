@@ -636,6 +636,74 @@ const interfaceName = (doc: string) => string({ doc, maxLength: 15, check: inter
 const ipAddresses = (doc: string) =>
   array(string({ doc: 'IP address', maxLength: 45, check: ipAddressProblem, label: 'IP address' }), { doc, maxItems: 16 });
 
+const adminSchema = object(
+  {
+    listen: listener('the HTTPS admin listener (the admin segment; hospital IT and the admin page)'),
+    hostNames: optional(
+      array(upstreamHost('a name or address browsers reach the box by'), {
+        doc: 'Host header values accepted (DNS rebinding defence); the listen address, `localhost` and site.name when omitted',
+        minItems: 1,
+        maxItems: 32,
+      }),
+    ),
+    maxConnections: withDefault(count('open connections in total', 4096), 64),
+    requestTimeoutMs: withDefault(ms('a request must arrive whole and be answered within', 1000, 600_000), 30_000),
+    headersTimeoutMs: withDefault(ms('request headers must arrive within', 1000, 60_000), 10_000),
+    maxBodyBytes: withDefault(integer({ doc: 'largest request body accepted (bytes)', min: 1024, max: 16_777_216 }), 65_536),
+    session: withDefault(
+      object(
+        {
+          idleTimeoutMs: withDefault(
+            ms('a session ends after this long without a user action (background refreshes do not count)', 1000),
+            600_000,
+          ),
+          absoluteLifetimeMs: withDefault(ms('a session ends this long after sign-in, whatever the activity', 1000), 43_200_000),
+          stepUpWindowMs: withDefault(
+            ms('a sensitive action needs the password or a TOTP code proven again within this', 1000, 3_600_000),
+            300_000,
+          ),
+          bindToAddress: withDefault(
+            boolean({ doc: 'a session is refused (and ended) from another client address than it began on' }),
+            true,
+          ),
+        },
+        { doc: 'session rules' },
+      ),
+      {},
+    ),
+    lockout: withDefault(
+      object(
+        {
+          backoffAfterFailures: withDefault(count('failed sign-ins in a row (per user name) before the back-off starts', 100), 5),
+          addressBackoffAfterFailures: withDefault(
+            count('failed sign-ins in a row from one source address before the back-off starts', 1000),
+            20,
+          ),
+          initialBackoffMs: withDefault(ms('first wait once the back-off starts; doubles with each further failure', 10, 3_600_000), 1000),
+          maxBackoffMs: withDefault(ms('longest wait of the back-off', 10), 900_000),
+          lockAfterFailures: withDefault(
+            count('failed sign-ins in a row after which an account is locked until an admin or `edgectl user unlock` unlocks it', 1000),
+            20,
+          ),
+        },
+        { doc: 'failed sign-ins: back-off per user name and per source address, then lockout' },
+      ),
+      {},
+    ),
+    breakGlass: withDefault(
+      object(
+        {
+          role: withDefault(oneOf(['viewer', 'operator', 'admin', 'auditor'], { doc: 'role a break-glass elevation grants' }), 'operator'),
+          durationMs: withDefault(ms('an elevation ends after', 60_000), 1_800_000),
+        },
+        { doc: 'emergency access (docs/access-control.md#break-glass)' },
+      ),
+      {},
+    ),
+  },
+  { doc: 'the admin listener and its JSON API (docs/access-control.md); omitted = no admin listener' },
+);
+
 // Only the box's firewall (edgectl segmentation) reads this section; edged itself never does.
 const networkSchema = object(
   {
@@ -720,6 +788,7 @@ export const edgeConfigSchema = refine(
       dicom: withDefault(dicomSchema, {}),
       upstream: withDefault(upstreamSchema, {}),
       audit: withDefault(auditSchema, {}),
+      admin: optional(adminSchema),
       outbox: withDefault(outboxSchema, {}),
       startup: withDefault(
         object(
@@ -792,3 +861,4 @@ export type StowPacsConfig = Extract<PacsUpstreamConfig, { protocol: 'stow' }>;
 export type ShutdownConfig = EdgeConfig['shutdown'];
 export type AuditConfig = EdgeConfig['audit'];
 export type NetworkConfig = EdgeConfig['network'];
+export type AdminConfig = NonNullable<EdgeConfig['admin']>;

@@ -7,6 +7,7 @@ export type { ListenerAddress } from './bind-check.ts';
 export { renderConfigDocs } from './config-docs.ts';
 export { ExplicitVrLittleEndian, ImplicitVrLittleEndian, edgeConfigSchema } from './edge-config-schema.ts';
 export type {
+  AdminConfig,
   DicomConfig,
   DicomModalityConfig,
   EdgeConfig,

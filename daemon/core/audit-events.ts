@@ -25,6 +25,13 @@ export const AuditEventTypeCode = {
   NodeAuthentication: { code: '110126', meaning: 'Node Authentication' },
   SecurityConfiguration: { code: '110129', meaning: 'Security Configuration' },
   ObjectSecurityAttributesChanged: { code: '110135', meaning: 'Object Security Attributes Changed' },
+  Login: { code: '110122', meaning: 'Login' },
+  Logout: { code: '110123', meaning: 'Logout' },
+  EmergencyOverrideStarted: { code: '110127', meaning: 'Emergency Override Started' },
+  EmergencyOverrideStopped: { code: '110138', meaning: 'Emergency Override Stopped' },
+  UseOfRestrictedFunction: { code: '110132', meaning: 'Use of Restricted Function' },
+  SecurityRolesChanged: { code: '110136', meaning: 'Security Roles Changed' },
+  UserSecurityAttributesChanged: { code: '110137', meaning: 'User Security Attributes Changed' },
 } as const;
 export type AuditEventTypeCodeName = keyof typeof AuditEventTypeCode;
 
@@ -44,6 +51,7 @@ export interface AuditEventSpec {
 
 const AA = ['ApplicationActivity'] as const;
 const SA = ['SecurityAlert'] as const;
+const UA = ['UserAuthentication'] as const;
 const ALU = ['AuditLogUsed'] as const;
 const DIT = ['DicomInstancesTransferred'] as const;
 const HL7_RECORD = ['ProcedureRecord', 'PatientRecord'] as const;
@@ -133,6 +141,29 @@ export const AuditEvents = {
   'provision.self-test': { eventIds: AA, actions: E, outcome: 0 },
   'provision.admin-created': { eventIds: SA, actions: ['C'], outcome: 0 },
   'decommission.crypto-erase': { eventIds: SA, actions: ['D'], outcome: 0 },
+  // People on the admin listener and the console (docs/access-control.md)
+  'access.sign-in': { eventIds: UA, actions: E, outcome: 0, eventTypeCode: 'Login' },
+  'access.sign-in-failed': { eventIds: UA, actions: E, outcome: 4, eventTypeCode: 'Login' },
+  'access.sign-out': { eventIds: UA, actions: E, outcome: 0, eventTypeCode: 'Logout' },
+  'access.session-expired': { eventIds: UA, actions: E, outcome: 0, eventTypeCode: 'Logout' },
+  'access.session-refused': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'UseOfRestrictedFunction' },
+  'access.step-up': { eventIds: UA, actions: E, outcome: 0, eventTypeCode: 'Login' },
+  'access.step-up-failed': { eventIds: UA, actions: E, outcome: 4, eventTypeCode: 'Login' },
+  'access.locked-out': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.unlocked': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.permission-denied': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'UseOfRestrictedFunction' },
+  'access.request-refused': { eventIds: SA, actions: E, outcome: 4 },
+  'access.user-created': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.user-disabled': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.user-enabled': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.role-changed': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'SecurityRolesChanged' },
+  'access.password-changed': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.mfa-enrolled': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.mfa-reset': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'UserSecurityAttributesChanged' },
+  'access.recovery-code-used': { eventIds: UA, actions: E, outcome: 0, eventTypeCode: 'Login' },
+  'access.break-glass-started': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'EmergencyOverrideStarted' },
+  'access.break-glass-stopped': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'EmergencyOverrideStopped' },
+  'access.break-glass-reviewed': { eventIds: SA, actions: E, outcome: 0 },
 } as const satisfies Record<string, AuditEventSpec>;
 
 export type AuditEventType = keyof typeof AuditEvents;

@@ -13,6 +13,7 @@ import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
+import { adminFlow } from './admin.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -38,7 +39,13 @@ import { procedureStatusFlow } from './procedure-status.ts';
 import { segmentationWatch } from './segmentation.ts';
 
 export interface RunningEdge {
-  readonly ports: { readonly hl7: number; readonly dicomTls?: number; readonly dicomPlain?: number; readonly auditPull?: number };
+  readonly ports: {
+    readonly hl7: number;
+    readonly dicomTls?: number;
+    readonly dicomPlain?: number;
+    readonly auditPull?: number;
+    readonly admin?: number;
+  };
   readonly keysBackend: string;
   /** The Prometheus metrics of the box (served at `/metrics` on the admin listener). */
   readonly metrics: PrometheusMetrics;
@@ -178,6 +185,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         ...pageRoutes,
       ],
     );
+    const admin = adminFlow(ctx, () => control.server.mounted());
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });
@@ -193,6 +201,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       controlIdPrune(ctx),
       overview,
       control,
+      ...(admin === undefined ? [] : [admin]),
       segmentationWatch(config, audit, box, logger),
       watchdogService(config.dataDir, logger, store),
     ];
@@ -200,7 +209,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     await services.start(config.shutdown.drainTimeoutMs);
     ready = true;
     audit.record({ ...appActivity('application.start', [box]), detail: `keys.backend ${keySource.backend}` });
-    const bound = { ...ports(), ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }) };
+    const bound = {
+      ...ports(),
+      ...(trail.pullPort === undefined ? {} : { auditPull: trail.pullPort }),
+      ...(admin?.port === undefined ? {} : { admin: admin.port }),
+    };
     let stopping: Promise<void> | undefined;
     return {
       ports: bound,

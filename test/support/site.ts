@@ -29,6 +29,7 @@ export async function createSite(adjust?: (config: Record<string, any>) => void)
   config['hl7'].listen.port = 0;
   config['dicom'].tls.port = 0;
   config['dicom'].plain.port = 0;
+  if (config['admin'] !== undefined) config['admin'].listen.port = 0;
   config['shutdown'] = { drainTimeoutMs: 3000 };
   adjust?.(config);
   await writeFile(configFile, JSON.stringify(config, null, 2));
@@ -40,6 +41,8 @@ export interface Ports {
   readonly hl7: number;
   readonly dicomTls: number;
   readonly dicomPlain: number;
+  /** The admin listener's port (0 when the site has none). */
+  readonly admin: number;
 }
 
 export interface Launch {
@@ -75,7 +78,12 @@ export class Daemon {
     const d = new Daemon(configFile, how);
     how.onSpawn?.(d.process);
     const ready = await d.process.waitForEvent('edged.ready', 30_000);
-    d.ports = { hl7: Number(ready['hl7']), dicomTls: Number(ready['dicomTls']), dicomPlain: Number(ready['dicomPlain']) };
+    d.ports = {
+      hl7: Number(ready['hl7']),
+      dicomTls: Number(ready['dicomTls']),
+      dicomPlain: Number(ready['dicomPlain']),
+      admin: Number(ready['admin'] ?? 0),
+    };
     return d;
   }
 
