@@ -1,6 +1,7 @@
 // The admin flow: the HTTPS admin listener (admin/admin-listener.ts) with every route the control
 // socket serves mounted under /api (same permission, one declaration each), the session routes, and the
 // access routes other flows add. Absent `admin` in the config: no listener.
+import { readFileSync } from 'node:fs';
 import type { ControlRoute } from '../core/control-route.ts';
 import type { Service } from '../core/service.ts';
 import { AccessControl } from '../admin/access-control.ts';
@@ -48,6 +49,8 @@ export function adminFlow(
     access,
     audit: ctx.audit,
     logger,
+    // The scraper's CA: the handshake asks for a client certificate so `/metrics` can check it.
+    ...(admin.metrics?.clientCa === undefined ? {} : { clientCa: readFileSync(admin.metrics.clientCa) }),
   });
   listener.add(...sessionRoutes(access, () => listener.routes(), options.extras));
   let mounted = false;

@@ -130,6 +130,7 @@ export function configRoutes(ctx: FlowContext, p: ConfigViewParts): ControlRoute
       method: 'POST',
       path: '/v1/config/apply',
       permission: 'admin',
+      stepUp: true,
       handle: async (req) => {
         if (applying) throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'another configuration apply is running; wait for it');
         applying = true;

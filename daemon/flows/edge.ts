@@ -14,6 +14,7 @@ import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
 import { adminFlow } from './admin.ts';
+import { mountAdminPage } from './admin-page.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -31,7 +32,7 @@ import { overviewFlow } from './overview.ts';
 import { PeerActivity, teeMetrics } from './peer-activity.ts';
 import { peersRoute } from './peers-view.ts';
 import { worklistRoute } from './worklist-view.ts';
-import type { ControlRequest } from '../core/control-route.ts';
+import { type ControlRequest, callerMay } from '../core/control-route.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
@@ -143,9 +144,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         collectors: () => trail.collectors(),
         connections,
       }),
-      worklistRoute(ctx, { mayViewPatients: () => true, actor: consoleActor }),
+      worklistRoute(ctx, {
+        mayViewPatients: (req) => req.caller === undefined || callerMay('operator', req.caller),
+        actor: callerActor,
+      }),
       certificatesRoute(ctx, () => null),
-      ...configRoutes(ctx, { configFile: options.configFile, reload, services: () => services.status(), actor: consoleActor }),
+      ...configRoutes(ctx, { configFile: options.configFile, reload, services: () => services.status(), actor: callerActor }),
       ...auditSearchRoutes({
         lastSeq: () => audit.lastSeq,
         read: (from, to) => audit.read(from, to),
@@ -186,6 +190,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       ],
     );
     const admin = adminFlow(ctx, () => control.server.mounted());
+    if (admin !== undefined) mountAdminPage(ctx, admin.listener, metrics, guards.sink);
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });
@@ -246,9 +251,11 @@ function withStartDeadline(service: Service, step: string, timeoutMs: number, lo
   };
 }
 
-/** The caller of a control-socket route: the console's root, or the user name edgectl passed. */
-function consoleActor(req: ControlRequest): AuditParticipant {
+/** The caller as an audit participant: the signed-in user (with address), or the console's root. */
+function callerActor(req: ControlRequest): AuditParticipant {
+  const c = req.caller;
+  if (c !== undefined && c.kind === 'user')
+    return { kind: 'user', id: c.username, requestor: true, ...(c.address === undefined ? {} : { address: c.address }) };
   const body = req.body as { user?: unknown } | undefined;
-  const user = typeof body?.user === 'string' ? body.user.slice(0, 64) : 'local-console';
-  return { kind: 'user', id: user, requestor: true };
+  return { kind: 'user', id: typeof body?.user === 'string' ? body.user.slice(0, 64) : 'local-console', requestor: true };
 }

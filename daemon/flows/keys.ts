@@ -65,6 +65,7 @@ export function keyRotationRoute(
     method: 'POST',
     path: '/v1/keys/rotate-data-key',
     permission: 'admin',
+    stepUp: true,
     handle: async () => {
       if (keySource.rotation === undefined) {
         throw new EdgeError('EDGE_KEYS_ROTATION_UNSUPPORTED', `keys.backend "${keySource.backend}" cannot rotate the data key`);

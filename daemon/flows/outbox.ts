@@ -127,6 +127,7 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
     {
       method: 'POST',
       path: '/v1/queues/discard',
+      stepUp: true,
       permission: 'operator',
       handle: async (req) => {
         const why = (req.body as { reason?: unknown } | undefined)?.reason;

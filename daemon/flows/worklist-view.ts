@@ -34,7 +34,7 @@ export function worklistRoute(ctx: FlowContext, access: WorklistViewAccess): Con
       if (accession.length > 16) throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', '"accession" is at most 16 characters (DICOM SH)');
       const withPatients = req.query.get('patient') === '1';
       if (withPatients && !access.mayViewPatients(req))
-        throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', 'patient data in the worklist needs the operator permission or break-glass');
+        throw new EdgeError('EDGE_ACCESS_FORBIDDEN', 'patient data in the worklist needs the operator permission or break-glass');
       const items: Record<string, unknown>[] = [];
       const shown: { id: string; issuer: string; accession: string }[] = [];
       let truncated = false;
