@@ -14,16 +14,17 @@ import { Configuration } from './views/configuration.js';
 import { Users } from './views/users.js';
 
 const STAFF = ['viewer', 'operator', 'admin'];
+/** Each view with the roles that may open it and the API route it reads (a box without it hides the view). */
 export const VIEWS = [
-  { id: 'overview', title: 'Overview', roles: STAFF, view: Overview },
-  { id: 'peers', title: 'Peers', roles: STAFF, view: Peers },
-  { id: 'queues', title: 'Queues', roles: STAFF, view: Queues },
-  { id: 'worklist', title: 'Worklist', roles: STAFF, view: Worklist },
-  { id: 'images', title: 'Images', roles: STAFF, view: Images },
-  { id: 'certificates', title: 'Certificates and keys', roles: STAFF, view: Certificates },
-  { id: 'audit', title: 'Audit', roles: ['auditor'], view: Audit },
-  { id: 'configuration', title: 'Configuration', roles: ['admin'], view: Configuration },
-  { id: 'users', title: 'Users', roles: ['admin'], view: Users },
+  { id: 'overview', title: 'Overview', roles: STAFF, route: '/api/v1/overview', view: Overview },
+  { id: 'peers', title: 'Peers', roles: STAFF, route: '/api/v1/peers', view: Peers },
+  { id: 'queues', title: 'Queues', roles: STAFF, route: '/api/v1/queues', view: Queues },
+  { id: 'worklist', title: 'Worklist', roles: STAFF, route: '/api/v1/worklist', view: Worklist },
+  { id: 'images', title: 'Images', roles: STAFF, route: '/api/v1/images', view: Images },
+  { id: 'certificates', title: 'Certificates and keys', roles: STAFF, route: '/api/v1/certificates', view: Certificates },
+  { id: 'audit', title: 'Audit', roles: ['auditor'], route: '/api/v1/audit/search', view: Audit },
+  { id: 'configuration', title: 'Configuration', roles: ['admin'], route: '/api/v1/config', view: Configuration },
+  { id: 'users', title: 'Users', roles: ['admin'], route: '/api/v1/users', view: Users },
 ];
 
 /** Set once signed in, so a reload asks for the session instead of showing the sign-in form. */
@@ -58,11 +59,11 @@ function App() {
   }, []);
 
   const loadSession = () =>
-    api('/v1/session').then(
-      (s) => {
+    Promise.all([api('/v1/session'), api('/v1/access/routes', { background: true })]).then(
+      ([s, table]) => {
         if (s && (s.stage === undefined || s.stage === 'full')) {
           sessionStorage.setItem(SIGNED_IN_HINT, '1');
-          setSession(s);
+          setSession({ ...s, routes: new Set(table.routes.filter((r) => r.method === 'GET').map((r) => r.path)) });
         } else setSession(null);
       },
       () => setSession(null),
@@ -84,7 +85,7 @@ function App() {
     />`;
 
   const roles = rolesOf(session);
-  const allowed = VIEWS.filter((v) => v.roles.some((r) => roles.includes(r)));
+  const allowed = VIEWS.filter((v) => v.roles.some((r) => roles.includes(r)) && session.routes.has(v.route));
   const view = allowed.find((v) => v.id === route) ?? allowed[0];
   if (view && route !== view.id) history.replaceState(null, '', `#/${view.id}`);
   const signOut = async () => {

@@ -90,6 +90,7 @@ export function worklistRoute(ctx: FlowContext, access: WorklistViewAccess): Con
             detail: `worklist of ${date} asked with patient data: no items`,
           });
       }
+      items.sort((a, b) => `${a['startDate']}${a['startTime']}`.localeCompare(`${b['startDate']}${b['startTime']}`));
       return { status: 200, body: { date, items, truncated, patientData: withPatients } };
     },
   };

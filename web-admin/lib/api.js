@@ -13,6 +13,7 @@ export class ApiError extends Error {
 }
 
 const signedOutListeners = new Set();
+const SESSION_GONE = new Set(['EDGE_ACCESS_UNAUTHENTICATED']);
 
 export function onSignedOut(listener) {
   signedOutListeners.add(listener);
@@ -42,7 +43,8 @@ export async function api(path, options = {}) {
   if (!res.ok && !(options.accept ?? []).includes(res.status)) {
     const error = json && json.error ? json.error : {};
     const err = new ApiError(res.status, error.code || `HTTP ${res.status}`, error.message || res.statusText, json);
-    if (res.status === 401) for (const l of signedOutListeners) l(err);
+    // 401 also answers a wrong password and a missing step-up; only these mean the session is gone.
+    if (res.status === 401 && SESSION_GONE.has(err.code)) for (const l of signedOutListeners) l(err);
     throw err;
   }
   return json;
