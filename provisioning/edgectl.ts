@@ -11,6 +11,7 @@ import { isEdgeError } from '../daemon/core/errors.ts';
 import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
 import { queueCommand } from './queue-command.ts';
+import { userCommand } from './user-command.ts';
 import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
@@ -30,6 +31,7 @@ Commands:
   site-info --dir DIR                   where peers connect to a development site
   status --config FILE [--json]         ask the running daemon for its status
   queue list|dead|retry|retry-all|discard --config FILE  the outbox: states, dead letters, operator actions
+  user list|add|disable|enable|unlock|reset-mfa|set-role --config FILE  admin accounts (through the daemon)
   provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
   cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
@@ -246,6 +248,8 @@ export async function main(argv: string[]): Promise<number> {
         return await auditCommand(argv.slice(1));
       case 'queue':
         return await queueCommand(argv.slice(1));
+      case 'user':
+        return await userCommand(argv.slice(1));
       case 'provision':
         return await provisionCommand(argv.slice(1));
       case 'cert':

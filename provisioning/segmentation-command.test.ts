@@ -12,6 +12,7 @@ test('plan prints who may reach what and the ruleset; a plan problem names the f
     c['hl7'].listen.port = 2575;
     c['dicom'].tls.port = 2762;
     c['dicom'].plain.port = 11112;
+    c['admin'].listen.port = 8443;
     c['upstream'] = { pacs: { host: 'pacs.hospital.example', port: 11112, aeTitle: 'PACS' } };
     c['network'] = { hostAddresses: [{ host: 'pacs.hospital.example', addresses: ['10.1.4.20'] }] };
   });
@@ -19,6 +20,7 @@ test('plan prints who may reach what and the ruleset; a plan problem names the f
   const plan = await run(edgectl, ['segmentation', 'plan', '--config', site.configFile]);
   t.is(plan.code, 0, plan.stderr);
   t.regex(plan.stdout, /DICOM plain \(legacy modalities\)\s+tcp\/11112\s+any\s+127\.0\.0\.1/);
+  t.regex(plan.stdout, /admin listener \(hospital IT, the admin page\)\s+tcp\/8443\s+any/);
   t.regex(plan.stdout, /PACS C-STORE\s+tcp\/11112\s+10\.1\.4\.20\s+upstream\.pacs\.host/);
   t.regex(plan.stdout, /\ntable inet imaging_edge \{\n/);
 

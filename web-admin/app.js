@@ -105,6 +105,7 @@ function App() {
         </ul>
       </nav>
       <span class="who">${session.username} (${session.role}${session.elevatedTo ? ` → ${session.elevatedTo}` : ''})</span>
+      ${session.elevatedTo ? null : html`<${BreakGlass} onStarted=${() => loadSession()} />`}
       <button type="button" class="secondary" onClick=${signOut}>Sign out</button>
     </header>
     <${Banners} session=${session} />
@@ -113,6 +114,31 @@ function App() {
       ${View ? html`<${View} session=${session} />` : html`<p>Your role has no view on this page.</p>`}
     </main>
   </div>`;
+}
+
+/** Emergency access: the user states why, the box raises the role for a while and audits it all. */
+function BreakGlass({ onStarted }) {
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState(undefined);
+  if (!open) return html`<button type="button" class="secondary" onClick=${() => setOpen(true)}>Break glass…</button>`;
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      await api('/v1/break-glass/start', { method: 'POST', body: { reason } });
+      setOpen(false);
+      onStarted();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<form class="glass-form" onSubmit=${submit}>
+    <label for="glass-reason">Why do you need emergency access? (audited, reviewed)</label>
+    <input id="glass-reason" required minlength="10" maxlength="500" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)} />
+    <button type="submit" class="danger">Start</button>
+    <button type="button" class="secondary" onClick=${() => setOpen(false)}>Cancel</button>
+    ${error ? html`<span class="error" role="alert">${error.message}</span>` : null}
+  </form>`;
 }
 
 /** Break-glass (from the session) and a box that is not production (from the overview's environment). */
@@ -125,15 +151,14 @@ function Banners({ session }) {
       () => undefined,
     );
   }, []);
-  const glass = session.breakGlass ?? (session.elevatedTo ? { role: session.elevatedTo } : undefined);
+  // The box tells every signed-in user when anyone is elevated: break-glass is never quiet.
+  const elevations = session.breakGlass && session.breakGlass.active ? session.breakGlass.elevations : [];
   return html`${
-    glass
+    elevations.length > 0
       ? html`<div class="banner banner-glass" role="status">
-          Break-glass access
-          active${glass.role ? ` (${glass.role})` : ''}${glass.until ? ` until ${new Date(glass.until).toLocaleTimeString()}` : ''}${
-            glass.reason ? html`: <span class="reason">${glass.reason}</span>` : ''
-          }.
-          Every action is audited and reviewed.
+          ${`Break-glass access active: ${elevations
+            .map((e) => `${e.username} as ${e.role} until ${new Date(e.until).toLocaleTimeString()}`)
+            .join('; ')}. Every action is audited and reviewed.`}
         </div>`
       : null
   }

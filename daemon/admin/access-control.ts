@@ -6,6 +6,7 @@
 import { securityAlert } from '../core/audit-event-builders.ts';
 import { auditEvent } from '../core/audit-event-builders.ts';
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
+import type { AuditEventType } from '../core/audit-events.ts';
 import type { Caller, ControlRequest, ControlRoute, RoleName } from '../core/control-route.ts';
 import { EdgeError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -13,6 +14,9 @@ import { DummyPasswordHash, hashPassword, needsRehash, verifyPasswordHash } from
 import { type UserDirectory, type UserRecord, stateOf } from '../core/user-account.ts';
 import { type Session, type SessionStageName, SessionStore, clearedSessionCookie, sessionCookie } from './session-store.ts';
 import { SignInThrottle, type ThrottleOptions } from './sign-in-throttle.ts';
+
+/** The audit types of this area (all: one Event ID, action E). */
+export type AccessEventType = Extract<AuditEventType, `access.${string}`>;
 
 export interface SessionRules {
   readonly idleTimeoutMs: number;
@@ -76,6 +80,8 @@ export class AccessControl {
   readonly throttle: SignInThrottle;
   readonly #requests = new WeakMap<ControlRequest, Session>();
   #sweep: NodeJS.Timeout | undefined;
+  readonly #onEnd: ((session: Session, why: string) => void)[] = [];
+  readonly #onSweep: ((now: number) => void)[] = [];
 
   constructor(options: AccessControlOptions) {
     this.#o = options;
@@ -101,12 +107,27 @@ export class AccessControl {
     this.#sweep = undefined;
   }
 
+  /** Called whenever a session ends (sign-out, timeout, sign-out everywhere): break-glass stops with it. */
+  onSessionEnd(listener: (session: Session, why: string) => void): void {
+    this.#onEnd.push(listener);
+  }
+
+  /** Called on every sweep (once a second): time limits of other parts (break-glass) run on it. */
+  onSweep(listener: (now: number) => void): void {
+    this.#onSweep.push(listener);
+  }
+
   /** Ends sessions past their idle timeout or lifetime, auditing each (the automatic logoff). */
   sweep(now = Date.now()): void {
     for (const s of this.sessions.all()) {
       const why = this.#expiry(s, now);
       if (why !== undefined) this.#expire(s, why);
     }
+    for (const l of this.#onSweep) l(now);
+  }
+
+  #ended(session: Session, why: string): void {
+    for (const l of this.#onEnd) l(session, why);
   }
 
   /**
@@ -128,6 +149,7 @@ export class AccessControl {
     if (this.#o.session.bindToAddress && session.address !== request.address) {
       // A cookie used from elsewhere was copied: end the session rather than let either side keep it.
       this.sessions.delete(session);
+      this.#ended(session, 'session refused');
       this.#o.logger.warn('access.session-refused', { user: session.username, address: request.address, reason: 'other client address' });
       this.#o.audit.record(
         securityAlert(
@@ -285,6 +307,7 @@ export class AccessControl {
 
   signOut(session: Session): string {
     this.sessions.delete(session);
+    this.#ended(session, 'signed out');
     this.#o.logger.info('access.sign-out', { user: session.username, address: session.address });
     this.#o.audit.record(
       auditEvent('access.sign-out', { at: Date.now(), participants: [this.#participant(session.username, session.address), this.#o.box] }),
@@ -293,9 +316,11 @@ export class AccessControl {
   }
 
   /** Sign-out everywhere (password or role change, disable, lock): returns how many sessions ended. */
-  endSessionsOf(username: string, reason: string): number {
-    const ended = this.sessions.deleteUser(username);
+  endSessionsOf(username: string, reason: string, except?: Session): number {
+    const ended = this.sessions.deleteUser(username).filter((s) => s !== except);
+    if (except !== undefined && except.username === username) this.sessions.keep(except);
     for (const s of ended) {
+      this.#ended(s, reason);
       this.#o.audit.record(
         auditEvent('access.sign-out', {
           at: Date.now(),
@@ -307,8 +332,20 @@ export class AccessControl {
     return ended.length;
   }
 
-  participant(username: string, address?: string): AuditParticipant {
-    return this.#participant(username, address);
+  /** An audit record of the access area with the user (and address) as requestor, and the box. */
+  record(type: AccessEventType, who: { readonly username: string; readonly address?: string }, detail?: string): void {
+    this.#o.audit.record(
+      auditEvent<AccessEventType>(type, {
+        at: Date.now(),
+        participants: [this.#participant(who.username, who.address), this.#o.box],
+        ...(detail === undefined ? {} : { detail }),
+      }),
+    );
+  }
+
+  /** A failed proof of a second factor or password after sign-in began: counted like a failed sign-in. */
+  async failedProof(session: Session, reason: string): Promise<void> {
+    await this.#failed(session.username, session.address, reason);
   }
 
   #participant(username: string, address?: string): AuditParticipant {
@@ -365,6 +402,7 @@ export class AccessControl {
 
   #expire(session: Session, why: string): void {
     this.sessions.delete(session);
+    this.#ended(session, why);
     this.#o.logger.info('access.session-expired', { user: session.username, reason: why });
     this.#o.audit.record(
       auditEvent('access.session-expired', {

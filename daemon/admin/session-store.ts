@@ -39,6 +39,8 @@ export interface Session {
   /** Last time the user proved the password or a TOTP code (sign-in counts): the step-up window. */
   verifiedAt: number;
   breakGlass?: BreakGlassElevation;
+  /** A TOTP secret shown for enrolment, not confirmed yet (kept only here, in memory). */
+  pendingTotp?: string;
 }
 
 export type NewSession = Omit<Session, 'key' | 'createdAt' | 'lastActivityAt' | 'verifiedAt'>;
@@ -83,6 +85,11 @@ export class SessionStore {
     const ended = [...this.#sessions.values()].filter((s) => s.username === username);
     for (const s of ended) this.#sessions.delete(s.key);
     return ended;
+  }
+
+  /** Puts back a session `deleteUser` took (the one that made the change stays signed in). */
+  keep(session: Session): void {
+    this.#sessions.set(session.key, session);
   }
 
   all(): readonly Session[] {

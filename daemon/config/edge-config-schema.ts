@@ -742,6 +742,7 @@ const networkSchema = object(
     auditPullClients: optional(
       addresses('source addresses of the central security team allowed to reach the audit pull API (any when omitted)'),
     ),
+    adminClients: optional(addresses('source addresses (the admin segment) allowed to reach the admin listener (any when omitted)')),
     interfaces: withDefault(
       object(
         {
@@ -749,6 +750,7 @@ const networkSchema = object(
           dicomTls: optional(interfaceName('interface the DICOM TLS listener is reached on')),
           dicomPlain: optional(interfaceName('interface the plain DICOM listener is reached on (the modality segment)')),
           auditPull: optional(interfaceName('interface the audit pull API is reached on')),
+          admin: optional(interfaceName('interface the admin listener is reached on (the admin segment)')),
         },
         { doc: 'per-listener interfaces: a listener is then open on that interface only' },
       ),

@@ -98,5 +98,5 @@ export function backupRoute(d: BackupDeps): ControlRoute {
       busy = false;
     }
   };
-  return { method: 'POST', path: '/v1/backup', permission: 'admin', handle };
+  return { method: 'POST', path: '/v1/backup', permission: 'admin', stepUp: true, handle };
 }

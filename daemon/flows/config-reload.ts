@@ -165,6 +165,7 @@ export function reloadRoute(reload: () => Promise<ReloadResult>): ControlRoute {
     method: 'POST',
     path: '/v1/config/reload',
     permission: 'admin',
+    stepUp: true,
     handle: async () => {
       const result = await reload();
       return { status: result.applied ? 200 : 422, body: result };

@@ -13,7 +13,7 @@ import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
-import { adminFlow } from './admin.ts';
+import { accessFlow } from './admin.ts';
 import { mountAdminPage } from './admin-page.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
@@ -156,6 +156,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         chainStatus: () => trail.status(),
       }),
     ];
+    const access = accessFlow(ctx);
     const control = controlFlow(
       config.dataDir,
       logger,
@@ -187,9 +188,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         reloadRoute(reload),
         ...images.routes,
         ...pageRoutes,
+        ...access.routes,
       ],
     );
-    const admin = adminFlow(ctx, () => control.server.mounted());
+    const admin = access.admin(() => control.server.mounted());
     if (admin !== undefined) mountAdminPage(ctx, admin.listener, metrics, guards.sink);
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));

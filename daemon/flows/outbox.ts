@@ -2,7 +2,7 @@
 // to the PACS) is a destination of, its retry policy from the config, and the queue routes of the
 // control API (edgectl queue …; later the admin page).
 import type { AuditParticipant } from '../core/audit.ts';
-import type { ControlRoute } from '../core/control-route.ts';
+import type { Caller, ControlRoute } from '../core/control-route.ts';
 import { EdgeError } from '../core/errors.ts';
 import { type BackoffPolicy, type DestinationOptions, OutboxDispatcher } from '../core/outbox-dispatcher.ts';
 import type { Service } from '../core/service.ts';
@@ -59,7 +59,10 @@ export function outbox(ctx: FlowContext, destinations: readonly DestinationOptio
 }
 
 function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
-  const actorOf = (body: unknown): AuditParticipant => {
+  // On the admin listener the signed-in user acted; on the console, the OS user edgectl names.
+  const actorOf = (body: unknown, caller?: Caller): AuditParticipant => {
+    if (caller?.kind === 'user')
+      return { kind: 'user', id: caller.username, ...(caller.address === undefined ? {} : { address: caller.address }), requestor: true };
     const user =
       typeof body === 'object' && body !== null && typeof (body as { user?: unknown }).user === 'string'
         ? (body as { user: string }).user.slice(0, 64)
@@ -107,14 +110,17 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
       method: 'POST',
       path: '/v1/queues/retry-now',
       permission: 'operator',
-      handle: async (req) => ({ status: 200, body: { due: await d.retryNow(field(req.body, 'destination'), actorOf(req.body)) } }),
+      handle: async (req) => ({
+        status: 200,
+        body: { due: await d.retryNow(field(req.body, 'destination'), actorOf(req.body, req.caller)) },
+      }),
     },
     {
       method: 'POST',
       path: '/v1/queues/retry-one',
       permission: 'operator',
       handle: async (req) => {
-        await d.retryOne(field(req.body, 'id'), actorOf(req.body));
+        await d.retryOne(field(req.body, 'id'), actorOf(req.body, req.caller));
         return { status: 200, body: { requeued: 1 } };
       },
     },
@@ -122,18 +128,21 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
       method: 'POST',
       path: '/v1/queues/retry-all',
       permission: 'operator',
-      handle: async (req) => ({ status: 200, body: { requeued: await d.retryAll(field(req.body, 'destination'), actorOf(req.body)) } }),
+      handle: async (req) => ({
+        status: 200,
+        body: { requeued: await d.retryAll(field(req.body, 'destination'), actorOf(req.body, req.caller)) },
+      }),
     },
     {
       method: 'POST',
       path: '/v1/queues/discard',
-      stepUp: true,
       permission: 'operator',
+      stepUp: true,
       handle: async (req) => {
         const why = (req.body as { reason?: unknown } | undefined)?.reason;
         await d.discard(
           field(req.body, 'id'),
-          actorOf(req.body),
+          actorOf(req.body, req.caller),
           typeof why === 'string' && why.trim() !== '' ? why.trim().slice(0, 200) : undefined,
         );
         return { status: 200, body: { discarded: 1 } };

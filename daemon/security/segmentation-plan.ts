@@ -29,16 +29,19 @@ export interface SegmentationInput {
     readonly collectors: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
     readonly pull?: { readonly listen: ListenInput } | undefined;
   };
+  readonly admin?: { readonly listen: ListenInput } | undefined;
   readonly network: {
     readonly ntpServers: readonly string[];
     readonly dnsServers: readonly string[];
     readonly hostAddresses: ReadonlyArray<{ readonly host: string; readonly addresses: readonly string[] }>;
     readonly auditPullClients?: readonly string[] | undefined;
+    readonly adminClients?: readonly string[] | undefined;
     readonly interfaces: {
       readonly hl7?: string | undefined;
       readonly dicomTls?: string | undefined;
       readonly dicomPlain?: string | undefined;
       readonly auditPull?: string | undefined;
+      readonly admin?: string | undefined;
     };
     readonly dropLogPerMinute: number;
   };
@@ -187,8 +190,11 @@ export function buildSegmentationPlan(input: SegmentationInput): PlanResult {
       { name: 'central security team', field: 'network.auditPullClients', addresses: input.network.auditPullClients },
     ]);
   }
-  // The admin HTTPS listener is not built yet. When it is, its rule goes here: addIngress('admin', ...,
-  // its listen config, ifaces.admin, the admin segment's addresses). Until then its port stays closed.
+  if (input.admin !== undefined) {
+    addIngress('admin', 'admin listener (hospital IT, the admin page)', 'admin.listen', input.admin.listen, ifaces.admin, [
+      { name: 'admin segment', field: 'network.adminClients', addresses: input.network.adminClients },
+    ]);
+  }
 
   const named = new Map(input.network.hostAddresses.map((h) => [h.host.toLowerCase(), h]));
   const resolve = (field: string, host: string): string[] | undefined => {

@@ -14,6 +14,7 @@ import { Prefix, RecordKeys, rangeOf } from './record-keys.ts';
 import { rotateDataKey } from './rekey.ts';
 import { Spool } from './spool.ts';
 import { StoreRecovery } from './store-recovery.ts';
+import { LevelBreakGlassLog } from './break-glass-repository.ts';
 import { LevelUserRepository } from './user-repository.ts';
 import { ValueCodec } from './value-codec.ts';
 
@@ -54,6 +55,7 @@ export async function assembleStore(options: StoreOptions): Promise<{ store: Sto
     outbox,
     mpps,
     users: new LevelUserRepository(queue, codec),
+    breakGlass: new LevelBreakGlassLog(queue, codec),
     flush: () => queue.drain(),
     writeAgeMs: () => queue.writeAgeMs(),
     openSpool: (spoolOptions) => Spool.open(db, queue, codec, ring, keys, spoolOptions, outbox),

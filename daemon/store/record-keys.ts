@@ -16,6 +16,8 @@ export const Prefix = {
   audit: 'a',
   /** Local user accounts (the admin page's users; seeded by `edgectl provision`). */
   user: 'u',
+  /** Break-glass uses awaiting or past review. */
+  breakGlass: 'b',
   outboxQueued: 'q',
   outboxDead: 'x',
   mpps: 'r',

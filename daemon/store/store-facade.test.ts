@@ -22,6 +22,7 @@ test('openStore exposes repositories and named operations, not the database, que
   t.deepEqual(Object.keys(store).sort(), [
     'audit',
     'auditBytes',
+    'breakGlass',
     'close',
     'flush',
     'mpps',

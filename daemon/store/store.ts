@@ -9,6 +9,7 @@ import type { LevelOutboxStore } from './outbox-store.ts';
 import type { LevelMppsRepository } from './mpps-repository.ts';
 import type { RekeyOptions, RotationResult } from './rekey.ts';
 import type { LevelUserRepository } from './user-repository.ts';
+import type { LevelBreakGlassLog } from './break-glass-repository.ts';
 import type { Spool, SpoolOptions } from './spool.ts';
 import type { StoreRecovery, StoreRecoveryOptions } from './store-recovery.ts';
 
@@ -26,6 +27,8 @@ export interface Store {
   readonly mpps: LevelMppsRepository;
   /** Local accounts of the admin page. */
   readonly users: LevelUserRepository;
+  /** Break-glass uses and their review. */
+  readonly breakGlass: LevelBreakGlassLog;
   /** Resolves once every write accepted so far is durable (or has failed). */
   flush(): Promise<void>;
   /** Milliseconds the current synced write has been running (0 when none is): the watchdog's hung-disk check. */

@@ -102,6 +102,7 @@ if (why !== undefined) {
       c['hl7'].peers[0].addresses = [risHost];
       c['dicom'].tls = { host: boxOnModalitySegment, port: ports.dicomTls };
       c['dicom'].plain = { host: boxOnModalitySegment, port: ports.dicomPlain };
+      delete c['admin'];
       for (const m of c['dicom'].modalities) m.addresses = [modalityHost];
       c['upstream'] = { pacs: { host: listedUpstream, port: ports.pacs, aeTitle: 'PACS', tls: false } };
       c['network'] = { ntpServers: ['10.231.4.1'], verifyResultFile: './verify.json', verifyCheckIntervalMs: 1000 };

@@ -26,6 +26,15 @@ const COLUMNS = [
   { key: 'detail', label: 'Detail' },
 ];
 
+const GLASS_COLUMNS = [
+  { key: 'username', label: 'User' },
+  { key: 'role', label: 'Raised to' },
+  { key: 'reason', label: 'Stated reason' },
+  { key: 'startedAt', label: 'From', render: (r) => time(r.startedAt) },
+  { key: 'stoppedAt', label: 'Ended', render: (r) => (r.stoppedAt ? `${time(r.stoppedAt)} (${r.stopReason ?? ''})` : 'active') },
+  { key: 'reviewedAt', label: 'Reviewed', render: (r) => (r.reviewedAt ? `${time(r.reviewedAt)} by ${r.reviewedBy}` : 'not yet') },
+];
+
 function toQuery(form) {
   const q = {};
   for (const [k, , type] of FIELDS) {
@@ -39,7 +48,7 @@ export function Audit() {
   const [form, setForm] = useState({});
   const [query, setQuery] = useState({});
   const { data, error } = usePoll('/v1/audit/search', 0, query);
-  const glass = usePoll('/v1/audit/search', 0, { type: 'access.break-glass' });
+  const glass = usePoll('/v1/break-glass', 30000);
   const submit = (e) => {
     e.preventDefault();
     setQuery(toQuery(form));
@@ -82,7 +91,11 @@ export function Audit() {
       ${data ? html`<${Table} columns=${COLUMNS} rows=${data.records} empty="No record matches." />` : html`<${Loading} what="the audit trail" />`}
     </${Section}>
     <${Section} title="Break-glass review">
-      ${glass.data ? html`<${Table} columns=${COLUMNS} rows=${glass.data.records} empty="No break-glass use in the recent trail." />` : html`<${Loading} what="break-glass use" />`}
+      ${
+        glass.data
+          ? html`<${Table} columns=${GLASS_COLUMNS} rows=${glass.data.records} empty="No break-glass use recorded." />`
+          : html`<${Loading} what="break-glass use" />`
+      }
     </${Section}>
   </div>`;
 }
