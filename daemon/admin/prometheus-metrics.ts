@@ -234,7 +234,7 @@ export class PrometheusMetrics implements EdgeMetrics {
     });
     new Gauge({
       name: 'edge_syslog_cursor_lag_records',
-      help: 'Audit records not yet confirmed delivered to the syslog collector.',
+      help: 'Audit records the syslog collector has still to confirm.',
       labelNames: ['collector'],
       registers,
       collect() {
