@@ -382,6 +382,7 @@ export class AccessControl {
     if (failures === this.#o.lockout.lockAfterFailures) {
       const locked = await this.#o.users.update(name, (u) => (stateOf(u) === 'active' ? { ...u, state: 'locked' } : undefined));
       if (locked !== undefined && locked.state === 'locked') {
+        this.#o.logger.warn('access.locked-out', { user: name, address, failures, accountLocked: true });
         this.endSessionsOf(name, 'account locked');
         this.#o.audit.record(
           securityAlert(

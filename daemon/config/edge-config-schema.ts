@@ -711,7 +711,7 @@ const adminSchema = object(
       object(
         {
           role: withDefault(oneOf(['viewer', 'operator', 'admin', 'auditor'], { doc: 'role a break-glass elevation grants' }), 'operator'),
-          durationMs: withDefault(ms('an elevation ends after', 60_000), 1_800_000),
+          durationMs: withDefault(ms('an elevation ends after', 1000), 1_800_000),
         },
         { doc: 'emergency access (docs/access-control.md#break-glass)' },
       ),

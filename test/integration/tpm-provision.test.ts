@@ -13,6 +13,8 @@ import { openStore } from '../../daemon/store/index.ts';
 import { readUser, verifyPassword } from '../../provisioning/admin-account.ts';
 import { certificateProblems } from '../../provisioning/cert-command.ts';
 import { makeCa, makeLeaf, openssl } from '../../provisioning/dev-pki.ts';
+import { totpNow } from '../support/access.ts';
+import { AdminClient } from '../support/admin-client.ts';
 import { findscu } from '../support/dicom-peers.ts';
 import { MllpTlsClient, msa, ormNew } from '../support/hl7-peers.ts';
 import { Supervised, run } from '../support/processes.ts';
@@ -83,6 +85,7 @@ test('provision from factory state, install the CA-signed certificate, serve a T
         modalities: [{ name: 'ct1', aeTitle: 'CT01', transport: 'tls', certificateCn: 'CT01.GENHOSP' }],
       },
       shutdown: { drainTimeoutMs: 3000 },
+      admin: { listen: { host: '127.0.0.1', port: 0 } },
     },
   };
   const profileFile = join(dir, 'profile.json');
@@ -151,6 +154,8 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   await store.close();
   t.truthy(admin);
   t.true(admin!.mustChange);
+  t.true(admin!.mustEnrolMfa);
+  t.is(admin!.password.alg, 'argon2id');
   t.true(await verifyPassword(admin!, report.admin.oneTimePassword));
 
   // Serving with the installed certificate: an order over MLLP/TLS, then a worklist query over DICOM TLS.
@@ -158,6 +163,35 @@ test('provision from factory state, install the CA-signed certificate, serve a T
   const client = await MllpTlsClient.connect(daemon.ports.hl7, { certFile: ris.certFile, keyFile: ris.keyFile, caFile: ca.certFile });
   t.is(msa(await client.send(ormNew(1))), 'AA');
   client.close();
+
+  // The first admin signs in on the admin listener with the one-time password, and must change it and
+  // enrol TOTP before anything else answers.
+  const browser = await AdminClient.connect(daemon.ports.admin, ca.certFile);
+  const first = await browser.signIn('admin', report.admin.oneTimePassword);
+  t.is(first.status, 200, JSON.stringify(first.body));
+  t.is(first.body.stage, 'change-password');
+  t.is((await browser.get('/api/v1/status')).status, 403, 'nothing else before the new password');
+  const weak = await browser.post('/api/v1/session/password', {
+    currentPassword: report.admin.oneTimePassword,
+    newPassword: 'password2024!',
+  });
+  t.is(weak.body.error?.code, 'EDGE_ACCESS_PASSWORD_POLICY');
+  const changed = await browser.post('/api/v1/session/password', {
+    currentPassword: report.admin.oneTimePassword,
+    newPassword: 'Rad-Test field engineer 7#q',
+  });
+  t.is(changed.status, 200, JSON.stringify(changed.body));
+  t.is(changed.body.stage, 'enrol-mfa');
+  t.is((await browser.get('/api/v1/status')).status, 403, 'nothing else before TOTP enrolment');
+  const enrol = await browser.post('/api/v1/session/totp/enrol');
+  t.regex(enrol.body.qrSvg, /^<svg /);
+  const confirmed = await browser.post('/api/v1/session/totp/confirm', { code: totpNow(enrol.body.secret) });
+  t.is(confirmed.body.stage, 'full');
+  t.is(confirmed.body.recoveryCodes.length, 10);
+  t.is((await browser.get('/api/v1/status')).status, 200);
+  t.is((await browser.fresh().signIn('admin', report.admin.oneTimePassword)).status, 401, 'the one-time password is spent');
+  browser.close();
+
   const found = await findscu({
     port: daemon.ports.dicomTls,
     callingAe: 'CT01',

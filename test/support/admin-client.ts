@@ -26,12 +26,25 @@ export class AdminClient {
   readonly port: number;
   readonly #ca: Buffer;
   readonly #localAddress: string | undefined;
+  // One kept-alive TLS connection per client, as a browser keeps one.
+  readonly #agent: https.Agent;
   cookie: string | undefined;
 
   private constructor(port: number, ca: Buffer, localAddress?: string) {
     this.port = port;
     this.#ca = ca;
     this.#localAddress = localAddress;
+    // An idle socket is let go (timeout) before the listener's 5 s keep-alive ends, so none is reused as it closes.
+    this.#agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      timeout: 2500,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
   }
 
   static async connect(port: number, caFile: string, localAddress?: string): Promise<AdminClient> {
@@ -79,9 +92,8 @@ export class AdminClient {
           headers,
           ca: this.#ca,
           servername: 'localhost',
-          agent: false,
+          agent: this.#agent,
           timeout: options.timeoutMs ?? 20_000,
-          ...(this.#localAddress === undefined ? {} : { localAddress: this.#localAddress }),
         },
         (res) => {
           const chunks: Buffer[] = [];
