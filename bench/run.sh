@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|admin  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,5 +38,12 @@ fi
 if want segmentation; then
   if [ "$QUICK" = 1 ]; then export SEG_BENCH_APPLIES=3 SEG_BENCH_CONNECTS=50 SEG_BENCH_ECHOES=10 SEG_BENCH_BLOCKS=2; fi
   node_modules/.bin/node bench/segmentation-bench.ts | tee .bench/segmentation-results.json || { echo "segmentation bench failed" >&2; status=1; }
+fi
+# Admin page: JS/CSS gzipped per view, navigation → overview live data, /metrics scrape with 100 peers
+# configured, HL7 ACK p99 with the overview open and refreshing ÷ without (Chromium, loopback).
+if want admin; then
+  phase=20000
+  [ "$QUICK" = 1 ] && phase=5000
+  node_modules/.bin/node bench/admin-bench.ts --phase-ms "$phase" --out .bench/admin-results.json || { echo "admin bench failed" >&2; status=1; }
 fi
 exit $status
