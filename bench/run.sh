@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|admin  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|access|admin  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +38,12 @@ fi
 if want segmentation; then
   if [ "$QUICK" = 1 ]; then export SEG_BENCH_APPLIES=3 SEG_BENCH_CONNECTS=50 SEG_BENCH_ECHOES=10 SEG_BENCH_BLOCKS=2; fi
   node_modules/.bin/node bench/segmentation-bench.ts | tee .bench/segmentation-results.json || { echo "segmentation bench failed" >&2; status=1; }
+fi
+# Access: HL7 ACK p99 on 8 connections with bursts of 20 sign-ins vs without (target ≤ 1.2×); argon2id
+# time per hash.
+if want access; then
+  if [ "$QUICK" = 1 ]; then ACCESS_ARGS=(--phase-ms 3000 --phases 1 --hashes 5); else ACCESS_ARGS=(); fi
+  node_modules/.bin/node bench/access-bench.ts "${ACCESS_ARGS[@]}" --out .bench/access-results.json || { echo "access bench failed" >&2; status=1; }
 fi
 # Admin page: JS/CSS gzipped per view, navigation → overview live data, /metrics scrape with 100 peers
 # configured, HL7 ACK p99 with the overview open and refreshing ÷ without (Chromium, loopback).
