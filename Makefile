@@ -38,6 +38,7 @@ $(DEV_SITE)/edge.json: | npm-deps
 dev-site: $(DEV_SITE)/edge.json
 
 run: deps dev-site
+	@bin/edgectl dev-account --dir $(DEV_SITE)
 	@bin/edgectl site-info --dir $(DEV_SITE)
 	bin/edged --config $(DEV_SITE)/edge.json
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each side by side with its anchor in the same run. Results go to .bench/.
-#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|access|incidents|downtime  run one part only
+#   BENCH_ONLY=worklist|store|audit|keys|flood|segmentation|access|admin|incidents|downtime  run one part only
 #   BENCH_QUICK=1                         small sizes: a smoke test of the scripts, not figures to quote
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,5 +58,13 @@ fi
 if want downtime; then
   if [ "$QUICK" = 1 ]; then export DOWNTIME_BENCH_ITEMS=500; fi
   node_modules/.bin/node bench/downtime-bench.ts | tee .bench/downtime-results.json || { echo "downtime bench failed" >&2; status=1; }
+fi
+
+# Admin page: JS/CSS gzipped per view, navigation → overview live data, /metrics scrape with 100 peers
+# configured, HL7 ACK p99 with the overview open and refreshing ÷ without (Chromium, loopback).
+if want admin; then
+  phase=20000
+  [ "$QUICK" = 1 ] && phase=5000
+  node_modules/.bin/node bench/admin-bench.ts --phase-ms "$phase" --out .bench/admin-results.json || { echo "admin bench failed" >&2; status=1; }
 fi
 exit $status

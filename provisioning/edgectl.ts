@@ -17,6 +17,7 @@ import { orderCommand } from './order-command.ts';
 import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
+import { devAccountHelp, ensureDevAccount } from './dev-account.ts';
 import { peerCommand } from './peer-command.ts';
 import { alertCommand, reportCommand } from './incident-command.ts';
 import { backupCommand, restoreCommand } from './backup-command.ts';
@@ -32,6 +33,7 @@ Commands:
   config docs [--write]                 print the configuration reference (or write docs/config.md)
   dev-site --dir DIR [options]          write a complete development site (PKI, data key, config)
   site-info --dir DIR                   where peers connect to a development site
+  dev-account --dir DIR                 the development site's admin page account (make run)
   status --config FILE [--json]         ask the running daemon for its status
   queue list|dead|retry|retry-all|discard --config FILE  the outbox: states, dead letters, operator actions
   user list|add|disable|enable|unlock|reset-mfa|set-role --config FILE  admin accounts (through the daemon)
@@ -84,6 +86,7 @@ Writes a development site into DIR, for tests and people, on 127.0.0.1:
 Needs the openssl command.`,
   status: statusHelp,
   'site-info': siteInfoHelp,
+  'dev-account': devAccountHelp,
 } as const;
 type HelpTopic = keyof typeof help;
 
@@ -246,6 +249,14 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown config command "${sub}"`, 'main');
       case 'dev-site':
         return await devSite(argv.slice(1));
+      case 'dev-account': {
+        const { values } = parse(argv.slice(1), { dir: { type: 'string' } }, 'dev-account');
+        if (values.help === true) return showHelp('dev-account');
+        if (values.dir === undefined) throw new UsageError('dev-account needs --dir DIR', 'dev-account');
+        const r = await ensureDevAccount(values.dir);
+        if (r.created) console.log(`created the admin page account "dev"; its password is in ${r.passwordFile}`);
+        return 0;
+      }
       case 'site-info': {
         const { values } = parse(argv.slice(1), { dir: { type: 'string' } }, 'site-info');
         if (values.help === true) return showHelp('site-info');

@@ -57,7 +57,15 @@ export interface AdminListenerOptions {
   readonly access: AccessControl;
   readonly audit: AuditSink;
   readonly logger: Logger;
+  /**
+   * CA(s) whose client certificates the handshake asks for and a raw handler may check (`/metrics`): a
+   * certificate is requested, never required, so browsers without one still connect.
+   */
+  readonly clientCa?: Buffer;
 }
+
+/** A path answered outside the JSON API and the page (`/metrics`), after the Host check; it sets its own headers. */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 const API_PREFIX = '/api';
 const BACKGROUND_HEADER = 'x-edge-background';
@@ -78,6 +86,7 @@ export class AdminListener implements ControlRoutes {
   readonly #o: AdminListenerOptions;
   readonly #routes = new Map<string, ControlRoute>();
   #static: StaticHandler | undefined;
+  readonly #raw = new Map<string, RawHandler>();
   #server: https.Server | undefined;
   #port = 0;
 
@@ -101,6 +110,12 @@ export class AdminListener implements ControlRoutes {
       if (this.#routes.has(key)) throw new TypeError(`${key} is mounted twice`);
       this.#routes.set(key, route);
     }
+  }
+
+  /** A path outside `/api` and the page, answered by its own handler (the metrics endpoint). */
+  serveRaw(path: string, handler: RawHandler): void {
+    if (path.startsWith(API_PREFIX) || this.#raw.has(path)) throw new TypeError(`${path} cannot be served raw`);
+    this.#raw.set(path, handler);
   }
 
   /** The page's files: one handler, set once. */
@@ -131,6 +146,7 @@ export class AdminListener implements ControlRoutes {
         ciphers: o.tls.ciphers,
         ecdhCurve: o.tls.ecdhCurve,
         ...(o.tls.secureOptions === undefined ? {} : { secureOptions: o.tls.secureOptions }),
+        ...(o.clientCa === undefined ? {} : { ca: o.clientCa, requestCert: true, rejectUnauthorized: false }),
         // Servers prefer TLS 1.3 by default; the cipher order is ours, not the client's.
         honorCipherOrder: true,
         requestTimeout: o.requestTimeoutMs,
@@ -194,6 +210,11 @@ export class AdminListener implements ControlRoutes {
       url = new URL(req.url ?? '/', 'https://admin');
     } catch {
       sendJson(res, 400, { error: { code: 'EDGE_CONTROL_BAD_REQUEST', message: 'bad URL' } });
+      return;
+    }
+    const raw = this.#raw.get(url.pathname);
+    if (raw !== undefined) {
+      await raw(req, res);
       return;
     }
     if (url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)) {

@@ -884,6 +884,23 @@ const adminSchema = object(
       {},
     ),
     oidc: optional(oidcSchema),
+    metrics: optional(
+      object(
+        {
+          clientCa: optional(
+            filePath({
+              doc: 'PEM CA(s) whose client certificates may scrape `/metrics` (certificates it issued directly)',
+              mustExist: 'file',
+              contents: certificateFileProblem,
+            }),
+          ),
+          tokenFile: optional(
+            filePath({ doc: 'file holding the bearer token a scraper may send instead (mode 0600)', mustExist: 'file', secret: true }),
+          ),
+        },
+        { doc: 'Prometheus metrics at `/metrics` (docs/admin-page.md): only for these credentials; omitted = no `/metrics`' },
+      ),
+    ),
     breakGlass: withDefault(
       object(
         {

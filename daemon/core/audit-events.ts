@@ -150,6 +150,9 @@ export const AuditEvents = {
   'peer.quarantined': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'SecurityConfiguration' },
   'peer.released': { eventIds: SA, actions: E, outcome: 0, eventTypeCode: 'SecurityConfiguration' },
   'report.breach-scope': { eventIds: ALU, actions: ['R'], outcome: 0 },
+  // The admin page and the central monitor
+  'admin.patient-data-viewed': { eventIds: ['PatientRecord'], actions: ['R'], outcome: 0 },
+  'metrics.scrape-refused': { eventIds: SA, actions: E, outcome: 4, eventTypeCode: 'NodeAuthentication' },
   // Configuration reloads
   'config.reloaded': { eventIds: SA, actions: E, outcome: 0 },
   'config.reload-refused': { eventIds: SA, actions: E, outcome: 4 },

@@ -53,6 +53,8 @@ export interface SpoolUsage {
   /** Free bytes on the spool's file system. */
   readonly freeBytes: number;
   readonly aboveHighWater: boolean;
+  /** Bytes of instances being received now (reserved, not yet committed). */
+  readonly inflightBytes: number;
 }
 
 export interface InstanceSpool {

@@ -243,13 +243,14 @@ export class OutboxDispatcher {
   }
 
   /** Delete one dead letter for good. */
-  async discard(id: string, actor: AuditParticipant): Promise<void> {
+  /** `why` is the person's own reason (the admin page asks for one); it goes into the audit record. */
+  async discard(id: string, actor: AuditParticipant, why?: string): Promise<void> {
     const dead = this.#repo.deadLetters().find((x) => x.entry.id === id);
     if (dead === undefined || !(await this.#repo.discard(id))) throw new EdgeError('EDGE_OUTBOX_NOT_FOUND', `no dead letter ${id}`);
     this.#operatorAudit(
       'outbox.discarded',
       actor,
-      `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}`,
+      `${dead.entry.destination}: dead letter ${id} (${dead.entry.kind}) discarded; reason was ${dead.reason.code}${why === undefined ? '' : `; because: ${why}`}`,
     );
   }
 

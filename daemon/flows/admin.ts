@@ -3,6 +3,7 @@
 // listener), and the HTTPS admin listener (admin/admin-listener.ts) with every route the control socket
 // serves mounted under /api (same permission, one declaration each) plus the session, account and
 // break-glass routes. Absent `admin` in the config: no listener, `edgectl user` still works.
+import { readFileSync } from 'node:fs';
 import type { ControlRoute } from '../core/control-route.ts';
 import type { Service } from '../core/service.ts';
 import { AccessControl } from '../admin/access-control.ts';
@@ -78,6 +79,8 @@ export function accessFlow(ctx: FlowContext): AccessFlow {
         access,
         audit: ctx.audit,
         logger,
+        // The scraper's CA: the handshake asks for a client certificate so `/metrics` can check it.
+        ...(config.metrics?.clientCa === undefined ? {} : { clientCa: readFileSync(config.metrics.clientCa) }),
       });
       listener.add(
         ...sessionRoutes(

@@ -23,6 +23,7 @@ export const CONNECTION_REFUSAL_TYPES: ReadonlySet<string> = new Set([
   'dicom.connection-refused',
   'dicom.tls-handshake-failed',
   'dicom.association-rejected',
+  'metrics.scrape-refused',
 ]);
 
 const BUDGET_CHECK_EVERY_MS = 60_000;

@@ -13,6 +13,7 @@ import {
   type Signer,
   SyslogSender,
   type SyslogSenderEvent,
+  type SyslogSenderStatus,
   bundleRange,
   exportBundle,
   keyMaterialSigner,
@@ -26,6 +27,8 @@ export interface AuditTrail extends Service {
   /** The pull API's port once started (undefined when audit.pull is not configured). */
   readonly pullPort: number | undefined;
   status(): unknown;
+  /** Each syslog collector's connection and durable cursor (read by the metrics scrape). */
+  collectors(): readonly SyslogSenderStatus[];
 }
 
 export function auditTrail(ctx: FlowContext): AuditTrail {
@@ -145,6 +148,7 @@ export function auditTrail(ctx: FlowContext): AuditTrail {
       integrity: integrity?.status(),
       collectors: senders.map((s) => s.status),
     }),
+    collectors: () => senders.map((s) => s.status),
     health: () => {
       const down = senders.filter((s) => !s.status.connected).length;
       return audit.failedAppends > 0 || down > 0

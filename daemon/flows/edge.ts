@@ -8,12 +8,14 @@ import type { Logger } from '../core/log.ts';
 import { type Service, ServiceSet, stopOnly } from '../core/service.ts';
 import { startStep } from '../core/start-step.ts';
 import type { EdgeConfig } from '../config/index.ts';
+import type { PrometheusMetrics } from '../admin/prometheus-metrics.ts';
 import { ensureNoCoreDumps } from '../security/core-dumps.ts';
 import { PeerPolicies } from '../security/peer-policies.ts';
 import { loadTlsMaterial } from '../security/tls-material.ts';
 import { openStore } from '../store/index.ts';
 import { appActivity } from '../core/audit-event-builders.ts';
 import { accessFlow } from './admin.ts';
+import { mountAdminPage } from './admin-page.ts';
 import { auditGuards } from './audit-guards.ts';
 import { auditTrail } from './audit-trail.ts';
 import { backupRoute, recordRestore } from './backup.ts';
@@ -25,6 +27,15 @@ import { storeRecovery, watchdogService } from './health.ts';
 import { imageFlow } from './images.ts';
 import { incidentAlerts } from './incident-alerts.ts';
 import { keyRotationRoute, keySourceFor, recordKeyAlarms } from './keys.ts';
+import { boxMetrics, certificateExpiries, metricsSources } from './metrics.ts';
+import { auditSearchRoutes } from './audit-search.ts';
+import { certificatesRoute } from './certificates-view.ts';
+import { configRoutes } from './config-view.ts';
+import { overviewFlow } from './overview.ts';
+import { PeerActivity, teeMetrics } from './peer-activity.ts';
+import { peersRoute } from './peers-view.ts';
+import { worklistRoute } from './worklist-view.ts';
+import { type ControlRequest, callerMay } from '../core/control-route.ts';
 import { modalityListeners } from './modality-associations.ts';
 import { type ModalityPeer, controlIdPrune, hl7Intake, worklistService } from './orders-worklist.ts';
 import { outbox } from './outbox.ts';
@@ -45,6 +56,8 @@ export interface RunningEdge {
     readonly admin?: number;
   };
   readonly keysBackend: string;
+  /** The Prometheus metrics of the box (served at `/metrics` on the admin listener). */
+  readonly metrics: PrometheusMetrics;
   stop(): Promise<void>;
   /** Re-read the config file and apply peer changes (config-reload.ts); needs `configFile`. */
   reload(): Promise<ReloadResult>;
@@ -87,6 +100,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     recordKeyAlarms(config.dataDir, keySource, coreLimitBy, audit, box);
     recordRestore(config.dataDir, audit, box, logger);
     const tls = await loadTlsMaterial(config.tls, keySource);
+    const metrics = boxMetrics();
+    const activity = new PeerActivity();
     const ctx: FlowContext = {
       config,
       store,
@@ -96,6 +111,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       tls,
       keySource,
       logger,
+      metrics: teeMetrics(metrics, activity),
     };
     const policies = new PeerPolicies(config.hl7.peers, config.dicom.modalities);
     const guards = auditGuards(config.audit, store, box, logger);
@@ -134,12 +150,57 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     const contained = containment(ctx, { policies, ...closers });
     const alerts = incidentAlerts(ctx);
     const reload = options.configFile === undefined ? noConfigFile : () => reloader.reload();
+    metrics.setSources(
+      metricsSources({
+        dispatcher: queues.dispatcher,
+        connections: () => [
+          { listener: 'hl7' as const, count: hl7.listener.connectionCount },
+          ...dicom.map((l) => ({ listener: `dicom-${l.transport}` as const, count: l.listener.associationCount })),
+        ],
+        spool: () => images.spool.usage(),
+        auditLastSeq: () => audit.lastSeq,
+        collectors: () => trail.collectors(),
+        tls,
+      }),
+    );
     const ports = (): RunningEdge['ports'] => ({
       hl7: hl7.port ?? 0,
       ...Object.fromEntries(
         dicom.flatMap((l) => (l.port === undefined ? [] : [[l.transport === 'tls' ? 'dicomTls' : 'dicomPlain', l.port]])),
       ),
     });
+    const connections = () => [
+      { listener: 'hl7' as const, count: hl7.listener.connectionCount },
+      ...dicom.map((l) => ({ listener: `dicom-${l.transport}` as const, count: l.listener.associationCount })),
+    ];
+    const overview = overviewFlow(ctx, {
+      services: () => services.status(),
+      destinations: () => queues.dispatcher.status(),
+      ports,
+      spool: () => images.spool.usage(),
+      certificates: () => certificateExpiries(tls),
+      startedAt,
+    });
+    const pageRoutes = [
+      ...overview.routes,
+      peersRoute(ctx, {
+        activity,
+        destinations: () => queues.dispatcher.status(),
+        collectors: () => trail.collectors(),
+        connections,
+      }),
+      worklistRoute(ctx, {
+        mayViewPatients: (req) => req.caller === undefined || callerMay('operator', req.caller),
+        actor: callerActor,
+      }),
+      certificatesRoute(ctx, () => null),
+      ...configRoutes(ctx, { configFile: options.configFile, reload, services: () => services.status(), actor: callerActor }),
+      ...auditSearchRoutes({
+        lastSeq: () => audit.lastSeq,
+        read: (from, to) => audit.read(from, to),
+        chainStatus: () => trail.status(),
+      }),
+    ];
     const access = accessFlow(ctx);
     const control = controlFlow(
       config.dataDir,
@@ -177,12 +238,14 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         ...images.routes,
         ...alerts.routes,
         ...contained.routes,
+        ...pageRoutes,
         ...access.routes,
         ...upstreamMwl.routes,
         ...downtimeOrderRoutes(ctx),
       ],
     );
     const admin = access.admin(() => control.server.mounted());
+    if (admin !== undefined) mountAdminPage(ctx, admin.listener, metrics, guards.sink);
     const applicationStop = stopOnly('application-activity', () => {
       if (ready) audit.record(appActivity('application.stop', [box]));
     });
@@ -203,6 +266,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
       ...dicom,
       controlIdPrune(ctx),
       upstreamMwl,
+      overview,
       control,
       ...(admin === undefined ? [] : [admin]),
       segmentationWatch(config, audit, box, logger),
@@ -221,6 +285,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
     return {
       ports: bound,
       keysBackend: keySource.backend,
+      metrics,
       reload,
       stop: () =>
         (stopping ??= (async () => {
@@ -252,4 +317,13 @@ function withStartDeadline(service: Service, step: string, timeoutMs: number, lo
     stop: (deadlineMs) => service.stop(deadlineMs),
     health: () => service.health(),
   };
+}
+
+/** The caller as an audit participant: the signed-in user (with address), or the console's root. */
+function callerActor(req: ControlRequest): AuditParticipant {
+  const c = req.caller;
+  if (c !== undefined && c.kind === 'user')
+    return { kind: 'user', id: c.username, requestor: true, ...(c.address === undefined ? {} : { address: c.address }) };
+  const body = req.body as { user?: unknown } | undefined;
+  return { kind: 'user', id: typeof body?.user === 'string' ? body.user.slice(0, 64) : 'local-console', requestor: true };
 }

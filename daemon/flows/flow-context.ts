@@ -1,8 +1,9 @@
 // What every flow is built from: the config, the open store, the box's own audit identity, its TLS
-// material and key source, and a logger each flow hands its parts as a child.
+// material and key source, a logger each flow hands its parts as a child, and the metrics counters.
 import type { AuditParticipant, AuditSink } from '../core/audit.ts';
 import type { KeySource } from '../core/keys.ts';
 import type { Logger } from '../core/log.ts';
+import type { EdgeMetrics } from '../core/metrics.ts';
 import type { TlsMaterial } from '../core/tls-material.ts';
 import type { EdgeConfig } from '../config/index.ts';
 import type { Store } from '../store/index.ts';
@@ -22,4 +23,6 @@ export interface FlowContext {
   readonly tls: TlsMaterial;
   readonly keySource: KeySource;
   readonly logger: Logger;
+  /** Counters for the central monitor (core/metrics.ts): one increment per event, nothing more. */
+  readonly metrics: EdgeMetrics;
 }

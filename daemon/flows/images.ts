@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent, AuditParticipant, AuditSink } from '../core/audit.ts';
 import type { ControlRoute } from '../core/control-route.ts';
+import { dimseStatusClass } from '../core/metrics.ts';
 import type { DestinationOptions } from '../core/outbox-dispatcher.ts';
 import type { DimseService } from '../dicom/index.ts';
 import { DemographicsReconciler, type ReconciliationRecord } from '../dicom/demographics-rewrite.ts';
@@ -15,6 +16,7 @@ import { stowTransport } from '../dicom/stow-client.ts';
 import type { Spool } from '../store/spool.ts';
 import { clientTls } from '../security/tls-material.ts';
 import type { FlowContext } from './flow-context.ts';
+import { ImageActivity } from './image-activity.ts';
 import { PACS_DESTINATION, destinationPolicy } from './outbox.ts';
 import { EnvironmentRefusingSender, forwardingAllowed, recordForwardingRefused } from './pacs-environment.ts';
 /** Empty spool files kept ready (durable directory entries): enough for a burst on several associations. */
@@ -34,7 +36,7 @@ export interface ImageFlow {
 
 /** Opens the spool (a start step: it touches the file system) and builds what the image flow serves. */
 export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
-  const { config, store, audit, box, logger } = ctx;
+  const { config, store, audit, box, logger, metrics } = ctx;
   const tls = clientTls(ctx.tls);
   const storage = config.dicom.storage;
   const pacs = config.upstream.pacs;
@@ -55,6 +57,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
   );
   let highWaterReported = false;
   const forwardedListeners: Array<() => void> = [];
+  const activity = new ImageActivity();
   const services = storage.enabled
     ? storageServices({
         sopClassUids: storage.sopClasses,
@@ -62,6 +65,14 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         logger: logger.child({ component: 'storage' }),
         onEvent: (e) => {
           auditStorage(audit, config.dicom.aeTitle, e);
+          const ae = e.association.callingAeTitle;
+          if (e.type === 'instance-stored') {
+            metrics.cStore(ae, 'success', e.bytes);
+            activity.stored();
+          } else {
+            metrics.cStore(ae, dimseStatusClass(e.status), 0);
+            activity.refused(ae, e.status, e.why);
+          }
           if (e.type === 'instance-refused' && e.status === 0xa700 && !highWaterReported) {
             highWaterReported = true;
             logger.warn('spool.refusing', { why: e.why });
@@ -113,6 +124,7 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
       logger: logger.child({ component: 'forward' }),
       onForwarded: (instance) => {
         for (const l of forwardedListeners) l();
+        activity.forwarded();
         const reconciled = reconciler?.forwarded(instance);
         if (reconciled !== undefined)
           audit.record(reconciliationAuditEvent(reconciled, [box, { kind: 'dicom', id: pacsId, requestor: false }]));
@@ -148,6 +160,19 @@ export async function imageFlow(ctx: FlowContext): Promise<ImageFlow> {
         path: '/v1/spool',
         permission: 'viewer',
         handle: () => ({ status: 200, body: { ...spool.usage(), admission: spool.admission() } }),
+      },
+      {
+        method: 'GET',
+        path: '/v1/images',
+        permission: 'viewer',
+        handle: () => ({
+          status: 200,
+          body: {
+            spool: { ...spool.usage(), admission: spool.admission() },
+            ...activity.summary(),
+            pacs: pacs === undefined ? null : pacs.protocol,
+          },
+        }),
       },
     ],
   };

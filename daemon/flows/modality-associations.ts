@@ -19,6 +19,7 @@ import {
 import { isRefusal } from '../security/peer-policy.ts';
 import { auditDicom } from './audit-mapping.ts';
 import type { FlowContext } from './flow-context.ts';
+import { countDicom } from './metrics.ts';
 import type { BoxPeerPolicies, ModalityPeer } from './orders-worklist.ts';
 import { PACS_COMMITMENT_PEER, type PacsCommitment } from './pacs-commitment.ts';
 
@@ -134,7 +135,10 @@ export function modalityListeners(
       idleTimeoutMs: dicom.idleTimeoutMs,
       services: dimse,
       onAssociationRequest: decide,
-      onEvent: (event) => auditDicom(sink, event),
+      onEvent: (event) => {
+        auditDicom(sink, event);
+        countDicom(ctx.metrics, `dicom-${transport}`, event);
+      },
       logger: logger.child({ component: `dicom-${transport}` }),
     });
     listeners.push(Object.assign(listenerService(`dicom-${transport}-listener`, listener), { transport, listener }));

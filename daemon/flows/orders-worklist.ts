@@ -16,6 +16,7 @@ import type { PeerPolicies } from '../security/peer-policies.ts';
 import type { DicomModalityConfig, Hl7PeerConfig } from '../config/index.ts';
 import { AnsweredSubject, MAX_AUDITED_QUERY_BYTES, auditHl7, auditSkippedItem, queriedSubject, queryKeys } from './audit-mapping.ts';
 import type { FlowContext } from './flow-context.ts';
+import { countHl7 } from './metrics.ts';
 
 const CONTROL_ID_PRUNE_INTERVAL_MS = 3_600_000;
 
@@ -62,14 +63,17 @@ export function hl7Intake(ctx: FlowContext, policies: BoxPeerPolicies, sink: Aud
         return { refused: `HL7 peer ${found.name} is a test channel; restart edged to open the test worklist` };
       return { peer: { ...peer, repository: testChannel.orders, processingIds: processingIdPolicy('test', false) } };
     },
-    onEvent: (event) => auditHl7(sink, event),
+    onEvent: (event) => {
+      auditHl7(sink, event);
+      countHl7(ctx.metrics, event);
+    },
   });
   return Object.assign(listenerService('hl7-listener', listener), { listener });
 }
 
 /** The Modality Worklist C-FIND service, answering each modality from its scope with its return keys. */
 export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService {
-  const { config, store, logger } = ctx;
+  const { config, store, logger, metrics } = ctx;
   const dicom = config.dicom;
   const environment = config.site.environment;
   const production = isProduction(environment);
@@ -80,6 +84,7 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
   const testOrders = ctx.testChannelStore?.orders ?? emptyWorklist;
   return worklistFindService(
     (identifier, q) => {
+      const startedAt = performance.now();
       const peer = q.association.peer as ModalityPeer;
       let count = 0;
       const scope = peer.rule.worklistScope;
@@ -115,7 +120,8 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
           count++;
           answered.add(item);
         },
-        () =>
+        () => {
+          metrics.worklistQuery(peer.rule.aeTitle, (performance.now() - startedAt) / 1000);
           sink.record({
             eventId: 'Query',
             type: 'worklist.query',
@@ -132,7 +138,8 @@ export function worklistService(ctx: FlowContext, sink: AuditSink): DimseService
             ...(query === undefined ? {} : { query }),
             controlId: q.association.associationId,
             detail: `${count} result(s); keys ${queryKeys(identifier)}${query === undefined ? '; query too large to record' : ''}`,
-          }),
+          });
+        },
       );
     },
     { onItemSkipped: (item, code, c) => auditSkippedItem(sink, logger, dicom.aeTitle, worklistResponseOrigin(item), code, c) },

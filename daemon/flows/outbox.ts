@@ -76,7 +76,21 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
   };
   const limit = (q: URLSearchParams): number => Math.min(10_000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
   return [
-    { method: 'GET', path: '/v1/queues', permission: 'viewer', handle: () => ({ status: 200, body: { destinations: d.status() } }) },
+    {
+      method: 'GET',
+      path: '/v1/queues',
+      permission: 'viewer',
+      handle: () => ({
+        status: 200,
+        body: {
+          // The oldest entry of each destination: its age, and when the next try is due.
+          destinations: d.status().map((s) => {
+            const oldest = s.queued === 0 ? undefined : d.list(s.destination, 1)[0];
+            return oldest === undefined ? s : { ...s, oldestEnqueuedAt: oldest.enqueuedAt, nextAttemptAt: oldest.nextAttemptAt };
+          }),
+        },
+      }),
+    },
     {
       method: 'GET',
       path: '/v1/queues/entries',
@@ -125,7 +139,12 @@ function queueRoutes(d: OutboxDispatcher): ControlRoute[] {
       permission: 'operator',
       stepUp: true,
       handle: async (req) => {
-        await d.discard(field(req.body, 'id'), actorOf(req.body, req.caller));
+        const why = (req.body as { reason?: unknown } | undefined)?.reason;
+        await d.discard(
+          field(req.body, 'id'),
+          actorOf(req.body, req.caller),
+          typeof why === 'string' && why.trim() !== '' ? why.trim().slice(0, 200) : undefined,
+        );
         return { status: 200, body: { discarded: 1 } };
       },
     },

@@ -25,7 +25,7 @@ export interface ProcedureStatusFlow {
 }
 
 export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
-  const { config, store, audit, box, logger } = ctx;
+  const { config, store, audit, box, logger, metrics } = ctx;
   const ris = config.upstream.ris;
   const destinations: DestinationOptions[] = [];
   if (ris !== undefined) {
@@ -74,6 +74,7 @@ export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
         remoteAddress: a.remoteAddress,
         associationId: a.associationId,
       });
+      metrics.mpps(a.callingAeTitle, 'n-create', isMppsRefusal(r) ? 'failure' : 'success');
       return isMppsRefusal(r) ? r : 'ok';
     },
     async nSet(uid, ds, ctx) {
@@ -83,6 +84,7 @@ export function procedureStatusFlow(ctx: FlowContext): ProcedureStatusFlow {
         remoteAddress: a.remoteAddress,
         associationId: a.associationId,
       });
+      metrics.mpps(a.callingAeTitle, 'n-set', isMppsRefusal(r) ? 'failure' : 'success');
       return isMppsRefusal(r) ? r : 'ok';
     },
   };

@@ -30,7 +30,13 @@ export interface Hl7Peer {
 }
 
 /** `remoteAddress` is the connection's source address, when the owner of the connection gave it. */
-export type Hl7InboundEvent = Hl7InboundOutcomeEvent & { readonly remoteAddress?: string };
+export type Hl7InboundEvent = Hl7InboundOutcomeEvent & {
+  readonly remoteAddress?: string;
+  /** MSH-9 message code ^ trigger event, when MSH could be read (for counting; never content). */
+  readonly msh9?: string;
+  /** MSA-1 of the ACK answered; undefined when none was sent (the stream was not HL7). */
+  readonly ackCode?: AckCode;
+};
 
 type Hl7InboundOutcomeEvent =
   | { readonly type: 'sender-mismatch'; readonly peer: string; readonly controlId: string; readonly claimed: string }
@@ -134,7 +140,14 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   });
   const peer = ctx.peer.name;
   const address = ctx.remoteAddress;
-  const emit = (event: Hl7InboundOutcomeEvent): void => ctx.onEvent(address === undefined ? event : { ...event, remoteAddress: address });
+  let msh9: string | undefined;
+  const emit = (event: Hl7InboundOutcomeEvent, ackCode?: AckCode): void =>
+    ctx.onEvent({
+      ...event,
+      ...(address === undefined ? {} : { remoteAddress: address }),
+      ...(msh9 === undefined ? {} : { msh9 }),
+      ...(ackCode === undefined ? {} : { ackCode }),
+    });
   let header: Hl7Header;
   try {
     header = parseMessageHeader(payload);
@@ -145,6 +158,7 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
     return { ack: undefined, close: true };
   }
   const headerControlId = clip(header.msh.get(10));
+  msh9 = clip(`${header.msh.get(9, 1, 1)}^${header.msh.get(9, 1, 2)}`, 16);
 
   let message: Hl7Message;
   try {
@@ -157,15 +171,18 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
       : code === 'EDGE_HL7_LIMIT_EXCEEDED' && isEdgeError(err)
         ? limitError(err.detail as unknown as Hl7Position)
         : { condition: MessageErrorCondition.DataTypeError, location: { segment: 'MSH', sequence: 1 } };
-    emit({
-      type: 'invalid-message',
-      peer,
-      controlId: headerControlId,
-      code,
-      condition: error.condition,
-      location: formatLocation(error.location!),
-      subjects: [],
-    });
+    emit(
+      {
+        type: 'invalid-message',
+        peer,
+        controlId: headerControlId,
+        code,
+        condition: error.condition,
+        location: formatLocation(error.location!),
+        subjects: [],
+      },
+      charset ? Ack.ApplicationReject : Ack.ApplicationError,
+    );
     ctx.logger.warn('hl7.message.parse-failed', { peer, controlId: headerControlId, code });
     return reply(header, charset ? Ack.ApplicationReject : Ack.ApplicationError, charset ? Text.Charset : Text.Invalid, error);
   }
@@ -173,12 +190,15 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
 
   const applicationMatches = isExactly(message.msh.fields[3], ctx.peer.sendingApplication);
   if (!applicationMatches || !isExactly(message.msh.fields[4], ctx.peer.sendingFacility)) {
-    emit({
-      type: 'sender-mismatch',
-      peer,
-      controlId,
-      claimed: clip(`${message.msh.rawFields[3] ?? ''}^${message.msh.rawFields[4] ?? ''}`, 80),
-    });
+    emit(
+      {
+        type: 'sender-mismatch',
+        peer,
+        controlId,
+        claimed: clip(`${message.msh.rawFields[3] ?? ''}^${message.msh.rawFields[4] ?? ''}`, 80),
+      },
+      Ack.ApplicationReject,
+    );
     ctx.logger.warn('hl7.message.sender-mismatch', { peer, controlId });
     return reply(message, Ack.ApplicationReject, Text.SenderMismatch, {
       condition: MessageErrorCondition.TableValueNotFound,
@@ -206,13 +226,16 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
 
   const unsupported = checkMessageType(message);
   if (unsupported !== undefined) {
-    emit({
-      type: 'unsupported-message',
-      peer,
-      controlId,
-      messageType: clip(`${message.messageCode}^${message.triggerEvent}^${message.versionId}`),
-      condition: unsupported.condition,
-    });
+    emit(
+      {
+        type: 'unsupported-message',
+        peer,
+        controlId,
+        messageType: clip(`${message.messageCode}^${message.triggerEvent}^${message.versionId}`),
+        condition: unsupported.condition,
+      },
+      Ack.ApplicationReject,
+    );
     ctx.logger.warn('hl7.message.unsupported', { peer, controlId, condition: unsupported.condition });
     return reply(message, Ack.ApplicationReject, Text.Unsupported, unsupported);
   }
@@ -224,15 +247,18 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   });
   if (!mapped.ok) {
     const location = formatLocation(mapped.failure.location);
-    emit({
-      type: 'invalid-message',
-      peer,
-      controlId,
-      code: mapped.failure.errorCode,
-      condition: mapped.failure.condition,
-      location,
-      subjects: auditSubjects(message),
-    });
+    emit(
+      {
+        type: 'invalid-message',
+        peer,
+        controlId,
+        code: mapped.failure.errorCode,
+        condition: mapped.failure.condition,
+        location,
+        subjects: auditSubjects(message),
+      },
+      Ack.ApplicationError,
+    );
     ctx.logger.warn('hl7.message.invalid', { peer, controlId, condition: mapped.failure.condition, location });
     return reply(message, Ack.ApplicationError, Text.Invalid, mapped.failure);
   }
@@ -246,30 +272,33 @@ export async function handleInboundMessage(payload: Buffer, ctx: InboundContext)
   try {
     const outcome = await repository.apply(mapped.commands, receipt);
     if (outcome.status === 'duplicate') {
-      emit({ type: 'duplicate', peer, controlId, subjects });
+      emit({ type: 'duplicate', peer, controlId, subjects }, Ack.ApplicationReject);
       ctx.logger.info('hl7.message.duplicate', { peer, controlId });
       return reply(message, Ack.ApplicationReject, Text.Duplicate, {
         condition: MessageErrorCondition.DuplicateKeyIdentifier,
         location: { segment: 'MSH', sequence: 1, field: 10 },
       });
     }
-    emit({
-      type: 'order-committed',
-      peer,
-      controlId,
-      messageType: clip(`${message.messageCode}^${message.triggerEvent}`),
-      commandTypes: mapped.commands.map((c) => c.type),
-      changedItems: outcome.changedItems,
-      unknownOrders: outcome.unknownOrders,
-      cutValues: mapped.cutValues,
-      subjects,
-      ...(outcome.downtimeLinks === undefined ? {} : { downtimeLinks: outcome.downtimeLinks }),
-    });
+    emit(
+      {
+        type: 'order-committed',
+        peer,
+        controlId,
+        messageType: clip(`${message.messageCode}^${message.triggerEvent}`),
+        commandTypes: mapped.commands.map((c) => c.type),
+        changedItems: outcome.changedItems,
+        unknownOrders: outcome.unknownOrders,
+        cutValues: mapped.cutValues,
+        subjects,
+        ...(outcome.downtimeLinks === undefined ? {} : { downtimeLinks: outcome.downtimeLinks }),
+      },
+      Ack.ApplicationAccept,
+    );
     ctx.logger.info('hl7.message.committed', { peer, controlId, commands: mapped.commands.length });
     return reply(message, Ack.ApplicationAccept, Text.Accepted, undefined);
   } catch (err) {
     const code = isEdgeError(err) ? err.code : 'unexpected';
-    emit({ type: 'apply-failed', peer, controlId, code, subjects });
+    emit({ type: 'apply-failed', peer, controlId, code, subjects }, Ack.ApplicationError);
     ctx.logger.error('hl7.message.apply-failed', { peer, controlId, code });
     // AE: nothing was committed; the RIS resends the message later.
     return reply(message, Ack.ApplicationError, Text.Transient, {

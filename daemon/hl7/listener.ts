@@ -271,6 +271,11 @@ export class Hl7Listener {
     this.#pending.leave(key);
   }
 
+  /** Authenticated connections that are not closing (read by the metrics scrape). */
+  get connectionCount(): number {
+    return this.#openConnections;
+  }
+
   /** Authenticated connections that are not closing. */
   get #openConnections(): number {
     let n = 0;

@@ -258,6 +258,7 @@ export class Spool implements InstanceSpool, SpoolReader {
       maxBytes: this.#options.highWaterBytes,
       freeBytes,
       aboveHighWater: this.#bytes + this.#inflight >= this.#options.highWaterBytes,
+      inflightBytes: this.#inflight,
     };
   }
 
