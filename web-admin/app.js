@@ -12,12 +12,14 @@ import { Certificates } from './views/certificates.js';
 import { Audit } from './views/audit.js';
 import { Configuration } from './views/configuration.js';
 import { Users } from './views/users.js';
+import { Alerts } from './views/alerts.js';
 
 const STAFF = ['viewer', 'operator', 'admin'];
 /** Each view with the roles that may open it and the API route it reads (a box without it hides the view). */
 export const VIEWS = [
   { id: 'overview', title: 'Overview', roles: STAFF, route: '/api/v1/overview', view: Overview },
   { id: 'peers', title: 'Peers', roles: STAFF, route: '/api/v1/peers', view: Peers },
+  { id: 'alerts', title: 'Alerts', roles: [...STAFF, 'auditor'], route: '/api/v1/alerts', view: Alerts },
   { id: 'queues', title: 'Queues', roles: STAFF, route: '/api/v1/queues', view: Queues },
   { id: 'worklist', title: 'Worklist', roles: STAFF, route: '/api/v1/worklist', view: Worklist },
   { id: 'images', title: 'Images', roles: STAFF, route: '/api/v1/images', view: Images },

@@ -19,6 +19,7 @@ function metricsWithSources(): PrometheusMetrics {
     syslogCollectors: () => [{ collector: 'siem', lagRecords: 4, connected: true }],
     certificates: () => [{ certificate: 'device', notAfterMs: Date.parse('2027-01-01T00:00:00Z') }],
     safeMode: () => false,
+    alerts: () => ({ open: 1, raisedByRule: { 'mass-access': 2 } }),
   });
   return m;
 }
@@ -47,6 +48,8 @@ test('every metric is named in base units with bounded labels; a peer-chosen mes
   t.regex(body, /edge_mwl_query_duration_seconds_bucket\{le="0.005",peer="CT01"\} 1/);
   t.regex(body, /edge_certificate_expiry_timestamp_seconds\{certificate="device"\} 1798761600/);
   t.regex(body, /edge_safe_mode 0/);
+  t.regex(body, /edge_alerts_open 1/);
+  t.regex(body, /edge_alerts_raised_total\{rule="mass-access"\} 2/);
   t.regex(body, /edge_build_info\{version="0.1.0",node_version="[\d.]+"\} 1/);
 });
 
@@ -61,6 +64,7 @@ test('the audit records counter only ever goes up between scrapes', async (t) =>
     syslogCollectors: () => [],
     certificates: () => [],
     safeMode: () => false,
+    alerts: () => ({ open: 1, raisedByRule: { 'mass-access': 2 } }),
   });
   t.regex((await m.exposition()).body, /edge_audit_records_total 10\n/);
   seq = 25;

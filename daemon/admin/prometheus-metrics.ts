@@ -24,6 +24,8 @@ export interface MetricsSources {
   /** Expiry of each certificate the box holds, by a fixed name (device, site-ca, …). */
   certificates(): readonly { readonly certificate: string; readonly notAfterMs: number }[];
   safeMode(): boolean;
+  /** Open alerts, and alerts raised per rule since start (incident support); the rules are a fixed set. */
+  alerts(): { readonly open: number; readonly raisedByRule: Readonly<Record<string, number>> };
 }
 
 export interface BuildInfo {
@@ -217,6 +219,30 @@ export class PrometheusMetrics implements EdgeMetrics {
         this.reset();
         const s = sources()?.spool();
         if (s !== undefined) this.set(s.instances);
+      },
+    });
+    new Gauge({
+      name: 'edge_alerts_open',
+      help: 'Alerts raised from the audit trail and not yet acknowledged.',
+      registers,
+      collect() {
+        this.set(sources()?.alerts().open ?? 0);
+      },
+    });
+    const alertsCounted = new Map<string, number>();
+    new Counter({
+      name: 'edge_alerts_raised_total',
+      help: 'Alerts raised by the alert rules, per rule (repeats of an open alert are not counted again).',
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        for (const [rule, n] of Object.entries(sources()?.alerts().raisedByRule ?? {})) {
+          const before = alertsCounted.get(rule) ?? 0;
+          if (n > before) {
+            this.inc({ rule }, n - before);
+            alertsCounted.set(rule, n);
+          }
+        }
       },
     });
     let auditCounted = 0;

@@ -79,7 +79,7 @@ export function containment(ctx: FlowContext, o: ContainmentOptions): Containmen
     {
       method: 'GET',
       path: '/v1/peers/quarantine',
-      permission: 'viewer',
+      permission: 'signed-in',
       background: true,
       handle: () => ({ status: 200, body: { quarantined: list } }),
     },

@@ -161,6 +161,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger, options: { c
         auditLastSeq: () => audit.lastSeq,
         collectors: () => trail.collectors(),
         tls,
+        alerts: () => alerts.status(),
       }),
     );
     const ports = (): RunningEdge['ports'] => ({

@@ -78,7 +78,8 @@ export function incidentAlerts(ctx: FlowContext): IncidentAlerts {
     {
       method: 'GET',
       path: '/v1/alerts',
-      permission: 'viewer',
+      // No patient data: every signed-in role sees the alerts, the auditor acknowledges them.
+      permission: 'signed-in',
       background: true,
       handle: () => ({
         status: 200,

@@ -90,6 +90,7 @@ export interface MetricsSourceParts {
   readonly auditLastSeq: () => number;
   readonly collectors: () => readonly { readonly collector: string; readonly confirmedSeq: number; readonly connected: boolean }[];
   readonly tls: Pick<TlsMaterial, 'cert' | 'ca'>;
+  readonly alerts: () => { readonly open: number; readonly raisedByRule: Readonly<Record<string, number>> };
 }
 
 /** The scrape-time sources of a serving box (never in safe mode: then no listener serves). */
@@ -115,5 +116,6 @@ export function metricsSources(p: MetricsSourceParts): MetricsSources {
     },
     certificates: () => certificates,
     safeMode: () => false,
+    alerts: p.alerts,
   };
 }

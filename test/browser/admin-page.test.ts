@@ -216,6 +216,10 @@ const VIEW_CHECKS: Record<string, (page: Page) => Promise<void>> = {
   certificates: async (page) => {
     await page.getByRole('cell', { name: 'device', exact: true }).waitFor();
   },
+  alerts: async (page) => {
+    await page.getByRole('heading', { name: /^Open alerts \(\d+\)$/ }).waitFor();
+    await page.getByRole('heading', { name: 'Quarantined peers' }).waitFor();
+  },
   configuration: async (page) => {
     await page.locator('#config-text').waitFor();
   },
@@ -246,7 +250,7 @@ async function checkView(
 browserTest.serial('an admin signs in with the keyboard and every staff view renders live data, cleanly and accessibly', async (t) => {
   const { page, watch } = await newPage();
   await signIn(page, 'admin', TOTP_SECRET);
-  const views = ['overview', 'peers', 'queues', 'worklist', 'images', 'certificates', 'configuration'];
+  const views = ['overview', 'alerts', 'peers', 'queues', 'worklist', 'images', 'certificates', 'configuration'];
   // The Users view reads the accounts API; a box without it hides the view rather than failing.
   t.true(await mounted(page, '/api/v1/users'));
   views.push('users');
@@ -321,10 +325,11 @@ browserTest.serial('a config edit with an invalid value names the field and chan
   await page.context().close();
 });
 
-browserTest.serial('the auditor sees the audit view only, and finds the actions and the patient-data view in it', async (t) => {
+browserTest.serial('the auditor sees the alerts and the audit view only, and finds the actions and the patient-data view in it', async (t) => {
   const { page, watch } = await newPage();
   await signIn(page, 'auditor');
-  t.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
+  t.deepEqual(await page.locator('nav a').allTextContents(), ['Alerts', 'Audit']);
+  await checkView(t, page, watch, 'alerts');
   await checkView(t, page, watch, 'audit');
   for (const type of ['outbox.retry-one', 'admin.patient-data-viewed', 'access.step-up', 'outbox.discarded']) {
     await page.locator('#audit-type').fill(type);
