@@ -58,7 +58,7 @@ export interface Caller {
  */
 export function actorOf(req: ControlRequest, claimed: unknown): string {
   if (req.caller !== undefined && req.caller.kind !== 'console') return req.caller.username;
-  return typeof claimed === 'string' && claimed !== '' ? claimed.slice(0, 64) : 'console';
+  return typeof claimed === 'string' && claimed !== '' ? claimed.slice(0, 64) : 'local-console';
 }
 
 /** Whether the caller may use a route of `permission` (the console may use all of them). */

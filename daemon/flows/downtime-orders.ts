@@ -3,7 +3,7 @@
 // before the answer, is on the worklist at once, and who entered it and why is in the audit trail.
 import type { AuditParticipant } from '../core/audit.ts';
 import { auditEvent } from '../core/audit-event-builders.ts';
-import type { ControlRoute } from '../core/control-route.ts';
+import { type ControlRoute, actorOf } from '../core/control-route.ts';
 import {
   type DowntimeNumbering,
   NEEDS_A_PERSON,
@@ -43,7 +43,7 @@ export function downtimeOrderRoutes(ctx: FlowContext): ControlRoute[] {
           );
         }
         const body = req.body as { user?: unknown };
-        const user = typeof body.user === 'string' && body.user !== '' ? body.user.slice(0, 64) : 'local-console';
+        const user = actorOf(req, body.user);
         const now = Date.now();
         const order = await store.orders.enterDowntimeOrder(
           d.accessionNumbers,
@@ -106,7 +106,7 @@ export function downtimeOrderRoutes(ctx: FlowContext): ControlRoute[] {
         };
         const placer = text('placerOrderNumber', 64);
         const note = text('note', 200);
-        const user = typeof b['user'] === 'string' && b['user'] !== '' ? b['user'].slice(0, 64) : 'local-console';
+        const user = actorOf(req, b['user']);
         const resolved = await store.orders.resolveDowntimeOrder(placer, numbering.placerIssuer, { by: user, at: Date.now(), note });
         if (resolved === undefined) throw new EdgeError('EDGE_CONTROL_NOT_FOUND', `no downtime order with placer number ${placer}`);
         audit.record(

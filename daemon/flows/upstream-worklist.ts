@@ -5,7 +5,7 @@
 // value; at twice the interval the box raises an alarm and keeps serving what it holds.
 import type { AuditParticipant } from '../core/audit.ts';
 import { auditEvent, appActivity } from '../core/audit-event-builders.ts';
-import type { ControlRoute } from '../core/control-route.ts';
+import { type ControlRoute, actorOf } from '../core/control-route.ts';
 import { EdgeError, isEdgeError } from '../core/errors.ts';
 import type { Service, ServiceHealth } from '../core/service.ts';
 import {
@@ -313,7 +313,7 @@ function routes(
         if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') {
           throw new EdgeError('EDGE_CONTROL_BAD_REQUEST', '"dryRun" must be true or false');
         }
-        const user = typeof body.user === 'string' && body.user !== '' ? body.user.slice(0, 64) : 'local-console';
+        const user = actorOf(req, body.user);
         return { status: 200, body: await pull(body.dryRun === true, user) };
       },
     },
