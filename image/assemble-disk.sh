@@ -2,11 +2,11 @@
 # The GPT disk from partition images, without mounts: sfdisk on a sparse file, the ESP made with
 # mkfs.vfat -C and filled with mtools, each partition copied in with dd conv=notrunc.
 #   assemble-disk.sh WORK VERSION DISK_GUID
-# Layout (MiB): ESP 128 | root-a 640 | verity-a 16 | root-b 640 | verity-b 16 | imaging-edge-data (rest, 512).
+# Layout (MiB): ESP 128 | root-a 640 | verity-a 16 | root-b 640 | verity-b 16 | imaging-edge-data (rest, 1536).
 # Slot B starts empty; the data partition stays raw until the box's first boot encrypts it with its TPM.
 set -euo pipefail
 work=$1 version=$2 guid=$3
-esp_mib=128 root_mib=640 verity_mib=16 data_mib=${IMAGE_DATA_MIB:-512}
+esp_mib=128 root_mib=640 verity_mib=16 data_mib=${IMAGE_DATA_MIB:-1536}
 root_bytes=$(stat -c %s "$work/root.squashfs")
 [ "$root_bytes" -le $((root_mib * 1048576)) ] || { echo "assemble-disk.sh: root image ($root_bytes bytes) exceeds the ${root_mib} MiB slot" >&2; exit 1; }
 

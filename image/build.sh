@@ -144,7 +144,7 @@ step "GPT disk"
 "$repo/image/assemble-disk.sh" "$work" "$version" "$disk_guid"
 
 mkdir -p "$out"
-for f in disk.img root.squashfs root.verity roothash manifest.txt imaging-edge-a.efi "imaging-edge-$version.bundle"; do
+for f in disk.img root.squashfs root.verity roothash manifest.txt imaging-edge-a.efi imaging-edge-b.efi "imaging-edge-$version.bundle"; do
   mv -f "$work/$f" "$out/$f"
 done
 t1=$(date +%s.%N)

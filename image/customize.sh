@@ -36,7 +36,7 @@ ln -sf /etc/edge/site.network "$root/etc/systemd/network/50-site.network"
 # Units: the firewall and edged (both wait for a provisioned configuration), networkd; no getty but the
 # console's; Debian's nftables.service would flush the firewall table; no apt timers on a read-only root.
 systemctl --root="$root" enable edged.service edge-firewall.service edge-firewall.path edge-firewall-verify.timer \
-  imaging-edge-data.service systemd-networkd.service >/dev/null 2>&1
+  imaging-edge-data.service imaging-edge-boot-check.service systemd-networkd.service >/dev/null 2>&1
 systemctl --root="$root" mask nftables.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
   e2scrub_reap.service fstrim.timer getty@tty1.service systemd-networkd-wait-online.service >/dev/null 2>&1
 systemctl --root="$root" disable systemd-timesyncd.service >/dev/null 2>&1 || true

@@ -12,6 +12,7 @@ import { SiteExistsError, defaultBasePort, writeDevSite } from './dev-site.ts';
 import { status, statusHelp } from './status-command.ts';
 import { queueCommand } from './queue-command.ts';
 import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
+import { updateCommand } from './update-command.ts';
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
 import { peerCommand } from './peer-command.ts';
@@ -33,7 +34,8 @@ Commands:
   provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
   cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
-  decommission --config FILE --confirm ERASE            crypto-erase the box
+  decommission --config FILE --confirm ERASE            crypto-erase the box (and its data partition)
+  update apply BUNDLE [--force] | update status         A/B update of the appliance from a signed bundle
   peer list|add|remove KIND --config FILE  RIS, modalities, PACS, audit collectors; edged reloads live
   backup --config FILE --out FILE       encrypted, integrity-checked snapshot of the store and config
   restore --config FILE --in FILE       restore a backup (edged stopped), verified before use
@@ -254,6 +256,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keysCommand(argv.slice(1));
       case 'decommission':
         return await decommissionCommand(argv.slice(1));
+      case 'update':
+        return await updateCommand(argv.slice(1));
       case 'peer':
         return await peerCommand(argv.slice(1));
       case 'backup':
