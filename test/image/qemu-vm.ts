@@ -177,8 +177,8 @@ export class Vm {
   }
 
   /** Signs in on the serial console as root. */
-  async login(password: string, timeoutMs: number): Promise<void> {
-    await this.waitFor(/login: $/m, timeoutMs);
+  async login(password: string, timeoutMs: number, from = 0): Promise<void> {
+    await this.waitFor(/login: $/m, timeoutMs, from);
     this.type('root\n');
     const at = this.#console.length;
     await this.waitFor(/Password: ?$/m, 30_000, at);
