@@ -1,7 +1,7 @@
-// The appliance image booted under QEMU TCG + OVMF Secure Boot + swtpm, one boot per test, in order: the
-// factory disk's tamper checks (verity, unsigned kernel image), then one box's life (first boot and
-// provisioning from a USB stick, second boot on the TPM alone, another TPM, decommission), then the
-// reproducibility of the root image. Each test prints what its boot cost.
+// The appliance image booted under QEMU TCG + OVMF Secure Boot + swtpm, one boot per test, in order: one
+// box's life (first boot and provisioning from a USB stick, second boot on the TPM alone, an update and a
+// failed update, another TPM, decommission), then the factory disk's tamper checks (verity, unsigned
+// kernel image), then the reproducibility of the root image. Each test prints what its boot cost.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -168,51 +168,6 @@ test.after.always(async () => {
   if (work !== '') await rm(work, { recursive: true, force: true });
 });
 
-serial('(3) a byte flipped in the root image stops the boot (dm-verity)', async (t) => {
-  const disk = join(work, 'flipped.img');
-  await copyDisk(disk);
-  // A byte in the squashfs superblock of slot A: read by the very first mount.
-  const fd = await open(disk, 'r+');
-  const at = layout.rootA * mib + 40;
-  const b = Buffer.alloc(1);
-  await fd.read(b, 0, 1, at);
-  b[0] = (b[0] ?? 0) ^ 0xff;
-  await fd.write(b, 0, 1, at);
-  await fd.close();
-  const vars = join(work, 'flipped-vars.fd');
-  await freshVars(vars);
-  const vm = await boot({ disk, varsFile: vars, tpmDir: join(work, 'flipped-tpm') });
-  const m = await vm.waitFor(/(device-mapper: verity.*corrupted|Kernel panic[^\n]*)/, 240_000);
-  boots.push(`(3) flipped byte: stopped after ${vm.elapsed().toFixed(1)} s: ${m[0].trim()}`);
-  t.false(edgedReady.test(vm.console));
-  t.false(/login: $/m.test(vm.console), 'no login prompt: the tampered root never ran');
-  await rm(disk);
-});
-
-serial('(4) an unsigned kernel image is refused by Secure Boot', async (t) => {
-  const disk = join(work, 'unsigned.img');
-  await copyDisk(disk);
-  const esp = join(work, 'esp.img');
-  await sh('dd', [`if=${disk}`, `of=${esp}`, 'bs=1M', `skip=${layout.esp}`, `count=${layout.espMib}`, 'status=none']);
-  const listing = await sh('mdir', ['-i', esp, '-b', '::/EFI/Linux'], 30_000);
-  const uki = listing.split('\n').find((l) => l.endsWith('.efi') || l.endsWith('.EFI'));
-  t.truthy(uki, listing);
-  const signed = join(work, 'signed.efi');
-  const unsigned = join(work, 'unsigned.efi');
-  await sh('mcopy', ['-i', esp, uki!, signed], 30_000);
-  await sh('sbattach', ['--remove', signed], 30_000);
-  await sh('cp', [signed, unsigned]);
-  await sh('mcopy', ['-o', '-i', esp, unsigned, uki!], 30_000);
-  await sh('dd', [`if=${esp}`, `of=${disk}`, 'bs=1M', `seek=${layout.esp}`, 'conv=notrunc', 'status=none']);
-  const vars = join(work, 'unsigned-vars.fd');
-  await freshVars(vars);
-  const vm = await boot({ disk, varsFile: vars, tpmDir: join(work, 'unsigned-tpm') });
-  const m = await vm.waitFor(/(Access Denied|Security Violation|security policy violation)[^\n]*/i, 240_000);
-  boots.push(`(4) unsigned UKI: refused after ${vm.elapsed().toFixed(1)} s: ${m[0].trim()}`);
-  t.false(/Linux version/.test(vm.console), 'the kernel never started');
-  await rm(disk);
-});
-
 serial('(1) first boot from factory state: provisioned from the USB stick, it serves over MLLP/TLS and DICOM TLS', async (t) => {
   const vm = await boot({
     disk: box.disk,
@@ -306,6 +261,37 @@ serial('(6) update v1 → v2 from a bundle on a virtual disk: v2 boots from slot
   await vm.poweroff();
 });
 
+serial('(7) an update whose edged fails boots back into the previous slot by itself', async (t) => {
+  const bundle = join(work, 'broken.bundle');
+  await exec(join(repoRoot, 'test/image/broken-bundle.sh'), [imageDir, '0.3.0', bundle], { timeout: 900_000, maxBuffer: 16 * mib });
+  const vm = await boot({
+    disk: box.disk,
+    varsFile: box.vars,
+    tpmDir: box.tpm,
+    disks: [bundle],
+    forwards: { 2575: box.hl7, 2762: box.dicom },
+  });
+  await vm.waitFor(edgedReady, 900_000);
+  await vm.login(consolePassword, 300_000);
+  const running = (await vm.sh('cat /proc/cmdline', 30_000)).out.match(/imaging_edge\.slot=([ab])/)?.[1];
+  t.truthy(running);
+  const applied = await vm.sh('edgectl update apply /dev/vdb', 900_000);
+  t.is(applied.code, 0, applied.out);
+  const at = vm.console.length;
+  const rebootAt = Date.now();
+  vm.type('systemctl reboot\n');
+  await vm.waitFor(/edged did not become ready on the updated slot/, 1_500_000, at);
+  const back = vm.console.length;
+  await vm.waitFor(edgedReady, 900_000, back);
+  const rollbackSeconds = (Date.now() - rebootAt) / 1000;
+  t.is(await orderAndQuery(undefined), 1, 'the previous slot serves the same data');
+  await vm.login(consolePassword, 300_000, back);
+  t.regex((await vm.sh('cat /proc/cmdline', 30_000)).out, new RegExp(`imaging_edge\\.slot=${running}`));
+  t.regex((await vm.sh('edgectl update status', 120_000)).out, /0\.3\.0 bad/);
+  boots.push(`(7) broken update: back on slot ${running} and serving ${rollbackSeconds.toFixed(1)} s after the reboot into it`);
+  await vm.poweroff();
+});
+
 // systemd-bless-boot renames the kernel image shortly after boot-complete.target.
 async function eventuallyStatus(vm: Vm, want: RegExp): Promise<string> {
   let out = '';
@@ -352,17 +338,86 @@ serial('(8) after decommission the data partition cannot be opened', async (t) =
   boots.push(`(8) decommissioned: safe mode on the next boot after ${again.elapsed().toFixed(1)} s`);
 });
 
+serial('(3) a byte flipped in the root image stops the boot (dm-verity)', async (t) => {
+  const disk = join(work, 'flipped.img');
+  await copyDisk(disk);
+  // A byte in the squashfs superblock of slot A: read by the very first mount.
+  const fd = await open(disk, 'r+');
+  const at = layout.rootA * mib + 40;
+  const b = Buffer.alloc(1);
+  await fd.read(b, 0, 1, at);
+  b[0] = (b[0] ?? 0) ^ 0xff;
+  await fd.write(b, 0, 1, at);
+  await fd.close();
+  const vars = join(work, 'flipped-vars.fd');
+  await freshVars(vars);
+  const vm = await boot({ disk, varsFile: vars, tpmDir: join(work, 'flipped-tpm') });
+  const m = await vm.waitFor(/(device-mapper: verity.*corrupted|Kernel panic[^\n]*)/, 240_000);
+  boots.push(`(3) flipped byte: stopped after ${vm.elapsed().toFixed(1)} s: ${m[0].trim()}`);
+  t.false(edgedReady.test(vm.console));
+  t.false(/login: $/m.test(vm.console), 'no login prompt: the tampered root never ran');
+  await rm(disk);
+});
+
+serial('(4) an unsigned kernel image is refused by Secure Boot', async (t) => {
+  const disk = join(work, 'unsigned.img');
+  await copyDisk(disk);
+  const esp = join(work, 'esp.img');
+  await sh('dd', [`if=${disk}`, `of=${esp}`, 'bs=1M', `skip=${layout.esp}`, `count=${layout.espMib}`, 'status=none']);
+  const listing = await sh('mdir', ['-i', esp, '-b', '::/EFI/Linux'], 30_000);
+  const uki = listing.split('\n').find((l) => l.endsWith('.efi') || l.endsWith('.EFI'));
+  t.truthy(uki, listing);
+  const signed = join(work, 'signed.efi');
+  const unsigned = join(work, 'unsigned.efi');
+  await sh('mcopy', ['-i', esp, uki!, signed], 30_000);
+  await sh('sbattach', ['--remove', signed], 30_000);
+  await sh('cp', [signed, unsigned]);
+  await sh('mcopy', ['-o', '-i', esp, unsigned, uki!], 30_000);
+  await sh('dd', [`if=${esp}`, `of=${disk}`, 'bs=1M', `seek=${layout.esp}`, 'conv=notrunc', 'status=none']);
+  const vars = join(work, 'unsigned-vars.fd');
+  await freshVars(vars);
+  const vm = await boot({ disk, varsFile: vars, tpmDir: join(work, 'unsigned-tpm') });
+  const m = await vm.waitFor(/(Access Denied|Security Violation|security policy violation)[^\n]*/i, 240_000);
+  boots.push(`(4) unsigned UKI: refused after ${vm.elapsed().toFixed(1)} s: ${m[0].trim()}`);
+  t.false(/Linux version/.test(vm.console), 'the kernel never started');
+  await rm(disk);
+});
+
 serial('reproducible: a second build gives the same root image (sha256)', async (t) => {
-  const first = JSON.parse(await readFile(join(imageDir, 'build.json'), 'utf8')) as { rootSha256: string; rootHash: string };
+  const first = JSON.parse(await readFile(join(imageDir, 'build.json'), 'utf8')) as {
+    rootSha256: string;
+    rootHash: string;
+    sourceDateEpoch: number;
+  };
   const out = join(work, 'rebuild');
   const started = Date.now();
   await exec(join(repoRoot, 'image/build.sh'), ['--out', out], {
     timeout: 900_000,
     maxBuffer: 64 * mib,
-    env: { ...process.env, IMAGE_KEYS: join(imageDir, 'keys') },
+    // Same inputs: the same keys and the same time stamp (a later commit that changes nothing in the image
+    // would otherwise move SOURCE_DATE_EPOCH).
+    env: { ...process.env, IMAGE_KEYS: join(imageDir, 'keys'), SOURCE_DATE_EPOCH: String(first.sourceDateEpoch) },
   });
   const second = JSON.parse(await readFile(join(out, 'build.json'), 'utf8')) as { rootSha256: string; rootHash: string };
   boots.push(`rebuild: ${((Date.now() - started) / 1000).toFixed(0)} s, root sha256 ${second.rootSha256} (first ${first.rootSha256})`);
   t.is(second.rootSha256, first.rootSha256);
   t.is(second.rootHash, first.rootHash);
+});
+
+serial('units: systemd-analyze security exposure of edged and the firewall units is at most 2.0', async (t) => {
+  // image/build.sh runs `systemd-analyze security --offline=true --root=ROOTFS --threshold=20` on the
+  // root file system before it is squashed and fails above 2.0; build.json keeps the figures.
+  const build = JSON.parse(await readFile(join(imageDir, 'build.json'), 'utf8')) as { exposure: Record<string, number> };
+  t.deepEqual(Object.keys(build.exposure).sort(), [
+    'edge-firewall-reload.service',
+    'edge-firewall-verify.service',
+    'edge-firewall.service',
+    'edged.service',
+  ]);
+  for (const [unit, level] of Object.entries(build.exposure)) t.true(level <= 2.0, `${unit}: ${level}`);
+  boots.push(
+    `exposure: ${Object.entries(build.exposure)
+      .map(([u, l]) => `${u} ${l}`)
+      .join(', ')}`,
+  );
 });
