@@ -3,7 +3,7 @@
 export default {
   extensions: ['ts'],
   files: ['test/image/**/*.test.ts'],
-  timeout: '20m',
+  timeout: '45m',
   workerThreads: false,
   concurrency: 1,
 };

@@ -176,13 +176,13 @@ serial('(1) first boot from factory state: provisioned from the USB stick, it se
     usb: [box.usb],
     forwards: { 2575: box.hl7, 2762: box.dicom },
   });
-  await vm.waitFor(/imaging-edge: factory state/, 300_000);
-  await vm.login(consolePassword, 600_000);
+  await vm.waitFor(/imaging-edge: factory state/, 1_500_000);
+  await vm.login(consolePassword, 1_500_000);
   const loginAt = vm.elapsed();
   t.is((await vm.sh('mount -o ro /dev/disk/by-label/EDGE-SITE /media/usb', 60_000)).code, 0);
   t.is((await vm.sh('cp /media/usb/site.network /etc/edge/site.network && networkctl reload', 60_000)).code, 0);
   const provisionStart = Date.now();
-  const p = await vm.sh('edgectl provision --profile /media/usb/site.json --config /etc/edge/edge.json', 600_000);
+  const p = await vm.sh('edgectl provision --profile /media/usb/site.json --config /etc/edge/edge.json', 1_200_000);
   t.is(p.code, 0, p.out);
   const provisionSeconds = (Date.now() - provisionStart) / 1000;
   const csr = await vm.sh('cat /var/lib/imaging-edge/pki/device.csr', 30_000);
@@ -192,7 +192,7 @@ serial('(1) first boot from factory state: provisioned from the USB stick, it se
   const installed = await vm.sh('edgectl cert install /tmp/device.crt --config /etc/edge/edge.json', 300_000);
   t.is(installed.code, 0, installed.out);
   const startAt = Date.now();
-  const started = await vm.sh('systemctl start edged.service', 600_000);
+  const started = await vm.sh('systemctl start edged.service', 1_200_000);
   t.is(started.code, 0, started.out + (await vm.sh('journalctl -b -u edged -u edge-firewall --no-pager | tail -40', 60_000)).out);
   const edgedSeconds = (Date.now() - startAt) / 1000;
 
@@ -215,7 +215,7 @@ serial('(1) first boot from factory state: provisioned from the USB stick, it se
 
 serial('(2) second boot: the TPM alone unlocks the data partition, edged starts by itself, the order is still there', async (t) => {
   const vm = await boot({ disk: box.disk, varsFile: box.vars, tpmDir: box.tpm, forwards: { 2575: box.hl7, 2762: box.dicom } });
-  await vm.waitFor(edgedReady, 600_000);
+  await vm.waitFor(edgedReady, 1_200_000);
   const ready = vm.elapsed();
   t.false(/factory state/.test(vm.console));
   t.false(/SAFE MODE/.test(vm.console));
@@ -310,7 +310,7 @@ serial('(5) another TPM: the data partition stays locked and the console reports
     tpmDir: join(work, 'other-tpm'),
     forwards: { 2575: box.hl7, 2762: box.dicom },
   });
-  const m = await vm.waitFor(/\*\*\* IMAGING EDGE SAFE MODE: ([^*]*)\*\*\*/, 600_000);
+  const m = await vm.waitFor(/\*\*\* IMAGING EDGE SAFE MODE: ([^*]*)\*\*\*/, 1_200_000);
   t.regex(m[1] ?? '', /locked/);
   boots.push(`(5) other TPM: safe mode on the console ${vm.elapsed().toFixed(1)} s after power-on`);
   await vm.login(consolePassword, 300_000);
@@ -321,7 +321,7 @@ serial('(5) another TPM: the data partition stays locked and the console reports
 
 serial('(8) after decommission the data partition cannot be opened', async (t) => {
   const vm = await boot({ disk: box.disk, varsFile: box.vars, tpmDir: box.tpm, forwards: { 2575: box.hl7, 2762: box.dicom } });
-  await vm.waitFor(edgedReady, 600_000);
+  await vm.waitFor(edgedReady, 1_200_000);
   await vm.login(consolePassword, 120_000);
   t.is((await vm.sh('systemctl stop edged.service', 120_000)).code, 0);
   const d = await vm.sh('edgectl decommission --config /etc/edge/edge.json --confirm ERASE', 300_000);
@@ -334,7 +334,7 @@ serial('(8) after decommission the data partition cannot be opened', async (t) =
   t.notRegex(dump, /^\s+\d+: luks2/m, 'no key slot left');
   t.notRegex(dump, /systemd-tpm2/, 'no TPM token left');
   const again = await boot({ disk: box.disk, varsFile: box.vars, tpmDir: box.tpm });
-  await again.waitFor(/\*\*\* IMAGING EDGE SAFE MODE: [^*]*decommissioned/, 600_000);
+  await again.waitFor(/\*\*\* IMAGING EDGE SAFE MODE: [^*]*decommissioned/, 1_200_000);
   boots.push(`(8) decommissioned: safe mode on the next boot after ${again.elapsed().toFixed(1)} s`);
 });
 
