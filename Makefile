@@ -8,13 +8,20 @@ DEB_PACKAGES := dcmtk python3-hl7 socat openssl hyperfine iproute2 procps gcc or
 DEV_SITE ?= .dev-site
 BASE_PORT ?= 12575
 NPM_STAMP := node_modules/.install-stamp
+# The appliance image build and its boot tests (image/README.md).
+IMAGE_DEB_PACKAGES := mmdebstrap squashfs-tools cryptsetup-bin qemu-system-x86 ovmf sbsigntool mtools dosfstools \
+  fdisk systemd-boot-efi binutils swtpm swtpm-tools tpm2-tools openssl bc dcmtk python3-hl7
+IMAGE_OUT ?= .image
 
-.PHONY: help deps deb-deps npm-deps run test check typecheck lint format format-check check-imports unit bench dev-site clean
+.PHONY: help deps deb-deps npm-deps run test check typecheck lint format format-check check-imports unit bench dev-site clean \
+  image image-deps image-test
 
 help:
 	@echo "make run    start the box on a development site in $(DEV_SITE) (installs what is missing)"
 	@echo "make test   type-check, lint, import check, unit and integration tests against real peers"
 	@echo "make bench  benchmarks side by side with the DCMTK anchors"
+	@echo "make image       the appliance disk image in $(IMAGE_OUT)/ (root; Debian packages in IMAGE_DEB_PACKAGES)"
+	@echo "make image-test  boots the image under QEMU + swtpm + OVMF Secure Boot (about 15 min)"
 
 deps: deb-deps npm-deps
 
@@ -68,6 +75,19 @@ test: deps check unit
 
 bench: deps
 	bash bench/run.sh
+
+image-deps:
+	@$(MAKE) --no-print-directory deb-deps DEB_PACKAGES="$(IMAGE_DEB_PACKAGES)"
+
+image: image-deps npm-deps
+	image/build.sh --out $(IMAGE_OUT)
+
+# Builds the image first when there is none (a clean clone); `make image` rebuilds it.
+$(IMAGE_OUT)/disk.img:
+	$(MAKE) --no-print-directory image
+
+image-test: image-deps npm-deps $(IMAGE_OUT)/disk.img
+	IMAGE_OUT=$(abspath $(IMAGE_OUT)) npx ava --config ava-image.config.js
 
 clean:
 	rm -rf $(DEV_SITE) .bench

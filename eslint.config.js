@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.dev-site/**', '.bench/**', 'web-admin/**/*.js'] },
+  { ignores: ['node_modules/**', '.dev-site/**', '.bench/**', '.image/**', 'web-admin/**/*.js'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],

@@ -1,6 +1,8 @@
 // `edgectl decommission --config FILE --confirm ERASE`: crypto-erase. The sealed keys are evicted from
 // the TPM and the key manifest (with the recovery escrow) is overwritten and removed; the database stays
-// as ciphertext nobody can open. Then it proves it: nothing the box holds unseals or opens a value.
+// as ciphertext nobody can open. Then it proves it: nothing the box holds unseals or opens a value. On the
+// appliance it also wipes the data partition's LUKS2 key slots and tokens (TPM binding, recovery key).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../daemon/config/index.ts';
 import { auditEvent } from '../daemon/core/audit-event-builders.ts';
@@ -11,13 +13,17 @@ import { TpmKeySource, eraseSealedKeys, readManifest } from '../daemon/security/
 import { openStore } from '../daemon/store/index.ts';
 import { daemonMode } from './keys-command.ts';
 import { controlSocketPath } from '../daemon/admin/control-socket.ts';
+import { ApplianceLayout } from './appliance-layout.ts';
+import { eraseDataPartition } from './data-partition-erase.ts';
 
 export const confirmWord = 'ERASE';
 
 export const decommissionHelp = `usage: edgectl decommission --config FILE --confirm ${confirmWord}
 
 Crypto-erases the box: evicts the sealed keys (index key, data keys, TLS key) from the TPM, overwrites and
-removes the key manifest and recovery escrow, then checks that the store can no longer be opened.
+removes the key manifest and recovery escrow, then checks that the store can no longer be opened. On the
+appliance (dataDir ${ApplianceLayout.dataDir}) it then wipes every key slot and token of the encrypted
+data partition (${ApplianceLayout.dataPartition}): after the next power-off it cannot be opened again.
 edged must be stopped. Without --confirm ${confirmWord} nothing happens.
 
 Exit status: 0 erased and verified, 1 failed or not verified, 2 usage error.`;
@@ -82,5 +88,14 @@ export async function decommission(configFile: string, confirm: string | undefin
     return 1;
   }
   console.log('verified: no sealed key remains and the store cannot be opened');
+  if (config.dataDir === ApplianceLayout.dataDir && existsSync(ApplianceLayout.dataPartition)) {
+    try {
+      const wiped = await eraseDataPartition(ApplianceLayout.dataPartition);
+      console.log(`data partition: every key slot and token wiped (${wiped.keyslots} key slot(s), ${wiped.tokens} token(s))`);
+    } catch (err) {
+      console.error(`edgectl: NOT VERIFIED: ${ApplianceLayout.dataPartition}: ${(err as Error).message}; run the decommission again`);
+      return 1;
+    }
+  }
   return 0;
 }

@@ -15,6 +15,7 @@ import { userCommand } from './user-command.ts';
 import { worklistCommand } from './worklist-command.ts';
 import { orderCommand } from './order-command.ts';
 import { certCommand, decommissionCommand, keysCommand, provisionCommand } from './field-commands.ts';
+import { updateCommand } from './update-command.ts';
 import { auditCommand } from './audit-command.ts';
 import { siteInfo, siteInfoHelp } from './site-info-command.ts';
 import { devAccountHelp, ensureDevAccount } from './dev-account.ts';
@@ -42,7 +43,8 @@ Commands:
   provision --profile FILE --config FILE  factory state to serving: TPM keys, CSR, config, admin, self-test
   cert install CERT [CHAIN] | cert status --config FILE   install the device certificate / show expiries
   keys reseal | keys rotate-data-key --config FILE      recover after a boot change / rotate the data key
-  decommission --config FILE --confirm ERASE            crypto-erase the box
+  decommission --config FILE --confirm ERASE            crypto-erase the box (and its data partition)
+  update apply BUNDLE [--force] | update status         A/B update of the appliance from a signed bundle
   peer list|add|remove KIND --config FILE  RIS, modalities, PACS, audit collectors; edged reloads live
   peer quarantine|release NAME --reason TEXT --config FILE  contain a peer at once (incident response)
   alert list|ack --config FILE          alerts the box raised from its audit trail; acknowledge one
@@ -281,6 +283,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keysCommand(argv.slice(1));
       case 'decommission':
         return await decommissionCommand(argv.slice(1));
+      case 'update':
+        return await updateCommand(argv.slice(1));
       case 'peer':
         return await peerCommand(argv.slice(1));
       case 'alert':

@@ -10,7 +10,7 @@ test('dataDir and the spool folder may not be under /proc, /sys or /dev', (t) =>
   for (const bad of ['/proc', '/proc/self/edge', '/sys/fs/edge', '/dev/shm/edge']) {
     t.regex(dataLocationProblem(bad, false) ?? '', /is under \/(proc|sys|dev), a kernel file system/, bad);
   }
-  for (const good of ['/var/lib/edge', '/processing', '/devices/edge', '/tmp/proc'])
+  for (const good of ['/var/lib/imaging-edge', '/processing', '/devices/edge', '/tmp/proc'])
     t.is(dataLocationProblem(good, false), undefined, good);
 });
 

@@ -51,7 +51,7 @@ export function dataLocationProblem(absolute: string, resolveLinks: boolean): st
   const root = pseudoFileSystems.find((r) => isUnder(absolute, r) || isUnder(real, r));
   if (root === undefined) return undefined;
   const via = real === absolute ? '' : ` (it resolves to ${real})`;
-  return `${absolute}${via} is under ${root}, a kernel file system that cannot hold data; use a folder on a disk, e.g. /var/lib/edge`;
+  return `${absolute}${via} is under ${root}, a kernel file system that cannot hold data; use a folder on a disk, e.g. /var/lib/imaging-edge`;
 }
 
 /** The file's bytes, or undefined when it is larger than `maxBytes` (not read then); throws errno errors. */
