@@ -40,6 +40,7 @@ test('a peer edged has quarantined leaves the ruleset', async (t) => {
     c['dicom'].tls.port = 2762;
     c['dicom'].plain.port = 11112;
     c['dicom'].modalities[1].addresses = ['10.3.0.7/32'];
+    delete c['admin'];
   });
   t.teardown(() => site.cleanup());
   const before = await run(edgectl, ['segmentation', 'plan', '--config', site.configFile]);

@@ -325,25 +325,28 @@ browserTest.serial('a config edit with an invalid value names the field and chan
   await page.context().close();
 });
 
-browserTest.serial('the auditor sees the alerts and the audit view only, and finds the actions and the patient-data view in it', async (t) => {
-  const { page, watch } = await newPage();
-  await signIn(page, 'auditor');
-  t.deepEqual(await page.locator('nav a').allTextContents(), ['Alerts', 'Audit']);
-  await checkView(t, page, watch, 'alerts');
-  await checkView(t, page, watch, 'audit');
-  for (const type of ['outbox.retry-one', 'admin.patient-data-viewed', 'access.step-up', 'outbox.discarded']) {
-    await page.locator('#audit-type').fill(type);
-    await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByRole('cell', { name: type }).first().waitFor();
-  }
-  await page
-    .getByRole('cell', { name: /because: test order, the RIS will never take it/ })
-    .first()
-    .waitFor();
-  await page.screenshot({ path: join(ARTIFACTS, 'audit-search.png'), fullPage: true });
-  t.deepEqual(watch.problems, []);
-  await page.context().close();
-});
+browserTest.serial(
+  'the auditor sees the alerts and the audit view only, and finds the actions and the patient-data view in it',
+  async (t) => {
+    const { page, watch } = await newPage();
+    await signIn(page, 'auditor');
+    t.deepEqual(await page.locator('nav a').allTextContents(), ['Alerts', 'Audit']);
+    await checkView(t, page, watch, 'alerts');
+    await checkView(t, page, watch, 'audit');
+    for (const type of ['outbox.retry-one', 'admin.patient-data-viewed', 'access.step-up', 'outbox.discarded']) {
+      await page.locator('#audit-type').fill(type);
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByRole('cell', { name: type }).first().waitFor();
+    }
+    await page
+      .getByRole('cell', { name: /because: test order, the RIS will never take it/ })
+      .first()
+      .waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'audit-search.png'), fullPage: true });
+    t.deepEqual(watch.problems, []);
+    await page.context().close();
+  },
+);
 
 browserTest.serial('break-glass: a viewer states a reason, every page shows the banner, and patient data opens (audited)', async (t) => {
   const { page, watch } = await newPage();
