@@ -98,7 +98,8 @@ test('the chain link is read from the head of a canonical line, and only from on
 
 /** The first bundle's records.jsonl rewritten by `edit`; manifest and signature kept. */
 async function tampered(name: string, edit: (records: string) => string): Promise<string> {
-  const source = join(ctx.dir, 'small.tar');
+  // One source per tampered copy: the tests of this file run at once, and a shared file is read half-written.
+  const source = join(ctx.dir, `${name}.source.tar`);
   await exportBundle({ trail: ctx.store.audit, signer, site: 'edge-test', fromSeq: 1, toSeq: 10, path: source });
   const entries = await readTar(source);
   const out = join(ctx.dir, name);
