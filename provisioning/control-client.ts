@@ -51,22 +51,3 @@ export function controlRequest(
     req.end(payload);
   });
 }
-
-/**
- * One request to the running daemon, its error (code and message) printed for the operator when the
- * answer is not 200. The body is the daemon's JSON, typed loosely: commands read the fields they show.
- */
-export async function callDaemon(
-  socketPath: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  timeoutMs = 30_000,
-): Promise<{ status: number; body: any }> {
-  const reply = await controlRequest(socketPath, method, path, body, timeoutMs);
-  if (reply.status !== 200) {
-    const e = (reply.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    console.error(`edgectl: ${e?.code ?? reply.status}: ${e?.message ?? 'request failed'}`);
-  }
-  return reply as { status: number; body: any };
-}

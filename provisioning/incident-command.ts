@@ -7,9 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../daemon/config/index.ts';
-import { controlSocketPath } from '../daemon/admin/control-socket.ts';
-import { callDaemon } from './control-client.ts';
+import { daemonCall } from './daemon-call.ts';
 
 export const alertHelp = `usage: edgectl alert list --config FILE [--all] [--json]
        edgectl alert ack ID --note TEXT --config FILE
@@ -47,7 +45,7 @@ function usage(message: string, command: string): number {
 }
 
 function call(configFile: string, method: string, path: string, body?: unknown, timeoutMs?: number) {
-  return callDaemon(controlSocketPath(loadConfig(configFile).config.dataDir), method, path, body, timeoutMs);
+  return daemonCall(configFile, timeoutMs ?? 30_000)(method, path, body);
 }
 
 const when = (ms: number): string => new Date(ms).toISOString();

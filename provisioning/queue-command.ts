@@ -3,9 +3,7 @@
 // reasons, never payloads. Operator actions are audited by the daemon with the console user's name.
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../daemon/config/index.ts';
-import { callDaemon } from './control-client.ts';
-import { controlSocketPath } from '../daemon/admin/control-socket.ts';
+import { daemonCall } from './daemon-call.ts';
 
 export const queueHelp = `usage: edgectl queue <action> --config FILE [options]
 
@@ -57,10 +55,8 @@ export async function queueCommand(args: string[]): Promise<number> {
   const action = positionals[0];
   if (action === undefined) return usage('queue needs an action: list, dead, retry, retry-all or discard');
   if (values.config === undefined) return usage(`queue ${action} needs --config FILE`);
-  const { config } = loadConfig(values.config);
-  const socket = controlSocketPath(config.dataDir);
   const user = userInfo().username;
-  const call = (method: string, path: string, body?: unknown) => callDaemon(socket, method, path, body);
+  const call = daemonCall(values.config, 30_000);
   const dest = values.destination;
   switch (action) {
     case 'list': {

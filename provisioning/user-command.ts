@@ -4,9 +4,7 @@
 // where TOTP enrolment is asked too. Every change is audited by the daemon with the console user's name.
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { controlSocketPath } from '../daemon/admin/control-socket.ts';
-import { loadConfig } from '../daemon/config/index.ts';
-import { controlRequest } from './control-client.ts';
+import { daemonCall } from './daemon-call.ts';
 
 export const userHelp = `usage: edgectl user <action> --config FILE [options]
 
@@ -60,17 +58,8 @@ export async function userCommand(args: string[]): Promise<number> {
   const name = positionals[1];
   if (action !== 'list' && name === undefined) return usage(`user ${action} needs a user NAME`);
   if ((action === 'add' || action === 'set-role') && values.role === undefined) return usage(`user ${action} needs --role ROLE`);
-  const { config } = loadConfig(values.config);
-  const socket = controlSocketPath(config.dataDir);
   const consoleUser = userInfo().username;
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const reply = await controlRequest(socket, method, path, body, 30_000);
-    if (reply.status !== 200) {
-      const e = (reply.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-      console.error(`edgectl: ${e?.code ?? reply.status}: ${e?.message ?? 'request failed'}`);
-    }
-    return reply as { status: number; body: any };
-  };
+  const call = daemonCall(values.config, 30_000);
 
   if (action === 'list') {
     const r = await call('GET', '/v1/users');
